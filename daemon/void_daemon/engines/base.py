@@ -1,0 +1,72 @@
+"""The engine interface: ``prepare(window) -> frames``. Adding an engine touches one file."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass
+class EngineConfig:
+    """How the daemon runs engines; set from ``void-daemon serve`` flags or the environment."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    #: Local folder holding model weights (``void`` engine); never downloaded by us.
+    weights_dir: str = ""
+    memory_mode: str = "auto"  # full | model_offload | sequential_offload | auto
+    dtype: str = "auto"  # auto | bfloat16 | float16 | float32
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WindowInput:
+    """One window as the engine sees it: already cropped to the ROI and sized for the engine.
+
+    ``frames`` are float32 RGB ``(T, H, W, 3)`` in the engine's colour space (see
+    ``Engine.colour``); ``quadmask`` holds VOID's levels 0/63/127/255 as uint8 ``(T, H, W)``.
+    ``context`` marks frames that are already final (``chain`` seams): their mask is all keep.
+    """
+
+    frames: np.ndarray
+    quadmask: np.ndarray
+    index: int = 0
+    positions: tuple[int, ...] = ()
+    context: np.ndarray | None = None
+    prompt: str = ""
+    seed: int = 42
+    pass2: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[int, int, str], None] = lambda step, steps, stage: None
+    cancelled: Callable[[], bool] = lambda: False
+
+
+class Engine(ABC):
+    """A removal engine. Subclasses set ``name``/``version`` and implement :meth:`prepare`."""
+
+    name: ClassVar[str] = ""
+    #: Bumped when results change; part of the per-window cache key.
+    version: ClassVar[str] = "1"
+    #: ``"linear"`` (scene-linear plate values) or ``"display"`` (model space in [0, 1]).
+    colour: ClassVar[str] = "linear"
+    #: ``(h, w)`` the engine works at (the ROI is fitted to this aspect and resized), or None
+    #: to take the ROI crop at its own size.
+    model_size: ClassVar[tuple[int, int] | None] = None
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+
+    @classmethod
+    def availability(cls, config: EngineConfig) -> tuple[bool, str]:
+        """Whether the engine can run here, and if not, what the user should do."""
+        return True, ""
+
+    @abstractmethod
+    def prepare(self, window: WindowInput) -> np.ndarray:
+        """Return the filled RGB frames, float32 ``(T, H, W, 3)``, same shape as the input."""
+
+    def close(self) -> None:
+        """Free memory (GPU included). Called on cancel and shutdown."""

@@ -1,0 +1,349 @@
+"""The VOID Remove wire protocol: one definition, imported by the client and the daemon.
+
+Every message is a ZeroMQ multipart ``[header, *buffers]``. The header is a msgpack map with
+``v`` (protocol version), ``type``, ``id`` (request id) and ``job``; pixel data never goes through
+msgpack. Each image is its own frame, sent with ``copy=False`` and described in the header's
+``images`` list by :class:`ImageDesc` (dtype, shape, channel names, EXR windows).
+
+Flow control is credit based in both directions (see ``docs/protocol.md``):
+the daemon grants *input credit* (frames the client may send) in ``ack`` messages, and the
+client grants *result credit* (unacknowledged results the daemon may have in flight) in
+``submit``/``attach``/``ack``. Neither side ever buffers unbounded data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+import numpy as np
+
+from .errors import ErrorCode, VoidError
+
+PROTOCOL_VERSION = 1
+DEFAULT_PORT = 47615
+DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PORT}"
+
+#: Limits enforced before any allocation. ``MAX_MESSAGE_BYTES`` is also set as ZMQ_MAXMSGSIZE.
+MAX_HEADER_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = 1 << 30
+MAX_IMAGE_SIDE = 16384
+MAX_CHANNELS = 64
+MAX_IMAGES_PER_MESSAGE = 256
+
+DTYPES: dict[str, np.dtype] = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+ROLES = ("plate", "remove", "affected", "result")
+
+
+@dataclass
+class ImageDesc:
+    """How one pixel buffer is laid out: ``(h, w, c)`` little-endian half or float, row-major."""
+
+    frame: int
+    role: str
+    dtype: str
+    shape: tuple[int, int, int]
+    channels: list[str]
+    #: (x, y, w, h) of the EXR data window and display window; ``None`` when unknown.
+    data_window: tuple[int, int, int, int] | None = None
+    display_window: tuple[int, int, int, int] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        h, w, c = self.shape
+        return h * w * c * DTYPES[self.dtype].itemsize
+
+    def to_wire(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_wire(cls, d: Any) -> ImageDesc:
+        if not isinstance(d, dict):
+            raise VoidError(ErrorCode.BAD_MESSAGE, "image description must be a map", "images")
+        try:
+            shape = tuple(int(x) for x in d["shape"])
+            desc = cls(
+                frame=int(d["frame"]),
+                role=str(d["role"]),
+                dtype=str(d["dtype"]),
+                shape=shape,  # type: ignore[arg-type]
+                channels=[str(c) for c in d.get("channels") or []],
+                data_window=_window(d.get("data_window")),
+                display_window=_window(d.get("display_window")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VoidError(ErrorCode.BAD_MESSAGE, f"bad image description: {exc}", "images") from exc
+        desc.validate()
+        return desc
+
+    def validate(self) -> None:
+        if self.dtype not in DTYPES:
+            raise VoidError(ErrorCode.BAD_MESSAGE, f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}", "images.dtype")
+        if self.role not in ROLES:
+            raise VoidError(ErrorCode.BAD_MESSAGE, f"role must be one of {ROLES}, got {self.role!r}", "images.role")
+        if len(self.shape) != 3:
+            raise VoidError(ErrorCode.SHAPE_MISMATCH, "shape must be (h, w, c)", "images.shape")
+        h, w, c = self.shape
+        if not (0 < h <= MAX_IMAGE_SIDE and 0 < w <= MAX_IMAGE_SIDE and 0 < c <= MAX_CHANNELS):
+            raise VoidError(
+                ErrorCode.TOO_LARGE,
+                f"image shape {self.shape} is outside the limits (sides 1..{MAX_IMAGE_SIDE}, channels 1..{MAX_CHANNELS})",
+                "images.shape",
+            )
+        if self.channels and len(self.channels) != c:
+            raise VoidError(ErrorCode.SHAPE_MISMATCH, f"{len(self.channels)} channel names for {c} channels", "images.channels")
+
+    def to_array(self, buf: Any) -> np.ndarray:
+        """A read-only view of ``buf`` as this image (no copy). Refuses a wrong byte count."""
+        mv = memoryview(buf)
+        if mv.nbytes != self.nbytes:
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"frame {self.frame} {self.role}: buffer has {mv.nbytes} bytes, shape {self.shape} {self.dtype} needs {self.nbytes}",
+                "images",
+            )
+        return np.frombuffer(mv, dtype=DTYPES[self.dtype]).reshape(self.shape)
+
+    @classmethod
+    def for_array(cls, frame: int, role: str, arr: np.ndarray, channels: list[str] | None = None, **windows: Any) -> ImageDesc:
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        dt = DTYPE_NAMES.get(arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype)
+        if dt is None:
+            raise VoidError(ErrorCode.BAD_MESSAGE, f"only float16/float32 images go on the wire, got {arr.dtype}", "images.dtype")
+        return cls(frame, role, dt, tuple(arr.shape), list(channels or []), **windows)  # type: ignore[arg-type]
+
+
+def _window(v: Any) -> tuple[int, int, int, int] | None:
+    if v is None:
+        return None
+    t = tuple(int(x) for x in v)
+    if len(t) != 4:
+        raise ValueError("a window is (x, y, w, h)")
+    return t  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass
+class Message:
+    """Base of every message. Subclasses add header fields; ``images`` travel as buffers."""
+
+    TYPE: ClassVar[str] = ""
+    job: str = ""
+    id: int = 0
+    images: list[tuple[ImageDesc, Any]] = field(default_factory=list, repr=False)
+
+    def header(self) -> dict:
+        h: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": self.TYPE}
+        for f in dataclasses.fields(self):
+            if f.name != "images":
+                h[f.name] = getattr(self, f.name)
+        h["images"] = [d.to_wire() for d, _ in self.images]
+        return h
+
+
+@dataclass
+class Hello(Message):
+    """Client → daemon: who are you. Daemon → client: version and capabilities."""
+
+    TYPE: ClassVar[str] = "hello"
+    client: str = ""
+    daemon_version: str = ""
+    protocol: int = PROTOCOL_VERSION
+    engines: list = field(default_factory=list)
+    gpu: str = ""
+    vram_free: int = 0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    queue_length: int = 0
+
+
+@dataclass
+class Submit(Message):
+    """Client → daemon: a job spec (``void_client.spec.JobSpec.to_dict()``)."""
+
+    TYPE: ClassVar[str] = "submit"
+    spec: dict = field(default_factory=dict)
+    result_credit: int = 8
+
+
+@dataclass
+class Frames(Message):
+    """Client → daemon: input frames. Pixel mode uses ``images`` (roles plate/remove/affected);
+    path mode uses ``paths``: ``[{"frame": n, "plate": p, "remove": p, "affected": p|None}]``."""
+
+    TYPE: ClassVar[str] = "frames"
+    paths: list = field(default_factory=list)
+
+
+@dataclass
+class Progress(Message):
+    """Daemon → client: where the job is. ``stage`` is queued/receiving/running/finishing/done."""
+
+    TYPE: ClassVar[str] = "progress"
+    stage: str = ""
+    window: int = 0
+    windows: int = 0
+    frames_done: int = 0
+    frames_total: int = 0
+    frames_received: int = 0
+    eta_s: float = -1.0
+    queue_position: int = 0
+    cached: bool = False
+    message: str = ""
+
+
+@dataclass
+class Result(Message):
+    """Daemon → client: finished frames, as ``images`` (role result) or as written ``paths``."""
+
+    TYPE: ClassVar[str] = "result"
+    paths: list = field(default_factory=list)
+
+
+@dataclass
+class Ack(Message):
+    """Either direction. Daemon → client: job accepted/frames stored and ``credit`` more input
+    frames may be sent. Client → daemon: ``frames`` results written, ``credit`` more may come."""
+
+    TYPE: ClassVar[str] = "ack"
+    frames: list = field(default_factory=list)
+    credit: int = 0
+    queue_position: int = 0
+    missing: list = field(default_factory=list)
+
+
+@dataclass
+class Cancel(Message):
+    TYPE: ClassVar[str] = "cancel"
+
+
+@dataclass
+class Attach(Message):
+    """Client → daemon: re-attach to a running job; unacknowledged results are resent."""
+
+    TYPE: ClassVar[str] = "attach"
+    result_credit: int = 8
+
+
+@dataclass
+class Status(Message):
+    """Client → daemon: ask about ``job`` (or all jobs when empty). Daemon → client: ``jobs``."""
+
+    TYPE: ClassVar[str] = "status"
+    jobs: list = field(default_factory=list)
+
+
+@dataclass
+class Error(Message):
+    TYPE: ClassVar[str] = "error"
+    code: str = ErrorCode.INTERNAL.value
+    message: str = ""
+    field: str | None = None
+
+    def to_exception(self) -> VoidError:
+        try:
+            code = ErrorCode(self.code)
+        except ValueError:
+            code = ErrorCode.INTERNAL
+        return VoidError(code, self.message, self.field, self.job or None)
+
+    @classmethod
+    def from_exception(cls, exc: VoidError, job: str = "", id: int = 0) -> Error:
+        return cls(job=job or exc.job or "", id=id, code=exc.code.value, message=exc.message, field=exc.field)
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    m.TYPE: m for m in (Hello, Submit, Frames, Progress, Result, Ack, Cancel, Attach, Status, Error)
+}
+
+
+def encode(msg: Message) -> list[Any]:
+    """``[header, *buffers]`` ready for ``send_multipart(..., copy=False)``."""
+    frames: list[Any] = [msgpack.packb(msg.header(), use_bin_type=True)]
+    for desc, arr in msg.images:
+        a = np.ascontiguousarray(arr)
+        if a.nbytes != desc.nbytes:
+            raise VoidError(ErrorCode.SHAPE_MISMATCH, f"frame {desc.frame} {desc.role}: array does not match its description", "images")
+        frames.append(memoryview(a).cast("B"))
+    return frames
+
+
+def _buf(f: Any) -> Any:
+    # zmq.Frame exposes .buffer; bytes/memoryview are used as they are.
+    return getattr(f, "buffer", f)
+
+
+def decode(parts: list[Any]) -> Message:
+    """Parse and validate a multipart message. Raises :class:`VoidError` with a specific code."""
+    if not parts:
+        raise VoidError(ErrorCode.BAD_MESSAGE, "empty message")
+    head = memoryview(_buf(parts[0]))
+    if head.nbytes > MAX_HEADER_BYTES:
+        raise VoidError(ErrorCode.TOO_LARGE, f"header of {head.nbytes} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        h = msgpack.unpackb(head, raw=False, strict_map_key=True, max_bin_len=MAX_HEADER_BYTES)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise VoidError(ErrorCode.BAD_MESSAGE, f"header is not valid msgpack: {exc.__class__.__name__}") from exc
+    if not isinstance(h, dict):
+        raise VoidError(ErrorCode.BAD_MESSAGE, "header must be a msgpack map")
+    v = h.get("v")
+    if v != PROTOCOL_VERSION:
+        raise VoidError(
+            ErrorCode.BAD_VERSION,
+            f"protocol version {v!r} is not supported (this side speaks {PROTOCOL_VERSION}); update the client and daemon together",
+            "v",
+        )
+    cls = MESSAGE_TYPES.get(h.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise VoidError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {h.get('type')!r}; known: {sorted(MESSAGE_TYPES)}", "type")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "images" or f.name not in h:
+            continue
+        value = h[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        kwargs[f.name] = _check_type(f.name, value, default)
+    raw_images = h.get("images") or []
+    if not isinstance(raw_images, list) or len(raw_images) > MAX_IMAGES_PER_MESSAGE:
+        raise VoidError(ErrorCode.BAD_MESSAGE, f"images must be a list of at most {MAX_IMAGES_PER_MESSAGE}", "images")
+    if len(raw_images) != len(parts) - 1:
+        raise VoidError(
+            ErrorCode.SHAPE_MISMATCH,
+            f"header describes {len(raw_images)} images but {len(parts) - 1} buffers arrived",
+            "images",
+        )
+    images = []
+    for d, part in zip(raw_images, parts[1:]):
+        desc = ImageDesc.from_wire(d)
+        images.append((desc, desc.to_array(_buf(part))))
+    msg = cls(**kwargs)
+    msg.images = images
+    return msg
+
+
+def _check_type(name: str, value: Any, default: Any) -> Any:
+    if default is None or value is None and default is None:
+        return value
+    expected: tuple[type, ...]
+    if isinstance(default, bool):
+        expected = (bool,)
+    elif isinstance(default, int):
+        expected = (int,)
+    elif isinstance(default, float):
+        expected = (int, float)
+    else:
+        expected = (type(default),)
+    if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)):
+        raise VoidError(ErrorCode.BAD_MESSAGE, f"field {name!r} must be {expected[0].__name__}, got {type(value).__name__}", name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise VoidError(ErrorCode.BAD_MESSAGE, f"field {name!r} must be finite", name)
+    return float(value) if float in expected else value
