@@ -1,0 +1,58 @@
+"""Per-window result cache keyed by a content hash of everything that decides the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def window_key(arrays: list[np.ndarray], settings: dict[str, Any]) -> str:
+    """SHA-256 over the window's pixels, masks and the settings/engine identity."""
+    h = hashlib.sha256()
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class WindowCache:
+    """Results of engine calls on disk: ``<root>/<key[:2]>/<key>.npy``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        p = self._path(key)
+        if not p.exists():
+            return None
+        try:
+            return np.load(p)
+        except (OSError, ValueError):  # a torn file from a crash is a miss, not an error
+            p.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, array: np.ndarray) -> None:
+        save_npy_atomic(self._path(key), array)

@@ -1,0 +1,268 @@
+"""``propagate``: the embedded CPU engine. Flow-guided propagation of the visible background.
+
+For every hole pixel we follow optical flow frame to frame, forward and backward in time,
+until we reach a frame where that point of the scene is visible, and take its colour from
+there in one bilinear sample (no blur from repeated resampling). Flow inside the hole is
+unreliable (it tracks the object we remove), so it is completed from the surrounding
+background: a RANSAC homography for the camera plus a smoothly in-filled residual for
+parallax. Where the background is never visible, a key frame is filled spatially and
+propagated from, so a static camera does not flicker.
+
+The hole is every non-keep quadmask level: remove, overlap and affected (a shadow is
+restored like the object itself).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from void_client.errors import ErrorCode, VoidError
+from void_client.quadmask import hole as quadmask_hole
+
+from .base import Engine, WindowInput
+
+log = logging.getLogger(__name__)
+
+#: Flow is estimated at most this many pixels on the long side, then scaled up.
+FLOW_MAX_SIDE = 640
+#: Pixels of background excluded around the hole when fitting flow (object edges bleed).
+FLOW_GUARD = 3
+#: Distance (px) from the hole beyond which flow is trusted for the parallax residual.
+RESIDUAL_GUARD = 16
+#: Median residual flow (px) above which the background is treated as having parallax.
+PARALLAX_THRESHOLD = 0.35
+
+
+def _grey(frame: np.ndarray) -> np.ndarray:
+    lum = frame[..., 0] * 0.2126 + frame[..., 1] * 0.7152 + frame[..., 2] * 0.0722
+    return np.clip(np.power(np.maximum(lum, 0.0), 1 / 2.2) * 255.0, 0, 255).astype(np.uint8)
+
+
+class _Flow:
+    """Dense flow between two frames, with the hole of the first frame completed."""
+
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self.dis = cv2.DISOpticalFlow_create(preset)
+
+    def __call__(self, grey_a: np.ndarray, grey_b: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> np.ndarray:
+        h, w = grey_a.shape
+        scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
+        if scale < 1.0:
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+            a = cv2.resize(grey_a, size, interpolation=cv2.INTER_AREA)
+            b = cv2.resize(grey_b, size, interpolation=cv2.INTER_AREA)
+            flow = self.dis.calc(a, b, None)
+            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+        else:
+            flow = self.dis.calc(grey_a, grey_b, None)
+        return complete_flow(flow, hole_a, hole_b)
+
+
+def complete_flow(flow: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> np.ndarray:
+    """Replace flow where it is unreliable with camera motion + in-filled parallax residual."""
+    h, w = hole_a.shape
+    guard = cv2.dilate(hole_a.astype(np.uint8), np.ones((2 * FLOW_GUARD + 1,) * 2, np.uint8)) > 0
+    # A background pixel whose match lands inside the other frame's hole is unreliable too.
+    bad = guard.copy()
+    if hole_b.any():
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        land = cv2.remap(hole_b.astype(np.uint8), xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_NEAREST, borderValue=0)
+        bad |= land > 0
+    if not bad.any():
+        return flow
+    valid = ~bad
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.zeros_like(flow)
+    vy, vx = np.nonzero(valid)
+    if vy.size >= 16:
+        step = max(1, vy.size // 3000)
+        pa = np.stack([xs[vy[::step], vx[::step]], ys[vy[::step], vx[::step]]], 1)
+        pb = pa + flow[vy[::step], vx[::step]]
+        H, _ = cv2.findHomography(pa, pb, cv2.RANSAC, 1.0)
+        if H is not None:
+            pts = cv2.perspectiveTransform(np.stack([xs, ys], -1).reshape(-1, 1, 2), H).reshape(h, w, 2)
+            base = pts - np.stack([xs, ys], -1)
+    out = flow.copy()
+    out[bad] = base[bad]
+    # Parallax: where the background does not move as one plane, carry the residual in from
+    # well outside the hole (DIS smears the object's own motion a few patches outwards).
+    far = ~(cv2.dilate(bad.astype(np.uint8), np.ones((2 * RESIDUAL_GUARD + 1,) * 2, np.uint8)) > 0)
+    residual = np.where(far[..., None], flow - base, 0.0).astype(np.float32)
+    if far.any() and float(np.median(np.abs(residual[far]))) > PARALLAX_THRESHOLD:
+        log.debug("parallax residual %.3f", float(np.median(np.abs(residual[far]))))
+        out[bad] += _fill_smooth(residual, far)[bad]
+    return out
+
+
+def _fill_smooth(field: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid pixels of a smooth 2-channel field at quarter resolution (Telea)."""
+    h, w = valid.shape
+    f = 4 if min(h, w) >= 32 else 1
+    small = (max(1, w // f), max(1, h // f))
+    inv = cv2.resize((~valid).astype(np.uint8), small, interpolation=cv2.INTER_NEAREST)
+    if inv.all():
+        return np.zeros_like(field)
+    out = np.empty_like(field)
+    for c in range(field.shape[2]):
+        ch = cv2.resize(field[..., c], small, interpolation=cv2.INTER_AREA)
+        ch = cv2.inpaint(ch, inv, 3, cv2.INPAINT_TELEA)
+        out[..., c] = cv2.resize(ch, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.where(valid[..., None], field, out)
+
+
+def _at(img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: float = 0.0) -> np.ndarray:
+    """Sample ``img`` at points (``cv2.remap`` on a 2-D block: its maps are limited to 32767)."""
+    n = qx.size
+    cols = 1024
+    rows = -(-n // cols)
+    mx = np.zeros(rows * cols, np.float32)
+    my = np.zeros(rows * cols, np.float32)
+    mx[:n], my[:n] = qx, qy
+    out = cv2.remap(img, mx.reshape(rows, cols), my.reshape(rows, cols), interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return out.reshape(-1)[:n]
+
+
+def _propagate(grey: np.ndarray, holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int) -> tuple[list, list]:
+    """One pass in time order ``order``: for each frame's hole pixels, the (frame, x, y) they
+    come from, or -1. Returns per-frame arrays aligned with ``np.nonzero(holes[t])``."""
+    t_count, h, w = holes.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    src_t = [None] * t_count
+    src_xy = [None] * t_count
+    prev = None  # full maps of the previous frame in this pass: (index, x, y)
+    for i, t in enumerate(order):
+        if window.cancelled():
+            raise VoidError(ErrorCode.CANCELLED, "job cancelled")
+        idx = np.full((h, w), float(t), np.float32)
+        mx, my = xs.copy(), ys.copy()
+        hy, hx = np.nonzero(holes[t])
+        if hy.size:
+            idx[hy, hx] = -1.0
+            if prev is not None:
+                p_t, p_idx, p_x, p_y = prev
+                fl = flow(grey[t], grey[p_t], holes[t], holes[p_t])
+                qx = xs[hy, hx] + fl[hy, hx, 0]
+                qy = ys[hy, hx] + fl[hy, hx, 1]
+                inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+                n_idx = _at(p_idx, qx, qy, cv2.INTER_NEAREST, -1.0)
+                l_idx = _at(p_idx, qx, qy, cv2.INTER_LINEAR, -1.0)
+                # Coordinates may only be interpolated between pixels from the same source.
+                smooth = np.abs(l_idx - n_idx) < 1e-3
+                nx, ny = _at(p_x, qx, qy, cv2.INTER_NEAREST), _at(p_y, qx, qy, cv2.INTER_NEAREST)
+                lx, ly = _at(p_x, qx, qy, cv2.INTER_LINEAR), _at(p_y, qx, qy, cv2.INTER_LINEAR)
+                n_idx = np.where(inside, n_idx, -1.0)
+                idx[hy, hx] = n_idx
+                mx[hy, hx] = np.where(smooth, lx, nx)
+                my[hy, hx] = np.where(smooth, ly, ny)
+            src_t[t] = idx[hy, hx].astype(np.int32)
+            src_xy[t] = np.stack([mx[hy, hx], my[hy, hx]], 1)
+        prev = (t, idx, mx, my)
+        window.progress(step0 + i + 1, steps, "propagate")
+    return src_t, src_xy
+
+
+def _sample(frames: np.ndarray, src_t: np.ndarray, src_xy: np.ndarray) -> np.ndarray:
+    """Bilinear colour at (frame, x, y) for each row; rows with frame -1 give zeros."""
+    t_count, h, w, _ = frames.shape
+    ok = src_t >= 0
+    t = np.where(ok, src_t, 0)
+    x = np.clip(src_xy[:, 0], 0, w - 1)
+    y = np.clip(src_xy[:, 1], 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2 if w > 1 else 0)
+    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2 if h > 1 else 0)
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    fx = (x - x0)[:, None].astype(np.float32)
+    fy = (y - y0)[:, None].astype(np.float32)
+    c = (
+        frames[t, y0, x0] * (1 - fx) * (1 - fy)
+        + frames[t, y0, x1] * fx * (1 - fy)
+        + frames[t, y1, x0] * (1 - fx) * fy
+        + frames[t, y1, x1] * fx * fy
+    )
+    return np.where(ok[:, None], c, 0.0).astype(np.float32)
+
+
+def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Push-pull fill: average known pixels down a pyramid, pull them back up into the hole.
+
+    Every output is a convex combination of known pixels, so HDR values and signs are safe
+    (``cv2.inpaint`` on float images can overshoot below zero).
+    """
+    known = (~unknown).astype(np.float32)
+    if not known.any():
+        return frame.copy()
+    levels = [(frame * known[..., None], known)]
+    while min(levels[-1][1].shape) > 1:
+        c, w = levels[-1]
+        h2, w2 = max(1, c.shape[0] // 2), max(1, c.shape[1] // 2)
+        levels.append((cv2.resize(c, (w2, h2), interpolation=cv2.INTER_AREA), cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)))
+    colour, weight = levels[-1]
+    filled = colour / np.maximum(weight, 1e-12)[..., None]
+    for c, w in reversed(levels[:-1]):
+        up = cv2.resize(filled, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
+        own = c / np.maximum(w, 1e-12)[..., None]
+        a = np.clip(w * 4.0, 0.0, 1.0)[..., None]  # trust a level where it saw enough known pixels
+        filled = a * own + (1.0 - a) * up
+    return np.where(unknown[..., None], filled, frame).astype(np.float32)
+
+
+class PropagateEngine(Engine):
+    name = "propagate"
+    version = "1"
+    colour = "linear"
+    model_size = None
+
+    def prepare(self, window: WindowInput) -> np.ndarray:
+        frames = np.ascontiguousarray(window.frames, np.float32)
+        holes = quadmask_hole(window.quadmask).copy()
+        if window.context is not None:
+            holes[np.asarray(window.context, bool)] = False
+        t_count = frames.shape[0]
+        if not holes.any():
+            return frames.copy()
+        grey = np.stack([_grey(f) for f in frames])
+        flow = _Flow()
+        out = frames.copy()
+        steps = 2 * t_count
+        unknown = self._fill(frames, holes, grey, flow, window, out, steps)
+        if unknown.any():
+            # Nothing ever shows this background: fill one key frame spatially, then let
+            # propagation carry that fill to the others, so the fill is stable in time.
+            key = int(np.argmax(unknown.reshape(t_count, -1).sum(1)))
+            keyed = out.copy()
+            keyed[key] = _spatial_fill(out[key], unknown[key])
+            holes2 = unknown.copy()
+            holes2[key] = False
+            out2 = keyed.copy()
+            unknown = self._fill(keyed, holes2, np.stack([_grey(f) for f in keyed]), flow, window, out2, steps)
+            out = out2
+            for t in np.flatnonzero(unknown.reshape(t_count, -1).any(1)):
+                out[t] = _spatial_fill(out[t], unknown[t])
+        return out
+
+    def _fill(self, frames, holes, grey, flow, window, out, steps) -> np.ndarray:
+        """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
+        t_count = frames.shape[0]
+        fwd_t, fwd_xy = _propagate(grey, holes, range(t_count), flow, window, 0, steps)
+        bwd_t, bwd_xy = _propagate(grey, holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
+        unknown = np.zeros_like(holes)
+        for t in range(t_count):
+            if fwd_t[t] is None:
+                continue
+            hy, hx = np.nonzero(holes[t])
+            cf = _sample(frames, fwd_t[t], fwd_xy[t])
+            cb = _sample(frames, bwd_t[t], bwd_xy[t])
+            kf, kb = fwd_t[t] >= 0, bwd_t[t] >= 0
+            # Nearer sources in time are more trustworthy: weight by inverse distance.
+            wf = np.where(kf, 1.0 / np.maximum(np.abs(t - fwd_t[t]), 1), 0.0)[:, None]
+            wb = np.where(kb, 1.0 / np.maximum(np.abs(bwd_t[t] - t), 1), 0.0)[:, None]
+            total = wf + wb
+            known = total[:, 0] > 0
+            col = (cf * wf + cb * wb) / np.maximum(total, 1e-9)
+            out[t, hy[known], hx[known]] = col[known]
+            unknown[t, hy[~known], hx[~known]] = True
+        return unknown

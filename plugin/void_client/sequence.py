@@ -1,0 +1,252 @@
+"""EXR (and other OpenImageIO) image sequences: patterns, channel selection, atomic writes.
+
+Patterns: ``name.####.exr`` (one ``#`` per digit), ``name.%04d.exr``, ``name.$F4.exr``.
+A matte may be a channel of another sequence: ``PATTERN:layer.channel`` (``plate.####.exr:remove.a``).
+Pixels come back in the file's own type (half stays half, float stays float) so a round trip is
+bit-exact, and writing reuses the source's spec: data/display windows, pixel aspect and metadata.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+
+from .errors import ErrorCode, VoidError
+
+log = logging.getLogger(__name__)
+
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%(0?)(\d*)d")
+_HOUDINI = re.compile(r"\$F(\d*)")
+
+
+@dataclass(frozen=True)
+class SequencePattern:
+    """A frame-numbered file pattern, normalised to ``prefix`` + padded number + ``suffix``."""
+
+    prefix: str
+    padding: int
+    suffix: str
+
+    @classmethod
+    def parse(cls, pattern: str) -> SequencePattern:
+        for rx, pad in ((_HASHES, lambda m: len(m.group(0))), (_PRINTF, lambda m: int(m.group(2) or 1)), (_HOUDINI, lambda m: int(m.group(1) or 1))):
+            found = list(rx.finditer(pattern))
+            if found:
+                m = found[-1]
+                return cls(pattern[: m.start()], pad(m), pattern[m.end():])
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{pattern!r} has no frame number; use name.####.exr, name.%04d.exr or name.$F4.exr",
+            "pattern",
+        )
+
+    def path(self, frame: int) -> str:
+        sign = "-" if frame < 0 else ""
+        return f"{self.prefix}{sign}{abs(frame):0{self.padding}d}{self.suffix}"
+
+    def scan(self) -> list[int]:
+        """Frame numbers that exist on disk, sorted."""
+        rx = re.compile(re.escape(os.path.basename(self.prefix)) + r"(-?\d+)" + re.escape(self.suffix) + "$")
+        folder = os.path.dirname(self.prefix) or "."
+        frames = []
+        for p in glob.glob(os.path.join(glob.escape(folder), "*")):
+            m = rx.match(os.path.basename(p))
+            if m and (len(m.group(1).lstrip("-")) >= self.padding):
+                frames.append(int(m.group(1)))
+        return sorted(set(frames))
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{'#' * self.padding}{self.suffix}"
+
+
+@dataclass(frozen=True)
+class SequenceRef:
+    """A pattern plus an optional channel selector (``layer.channel``, ``A``, or a layer name)."""
+
+    pattern: SequencePattern
+    channel: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> SequenceRef:
+        # The selector follows the last ':' unless that colon belongs to a Windows drive.
+        head, sep, tail = text.rpartition(":")
+        if sep and tail and "/" not in tail and "\\" not in tail and not (len(head) == 1 and head.isalpha()):
+            return cls(SequencePattern.parse(head), tail)
+        return cls(SequencePattern.parse(text), "")
+
+    def path(self, frame: int) -> str:
+        return self.pattern.path(frame)
+
+
+@dataclass
+class Image:
+    """Pixels ``(h, w, c)`` in the file's type, with the spec they came with."""
+
+    pixels: np.ndarray
+    channels: list[str]
+    spec: oiio.ImageSpec
+
+    @property
+    def data_window(self) -> tuple[int, int, int, int]:
+        s = self.spec
+        return (s.x, s.y, s.width, s.height)
+
+    @property
+    def display_window(self) -> tuple[int, int, int, int]:
+        s = self.spec
+        return (s.full_x, s.full_y, s.full_width, s.full_height)
+
+
+def _native_type(spec: oiio.ImageSpec, chbegin: int, chend: int) -> str:
+    formats = list(spec.channelformats) or [spec.format] * spec.nchannels
+    kinds = {str(f) for f in formats[chbegin:chend]}
+    return "half" if kinds == {"half"} else "float"
+
+
+def read_image(path: str | os.PathLike, frame: int | None = None, channel: str = "") -> Image:
+    """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`)."""
+    path = os.fspath(path)
+    label = f"frame {frame} ({path})" if frame is not None else path
+    if not os.path.exists(path):
+        raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} does not exist", "frames")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} cannot be read: {oiio.geterror() or 'unknown format'}", "frames")
+    try:
+        spec = inp.spec()
+        names = list(spec.channelnames)
+        lo, hi = 0, spec.nchannels
+        if channel:
+            idx = select_channel(names, channel, label)
+            lo, hi = idx, idx + 1
+        pixels = inp.read_image(0, 0, lo, hi, _native_type(spec, lo, hi))
+        if pixels is None:
+            raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} is truncated or corrupt: {inp.geterror()}", "frames")
+    finally:
+        inp.close()
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return Image(pixels, names[lo:hi], spec)
+
+
+def select_channel(names: list[str], selector: str, label: str = "") -> int:
+    """Index of the channel a selector names, case-insensitively.
+
+    ``remove.a`` matches ``remove.A``; a bare layer (``remove``) takes its alpha, then its only
+    channel; an empty selector on a multi-channel image takes ``A``.
+    """
+    lower = [n.lower() for n in names]
+    sel = selector.lower()
+    if sel in lower:
+        return lower.index(sel)
+    for suffix in ("a", "alpha", "y", "r"):
+        cand = f"{sel}.{suffix}" if sel else suffix
+        if cand in lower:
+            return lower.index(cand)
+    in_layer = [i for i, n in enumerate(lower) if n.startswith(sel + ".")]
+    if len(in_layer) == 1:
+        return in_layer[0]
+    raise VoidError(
+        ErrorCode.BAD_SPEC,
+        f"{label or 'image'} has no channel {selector!r}; it has {names}",
+        "channel",
+    )
+
+
+def read_matte(ref: SequenceRef, frame: int) -> np.ndarray:
+    """One matte channel as float32 ``(h, w)``: the selected channel, else A, else the first."""
+    path = ref.path(frame)
+    if ref.channel:
+        img = read_image(path, frame, ref.channel)
+    else:
+        full = read_image(path, frame)
+        names = [n.lower() for n in full.channels]
+        idx = names.index("a") if "a" in names and len(names) > 1 else 0
+        img = Image(full.pixels[:, :, idx : idx + 1], [full.channels[idx]], full.spec)
+    return img.pixels[:, :, 0].astype(np.float32)
+
+
+def write_image(path: str | os.PathLike, pixels: np.ndarray, like: oiio.ImageSpec | None = None, channels: list[str] | None = None) -> None:
+    """Write atomically (temp file in the same folder, then rename) keeping ``like``'s spec."""
+    path = os.fspath(path)
+    px = np.ascontiguousarray(pixels)
+    if px.ndim == 2:
+        px = px[:, :, None]
+    h, w, c = px.shape
+    if like is not None:
+        spec = oiio.ImageSpec(like)
+        if (spec.width, spec.height, spec.nchannels) != (w, h, c):
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"pixels are {w}x{h}x{c} but the reference spec is {spec.width}x{spec.height}x{spec.nchannels}",
+            )
+    else:
+        spec = oiio.ImageSpec(w, h, c, "half" if px.dtype == np.float16 else "float")
+        spec.attribute("compression", "zip")
+    if channels:
+        spec.channelnames = tuple(channels)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=os.path.splitext(path)[1] or ".exr", dir=folder)
+    os.close(fd)
+    try:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None or not out.open(tmp, spec):
+            err = out.geterror() if out is not None else oiio.geterror()
+            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
+        ok = out.write_image(px)
+        err = out.geterror()
+        out.close()
+        if not ok:
+            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def require_frames(ref: SequenceRef, frames: list[int], what: str) -> None:
+    """Refuse a range with missing files, naming the frames (as compact ranges)."""
+    missing = [f for f in frames if not os.path.exists(ref.path(f))]
+    if missing:
+        raise VoidError(
+            ErrorCode.MISSING_FRAMES,
+            f"{what} {ref.pattern} is missing frames {format_ranges(missing)}",
+            what,
+        )
+
+
+def format_ranges(frames: list[int]) -> str:
+    """``[1,2,3,7,9,10]`` → ``"1-3, 7, 9-10"``."""
+    out: list[str] = []
+    fs = sorted(frames)
+    i = 0
+    while i < len(fs):
+        j = i
+        while j + 1 < len(fs) and fs[j + 1] == fs[j] + 1:
+            j += 1
+        out.append(str(fs[i]) if i == j else f"{fs[i]}-{fs[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``"1001-1100"`` or ``"1001"``; negative frames allowed (``-5--1``)."""
+    m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*", text)
+    if not m:
+        raise VoidError(ErrorCode.BAD_SPEC, f"range {text!r} must look like FIRST-LAST, e.g. 1001-1100", "range")
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) is not None else first
+    if last < first:
+        raise VoidError(ErrorCode.BAD_SPEC, f"range {text!r} ends before it starts", "range")
+    return first, last
