@@ -44,12 +44,12 @@ class WindowCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str, mmap: bool = False) -> np.ndarray | None:
         p = self._path(key)
         if not p.exists():
             return None
         try:
-            return np.load(p)
+            return np.load(p, mmap_mode="r" if mmap else None)
         except (OSError, ValueError):  # a torn file from a crash is a miss, not an error
             p.unlink(missing_ok=True)
             return None

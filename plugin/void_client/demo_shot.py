@@ -74,7 +74,8 @@ def make_shot(
         m = np.float32([[1, 0, -cam_x], [0, 1, -cam_y]])
         clean = cv2.warpAffine(bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         u = t / max(frames - 1, 1)
-        cx = width * (0.85 - 0.7 * u)
+        # Against the camera move, so the background it hides shows up again a few frames later.
+        cx = width * (0.15 + 0.7 * u)
         cy = height * (0.45 + 0.08 * np.sin(u * 6.0))
         # Shadow: a soft ellipse on the ground below-right of the ball.
         sx, sy = cx + radius * 0.6, cy + radius * 1.25

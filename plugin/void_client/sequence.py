@@ -77,14 +77,22 @@ class SequenceRef:
 
     @classmethod
     def parse(cls, text: str) -> SequenceRef:
-        # The selector follows the last ':' unless that colon belongs to a Windows drive.
-        head, sep, tail = text.rpartition(":")
-        if sep and tail and "/" not in tail and "\\" not in tail and not (len(head) == 1 and head.isalpha()):
-            return cls(SequencePattern.parse(head), tail)
-        return cls(SequencePattern.parse(text), "")
+        path, channel = split_channel(text)
+        return cls(SequencePattern.parse(path), channel)
 
     def path(self, frame: int) -> str:
         return self.pattern.path(frame)
+
+
+def split_channel(text: str) -> tuple[str, str]:
+    """``"plate.####.exr:remove.a"`` → (``"plate.####.exr"``, ``"remove.a"``).
+
+    The selector follows the last ':' unless that colon belongs to a Windows drive or a folder.
+    """
+    head, sep, tail = text.rpartition(":")
+    if sep and tail and "/" not in tail and "\\" not in tail and not (len(head) == 1 and head.isalpha()):
+        return head, tail
+    return text, ""
 
 
 @dataclass
@@ -163,11 +171,10 @@ def select_channel(names: list[str], selector: str, label: str = "") -> int:
     )
 
 
-def read_matte(ref: SequenceRef, frame: int) -> np.ndarray:
+def read_matte(path: str, frame: int | None = None, channel: str = "") -> np.ndarray:
     """One matte channel as float32 ``(h, w)``: the selected channel, else A, else the first."""
-    path = ref.path(frame)
-    if ref.channel:
-        img = read_image(path, frame, ref.channel)
+    if channel:
+        img = read_image(path, frame, channel)
     else:
         full = read_image(path, frame)
         names = [n.lower() for n in full.channels]
@@ -191,8 +198,10 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, like: oiio.ImageSpe
                 f"pixels are {w}x{h}x{c} but the reference spec is {spec.width}x{spec.height}x{spec.nchannels}",
             )
     else:
-        spec = oiio.ImageSpec(w, h, c, "half" if px.dtype == np.float16 else "float")
-        spec.attribute("compression", "zip")
+        kind = {"float16": "half", "uint8": "uint8", "uint16": "uint16"}.get(px.dtype.name, "float")
+        spec = oiio.ImageSpec(w, h, c, kind)
+        if path.lower().endswith(".exr"):
+            spec.attribute("compression", "zip")
     if channels:
         spec.channelnames = tuple(channels)
     folder = os.path.dirname(path) or "."

@@ -1,0 +1,117 @@
+"""Device, dtype and memory-mode choices for the ``void`` engine (torch imported by callers).
+
+CUDA first, Apple Silicon (MPS) second, CPU last. Nothing CUDA-specific runs outside the CUDA
+branch. Half precision (float16) is refused on MPS, where CogVideoX produces NaNs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from void_client.errors import ErrorCode, VoidError
+
+log = logging.getLogger(__name__)
+
+MEMORY_MODES = ("full", "model_offload", "sequential_offload")
+_DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
+           "float32": torch.float32, "fp32": torch.float32}
+GIB = 1024**3
+#: Free GPU memory (GiB) below which ``auto`` offloads. The reference asks for a 40 GB+ GPU for
+#: its default run; under model offload only the 5B transformer (~11 GB bf16) stays resident.
+FULL_NEEDS_GIB = 40
+MODEL_OFFLOAD_NEEDS_GIB = 20
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; explicit names are checked."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"device {name!r} requested but CUDA is not available", "device")
+    if device.type == "mps" and not mps_available():
+        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"device {name!r} requested but MPS is not available", "device")
+    if device.type not in ("cuda", "mps", "cpu"):
+        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"unsupported device {name!r} (cuda, mps or cpu)", "device")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """``auto``: bfloat16 on CUDA, float32 on MPS and CPU. float16 is refused on MPS."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if name not in _DTYPES:
+        raise VoidError(ErrorCode.BAD_SPEC, f"unknown dtype {name!r} (bfloat16, float16, float32)", "dtype")
+    dtype = _DTYPES[name]
+    if dtype == torch.float16:
+        if device.type == "mps":
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "float16 gives NaNs with CogVideoX on Apple Silicon; use bfloat16 or float32", "dtype"
+            )
+        log.warning("CogVideoX was trained in bfloat16; float16 may overflow (black or NaN frames)")
+    return dtype
+
+
+def free_memory_gib(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free / GIB
+    return None
+
+
+def choose_memory_mode(name: str, device: torch.device) -> str:
+    """``auto``: on CUDA by free memory; MPS shares memory with the CPU, so offload buys nothing."""
+    name = (name or "auto").strip().lower()
+    if name not in ("auto", *MEMORY_MODES):
+        raise VoidError(ErrorCode.BAD_SPEC, f"unknown memory_mode {name!r} ({', '.join(MEMORY_MODES)}, auto)", "memory_mode")
+    if device.type != "cuda":
+        if name not in ("auto", "full"):
+            log.info("memory_mode %s has no effect on %s; loading fully", name, device.type)
+        return "full"
+    if name != "auto":
+        return name
+    free = free_memory_gib(device) or 0.0
+    if free >= FULL_NEEDS_GIB:
+        return "full"
+    if free >= MODEL_OFFLOAD_NEEDS_GIB:
+        return "model_offload"
+    return "sequential_offload"
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A seeded generator: on the GPU for CUDA (the reference's noise), on the CPU otherwise."""
+    gen_device = device if device.type == "cuda" else torch.device("cpu")
+    return torch.Generator(device=gen_device).manual_seed(int(seed))
+
+
+def empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_gib(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / GIB
+    if device.type == "mps":
+        return torch.mps.driver_allocated_memory() / GIB
+    return None

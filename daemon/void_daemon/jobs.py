@@ -1,0 +1,234 @@
+"""Jobs on disk: a directory per job with its spec, an append-only journal and atomic files.
+
+Layout under the jobs directory::
+
+    <job>/spec.json            the JobSpec
+    <job>/journal.jsonl        one JSON event per line; a torn last line is ignored
+    <job>/in/<pos>.plate.npy   received plate (native dtype, all channels)
+    <job>/in/<pos>.qm.npy      its quadmask (uint8)
+    <job>/out/<pos>.npy        the finished frame, written before it is announced
+    cache/                     per-window engine results by content hash, shared by all jobs
+
+If the daemon dies, :meth:`JobStore.load_unfinished` rebuilds each job from its journal, so
+finished windows are not recomputed and finished frames are not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from void_client.errors import ErrorCode, VoidError
+from void_client.spec import JobSpec
+
+from .cache import save_npy_atomic
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "receiving", "running", "finishing")
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Job:
+    """A job's state, rebuilt from its journal. Guarded by ``lock``; ``changed`` wakes waiters."""
+
+    spec: JobSpec
+    dir: Path
+    state: str = "queued"
+    received: set[int] = field(default_factory=set)
+    windows_done: dict[int, dict[str, Any]] = field(default_factory=dict)
+    final: set[int] = field(default_factory=set)
+    acked: set[int] = field(default_factory=set)
+    error: dict | None = None
+    #: Path mode: the plate file each position came from (its spec is reused for the output).
+    sources: dict[int, str] = field(default_factory=dict)
+    owner: bytes = b""
+    created: float = field(default_factory=time.time)
+    cancel_requested: bool = False
+    # transient (not journalled)
+    result_credit: int = 8
+    inflight: set[int] = field(default_factory=set)
+    input_credit: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.spec.job_id
+
+    @property
+    def n(self) -> int:
+        return len(self.spec.frames)
+
+    def frame(self, pos: int) -> int:
+        return self.spec.frames[pos]
+
+    def position(self, frame: int) -> int:
+        try:
+            return self._index[frame]
+        except AttributeError:
+            self._index = {f: i for i, f in enumerate(self.spec.frames)}
+            return self.position(frame)
+        except KeyError:
+            raise VoidError(ErrorCode.UNKNOWN_FRAME, f"frame {frame} is not in job {self.id}'s range", "frames") from None
+
+    # ---- files
+    def plate_path(self, pos: int) -> Path:
+        return self.dir / "in" / f"{pos:06d}.plate.npy"
+
+    def quadmask_path(self, pos: int) -> Path:
+        return self.dir / "in" / f"{pos:06d}.qm.npy"
+
+    def out_path(self, pos: int) -> Path:
+        return self.dir / "out" / f"{pos:06d}.npy"
+
+    def load_plate(self, pos: int, mmap: bool = True) -> np.ndarray:
+        return np.load(self.plate_path(pos), mmap_mode="r" if mmap else None)
+
+    def load_quadmask(self, pos: int) -> np.ndarray:
+        return np.load(self.quadmask_path(pos))
+
+    def load_out(self, pos: int) -> np.ndarray:
+        return np.load(self.out_path(pos))
+
+    # ---- journal
+    def log(self, event: str, **data: Any) -> None:
+        line = json.dumps({"t": time.time(), "event": event, **data})
+        with self.lock, open(self.dir / "journal.jsonl", "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def store_input(self, pos: int, plate: np.ndarray, quadmask: np.ndarray) -> None:
+        save_npy_atomic(self.plate_path(pos), plate)
+        save_npy_atomic(self.quadmask_path(pos), quadmask)
+        with self.lock:
+            self.received.add(pos)
+        self.log("received", pos=pos)
+
+    def store_output(self, pos: int, pixels: np.ndarray) -> None:
+        save_npy_atomic(self.out_path(pos), pixels)
+        with self.lock:
+            self.final.add(pos)
+        self.log("final", pos=pos)
+
+    def set_state(self, state: str, error: dict | None = None) -> None:
+        with self.lock:
+            self.state = state
+            if error is not None:
+                self.error = error
+        self.log("state", state=state, error=error)
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "job": self.id,
+                "name": self.spec.name,
+                "state": self.state,
+                "frames_total": self.n,
+                "frames_received": len(self.received),
+                "frames_done": len(self.final),
+                "frames_acked": len(self.acked),
+                "windows_done": len(self.windows_done),
+                "error": self.error,
+                "engine": self.spec.engine,
+            }
+
+    def missing_frames(self) -> list[int]:
+        with self.lock:
+            return [self.frame(p) for p in range(self.n) if p not in self.received]
+
+
+class JobStore:
+    """Creates, finds and resumes jobs under one directory."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = self.root / "cache"
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+
+    def create(self, spec: JobSpec) -> Job:
+        if not spec.job_id:
+            spec.job_id = uuid.uuid4().hex[:12]
+        if not spec.job_id.replace("-", "").replace("_", "").isalnum() or len(spec.job_id) > 64:
+            raise VoidError(ErrorCode.BAD_SPEC, "job_id may only hold letters, digits, '-' and '_'", "job_id")
+        with self.lock:
+            if spec.job_id in self.jobs:
+                raise VoidError(ErrorCode.BAD_SPEC, f"job {spec.job_id} already exists; attach to it instead", "job_id")
+            d = self.root / spec.job_id
+            (d / "in").mkdir(parents=True, exist_ok=True)
+            (d / "out").mkdir(exist_ok=True)
+            write_text_atomic(d / "spec.json", spec.to_json())
+            job = Job(spec=spec, dir=d)
+            self.jobs[spec.job_id] = job
+        job.log("created")
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise VoidError(ErrorCode.UNKNOWN_JOB, f"no job {job_id!r} on this daemon", "job")
+        return job
+
+    def load_unfinished(self) -> list[Job]:
+        """Rebuild every job whose journal does not end in a final state."""
+        resumed = []
+        for d in sorted(self.root.iterdir()):
+            if not (d / "spec.json").exists() or d.name in self.jobs:
+                continue
+            try:
+                job = self._replay(d)
+            except Exception:
+                log.exception("cannot resume job in %s; leaving it alone", d)
+                continue
+            self.jobs[job.id] = job
+            if job.state not in FINAL_STATES:
+                resumed.append(job)
+        return resumed
+
+    def _replay(self, d: Path) -> Job:
+        spec = JobSpec.from_json((d / "spec.json").read_text())
+        job = Job(spec=spec, dir=d)
+        journal = d / "journal.jsonl"
+        lines = journal.read_text().splitlines() if journal.exists() else []
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # torn write at a crash
+            kind = e.get("event")
+            if kind == "received" and job.plate_path(e["pos"]).exists() and job.quadmask_path(e["pos"]).exists():
+                job.received.add(e["pos"])
+            elif kind == "window":
+                job.windows_done[e["index"]] = e
+            elif kind == "final" and job.out_path(e["pos"]).exists():
+                job.final.add(e["pos"])
+            elif kind == "source":
+                job.sources[e["pos"]] = e["plate"]
+            elif kind == "acked":
+                job.acked.update(e["pos"])
+            elif kind == "state":
+                job.state = e["state"]
+                job.error = e.get("error")
+            elif kind == "created":
+                job.created = e.get("t", job.created)
+        if job.state in ("running", "finishing", "receiving"):
+            job.state = "queued"
+        return job

@@ -1,0 +1,106 @@
+"""Start a local daemon when none answers: the embedded default for a new user.
+
+A file lock makes sure two clients starting at once start one daemon between them.
+The command is ``$VOID_DAEMON_COMMAND`` if set (for a host whose own Python lacks the
+daemon's packages), else ``python -m void_daemon`` with this interpreter, else
+``void-daemon`` from ``PATH``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from .errors import ErrorCode, VoidError
+from .paths import default_jobs_dir, home
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+") as f:
+        if os.name == "nt":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        else:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if os.name != "nt":
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def daemon_command(endpoint: str, jobs_dir: str) -> list[str]:
+    env = os.environ.get("VOID_DAEMON_COMMAND")
+    if env:
+        base = shlex.split(env)
+    elif importlib.util.find_spec("void_daemon") is not None and importlib.util.find_spec("cv2") is not None:
+        base = [sys.executable, "-m", "void_daemon"]
+    elif shutil.which("void-daemon"):
+        base = [shutil.which("void-daemon")]  # type: ignore[list-item]
+    else:
+        raise VoidError(
+            ErrorCode.DAEMON_UNREACHABLE,
+            "no VOID daemon is running and none is installed here; pip install 'void-remove[daemon]' "
+            "or set VOID_DAEMON_COMMAND to the daemon's command line",
+            "endpoint",
+        )
+    return [*base, "serve", "--endpoint", endpoint, "--jobs-dir", jobs_dir]
+
+
+def _answers(endpoint: str, timeout: float) -> bool:
+    from .client import DaemonClient
+
+    with DaemonClient(endpoint) as c:
+        try:
+            c.hello(timeout=timeout)
+            return True
+        except VoidError:
+            return False
+
+
+def start_local_daemon(endpoint: str, jobs_dir: str | None = None, timeout: float = START_TIMEOUT_S) -> None:
+    """Start a daemon on ``endpoint`` unless one answers; return once it says hello."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in endpoint)
+    with _file_lock(str(home() / f"daemon-{slug}.lock")):
+        if _answers(endpoint, 0.5):
+            return
+        cmd = daemon_command(endpoint, jobs_dir or str(default_jobs_dir()))
+        log_path = home() / "daemon.log"
+        log.info("starting a local daemon: %s (log: %s)", " ".join(cmd), log_path)
+        with open(log_path, "ab") as logf:
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise VoidError(
+                    ErrorCode.DAEMON_UNREACHABLE,
+                    f"the local daemon exited at start (code {proc.returncode}); see {log_path}",
+                    "endpoint",
+                )
+            if _answers(endpoint, 0.5):
+                return
+        raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the local daemon did not answer within {timeout:.0f} s; see {log_path}", "endpoint")

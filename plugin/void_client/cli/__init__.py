@@ -1,0 +1,1 @@
+"""``void-remove`` sub-commands, one module each (thin layers over the library API)."""

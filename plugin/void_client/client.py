@@ -1,0 +1,153 @@
+"""``DaemonClient``: one DEALER socket to the daemon, requests with timeouts, an event stream.
+
+Use it from one thread (ZeroMQ sockets are not thread-safe); host UIs run it on a worker
+thread through :class:`void_client.session.JobSession` and get callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import zmq
+
+from . import protocol as P
+from .errors import ErrorCode, VoidError
+from .spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+
+def is_local(endpoint: str) -> bool:
+    if endpoint.startswith("ipc://"):
+        return True
+    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+class DaemonClient:
+    def __init__(self, endpoint: str = P.DEFAULT_ENDPOINT, timeout: float = 5.0, context: zmq.Context | None = None) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.ctx = context or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
+        self.sock.connect(endpoint)
+        self._next_id = 1
+        self._pending: deque[P.Message] = deque()
+        self.capabilities: P.Hello | None = None
+
+    # ------------------------------------------------------------------ basics
+    def close(self) -> None:
+        self.sock.close(0)
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def send(self, msg: P.Message) -> int:
+        if not msg.id:
+            msg.id = self._next_id
+            self._next_id += 1
+        self.sock.send_multipart(P.encode(msg), copy=False)
+        return msg.id
+
+    def recv(self, timeout: float | None = None) -> P.Message | None:
+        """The next message from the daemon, or None after ``timeout`` seconds."""
+        if self._pending:
+            return self._pending.popleft()
+        wait_ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        if not self.sock.poll(wait_ms, zmq.POLLIN):
+            return None
+        parts = self.sock.recv_multipart(copy=False)
+        return P.decode(parts)
+
+    def request(self, msg: P.Message, timeout: float | None = None) -> P.Message:
+        """Send and wait for the reply with the same id; other messages are kept for later."""
+        req = self.send(msg)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        held: list[P.Message] = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise VoidError(
+                        ErrorCode.DAEMON_UNREACHABLE,
+                        f"no answer from the VOID daemon at {self.endpoint}; start it with 'void-daemon serve --endpoint {self.endpoint}' or check the address",
+                        "endpoint",
+                    )
+                if not self.sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+                    continue
+                reply = P.decode(self.sock.recv_multipart(copy=False))
+                if reply.id == req:
+                    if isinstance(reply, P.Error):
+                        raise reply.to_exception()
+                    return reply
+                held.append(reply)
+        finally:
+            self._pending.extend(held)
+
+    # ------------------------------------------------------------------ requests
+    def hello(self, timeout: float | None = None) -> P.Hello:
+        reply = self.request(P.Hello(client="void-client"), timeout)
+        assert isinstance(reply, P.Hello)
+        self.capabilities = reply
+        return reply
+
+    def submit(self, spec: JobSpec, result_credit: int = 8) -> P.Ack:
+        reply = self.request(P.Submit(spec=spec.validate().to_dict(), result_credit=result_credit))
+        assert isinstance(reply, P.Ack)
+        return reply
+
+    def send_frames(self, job: str, images: list[tuple[P.ImageDesc, Any]] | None = None, paths: list[dict] | None = None) -> None:
+        self.send(P.Frames(job=job, images=images or [], paths=paths or []))
+
+    def ack(self, job: str, frames: list[int], credit: int = 0) -> None:
+        self.send(P.Ack(job=job, frames=list(frames), credit=credit))
+
+    def cancel(self, job: str) -> P.Message:
+        return self.request(P.Cancel(job=job))
+
+    def attach(self, job: str, result_credit: int = 8) -> P.Ack:
+        reply = self.request(P.Attach(job=job, result_credit=result_credit))
+        assert isinstance(reply, P.Ack)
+        return reply
+
+    def status(self, job: str = "") -> list[dict]:
+        reply = self.request(P.Status(job=job))
+        assert isinstance(reply, P.Status)
+        return reply.jobs
+
+    def events(self, job: str, timeout: float | None = None) -> Iterator[P.Message]:
+        """Progress, result and error messages for ``job`` until ``timeout`` passes in silence."""
+        while True:
+            msg = self.recv(timeout)
+            if msg is None:
+                return
+            if msg.job in ("", job):
+                yield msg
+
+
+def connect(endpoint: str = P.DEFAULT_ENDPOINT, autostart: bool = True, timeout: float = 5.0) -> DaemonClient:
+    """A client that has said hello; starts a local daemon first when none answers."""
+    client = DaemonClient(endpoint, timeout)
+    try:
+        client.hello(timeout=1.0 if autostart and is_local(endpoint) else timeout)
+        return client
+    except VoidError as exc:
+        if exc.code != ErrorCode.DAEMON_UNREACHABLE or not (autostart and is_local(endpoint)):
+            client.close()
+            raise
+    client.close()
+    from .autostart import start_local_daemon
+
+    start_local_daemon(endpoint)
+    client = DaemonClient(endpoint, timeout)
+    client.hello(timeout=timeout)
+    return client

@@ -1,0 +1,200 @@
+"""Run one job against the daemon: send frames within credit, write results as they arrive.
+
+:class:`JobSession` is what the CLI, the Nuke node and the Resolve script all use. It reads
+the next frames while earlier ones are on the wire, writes results on a small thread pool and
+acknowledges each result only once it is on disk, so a crash never loses a frame: the daemon
+resends whatever was not acknowledged when a client re-attaches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import protocol as P
+from .client import DaemonClient
+from .errors import ErrorCode, VoidError
+from .spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+#: With no word from the daemon for this long, ask it for the job's status.
+STALL_CHECK_S = 30.0
+
+
+@dataclass
+class FrameInput:
+    """One frame as the client sends it."""
+
+    frame: int
+    plate: np.ndarray  # (h, w, c) float16/float32
+    remove: np.ndarray  # (h, w) matte
+    affected: np.ndarray | None = None
+    channels: list[str] = field(default_factory=list)
+    data_window: tuple[int, int, int, int] | None = None
+    display_window: tuple[int, int, int, int] | None = None
+
+    def images(self) -> list[tuple[P.ImageDesc, np.ndarray]]:
+        out = []
+        win = {"data_window": self.data_window, "display_window": self.display_window}
+        plate = _wire(self.plate)
+        out.append((P.ImageDesc.for_array(self.frame, "plate", plate, self.channels, **win), plate))
+        for role, m in (("remove", self.remove), ("affected", self.affected)):
+            if m is not None:
+                arr = _wire(m)[..., None] if np.asarray(m).ndim == 2 else _wire(m)
+                out.append((P.ImageDesc.for_array(self.frame, role, arr), arr))
+        return out
+
+
+def _wire(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype not in (np.float16, np.float32):
+        a = a.astype(np.float32)
+    return np.ascontiguousarray(a)
+
+
+@dataclass
+class JobReport:
+    job: str
+    frames_written: list[int]
+    seconds: float
+    windows: int = 0
+    cached_windows: int = 0
+
+
+class JobSession:
+    """Drive one job to completion. ``on_event`` gets every Progress/Result/Error message.
+
+    Either submit a new job (``spec`` given) or re-attach (``attach=job_id``).
+    """
+
+    def __init__(
+        self,
+        client: DaemonClient,
+        spec: JobSpec | None,
+        read_frame: Callable[[int], FrameInput] | None,
+        write_result: Callable[[int, np.ndarray], None] | None,
+        on_event: Callable[[P.Message], None] | None = None,
+        cancel: threading.Event | None = None,
+        attach: str = "",
+        result_credit: int = 8,
+        io_threads: int = 2,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.read_frame = read_frame
+        self.write_result = write_result
+        self.on_event = on_event or (lambda msg: None)
+        self.cancel_event = cancel or threading.Event()
+        self.attach_id = attach
+        self.result_credit = result_credit
+        self.io_threads = io_threads
+        self.job = attach
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def start(self) -> threading.Thread:
+        """Run on a worker thread (host UIs). Errors arrive through ``on_event`` as Error."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except VoidError as exc:
+                self.on_event(P.Error.from_exception(exc, job=self.job))
+
+        t = threading.Thread(target=target, name="void-job", daemon=True)
+        t.start()
+        return t
+
+    def run(self) -> JobReport:
+        t0 = time.perf_counter()
+        if self.attach_id:
+            ack = self.client.attach(self.attach_id, self.result_credit)
+            frames_total = None
+            to_send = list(ack.missing)
+        else:
+            assert self.spec is not None
+            ack = self.client.submit(self.spec, self.result_credit)
+            self.job = ack.job
+            to_send = list(self.spec.frames)
+        credit = ack.credit
+        if to_send and self.read_frame is None:
+            raise VoidError(ErrorCode.MISSING_FRAMES, f"job {self.job} still needs {len(to_send)} input frames; re-attach from a session that can read them", "frames")
+        written: list[int] = []
+        reads: list[tuple[int, Future]] = []
+        writes: dict[int, Future] = {}
+        done = False
+        windows = cached = 0
+        last_heard = time.monotonic()
+        frames_total = len(self.spec.frames) if self.spec else None
+        with ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-read") as rpool, ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-write") as wpool:
+            try:
+                while not done:
+                    if self.cancel_event.is_set():
+                        self.client.cancel(self.job)
+                        raise VoidError(ErrorCode.CANCELLED, f"job {self.job} cancelled", job=self.job)
+                    # Read ahead of the credit so the wire never waits on EXR decoding.
+                    while to_send and len(reads) < credit + self.io_threads:
+                        f = to_send.pop(0)
+                        reads.append((f, rpool.submit(self.read_frame, f)))  # type: ignore[arg-type]
+                    while credit > 0 and reads and reads[0][1].done():
+                        f, fut = reads.pop(0)
+                        self.client.send_frames(self.job, images=fut.result().images())
+                        credit -= 1
+                    # Acknowledge results that are safely on disk.
+                    finished = [f for f, fut in writes.items() if fut.done()]
+                    if finished:
+                        for f in finished:
+                            writes.pop(f).result()
+                        written.extend(finished)
+                        self.client.ack(self.job, finished)
+                    wait = 0.005 if (reads and credit > 0) or writes else 0.2
+                    msg = self.client.recv(wait)
+                    if msg is None:
+                        if time.monotonic() - last_heard > STALL_CHECK_S:
+                            state = self.client.status(self.job)[0]  # raises if the daemon is gone
+                            last_heard = time.monotonic()
+                            if state["state"] in ("failed", "cancelled"):
+                                raise VoidError(ErrorCode.ENGINE_FAILED, f"job {self.job} is {state['state']}: {state.get('error')}", job=self.job)
+                        continue
+                    last_heard = time.monotonic()
+                    if msg.job and msg.job != self.job:
+                        continue
+                    if isinstance(msg, P.Ack):
+                        credit += msg.credit
+                    elif isinstance(msg, P.Result):
+                        for desc, arr in msg.images:
+                            if desc.frame in writes or desc.frame in written:
+                                continue  # a resend after re-attach
+                            writes[desc.frame] = wpool.submit(self._write, desc.frame, arr)
+                        self.on_event(msg)
+                    elif isinstance(msg, P.Progress):
+                        frames_total = msg.frames_total or frames_total
+                        windows = msg.windows
+                        cached += int(msg.cached)
+                        self.on_event(msg)
+                        if msg.stage == "done":
+                            done = True
+                        elif msg.stage == "cancelled":
+                            raise VoidError(ErrorCode.CANCELLED, f"job {self.job} was cancelled", job=self.job)
+                    elif isinstance(msg, P.Error):
+                        self.on_event(msg)
+                        raise msg.to_exception()
+                for f, fut in writes.items():
+                    fut.result()
+            except BaseException:
+                for _, fut in reads:
+                    fut.cancel()
+                raise
+        return JobReport(self.job, sorted(written), time.perf_counter() - t0, windows, cached)
+
+    def _write(self, frame: int, arr: np.ndarray) -> None:
+        if self.write_result is not None:
+            self.write_result(frame, np.array(arr))  # own the memory: the zmq frame is reused
