@@ -50,7 +50,9 @@ def lookup(spec: dict, path: str) -> list[float]:
             raise KeyError(f"spec.json has no {path!r}")
         node = node[key]
     values = node if isinstance(node, list) else [node]
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if not values or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    ):
         raise KeyError(f"spec.json {path!r} is not a number or a list of numbers")
     return [float(v) for v in values]
 
@@ -148,7 +150,7 @@ def write_file(path: Path, spec: dict) -> bool:
         found = numbers(text)[: len(want)]
         if len(found) < len(want):
             raise ValueError(f"{path.name}:{tag.line + 1}: {tag.path} needs {len(want)} numbers")
-        for match, w in reversed(list(zip(found, want))):
+        for match, w in reversed(list(zip(found, want, strict=True))):
             if value(match) != w:
                 text = text[: match.start()] + _format(w, match) + text[match.end() :]
         lines[tag.line] = text
@@ -165,8 +167,12 @@ def write(root: Path = HERE, spec: dict | None = None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true", help="rewrite mismatched numbers from spec.json")
-    parser.add_argument("--root", type=Path, default=HERE, help="the shader folder (default: this one)")
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite mismatched numbers from spec.json"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=HERE, help="the shader folder (default: this one)"
+    )
     args = parser.parse_args(argv)
     if args.write:
         for path in write(args.root):

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from void_client import kernels, quadmask
 from void_client.spec import JobSpec
 from void_client.windows import _ramp
@@ -37,7 +36,7 @@ SHADERS = ROOT / "shaders"
 W, H = 64, 48
 TOL = 1.0 / 255.0
 REQUIRE_GL = os.environ.get("VOID_REQUIRE_GL") == "1"
-EGL_PACKAGES = "apt-get install libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri; pip install moderngl"
+EGL_PACKAGES = "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri; pip install moderngl"
 
 
 def _load_sync():
@@ -99,7 +98,9 @@ def distance_outside(hole: np.ndarray) -> np.ndarray:
     return np.sqrt(d2.min(axis=-1).astype(np.float32))
 
 
-def overlay_reference(plate: np.ndarray, codes: np.ndarray, opacity: float = kernels.OVERLAY_OPACITY):
+def overlay_reference(
+    plate: np.ndarray, codes: np.ndarray, opacity: float = kernels.OVERLAY_OPACITY
+):
     out = plate.copy()
     out[..., :3] = kernels.quadmask_overlay(plate[..., :3], codes, opacity)
     return out
@@ -117,7 +118,9 @@ def test_spec_json_agrees_with_kernels_py():
         assert tuple(colour) == kernels.OVERLAY_COLOURS[levels[name]], name
     assert SPEC["overlay"]["opacity"] == kernels.OVERLAY_OPACITY
     snap = SPEC["snap"]
-    assert kernels.SNAP_BOUNDS == tuple((snap[n], levels[n]) for n in ("remove", "overlap", "affected"))
+    assert kernels.SNAP_BOUNDS == tuple(
+        (snap[n], levels[n]) for n in ("remove", "overlap", "affected")
+    )
     assert kernels.KEEP_LEVEL == levels["keep"]
     c0, c1 = SPEC["crossfade"]["ramp_coefficients"]
     p = np.linspace(0.0, 1.0, 33)
@@ -126,7 +129,12 @@ def test_spec_json_agrees_with_kernels_py():
 
 def test_spec_json_agrees_with_quadmask_and_job_defaults():
     levels = SPEC["levels"]
-    assert (levels["remove"], levels["overlap"], levels["affected"], levels["keep"]) == quadmask.LEVELS
+    assert (
+        levels["remove"],
+        levels["overlap"],
+        levels["affected"],
+        levels["keep"],
+    ) == quadmask.LEVELS
     assert SPEC["feather"]["hole_threshold"] == quadmask.MATTE_THRESHOLD
     defaults = {f.name: f.default for f in dataclasses.fields(JobSpec)}
     assert SPEC["feather"]["default_px"] == defaults["feather"]
@@ -213,8 +221,12 @@ def test_sync_follows_a_changed_spec(tmp_path):
     assert sync.check(root, spec) == []
     assert "uniform float opacity = 0.4;" in (root / "quadmask_overlay.frag").read_text()
     assert 'defineParam(opacity, "Opacity", 0.4f);' in (root / "quadmask_overlay.blink").read_text()
-    assert "DCTLUI_SLIDER_FLOAT, 0.4, 0.0, 1.0, 0.01)" in (root / "quadmask_overlay.dctl").read_text()
-    assert "if (code <= 96.0f) tint = colourOverlap;" in (root / "quadmask_overlay.dctl").read_text()
+    assert (
+        "DCTLUI_SLIDER_FLOAT, 0.4, 0.0, 1.0, 0.01)" in (root / "quadmask_overlay.dctl").read_text()
+    )
+    assert (
+        "if (code <= 96.0f) tint = colourOverlap;" in (root / "quadmask_overlay.dctl").read_text()
+    )
 
 
 def test_sync_reports_a_missing_tag(tmp_path):
@@ -230,14 +242,18 @@ def test_sync_reports_a_missing_tag(tmp_path):
 
 
 def parse_blink(source: str) -> dict:
-    header = re.search(r"^kernel\s+(\w+)\s*:\s*(?:public\s+)?ImageComputationKernel<(\w+)>", source, re.M)
+    header = re.search(
+        r"^kernel\s+(\w+)\s*:\s*(?:public\s+)?ImageComputationKernel<(\w+)>", source, re.M
+    )
     assert header, "no 'kernel Name : ImageComputationKernel<...>' line"
     images = [
         (name, [a.strip() for a in args.split(",")])
         for args, name in re.findall(r"^\s*Image<([^>]*)>\s+(\w+)\s*;", source, re.M)
     ]
     section = re.search(r"^param:\s*$(.*?)(?=^local:|^\s*void\s)", source, re.M | re.S)
-    params = re.findall(r"^\s*(float|int|bool)\s+(\w+)\s*;", section.group(1), re.M) if section else []
+    params = (
+        re.findall(r"^\s*(float|int|bool)\s+(\w+)\s*;", section.group(1), re.M) if section else []
+    )
     defines = dict(re.findall(r"defineParam\(\s*(\w+)\s*,\s*\"[^\"]*\"\s*,\s*([^)]*)\)", source))
     return {
         "name": header.group(1),
@@ -262,7 +278,9 @@ def test_blink_kernel_structure(name):
         if args[0] == "eRead":
             assert len(args) == 3 and args[2] == "eEdgeClamped", n
             if args[1] == "eAccessRanged2D":
-                assert re.search(rf"\b{n}\.setRange\(", source), f"{n} is ranged but has no setRange"
+                assert re.search(rf"\b{n}\.setRange\(", source), (
+                    f"{n} is ranged but has no setRange"
+                )
     assert [p for _, p in blink["params"]] == entry["blink_params"]
     assert set(blink["defines"]) == set(entry["blink_params"])
     for fn in ("define", "process"):
@@ -309,7 +327,9 @@ def test_dctl_structure(name):
     if "float4 transform(" in entry:
         assert "DEFINE_DCTL_ALPHA_MODE_STRAIGHT" in source
     code = "\n".join(
-        sync.code_part(line) for line in source.splitlines() if not line.lstrip().startswith("DEFINE_")
+        sync.code_part(line)
+        for line in source.splitlines()
+        if not line.lstrip().startswith("DEFINE_")
     )
     bare = [m.group(0) for m in sync.NUMBER.finditer(code) if "." in m.group(1) and not m.group(3)]
     assert not bare, f"DCTL float literals need an f suffix: {bare}"
@@ -353,12 +373,21 @@ def gl():
         import moderngl
     except ImportError as exc:
         _unavailable(f"moderngl is not installed ({exc}); {EGL_PACKAGES}")
-    try:
-        ctx = moderngl.create_standalone_context(
-            backend="egl", require=330, libgl="libGL.so.1", libegl="libEGL.so.1"
+    ctx, errors = None, []
+    # GL entry points come from libGL (libgl1) or libOpenGL (libopengl0) when installed, else
+    # from eglGetProcAddress alone, which Mesa answers for core GL too: libEGL is enough.
+    for libgl in ("libGL.so.1", "libOpenGL.so.0", "libEGL.so.1"):
+        try:
+            ctx = moderngl.create_standalone_context(
+                backend="egl", require=330, libgl=libgl, libegl="libEGL.so.1"
+            )
+            break
+        except Exception as exc:  # noqa: BLE001 - any failure here means "no EGL context"
+            errors.append(f"{libgl}: {exc}")
+    if ctx is None:
+        _unavailable(
+            f"EGL is not available, no OpenGL 3.3 context ({'; '.join(errors)}); {EGL_PACKAGES}"
         )
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no EGL"
-        _unavailable(f"EGL is not available, no OpenGL 3.3 context ({exc}); {EGL_PACKAGES}")
     print(f"GL: {ctx.info['GL_RENDERER']} / {ctx.info['GL_VERSION']}")
     yield Renderer(ctx, moderngl)
     ctx.release()
@@ -380,7 +409,9 @@ class Renderer:
         dtype = "f1" if a.dtype == np.uint8 else "f4"
         if dtype == "f4":
             a = a.astype(np.float32)
-        tex = self.ctx.texture((a.shape[1], a.shape[0]), comps, data=a.tobytes(), dtype=dtype, alignment=1)
+        tex = self.ctx.texture(
+            (a.shape[1], a.shape[0]), comps, data=a.tobytes(), dtype=dtype, alignment=1
+        )
         tex.filter = (self.mgl.NEAREST, self.mgl.NEAREST)
         return tex
 
@@ -435,7 +466,9 @@ def test_glsl_quadmask_overlay_snaps_in_between_values(gl):
     values = rng.uniform(0.0, 255.0, (H, W))
     frac = values - np.floor(values)
     values = np.where(np.abs(frac - 0.5) < 0.02, values + 0.1, values)  # stay off exact halves
-    got = gl.render("quadmask_overlay", {"plate": plate, "quadmask": (values / 255.0).astype(np.float32)})
+    got = gl.render(
+        "quadmask_overlay", {"plate": plate, "quadmask": (values / 255.0).astype(np.float32)}
+    )
     assert_close(got, overlay_reference(plate, values), "GLSL overlay, non-integer mask values")
 
 
@@ -732,7 +765,12 @@ class HostKernel:
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++") or shutil.which("c++")
+    cxx = (
+        os.environ.get("CXX")
+        or shutil.which("g++")
+        or shutil.which("clang++")
+        or shutil.which("c++")
+    )
     if not cxx:
         pytest.skip("no C++ compiler (g++/clang++) to run the BlinkScript and DCTL kernels")
     built = {}
@@ -754,12 +792,24 @@ def host_kernels(tmp_path_factory):
         src.write_text(text)
         exe = work / "kernel"
         done = subprocess.run(
-            [cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Werror", "-Wno-unused-function",
-             "-o", str(exe), str(src)],
+            [
+                cxx,
+                "-std=c++17",
+                "-O1",
+                "-ffp-contract=off",
+                "-Wall",
+                "-Werror",
+                "-Wno-unused-function",
+                "-o",
+                str(exe),
+                str(src),
+            ],
             capture_output=True,
             text=True,
         )
-        assert done.returncode == 0, f"{kernel_file(name, lang).name} does not compile:\n{done.stderr}"
+        assert done.returncode == 0, (
+            f"{kernel_file(name, lang).name} does not compile:\n{done.stderr}"
+        )
         built[(name, lang)] = HostKernel(exe, work)
         return built[(name, lang)]
 
@@ -774,7 +824,9 @@ def test_host_quadmask_overlay_matches_numpy(host_kernels, lang):
     codes = random_codes(rng)
     for opacity in (None, 0.3):
         params = {} if opacity is None else {"opacity": opacity}
-        want = overlay_reference(plate, codes, kernels.OVERLAY_OPACITY if opacity is None else opacity)
+        want = overlay_reference(
+            plate, codes, kernels.OVERLAY_OPACITY if opacity is None else opacity
+        )
         if lang == "blink":
             mask = np.repeat((codes.astype(np.float32) / 255.0)[..., None], 4, axis=2)
             got = kernel.run(plate, mask, **params)
@@ -816,7 +868,9 @@ def test_host_matte_feather_matches_numpy(host_kernels, lang, feather):
         assert_close(got[..., c], want, f"{lang} feather {f}, channel {c}")
     assert np.all(got[want == 0.0] == 0.0), "outside the feather the matte must be exactly 0"
     if lang == "dctl":
-        assert_close(kernel.run(matte, holeInAlpha=0, **params)[..., 0], want, f"dctl feather {f}, red")
+        assert_close(
+            kernel.run(matte, holeInAlpha=0, **params)[..., 0], want, f"dctl feather {f}, red"
+        )
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0, 0.3, 0.5])
@@ -824,7 +878,11 @@ def test_blink_seam_crossfade_matches_numpy(host_kernels, weight):
     kernel = host_kernels("seam_crossfade", "blink")
     rng = np.random.default_rng(60)
     a, b = random_plate(rng), random_plate(rng)
-    assert_close(kernel.run(a, b, weightB=weight), kernels.crossfade(a, b, weight), f"blink crossfade w={weight}")
+    assert_close(
+        kernel.run(a, b, weightB=weight),
+        kernels.crossfade(a, b, weight),
+        f"blink crossfade w={weight}",
+    )
 
 
 def test_blink_seam_crossfade_default_weight_is_half(host_kernels):
@@ -844,4 +902,6 @@ def test_dctl_transition_follows_the_seam_ramp(host_kernels):
     for j, w in enumerate(_ramp(m)):
         p = (j + 1) / (m + 1)
         assert math.isclose(float(kernels.seam_ramp(p)), w, abs_tol=1e-12)
-        assert_close(kernel.run(a, b, progress=p), kernels.crossfade(a, b, w), f"dctl transition p={p:.3f}")
+        assert_close(
+            kernel.run(a, b, progress=p), kernels.crossfade(a, b, w), f"dctl transition p={p:.3f}"
+        )

@@ -65,11 +65,15 @@ class JobRunner:
             return []
         return [p for p in range(w.start, w.stop) if self.weights[k][p - w.start] == 0.0]
 
-    def frames_final_after(self, k: int) -> list[int]:
-        """Positions that become final once windows ``<= k`` are done (all their windows done)."""
-        done = set(self.job.windows_done) | {k}
+    def ready_positions(self) -> list[int]:
+        """Positions not yet final whose contributing windows are all done."""
+        done = set(self.job.windows_done)
+        with self.job.lock:
+            final = set(self.job.final)
         out = []
-        for p in range(self.windows[k].start, self.windows[k].stop):
+        for p in range(self.job.n):
+            if p in final:
+                continue
             owners = [w.index for w in self.windows if w.covers(p) and self.weights[w.index][p - w.start] > 0]
             if all(i in done for i in owners):
                 out.append(p)

@@ -65,7 +65,8 @@ class Daemon:
         self.queue: list[str] = []
         self.runners: dict[str, JobRunner] = {}
         self.engines: dict[str, Engine] = {}
-        self.running: dict[str, int] = {}  # job id -> window index in the engine now
+        self.running: dict[str, int] = {}
+        self.resumed_finish: set[str] = set()  # job id -> window index in the engine now
         self.window_times: dict[str, list[float]] = {}
         self.last_progress: dict[str, float] = {}
         self.cond = threading.Condition()
@@ -401,6 +402,10 @@ class Daemon:
                     continue
             pending = [w.index for w in runner.windows if w.index not in job.windows_done]
             if not pending:
+                # Resumed after a crash between the last window and its frames: finish them.
+                if job.id not in self.resumed_finish and runner.ready_positions():
+                    self.resumed_finish.add(job.id)
+                    self.finisher.submit(self._finish, job, runner)
                 continue
             if runner.window_ready(pending[0]):
                 self._rr = (self._rr + i + 1) % max(1, len(active))
@@ -453,12 +458,12 @@ class Daemon:
             self.running.pop(job.id, None)
         self.window_times.setdefault(job.id, []).append(outcome.seconds)
         self._progress(job, "running", window=k + 1, cached=outcome.cached, force=True)
-        self.finisher.submit(self._finish, job, runner, runner.frames_final_after(k))
+        self.finisher.submit(self._finish, job, runner)
 
     # ------------------------------------------------------------------ finishing (single thread)
-    def _finish(self, job: Job, runner: JobRunner, positions: list[int]) -> None:
+    def _finish(self, job: Job, runner: JobRunner) -> None:
         try:
-            for pos in positions:
+            for pos in runner.ready_positions():
                 if pos in job.final or job.cancel_requested:
                     continue
                 pixels = runner.finish_frame(pos)

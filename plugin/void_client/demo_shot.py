@@ -93,7 +93,8 @@ def make_shot(
         remove.append(alpha)
         affected.append((shadow > 0.02).astype(np.float32))
         truth.append(clean)
-    return Shot(np.stack(plate), np.stack(remove), np.stack(affected), np.stack(truth), first)
+    f32 = lambda xs: np.stack(xs).astype(np.float32)  # noqa: E731
+    return Shot(f32(plate), f32(remove), f32(affected), f32(truth), first)
 
 
 def write_shot(shot: Shot, folder: str) -> dict[str, str]:

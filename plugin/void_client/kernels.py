@@ -40,7 +40,9 @@ def snap_level(values_0_255: np.ndarray) -> np.ndarray:
     return out
 
 
-def quadmask_overlay(rgb: np.ndarray, quadmask: np.ndarray, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+def quadmask_overlay(
+    rgb: np.ndarray, quadmask: np.ndarray, opacity: float = OVERLAY_OPACITY
+) -> np.ndarray:
     """Tint ``rgb`` (float, ``(H, W, 3)``) where the quadmask (0..255 scale) is not keep.
 
     Keep pixels come back unchanged, bit for bit.
@@ -70,7 +72,9 @@ def feather_curve(distance: np.ndarray, feather: float) -> np.ndarray:
 def crossfade(a: np.ndarray, b: np.ndarray, weight_b: float | np.ndarray) -> np.ndarray:
     """Seam blend of two windows' results: ``a*(1-w) + b*w``."""
     w = np.asarray(weight_b, np.float32)
-    return (np.asarray(a, np.float32) * (1.0 - w) + np.asarray(b, np.float32) * w).astype(np.float32)
+    return (np.asarray(a, np.float32) * (1.0 - w) + np.asarray(b, np.float32) * w).astype(
+        np.float32
+    )
 
 
 def seam_ramp(progress: float | np.ndarray) -> np.ndarray:

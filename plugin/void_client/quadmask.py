@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ErrorCode, VoidError
-from .kernels import quadmask_overlay
+from .kernels import quadmask_overlay, snap_level
 
 REMOVE = 0
 OVERLAP = 63
@@ -26,13 +26,8 @@ RANGE_TOLERANCE = 1e-3
 
 
 def snap(m: np.ndarray) -> np.ndarray:
-    """The reference loader's snap of a resampled mask to the four levels."""
-    m = np.asarray(m)
-    out = np.full(m.shape, KEEP, np.uint8)
-    out[m <= 191] = AFFECTED
-    out[m <= 95] = OVERLAP
-    out[m <= 31] = REMOVE
-    return out
+    """The reference loader's snap of a resampled mask (0..255) back to the four levels."""
+    return snap_level(m)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:

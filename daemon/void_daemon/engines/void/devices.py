@@ -9,14 +9,19 @@ from __future__ import annotations
 import logging
 
 import torch
-
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)
 
 MEMORY_MODES = ("full", "model_offload", "sequential_offload")
-_DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
-           "float32": torch.float32, "fp32": torch.float32}
+_DTYPES = {
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+}
 GIB = 1024**3
 #: Free GPU memory (GiB) below which ``auto`` offloads. The reference asks for a 40 GB+ GPU for
 #: its default run; under model offload only the 5B transformer (~11 GB bf16) stays resident.
@@ -40,11 +45,23 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"device {name!r} requested but CUDA is not available", "device")
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE,
+            f"device {name!r} requested but CUDA is not available",
+            "device",
+        )
     if device.type == "mps" and not mps_available():
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"device {name!r} requested but MPS is not available", "device")
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE,
+            f"device {name!r} requested but MPS is not available",
+            "device",
+        )
     if device.type not in ("cuda", "mps", "cpu"):
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"unsupported device {name!r} (cuda, mps or cpu)", "device")
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE,
+            f"unsupported device {name!r} (cuda, mps or cpu)",
+            "device",
+        )
     return device
 
 
@@ -54,12 +71,16 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if name not in _DTYPES:
-        raise VoidError(ErrorCode.BAD_SPEC, f"unknown dtype {name!r} (bfloat16, float16, float32)", "dtype")
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"unknown dtype {name!r} (bfloat16, float16, float32)", "dtype"
+        )
     dtype = _DTYPES[name]
     if dtype == torch.float16:
         if device.type == "mps":
             raise VoidError(
-                ErrorCode.BAD_SPEC, "float16 gives NaNs with CogVideoX on Apple Silicon; use bfloat16 or float32", "dtype"
+                ErrorCode.BAD_SPEC,
+                "float16 gives NaNs with CogVideoX on Apple Silicon; use bfloat16 or float32",
+                "dtype",
             )
         log.warning("CogVideoX was trained in bfloat16; float16 may overflow (black or NaN frames)")
     return dtype
@@ -76,7 +97,11 @@ def choose_memory_mode(name: str, device: torch.device) -> str:
     """``auto``: on CUDA by free memory; MPS shares memory with the CPU, so offload buys nothing."""
     name = (name or "auto").strip().lower()
     if name not in ("auto", *MEMORY_MODES):
-        raise VoidError(ErrorCode.BAD_SPEC, f"unknown memory_mode {name!r} ({', '.join(MEMORY_MODES)}, auto)", "memory_mode")
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"unknown memory_mode {name!r} ({', '.join(MEMORY_MODES)}, auto)",
+            "memory_mode",
+        )
     if device.type != "cuda":
         if name not in ("auto", "full"):
             log.info("memory_mode %s has no effect on %s; loading fully", name, device.type)

@@ -36,8 +36,14 @@ PASS2_FILE = "void_pass2.safetensors"
 
 #: Per component: the config file, then acceptable weight files (single file or shard index).
 COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "transformer": ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")),
-    "vae": ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")),
+    "transformer": (
+        "config.json",
+        ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"),
+    ),
+    "vae": (
+        "config.json",
+        ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"),
+    ),
     "text_encoder": ("config.json", ("model.safetensors", "model.safetensors.index.json")),
     "tokenizer": ("", ("spiece.model", "tokenizer.json")),
     "scheduler": ("scheduler_config.json", ()),
@@ -121,10 +127,19 @@ class WeightsLayout:
     def problems(self, pass2: bool = False) -> list[str]:
         """What is missing or unusable, one line each (empty when everything needed is there)."""
         if self.base is None or self.pass1 is None:
-            return [f"no weights folder configured (EngineConfig.weights_dir or ${ENV_WEIGHTS_DIR})"]
+            return [
+                f"no weights folder configured (EngineConfig.weights_dir or ${ENV_WEIGHTS_DIR})"
+            ]
         problems: list[str] = []
+        if not self.base.is_dir():
+            problems.append(f"missing: {self.base}/ (the {BASE_MODEL_NAME} base model folder)")
         for component, (config_name, weights) in COMPONENTS.items():
             folder = self.base / component
+            if not self.base.is_dir():
+                break
+            if not folder.is_dir():
+                problems.append(f"missing: {folder}/")
+                continue
             if config_name:
                 _check_file(folder / config_name, problems)
             if weights:

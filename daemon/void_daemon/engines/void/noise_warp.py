@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,12 @@ class NoiseWarper:
     """
 
     def __init__(
-        self, channels: int, height: int, width: int, generator: torch.Generator, device: torch.device | str = "cpu"
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.c, self.h, self.w = channels, height, width
         self.generator = generator
@@ -81,13 +85,17 @@ class NoiseWarper:
         self.noise = self._randn(channels, height * width)
         self.weight = torch.ones(height * width, device=self.device)
         ys, xs = torch.meshgrid(
-            torch.arange(height, device=self.device), torch.arange(width, device=self.device), indexing="ij"
+            torch.arange(height, device=self.device),
+            torch.arange(width, device=self.device),
+            indexing="ij",
         )
         self._x = xs.reshape(-1)
         self._y = ys.reshape(-1)
 
     def _randn(self, *shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=self.generator, device=self.generator.device).to(self.device)
+        return torch.randn(*shape, generator=self.generator, device=self.generator.device).to(
+            self.device
+        )
 
     def step(self, flow: torch.Tensor) -> None:
         n = self.h * self.w
@@ -102,7 +110,9 @@ class NoiseWarper:
         dst = torch.where(inside, dy * self.w + dx, torch.arange(n, device=self.device))
         shrink_noise = torch.where(inside, self.noise, torch.zeros_like(self.noise))
         shrink_weight = torch.where(inside, self.weight, torch.ones_like(self.weight))
-        shrink_group = torch.where(inside, torch.arange(n, device=self.device), torch.full_like(dst, zero_group))
+        shrink_group = torch.where(
+            inside, torch.arange(n, device=self.device), torch.full_like(dst, zero_group)
+        )
         landed = torch.zeros(n, dtype=torch.bool, device=self.device)
         landed[dst] = True
 
@@ -121,7 +131,9 @@ class NoiseWarper:
         weights = torch.cat([shrink_weight, expand_weight])
         counts = torch.bincount(groups, minlength=n + 1).to(values.dtype)
         foreign = self._randn(self.c, 2 * n)
-        group_mean = torch.zeros(self.c, n + 1, device=self.device).index_add_(1, groups, foreign) / counts.clamp(min=1)
+        group_mean = torch.zeros(self.c, n + 1, device=self.device).index_add_(
+            1, groups, foreign
+        ) / counts.clamp(min=1)
         per_pixel_count = counts[groups]
         values = values / per_pixel_count.sqrt() + (foreign - group_mean[:, groups])
         weights = weights / per_pixel_count
@@ -131,7 +143,9 @@ class NoiseWarper:
         # Shrink: weighted sums at the landing pixels, normalised to keep unit variance.
         w_sum = torch.zeros(n, device=self.device).index_add_(0, dst, shrink_weight)
         w_sq = torch.zeros(n, device=self.device).index_add_(0, dst, shrink_weight**2)
-        n_sum = torch.zeros(self.c, n, device=self.device).index_add_(1, dst, shrink_noise * shrink_weight)
+        n_sum = torch.zeros(self.c, n, device=self.device).index_add_(
+            1, dst, shrink_noise * shrink_weight
+        )
         shrunk = n_sum / w_sq.clamp(min=1e-30).sqrt()
 
         self.noise = torch.where(landed, shrunk, expand_noise)
@@ -182,7 +196,16 @@ def warped_noise(
             kept.append(warper.pooled(warp_scale))
     noise = torch.stack(kept)[None]  # (1, latent_frames, c, lh, lw)
     if degradation > 0:
-        fresh = torch.randn(noise.shape, generator=generator, device=generator.device).to(noise.device)
-        noise = (noise * (1 - degradation) + fresh * degradation) / ((1 - degradation) ** 2 + degradation**2) ** 0.5
-    log.debug("warped noise %s: mean %.3f std %.3f", tuple(noise.shape), float(noise.mean()), float(noise.std()))
+        fresh = torch.randn(noise.shape, generator=generator, device=generator.device).to(
+            noise.device
+        )
+        noise = (noise * (1 - degradation) + fresh * degradation) / (
+            (1 - degradation) ** 2 + degradation**2
+        ) ** 0.5
+    log.debug(
+        "warped noise %s: mean %.3f std %.3f",
+        tuple(noise.shape),
+        float(noise.mean()),
+        float(noise.std()),
+    )
     return noise.float()

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 #: Keys that locate weights; read by :class:`~.layout.WeightsLayout`, not here.
 LAYOUT_KEYS = frozenset({"base_dir", "pass1_path", "pass2_path"})
+_WARNED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class VoidOptions:
                 if key in LAYOUT_KEYS:
                     continue
                 if key not in known:
-                    log.warning("void engine: ignoring unknown option %r", key)
+                    if key not in _WARNED:
+                        _WARNED.add(key)
+                        log.warning("void engine: ignoring unknown option %r", key)
                     continue
                 values[key] = _coerce(key, value, known[key].type)
         opts = cls(**values)
@@ -71,7 +74,11 @@ class VoidOptions:
 
     def validate(self) -> None:
         def bad(field: str, why: str) -> VoidError:
-            return VoidError(ErrorCode.BAD_SPEC, f"void option {field}={getattr(self, field)!r}: {why}", f"options.{field}")
+            return VoidError(
+                ErrorCode.BAD_SPEC,
+                f"void option {field}={getattr(self, field)!r}: {why}",
+                f"options.{field}",
+            )
 
         for name in ("steps", "pass2_steps"):
             if not 1 <= getattr(self, name) <= 1000:
@@ -80,9 +87,17 @@ class VoidOptions:
             if not 0.0 <= getattr(self, name) <= 50.0:
                 raise bad(name, "must be between 0 and 50")
         if not is_valid_length(self.temporal_window):
-            raise bad("temporal_window", "must be a valid window length (8m+5: 13, ..., 85, ..., 197)")
-        if self.temporal_overlap < 0 or self.temporal_overlap % 8 or self.temporal_overlap >= self.temporal_window - 1:
-            raise bad("temporal_overlap", "must be a multiple of 8 frames, shorter than temporal_window")
+            raise bad(
+                "temporal_window", "must be a valid window length (8m+5: 13, ..., 85, ..., 197)"
+            )
+        if (
+            self.temporal_overlap < 0
+            or self.temporal_overlap % 8
+            or self.temporal_overlap >= self.temporal_window - 1
+        ):
+            raise bad(
+                "temporal_overlap", "must be a multiple of 8 frames, shorter than temporal_window"
+            )
         if self.min_frames and not is_valid_length(self.min_frames):
             raise bad("min_frames", "must be 0 (no padding) or a valid window length (8m+5)")
         if not 0.0 <= self.noise_aug_strength <= 1.0:
@@ -115,5 +130,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if kind == "str":
             return str(value)
     except (TypeError, ValueError) as exc:
-        raise VoidError(ErrorCode.BAD_SPEC, f"void option {key}={value!r}: {exc}", f"options.{key}") from exc
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"void option {key}={value!r}: {exc}", f"options.{key}"
+        ) from exc
     return value

@@ -34,7 +34,6 @@ from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import CogVideoXDDIMScheduler, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
-
 from void_client.errors import ErrorCode, VoidError
 
 from .defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
@@ -115,7 +114,11 @@ class VoidInpaintPipeline(DiffusionPipeline):
     ) -> None:
         super().__init__()
         self.register_modules(
-            tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            transformer=transformer,
+            scheduler=scheduler,
         )
         self.vae_scale_factor_spatial = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.vae_scale_factor_temporal = self.vae.config.temporal_compression_ratio
@@ -152,7 +155,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
         latents: torch.Tensor | None,
     ) -> None:
         if video.ndim != 5 or video.shape[1] != 3:
-            raise ValueError(f"video must be (batch, 3, frames, height, width), got {tuple(video.shape)}")
+            raise ValueError(
+                f"video must be (batch, 3, frames, height, width), got {tuple(video.shape)}"
+            )
         b, _, f, h, w = video.shape
         if tuple(mask_video.shape) != (b, 1, f, h, w):
             raise ValueError(f"mask_video must be {(b, 1, f, h, w)}, got {tuple(mask_video.shape)}")
@@ -167,21 +172,29 @@ class VoidInpaintPipeline(DiffusionPipeline):
                 f"{f} frames is not a valid length: it must be 4k+1 with an even number of latent frames "
                 "(8m+5: 5, 13, ..., 85, ..., 197)"
             )
-        if (temporal_window - 1) % self.vae_scale_factor_temporal or self.latent_frames(temporal_window) % p_t:
+        if (temporal_window - 1) % self.vae_scale_factor_temporal or self.latent_frames(
+            temporal_window
+        ) % p_t:
             raise ValueError(f"temporal_window={temporal_window} is not a valid length (8m+5)")
         if temporal_overlap % (self.vae_scale_factor_temporal * p_t):
             raise ValueError(
                 f"temporal_overlap={temporal_overlap} frames must be a multiple of "
                 f"{self.vae_scale_factor_temporal * p_t} (whole latent patches)"
             )
-        if temporal_overlap // self.vae_scale_factor_temporal >= self.latent_frames(temporal_window):
-            raise ValueError(f"temporal_overlap={temporal_overlap} must be shorter than temporal_window={temporal_window}")
+        if temporal_overlap // self.vae_scale_factor_temporal >= self.latent_frames(
+            temporal_window
+        ):
+            raise ValueError(
+                f"temporal_overlap={temporal_overlap} must be shorter than temporal_window={temporal_window}"
+            )
         if latents is not None:
             expected = self.latent_shape(b, f, h, w)
             if tuple(latents.shape) != expected:
                 # The reference resized pass-2 noise to the 85-frame window (22 latent frames)
                 # whatever the video length, which fails past 85 frames. Refuse it clearly here.
-                raise ValueError(f"latents must have shape {expected} for {f} frames, got {tuple(latents.shape)}")
+                raise ValueError(
+                    f"latents must have shape {expected} for {f} frames, got {tuple(latents.shape)}"
+                )
         if self.latent_frames(f) > self.latent_frames(temporal_window) and not isinstance(
             self.scheduler, (CogVideoXDDIMScheduler, DDIMScheduler)
         ):
@@ -202,7 +215,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
         )
         ids = text_inputs.input_ids
         untruncated = self.tokenizer(prompt, padding="longest", return_tensors="pt").input_ids
-        if untruncated.shape[-1] >= ids.shape[-1] and not torch.equal(ids, untruncated[:, : ids.shape[-1]]):
+        if untruncated.shape[-1] >= ids.shape[-1] and not torch.equal(
+            ids, untruncated[:, : ids.shape[-1]]
+        ):
             log.warning("prompt truncated to %d T5 tokens", max_sequence_length)
         embeds = self.text_encoder(ids.to(device))[0]
         return embeds.to(dtype=dtype, device=device)
@@ -222,7 +237,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
         positive = self._get_t5_prompt_embeds([prompt], max_sequence_length, device, dtype)
         negative = None
         if do_classifier_free_guidance:
-            negative = self._get_t5_prompt_embeds([negative_prompt], max_sequence_length, device, dtype)
+            negative = self._get_t5_prompt_embeds(
+                [negative_prompt], max_sequence_length, device, dtype
+            )
         return positive, negative
 
     # -- 3. latents --------------------------------------------------------------------------
@@ -288,9 +305,13 @@ class VoidInpaintPipeline(DiffusionPipeline):
         masked_video = video
         if noise_aug_strength > 0:
             noise_device = generator.device if generator is not None else video.device
-            noise = randn_tensor(tuple(video.shape), generator=generator, device=noise_device, dtype=video.dtype)
+            noise = randn_tensor(
+                tuple(video.shape), generator=generator, device=noise_device, dtype=video.dtype
+            )
             noise = noise.to(video.device)
-            masked_video = video + torch.where(video == -1, torch.zeros_like(noise), noise * noise_aug_strength)
+            masked_video = video + torch.where(
+                video == -1, torch.zeros_like(noise), noise * noise_aug_strength
+            )
         video_latents = self._vae_encode(masked_video, device)
         return torch.cat([mask_latents, video_latents], dim=2).to(dtype)
 
@@ -364,7 +385,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
         expected = self.decoded_frames(latents.shape[1])
         extra = frames.shape[2] - expected
         if extra < 0:
-            raise RuntimeError(f"VAE decoded {frames.shape[2]} frames from {latents.shape[1]} latents, expected {expected}")
+            raise RuntimeError(
+                f"VAE decoded {frames.shape[2]} frames from {latents.shape[1]} latents, expected {expected}"
+            )
         frames = frames[:, :, extra:]
         return (frames.float() / 2 + 0.5).clamp(0, 1)
 
@@ -422,7 +445,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
             )
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).expand(batch, -1, -1)
         if do_cfg:
-            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype).expand(batch, -1, -1)
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype).expand(
+                batch, -1, -1
+            )
             prompt_embeds = torch.cat([negative_prompt_embeds, prompt_embeds])
 
         # 3. Timesteps and initial latents (noise is drawn before anything else uses the generator,
@@ -447,19 +472,27 @@ class VoidInpaintPipeline(DiffusionPipeline):
         spans = temporal_windows(num_latents, window, overlap)
         if len(spans) > 1:
             log.info("temporal multi-window: %d latent frames in windows %s", num_latents, spans)
-        rotary = {n: self._rotary_embeddings(height, width, n, device) for n in {e - b for b, e in spans}}
+        rotary = {
+            n: self._rotary_embeddings(height, width, n, device) for n in {e - b for b, e in spans}
+        }
 
         for i, t in enumerate(timesteps):
             check_cancel()
             if len(spans) == 1:
-                latents = self.denoise_window(latents, inpaint_latents, t, prompt_embeds, guidance_scale, rotary[num_latents])
+                latents = self.denoise_window(
+                    latents, inpaint_latents, t, prompt_embeds, guidance_scale, rotary[num_latents]
+                )
             else:
                 canvas = torch.zeros_like(latents, dtype=torch.float32)
                 weights = torch.zeros(1, num_latents, 1, 1, 1, device=device, dtype=torch.float32)
                 for begin, end in spans:
                     check_cancel()
                     denoised = self.denoise_window(
-                        latents[:, begin:end], inpaint_latents[:, begin:end], t, prompt_embeds, guidance_scale,
+                        latents[:, begin:end],
+                        inpaint_latents[:, begin:end],
+                        t,
+                        prompt_embeds,
+                        guidance_scale,
                         rotary[end - begin],
                     )
                     w = window_weights(begin, end, num_latents, overlap, latents.dtype, device)

@@ -64,19 +64,53 @@ class SentencePieceT5Tokenizer:
         return Encoding(input_ids=ids)
 
     def batch_decode(self, ids: torch.Tensor) -> list[str]:
-        return [self.sp.decode([int(i) for i in row if int(i) not in (self.pad_token_id, self.eos_token_id)]) for row in ids]
+        return [
+            self.sp.decode(
+                [int(i) for i in row if int(i) not in (self.pad_token_id, self.eos_token_id)]
+            )
+            for row in ids
+        ]
 
 
 def load_tokenizer(folder: str | Path):
-    """transformers' T5 tokenizer when it loads offline, else :class:`SentencePieceT5Tokenizer`."""
+    """transformers' T5 tokenizer when it can load the folder offline, else :class:`SentencePieceT5Tokenizer`."""
     folder = Path(folder)
+    spiece = folder / "spiece.model"
+    if (
+        not (folder / "tokenizer.json").is_file()
+        and spiece.is_file()
+        and not _transformers_reads_spiece()
+    ):
+        log.info(
+            "tokenizing with sentencepiece directly (transformers 5 needs protobuf to read %s)",
+            spiece,
+        )
+        return SentencePieceT5Tokenizer(spiece)
     try:
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except Exception as exc:  # transformers 5 without protobuf, or an older layout
-        spiece = folder / "spiece.model"
+    except Exception as exc:
         if not spiece.is_file():
             raise
-        log.info("transformers could not load %s (%s); using sentencepiece directly", folder, exc)
+        log.info(
+            "transformers could not load %s (%s); tokenizing with sentencepiece directly",
+            folder,
+            exc,
+        )
         return SentencePieceT5Tokenizer(spiece)
+
+
+def _transformers_reads_spiece() -> bool:
+    """transformers < 5 has the slow sentencepiece tokenizer; 5 converts, which needs protobuf."""
+    import importlib.util
+
+    import transformers
+
+    major = int(transformers.__version__.split(".")[0])
+    if major < 5:
+        return True
+    try:
+        return importlib.util.find_spec("google.protobuf") is not None
+    except ModuleNotFoundError:  # no ``google`` namespace at all
+        return False

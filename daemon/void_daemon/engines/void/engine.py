@@ -1,0 +1,396 @@
+"""``VoidEngine``: the daemon's face of the VOID model (DESIGN §8).
+
+``prepare(window)`` takes one window at the model size in display space and returns the filled
+frames: pass 1 (quadmask → trimask, 30 DDIM steps, no CFG), then optionally pass 2 (binary mask,
+flow-warped noise from the pass-1 result, 50 steps, guidance 6). Weights load on first use from
+local folders only (:mod:`.layout`); torch is imported then, not when the engine is listed.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from void_client.errors import ErrorCode, VoidError
+from void_client.quadmask import KEEP, snap
+from void_client.windows import is_valid_length
+
+from ..base import Engine, EngineConfig, WindowInput
+from .layout import PASS2_FILE, WeightsLayout
+from .options import VoidOptions
+
+log = logging.getLogger(__name__)
+
+#: Python packages the engine needs beyond the daemon's (the ``void`` extra).
+REQUIRED_MODULES = ("torch", "diffusers", "transformers", "safetensors", "accelerate")
+#: Added to the job seed for the pass-2 noise field, so it is not the same stream as pass 2's
+#: conditioning noise.
+NOISE_WARP_SEED_OFFSET = 7919
+#: Prompt embeddings kept per engine (a job reuses one prompt across all its windows).
+PROMPT_CACHE_SIZE = 8
+
+
+def temporal_pad(x: np.ndarray, length: int) -> np.ndarray:
+    """The reference's ``temporal_padding``: append the clip reversed until ``length``, then cut."""
+    while x.shape[0] < length:
+        x = np.concatenate([x, x[::-1]])[:length]
+    return x
+
+
+def mask_video_from_quadmask(quadmask: np.ndarray) -> np.ndarray:
+    """The reference loader: snap to 0/63/127/255, then ``(255 − m)/255`` (1 = remove), float32."""
+    return (255.0 - snap(quadmask).astype(np.float32)) / 255.0
+
+
+@dataclass
+class _Runtime:
+    """Everything loaded: the pipeline, one transformer per pass, and where it all runs."""
+
+    device: Any
+    dtype: Any
+    memory_mode: str
+    pipe: Any
+    transformers: dict[int, Any]
+    schedulers: dict[int, Any]
+    add_noise: dict[int, bool]
+    prompts: OrderedDict = field(default_factory=OrderedDict)
+    active: int = 1
+
+
+class VoidEngine(Engine):
+    """Netflix VOID on CogVideoX-Fun-V1.5-5b-InP (pass 1, optional pass 2)."""
+
+    name: ClassVar[str] = "void"
+    version: ClassVar[str] = "1"
+    colour: ClassVar[str] = "display"
+    model_size: ClassVar[tuple[int, int] | None] = (384, 672)
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        super().__init__(config)
+        self.layout = WeightsLayout.resolve(self.config.weights_dir, self.config.options)
+        self.defaults = VoidOptions.merge(self.config.options)
+        self._runtime: _Runtime | None = None
+        self._lock = threading.RLock()
+
+    # -- availability ------------------------------------------------------------------------
+
+    @classmethod
+    def availability(cls, config: EngineConfig) -> tuple[bool, str]:
+        """Installed packages and weight files only; nothing is imported or loaded."""
+        absent = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+        if absent:
+            return (
+                False,
+                f"missing Python packages {', '.join(absent)}: pip install 'void-remove[void]'",
+            )
+        layout = WeightsLayout.resolve(config.weights_dir, config.options)
+        message = layout.missing_message()
+        if message:
+            return False, message
+        if not layout.has_pass2():
+            return True, f"pass 2 unavailable ({PASS2_FILE} not found next to the pass-1 weights)"
+        return True, ""
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load every component (idempotent). Raises ``WEIGHTS_MISSING`` naming what is absent."""
+        with self._lock:
+            if self._runtime is None:
+                self.layout.require()
+                self._runtime = self._build()
+
+    @property
+    def pipeline(self) -> Any:
+        """The loaded :class:`~.pipeline.VoidInpaintPipeline` (loading it if needed)."""
+        self.load()
+        return self._runtime.pipe
+
+    def _build(self) -> _Runtime:
+        import torch
+
+        from . import devices
+        from .loading import load_schedulers, load_text_encoder, load_transformer, load_vae
+        from .pipeline import VoidInpaintPipeline
+        from .tokenizer import load_tokenizer
+
+        device = devices.resolve_device(self.config.device)
+        dtype = devices.resolve_dtype(self.config.dtype, device)
+        mode = devices.choose_memory_mode(self.config.memory_mode, device)
+        log.info(
+            "loading VOID from %s on %s (%s, %s)",
+            self.layout.base,
+            device,
+            str(dtype).removeprefix("torch."),
+            mode,
+        )
+        base = self.layout.base
+        vae = load_vae(base, dtype)
+        transformer, info = load_transformer(
+            base, self.layout.pass1, vae.config.latent_channels, dtype
+        )
+        self._maybe_fp8(transformer, dtype, torch)
+        pass1_scheduler, pass2_scheduler = load_schedulers(base)
+        pipe = VoidInpaintPipeline(
+            tokenizer=load_tokenizer(base / "tokenizer"),
+            text_encoder=load_text_encoder(base, dtype),
+            vae=vae,
+            transformer=transformer,
+            scheduler=pass1_scheduler,
+        )
+        tiling = (
+            self.defaults.vae_tiling if self.defaults.vae_tiling is not None else mode != "full"
+        )
+        if tiling:
+            vae.enable_tiling()
+        if self.defaults.vae_slicing:
+            vae.enable_slicing()
+        pipe.set_progress_bar_config(disable=True)
+        runtime = _Runtime(
+            device=device,
+            dtype=dtype,
+            memory_mode=mode,
+            pipe=pipe,
+            transformers={1: transformer},
+            schedulers={1: pass1_scheduler, 2: pass2_scheduler},
+            add_noise={1: info.add_noise_in_inpaint_model},
+        )
+        self._place(runtime)
+        return runtime
+
+    def _maybe_fp8(self, transformer: Any, dtype: Any, torch: Any) -> None:
+        if self.defaults.transformer_fp8:
+            transformer.enable_layerwise_casting(
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype
+            )
+
+    @staticmethod
+    def _place(rt: _Runtime) -> None:
+        """Apply the memory mode to the pipeline's current components."""
+        if rt.memory_mode == "model_offload":
+            rt.pipe.enable_model_cpu_offload(device=rt.device)
+        elif rt.memory_mode == "sequential_offload":
+            rt.pipe.enable_sequential_cpu_offload(device=rt.device)
+        else:
+            rt.pipe.to(rt.device)
+
+    def _use_pass(self, rt: _Runtime, n: int) -> None:
+        """Make pass ``n``'s transformer and scheduler the pipeline's (loading pass 2 once)."""
+        if n not in rt.transformers:
+            import torch
+
+            from .loading import load_transformer
+
+            self.layout.require(pass2=True)
+            transformer, info = load_transformer(
+                self.layout.base, self.layout.pass2, rt.pipe.vae.config.latent_channels, rt.dtype
+            )
+            self._maybe_fp8(transformer, rt.dtype, torch)
+            rt.transformers[n] = transformer
+            rt.add_noise[n] = info.add_noise_in_inpaint_model
+        rt.pipe.register_modules(scheduler=rt.schedulers[n])
+        if rt.active == n:
+            return
+        if rt.memory_mode != "full":
+            rt.pipe.remove_all_hooks()
+        elif rt.device.type != "cpu":
+            rt.pipe.transformer.to("cpu")
+        rt.pipe.register_modules(transformer=rt.transformers[n])
+        rt.active = n
+        self._place(rt)
+
+    def close(self) -> None:
+        """Drop every model and give the accelerator's memory back."""
+        with self._lock:
+            rt, self._runtime = self._runtime, None
+            if rt is None:
+                return
+            from . import devices
+
+            device = rt.device
+            try:
+                rt.pipe.remove_all_hooks()
+            except Exception:  # freeing memory must not fail the caller
+                log.debug("remove_all_hooks failed", exc_info=True)
+            del rt
+            gc.collect()
+            devices.empty_cache(device)
+
+    # -- running -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_window(window: WindowInput) -> tuple[np.ndarray, np.ndarray]:
+        frames = np.asarray(window.frames)
+        quadmask = np.asarray(window.quadmask)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"frames must be (T, H, W, 3), got {frames.shape}",
+                "frames",
+            )
+        t, h, w, _ = frames.shape
+        if quadmask.shape != (t, h, w):
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"quadmask must be {(t, h, w)}, got {quadmask.shape}",
+                "quadmask",
+            )
+        if not is_valid_length(t):
+            raise VoidError(
+                ErrorCode.FRAME_COUNT_MISMATCH,
+                f"{t} frames is not a valid VOID window (8m+5: 5, 13, ..., 197)",
+                "frames",
+            )
+        if h % 16 or w % 16:
+            raise VoidError(
+                ErrorCode.RESOLUTION_MISMATCH,
+                f"{w}x{h} is not a multiple of 16 on both sides",
+                "frames",
+            )
+        frames = frames.astype(np.float32, copy=False)
+        if not np.isfinite(frames).all():
+            raise VoidError(ErrorCode.NAN_IN_INPUT, "frames contain NaN or Inf", "frames")
+        frames = np.clip(frames, 0.0, 1.0)  # display space: the VAE reads [0, 1] as [-1, 1]
+        if quadmask.dtype != np.uint8:
+            quadmask = np.clip(np.rint(quadmask.astype(np.float64)), 0, 255).astype(np.uint8)
+        return frames, quadmask
+
+    def _prompt_embeds(
+        self, rt: _Runtime, prompt: str, negative: str, do_cfg: bool, length: int
+    ) -> tuple[Any, Any]:
+        key = (prompt, negative if do_cfg else None, length)
+        if key not in rt.prompts:
+            rt.prompts[key] = rt.pipe.encode_prompt(prompt, negative, do_cfg, length)
+            while len(rt.prompts) > PROMPT_CACHE_SIZE:
+                rt.prompts.popitem(last=False)
+        rt.prompts.move_to_end(key)
+        return rt.prompts[key]
+
+    def _run_pass(
+        self,
+        rt: _Runtime,
+        n: int,
+        video: Any,
+        mask_video: Any,
+        window: WindowInput,
+        opts: VoidOptions,
+        latents: Any,
+        step0: int,
+        total: int,
+    ) -> np.ndarray:
+        from . import devices
+
+        self._use_pass(rt, n)
+        steps = opts.steps if n == 1 else opts.pass2_steps
+        guidance = opts.guidance if n == 1 else opts.pass2_guidance
+        negative = opts.negative_prompt if n == 1 else opts.pass2_negative_prompt
+        do_cfg = guidance > 1.0
+        positive, negative_embeds = self._prompt_embeds(
+            rt, window.prompt, negative, do_cfg, opts.max_sequence_length
+        )
+        stage = f"void pass {n}"
+        result = rt.pipe(
+            video=video,
+            mask_video=mask_video,
+            prompt=window.prompt,
+            negative_prompt=negative,
+            mask_mode="trimask" if n == 1 else "binary",
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=devices.make_generator(window.seed, rt.device),
+            latents=latents,
+            prompt_embeds=positive,
+            negative_prompt_embeds=negative_embeds,
+            temporal_window=opts.temporal_window,
+            temporal_overlap=opts.temporal_overlap,
+            noise_aug_strength=opts.noise_aug_strength if rt.add_noise[n] else 0.0,
+            max_sequence_length=opts.max_sequence_length,
+            callback=lambda i, _n: window.progress(step0 + i, total, stage),
+            cancelled=window.cancelled,
+        )
+        return result.frames[0]
+
+    def pass2_noise(
+        self, frames: np.ndarray, seed: int, opts: VoidOptions, cancelled: Any = None
+    ) -> Any:
+        """Warped noise for pass 2 from the pass-1 frames ``(T, H, W, 3)``: ``(1, latents, c, h, w)``."""
+        import torch
+
+        from .noise_warp import warped_noise
+
+        rt = self._runtime
+        pipe = rt.pipe
+        t, h, w, _ = frames.shape
+        shape = pipe.latent_shape(1, t, h, w)
+        warp_device = rt.device if rt.device.type == "cuda" else torch.device("cpu")
+        return warped_noise(
+            frames,
+            latent_frames=shape[1],
+            latent_size=(shape[3], shape[4]),
+            channels=shape[2],
+            warp_scale=opts.noise_warp_scale,
+            flow_scale=opts.flow_scale,
+            degradation=opts.noise_degradation,
+            temporal_compression=pipe.vae_scale_factor_temporal,
+            generator=torch.Generator(device=warp_device).manual_seed(
+                int(seed) + NOISE_WARP_SEED_OFFSET
+            ),
+            device=warp_device,
+            cancelled=cancelled,
+        )
+
+    def prepare(self, window: WindowInput) -> np.ndarray:
+        frames, quadmask = self._check_window(window)
+        opts = VoidOptions.merge(self.config.options, window.options)
+        if window.pass2:
+            self.layout.require(pass2=True)
+        if window.context is not None:
+            context = np.asarray(window.context, bool)
+            if context.shape != (frames.shape[0],):
+                raise VoidError(
+                    ErrorCode.SHAPE_MISMATCH,
+                    f"context must flag each of the {frames.shape[0]} frames, got shape {context.shape}",
+                    "context",
+                )
+            quadmask = quadmask.copy()
+            quadmask[context] = KEEP
+        with self._lock:
+            self.load()
+            return self._prepare_locked(self._runtime, frames, quadmask, window, opts)
+
+    def _prepare_locked(
+        self,
+        rt: _Runtime,
+        frames: np.ndarray,
+        quadmask: np.ndarray,
+        window: WindowInput,
+        opts: VoidOptions,
+    ) -> np.ndarray:
+        import torch
+
+        from . import devices
+
+        t = frames.shape[0]
+        length = max(t, opts.min_frames) if opts.min_frames else t
+        frames_in = temporal_pad(frames, length)
+        mask_in = temporal_pad(mask_video_from_quadmask(quadmask), length)
+        video = torch.from_numpy(np.ascontiguousarray(frames_in.transpose(3, 0, 1, 2)))[None]
+        mask_video = torch.from_numpy(np.ascontiguousarray(mask_in))[None, None]
+        total = opts.steps + (opts.pass2_steps if window.pass2 else 0)
+        try:
+            out = self._run_pass(rt, 1, video, mask_video, window, opts, None, 0, total)
+            if window.pass2:
+                window.progress(opts.steps, total, "void pass 2 noise")
+                noise = self.pass2_noise(out, window.seed, opts, window.cancelled)
+                out = self._run_pass(
+                    rt, 2, video, mask_video, window, opts, noise, opts.steps, total
+                )
+        finally:
+            devices.empty_cache(rt.device)
+        return np.ascontiguousarray(out[:t], dtype=np.float32)
