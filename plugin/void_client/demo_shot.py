@@ -53,6 +53,7 @@ def make_shot(
     pan: float = 6.0,
     background: str = "coffee",
     static: bool = False,
+    radius_frac: float = 0.14,
 ) -> Shot:
     """Build the shot in memory. ``pan`` is the camera move in pixels per frame."""
     import cv2
@@ -64,7 +65,7 @@ def make_shot(
     scale = max(need_w / bg.shape[1], (height + 8) / bg.shape[0], 1.0)
     bg = cv2.resize(bg, (int(np.ceil(bg.shape[1] * scale)), int(np.ceil(bg.shape[0] * scale))), interpolation=cv2.INTER_CUBIC)
     y_off = rng.uniform(0, max(0.0, bg.shape[0] - height - 4))
-    radius = max(6.0, height * 0.14)
+    radius = max(6.0, height * radius_frac)
     ball_colour = np.array([0.6, 0.05, 0.02], np.float32)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     plate, remove, affected, truth = [], [], [], []

@@ -42,23 +42,35 @@ def _grey(frame: np.ndarray) -> np.ndarray:
 
 
 class _Flow:
-    """Dense flow between two frames, with the hole of the first frame completed."""
+    """Dense flow between frames of one window, hole-completed and memoised.
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+    Flow is estimated and completed at most ``FLOW_MAX_SIDE`` pixels wide (it is smooth where
+    it matters, and this is where the time goes), then scaled up on use.
+    """
+
+    def __init__(self, grey: np.ndarray, holes: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self.dis = cv2.DISOpticalFlow_create(preset)
-
-    def __call__(self, grey_a: np.ndarray, grey_b: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> np.ndarray:
-        h, w = grey_a.shape
-        scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
-        if scale < 1.0:
-            size = (max(8, round(w * scale)), max(8, round(h * scale)))
-            a = cv2.resize(grey_a, size, interpolation=cv2.INTER_AREA)
-            b = cv2.resize(grey_b, size, interpolation=cv2.INTER_AREA)
-            flow = self.dis.calc(a, b, None)
-            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+        _, h, w = grey.shape
+        self.size = (w, h)
+        self.scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
+        if self.scale < 1.0:
+            small = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
+            self.grey = np.stack([cv2.resize(g, small, interpolation=cv2.INTER_AREA) for g in grey])
+            # A low-res pixel is in the hole if any of its full-res pixels is.
+            self.holes = np.stack([cv2.resize(m.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) > 0 for m in holes])
         else:
-            flow = self.dis.calc(grey_a, grey_b, None)
-        return complete_flow(flow, hole_a, hole_b)
+            self.grey, self.holes = grey, holes
+        self._memo: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, a: int, b: int) -> np.ndarray:
+        """Flow from frame ``a`` to frame ``b`` at full resolution."""
+        small = self._memo.get((a, b))
+        if small is None:
+            flow = self.dis.calc(self.grey[a], self.grey[b], None)
+            small = self._memo[(a, b)] = complete_flow(flow, self.holes[a], self.holes[b])
+        if self.scale == 1.0:
+            return small
+        return cv2.resize(small, self.size, interpolation=cv2.INTER_LINEAR) / self.scale
 
 
 def complete_flow(flow: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> np.ndarray:
@@ -125,7 +137,7 @@ def _at(img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: fl
     return out.reshape(-1)[:n]
 
 
-def _propagate(grey: np.ndarray, holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int) -> tuple[list, list]:
+def _propagate(holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int) -> tuple[list, list]:
     """One pass in time order ``order``: for each frame's hole pixels, the (frame, x, y) they
     come from, or -1. Returns per-frame arrays aligned with ``np.nonzero(holes[t])``."""
     t_count, h, w = holes.shape
@@ -143,7 +155,7 @@ def _propagate(grey: np.ndarray, holes: np.ndarray, order: range, flow: _Flow, w
             idx[hy, hx] = -1.0
             if prev is not None:
                 p_t, p_idx, p_x, p_y = prev
-                fl = flow(grey[t], grey[p_t], holes[t], holes[p_t])
+                fl = flow(t, p_t)
                 qx = xs[hy, hx] + fl[hy, hx, 0]
                 qy = ys[hy, hx] + fl[hy, hx, 1]
                 inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
@@ -177,11 +189,13 @@ def _sample(frames: np.ndarray, src_t: np.ndarray, src_xy: np.ndarray) -> np.nda
     y1 = np.minimum(y0 + 1, h - 1)
     fx = (x - x0)[:, None].astype(np.float32)
     fy = (y - y0)[:, None].astype(np.float32)
+    flat = frames.reshape(-1, frames.shape[-1])
+    base = t.astype(np.int64) * (h * w)
     c = (
-        frames[t, y0, x0] * (1 - fx) * (1 - fy)
-        + frames[t, y0, x1] * fx * (1 - fy)
-        + frames[t, y1, x0] * (1 - fx) * fy
-        + frames[t, y1, x1] * fx * fy
+        flat[base + y0 * w + x0] * ((1 - fx) * (1 - fy))
+        + flat[base + y0 * w + x1] * (fx * (1 - fy))
+        + flat[base + y1 * w + x0] * ((1 - fx) * fy)
+        + flat[base + y1 * w + x1] * (fx * fy)
     )
     return np.where(ok[:, None], c, 0.0).astype(np.float32)
 
@@ -224,31 +238,29 @@ class PropagateEngine(Engine):
         t_count = frames.shape[0]
         if not holes.any():
             return frames.copy()
-        grey = np.stack([_grey(f) for f in frames])
-        flow = _Flow()
+        flow = _Flow(np.stack([_grey(f) for f in frames]), holes)
         out = frames.copy()
         steps = 2 * t_count
-        unknown = self._fill(frames, holes, grey, flow, window, out, steps)
+        unknown = self._fill(frames, holes, flow, window, out, steps)
         if unknown.any():
             # Nothing ever shows this background: fill one key frame spatially, then let
             # propagation carry that fill to the others, so the fill is stable in time.
             key = int(np.argmax(unknown.reshape(t_count, -1).sum(1)))
-            keyed = out.copy()
-            keyed[key] = _spatial_fill(out[key], unknown[key])
+            out[key] = _spatial_fill(out[key], unknown[key])
             holes2 = unknown.copy()
             holes2[key] = False
-            out2 = keyed.copy()
-            unknown = self._fill(keyed, holes2, np.stack([_grey(f) for f in keyed]), flow, window, out2, steps)
-            out = out2
+            # In place is safe: sources are never inside holes2 of their own frame. The flows
+            # are round one's (already completed inside the original holes).
+            unknown = self._fill(out, holes2, flow, window, out, steps)
             for t in np.flatnonzero(unknown.reshape(t_count, -1).any(1)):
                 out[t] = _spatial_fill(out[t], unknown[t])
         return out
 
-    def _fill(self, frames, holes, grey, flow, window, out, steps) -> np.ndarray:
+    def _fill(self, frames: np.ndarray, holes: np.ndarray, flow: _Flow, window: WindowInput, out: np.ndarray, steps: int) -> np.ndarray:
         """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
         t_count = frames.shape[0]
-        fwd_t, fwd_xy = _propagate(grey, holes, range(t_count), flow, window, 0, steps)
-        bwd_t, bwd_xy = _propagate(grey, holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
+        fwd_t, fwd_xy = _propagate(holes, range(t_count), flow, window, 0, steps)
+        bwd_t, bwd_xy = _propagate(holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
         unknown = np.zeros_like(holes)
         for t in range(t_count):
             if fwd_t[t] is None:

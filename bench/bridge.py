@@ -1,0 +1,150 @@
+"""Bridge overhead and `propagate` engine speed at 1080p.
+
+Measured in one run on the same generated shot (1080p half RGBA, ~10% of the frame to fill):
+
+1. **engine** — `PropagateEngine.prepare` alone on each window's ROI (frames/s), peak RSS of a
+   child process doing only that;
+2. **in-process job** — the daemon's `JobRunner` on inputs already in memory/disk: ROI, engine,
+   seam blend, composite (what a job costs with no transport at all);
+3. **end to end** — `void-remove run` path: EXR read → ZeroMQ → daemon subprocess → EXR write.
+
+The bridge overhead per frame is (end to end − in-process job) / frames, and its share of the
+end-to-end time is what the artist waits for that is not compute.
+
+Usage: ``python bench/bridge.py [--frames 24] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from void_client.demo_shot import make_shot, write_shot
+from void_client.quadmask import build_quadmask, hole
+from void_client.remove import RemoveRequest, remove_sequence
+from void_client.spec import JobSpec
+
+SETTINGS = {"window": 197, "overlap": 16, "dilation": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def engine_only(frames: int, width: int, height: int) -> dict:
+    """Child-process body: engine time on the ROI crops, nothing else."""
+    from void_daemon.engines.base import WindowInput
+    from void_daemon.engines.propagate import PropagateEngine
+    from void_daemon.roi import compute_roi
+
+    shot = make_shot(frames=frames, width=width, height=height, radius_frac=0.2)
+    q = np.stack([build_quadmask(r, a, SETTINGS["dilation"]) for r, a in zip(shot.remove, shot.affected)])
+    holes = hole(q)
+    box = compute_roi(holes, 48)
+    ys, xs = box.slices
+    crop = np.ascontiguousarray(shot.plate[:, ys, xs, :3])
+    del shot
+    t0 = time.perf_counter()
+    PropagateEngine().prepare(WindowInput(crop, q[:, ys, xs]))
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "fps": frames / dt, "hole_fraction": float(holes.mean()), "roi": [box.width, box.height]}
+
+
+def in_process_job(paths: dict, frames: list[int], width: int, height: int, workdir: Path) -> float:
+    """The daemon's job logic without transport: store inputs, run windows, finish frames."""
+    from void_client.remove import SequenceJob
+    from void_daemon.cache import WindowCache
+    from void_daemon.engines import EngineConfig, load_engine
+    from void_daemon.jobs import JobStore
+    from void_daemon.runner import JobRunner
+
+    seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(workdir / "x.####.exr"), paths["affected"]))
+    store = JobStore(workdir / "jobs")
+    job = store.create(JobSpec(frames=frames, width=width, height=height, **SETTINGS))
+    for pos, f in enumerate(frames):  # inputs as the receivers would store them
+        fi = seq.read_frame(f)
+        job.store_input(pos, fi.plate, build_quadmask(fi.remove, fi.affected, SETTINGS["dilation"]))
+    runner = JobRunner(job, load_engine("propagate", EngineConfig()), WindowCache(workdir / "cache"))
+    t0 = time.perf_counter()
+    for w in runner.windows:
+        runner.run_window(w.index, lambda *a: None, lambda: False)
+    for pos in runner.ready_positions():
+        job.store_output(pos, runner.finish_frame(pos))
+    return time.perf_counter() - t0
+
+
+def end_to_end(paths: dict, workdir: Path) -> float:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    log = open(workdir / "daemon.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "void_daemon", "serve", "--endpoint", endpoint, "--jobs-dir", str(workdir / "djobs")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        from void_client.client import connect
+
+        connect(endpoint, autostart=False, timeout=60).close()
+        req = RemoveRequest(paths["plate"], paths["remove"], str(workdir / "out" / "o.####.exr"), paths["affected"], settings=SETTINGS, endpoint=endpoint, autostart=False)
+        t0 = time.perf_counter()
+        remove_sequence(req)
+        return time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--width", type=int, default=1920)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.engine_child:
+        print(json.dumps(engine_only(args.frames, args.width, args.height)))
+        return
+    child = subprocess.run([sys.executable, __file__, "--engine-child", "--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height)], capture_output=True, text=True, check=True)
+    eng = json.loads(child.stdout.strip().splitlines()[-1])
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shot = make_shot(frames=args.frames, width=args.width, height=args.height, radius_frac=0.2)
+        paths = write_shot(shot, str(work / "in"))
+        frames = shot.frames
+        del shot
+        job_s = in_process_job(paths, frames, args.width, args.height, work)
+        e2e_s = end_to_end(paths, work)
+    n = args.frames
+    result = {
+        "frames": n,
+        "size": f"{args.width}x{args.height}",
+        "hole_fraction": round(eng["hole_fraction"], 3),
+        "engine_fps": round(eng["fps"], 2),
+        "engine_peak_rss_mb": round(peak_rss_mb),
+        "job_in_process_s": round(job_s, 2),
+        "end_to_end_s": round(e2e_s, 2),
+        "bridge_ms_per_frame": round(1000 * (e2e_s - job_s) / n, 1),
+        "bridge_share": round(max(0.0, e2e_s - job_s) / e2e_s, 3),
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print("| frames | size | hole | engine fps | engine peak RSS MB | job in-process s | end-to-end s | bridge ms/frame | bridge share |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    r = result
+    print(f"| {n} | {r['size']} | {r['hole_fraction']:.0%} | {r['engine_fps']} | {r['engine_peak_rss_mb']} | {r['job_in_process_s']} | {r['end_to_end_s']} | {r['bridge_ms_per_frame']} | {r['bridge_share']:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One installer module per host application (``nuke.py``, ``resolve.py``)."""
