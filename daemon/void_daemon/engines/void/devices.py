@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 import torch
+
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)

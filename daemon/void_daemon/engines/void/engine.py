@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import KEEP, snap
 from void_client.windows import is_valid_length
@@ -27,8 +28,8 @@ from .options import VoidOptions
 
 log = logging.getLogger(__name__)
 
-#: Python packages the engine needs beyond the daemon's (the ``void`` extra).
-REQUIRED_MODULES = ("torch", "diffusers", "transformers", "safetensors", "accelerate")
+#: Python packages the engine needs (the ``void`` extra, plus OpenCV from ``daemon`` for pass-2 flow).
+REQUIRED_MODULES = ("torch", "diffusers", "transformers", "safetensors", "accelerate", "cv2")
 #: Added to the job seed for the pass-2 noise field, so it is not the same stream as pass 2's
 #: conditioning noise.
 NOISE_WARP_SEED_OFFSET = 7919

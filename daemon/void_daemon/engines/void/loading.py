@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
+
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)

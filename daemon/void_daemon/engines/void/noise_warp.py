@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)

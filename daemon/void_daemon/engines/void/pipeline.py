@@ -34,6 +34,7 @@ from diffusers.models.embeddings import get_3d_rotary_pos_embed
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import CogVideoXDDIMScheduler, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
+
 from void_client.errors import ErrorCode, VoidError
 
 from .defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
@@ -222,6 +223,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
         embeds = self.text_encoder(ids.to(device))[0]
         return embeds.to(dtype=dtype, device=device)
 
+    @torch.no_grad()
     def encode_prompt(
         self,
         prompt: str,
