@@ -35,9 +35,18 @@ class ErrorCode(str, Enum):
     # runtime
     CANCELLED = "cancelled"
     IO_ERROR = "io_error"
+    #: The daemon has as many active jobs as it is configured to hold; retry later.
+    QUEUE_FULL = "queue_full"
     DAEMON_UNREACHABLE = "daemon_unreachable"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    # host applications (raised host-side, never by the daemon)
+    #: No project, timeline or clip to work on; ``field`` says which.
+    NOTHING_SELECTED = "nothing_selected"
+    #: The host refused or failed an operation (render, import, placement); ``field`` says which.
+    HOST_FAILED = "host_failed"
+    #: A frame rate, resolution or codec the flow cannot carry through faithfully.
+    UNSUPPORTED_MEDIA = "unsupported_media"
 
 
 class VoidError(Exception):

@@ -1,0 +1,1 @@
+"""Fakes of host application APIs (Resolve, Nuke): state and recorded calls, no behaviour."""
