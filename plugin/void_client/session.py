@@ -24,8 +24,11 @@ from .spec import JobSpec
 
 log = logging.getLogger(__name__)
 
-#: With no word from the daemon for this long, ask it for the job's status.
-STALL_CHECK_S = 30.0
+#: With no word from the daemon for this long, ask it for the job's status (and re-attach: a
+#: daemon restarted after a crash knows the job from its journal but not this client). A daemon
+#: that is gone fails that request, so a dead daemon is reported as ``daemon_unreachable``
+#: after at most ``STALL_CHECK_S`` plus the client's request timeout.
+STALL_CHECK_S = 10.0
 
 
 @dataclass
@@ -163,6 +166,13 @@ class JobSession:
                             last_heard = time.monotonic()
                             if state["state"] in ("failed", "cancelled"):
                                 raise VoidError(ErrorCode.ENGINE_FAILED, f"job {self.job} is {state['state']}: {state.get('error')}", job=self.job)
+                            if not state.get("attached", True):
+                                # A daemon restarted after a crash knows the job from its journal
+                                # but not this client: re-attach, resend the frames it lost.
+                                ack = self.client.attach(self.job, self.result_credit)
+                                queued = set(to_send) | {f for f, _ in reads}
+                                to_send.extend(f for f in ack.missing if f not in queued)
+                                credit = ack.credit
                         continue
                     last_heard = time.monotonic()
                     if msg.job and msg.job != self.job:
@@ -171,8 +181,11 @@ class JobSession:
                         credit += msg.credit
                     elif isinstance(msg, P.Result):
                         for desc, arr in msg.images:
-                            if desc.frame in writes or desc.frame in written:
-                                continue  # a resend after re-attach
+                            if desc.frame in written:
+                                self.client.ack(self.job, [desc.frame])  # a resend after re-attach: its ack was lost
+                                continue
+                            if desc.frame in writes:
+                                continue  # a resend while our write is still running; acked when it lands
                             writes[desc.frame] = wpool.submit(self._write, desc.frame, arr)
                         self.on_event(msg)
                     elif isinstance(msg, P.Progress):
@@ -187,7 +200,7 @@ class JobSession:
                     elif isinstance(msg, P.Error):
                         self.on_event(msg)
                         raise msg.to_exception()
-                for f, fut in writes.items():
+                for fut in writes.values():
                     fut.result()
             except BaseException:
                 for _, fut in reads:
@@ -197,4 +210,7 @@ class JobSession:
 
     def _write(self, frame: int, arr: np.ndarray) -> None:
         if self.write_result is not None:
-            self.write_result(frame, np.array(arr))  # own the memory: the zmq frame is reused
+            try:
+                self.write_result(frame, np.array(arr))  # own the memory: the zmq frame is reused
+            except OSError as exc:  # disk full, read-only or missing folder: say which frame, keep the code
+                raise VoidError(ErrorCode.IO_ERROR, f"cannot write result frame {frame}: {exc}", "out", self.job) from exc

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from .. import protocol as P
 
@@ -16,7 +22,7 @@ from .. import protocol as P
 def job_progress(total: int) -> Iterator[Callable[[P.Message], None]]:
     console = Console(stderr=True)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=not sys.stderr.isatty() and False, transient=False) as bar:
+    with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("receiving", total=total, detail="")
         written = 0
 
