@@ -8,6 +8,7 @@ cosmetic knob names) are data.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -83,7 +84,7 @@ def _button(function: str) -> str:
 _D = NodeSettings()
 
 #: Knobs whose values :class:`~void_client.hostjob.NodeSettings` reads (its field names).
-SETTINGS_KNOBS = tuple(f for f in NodeSettings.__dataclass_fields__)
+SETTINGS_KNOBS = tuple(f.name for f in dataclasses.fields(NodeSettings))
 
 KNOBS: tuple[KnobDef, ...] = (
     KnobDef("void_tab", TAB, "VOID Remove"),

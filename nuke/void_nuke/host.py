@@ -1,0 +1,170 @@
+"""The one place VOID Remove calls Nuke: thin on purpose, no decisions, one Nuke call (or a fixed
+recipe of them) per function. Tests swap ``nuke`` for ``tests/fakes/fake_nuke.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import nuke
+
+
+def is_gui() -> bool:
+    return bool(nuke.GUI)
+
+
+def this_node() -> Any:
+    return nuke.thisNode()
+
+
+def this_knob_name() -> str:
+    knob = nuke.thisKnob()
+    return knob.name() if knob is not None else ""
+
+
+def selected_nodes() -> list[Any]:
+    return list(nuke.selectedNodes())
+
+
+def to_node(full_name: str) -> Any:
+    return nuke.toNode(full_name)
+
+
+def all_nodes(node_class: str) -> list[Any]:
+    return list(nuke.allNodes(filter=node_class, recurseGroups=True))
+
+
+def full_name(node: Any) -> str:
+    return node.fullName()
+
+
+def short_name(node: Any) -> str:
+    return node.name()
+
+
+def class_name(node: Any) -> str:
+    return node.Class()
+
+
+def knob_value(node: Any, name: str) -> Any:
+    return node[name].value()
+
+
+def knob_values(node: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: node[name].value() for name in names}
+
+
+def knob_evaluated(node: Any, name: str) -> str:
+    """A text knob's value with its TCL expanded (``[file dirname [value root.name]]/void``)."""
+    return node[name].evaluate()
+
+
+def knob_script(node: Any, name: str) -> str:
+    return node[name].toScript()
+
+
+def set_knob(node: Any, name: str, value: Any) -> None:
+    node[name].setValue(value)
+
+
+def set_enabled(node: Any, name: str, enabled: bool) -> None:
+    node[name].setEnabled(enabled)
+
+
+def knob_scripts(node: Any) -> dict[str, str]:
+    return {name: knob.toScript() for name, knob in node.knobs().items()}
+
+
+def input_node(node: Any, index: int) -> Any:
+    return node.input(index)
+
+
+def set_input(node: Any, index: int, source: Any) -> None:
+    node.setInput(index, source)
+
+
+def graph_inputs(node: Any) -> list[Any]:
+    """A node's inputs in order (None where unconnected), then the nodes its expressions read."""
+    return [node.input(i) for i in range(node.inputs())] + list(node.dependencies(nuke.EXPRESSIONS))
+
+
+def frame_range(node: Any) -> tuple[int, int]:
+    return int(node.firstFrame()), int(node.lastFrame())
+
+
+def child(group: Any, name: str) -> Any:
+    return group.node(name)
+
+
+def create_node(node_class: str) -> Any:
+    return nuke.createNode(node_class)
+
+
+def create_write(group: Any, source: Any) -> Any:
+    with group:
+        write = nuke.nodes.Write()
+    write.setInput(0, source)
+    return write
+
+
+def delete(node: Any) -> None:
+    nuke.delete(node)
+
+
+def execute(node: Any, first: int, last: int) -> None:
+    nuke.execute(node, first, last)
+
+
+def reload_read(read: Any) -> None:
+    read["reload"].execute()
+
+
+def progress_task(title: str) -> Any:
+    return nuke.ProgressTask(title)
+
+
+def in_main_thread(function: Callable[..., Any], *args: Any) -> None:
+    nuke.executeInMainThread(function, args)
+
+
+def message(text: str) -> None:
+    nuke.message(text)
+
+
+def ask(text: str) -> bool:
+    return bool(nuke.ask(text))
+
+
+def script_name() -> str:
+    return nuke.root()["name"].value()
+
+
+def open_script(path: str) -> None:
+    nuke.scriptOpen(path)
+
+
+def save_script() -> None:
+    nuke.scriptSave()
+
+
+def add_before_render(function: Callable[[], None]) -> None:
+    nuke.addBeforeRender(function)
+
+
+def add_knob_changed(function: Callable[[], None], node_class: str) -> None:
+    nuke.addKnobChanged(function, nodeClass=node_class)
+
+
+def add_update_ui(function: Callable[[], None], node_class: str) -> None:
+    nuke.addUpdateUI(function, nodeClass=node_class)
+
+
+def add_menu_command(menu: str, submenu: str, item: str, command: Callable[[], Any], shortcut: str) -> None:
+    nuke.menu(menu).addMenu(submenu).addCommand(item, command, shortcut)
+
+
+def register_panel(widget: str, title: str, panel_id: str) -> None:
+    import nukescripts  # GUI only: menu.py calls this, init.py never does
+
+    nukescripts.panels.registerWidgetAsPanel(widget, title, panel_id)
