@@ -10,7 +10,10 @@ Layout under the jobs directory::
     cache/                     per-window engine results by content hash, shared by all jobs
 
 If the daemon dies, :meth:`JobStore.load_unfinished` rebuilds each job from its journal, so
-finished windows are not recomputed and finished frames are not lost.
+finished windows are not recomputed and finished frames are not lost. Every file is written to a
+temp name, fsynced and renamed, and the journal line that announces it is written after the
+rename, so a line in the journal always names a whole file; temp files a crash left behind are
+deleted on replay. Folders are private to the daemon's user (0700): footage is under NDA.
 """
 
 from __future__ import annotations
@@ -38,9 +41,16 @@ ACTIVE_STATES = ("queued", "receiving", "running", "finishing")
 FINAL_STATES = ("done", "failed", "cancelled")
 
 
+#: Job folders and the jobs root are readable by the daemon's user only.
+PRIVATE_DIR_MODE = 0o700
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -59,6 +69,9 @@ class Job:
     #: Path mode: the plate file each position came from (its spec is reused for the output).
     sources: dict[int, str] = field(default_factory=dict)
     owner: bytes = b""
+    #: The authenticated client (CurveZMQ public key) that submitted the job; "" without Curve.
+    #: Only the same user may see, feed, cancel or attach to the job.
+    user: str = ""
     created: float = field(default_factory=time.time)
     cancel_requested: bool = False
     # transient (not journalled)
@@ -144,6 +157,7 @@ class Job:
                 "frames_received": len(self.received),
                 "frames_done": len(self.final),
                 "frames_acked": len(self.acked),
+                "frames_inflight": len(self.inflight),
                 "windows_done": len(self.windows_done),
                 "error": self.error,
                 "engine": self.spec.engine,
@@ -159,12 +173,14 @@ class JobStore:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        if hasattr(os, "getuid") and self.root.stat().st_uid == os.getuid():
+            os.chmod(self.root, PRIVATE_DIR_MODE)  # an existing folder made with a looser umask
         self.cache_dir = self.root / "cache"
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
 
-    def create(self, spec: JobSpec) -> Job:
+    def create(self, spec: JobSpec, user: str = "") -> Job:
         if not spec.job_id:
             spec.job_id = uuid.uuid4().hex[:12]
         if not spec.job_id.replace("-", "").replace("_", "").isalnum() or len(spec.job_id) > 64:
@@ -173,12 +189,13 @@ class JobStore:
             if spec.job_id in self.jobs:
                 raise VoidError(ErrorCode.BAD_SPEC, f"job {spec.job_id} already exists; attach to it instead", "job_id")
             d = self.root / spec.job_id
-            (d / "in").mkdir(parents=True, exist_ok=True)
-            (d / "out").mkdir(exist_ok=True)
+            d.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+            (d / "in").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+            (d / "out").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             write_text_atomic(d / "spec.json", spec.to_json())
-            job = Job(spec=spec, dir=d)
+            job = Job(spec=spec, dir=d, user=user)
             self.jobs[spec.job_id] = job
-        job.log("created")
+        job.log("created", user=user)
         return job
 
     def get(self, job_id: str) -> Job:
@@ -190,6 +207,9 @@ class JobStore:
     def load_unfinished(self) -> list[Job]:
         """Rebuild every job whose journal does not end in a final state."""
         resumed = []
+        if self.cache_dir.is_dir():  # engine results a crash left half-written
+            for p in self.cache_dir.glob("*/.*"):
+                p.unlink(missing_ok=True)
         for d in sorted(self.root.iterdir()):
             if not (d / "spec.json").exists() or d.name in self.jobs:
                 continue
@@ -206,8 +226,9 @@ class JobStore:
     def _replay(self, d: Path) -> Job:
         spec = JobSpec.from_json((d / "spec.json").read_text())
         job = Job(spec=spec, dir=d)
+        _remove_temp_files(d)
         journal = d / "journal.jsonl"
-        lines = journal.read_text().splitlines() if journal.exists() else []
+        lines = _read_journal(journal)
         for line in lines:
             try:
                 e = json.loads(line)
@@ -229,6 +250,31 @@ class JobStore:
                 job.error = e.get("error")
             elif kind == "created":
                 job.created = e.get("t", job.created)
+                job.user = str(e.get("user") or "")
         if job.state in ("running", "finishing", "receiving"):
             job.state = "queued"
         return job
+
+
+def _read_journal(journal: Path) -> list[str]:
+    """The journal's whole lines. A line torn by a crash is cut off, so that the next event
+    appended by this daemon's life starts on a line of its own instead of gluing onto it."""
+    if not journal.exists():
+        return []
+    data = journal.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        log.warning("%s: dropping a torn last line (%d bytes) left by a crash", journal, len(data) - end)
+        with open(journal, "r+b") as f:
+            f.truncate(end)
+            os.fsync(f.fileno())
+    return data[:end].decode("utf-8", "replace").splitlines()
+
+
+def _remove_temp_files(job_dir: Path) -> None:
+    """Temp files (``.name.*``) are half-written by definition once their writer is gone."""
+    for folder in (job_dir, job_dir / "in", job_dir / "out"):
+        if folder.is_dir():
+            for p in folder.glob(".*"):
+                if p.is_file():
+                    p.unlink(missing_ok=True)

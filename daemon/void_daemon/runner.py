@@ -1,13 +1,20 @@
 """Run one window of a job: ROI crop → colour → engine (cached) → and finish frames: seam
-blend → composite into the original plate.
+blend → colour back → composite into the original plate.
 
 This is the job logic shared by the daemon, the farm task commands and the benchmarks; it
 knows nothing about sockets.
+
+Resizing follows one rule: *averaging happens in linear light, interpolation in the model's
+space.* A crop shrinking to the model size is area-averaged in scene-linear (light adds
+linearly) and then converted; a model result growing back to a large crop is Lanczos-
+interpolated in the model's bounded, perceptual space (no ringing around 16.0 highlights) and
+then converted back, for just the pixels the composite will use.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +26,23 @@ from void_client.windows import Window, plan_windows, seam_weights
 
 from . import colour
 from .cache import WindowCache, window_key
+from .detail import restore_detail
 from .engines import Engine, WindowInput
 from .jobs import Job
-from .roi import Box, composite, composite_alpha, compute_roi, resize, rgb_channel_indices
+from .roi import (
+    Box,
+    alpha_region,
+    choose_model_size,
+    composite,
+    compute_roi,
+    crop,
+    fit_aspect,
+    mask_bbox,
+    model_sizes,
+    resize,
+    resize_region,
+    rgb_channel_indices,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +68,22 @@ class JobRunner:
         self.rgb = rgb_channel_indices(spec.channels)
         # The feathered edge must stay inside every crop, whatever margin the artist asked for.
         self.margin = max(spec.roi_margin, spec.feather + 4)
+        self.pixel_aspect = float(getattr(spec, "pixel_aspect", 1.0) or 1.0)
+        self.colour_settings = colour.ColourSettings.from_spec(spec)
+        if engine.colour == "display":
+            colour.transform(self.colour_settings)  # a bad config or colour space fails the job now
 
     # ------------------------------------------------------------------ readiness
     def window_ready(self, k: int) -> bool:
-        """Inputs present and, for ``chain``, the previous window's overlap frames final."""
+        """Inputs present and, for ``chain``, the earlier windows done (their results are all the
+        context needs: :meth:`run_window` finishes any context frame not stored yet, so the engine
+        does not wait for the finisher)."""
         w = self.windows[k]
         with self.job.lock:
             if not all(p in self.job.received for p in range(w.start, w.stop)):
                 return False
             if self.job.spec.seam == "chain" and k > 0:
-                return all(p in self.job.final for p in self._context_positions(k))
+                return all(i in self.job.windows_done for i in range(k))
         return True
 
     def _context_positions(self, k: int) -> list[int]:
@@ -80,6 +107,38 @@ class JobRunner:
         return out
 
     # ------------------------------------------------------------------ one window
+    @property
+    def colour_transform(self) -> colour.ColourTransform | None:
+        """The plate ↔ model transform, for ``display`` engines only (``propagate`` works in linear)."""
+        return colour.transform(self.colour_settings) if self.engine.colour == "display" else None
+
+    def crop_for(self, holes: np.ndarray) -> tuple[Box, tuple[int, int] | None]:
+        """The window's crop box and the engine size it is resized to (None: kept as is).
+
+        The model size (landscape, portrait, or the nearest of the engine's ``model_sizes``)
+        is chosen from the masks' displayed shape; the crop is at least that size in plate
+        pixels where the frame allows, so small objects are seen at full resolution.
+        """
+        _, h, w = holes.shape
+        pa = self.pixel_aspect
+        sizes = model_sizes(self.engine.model_size, getattr(self.engine, "model_sizes", None))
+        if not sizes:
+            return compute_roi(holes, self.margin, pixel_aspect=pa), None
+        full = Box(0, 0, w, h)
+        bbox = mask_bbox(holes) or full
+        mx = int(math.ceil(self.margin / pa)) + (pa != 1.0)
+        grown = Box(bbox.x0 - mx, bbox.y0 - self.margin, bbox.x1 + mx, bbox.y1 + self.margin).intersect(full)
+        size = choose_model_size(grown, sizes, pa, full)
+        assert size is not None
+        mh, mw = size
+        box = compute_roi(holes, self.margin, (mw / mh) / pa, min_size=(mh, int(math.ceil(mw / pa))), pixel_aspect=pa)
+        if box.contains(full):  # fell back to the full frame: its own shape decides the orientation
+            size = choose_model_size(full, sizes, pa, full)
+            assert size is not None
+            mh, mw = size
+            box = fit_aspect(full, (mw / mh) / pa, w, h)
+        return box, (int(mh), int(mw))
+
     def run_window(self, k: int, progress: Callable[[int, int, str], None], cancelled: Callable[[], bool]) -> WindowOutcome:
         t0 = time.perf_counter()
         job, spec, w = self.job, self.job.spec, self.windows[k]
@@ -91,22 +150,7 @@ class JobRunner:
                 context[i] = True
                 qms[i] = KEEP
         holes = hole(qms)
-        box = compute_roi(holes, self.margin, self._aspect(holes))
-        ys, xs = box.slices
-        crops = []
-        for i, p in enumerate(w.positions):
-            src = job.load_out(p) if context[i] else job.load_plate(p)
-            crops.append(np.asarray(src[ys, xs][:, :, list(self.rgb)], np.float32))
-        frames = np.nan_to_num(np.stack(crops), nan=0.0, posinf=0.0, neginf=0.0)
-        if len(self.rgb) < 3:  # single-channel plates go through the engine as grey RGB
-            frames = np.repeat(frames[..., :1], 3, axis=-1)
-        qcrop = qms[:, ys, xs]
-        if self.engine.colour == "display":
-            frames = colour.to_model(frames)
-        size = self._engine_size(box)
-        frames = resize(frames, size)
-        # VOID's loader: area-resample the mask, then snap back to the four levels.
-        qcrop = snap(resize(qcrop.astype(np.float32), size)) if size != qcrop.shape[1:] else qcrop
+        box, size = self.crop_for(holes)
         settings = {
             "engine": self.engine.name,
             "engine_version": self.engine.version,
@@ -115,62 +159,97 @@ class JobRunner:
             "pass2": spec.pass2,
             "options": spec.engine_options,
         }
+        if not holes.any():
+            # Nothing to fill in this window (the object is out of frame): its result is never
+            # read, so no frames are cropped, converted or sent to the engine.
+            key = window_key([np.asarray(box.width), np.asarray(box.height)], {**settings, "empty": len(w.positions)})
+            seen = self.cache.get(key, mmap=True) is not None
+            if not seen:
+                self.cache.put(key, np.zeros((0, *(size or (box.height, box.width)), 3), np.float32))
+            return self._done(k, key, box, None, seen, t0)
+        # Straight into one float32 array: a large crop of a long window is hundreds of MB.
+        frames = np.empty((len(w.positions), box.height, box.width, 3), np.float32)
+        peak = np.full(3, -np.inf, np.float32)  # the brightest input per channel (caps the fill)
+        for i, p in enumerate(w.positions):
+            src = (job.load_out(p) if p in job.final else self.finish_frame(p)) if context[i] else job.load_plate(p)
+            c = crop(src, box)
+            # Single-channel plates go through the engine as grey RGB.
+            frames[i] = c[:, :, list(self.rgb)] if len(self.rgb) == 3 else c[:, :, self.rgb[:1]]
+            bad = ~np.isfinite(frames[i])
+            if bad.any():  # NaN/Inf in a plate (not in the matte: that is refused) become black
+                frames[i][bad] = 0.0
+            np.maximum(peak, frames[i].max(axis=(0, 1)), out=peak)
+        frames = self._to_engine(frames, size)
+        qcrop = np.stack([crop(q, box, fill=KEEP) for q in qms])
+        # VOID's loader: area-resample the mask, then snap back to the four levels.
+        if size is not None and size != qcrop.shape[1:]:
+            qcrop = snap(resize(qcrop.astype(np.float32), size))
         key = window_key([frames, qcrop, context], settings)
         result = self.cache.get(key)
         cached = result is not None
         if result is None:
-            if not holes.any():
-                result = frames.copy()
-            else:
-                result = self.engine.prepare(
-                    WindowInput(
-                        frames=frames,
-                        quadmask=qcrop,
-                        index=k,
-                        positions=w.positions,
-                        context=context,
-                        prompt=spec.prompt,
-                        seed=spec.seed,
-                        pass2=spec.pass2,
-                        options=dict(spec.engine_options),
-                        progress=progress,
-                        cancelled=cancelled,
-                    )
+            result = self.engine.prepare(
+                WindowInput(
+                    frames=frames,
+                    quadmask=qcrop,
+                    index=k,
+                    positions=w.positions,
+                    context=context,
+                    prompt=spec.prompt,
+                    seed=spec.seed,
+                    pass2=spec.pass2,
+                    options=dict(spec.engine_options),
+                    progress=progress,
+                    cancelled=cancelled,
                 )
+            )
             result = np.asarray(result, np.float32)
             if result.shape != frames.shape:
                 raise RuntimeError(f"engine {self.engine.name} returned {result.shape}, expected {frames.shape}")
             self.cache.put(key, result)
-        job.windows_done[k] = {"index": k, "key": key, "box": [box.x0, box.y0, box.x1, box.y1]}
-        job.log("window", index=k, key=key, box=[box.x0, box.y0, box.x1, box.y1], cached=cached)
+        return self._done(k, key, box, peak, cached, t0)
+
+    def _done(self, k: int, key: str, box: Box, peak: np.ndarray | None, cached: bool, t0: float) -> WindowOutcome:
+        record = {"index": k, "key": key, "box": [box.x0, box.y0, box.x1, box.y1]}
+        if peak is not None:
+            record["peak"] = [float(v) for v in peak]
+        self.job.windows_done[k] = record
+        self.job.log("window", **{**record, "cached": cached})
         return WindowOutcome(k, cached, time.perf_counter() - t0, box)
 
-    def _aspect(self, holes: np.ndarray) -> float | None:
-        if self.engine.model_size is None:
-            return None
-        mh, mw = self.engine.model_size
-        ys = np.flatnonzero(holes.any(axis=(0, 2)))
-        xs = np.flatnonzero(holes.any(axis=(0, 1)))
-        portrait = ys.size and xs.size and (ys[-1] - ys[0]) > (xs[-1] - xs[0])
-        return (min(mh, mw) / max(mh, mw)) if portrait else (max(mh, mw) / min(mh, mw))
+    def _to_engine(self, frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+        """Linear crops ``(T, h, w, 3)`` → the engine's size and colour space."""
+        convert = self.colour_transform.to_model if self.colour_transform is not None else (lambda x: x)
+        if size is None or tuple(size) == frames.shape[1:3]:
+            return convert(frames)
+        if size[0] * size[1] <= frames.shape[1] * frames.shape[2]:
+            return convert(resize(frames, size))  # average in linear light
+        return resize(convert(frames), size)  # interpolate in model space
 
-    def _engine_size(self, box: Box) -> tuple[int, int]:
-        if self.engine.model_size is None:
-            return (box.height, box.width)
-        mh, mw = self.engine.model_size
-        return (max(mh, mw), min(mh, mw)) if box.height > box.width else (min(mh, mw), max(mh, mw))
+    def _from_engine(self, f: np.ndarray, box: Box, region: Box, peak: list[float] | None) -> np.ndarray:
+        """One window's result frame → linear RGB over ``region`` (frame coordinates, inside ``box``)."""
+        part = region.shifted(-box.x0, -box.y0)
+        size = (box.height, box.width)
+        transform = self.colour_transform
+        if transform is None:
+            return np.asarray(resize_region(f, size, part), np.float32)
+        cap = None if peak is None else np.asarray(peak, np.float32)
+        if box.height * box.width >= f.shape[0] * f.shape[1]:
+            return transform.from_model(resize_region(f, size, part), cap)
+        return np.asarray(resize_region(transform.from_model(f, cap), size, part), np.float32)
 
     # ------------------------------------------------------------------ finishing frames
     def finish_frame(self, pos: int) -> np.ndarray:
         """Blend every window's fill for ``pos`` and composite it into the plate."""
-        job = self.job
-        plate = np.asarray(job.load_plate(pos, mmap=False))
-        qm = job.load_quadmask(pos)
-        alpha = composite_alpha(hole(qm), job.spec.feather)
-        if not (alpha > 0).any():
-            return plate
-        h, w = qm.shape
-        fill = np.zeros((h, w, 3), np.float32)
+        job, spec = self.job, self.job.spec
+        # Mapped, not read: the composite's one copy of the plate is its only full pass over it.
+        plate = job.load_plate(pos)
+        holes = hole(job.load_quadmask(pos))
+        found = alpha_region(holes, spec.feather, self.pixel_aspect)
+        if found is None:
+            return np.array(plate)
+        region, alpha = found
+        fill = np.zeros((region.height, region.width, 3), np.float32)
         for win in self.windows:
             if not win.covers(pos):
                 continue
@@ -178,18 +257,17 @@ class JobRunner:
             if weight == 0.0:
                 continue
             info = job.windows_done[win.index]
-            x0, y0, x1, y1 = info["box"]
-            box = Box(x0, y0, x1, y1)
+            box = Box(*info["box"])
+            if not box.contains(region):
+                raise RuntimeError(f"window {win.index} crop {info['box']} does not cover frame {job.frame(pos)}'s matte {region}")
             result = self.cache.get(info["key"], mmap=True)
-            if result is None:
+            if result is None or len(result) <= pos - win.start:
                 raise RuntimeError(f"window {win.index} result vanished from the cache")
             # The window's frames start with its real positions, in order.
-            f = np.asarray(result[pos - win.start])
-            if self.engine.colour == "display":
-                f = colour.from_model(f)
-            f = resize(f[None], (box.height, box.width))[0]
-            fill[box.slices] += weight * f
-        return composite(plate, fill, alpha, self.rgb)
+            fill += weight * self._from_engine(np.asarray(result[pos - win.start]), box, region, info.get("peak"))
+        if getattr(spec, "restore_detail", False):
+            fill = restore_detail(fill, plate, holes, region, self.rgb, spec.seed, job.frame(pos))
+        return composite(plate, fill, alpha, self.rgb, region)
 
 
 def check_job_has_hole(job: Job) -> None:

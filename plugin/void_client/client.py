@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 
 from . import protocol as P
+from .curve import CurveKeys, apply_client, client_keys_from_env
 from .errors import ErrorCode, VoidError
 from .spec import JobSpec
 
@@ -29,13 +30,24 @@ def is_local(endpoint: str) -> bool:
 
 
 class DaemonClient:
-    def __init__(self, endpoint: str = P.DEFAULT_ENDPOINT, timeout: float = 5.0, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str = P.DEFAULT_ENDPOINT,
+        timeout: float = 5.0,
+        context: zmq.Context | None = None,
+        curve: CurveKeys | None | bool = True,
+    ) -> None:
+        """``curve``: keys to reach a CurveZMQ daemon; True (default) reads them from the
+        environment (``VOID_CURVE_SERVER_KEY``/``VOID_CURVE_CLIENT_KEY``), False never uses Curve."""
         self.endpoint = endpoint
         self.timeout = timeout
         self.ctx = context or zmq.Context.instance()
+        keys = client_keys_from_env() if curve is True else (curve or None)
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_MESSAGE_BYTES)
+        if keys is not None:
+            apply_client(self.sock, keys)
         self.sock.connect(endpoint)
         self._next_id = 1
         self._pending: deque[P.Message] = deque()

@@ -78,7 +78,7 @@ class ImageDesc:
                 data_window=_window(d.get("data_window")),
                 display_window=_window(d.get("display_window")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf) overflows
             raise VoidError(ErrorCode.BAD_MESSAGE, f"bad image description: {exc}", "images") from exc
         desc.validate()
         return desc
@@ -296,15 +296,16 @@ def decode(parts: list[Any]) -> Message:
     if not isinstance(h, dict):
         raise VoidError(ErrorCode.BAD_MESSAGE, "header must be a msgpack map")
     v = h.get("v")
-    if v != PROTOCOL_VERSION:
+    if type(v) is not int or v != PROTOCOL_VERSION:  # True and 1.0 equal 1 in Python, not on the wire
         raise VoidError(
             ErrorCode.BAD_VERSION,
-            f"protocol version {v!r} is not supported (this side speaks {PROTOCOL_VERSION}); update the client and daemon together",
+            f"protocol version {v!r:.40} is not supported (this side speaks {PROTOCOL_VERSION}); update the client and daemon together",
             "v",
         )
-    cls = MESSAGE_TYPES.get(h.get("type"))  # type: ignore[arg-type]
+    mtype = h.get("type")
+    cls = MESSAGE_TYPES.get(mtype) if isinstance(mtype, str) else None
     if cls is None:
-        raise VoidError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {h.get('type')!r}; known: {sorted(MESSAGE_TYPES)}", "type")
+        raise VoidError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {mtype!r:.40}; known: {sorted(MESSAGE_TYPES)}", "type")
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name == "images" or f.name not in h:

@@ -6,6 +6,8 @@ Scripts, the Nuke node (in batch mode) and the farm use this directly.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +19,16 @@ from . import protocol as P
 from .client import connect
 from .errors import ErrorCode, VoidError
 from .quadmask import check_matte
-from .sequence import SequencePattern, SequenceRef, format_ranges, read_image, read_matte, require_frames, write_image
+from .sequence import (
+    SequencePattern,
+    SequenceRef,
+    format_ranges,
+    read_image,
+    read_matte,
+    require_frames,
+    sweep_stale_temps,
+    write_image,
+)
 from .session import FrameInput, JobReport, JobSession
 from .spec import JobSpec
 
@@ -63,10 +74,15 @@ class SequenceJob:
         first = read_image(self.plate.path(self.frames[0]), self.frames[0], self.plate.channel)
         self.width, self.height = first.pixels.shape[1], first.pixels.shape[0]
         self.channels = first.channels
+        # What the plate says about itself (anamorphic squeeze, an 8-bit file's sRGB); settings win.
+        self.plate_settings: dict = {"pixel_aspect": first.pixel_aspect}
+        if first.is_integer and first.colourspace:
+            self.plate_settings["colourspace"] = first.colourspace
 
     def job_spec(self) -> JobSpec:
         name = self.plate.pattern.prefix.rstrip("._/").rsplit("/", 1)[-1] or "shot"
-        return JobSpec(frames=self.frames, width=self.width, height=self.height, channels=self.channels, name=name, **self.req.settings).validate()
+        settings = {**self.plate_settings, **self.req.settings}
+        return JobSpec(frames=self.frames, width=self.width, height=self.height, channels=self.channels, name=name, **settings).validate()
 
     def check_remove_not_empty(self) -> None:
         """Find a frame with something to remove before any work is sent (stops at the first)."""
@@ -114,6 +130,19 @@ def _is_half(spec: oiio.ImageSpec) -> bool:
     return all(str(f) == "half" for f in fmts)
 
 
+def check_writable_folder(folder: str) -> None:
+    """Fail before any GPU time is spent when results could not be written (a file in the
+    way, a read-only mount, no permission). Probes by creating a file: ``os.access`` is wrong
+    for root and for read-only mounts alike."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".void-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise VoidError(ErrorCode.IO_ERROR, f"cannot write results to {folder}: {exc.strerror or exc}", "out") from exc
+
+
 def remove_sequence(
     req: RemoveRequest,
     on_event: Callable[[P.Message], None] | None = None,
@@ -124,6 +153,8 @@ def remove_sequence(
     seq = SequenceJob(req)
     if not attach:
         seq.check_remove_not_empty()
+    check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
+    sweep_stale_temps(seq.out)  # a previous client killed mid-write
     spec = seq.job_spec()
     client = connect(req.endpoint, autostart=req.autostart)
     try:

@@ -4,10 +4,16 @@ Patterns: ``name.####.exr`` (one ``#`` per digit), ``name.%04d.exr``, ``name.$F4
 A matte may be a channel of another sequence: ``PATTERN:layer.channel`` (``plate.####.exr:remove.a``).
 Pixels come back in the file's own type (half stays half, float stays float) so a round trip is
 bit-exact, and writing reuses the source's spec: data/display windows, pixel aspect and metadata.
+
+Other formats OpenImageIO reads work too — 8/16-bit PNG and TIFF, 10-bit DPX — with a warning:
+their pixels are read as float (0..1) and written back in the source's own bit depth through the
+same spec, which is exact for every code value the plate had. Integer plates are usually
+display-referred, not scene-linear; :attr:`Image.colourspace` says what the file declares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -113,15 +119,68 @@ class Image:
         s = self.spec
         return (s.full_x, s.full_y, s.full_width, s.full_height)
 
+    @property
+    def pixel_aspect(self) -> float:
+        """Width/height of one pixel (2.0 for a 2x anamorphic plate); 1.0 when the file is silent."""
+        value = self.spec.get_float_attribute("PixelAspectRatio", 1.0)
+        return value if 0.1 <= value <= 10.0 else 1.0
+
+    @property
+    def is_integer(self) -> bool:
+        """The file stores integers (8/10/12/16-bit), read here as float 0..1."""
+        return not is_float_format(self.spec)
+
+    @property
+    def colourspace(self) -> str:
+        """The colour space the file declares (``oiio:ColorSpace``), or ""."""
+        return self.spec.get_string_attribute("oiio:ColorSpace", "")
+
+
+def _formats(spec: oiio.ImageSpec) -> list[str]:
+    return [str(f) for f in (list(spec.channelformats) or [spec.format] * spec.nchannels)]
+
+
+def is_float_format(spec: oiio.ImageSpec) -> bool:
+    """Every channel is half or float (an EXR plate, not an 8/16-bit picture)."""
+    return all(f in ("half", "float", "double") for f in _formats(spec))
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    """A warning per sequence (folder), not per frame."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message, *args)
+
 
 def _native_type(spec: oiio.ImageSpec, chbegin: int, chend: int) -> str:
-    formats = list(spec.channelformats) or [spec.format] * spec.nchannels
-    kinds = {str(f) for f in formats[chbegin:chend]}
+    kinds = set(_formats(spec)[chbegin:chend])
     return "half" if kinds == {"half"} else "float"
 
 
-def read_image(path: str | os.PathLike, frame: int | None = None, channel: str = "") -> Image:
-    """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`)."""
+def _warn_integer(path: str, spec: oiio.ImageSpec) -> None:
+    """Once per folder and format: say what happens to an integer plate."""
+    bits = spec.get_int_attribute("oiio:BitsPerSample", 0) or 8 * spec.channel_bytes()
+    declared = spec.get_string_attribute("oiio:ColorSpace", "")
+    _warn_once(
+        f"int|{os.path.dirname(os.path.abspath(path))}|{spec.format}|{bits}",
+        "%s is a %d-bit integer image: read as float 0..1 and written back as %d-bit. Integer plates are "
+        "usually display-referred (%s); for the void engine set the job's colourspace to match, "
+        "e.g. 'sRGB Encoded Rec.709 (sRGB)', or convert the plate to scene-linear EXR.",
+        path,
+        bits,
+        bits,
+        f"the file says {declared!r}" if declared else "the file does not say",
+    )
+
+
+def read_image(path: str | os.PathLike, frame: int | None = None, channel: str = "", matte: bool = False) -> Image:
+    """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`).
+
+    ``matte``: the image is a matte, so an integer format needs no colour warning.
+    """
     path = os.fspath(path)
     label = f"frame {frame} ({path})" if frame is not None else path
     if not os.path.exists(path):
@@ -131,6 +190,18 @@ def read_image(path: str | os.PathLike, frame: int | None = None, channel: str =
         raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} cannot be read: {oiio.geterror() or 'unknown format'}", "frames")
     try:
         spec = inp.spec()
+        if spec.deep:
+            raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} is a deep image; flatten it (DeepToImage) before removal", "frames")
+        if not matte and inp.seek_subimage(1, 0):
+            _warn_once(
+                f"parts|{os.path.dirname(os.path.abspath(path))}",
+                "%s has several parts; only the first (%s) is processed and written back",
+                path,
+                ", ".join(spec.channelnames),
+            )
+            inp.seek_subimage(0, 0)
+        if not matte and not is_float_format(spec):
+            _warn_integer(path, spec)
         names = list(spec.channelnames)
         lo, hi = 0, spec.nchannels
         if channel:
@@ -174,9 +245,9 @@ def select_channel(names: list[str], selector: str, label: str = "") -> int:
 def read_matte(path: str, frame: int | None = None, channel: str = "") -> np.ndarray:
     """One matte channel as float32 ``(h, w)``: the selected channel, else A, else the first."""
     if channel:
-        img = read_image(path, frame, channel)
+        img = read_image(path, frame, channel, matte=True)
     else:
-        full = read_image(path, frame)
+        full = read_image(path, frame, matte=True)
         names = [n.lower() for n in full.channels]
         idx = names.index("a") if "a" in names and len(names) > 1 else 0
         img = Image(full.pixels[:, :, idx : idx + 1], [full.channels[idx]], full.spec)
@@ -222,6 +293,27 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, like: oiio.ImageSpe
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sweep_stale_temps(pattern: SequencePattern) -> list[str]:
+    """Remove temp files :func:`write_image` left for this pattern when its writer was killed.
+
+    They are named ``.<final name>.<random><ext>``; a finished frame never has that name.
+    """
+    folder = os.path.dirname(pattern.prefix) or "."
+    rx = re.compile(
+        r"^\." + re.escape(os.path.basename(pattern.prefix)) + r"-?\d+" + re.escape(pattern.suffix) + r"\.[A-Za-z0-9_]+" + re.escape(os.path.splitext(pattern.suffix)[1] or ".exr") + "$"
+    )
+    removed = []
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if rx.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
+                    removed.append(name)
+    if removed:
+        log.info("removed %d temp files left by an interrupted writer in %s", len(removed), folder)
+    return removed
 
 
 def require_frames(ref: SequenceRef, frames: list[int], what: str) -> None:

@@ -41,6 +41,14 @@ class JobSpec:
     #: Path mode only: where the daemon writes results (``name.####.exr`` style pattern).
     out_pattern: str = ""
     job_id: str = ""
+    #: OpenColorIO config for ``display`` engines (path or ``ocio://`` URI); "" → $OCIO → built-in.
+    ocio_config: str = ""
+    #: The plate's colour space in that config (e.g. ``ACEScg``); "" → linear Rec.709 primaries.
+    colourspace: str = ""
+    #: The plate's pixel aspect (2.0 for 2x anamorphic): ROI and feather are fitted in square pixels.
+    pixel_aspect: float = 1.0
+    #: Re-inject the plate's grain into the filled region (see ``void_daemon/detail.py``).
+    restore_detail: bool = False
 
     def validate(self) -> JobSpec:
         def bad(field_name: str, msg: str) -> VoidError:
@@ -76,6 +84,12 @@ class JobSpec:
             raise bad("out_pattern", "path mode needs an output pattern the daemon can write to")
         if len(self.prompt) > 4096:
             raise bad("prompt", "prompt is longer than 4096 characters")
+        try:  # the spec is journalled and handed to farm tasks as JSON
+            json.dumps(self.engine_options, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise bad("engine_options", f"engine_options must hold JSON values only (numbers, strings, lists, maps): {exc}") from exc
+        if not 0.1 <= self.pixel_aspect <= 10.0:
+            raise bad("pixel_aspect", f"pixel_aspect must be between 0.1 and 10, got {self.pixel_aspect}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +113,8 @@ class JobSpec:
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
             )
             if default is not None:
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)  # JSON writes 2.0 as 2
                 ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
                 if not ok:
                     raise VoidError(ErrorCode.BAD_SPEC, f"{name} must be {type(default).__name__}", name)

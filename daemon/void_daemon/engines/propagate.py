@@ -10,11 +10,18 @@ propagated from, so a static camera does not flicker.
 
 The hole is every non-keep quadmask level: remove, overlap and affected (a shadow is
 restored like the object itself).
+
+``chain`` seams give a window its first frames already filled (context). Those are the end of
+the previous window, filled without seeing the future, so they are usually a little worse than
+what this window finds; switching to this window's own fill at once would pop. Instead, for
+hole pixels that still trace back to the context, the fill eases from the context's over as
+many frames as there are context frames (a raised-cosine ramp, like a crossfade).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import cv2
 import numpy as np
@@ -177,27 +184,52 @@ def _propagate(holes: np.ndarray, order: range, flow: _Flow, window: WindowInput
 
 
 def _sample(frames: np.ndarray, src_t: np.ndarray, src_xy: np.ndarray) -> np.ndarray:
-    """Bilinear colour at (frame, x, y) for each row; rows with frame -1 give zeros."""
-    t_count, h, w, _ = frames.shape
+    """Colour at (frame, x, y) for each row; rows with frame -1 give zeros.
+
+    Catmull-Rom bicubic, clamped to the four nearest pixels' range: sharper than bilinear
+    (a fill is a resample, and ``chain`` resamples a fill once more), and never outside the
+    values around it, so HDR highlights do not ring.
+    """
+    t_count, h, w, c = frames.shape
     ok = src_t >= 0
-    t = np.where(ok, src_t, 0)
+    t = np.where(ok, src_t, 0).astype(np.int64)
     x = np.clip(src_xy[:, 0], 0, w - 1)
     y = np.clip(src_xy[:, 1], 0, h - 1)
-    x0 = np.minimum(np.floor(x).astype(np.int64), w - 2 if w > 1 else 0)
-    y0 = np.minimum(np.floor(y).astype(np.int64), h - 2 if h > 1 else 0)
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    fx = (x - x0)[:, None].astype(np.float32)
-    fy = (y - y0)[:, None].astype(np.float32)
-    flat = frames.reshape(-1, frames.shape[-1])
-    base = t.astype(np.int64) * (h * w)
-    c = (
-        flat[base + y0 * w + x0] * ((1 - fx) * (1 - fy))
-        + flat[base + y0 * w + x1] * (fx * (1 - fy))
-        + flat[base + y1 * w + x0] * ((1 - fx) * fy)
-        + flat[base + y1 * w + x1] * (fx * fy)
-    )
-    return np.where(ok[:, None], c, 0.0).astype(np.float32)
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    flat = frames.reshape(-1, c)
+    base = t * (h * w)
+    wx = _catmull_rom(fx)
+    wy = _catmull_rom(fy)
+    out = np.zeros((len(t), c), np.float32)
+    lo = np.full((len(t), c), np.inf, np.float32)
+    hi = np.full((len(t), c), -np.inf, np.float32)
+    for j in range(4):
+        yy = np.clip(y0 + j - 1, 0, h - 1)
+        row = np.zeros((len(t), c), np.float32)
+        for i in range(4):
+            xx = np.clip(x0 + i - 1, 0, w - 1)
+            v = flat[base + yy * w + xx]
+            row += v * wx[i][:, None]
+            if i in (1, 2) and j in (1, 2):
+                lo = np.minimum(lo, v)
+                hi = np.maximum(hi, v)
+        out += row * wy[j][:, None]
+    out = np.clip(out, lo, hi)
+    return np.where(ok[:, None], out, 0.0).astype(np.float32)
+
+
+def _catmull_rom(f: np.ndarray) -> list[np.ndarray]:
+    """The four Catmull-Rom weights for fractional offsets ``f`` (taps at -1, 0, 1, 2)."""
+    f2, f3 = f * f, f * f * f
+    return [
+        -0.5 * f3 + f2 - 0.5 * f,
+        1.5 * f3 - 2.5 * f2 + 1.0,
+        -1.5 * f3 + 2.0 * f2 + 0.5 * f,
+        0.5 * f3 - 0.5 * f2,
+    ]
 
 
 def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -224,9 +256,29 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return np.where(unknown[..., None], filled, frame).astype(np.float32)
 
 
+def _context_lead(context: np.ndarray | None) -> int:
+    """Index of the last frame of the context run a window starts with (``chain``), or -1."""
+    if context is None:
+        return -1
+    ctx = np.asarray(context, bool)
+    lead = -1
+    while lead + 1 < len(ctx) and ctx[lead + 1]:
+        lead += 1
+    return lead
+
+
+def _continuation(t: int, lead: int) -> float:
+    """How much frame ``t`` keeps following the context fill: 1 at the context, easing to 0
+    over ``lead + 1`` frames after it (as many as there are context frames)."""
+    if lead < 0 or t <= lead:
+        return 0.0
+    j, n = t - lead, lead + 1
+    return 0.5 + 0.5 * math.cos(math.pi * j / (n + 1)) if j <= n else 0.0
+
+
 class PropagateEngine(Engine):
     name = "propagate"
-    version = "1"
+    version = "2"
     colour = "linear"
     model_size = None
 
@@ -259,6 +311,7 @@ class PropagateEngine(Engine):
     def _fill(self, frames: np.ndarray, holes: np.ndarray, flow: _Flow, window: WindowInput, out: np.ndarray, steps: int) -> np.ndarray:
         """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
         t_count = frames.shape[0]
+        lead = _context_lead(window.context)
         fwd_t, fwd_xy = _propagate(holes, range(t_count), flow, window, 0, steps)
         bwd_t, bwd_xy = _propagate(holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
         unknown = np.zeros_like(holes)
@@ -275,6 +328,10 @@ class PropagateEngine(Engine):
             total = wf + wb
             known = total[:, 0] > 0
             col = (cf * wf + cb * wb) / np.maximum(total, 1e-9)
+            ease = _continuation(t, lead)
+            if ease > 0.0:
+                from_context = kf & (fwd_t[t] <= lead)
+                col[from_context] = ease * cf[from_context] + (1.0 - ease) * col[from_context]
             out[t, hy[known], hx[known]] = col[known]
             unknown[t, hy[~known], hx[~known]] = True
         return unknown

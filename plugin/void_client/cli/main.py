@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("void_client.cli.demo", "generate a shot, run it, and score it against the ground truth"),
     "status": ("void_client.cli.status", "show the daemon's jobs"),
     "attach": ("void_client.cli.attach", "re-attach to a job and collect its frames"),
+    "panel": ("void_client.cli.panel", "open the VOID Remove panel: daemon status, jobs, progress, viewer"),
+    "farm": ("void_client.cli.farm", "write (and optionally submit) a render farm job: OpenJD, OpenCue or Deadline"),
+    "task": ("void_client.cli.task", "run one farm task (a window, or the assembly) in-process, without a daemon"),
+    "install": ("void_client.cli.install", "install VOID Remove into a host application: nuke or resolve"),
 }
 
 

@@ -32,6 +32,9 @@ def add_job_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", default="", help="background description (void engine)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--pass2", action="store_true", help="run VOID's warped-noise refinement pass (void engine)")
+    p.add_argument("--ocio-config", default="", help="OCIO config for the plate (default $OCIO, else OCIO's built-in config)")
+    p.add_argument("--colourspace", default="", help="the plate's colour space in that config (default scene-linear Rec.709)")
+    p.add_argument("--restore-detail", action="store_true", help="re-inject the plate's grain into the filled region")
     p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT, help=f"daemon address (default {P.DEFAULT_ENDPOINT})")
     p.add_argument("--no-autostart", action="store_true", help="fail instead of starting a local daemon")
 
@@ -48,6 +51,10 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         "prompt": args.prompt,
         "seed": args.seed,
         "pass2": args.pass2,
+        "restore_detail": args.restore_detail,
+        # Left out when empty, so what the plate file says about itself (e.g. sRGB PNG) stands.
+        **({"ocio_config": args.ocio_config} if args.ocio_config else {}),
+        **({"colourspace": args.colourspace} if args.colourspace else {}),
     }
 
 

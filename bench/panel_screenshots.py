@@ -1,0 +1,171 @@
+"""Screenshots of the VOID Remove panel for docs/panel.md, rendered offscreen.
+
+Starts a real daemon on a free loopback port, writes the generated demo shot, runs a real job
+through the panel's Run action, cancels a second one, and grabs the panel (``QWidget.grab()``)
+at the interesting moments:
+
+    python bench/panel_screenshots.py            # -> docs/images/panel-*.png
+
+Needs the daemon extra (OpenCV, scikit-image) for the shot and the propagate engine. Runs on
+Qt's offscreen platform unless ``QT_QPA_PLATFORM`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--width", type=int, default=480)
+    ap.add_argument("--height", type=int, default=270)
+    args = ap.parse_args()
+
+    from void_client.client import DaemonClient
+    from void_client.demo_shot import make_shot, write_shot
+    from void_client.errors import VoidError
+    from void_client.panel import VoidPanel
+    from void_client.panel.panel import apply_dark_theme
+    from void_client.panel.qt import application
+    from void_client.panel.viewer import ViewMode
+    from void_client.remove import RemoveRequest
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="void-panel-shots-"))
+    os.environ["VOID_REMOVE_HOME"] = str(work / "home")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "void_daemon", "serve", "--endpoint", endpoint, "--jobs-dir", str(work / "jobs")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    app, _ = application()
+    apply_dark_theme(app)
+
+    def pump(until: Callable[[], bool], timeout: float, what: str, required: bool = True) -> bool:
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                if required:
+                    raise SystemExit(f"timed out waiting for {what}")
+                return False
+            app.processEvents()
+            time.sleep(0.005)
+        return True
+
+    def settle(seconds: float = 0.3) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def save(widget, name: str) -> None:
+        settle()
+        path = out_dir / name
+        widget.grab().save(str(path))
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with DaemonClient(endpoint) as c:
+                try:
+                    c.hello(timeout=0.5)
+                    break
+                except VoidError:
+                    if time.monotonic() > deadline or daemon.poll() is not None:
+                        raise SystemExit("the daemon did not start") from None
+        shot = make_shot(frames=args.frames, width=args.width, height=args.height, seed=0)
+        paths = write_shot(shot, str(work / "shot"))
+        req = RemoveRequest(
+            plate=paths["plate"],
+            remove=paths["remove"],
+            affected=paths["affected"],
+            out=str(work / "out" / "clean.####.exr"),
+            settings={"window": 21, "overlap": 6},
+            endpoint=endpoint,
+            autostart=False,
+        )
+        panel = VoidPanel(endpoint=endpoint, poll_interval_s=0.5)
+        panel.resize(1280, 800)
+        panel.show()
+        pump(lambda: panel.daemon_status is not None and panel.daemon_status.connected, 20, "the panel to connect")
+        panel.set_request(req)
+
+        # 1. A job under way: quadmask overlay on the newest result's frame, windows filling in.
+        panel.viewer.set_mode(ViewMode.OVERLAY)
+        panel.tabs.setCurrentIndex(0)
+        assert panel.run()
+        half = len(shot.frames) // 2
+        pump(lambda: panel.progress.frames_written >= half - 6 and panel.viewer.current_preview() is not None, 120, "results")
+        # Best effort: catch a moment with the engine's step count on screen too.
+        pump(lambda: panel.progress.steps > 0 and panel.viewer.current_preview() is not None, 3, "a step report", required=False)
+        panel.viewer.follow.setChecked(False)  # hold the picture still for the grab
+        save(panel, "panel-running.png")
+        pump(lambda: not panel.is_busy(), 120, "the job to finish")
+
+        # 2. Before/after wipe through the ball, once every frame is back.
+        ball_frame = shot.frames[half]
+        panel.viewer.set_mode(ViewMode.WIPE)
+        cols = (shot.remove[half] > 0.5).any(axis=0).nonzero()[0]
+        panel.viewer.set_wipe(float(cols.mean()) / args.width)
+        panel.viewer.set_frame(ball_frame)
+        pump(lambda: panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame, 20, "the frame")
+        panel.viewer.set_wipe(float(cols.mean()) / args.width)
+        save(panel, "panel-wipe.png")
+
+        # 3. A second job, cancelled; then the log and the history.
+        second = RemoveRequest(**{**req.__dict__, "out": str(work / "out2" / "clean.####.exr"), "settings": {"window": 13, "overlap": 4, "dilation": 2}})
+        panel.job_started.connect(lambda job: panel.cancel())
+        assert panel.run_request(second)
+        pump(lambda: not panel.is_busy(), 60, "the cancel")
+        panel.job_started.disconnect()
+        panel.viewer.set_mode(ViewMode.OVERLAY)
+        pump(lambda: panel.viewer.current_preview() is not None, 20, "the frame")
+        panel.tabs.setCurrentWidget(panel.log_view)
+        save(panel, "panel-log.png")
+        panel.tabs.setCurrentIndex(2)
+        panel.select_history(panel.history.entries()[-1].job)
+        panel.show_selected()  # History ▸ View: the finished job's frames from disk
+        panel.viewer.set_mode(ViewMode.WIPE)
+        panel.viewer.set_frame(ball_frame)
+        pump(lambda: panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame, 20, "the frame")
+        save(panel, "panel-history.png")
+
+        # 4. Docked in a narrow pane (Nuke's properties bin): viewer above the tabs.
+        panel.viewer.set_mode(ViewMode.OVERLAY)
+        panel.tabs.setCurrentIndex(0)
+        panel.resize(600, 980)
+        save(panel, "panel-docked.png")
+        panel.shutdown()
+    finally:
+        daemon.terminate()
+        daemon.wait(15)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,822 @@
+"""The panel's viewer: source, result, before/after wipe and quadmask overlay, frame by frame.
+
+Two ways to draw the same picture:
+
+* :class:`CpuCanvas` always works. It composes an 8-bit image with numpy, the overlay through
+  :func:`void_client.kernels.quadmask_overlay` (the one definition of the overlay colours),
+  and paints it as a QImage.
+* :class:`GlCanvas` draws with ``shaders/quadmask_overlay.frag`` (+ ``fullscreen.vert``) in a
+  ``QOpenGLWidget``. It is only used where an OpenGL 3.3 context can be made: Qt's
+  ``offscreen`` platform and some remote sessions have none.
+
+Both draw from the same :class:`FramePreview` (display-referred 8-bit proxies), so they agree
+to the 8-bit code. The overlay tints display-referred values: the Okabe-Ito colours in
+``kernels.py`` are that palette's sRGB codes, so this is where they look as intended.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..demo_shot import linear_to_srgb
+from ..kernels import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
+from ..quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
+from ..sequence import SequencePattern, SequenceRef, read_image, read_matte
+from ..spec import JobSpec
+from .qt import (
+    QOpenGLShader,
+    QOpenGLShaderProgram,
+    QOpenGLTexture,
+    QOpenGLVertexArrayObject,
+    QOpenGLWidget,
+    Qt,
+    QtCore,
+    QtGui,
+    QtWidgets,
+    Signal,
+    qimage_from_grey8,
+    qimage_from_rgb8,
+)
+
+log = logging.getLogger(__name__)
+
+#: Longest side of the viewer's proxies: enough for a docked panel, small enough to cache.
+MAX_PREVIEW_SIDE = 1280
+#: Frames kept in memory for scrubbing (each a plate, a result and a quadmask proxy).
+CACHE_FRAMES = 32
+#: ``$VOID_PANEL_GL``: ``0`` always draws on the CPU; anything else lets the viewer try GL.
+GL_ENV = "VOID_PANEL_GL"
+#: ``$VOID_REMOVE_SHADERS``: where the GLSL files are, if not in the source checkout.
+SHADERS_ENV = "VOID_REMOVE_SHADERS"
+
+BACKGROUND = QtGui.QColor(38, 38, 40)
+#: The chosen view mode must read at a glance in any host's style.
+MODE_BUTTON_STYLE = "QToolButton { padding: 2px 8px; } QToolButton:checked { background: #d89030; color: #141414; border: 1px solid #a06818; border-radius: 2px; }"
+
+# Raw GL enums the draw code needs (Qt's Python bindings export the functions, not the enums).
+GL_COLOR_BUFFER_BIT = 0x4000
+GL_TRIANGLES = 0x0004
+GL_SCISSOR_TEST = 0x0C11
+GL_TEXTURE0 = 0x84C0
+
+
+class ViewMode(str, enum.Enum):
+    SOURCE = "source"
+    RESULT = "result"
+    WIPE = "wipe"
+    OVERLAY = "overlay"
+
+    @property
+    def label(self) -> str:
+        return {"source": "Source", "result": "Result", "wipe": "Before / After", "overlay": "Quadmask"}[self.value]
+
+
+# --------------------------------------------------------------------------- numpy side
+
+
+@dataclass
+class FramePreview:
+    """One frame as the viewer shows it: display-referred 8-bit proxies of the same size."""
+
+    frame: int
+    plate: np.ndarray  # (h, w, 3) uint8, sRGB-encoded
+    quadmask: np.ndarray | None = None  # (h, w) uint8 quadmask codes 0/63/127/255
+    result: np.ndarray | None = None  # (h, w, 3) uint8, sRGB-encoded
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.plate.shape[1], self.plate.shape[0]
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """0..1 floats to 8-bit codes, rounding half up like a GL framebuffer write."""
+    return np.clip(np.floor(np.asarray(x, np.float32) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def display_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """Scene-linear plate pixels ``(h, w, c)`` to sRGB-encoded 8-bit RGB for the screen."""
+    a = np.asarray(pixels, np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    rgb = a[..., :3] if a.shape[2] >= 3 else np.repeat(a[..., :1], 3, axis=2)
+    return to_uint8(linear_to_srgb(np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)))
+
+
+def proxy_indices(height: int, width: int, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-neighbour sample rows and columns that fit ``max_side`` (no upscaling).
+
+    Nearest, not filtered: the quadmask must keep its four codes, and the plate and result
+    must stay pixel-aligned with it."""
+    scale = min(1.0, max_side / max(height, width))
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    rows = np.minimum(((np.arange(h) + 0.5) * height / h).astype(np.int64), height - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * width / w).astype(np.int64), width - 1)
+    return rows, cols
+
+
+def shrink(a: np.ndarray, max_side: int) -> np.ndarray:
+    rows, cols = proxy_indices(a.shape[0], a.shape[1], max_side)
+    return np.ascontiguousarray(a[rows][:, cols])
+
+
+def overlay8(rgb8: np.ndarray, quadmask: np.ndarray | None, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+    """The quadmask overlay on an 8-bit display image (the CPU twin of quadmask_overlay.frag)."""
+    if quadmask is None:
+        return rgb8
+    return to_uint8(quadmask_overlay(rgb8.astype(np.float32) / np.float32(255.0), quadmask, opacity))
+
+
+def wipe_column(width: int, position: float) -> int:
+    """Columns left of this show *before* (the source), from it on *after* (the result)."""
+    return int(np.clip(round(float(position) * width), 0, width))
+
+
+def compose(preview: FramePreview, mode: ViewMode, wipe: float = 0.5, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+    """What the viewer shows for ``mode``, as ``(h, w, 3)`` uint8. A missing result shows the plate."""
+    before = preview.plate
+    if mode is ViewMode.SOURCE:
+        return before
+    if mode is ViewMode.OVERLAY:
+        return overlay8(before, preview.quadmask, opacity)
+    after = preview.result if preview.result is not None else before
+    if mode is ViewMode.RESULT:
+        return after
+    col = wipe_column(before.shape[1], wipe)
+    out = after.copy()
+    out[:, :col] = before[:, :col]
+    return out
+
+
+class PreviewSource(Protocol):
+    """Anything that can make a :class:`FramePreview` for a frame number (called off the GUI thread)."""
+
+    def load(self, frame: int) -> FramePreview: ...
+
+
+class SequencePreviewSource:
+    """Previews from the EXR sequences of a job: plate, mattes (quadmask built exactly as the
+    daemon builds it, with the job's dilation) and the output where it is already on disk."""
+
+    def __init__(self, plate: str, remove: str, out: str, affected: str = "", dilation: int | None = None, max_side: int = MAX_PREVIEW_SIDE) -> None:
+        self.plate = SequenceRef.parse(plate)
+        self.remove = SequenceRef.parse(remove) if remove else None
+        self.affected = SequenceRef.parse(affected) if affected else None
+        self.out = SequencePattern.parse(out) if out else None
+        self.dilation = JobSpec.dilation if dilation is None else int(dilation)
+        self.max_side = max_side
+
+    def load(self, frame: int) -> FramePreview:
+        plate = read_image(self.plate.path(frame), frame, self.plate.channel).pixels
+        qm = None
+        if self.remove is not None:
+            remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
+            affected = read_matte(self.affected.path(frame), frame, self.affected.channel) if self.affected else None
+            qm = shrink(build_quadmask(remove, affected, self.dilation, frame), self.max_side)
+        result = None
+        if self.out is not None and os.path.exists(self.out.path(frame)):
+            result = shrink(display_rgb8(read_image(self.out.path(frame), frame).pixels), self.max_side)
+        return FramePreview(frame, shrink(display_rgb8(plate), self.max_side), qm, result)
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+def fit_rect(image_w: int, image_h: int, area: QtCore.QRect) -> QtCore.QRectF:
+    """The largest rectangle of the image's aspect centred in ``area``."""
+    if image_w <= 0 or image_h <= 0 or area.width() <= 0 or area.height() <= 0:
+        return QtCore.QRectF()
+    scale = min(area.width() / image_w, area.height() / image_h)
+    w, h = image_w * scale, image_h * scale
+    return QtCore.QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+
+
+def paint_decorations(painter: QtGui.QPainter, rect: QtCore.QRectF, mode: ViewMode, wipe: float, note: str, widget_rect: QtCore.QRect) -> None:
+    """Wipe line and labels, and a note (e.g. "waiting for the result"), over either canvas."""
+    painter.setRenderHint(QtGui.QPainter.Antialiasing, True)
+    if mode is ViewMode.WIPE and not rect.isEmpty():
+        x = rect.left() + wipe * rect.width()
+        painter.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255, 220), 1.5))
+        painter.drawLine(QtCore.QPointF(x, rect.top()), QtCore.QPointF(x, rect.bottom()))
+        painter.setBrush(QtGui.QColor(255, 255, 255, 220))
+        painter.drawEllipse(QtCore.QPointF(x, rect.center().y()), 5.0, 5.0)
+        _label(painter, QtCore.QPointF(rect.left() + 6, rect.top() + 6), "before", Qt.AlignLeft)
+        _label(painter, QtCore.QPointF(rect.right() - 6, rect.top() + 6), "after", Qt.AlignRight)
+    if mode is ViewMode.OVERLAY and not rect.isEmpty():
+        _legend(painter, QtCore.QPointF(rect.left() + 6, rect.bottom() - 6))
+    if note:
+        _label(painter, QtCore.QPointF(widget_rect.center().x(), widget_rect.bottom() - 28), note, Qt.AlignHCenter)
+
+
+def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
+    """Colour chips for the overlay levels, from kernels.OVERLAY_COLOURS (the one definition)."""
+    fm = painter.fontMetrics()
+    entries = [(REMOVE, "remove"), (OVERLAP, "overlap"), (AFFECTED, "affected")]
+    chip, pad, h = fm.height() - 4, 6, fm.height() + 4
+    w = pad + sum(chip + 4 + fm.horizontalAdvance(name) + pad for _, name in entries)
+    box = QtCore.QRectF(bottom_left.x(), bottom_left.y() - h, w, h)
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(QtGui.QColor(0, 0, 0, 150))
+    painter.drawRoundedRect(box, 3, 3)
+    x = box.left() + pad
+    for level, name in entries:
+        r, g, b = (int(round(c * 255)) for c in OVERLAY_COLOURS[level])
+        painter.setPen(QtGui.QColor(20, 20, 20))
+        painter.setBrush(QtGui.QColor(r, g, b))
+        painter.drawRect(QtCore.QRectF(x, box.top() + (h - chip) / 2, chip, chip))
+        x += chip + 4
+        painter.setPen(QtGui.QColor(235, 235, 235))
+        tw = fm.horizontalAdvance(name)
+        painter.drawText(QtCore.QRectF(x, box.top(), tw + 2, h), Qt.AlignVCenter | Qt.AlignLeft, name)
+        x += tw + pad
+
+
+def _label(painter: QtGui.QPainter, anchor: QtCore.QPointF, text: str, align: Qt.AlignmentFlag) -> None:
+    fm = painter.fontMetrics()
+    w, h = fm.horizontalAdvance(text) + 10, fm.height() + 4
+    x = anchor.x() - (w if align == Qt.AlignRight else w / 2 if align == Qt.AlignHCenter else 0)
+    box = QtCore.QRectF(x, anchor.y(), w, h)
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(QtGui.QColor(0, 0, 0, 150))
+    painter.drawRoundedRect(box, 3, 3)
+    painter.setPen(QtGui.QColor(235, 235, 235))
+    painter.drawText(box, Qt.AlignCenter, text)
+
+
+class _CanvasMixin:
+    """State and mouse handling shared by both canvases."""
+
+    preview: FramePreview | None
+    mode: ViewMode
+    wipe: float
+    note: str
+
+    def _init_state(self) -> None:
+        self.preview = None
+        self.mode = ViewMode.OVERLAY
+        self.wipe = 0.5
+        self.note = ""
+        self._dragging = False
+        #: Wipe line, labels and notes over the picture (off to compare raw pixels).
+        self.decorate = True
+
+    def image_rect(self) -> QtCore.QRectF:
+        if self.preview is None:
+            return QtCore.QRectF()
+        w, h = self.preview.size
+        return fit_rect(w, h, self.rect())  # type: ignore[attr-defined]
+
+    def _wipe_at(self, x: float) -> None:
+        rect = self.image_rect()
+        if rect.width() > 0:
+            self.wipe = float(np.clip((x - rect.left()) / rect.width(), 0.0, 1.0))
+            self.wipe_moved.emit(self.wipe)  # type: ignore[attr-defined]
+            self.update()  # type: ignore[attr-defined]
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self.mode is ViewMode.WIPE and event.button() == Qt.LeftButton:
+            self._dragging = True
+            self._wipe_at(_event_x(event))
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if self._dragging:
+            self._wipe_at(_event_x(event))
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        self._dragging = False
+
+
+def _event_x(event: QtGui.QMouseEvent) -> float:
+    pos = event.position() if hasattr(event, "position") else event.localPos()  # Qt 6 / Qt 5
+    return float(pos.x())
+
+
+class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
+    """Composes with numpy and paints a QImage: works on every platform, offscreen included."""
+
+    wipe_moved = Signal(float)
+    backend = "cpu"
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._init_state()
+        self._image: QtGui.QImage | None = None
+        self.setMinimumSize(160, 100)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
+
+    def show_preview(self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = "") -> None:
+        self.preview, self.mode, self.wipe, self.note = preview, mode, wipe, note
+        self._image = qimage_from_rgb8(compose(preview, mode, wipe)) if preview is not None else None
+        self.update()
+
+    def rendered(self) -> QtGui.QImage | None:
+        """The composed picture at proxy resolution (before scaling to the widget)."""
+        return self._image
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        painter = QtGui.QPainter(self)
+        painter.fillRect(self.rect(), BACKGROUND)
+        rect = self.image_rect()
+        if self._image is not None and not rect.isEmpty():
+            # Smooth when shrinking; nearest when enlarging so pixels (and mask edges) stay crisp.
+            painter.setRenderHint(QtGui.QPainter.SmoothPixmapTransform, rect.width() < self._image.width())
+            painter.drawImage(rect, self._image)
+        if self.decorate:
+            paint_decorations(painter, rect, self.mode, self.wipe, self.note, self.rect())
+        painter.end()
+
+
+# --------------------------------------------------------------------------- GL side
+
+
+def shaders_dir() -> Path | None:
+    """The folder with ``quadmask_overlay.frag``: ``$VOID_REMOVE_SHADERS`` or the checkout's ``shaders/``."""
+    candidates = [os.environ.get(SHADERS_ENV, ""), str(Path(__file__).resolve().parents[3] / "shaders")]
+    for c in candidates:
+        if c and (Path(c) / "quadmask_overlay.frag").is_file() and (Path(c) / "fullscreen.vert").is_file():
+            return Path(c)
+    return None
+
+
+def gl_format() -> QtGui.QSurfaceFormat:
+    fmt = QtGui.QSurfaceFormat()
+    fmt.setVersion(3, 3)  # the shaders are #version 330 core (macOS only offers it as core)
+    fmt.setProfile(QtGui.QSurfaceFormat.CoreProfile)
+    return fmt
+
+
+@lru_cache(maxsize=1)
+def gl_available() -> bool:
+    """Whether the GL viewer can run here: Qt's GL classes, the shaders, and a 3.3 context."""
+    if os.environ.get(GL_ENV, "") == "0" or QOpenGLWidget is None or shaders_dir() is None:
+        return False
+    app = QtGui.QGuiApplication.instance()
+    if app is None or QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return False
+    ctx = QtGui.QOpenGLContext()
+    ctx.setFormat(gl_format())
+    if not ctx.create():
+        return False
+    surface = QtGui.QOffscreenSurface()
+    surface.setFormat(ctx.format())
+    surface.create()
+    try:
+        if not ctx.makeCurrent(surface):
+            return False
+        version = ctx.format().version()
+        ctx.doneCurrent()
+        return tuple(version) >= (3, 3)
+    finally:
+        surface.destroy()
+
+
+if QOpenGLWidget is not None:
+
+    class GlCanvas(_CanvasMixin, QOpenGLWidget):  # type: ignore[misc,valid-type]
+        """Draws with the GLSL overlay shader; emits ``failed`` if the shaders do not build."""
+
+        wipe_moved = Signal(float)
+        failed = Signal(str)
+        backend = "gl"
+
+        def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+            super().__init__(parent)
+            self._init_state()
+            self.setFormat(gl_format())
+            self.setMinimumSize(160, 100)
+            self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
+            self._program: QOpenGLShaderProgram | None = None
+            self._vao: QOpenGLVertexArrayObject | None = None
+            self._textures: dict[str, QOpenGLTexture] = {}
+            self._uploaded: FramePreview | None = None
+            self.error = ""
+
+        def show_preview(self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = "") -> None:
+            self.preview, self.mode, self.wipe, self.note = preview, mode, wipe, note
+            self.update()
+
+        def rendered(self) -> QtGui.QImage:
+            return self.grabFramebuffer()
+
+        # ---- GL
+        def initializeGL(self) -> None:  # noqa: N802
+            folder = shaders_dir()
+            program = QOpenGLShaderProgram(self)
+            ok = folder is not None
+            if ok:
+                ok = program.addShaderFromSourceCode(QOpenGLShader.Vertex, (folder / "fullscreen.vert").read_text())
+                ok = ok and program.addShaderFromSourceCode(QOpenGLShader.Fragment, (folder / "quadmask_overlay.frag").read_text())
+                ok = ok and program.link()
+            if not ok:
+                self.error = program.log() or "the GLSL shaders were not found"
+                log.warning("GL viewer unavailable, drawing on the CPU: %s", self.error)
+                QtCore.QTimer.singleShot(0, lambda: self.failed.emit(self.error))
+                return
+            self._program = program
+            self._vao = QOpenGLVertexArrayObject(self)
+            self._vao.create()  # core profile: a draw needs a bound VAO even without attributes
+            self.context().aboutToBeDestroyed.connect(self._release_gl)
+
+        def _release_gl(self) -> None:
+            # GL objects die with the context current, or the driver keeps them.
+            self.makeCurrent()
+            for tex in self._textures.values():
+                tex.destroy()
+            self._textures.clear()
+            self._uploaded = None
+            if self._vao is not None:
+                self._vao.destroy()
+            self.doneCurrent()
+
+        def _texture(self, key: str, image: QtGui.QImage, nearest: bool) -> QOpenGLTexture:
+            old = self._textures.pop(key, None)
+            if old is not None:
+                old.destroy()
+            tex = QOpenGLTexture(image, QOpenGLTexture.DontGenerateMipMaps)
+            filt = QOpenGLTexture.Nearest if nearest else QOpenGLTexture.Linear
+            tex.setMinMagFilters(filt, filt)
+            tex.setWrapMode(QOpenGLTexture.ClampToEdge)
+            self._textures[key] = tex
+            return tex
+
+        def _upload(self, p: FramePreview) -> None:
+            self._texture("plate", qimage_from_rgb8(p.plate), False)
+            self._texture("result", qimage_from_rgb8(p.result if p.result is not None else p.plate), False)
+            qm = p.quadmask if p.quadmask is not None else np.full(p.plate.shape[:2], 255, np.uint8)
+            # R8 via Grayscale8: the shader reads code / 255 and must never see blended codes.
+            self._texture("quadmask", qimage_from_grey8(qm), True)
+            self._uploaded = p
+
+        def paintGL(self) -> None:  # noqa: N802
+            f = self.context().functions()
+            f.glClearColor(BACKGROUND.redF(), BACKGROUND.greenF(), BACKGROUND.blueF(), 1.0)
+            f.glClear(GL_COLOR_BUFFER_BIT)
+            rect = self.image_rect()
+            p = self.preview
+            if self._program is not None and p is not None and not rect.isEmpty():
+                if self._uploaded is not p:
+                    self._upload(p)
+                self._draw(f, p, rect)
+            if self.decorate:
+                painter = QtGui.QPainter(self)
+                paint_decorations(painter, rect, self.mode, self.wipe, self.note, self.rect())
+                painter.end()
+
+        def _draw(self, f: QtGui.QOpenGLFunctions, p: FramePreview, rect: QtCore.QRectF) -> None:
+            dpr = self.devicePixelRatioF()
+            x, w = round(rect.left() * dpr), round(rect.width() * dpr)
+            h = round(rect.height() * dpr)
+            y = round((self.height() - rect.bottom()) * dpr)  # GL's origin is bottom-left
+            f.glViewport(x, y, w, h)
+            prog, vao = self._program, self._vao
+            assert prog is not None and vao is not None
+            prog.bind()
+            vao.bind()
+            set_i = getattr(prog, "setUniformValue1i", prog.setUniformValue)
+            set_f = getattr(prog, "setUniformValue1f", prog.setUniformValue)
+            # Textures hold the image top row first: flip v so it shows upright.
+            prog.setUniformValue("uv_scale", QtGui.QVector2D(1.0, -1.0))
+            prog.setUniformValue("uv_offset", QtGui.QVector2D(0.0, 1.0))
+            set_i("plate", 0)
+            set_i("quadmask", 1)
+
+            def draw(plate_key: str, opacity: float) -> None:
+                f.glActiveTexture(GL_TEXTURE0)
+                self._textures[plate_key].bind()
+                f.glActiveTexture(GL_TEXTURE0 + 1)
+                self._textures["quadmask"].bind()
+                set_f("opacity", float(opacity))
+                f.glDrawArrays(GL_TRIANGLES, 0, 3)
+
+            if self.mode is ViewMode.OVERLAY:
+                draw("plate", OVERLAY_OPACITY)
+            elif self.mode is ViewMode.SOURCE:
+                draw("plate", 0.0)  # opacity 0 passes the plate through unchanged
+            elif self.mode is ViewMode.RESULT:
+                draw("result", 0.0)
+            else:
+                draw("result", 0.0)
+                col = wipe_column(w, self.wipe)
+                f.glEnable(GL_SCISSOR_TEST)
+                f.glScissor(x, y, col, h)
+                draw("plate", 0.0)
+                f.glDisable(GL_SCISSOR_TEST)
+            for tex in self._textures.values():
+                tex.release()
+            vao.release()
+            prog.release()
+            f.glActiveTexture(GL_TEXTURE0)
+
+else:  # pragma: no cover
+    GlCanvas = None  # type: ignore[assignment,misc]
+
+
+def make_canvas(parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> QtWidgets.QWidget:
+    """The GL canvas where a GL 3.3 context exists, else the CPU canvas."""
+    if prefer_gl and GlCanvas is not None and gl_available():
+        return GlCanvas(parent)
+    return CpuCanvas(parent)
+
+
+# --------------------------------------------------------------------------- scrubbing
+
+
+class FrameStrip(QtWidgets.QWidget):
+    """A timeline bar: frames with a result are marked as they arrive; click or drag to scrub."""
+
+    frame_picked = Signal(int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.first, self.last = 0, 0
+        self.current = 0
+        self.done: set[int] = set()
+        self.setMinimumHeight(22)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+        self.setFocusPolicy(Qt.ClickFocus)
+
+    def set_range(self, first: int, last: int) -> None:
+        self.first, self.last = first, max(first, last)
+        self.done = {f for f in self.done if first <= f <= last}
+        self.update()
+
+    def _x(self, frame: float) -> float:
+        n = self.last - self.first + 1
+        return (frame - self.first) / n * self.width()
+
+    def frame_at(self, x: float) -> int:
+        n = self.last - self.first + 1
+        return int(np.clip(self.first + int(x / max(1, self.width()) * n), self.first, self.last))
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        p = QtGui.QPainter(self)
+        h = self.height()
+        p.fillRect(self.rect(), QtGui.QColor(55, 55, 58))
+        if not self.isEnabled():
+            p.end()
+            return
+        green = QtGui.QColor(86, 180, 120)
+        for f in self.done:
+            x0, x1 = self._x(f), self._x(f + 1)
+            p.fillRect(QtCore.QRectF(x0, 4, max(1.0, x1 - x0), h - 8), green)
+        x0, x1 = self._x(self.current), self._x(self.current + 1)
+        p.fillRect(QtCore.QRectF(x0, 0, max(2.0, x1 - x0), h), QtGui.QColor(240, 200, 80))
+        p.end()
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        self.frame_picked.emit(self.frame_at(_event_x(event)))
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
+        if event.buttons() & Qt.LeftButton:
+            self.frame_picked.emit(self.frame_at(_event_x(event)))
+
+
+class ViewerWidget(QtWidgets.QWidget):
+    """Mode buttons, the canvas, and a frame strip; frames load on a worker thread."""
+
+    frame_shown = Signal(int)
+    mode_changed = Signal(str)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> None:
+        super().__init__(parent)
+        from .worker import PreviewLoader  # the loader is a worker; worker.py imports this module
+
+        self.source: PreviewSource | None = None
+        self.frames: list[int] = []
+        self._frame = 0
+        self._mode = ViewMode.OVERLAY
+        self._wipe = 0.5
+        self.cache: OrderedDict[int, FramePreview] = OrderedDict()
+        self.results: set[int] = set()
+        self.load_errors: dict[int, str] = {}
+        self._reread: set[int] = set()
+
+        self.mode_buttons: dict[ViewMode, QtWidgets.QToolButton] = {}
+        top = QtWidgets.QHBoxLayout()
+        group = QtWidgets.QButtonGroup(self)
+        group.setExclusive(True)
+        for mode in ViewMode:
+            b = QtWidgets.QToolButton()
+            b.setText(mode.label)
+            b.setCheckable(True)
+            b.setChecked(mode is self._mode)
+            b.setStyleSheet(MODE_BUTTON_STYLE)
+            b.clicked.connect(lambda _=False, m=mode: self.set_mode(m))
+            group.addButton(b)
+            top.addWidget(b)
+            self.mode_buttons[mode] = b
+        top.addStretch(1)
+        self.follow = QtWidgets.QCheckBox("Follow")
+        self.follow.setToolTip("jump to each frame as its result arrives")
+        self.follow.setChecked(True)
+        top.addWidget(self.follow)
+
+        self.canvas = make_canvas(self, prefer_gl)
+        self.canvas.wipe_moved.connect(self._on_wipe)
+        if getattr(self.canvas, "failed", None) is not None:
+            self.canvas.failed.connect(self._fall_back_to_cpu)
+
+        bottom = QtWidgets.QHBoxLayout()
+        self.prev_button = QtWidgets.QToolButton()
+        self.prev_button.setArrowType(Qt.LeftArrow)
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.frame_box = QtWidgets.QSpinBox()
+        self.frame_box.setKeyboardTracking(False)
+        self.frame_box.valueChanged.connect(self._scrub)
+        self.next_button = QtWidgets.QToolButton()
+        self.next_button.setArrowType(Qt.RightArrow)
+        self.next_button.clicked.connect(lambda: self.step(1))
+        self.strip = FrameStrip()
+        self.strip.frame_picked.connect(self._scrub)
+        self.count_label = QtWidgets.QLabel("no frames")
+        for w in (self.prev_button, self.frame_box, self.next_button):
+            bottom.addWidget(w)
+        bottom.addWidget(self.strip, 1)
+        bottom.addWidget(self.count_label)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.canvas, 1)
+        lay.addLayout(bottom)
+        self._canvas_index = 1
+
+        self._loader_thread = QtCore.QThread(self)
+        self._loader_thread.setObjectName("void-preview-loader")
+        self.loader = PreviewLoader()
+        self.loader.moveToThread(self._loader_thread)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self._loader_thread.start()
+        self._update_controls()
+        self._show()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def backend(self) -> str:
+        return self.canvas.backend
+
+    def mode(self) -> ViewMode:
+        return self._mode
+
+    def frame(self) -> int:
+        return self._frame
+
+    def wipe(self) -> float:
+        return self._wipe
+
+    def set_source(self, source: PreviewSource | None, frames: list[int]) -> None:
+        """Show a new job's frames; results already on disk appear as they are loaded."""
+        self.source = source
+        self.frames = sorted(frames)
+        self.cache.clear()
+        self.results.clear()
+        self.load_errors.clear()
+        self._reread.clear()
+        self.strip.done.clear()
+        if self.frames:
+            self.strip.set_range(self.frames[0], self.frames[-1])
+            self.frame_box.blockSignals(True)
+            self.frame_box.setRange(self.frames[0], self.frames[-1])
+            self.frame_box.blockSignals(False)
+        self._frame = self.frames[0] if self.frames else 0
+        self._update_controls()
+        self._show()
+
+    def mark_results(self, frames: list[int]) -> None:
+        """Results for ``frames`` are on disk now (during a job, as they arrive)."""
+        new = [f for f in frames if f not in self.results]
+        if not new:
+            return
+        self.results.update(new)
+        self.strip.done.update(new)
+        for f in new:
+            cached = self.cache.get(f)
+            if cached is not None and cached.result is None:
+                del self.cache[f]  # loaded before its result existed
+        self._update_controls()
+        if self.follow.isChecked():
+            self.set_frame(max(new))
+        elif self._frame in new:
+            self._show()
+
+    def set_frame(self, frame: int) -> None:
+        if not self.frames:
+            return
+        frame = int(np.clip(frame, self.frames[0], self.frames[-1]))
+        if frame == self._frame and frame in self.cache:
+            return
+        self._frame = frame
+        self._update_controls()
+        self._show()
+
+    def step(self, delta: int) -> None:
+        self._scrub(self._frame + delta)
+
+    def _scrub(self, frame: int) -> None:
+        # The artist took the playhead: stop jumping to each new result.
+        self.follow.setChecked(False)
+        self.set_frame(frame)
+
+    def set_mode(self, mode: ViewMode | str) -> None:
+        mode = ViewMode(mode)
+        self._mode = mode
+        self.mode_buttons[mode].setChecked(True)
+        self._show()
+        self.mode_changed.emit(mode.value)
+
+    def set_wipe(self, position: float) -> None:
+        self._wipe = float(np.clip(position, 0.0, 1.0))
+        self._show()
+
+    def current_preview(self) -> FramePreview | None:
+        return self.cache.get(self._frame)
+
+    def rendered(self) -> QtGui.QImage | None:
+        return self.canvas.rendered()
+
+    def shutdown(self) -> None:
+        self._loader_thread.quit()
+        self._loader_thread.wait(5000)
+
+    # ------------------------------------------------------------------ internals
+    def _update_controls(self) -> None:
+        self.strip.current = self._frame
+        self.strip.update()
+        if self.frame_box.value() != self._frame:
+            self.frame_box.blockSignals(True)
+            self.frame_box.setValue(self._frame)
+            self.frame_box.blockSignals(False)
+        n = len(self.frames)
+        self.count_label.setText(f"{len(self.results)}/{n} results" if n else "no frames")
+        for w in (self.prev_button, self.next_button, self.frame_box, self.strip):
+            w.setEnabled(bool(n))
+
+    def _note(self, p: FramePreview | None) -> str:
+        if self._frame in self.load_errors:
+            return f"frame {self._frame}: {self.load_errors[self._frame]}"
+        if p is None:
+            return f"loading frame {self._frame}…" if self.frames else "no job yet: run one, or pick one in History"
+        if self._mode in (ViewMode.RESULT, ViewMode.WIPE) and p.result is None:
+            return f"frame {self._frame}: no result yet"
+        return ""
+
+    def _show(self) -> None:
+        p = self.cache.get(self._frame)
+        if p is not None:
+            self.cache.move_to_end(self._frame)
+            self.canvas.show_preview(p, self._mode, self._wipe, self._note(p))
+            self.frame_shown.emit(self._frame)
+            return
+        if self.source is not None and self.frames and self._frame not in self.load_errors:
+            self.loader.request(self.source, self._frame)
+        # Keep the last picture up while the next one loads: scrubbing stays smooth.
+        shown = self.canvas.preview
+        stale = shown if shown is not None and shown.frame in self.cache and self._frame not in self.load_errors else None
+        self.canvas.show_preview(stale, self._mode, self._wipe, self._note(None))
+
+    def _on_loaded(self, preview: FramePreview) -> None:
+        if preview.frame in self.results and preview.result is None and preview.frame not in self._reread:
+            # The result landed after the loader read the frame: read it again (once: a
+            # result deleted from disk must not make the loader spin).
+            self._reread.add(preview.frame)
+            self.loader.request(self.source, preview.frame)
+        self.cache[preview.frame] = preview
+        self.cache.move_to_end(preview.frame)
+        while len(self.cache) > CACHE_FRAMES:
+            self.cache.popitem(last=False)
+        if preview.result is not None and preview.frame not in self.results:
+            self.results.add(preview.frame)
+            self.strip.done.add(preview.frame)
+            self._update_controls()
+        if preview.frame == self._frame:
+            self._show()
+
+    def _on_load_failed(self, frame: int, message: str) -> None:
+        log.warning("viewer could not load frame %d: %s", frame, message)
+        self.load_errors[frame] = message
+        if frame == self._frame:
+            self._show()
+
+    def _on_wipe(self, position: float) -> None:
+        self._wipe = position
+        if self.canvas.preview is not None:
+            self.canvas.show_preview(self.canvas.preview, self._mode, position, self.canvas.note)
+
+    def _fall_back_to_cpu(self, reason: str) -> None:
+        old = self.canvas
+        self.canvas = CpuCanvas(self)
+        self.canvas.wipe_moved.connect(self._on_wipe)
+        lay = self.layout()
+        lay.replaceWidget(old, self.canvas)
+        old.hide()
+        old.deleteLater()
+        self._show()

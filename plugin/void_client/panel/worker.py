@@ -1,0 +1,263 @@
+"""Workers that keep the panel's event loop free: daemon status, a job, frame previews.
+
+Each worker is a QObject moved to its own QThread and owns whatever blocks: a
+:class:`~void_client.client.DaemonClient` (ZeroMQ sockets belong to one thread), a
+:class:`~void_client.session.JobSession`, EXR reads. The GUI thread only ever talks to them
+through queued signals, and they answer through signals too, so nothing the daemon or the disk
+does can freeze the host's UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import protocol as P
+from ..client import DaemonClient, connect
+from ..errors import ErrorCode, VoidError
+from ..remove import RemoveRequest, SequenceJob, check_writable_folder
+from ..session import FrameInput, JobSession
+from .history import HistoryEntry, JobHistory
+from .qt import QtCore, Signal, Slot
+from .viewer import PreviewSource
+
+log = logging.getLogger(__name__)
+
+#: How often the panel asks the daemon how it is, and how long it waits for the answer.
+STATUS_INTERVAL_S = 2.0
+STATUS_TIMEOUT_S = 1.0
+
+
+# --------------------------------------------------------------------------- daemon status
+
+
+@dataclass
+class DaemonStatus:
+    """What one hello + status round trip said (or why it failed)."""
+
+    endpoint: str
+    connected: bool = False
+    version: str = ""
+    engines: list[dict] = field(default_factory=list)
+    gpu: str = ""
+    vram_free: int = 0
+    queue_length: int = 0
+    jobs: list[dict] = field(default_factory=list)
+    error: str = ""
+    round_trip_ms: float = 0.0
+
+    @classmethod
+    def from_hello(cls, endpoint: str, hello: P.Hello, jobs: list[dict], round_trip_ms: float) -> DaemonStatus:
+        return cls(endpoint, True, hello.daemon_version, list(hello.engines), hello.gpu, int(hello.vram_free), int(hello.queue_length), jobs, "", round_trip_ms)
+
+    def available_engines(self) -> list[str]:
+        return [e["name"] for e in self.engines if e.get("available")]
+
+
+class StatusWorker(QtCore.QObject):
+    """Answers ``poll()`` with a :class:`DaemonStatus`; ``start_daemon()`` starts a local one."""
+
+    status = Signal(object)
+
+    def __init__(self, endpoint: str, timeout_s: float = STATUS_TIMEOUT_S) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._client: DaemonClient | None = None
+        #: Set while a poll runs, so the GUI's timer never queues polls behind a slow one.
+        self.busy = threading.Event()
+
+    @Slot()
+    def poll(self) -> None:
+        self.busy.set()
+        try:
+            self.status.emit(self._poll())
+        finally:
+            self.busy.clear()
+
+    def _poll(self) -> DaemonStatus:
+        t0 = time.perf_counter()
+        try:
+            if self._client is None:
+                self._client = DaemonClient(self.endpoint, self.timeout_s)
+            hello = self._client.hello(timeout=self.timeout_s)
+            jobs = self._client.status()
+        except VoidError as exc:
+            # A fresh socket next time: a late reply must not be mistaken for the next answer.
+            self.close()
+            return DaemonStatus(self.endpoint, False, error=exc.message)
+        return DaemonStatus.from_hello(self.endpoint, hello, jobs, (time.perf_counter() - t0) * 1000)
+
+    @Slot(str)
+    def set_endpoint(self, endpoint: str) -> None:
+        if endpoint != self.endpoint:
+            self.close()
+            self.endpoint = endpoint
+        self.poll()
+
+    @Slot()
+    def start_daemon(self) -> None:
+        """Start a local daemon (``connect`` with autostart; takes seconds), then poll."""
+        self.busy.set()
+        try:
+            connect(self.endpoint, autostart=True, timeout=self.timeout_s * 5).close()
+        except VoidError as exc:
+            self.status.emit(DaemonStatus(self.endpoint, False, error=exc.message))
+            return
+        finally:
+            self.busy.clear()
+        self.poll()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+# --------------------------------------------------------------------------- one job
+
+
+class _Detached(Exception):
+    """Raised inside the session's callbacks to stop following a job without cancelling it."""
+
+
+class JobWorker(QtCore.QObject):
+    """Runs one job (new, or re-attached) through :class:`JobSession` on its thread.
+
+    Signals, in order: ``submitted`` once the daemon knows the job; then any number of
+    ``progress`` and ``frames_written``; then exactly one of ``finished``, ``failed`` or
+    ``detached``; then ``done``.
+    """
+
+    submitted = Signal(str, object)  # job id, {"name", "frames", "attached"}
+    progress = Signal(object)  # protocol.Progress
+    frames_written = Signal(list)  # frame numbers now on disk
+    finished = Signal(object)  # session.JobReport
+    failed = Signal(str, str, str)  # error code, message, field
+    detached = Signal(str)
+    done = Signal()
+
+    def __init__(self, request: RemoveRequest, attach: str = "", history_path: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.attach = attach
+        self.history_path = history_path
+        self.job = attach
+        self.cancel_event = threading.Event()
+        self._detach = threading.Event()
+
+    # Called from the GUI thread: both only set events the session polls.
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def detach(self) -> None:
+        self._detach.set()
+
+    @property
+    def detaching(self) -> bool:
+        return self._detach.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        client: DaemonClient | None = None
+        try:
+            seq = SequenceJob(self.request)
+            spec = seq.job_spec()
+            # The same checks as remove_sequence, before any GPU time is spent.
+            if not self.attach:
+                seq.check_remove_not_empty()
+            check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
+            client = connect(self.request.endpoint, autostart=self.request.autostart)
+            if not self.attach:
+                # Submit first and record the job before a single frame goes out, then stream
+                # through the same attach path a later session would use: whatever happens to
+                # this host from here on, the history can re-attach.
+                self.job = client.submit(spec).job
+                if self.history_path is not None:
+                    JobHistory(self.history_path).record(HistoryEntry.from_request(self.job, spec.name, self.request, len(seq.frames)))
+            self.submitted.emit(self.job, {"name": spec.name, "frames": list(seq.frames), "attached": bool(self.attach)})
+            session = JobSession(client, None, self._reader(seq), self._writer(seq), self._on_event, self.cancel_event, attach=self.job)
+            report = session.run()
+            self.finished.emit(report)
+        except _Detached:
+            self.detached.emit(self.job)
+        except VoidError as exc:
+            self.failed.emit(exc.code.value, exc.message, exc.field or "")
+        except Exception as exc:  # a bug must reach the panel's log, not kill the thread silently
+            log.exception("job worker failed")
+            self.failed.emit(ErrorCode.INTERNAL.value, f"{exc.__class__.__name__}: {exc}", "")
+        finally:
+            if client is not None:
+                client.close()
+            self.done.emit()
+
+    def _check_detach(self) -> None:
+        if self._detach.is_set():
+            raise _Detached()
+
+    def _reader(self, seq: SequenceJob) -> Any:
+        def read(frame: int) -> FrameInput:
+            self._check_detach()
+            return seq.read_frame(frame)
+
+        return read
+
+    def _writer(self, seq: SequenceJob) -> Any:
+        def write(frame: int, pixels: np.ndarray) -> None:
+            seq.write_result(frame, pixels)
+            # Emitted from the session's write pool: Qt queues it to the GUI thread.
+            self.frames_written.emit([frame])
+            self._check_detach()
+
+        return write
+
+    def _on_event(self, msg: P.Message) -> None:
+        if isinstance(msg, P.Progress):
+            self.progress.emit(msg)
+        # Results are reported once written (frames_written); errors end the session (failed).
+        self._check_detach()
+
+
+# --------------------------------------------------------------------------- previews
+
+
+class PreviewLoader(QtCore.QObject):
+    """Loads viewer frames off the GUI thread. Only the latest request counts, so scrubbing
+    fast never builds a queue of reads nobody will look at."""
+
+    loaded = Signal(object)  # viewer.FramePreview
+    failed = Signal(int, str)
+    _kick = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wanted: tuple[PreviewSource, int] | None = None
+        self._kick.connect(self._work)
+
+    def request(self, source: PreviewSource, frame: int) -> None:
+        """Any thread: load ``frame`` from ``source`` next (replacing an unstarted request)."""
+        with self._lock:
+            self._wanted = (source, frame)
+        self._kick.emit()
+
+    @Slot()
+    def _work(self) -> None:
+        with self._lock:
+            wanted, self._wanted = self._wanted, None
+        if wanted is None:
+            return
+        source, frame = wanted
+        try:
+            self.loaded.emit(source.load(frame))
+        except VoidError as exc:
+            self.failed.emit(frame, exc.message)
+        except Exception as exc:
+            log.exception("preview of frame %d failed", frame)
+            self.failed.emit(frame, f"{exc.__class__.__name__}: {exc}")
