@@ -37,7 +37,6 @@ from typing import Any
 
 import msgpack
 import numpy as np
-import OpenImageIO as oiio
 import zmq
 
 from void_client import protocol as P
@@ -45,7 +44,14 @@ from void_client.curve import CurveKeys, apply_server
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import build_quadmask
 from void_client.remove import check_writable_folder
-from void_client.sequence import SequencePattern, read_image, read_matte, split_channel, write_image
+from void_client.sequence import (
+    SequencePattern,
+    open_image,
+    read_image,
+    read_matte,
+    split_channel,
+    write_image,
+)
 from void_client.spec import JobSpec
 from void_client.windows import plan_windows
 
@@ -851,11 +857,7 @@ def _peer_user(frame: Any) -> str:
 
 def _probe(path: str, frame: int, spec: JobSpec, channels: int | None) -> None:
     """Refuse a file whose header disagrees with the job before its pixels are read."""
-    if not os.path.isfile(path):
-        raise VoidError(ErrorCode.MISSING_FRAMES, f"frame {frame} ({path}) does not exist", "paths")
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise VoidError(ErrorCode.CORRUPT_FRAME, f"frame {frame} ({path}) cannot be read: {oiio.geterror() or 'unknown format'}", "paths")
+    inp = open_image(path, frame, "paths")
     try:
         s = inp.spec()
         w, h, c = s.width, s.height, s.nchannels

@@ -176,6 +176,17 @@ def _warn_integer(path: str, spec: oiio.ImageSpec) -> None:
     )
 
 
+def open_image(path: str, frame: int | None = None, field: str = "frames") -> oiio.ImageInput:
+    """Open for reading, or say which frame is missing or unreadable. The caller closes it."""
+    label = f"frame {frame} ({path})" if frame is not None else path
+    if not os.path.isfile(path):
+        raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} does not exist", field)
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} cannot be read: {oiio.geterror() or 'unknown format'}", field)
+    return inp
+
+
 def read_image(path: str | os.PathLike, frame: int | None = None, channel: str = "", matte: bool = False) -> Image:
     """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`).
 
@@ -183,11 +194,7 @@ def read_image(path: str | os.PathLike, frame: int | None = None, channel: str =
     """
     path = os.fspath(path)
     label = f"frame {frame} ({path})" if frame is not None else path
-    if not os.path.exists(path):
-        raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} does not exist", "frames")
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} cannot be read: {oiio.geterror() or 'unknown format'}", "frames")
+    inp = open_image(path, frame)
     try:
         spec = inp.spec()
         if spec.deep:

@@ -13,9 +13,7 @@ import sys
 from ..errors import ErrorCode, VoidError
 from ..farm import farm_names, submit_job
 from ..farm.spec import DEFAULT_COMMAND, FarmSettings, FarmSpec
-from ..remove import RemoveRequest
-from ..sequence import parse_range
-from .run import add_job_settings, settings_from_args
+from .run import add_job_settings, request_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,14 +52,7 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
         missing = [f"--{n}" for n in ("plate", "remove", "out") if not getattr(args, n)]
         if missing:
             raise VoidError(ErrorCode.BAD_SPEC, f"without a farm.json, {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required", missing[0].lstrip("-"))
-        req = RemoveRequest(
-            plate=args.plate,
-            remove=args.remove,
-            affected=args.affected,
-            out=args.out,
-            frame_range=parse_range(args.frame_range) if args.frame_range else None,
-            settings=settings_from_args(args),
-        )
+        req = request_from_args(args)
         spec = FarmSpec.from_request(req, args.work_dir)
     if args.command is not None:
         spec.command = shlex.split(args.command)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..remove import RemoveRequest
-from ..sequence import parse_range
-from .run import add_job_settings, settings_from_args
+from .run import add_job_settings, request_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,15 +21,6 @@ def main(args: argparse.Namespace) -> int:
 
     request = None
     if args.plate or args.remove or args.out:
-        request = RemoveRequest(
-            plate=args.plate,
-            remove=args.remove,
-            affected=args.affected,
-            out=args.out,
-            frame_range=parse_range(args.frame_range) if args.frame_range else None,
-            settings=settings_from_args(args),
-            endpoint=args.endpoint,
-            autostart=not args.no_autostart,
-        )
+        request = request_from_args(args)
     show_panel(args.endpoint, request, block=True)
     return 0

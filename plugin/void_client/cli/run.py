@@ -58,17 +58,22 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     }
 
 
-def main(args: argparse.Namespace) -> int:
-    req = RemoveRequest(
+def request_from_args(args: argparse.Namespace) -> RemoveRequest:
+    """The ``RemoveRequest`` a command's ``--plate/--remove/--affected/--out/--range`` flags describe."""
+    return RemoveRequest(
         plate=args.plate,
         remove=args.remove,
         affected=args.affected,
         out=args.out,
         frame_range=parse_range(args.frame_range) if args.frame_range else None,
         settings=settings_from_args(args),
-        endpoint=args.endpoint,
-        autostart=not args.no_autostart,
+        endpoint=getattr(args, "endpoint", P.DEFAULT_ENDPOINT),
+        autostart=not getattr(args, "no_autostart", False),
     )
+
+
+def main(args: argparse.Namespace) -> int:
+    req = request_from_args(args)
     total = (req.frame_range[1] - req.frame_range[0] + 1) if req.frame_range else 0
     with job_progress(total or None) as on_event:  # type: ignore[arg-type]
         report = remove_sequence(req, on_event)
