@@ -72,11 +72,12 @@ def install(fault: str) -> None:
                 count["n"] += 1
                 if count["n"] == int(nth):
                     line = json.dumps({"t": 0.0, "event": ev, **data})
-                    with open(self.dir / "journal.jsonl", "a") as f:
+                    # Under the journal's lock, so no other thread appends after the torn half.
+                    with self.lock, open(self.dir / "journal.jsonl", "a") as f:
                         f.write(line[: len(line) // 2])
                         f.flush()
                         os.fsync(f.fileno())
-                    die()
+                        die()
             return log(self, ev, **data)
 
         jobs.Job.log = faulty_log
