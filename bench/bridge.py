@@ -43,10 +43,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def engine_only(frames: int, width: int, height: int) -> dict:
-    """Child-process body: engine time on the ROI crops, nothing else."""
-    from void_daemon.engines.base import WindowInput
-    from void_daemon.engines.propagate import PropagateEngine
+def engine_inputs(frames: int, width: int, height: int, folder: Path) -> dict:
+    """Write one window's ROI crop and quadmask to .npy, as the daemon hands them to the engine."""
     from void_daemon.roi import compute_roi
 
     shot = make_shot(frames=frames, width=width, height=height, radius_frac=0.2)
@@ -54,12 +52,25 @@ def engine_only(frames: int, width: int, height: int) -> dict:
     holes = hole(q)
     box = compute_roi(holes, 48)
     ys, xs = box.slices
-    crop = np.ascontiguousarray(shot.plate[:, ys, xs, :3])
-    del shot
+    np.save(folder / "crop.npy", np.ascontiguousarray(shot.plate[:, ys, xs, :3]))
+    np.save(folder / "quadmask.npy", np.ascontiguousarray(q[:, ys, xs]))
+    return {"hole_fraction": float(holes.mean()), "roi": [box.width, box.height]}
+
+
+def engine_only(folder: Path) -> dict:
+    """Child-process body: load the crop and run the engine, nothing else (so its peak RSS is
+    the engine's working set plus its input)."""
+    from void_daemon.engines.base import WindowInput
+    from void_daemon.engines.propagate import PropagateEngine
+
+    crop = np.load(folder / "crop.npy")
+    q = np.load(folder / "quadmask.npy")
     t0 = time.perf_counter()
-    PropagateEngine().prepare(WindowInput(crop, q[:, ys, xs]))
+    PropagateEngine().prepare(WindowInput(crop, q))
     dt = time.perf_counter() - t0
-    return {"seconds": dt, "fps": frames / dt, "hole_fraction": float(holes.mean()), "roi": [box.width, box.height]}
+    # Measured here: RUSAGE_CHILDREN in the parent would also count the fork's copy of the parent.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": dt, "fps": len(crop) / dt, "input_mb": crop.nbytes / 1e6, "peak_rss_mb": peak}
 
 
 def in_process_job(paths: dict, frames: list[int], width: int, height: int, workdir: Path) -> float:
@@ -108,16 +119,25 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--engine-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--engine-child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--inputs-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.engine_child:
-        print(json.dumps(engine_only(args.frames, args.width, args.height)))
+        print(json.dumps(engine_only(Path(args.engine_child))))
         return
-    child = subprocess.run([sys.executable, __file__, "--engine-child", "--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height)], capture_output=True, text=True, check=True)
-    eng = json.loads(child.stdout.strip().splitlines()[-1])
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if args.inputs_child:
+        print(json.dumps(engine_inputs(args.frames, args.width, args.height, Path(args.inputs_child))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        # Both in children of a still-small parent: Linux keeps ru_maxrss across fork+exec, so a
+        # child forked from a parent holding the shot would report the parent's size.
+        size = ["--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height)]
+        made = subprocess.run([sys.executable, __file__, "--inputs-child", str(work), *size], capture_output=True, text=True, check=True)
+        eng = json.loads(made.stdout.strip().splitlines()[-1])
+        child = subprocess.run([sys.executable, __file__, "--engine-child", str(work)], capture_output=True, text=True, check=True)
+        eng.update(json.loads(child.stdout.strip().splitlines()[-1]))
+        peak_rss_mb = eng["peak_rss_mb"]
         shot = make_shot(frames=args.frames, width=args.width, height=args.height, radius_frac=0.2)
         paths = write_shot(shot, str(work / "in"))
         frames = shot.frames
@@ -131,6 +151,8 @@ def main() -> None:
         "hole_fraction": round(eng["hole_fraction"], 3),
         "engine_fps": round(eng["fps"], 2),
         "engine_peak_rss_mb": round(peak_rss_mb),
+        "engine_input_mb": round(eng["input_mb"]),
+        "roi": eng["roi"],
         "job_in_process_s": round(job_s, 2),
         "end_to_end_s": round(e2e_s, 2),
         "bridge_ms_per_frame": round(1000 * (e2e_s - job_s) / n, 1),
@@ -140,10 +162,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print("| frames | size | hole | engine fps | engine peak RSS MB | job in-process s | end-to-end s | bridge ms/frame | bridge share |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| frames | size | hole | ROI | engine fps | engine peak RSS MB (input MB) | job in-process s | end-to-end s | bridge ms/frame | bridge share |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     r = result
-    print(f"| {n} | {r['size']} | {r['hole_fraction']:.0%} | {r['engine_fps']} | {r['engine_peak_rss_mb']} | {r['job_in_process_s']} | {r['end_to_end_s']} | {r['bridge_ms_per_frame']} | {r['bridge_share']:.0%} |")
+    print(f"| {n} | {r['size']} | {r['hole_fraction']:.0%} | {r['roi'][0]}x{r['roi'][1]} | {r['engine_fps']} | {r['engine_peak_rss_mb']} ({r['engine_input_mb']}) | {r['job_in_process_s']} | {r['end_to_end_s']} | {r['bridge_ms_per_frame']} | {r['bridge_share']:.0%} |")
 
 
 if __name__ == "__main__":

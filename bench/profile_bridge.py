@@ -47,9 +47,9 @@ if str(HERE) not in sys.path:
 import report  # noqa: E402
 from scenes import build_scene  # noqa: E402
 
+from void_client.autostart import wait_for_daemon  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
 from void_client.demo_shot import write_shot  # noqa: E402
-from void_client.errors import VoidError  # noqa: E402
 from void_client.remove import RemoveRequest, SequenceJob  # noqa: E402
 from void_client.session import JobSession  # noqa: E402
 from void_client.windows import plan_windows, seam_weights  # noqa: E402
@@ -79,17 +79,7 @@ class Daemon:
         env = {**os.environ, "VOID_DAEMON_TIMINGS": str(self.timings)}
         cmd = [sys.executable, "-m", "void_daemon", "serve", "--endpoint", self.endpoint, "--jobs-dir", str(folder / "jobs")]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.log.read_text()}")
-            with DaemonClient(self.endpoint) as c:
-                try:
-                    c.hello(timeout=0.5)
-                    return
-                except VoidError:
-                    pass
-        raise RuntimeError("daemon did not start")
+        wait_for_daemon(self.endpoint, self.proc, 60, self.log)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -6,12 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from void_client.client import DaemonClient
+from void_client.autostart import wait_for_daemon
 from void_client.demo_shot import Shot, make_shot, write_shot
 from void_client.errors import VoidError
 
@@ -35,17 +34,11 @@ class DaemonProcess:
     def start(self, timeout: float = 60.0) -> DaemonProcess:
         cmd = [sys.executable, "-m", "void_daemon", "serve", "--endpoint", self.endpoint, "--jobs-dir", str(self.jobs_dir), *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.log.read_text()}")
-            with DaemonClient(self.endpoint) as c:
-                try:
-                    c.hello(timeout=0.5)
-                    return self
-                except VoidError:
-                    pass
-        raise RuntimeError("daemon did not start")
+        try:
+            wait_for_daemon(self.endpoint, self.proc, timeout)
+        except VoidError as exc:
+            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
+        return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

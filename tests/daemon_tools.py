@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from void_client.client import DaemonClient
+from void_client.autostart import wait_for_daemon
 from void_client.curve import CurveKeys
 from void_client.errors import VoidError
 
@@ -36,17 +36,11 @@ class FaultyDaemon(DaemonProcess):
         cmd = [sys.executable, str(FAULT_DAEMON), "serve", "--endpoint", bind, "--jobs-dir", str(self.jobs_dir), *self.extra]
         full_env = {**os.environ, **(env or {}), "VOID_TEST_FAULT": fault}
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=full_env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.log.read_text()}")
-            with DaemonClient(self.endpoint, curve=keys or False) as c:
-                try:
-                    c.hello(timeout=0.5)
-                    return self
-                except VoidError:
-                    pass
-        raise RuntimeError("daemon did not start")
+        try:
+            wait_for_daemon(self.endpoint, self.proc, timeout, curve=keys or False)
+        except VoidError as exc:
+            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
+        return self
 
 
 class Restarter(threading.Thread):

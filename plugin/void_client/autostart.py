@@ -71,15 +71,27 @@ def daemon_command(endpoint: str, jobs_dir: str) -> list[str]:
     return [*base, "serve", "--endpoint", endpoint, "--jobs-dir", jobs_dir]
 
 
-def _answers(endpoint: str, timeout: float) -> bool:
+def _answers(endpoint: str, timeout: float, curve: object = True) -> bool:
     from .client import DaemonClient
 
-    with DaemonClient(endpoint) as c:
+    with DaemonClient(endpoint, curve=curve) as c:  # type: ignore[arg-type]
         try:
             c.hello(timeout=timeout)
             return True
         except VoidError:
             return False
+
+
+def wait_for_daemon(endpoint: str, proc: subprocess.Popen, timeout: float, log_path: str | os.PathLike = "", curve: object = True) -> None:
+    """Return once the daemon ``proc`` started answers on ``endpoint``; say why when it won't."""
+    where = f"; see {log_path}" if log_path else ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the daemon exited at start (code {proc.returncode}){where}", "endpoint")
+        if _answers(endpoint, 0.5, curve):
+            return
+    raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the daemon did not answer within {timeout:.0f} s{where}", "endpoint")
 
 
 def start_local_daemon(endpoint: str, jobs_dir: str | None = None, timeout: float = START_TIMEOUT_S) -> None:
@@ -93,14 +105,4 @@ def start_local_daemon(endpoint: str, jobs_dir: str | None = None, timeout: floa
         log.info("starting a local daemon: %s (log: %s)", " ".join(cmd), log_path)
         with open(log_path, "ab") as logf:
             proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise VoidError(
-                    ErrorCode.DAEMON_UNREACHABLE,
-                    f"the local daemon exited at start (code {proc.returncode}); see {log_path}",
-                    "endpoint",
-                )
-            if _answers(endpoint, 0.5):
-                return
-        raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the local daemon did not answer within {timeout:.0f} s; see {log_path}", "endpoint")
+        wait_for_daemon(endpoint, proc, timeout, log_path)
