@@ -120,7 +120,6 @@ class JobSession:
         t0 = time.perf_counter()
         if self.attach_id:
             ack = self.client.attach(self.attach_id, self.result_credit)
-            frames_total = None
             to_send = list(ack.missing)
         else:
             assert self.spec is not None
@@ -136,7 +135,6 @@ class JobSession:
         done = False
         windows = cached = 0
         last_heard = time.monotonic()
-        frames_total = len(self.spec.frames) if self.spec else None
         with ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-read") as rpool, ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-write") as wpool:
             try:
                 while not done:
@@ -189,7 +187,6 @@ class JobSession:
                             writes[desc.frame] = wpool.submit(self._write, desc.frame, arr)
                         self.on_event(msg)
                     elif isinstance(msg, P.Progress):
-                        frames_total = msg.frames_total or frames_total
                         windows = msg.windows
                         cached += int(msg.cached)
                         self.on_event(msg)
