@@ -55,6 +55,17 @@ class DaemonProcess:
             self.proc.wait()
 
 
+def say(request: pytest.FixtureRequest, text: str) -> None:
+    """Print past pytest's capture: measured figures belong in the run's output, even with -q."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if capture is None or reporter is None:
+        print(text)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(text)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the user's ~/.cache; autostarted daemons live in a temp home."""

@@ -33,7 +33,7 @@ from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.spec import JobSpec
 
-from .conftest import DaemonProcess
+from .conftest import DaemonProcess, say
 
 #: Examples per category: (default run, slow run).
 BUDGET = {
@@ -204,17 +204,6 @@ def fz(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
         f"max {1000 * lat[-1]:.1f} ms; daemon RSS +{grew} MiB"
     )
     say(request, line)
-
-
-def say(request: pytest.FixtureRequest, text: str) -> None:
-    """Print past pytest's capture: the figures belong in the run's output, even with -q."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(text)
 
 
 # ----------------------------------------------------------------------------- strategies

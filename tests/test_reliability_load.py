@@ -22,7 +22,7 @@ from void_client.demo_shot import make_shot
 from void_client.spec import JobSpec
 from void_daemon.server import Daemon, Limits
 
-from .conftest import free_port
+from .conftest import free_port, say
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "load.py"
 
@@ -36,23 +36,12 @@ def bench_load():  # type: ignore[no-untyped-def]
     return mod
 
 
-def report(request: pytest.FixtureRequest, text: str) -> None:
-    """Print past pytest's capture: the figures belong in the run's output, even with -q."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("\n" + text)
-
-
 @pytest.mark.parametrize("size", [pytest.param("quick", id="quick"), pytest.param("full", id="full", marks=pytest.mark.slow)])
 def test_eight_clients_and_one_that_never_reads_all_complete_fairly_in_bounded_memory(tmp_path: Path, request: pytest.FixtureRequest, size: str) -> None:
     load = bench_load()
     cfg = load.LoadConfig() if size == "full" else load.LoadConfig(frames=16, width=96, height=64, window=13, overlap=4, slow_frames=13, slow_size=256)
     r = load.run_load(cfg, tmp_path)
-    report(request, load.table(r))
+    say(request, "\n" + load.table(r))
     assert not r.errors and r.jobs_ok == cfg.clients  # every frame of every job, once, correct
     # Flow control: the client that stopped reading holds at most its credit; the rest waits on disk.
     assert r.slow_frames_done == cfg.slow_frames

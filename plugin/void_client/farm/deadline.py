@@ -37,20 +37,7 @@ _JOB_ID = re.compile(r"^JobID=(\S+)", re.MULTILINE)
 
 def jobs(spec: FarmSpec, spec_path: str) -> list[dict[str, Any]]:
     """The Deadline jobs in submission order: name, frames, argv, dependencies (by name)."""
-    windows = spec.windows()
-    out: list[dict[str, Any]] = []
-    if spec.sequential:
-        prev = ""
-        for w in windows:
-            name = f"window-{w.index:03d}"
-            out.append({"name": name, "frames": str(w.index), "argv": spec.task_args("window", spec_path, w.index), "depends_on": [prev] if prev else []})
-            prev = name
-        last = prev
-    else:
-        out.append({"name": "windows", "frames": f"0-{len(windows) - 1}" if len(windows) > 1 else "0", "argv": spec.task_args("window", spec_path, FRAME_TOKEN), "depends_on": []})
-        last = "windows"
-    out.append({"name": "assemble", "frames": "0", "argv": spec.task_args("assemble", spec_path), "depends_on": [last]})
-    return out
+    return [{"name": t.name, "frames": t.frames, "argv": t.argv, "depends_on": t.depends} for t in spec.task_graph(spec_path, FRAME_TOKEN)]
 
 
 def _quote(arg: str) -> str:

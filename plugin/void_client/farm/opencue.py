@@ -45,20 +45,7 @@ def _nmtoken(text: str) -> str:
 
 def layers(spec: FarmSpec, spec_path: str) -> list[dict[str, Any]]:
     """The job's layers in order: name, command (argv), frame range, what it depends on."""
-    windows = spec.windows()
-    out: list[dict[str, Any]] = []
-    if spec.sequential:
-        prev = ""
-        for w in windows:
-            name = f"window-{w.index:03d}"
-            out.append({"name": name, "command": spec.task_args("window", spec_path, w.index), "range": str(w.index), "depends": [prev] if prev else []})
-            prev = name
-        last = prev
-    else:
-        out.append({"name": "windows", "command": spec.task_args("window", spec_path, FRAME_TOKEN), "range": f"0-{len(windows) - 1}" if len(windows) > 1 else "0", "depends": []})
-        last = "windows"
-    out.append({"name": "assemble", "command": spec.task_args("assemble", spec_path), "range": "0", "depends": [last]})
-    return out
+    return [{"name": t.name, "command": t.argv, "range": t.frames, "depends": t.depends} for t in spec.task_graph(spec_path, FRAME_TOKEN)]
 
 
 def _shell(argv: list[str]) -> str:

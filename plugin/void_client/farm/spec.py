@@ -53,6 +53,17 @@ class FarmSettings:
 
 
 @dataclass
+class FarmTask:
+    """One unit a farm schedules: its name, the window indices it covers, its command line and
+    the units it waits for."""
+
+    name: str
+    frames: str
+    argv: list[str]
+    depends: list[str]
+
+
+@dataclass
 class FarmSpec:
     """One removal job on a farm. Paths are absolute: farm nodes run in other folders."""
 
@@ -93,6 +104,26 @@ class FarmSpec:
     def sequential(self) -> bool:
         """``chain`` seams feed each window the previous window's result: windows run in order."""
         return self.job.seam == "chain"
+
+    def task_graph(self, spec_path: str, frame_token: str) -> list[FarmTask]:
+        """The farm's units of work in submission order, for writers whose unit is a job or a
+        layer with a frame range (Deadline, OpenCue): chain windows one unit each, each after
+        the one before; crossfade windows one unit over all indices; then assemble."""
+        windows = self.windows()
+        out: list[FarmTask] = []
+        if self.sequential:
+            prev = ""
+            for w in windows:
+                name = f"window-{w.index:03d}"
+                out.append(FarmTask(name, str(w.index), self.task_args("window", spec_path, w.index), [prev] if prev else []))
+                prev = name
+            last = prev
+        else:
+            frames = f"0-{len(windows) - 1}" if len(windows) > 1 else "0"
+            out.append(FarmTask("windows", frames, self.task_args("window", spec_path, frame_token), []))
+            last = "windows"
+        out.append(FarmTask("assemble", "0", self.task_args("assemble", spec_path), [last]))
+        return out
 
     def title(self) -> str:
         return f"VOID Remove {self.job.name} ({self.job.job_id})"
