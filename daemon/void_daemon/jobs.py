@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.spec import JobSpec
 
@@ -43,15 +44,6 @@ FINAL_STATES = ("done", "failed", "cancelled")
 
 #: Job folders and the jobs root are readable by the daemon's user only.
 PRIVATE_DIR_MODE = 0o700
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass

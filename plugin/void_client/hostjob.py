@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import protocol as P
+from .atomic import write_text_atomic
 from .client import DaemonClient, connect, is_local
 from .errors import ErrorCode, VoidError
 from .paths import home
@@ -350,10 +351,7 @@ class Manifest:
             return None
 
     def save(self, path: str) -> None:
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
 
 
 def results_complete(plan: RunPlan) -> bool:

@@ -23,8 +23,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text_atomic
 from ..errors import ErrorCode, VoidError
-from .spec import FarmSpec, write_text_atomic
+from .spec import FarmSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ from typing import Any
 from xml.dom import minidom
 from xml.etree import ElementTree as Et
 
+from ..atomic import write_text_atomic
 from ..errors import ErrorCode, VoidError
-from .spec import FarmSpec, write_text_atomic
+from .spec import FarmSpec
 
 log = logging.getLogger(__name__)
 

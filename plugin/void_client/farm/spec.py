@@ -20,12 +20,12 @@ import dataclasses
 import json
 import os
 import shlex
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text_atomic
 from ..errors import ErrorCode, VoidError
 from ..spec import JobSpec
 from ..windows import Window, plan_windows
@@ -266,17 +266,3 @@ def _abs_ref(text: str) -> str:
 def _slug(name: str) -> str:
     s = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
     return (s or "shot")[:40]
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Temp file in the same folder, then rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_text_atomic
 from ..errors import ErrorCode, VoidError
 from ..paths import home
 from ..protocol import DEFAULT_ENDPOINT
@@ -156,10 +157,7 @@ def load_settings(path: str | os.PathLike | None = None) -> ResolveSettings:
 
 def save_settings(settings: ResolveSettings, path: str | os.PathLike | None = None) -> None:
     path = Path(path) if path else settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True))
 
 
 def form_values(settings: ResolveSettings) -> dict:

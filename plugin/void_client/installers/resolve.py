@@ -15,10 +15,10 @@ import platform
 import shlex
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..atomic import write_text_atomic
 from ..hosts.resolve_paths import SCRIPT_FOLDERS, scripts_dir
 
 SCRIPT_NAME = "VOID Remove.py"
@@ -49,7 +49,7 @@ def install(args: argparse.Namespace, system: str | None = None, env: Mapping[st
     if target.is_file() and not _ours(target):
         print(f"void-remove: {target} exists and was not written by this installer; move it away first", file=sys.stderr)
         return 1
-    _write(target, text)
+    write_text_atomic(target, text)  # Resolve never lists a half-written script
     print(f"installed {target}\nRestart DaVinci Resolve, then run Workspace ▸ Scripts ▸ VOID Remove.\n"
           f"Resolve must use Python {sys.version_info.major}.{sys.version_info.minor} (this one) to load the packages.")
     return 0
@@ -114,16 +114,3 @@ def script_text(paths: list[str], daemon: str) -> str:
 def _ours(path: Path) -> bool:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.readline().rstrip("\n") == MARKER
-
-
-def _write(target: Path, text: str) -> None:
-    """Atomically, so Resolve never lists a half-written script."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".void-remove-", suffix=".py", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_text_atomic
 from ..paths import home
 from ..remove import RemoveRequest
 
@@ -194,11 +195,8 @@ class JobHistory:
         return False
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         data = {"version": HISTORY_VERSION, "jobs": [e.to_dict() for e in self._entries]}
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps(data, indent=1))
 
 
 __all__ = ["HistoryEntry", "JobHistory", "default_history_path", "FINAL_STATES"]
