@@ -32,7 +32,7 @@ from scenes import Scene  # noqa: E402
 from void_client.demo_shot import linear_to_srgb, srgb_to_linear  # noqa: E402
 from void_client.metrics import cv2_inpaint_baseline  # noqa: E402
 from void_client.quadmask import build_quadmask  # noqa: E402
-from void_client.spec import JobSpec  # noqa: E402
+from void_client.job_spec import JobSpec  # noqa: E402
 
 #: Neighbours the median baseline looks at: every ``MEDIAN_STEP``-th frame within ±``MEDIAN_REACH``.
 MEDIAN_REACH = 24

@@ -31,8 +31,8 @@ import numpy as np
 
 from void_client.demo_shot import make_shot, write_shot
 from void_client.quadmask import build_quadmask, hole
-from void_client.remove import RemoveRequest, remove_sequence
-from void_client.spec import JobSpec
+from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.job_spec import JobSpec
 
 SETTINGS = {"window": 197, "overlap": 16, "dilation": 4}
 
@@ -75,7 +75,7 @@ def engine_only(folder: Path) -> dict:
 
 def in_process_job(paths: dict, frames: list[int], width: int, height: int, workdir: Path) -> float:
     """The daemon's job logic without transport: store inputs, run windows, finish frames."""
-    from void_client.remove import SequenceJob
+    from void_client.sequence_job import SequenceJob
     from void_daemon.cache import WindowCache
     from void_daemon.engines import EngineConfig, load_engine
     from void_daemon.jobs import JobStore

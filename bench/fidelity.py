@@ -35,7 +35,7 @@ for sub in ("plugin", "daemon"):
         sys.path.insert(0, str(ROOT / sub))
 
 from void_client.quadmask import build_quadmask  # noqa: E402
-from void_client.spec import JobSpec  # noqa: E402
+from void_client.job_spec import JobSpec  # noqa: E402
 from void_daemon.cache import WindowCache  # noqa: E402
 from void_daemon.engines import Engine, EngineConfig, WindowInput, load_engine  # noqa: E402
 from void_daemon.jobs import Job, JobStore  # noqa: E402

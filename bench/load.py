@@ -34,7 +34,7 @@ from void_client.errors import VoidError
 from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
 from void_client.session import FrameInput, JobSession
-from void_client.spec import JobSpec
+from void_client.job_spec import JobSpec
 from void_daemon.roi import composite_alpha
 
 

@@ -49,7 +49,7 @@ def main() -> int:
     from void_client.panel.panel import apply_dark_theme
     from void_client.panel.qt import application
     from void_client.panel.viewer import ViewMode
-    from void_client.remove import RemoveRequest
+    from void_client.sequence_job import RemoveRequest
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Starts a real daemon subprocess (``python -m void_daemon serve``) on loopback ZeroMQ with
 ``VOID_DAEMON_TIMINGS`` set, so it journals a monotonic timestamp pair for every stage of every
 frame and window (see ``daemon/void_daemon/timings.py``). A real client session
-(:class:`void_client.session.JobSession` on :class:`void_client.remove.SequenceJob`: EXR files
+(:class:`void_client.session.JobSession` on :class:`void_client.sequence_job.SequenceJob`: EXR files
 in, EXR files out, exactly what ``void-remove run`` does) sends a generated shot and writes the
 results. Then it draws, per window:
 
@@ -50,7 +50,7 @@ from scenes import build_scene  # noqa: E402
 from void_client.autostart import wait_for_daemon  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
 from void_client.demo_shot import write_shot  # noqa: E402
-from void_client.remove import RemoveRequest, SequenceJob  # noqa: E402
+from void_client.sequence_job import RemoveRequest, SequenceJob  # noqa: E402
 from void_client.session import JobSession  # noqa: E402
 from void_client.windows import plan_windows, seam_weights  # noqa: E402
 

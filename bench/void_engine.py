@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         size = args.size or "384x672"
         frames = args.frames or [85, 197]
     else:
-        from void_tiny import write_tiny_weights
+        from tests.support.void_tiny import write_tiny_weights
 
         tmp = tempfile.TemporaryDirectory()
         weights = write_tiny_weights(Path(tmp.name))

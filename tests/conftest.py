@@ -1,4 +1,4 @@
-"""Shared fixtures: a generated shot on disk, a real daemon subprocess on loopback."""
+"""Shared fixtures: a generated shot on disk, a real daemon subprocess on loopback (tests/support)."""
 
 from __future__ import annotations
 
@@ -12,58 +12,10 @@ import pytest
 
 from void_client.autostart import wait_for_daemon
 from void_client.demo_shot import Shot, make_shot, write_shot
-from void_client.errors import VoidError
+
+from tests.support.daemons import DaemonProcess, free_port  # noqa: F401  (re-exported for fixtures)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DaemonProcess:
-    def __init__(self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None) -> None:
-        self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
-        self.jobs_dir = jobs_dir
-        self.extra = extra or []
-        self.proc: subprocess.Popen | None = None
-        self.log = jobs_dir.parent / f"daemon-{self.endpoint.rsplit(':', 1)[-1]}.log"
-
-    def start(self, timeout: float = 60.0) -> DaemonProcess:
-        cmd = [sys.executable, "-m", "void_daemon", "serve", "--endpoint", self.endpoint, "--jobs-dir", str(self.jobs_dir), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        try:
-            wait_for_daemon(self.endpoint, self.proc, timeout)
-        except VoidError as exc:
-            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def say(request: pytest.FixtureRequest, text: str) -> None:
-    """Print past pytest's capture: measured figures belong in the run's output, even with -q."""
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if capture is None or reporter is None:
-        print(text)
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line(text)
 
 
 @pytest.fixture(autouse=True)

@@ -3,4 +3,7 @@
 Heavy dependencies (torch, diffusers) are imported only inside ``engines/void``.
 """
 
-__version__ = "0.1.0"
+# One version for the whole distribution: pyproject reads void_client.__version__.
+from void_client import __version__
+
+__all__ = ["__version__"]

@@ -12,8 +12,8 @@ from void_client.errors import VoidError
 from void_client.paths import default_jobs_dir
 from void_client.protocol import DEFAULT_ENDPOINT
 
-from .engines import EngineConfig
-from .server import Limits
+from void_daemon.engines import EngineConfig
+from void_daemon.server import Limits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +90,7 @@ def is_loopback(endpoint: str) -> bool:
 
 
 def keys(args: argparse.Namespace) -> int:
-    from void_client.curve import generate
+    from void_client.curvezmq import generate
 
     public, secret = generate(args.dir, args.name)
     print(f"public key: {public}  (give it to clients: VOID_CURVE_SERVER_KEY, or the daemon's --curve-authorized-keys folder)")
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             handler.setFormatter(JsonFormatter())
     curve = None
     if args.curve_secret_key or args.curve_authorized_keys:
-        from void_client.curve import load_secret_keys
+        from void_client.curvezmq import load_secret_keys
 
         try:
             curve = load_secret_keys(args.curve_secret_key)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from .server import serve
+    from void_daemon.server import serve
 
     config = EngineConfig(device=args.device, weights_dir=args.weights_dir, memory_mode=args.memory_mode)
     limits = Limits(

@@ -66,7 +66,7 @@ class ColourSettings:
 
     @classmethod
     def from_spec(cls, spec: Any) -> ColourSettings:
-        """From a :class:`~void_client.spec.JobSpec` (``ocio_config``, ``colourspace``)."""
+        """From a :class:`~void_client.job_spec.JobSpec` (``ocio_config``, ``colourspace``)."""
         return cls(config=getattr(spec, "ocio_config", "") or "", input=getattr(spec, "colourspace", "") or "")
 
     def config_ref(self) -> str:

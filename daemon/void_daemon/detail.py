@@ -26,7 +26,7 @@ import functools
 import cv2
 import numpy as np
 
-from .roi import Box
+from void_daemon.roi import Box
 
 #: Gaussian blur whose residual counts as "high frequency" (pixels).
 HIGH_PASS_SIGMA = 1.5

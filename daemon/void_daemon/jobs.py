@@ -32,9 +32,9 @@ import numpy as np
 
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
-from void_client.spec import JobSpec
+from void_client.job_spec import JobSpec
 
-from .cache import save_npy_atomic
+from void_daemon.cache import save_npy_atomic
 
 log = logging.getLogger(__name__)
 

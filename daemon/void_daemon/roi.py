@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from void_client.kernels import feather_curve
+from void_client.shader_reference import feather_curve
 
 
 @dataclass(frozen=True)

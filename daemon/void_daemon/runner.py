@@ -24,12 +24,12 @@ import numpy as np
 from void_client.quadmask import KEEP, hole, require_nonempty, snap
 from void_client.windows import Window, plan_windows, seam_weights
 
-from . import colour
-from .cache import WindowCache, window_key
-from .detail import restore_detail
-from .engines import Engine, WindowInput
-from .jobs import Job
-from .roi import (
+from void_daemon import colour
+from void_daemon.cache import WindowCache, window_key
+from void_daemon.detail import restore_detail
+from void_daemon.engines import Engine, WindowInput
+from void_daemon.jobs import Job
+from void_daemon.roi import (
     Box,
     alpha_region,
     choose_model_size,

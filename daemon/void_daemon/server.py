@@ -40,10 +40,10 @@ import numpy as np
 import zmq
 
 from void_client import protocol as P
-from void_client.curve import CurveKeys, apply_server
+from void_client.curvezmq import CurveKeys, apply_server
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import build_quadmask
-from void_client.remove import check_writable_folder
+from void_client.sequence_job import check_writable_folder
 from void_client.sequence import (
     SequencePattern,
     open_image,
@@ -52,14 +52,14 @@ from void_client.sequence import (
     split_channel,
     write_image,
 )
-from void_client.spec import JobSpec
+from void_client.job_spec import JobSpec
 from void_client.windows import plan_windows
 
-from . import __version__, timings
-from .cache import WindowCache
-from .engines import Engine, EngineConfig, capabilities, engine_class, load_engine
-from .jobs import FINAL_STATES, Job, JobStore
-from .runner import JobRunner, check_job_has_hole
+from void_daemon import __version__, timings
+from void_daemon.cache import WindowCache
+from void_daemon.engines import Engine, EngineConfig, capabilities, engine_class, load_engine
+from void_daemon.jobs import FINAL_STATES, Job, JobStore
+from void_daemon.runner import JobRunner, check_job_has_hole
 
 log = logging.getLogger(__name__)
 

@@ -1,24 +1,14 @@
-"""VOID Remove's Nuke glue: the VOID Remove node's buttons and callbacks, menus, batch entry.
+"""VOID Remove's Nuke glue: everything Nuke, in one package (``docs/architecture.md``).
 
-Only :mod:`void_nuke.host` imports ``nuke``; everything that is not a Nuke call lives in
-``void_client`` (:mod:`void_client.hostjob`, :mod:`void_client.hosts.nuke_node`) and is tested there.
-Importing this package touches nothing in Nuke; it only makes ``void_client`` importable when
-Nuke runs from a source checkout (``nuke/`` next to ``plugin/``).
+* :mod:`void_nuke.host` is the one module that imports ``nuke``;
+* :mod:`void_nuke.node_spec` is the node as data (knobs, inputs, internal nodes, export recipe),
+  :mod:`void_nuke.gizmo_writer` writes ``nuke_path/VOIDRemove.gizmo`` from it;
+* :mod:`void_nuke.actions` holds the node's buttons, callbacks and the batch entry point,
+  :mod:`void_nuke.startup` what ``nuke_path/init.py`` and ``menu.py`` run;
+* :mod:`void_nuke.installer` is ``void-remove install nuke``.
+
+The run itself (settings, fingerprint, plan, progress) is host-agnostic and lives in
+:mod:`void_client.node_job`. Importing this package touches nothing in Nuke; ``void-remove
+install nuke`` puts this package's folder on Nuke's ``sys.path`` and ``nuke_path/`` on its
+plugin path.
 """
-
-from __future__ import annotations
-
-import os
-import sys
-
-
-def _ensure_client_importable() -> None:
-    try:
-        import void_client  # noqa: F401
-    except ImportError:
-        plugin = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugin")
-        if os.path.isdir(os.path.join(plugin, "void_client")) and plugin not in sys.path:
-            sys.path.append(plugin)
-
-
-_ensure_client_importable()

@@ -19,8 +19,8 @@ import sys
 import time
 from collections.abc import Iterator
 
-from .errors import ErrorCode, VoidError
-from .paths import default_jobs_dir, home
+from void_client.errors import ErrorCode, VoidError
+from void_client.paths import default_jobs_dir, home
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def daemon_command(endpoint: str, jobs_dir: str) -> list[str]:
 
 
 def _answers(endpoint: str, timeout: float, curve: object = True) -> bool:
-    from .client import DaemonClient
+    from void_client.client import DaemonClient
 
     with DaemonClient(endpoint, curve=curve) as c:  # type: ignore[arg-type]
         try:

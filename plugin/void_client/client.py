@@ -14,10 +14,10 @@ from typing import Any
 
 import zmq
 
-from . import protocol as P
-from .curve import CurveKeys, apply_client, client_keys_from_env
-from .errors import ErrorCode, VoidError
-from .spec import JobSpec
+from void_client import protocol as P
+from void_client.curvezmq import CurveKeys, apply_client, client_keys_from_env
+from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def connect(endpoint: str = P.DEFAULT_ENDPOINT, autostart: bool = True, timeout:
             client.close()
             raise
     client.close()
-    from .autostart import start_local_daemon
+    from void_client.autostart import start_local_daemon
 
     start_local_daemon(endpoint)
     client = DaemonClient(endpoint, timeout)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sequence import write_image
+from void_client.sequence import write_image
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
@@ -106,7 +106,7 @@ def write_shot(shot: Shot, folder: str) -> dict[str, str]:
         "affected": f"{folder}/affected.####.exr",
         "truth": f"{folder}/truth.####.exr",
     }
-    from .sequence import SequencePattern
+    from void_client.sequence import SequencePattern
 
     pats = {k: SequencePattern.parse(v) for k, v in paths.items()}
     for i, f in enumerate(shot.frames):

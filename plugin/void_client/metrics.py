@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .demo_shot import linear_to_srgb
+from void_client.demo_shot import linear_to_srgb
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -47,7 +47,7 @@ def cv2_inpaint_baseline(plate: np.ndarray, region: np.ndarray, method: str = "t
     for f, m in zip(plate, region):
         disp = (linear_to_srgb(f[..., :3]) * 255).round().astype(np.uint8)
         filled = cv2.inpaint(disp, m.astype(np.uint8), radius, flag).astype(np.float32) / 255.0
-        from .demo_shot import srgb_to_linear
+        from void_client.demo_shot import srgb_to_linear
 
         out.append(srgb_to_linear(filled))
     return np.stack(out)
@@ -210,7 +210,7 @@ def seam_transitions(n_frames: int, window: int, overlap: int, seam: str) -> np.
     ``crossfade``: every transition through an overlap, from the last frame before it to the
     first after it. ``chain``: the one transition where ownership passes to the next window.
     """
-    from .windows import plan_windows, seam_weights
+    from void_client.windows import plan_windows, seam_weights
 
     windows = plan_windows(n_frames, window, overlap)
     weights = seam_weights(windows, seam)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import msgpack
 import numpy as np
 
-from .errors import ErrorCode, VoidError
+from void_client.errors import ErrorCode, VoidError
 
 PROTOCOL_VERSION = 1
 DEFAULT_PORT = 47615
@@ -168,7 +168,7 @@ class Hello(Message):
 
 @dataclass
 class Submit(Message):
-    """Client → daemon: a job spec (``void_client.spec.JobSpec.to_dict()``)."""
+    """Client → daemon: a job spec (``void_client.job_spec.JobSpec.to_dict()``)."""
 
     TYPE: ClassVar[str] = "submit"
     spec: dict = field(default_factory=dict)

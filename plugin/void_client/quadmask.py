@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ErrorCode, VoidError
-from .kernels import quadmask_overlay, snap_level
+from void_client.errors import ErrorCode, VoidError
+from void_client.shader_reference import quadmask_overlay, snap_level
 
 REMOVE = 0
 OVERLAP = 63

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from .errors import ErrorCode, VoidError
+from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)
 

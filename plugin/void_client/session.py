@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import protocol as P
-from .client import DaemonClient
-from .errors import ErrorCode, VoidError
-from .spec import JobSpec
+from void_client import protocol as P
+from void_client.client import DaemonClient
+from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from void_client.hosts.resolve_plan import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
+from void_resolve.plan import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
 from void_client.protocol import DEFAULT_ENDPOINT
 
-from .app import UIS, main
+from void_resolve.app import UIS, main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

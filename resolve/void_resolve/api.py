@@ -1,7 +1,7 @@
 """The seam: every call VOID Remove makes into DaVinci Resolve and Fusion, and nothing else.
 
 Each method is one Resolve call, or a short read of several into a plain record from
-:mod:`void_client.hosts.resolve_plan`. Nothing is decided here: what to render, which matte,
+:mod:`void_resolve.plan`. Nothing is decided here: what to render, which matte,
 where the clean plate goes and what to undo live in ``void_client.hosts`` and are tested there
 against a fake of the Resolve objects passed to :class:`ResolveAPI`.
 
@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
-from void_client.hosts.resolve_paths import scripting_api_dirs
-from void_client.hosts.resolve_plan import ItemInfo, SaverInfo, TimelineInfo, progress_bar
+from void_resolve.locations import scripting_api_dirs
+from void_resolve.plan import ItemInfo, SaverInfo, TimelineInfo, progress_bar
 
 log = logging.getLogger(__name__)
 

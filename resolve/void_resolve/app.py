@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from void_client.errors import VoidError
-from void_client.hosts.resolve_flow import FlowController, FlowEvent, RemoveFlow
-from void_client.hosts.resolve_plan import (
+from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
+from void_resolve.plan import (
     ENGINES,
     MATTE_LABELS,
     MATTE_MODES,
@@ -32,7 +32,7 @@ from void_client.hosts.resolve_plan import (
     uimanager_allowed,
 )
 
-from .api import ResolveAPI, connect
+from void_resolve.api import ResolveAPI, connect
 
 log = logging.getLogger("void_resolve")
 
@@ -77,7 +77,7 @@ def main(namespace: Mapping[str, Any] | None = None, settings: ResolveSettings |
         return RemoveFlow(api, chosen)
 
     if ui == "qt":
-        from void_client.hosts.resolve_qt import show
+        from void_resolve.qt_window import show
 
         return show(make_flow, form_values(base), base.endpoint)
     if ui == "resolve":

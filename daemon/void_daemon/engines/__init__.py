@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 from void_client.errors import ErrorCode, VoidError
 
-from .base import Engine, EngineConfig, WindowInput
+from void_daemon.engines.base import Engine, EngineConfig, WindowInput
 
 log = logging.getLogger(__name__)
 

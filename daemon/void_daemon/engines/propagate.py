@@ -29,7 +29,7 @@ import numpy as np
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import hole as quadmask_hole
 
-from .base import Engine, WindowInput
+from void_daemon.engines.base import Engine, WindowInput
 
 log = logging.getLogger(__name__)
 

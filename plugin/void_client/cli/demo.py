@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 
-from ..demo_shot import linear_to_srgb, make_shot, write_shot
-from ..metrics import cv2_inpaint_baseline, sequence_scores
-from ..quadmask import build_quadmask, hole, preview
-from ..remove import RemoveRequest, remove_sequence
-from ..sequence import SequencePattern, read_image, write_image
-from .progress import job_progress
-from .run import add_job_settings, settings_from_args
+from void_client.demo_shot import linear_to_srgb, make_shot, write_shot
+from void_client.metrics import cv2_inpaint_baseline, sequence_scores
+from void_client.quadmask import build_quadmask, hole, preview
+from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.sequence import SequencePattern, read_image, write_image
+from void_client.cli.progress import job_progress
+from void_client.cli.run import add_job_settings, settings_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

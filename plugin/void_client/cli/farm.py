@@ -10,10 +10,10 @@ import argparse
 import shlex
 import sys
 
-from ..errors import ErrorCode, VoidError
-from ..farm import farm_names, submit_job
-from ..farm.spec import DEFAULT_COMMAND, FarmSettings, FarmSpec
-from .run import add_job_settings, request_from_args
+from void_client.errors import ErrorCode, VoidError
+from void_client.farm import farm_names, submit_job
+from void_client.farm.farm_spec import DEFAULT_COMMAND, FarmSettings, FarmSpec
+from void_client.cli.run import add_job_settings, request_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

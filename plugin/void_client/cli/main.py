@@ -7,9 +7,11 @@ import importlib
 import logging
 import sys
 
-from ..errors import VoidError
+from void_client import plugins
+from void_client.errors import VoidError
 
-#: name -> module; each module has ``add_arguments(parser)`` and ``main(args) -> int``.
+#: name -> module; each module has ``add_arguments(parser)`` and ``main(args) -> int``. Commands
+#: other packages provide (``task``, from the daemon) come from :mod:`void_client.plugins`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("void_client.cli.run", "remove an object from an EXR sequence through the daemon"),
     "demo": ("void_client.cli.demo", "generate a shot, run it, and score it against the ground truth"),
@@ -17,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("void_client.cli.attach", "re-attach to a job and collect its frames"),
     "panel": ("void_client.cli.panel", "open the VOID Remove panel: daemon status, jobs, progress, viewer"),
     "farm": ("void_client.cli.farm", "write (and optionally submit) a render farm job: OpenJD, OpenCue or Deadline"),
-    "task": ("void_client.cli.task", "run one farm task (a window, or the assembly) in-process, without a daemon"),
     "install": ("void_client.cli.install", "install VOID Remove into a host application: nuke or resolve"),
 }
 
@@ -30,11 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
+    for name in plugins.names(plugins.COMMANDS_GROUP):
+        if name in COMMANDS:
+            continue
+        # Loaded only when asked for: the light client never imports the daemon to build --help.
+        p = sub.add_parser(name, help=f"(from an installed package) see 'void-remove {name} -h'", add_help=False, prefix_chars="\0")
+        p.add_argument("plugin_args", nargs=argparse.REMAINDER)
+        p.set_defaults(_plugin=name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if getattr(args, "_plugin", ""):
+        # The plugin parses everything after its name itself (its --help included).
+        at = argv.index(args._plugin)
+        args = _plugin_args(args._plugin, argv[at + 1 :], args.verbose)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
@@ -44,6 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("void-remove: interrupted", file=sys.stderr)
         return 130
+
+
+def _plugin_args(name: str, rest: list[str], verbose: bool) -> argparse.Namespace:
+    """Parse a plugin command's own arguments with the parser it builds (after it is imported)."""
+    try:
+        module = plugins.load(plugins.COMMANDS_GROUP, name)
+    except VoidError as exc:
+        print(f"void-remove: error [{exc.code.value}]: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    p = argparse.ArgumentParser(prog=f"void-remove {name}", description=(module.__doc__ or "").strip().splitlines()[0])
+    module.add_arguments(p)
+    args = p.parse_args(rest)
+    args.verbose = verbose
+    args._module = module.__name__
+    return args
 
 
 if __name__ == "__main__":

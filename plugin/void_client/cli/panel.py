@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .run import add_job_settings, request_from_args
+from void_client.cli.run import add_job_settings, request_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..panel import show_panel  # Qt is imported only when the panel is wanted
+    from void_client.panel import show_panel  # Qt is imported only when the panel is wanted
 
     request = None
     if args.plate or args.remove or args.out:

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .. import protocol as P
+from void_client import protocol as P
 
 
 @contextmanager

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import protocol as P
-from ..remove import RemoveRequest, remove_sequence
-from ..sequence import parse_range
-from .progress import job_progress
+from void_client import protocol as P
+from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.sequence import parse_range
+from void_client.cli.progress import job_progress
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

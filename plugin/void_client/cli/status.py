@@ -7,8 +7,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from .. import protocol as P
-from ..client import connect
+from void_client import protocol as P
+from void_client.client import connect
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

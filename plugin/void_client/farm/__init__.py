@@ -17,8 +17,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import ErrorCode, VoidError
-from .spec import FarmSettings, FarmSpec
+from void_client.errors import ErrorCode, VoidError
+from void_client.farm.farm_spec import FarmSettings, FarmSpec
 
 log = logging.getLogger(__name__)
 

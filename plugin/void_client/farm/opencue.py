@@ -25,9 +25,9 @@ from typing import Any
 from xml.dom import minidom
 from xml.etree import ElementTree as Et
 
-from ..atomic import write_text_atomic
-from ..errors import ErrorCode, VoidError
-from .spec import FarmSpec
+from void_client.atomic import write_text_atomic
+from void_client.errors import ErrorCode, VoidError
+from void_client.farm.farm_spec import FarmSpec
 
 log = logging.getLogger(__name__)
 

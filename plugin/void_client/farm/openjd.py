@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
-from ..errors import ErrorCode, VoidError
-from .spec import FarmSpec
+from void_client.atomic import write_text_atomic
+from void_client.errors import ErrorCode, VoidError
+from void_client.farm.farm_spec import FarmSpec
 
 log = logging.getLogger(__name__)
 

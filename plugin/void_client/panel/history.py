@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
-from ..paths import home
-from ..remove import RemoveRequest
+from void_client.atomic import write_text_atomic
+from void_client.paths import home
+from void_client.sequence_job import RemoveRequest
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The VOID Remove panel: one widget for Nuke (docked), Resolve and ``void-remove panel``.
 
 It shows the daemon (connected, engines, GPU and free memory, queue), runs a job from the
-sequences in its Job tab (or from a :class:`~void_client.remove.RemoveRequest` a host hands
+sequences in its Job tab (or from a :class:`~void_client.sequence_job.RemoveRequest` a host hands
 it), shows the job's progress per window and step with an ETA, cancels, logs events and
 errors, keeps a history of jobs that can be re-attached, and views source / result /
 before-after / quadmask overlay while frames arrive.
@@ -19,17 +19,17 @@ import os
 import re
 import time
 
-from .. import protocol as P
-from ..client import is_local
-from ..errors import ErrorCode, VoidError
-from ..remove import RemoveRequest
-from ..sequence import SequencePattern, SequenceRef, format_ranges, parse_range
-from ..spec import JobSpec
-from .history import HistoryEntry, JobHistory
-from .progress import JobProgress, WindowBar, format_seconds
-from .qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, application, exec_
-from .viewer import SequencePreviewSource, ViewerWidget, ViewMode
-from .worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
+from void_client import protocol as P
+from void_client.client import is_local
+from void_client.errors import ErrorCode, VoidError
+from void_client.sequence_job import RemoveRequest
+from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
+from void_client.job_spec import JobSpec
+from void_client.panel.history import HistoryEntry, JobHistory
+from void_client.panel.progress import JobProgress, WindowBar, format_seconds
+from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, application, exec_
+from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
+from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .. import protocol as P
-from .qt import QtCore, QtGui, QtWidgets
+from void_client import protocol as P
+from void_client.panel.qt import QtCore, QtGui, QtWidgets
 
 #: The daemon reports engine steps in ``Progress.message`` as ``"<what> <i>/<n>"``.
 STEP_RE = re.compile(r"^(?P<what>.*?)\s*(?P<i>\d+)\s*/\s*(?P<n>\d+)\s*$")

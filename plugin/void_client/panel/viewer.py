@@ -3,7 +3,7 @@
 Two ways to draw the same picture:
 
 * :class:`CpuCanvas` always works. It composes an 8-bit image with numpy, the overlay through
-  :func:`void_client.kernels.quadmask_overlay` (the one definition of the overlay colours),
+  :func:`void_client.shader_reference.quadmask_overlay` (the one definition of the overlay colours),
   and paints it as a QImage.
 * :class:`GlCanvas` draws with ``shaders/quadmask_overlay.frag`` (+ ``fullscreen.vert``) in a
   ``QOpenGLWidget``. It is only used where an OpenGL 3.3 context can be made: Qt's
@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+from importlib.resources import files
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,12 +28,12 @@ from typing import Protocol
 
 import numpy as np
 
-from ..demo_shot import linear_to_srgb
-from ..kernels import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
-from ..quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
-from ..sequence import SequencePattern, SequenceRef, read_image, read_matte
-from ..spec import JobSpec
-from .qt import (
+from void_client.demo_shot import linear_to_srgb
+from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
+from void_client.quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
+from void_client.sequence import SequencePattern, SequenceRef, read_image, read_matte
+from void_client.job_spec import JobSpec
+from void_client.panel.qt import (
     QOpenGLShader,
     QOpenGLShaderProgram,
     QOpenGLTexture,
@@ -338,8 +339,8 @@ class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
 
 
 def shaders_dir() -> Path | None:
-    """The folder with ``quadmask_overlay.frag``: ``$VOID_REMOVE_SHADERS`` or the checkout's ``shaders/``."""
-    candidates = [os.environ.get(SHADERS_ENV, ""), str(Path(__file__).resolve().parents[3] / "shaders")]
+    """The folder with ``quadmask_overlay.frag``: ``$VOID_REMOVE_SHADERS`` or the installed ``void_shaders``."""
+    candidates = [os.environ.get(SHADERS_ENV, ""), str(files("void_shaders"))]
     for c in candidates:
         if c and (Path(c) / "quadmask_overlay.frag").is_file() and (Path(c) / "fullscreen.vert").is_file():
             return Path(c)
@@ -587,7 +588,7 @@ class ViewerWidget(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> None:
         super().__init__(parent)
-        from .worker import PreviewLoader  # the loader is a worker; worker.py imports this module
+        from void_client.panel.worker import PreviewLoader  # the loader is a worker; worker.py imports this module
 
         self.source: PreviewSource | None = None
         self.frames: list[int] = []

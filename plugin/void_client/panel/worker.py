@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import protocol as P
-from ..client import DaemonClient, connect
-from ..errors import ErrorCode, VoidError
-from ..remove import RemoveRequest, SequenceJob, check_writable_folder
-from ..session import FrameInput, JobSession
-from .history import HistoryEntry, JobHistory
-from .qt import QtCore, Signal, Slot
-from .viewer import PreviewSource
+from void_client import protocol as P
+from void_client.client import DaemonClient, connect
+from void_client.errors import ErrorCode, VoidError
+from void_client.sequence_job import RemoveRequest, SequenceJob, check_writable_folder
+from void_client.session import FrameInput, JobSession
+from void_client.panel.history import HistoryEntry, JobHistory
+from void_client.panel.qt import QtCore, Signal, Slot
+from void_client.panel.viewer import PreviewSource
 
 log = logging.getLogger(__name__)
 

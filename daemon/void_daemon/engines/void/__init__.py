@@ -4,6 +4,6 @@ Importing this package is cheap (no torch): the registry lists engines and asks
 ``VoidEngine.availability`` without loading anything. The model loads on first ``prepare``.
 """
 
-from .engine import VoidEngine
+from void_daemon.engines.void.engine import VoidEngine
 
 __all__ = ["VoidEngine"]

@@ -22,9 +22,9 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import KEEP, snap
 from void_client.windows import is_valid_length
 
-from ..base import Engine, EngineConfig, WindowInput
-from .layout import PASS2_FILE, WeightsLayout
-from .options import VoidOptions
+from void_daemon.engines.base import Engine, EngineConfig, WindowInput
+from void_daemon.engines.void.layout import PASS2_FILE, WeightsLayout
+from void_daemon.engines.void.options import VoidOptions
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +116,10 @@ class VoidEngine(Engine):
     def _build(self) -> _Runtime:
         import torch
 
-        from . import devices
-        from .loading import load_schedulers, load_text_encoder, load_transformer, load_vae
-        from .pipeline import VoidInpaintPipeline
-        from .tokenizer import load_tokenizer
+        from void_daemon.engines.void import devices
+        from void_daemon.engines.void.loading import load_schedulers, load_text_encoder, load_transformer, load_vae
+        from void_daemon.engines.void.pipeline import VoidInpaintPipeline
+        from void_daemon.engines.void.tokenizer import load_tokenizer
 
         device = devices.resolve_device(self.config.device)
         dtype = devices.resolve_dtype(self.config.dtype, device)
@@ -186,7 +186,7 @@ class VoidEngine(Engine):
         if n not in rt.transformers:
             import torch
 
-            from .loading import load_transformer
+            from void_daemon.engines.void.loading import load_transformer
 
             self.layout.require(pass2=True)
             transformer, info = load_transformer(
@@ -212,7 +212,7 @@ class VoidEngine(Engine):
             rt, self._runtime = self._runtime, None
             if rt is None:
                 return
-            from . import devices
+            from void_daemon.engines.void import devices
 
             device = rt.device
             try:
@@ -285,7 +285,7 @@ class VoidEngine(Engine):
         step0: int,
         total: int,
     ) -> np.ndarray:
-        from . import devices
+        from void_daemon.engines.void import devices
 
         self._use_pass(rt, n)
         steps = opts.steps if n == 1 else opts.pass2_steps
@@ -323,7 +323,7 @@ class VoidEngine(Engine):
         """Warped noise for pass 2 from the pass-1 frames ``(T, H, W, 3)``: ``(1, latents, c, h, w)``."""
         import torch
 
-        from .noise_warp import warped_noise
+        from void_daemon.engines.void.noise_warp import warped_noise
 
         rt = self._runtime
         pipe = rt.pipe
@@ -375,7 +375,7 @@ class VoidEngine(Engine):
     ) -> np.ndarray:
         import torch
 
-        from . import devices
+        from void_daemon.engines.void import devices
 
         t = frames.shape[0]
         length = max(t, opts.min_frames) if opts.min_frames else t

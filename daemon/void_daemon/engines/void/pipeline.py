@@ -37,7 +37,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from void_client.errors import ErrorCode, VoidError
 
-from .defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
+from void_daemon.engines.void.defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,48 @@
+"""``void-remove task window|assemble``: one farm task, run in-process on a farm node.
+
+No daemon: the task reads the shot from shared storage, runs the same job code the daemon runs,
+writes atomically into the job's work folder, and is idempotent (a finished window is skipped,
+written frames are not written again). Progress goes to stdout as the lines OpenJD reads
+(``openjd_progress: <percent>``, ``openjd_status: <message>``); other farms show them in the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from void_client.farm.farm_spec import FarmSpec
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble}")
+    window = sub.add_parser("window", help="run one temporal window of a farm job (skipped if already done)")
+    window.add_argument("--index", type=int, required=True, help="window index, 0-based (the farm's task/frame number)")
+    assemble = sub.add_parser("assemble", help="blend the seams and write the final frames (after every window)")
+    for q in (window, assemble):
+        q.add_argument("--spec", required=True, help="the job's farm.json")
+    window.add_argument("--device", default="", help="override the spec's device: cpu | cuda | cuda:N | mps")
+    window.add_argument("--weights-dir", default="", help="override the weights folder (default: the spec's, else $VOID_WEIGHTS_DIR)")
+
+
+def farm_progress(percent: float, message: str) -> None:
+    """The farm's progress protocol: plain lines on stdout, flushed at once."""
+    print(f"openjd_progress: {max(0.0, min(100.0, percent)):.1f}", flush=True)
+    print(f"openjd_status: {message}", flush=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    farm = FarmSpec.load(args.spec)
+    # The daemon package (numpy job code, OpenCV, the engines) is imported only here: the
+    # client stays light for hosts, and farm nodes have the daemon installed.
+    from void_daemon.farm_tasks import engine_config, run_assemble_task, run_window_task
+
+    if args.task_kind == "window":
+        config = engine_config(farm, {"device": args.device, "weights_dir": args.weights_dir})
+        outcome = run_window_task(farm, args.index, farm_progress, config)
+        what = "skipped (already done)" if outcome.skipped else ("from cache" if outcome.cached else "computed")
+        print(f"void-remove: job {farm.job_id} window {args.index} {what} in {outcome.seconds:.1f} s", file=sys.stderr)
+    else:
+        outcome = run_assemble_task(farm, farm_progress)
+        print(f"void-remove: job {farm.job_id}: wrote {len(outcome.frames_written)} frames to {farm.out_pattern} in {outcome.seconds:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,268 @@
+"""``FarmSpec``: a removal job as a render farm sees it, serialised once as ``farm.json``.
+
+A farm job is a :class:`~void_client.job_spec.JobSpec` (frames, size, settings, output pattern) plus
+where the inputs are (plate, remove and affected sequences with optional channel selectors) and a
+work directory on shared storage where the tasks keep their journals, the frames a ``chain``
+window needs from the one before it, and the per-window result cache::
+
+    <work_dir>/cache/                  engine results by content hash (shared by every job here)
+    <work_dir>/jobs/<job_id>/farm.json this spec (also the default place for the farm's files)
+    <work_dir>/jobs/<job_id>/journal/  one append-only journal per task (``window-000.jsonl``...)
+    <work_dir>/jobs/<job_id>/out/      finished frames a later ``chain`` window starts from
+
+Every farm writer (OpenJD, OpenCue, Deadline) and both task commands read this one file, so the
+job that runs is the job that was submitted. Kept light: the Nuke node builds one of these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from void_client.atomic import write_text_atomic
+from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
+from void_client.windows import Window, plan_windows
+
+FARM_SPEC_VERSION = 1
+#: What a farm node runs by default; ``--command`` / ``FarmSpec.command`` change it per site.
+DEFAULT_COMMAND = ("void-remove",)
+
+
+@dataclass
+class FarmSettings:
+    """Scheduling knobs every farm manager has in some form; each writer maps what it knows."""
+
+    priority: int = 50
+    pool: str = ""
+    group: str = ""
+    #: OpenCue needs a show and a shot; empty means ``$SHOW``/``$SHOT``, else ``void``/the job name.
+    show: str = ""
+    shot: str = ""
+    max_retries: int = 2
+    #: Per-task time limit in minutes; 0 leaves the farm's default.
+    timeout_minutes: int = 0
+    #: Extra environment for the tasks (``VOID_WEIGHTS_DIR``, ``OCIO``...).
+    env: dict = field(default_factory=dict)
+
+
+@dataclass
+class FarmTask:
+    """One unit a farm schedules: its name, the window indices it covers, its command line and
+    the units it waits for."""
+
+    name: str
+    frames: str
+    argv: list[str]
+    depends: list[str]
+
+
+@dataclass
+class FarmSpec:
+    """One removal job on a farm. Paths are absolute: farm nodes run in other folders."""
+
+    job: JobSpec
+    plate: str
+    remove: str
+    work_dir: str
+    affected: str = ""
+    #: argv prefix that runs ``void-remove`` on a farm node (a wrapper, a venv's path...).
+    command: list[str] = field(default_factory=lambda: list(DEFAULT_COMMAND))
+    #: :class:`void_daemon.engines.EngineConfig` fields for the task (device, weights_dir...).
+    engine_config: dict = field(default_factory=dict)
+    farm: FarmSettings = field(default_factory=FarmSettings)
+    version: int = FARM_SPEC_VERSION
+
+    # ------------------------------------------------------------------ derived facts
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    @property
+    def job_dir(self) -> Path:
+        return Path(self.work_dir) / "jobs" / self.job.job_id
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.work_dir) / "cache"
+
+    @property
+    def out_pattern(self) -> str:
+        return self.job.out_pattern
+
+    def windows(self) -> list[Window]:
+        """The tasks of the ``windows`` step: the same plan the daemon makes."""
+        return plan_windows(len(self.job.frames), self.job.window, self.job.overlap)
+
+    @property
+    def sequential(self) -> bool:
+        """``chain`` seams feed each window the previous window's result: windows run in order."""
+        return self.job.seam == "chain"
+
+    def task_graph(self, spec_path: str, frame_token: str) -> list[FarmTask]:
+        """The farm's units of work in submission order, for writers whose unit is a job or a
+        layer with a frame range (Deadline, OpenCue): chain windows one unit each, each after
+        the one before; crossfade windows one unit over all indices; then assemble."""
+        windows = self.windows()
+        out: list[FarmTask] = []
+        if self.sequential:
+            prev = ""
+            for w in windows:
+                name = f"window-{w.index:03d}"
+                out.append(FarmTask(name, str(w.index), self.task_args("window", spec_path, w.index), [prev] if prev else []))
+                prev = name
+            last = prev
+        else:
+            frames = f"0-{len(windows) - 1}" if len(windows) > 1 else "0"
+            out.append(FarmTask("windows", frames, self.task_args("window", spec_path, frame_token), []))
+            last = "windows"
+        out.append(FarmTask("assemble", "0", self.task_args("assemble", spec_path), [last]))
+        return out
+
+    def title(self) -> str:
+        return f"VOID Remove {self.job.name} ({self.job.job_id})"
+
+    def seam_note(self) -> str:
+        """One sentence for the generated job: how windows relate, so a TD reading it knows."""
+        n = len(self.windows())
+        if self.sequential:
+            return (
+                f"Seams: chain. Each of the {n} windows continues the fill of the window before it, "
+                "so the windows run one after another (window k depends on window k-1); "
+                "assemble then writes the final frames."
+            )
+        return (
+            f"Seams: crossfade. The {n} windows are independent and run in parallel; "
+            "assemble waits for all of them, blends the overlaps and writes the final frames."
+        )
+
+    def task_args(self, kind: str, spec_path: str, index: int | str | None = None) -> list[str]:
+        """argv of one task, ``command`` first. ``index`` may be a farm placeholder string."""
+        args = [*self.command, "task", kind, "--spec", spec_path]
+        if kind == "window":
+            if index is None:
+                raise ValueError("a window task needs an index")
+            args += ["--index", str(index)]
+        return args
+
+    # ------------------------------------------------------------------ checks and (de)serialisation
+    def validate(self) -> FarmSpec:
+        def bad(name: str, msg: str) -> VoidError:
+            return VoidError(ErrorCode.BAD_SPEC, msg, name)
+
+        self.job.validate()
+        if self.job.transfer != "paths" or not self.job.out_pattern:
+            raise bad("out_pattern", "a farm job writes files: it needs transfer 'paths' and an output pattern")
+        if not self.job.job_id or not self.job.job_id.replace("-", "").replace("_", "").isalnum() or len(self.job.job_id) > 64:
+            raise bad("job_id", "a farm job needs a job_id of letters, digits, '-' and '_' (names its work folder)")
+        for name in ("plate", "remove", "work_dir"):
+            if not getattr(self, name):
+                raise bad(name, f"a farm job needs {name}")
+        if not self.command or not all(isinstance(c, str) and c for c in self.command):
+            raise bad("command", "command must be a non-empty list of strings, e.g. ['void-remove']")
+        if self.version != FARM_SPEC_VERSION:
+            raise bad("version", f"farm spec version {self.version} is not {FARM_SPEC_VERSION}; regenerate it with this void-remove")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> FarmSpec:
+        if not isinstance(d, dict):
+            raise VoidError(ErrorCode.BAD_SPEC, "a farm spec must be a map")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise VoidError(ErrorCode.BAD_SPEC, f"unknown farm spec fields {unknown}", unknown[0])
+        for req in ("job", "plate", "remove", "work_dir"):
+            if req not in d:
+                raise VoidError(ErrorCode.BAD_SPEC, f"farm spec is missing {req!r}", req)
+        kwargs = dict(d)
+        kwargs["job"] = JobSpec.from_dict(d["job"])
+        farm = d.get("farm", {})
+        farm_known = {f.name for f in dataclasses.fields(FarmSettings)}
+        if not isinstance(farm, dict) or set(farm) - farm_known:
+            raise VoidError(ErrorCode.BAD_SPEC, f"farm settings may hold {sorted(farm_known)}", "farm")
+        kwargs["farm"] = FarmSettings(**farm)
+        return cls(**kwargs).validate()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FarmSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise VoidError(ErrorCode.BAD_SPEC, f"farm spec is not JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a task never reads half a spec."""
+        return write_text_atomic(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FarmSpec:
+        p = Path(path)
+        if not p.is_file():
+            raise VoidError(ErrorCode.BAD_SPEC, f"farm spec {p} does not exist", "spec")
+        return cls.from_json(p.read_text())
+
+    # ------------------------------------------------------------------ building one
+    @classmethod
+    def from_request(
+        cls,
+        req: Any,
+        work_dir: str | os.PathLike = "",
+        command: list[str] | str | None = None,
+        engine_config: dict | None = None,
+        farm: FarmSettings | None = None,
+        job_id: str = "",
+    ) -> FarmSpec:
+        """From a :class:`~void_client.sequence_job.RemoveRequest`: what ``void-remove run`` would do.
+
+        Reads the first plate frame (size, channels), checks every frame exists and that the
+        remove matte is not empty, exactly as a local run does before any work is sent.
+        """
+        from void_client.sequence_job import SequenceJob  # reads EXRs; imported only when a spec is built
+
+        seq = SequenceJob(req)
+        seq.check_remove_not_empty()
+        job = seq.job_spec()
+        job.transfer = "paths"
+        job.out_pattern = os.path.abspath(req.out)
+        job.job_id = job_id or f"{_slug(job.name)}-{uuid.uuid4().hex[:8]}"
+        if isinstance(command, str):
+            command = shlex.split(command)
+        out_folder = os.path.dirname(job.out_pattern)
+        return cls(
+            job=job,
+            plate=_abs_ref(req.plate),
+            remove=_abs_ref(req.remove),
+            affected=_abs_ref(req.affected) if req.affected else "",
+            work_dir=os.path.abspath(work_dir or os.path.join(out_folder, ".void-remove")),
+            command=list(command or DEFAULT_COMMAND),
+            engine_config=dict(engine_config or {}),
+            farm=farm or FarmSettings(),
+        ).validate()
+
+
+def _abs_ref(text: str) -> str:
+    """Absolute pattern, channel selector kept (``plate.####.exr:remove.a``)."""
+    from void_client.sequence import split_channel
+
+    path, channel = split_channel(text)
+    path = os.path.abspath(path)
+    return f"{path}:{channel}" if channel else path
+
+
+def _slug(name: str) -> str:
+    s = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
+    return (s or "shot")[:40]

@@ -1,1 +1,0 @@
-"""One installer module per host application (``nuke.py``, ``resolve.py``)."""

@@ -1,0 +1,164 @@
+"""The library call behind ``void-remove run``: EXR sequences in, EXR sequence out, via the daemon.
+
+Scripts, the Nuke node (in batch mode) and the farm use this directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import OpenImageIO as oiio
+
+from void_client import protocol as P
+from void_client.client import connect
+from void_client.errors import ErrorCode, VoidError
+from void_client.quadmask import check_matte
+from void_client.sequence import (
+    SequencePattern,
+    SequenceRef,
+    format_ranges,
+    read_image,
+    read_matte,
+    require_frames,
+    sweep_stale_temps,
+    write_image,
+)
+from void_client.session import FrameInput, JobReport, JobSession
+from void_client.job_spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RemoveRequest:
+    """What to remove, from where, to where. Settings map 1:1 onto :class:`JobSpec`."""
+
+    plate: str
+    remove: str
+    out: str
+    affected: str = ""
+    frame_range: tuple[int, int] | None = None
+    settings: dict = field(default_factory=dict)
+    endpoint: str = P.DEFAULT_ENDPOINT
+    autostart: bool = True
+
+
+class SequenceJob:
+    """Reads plate and mattes per frame and writes results with the plate's own spec."""
+
+    def __init__(self, req: RemoveRequest) -> None:
+        self.req = req
+        self.plate = SequenceRef.parse(req.plate)
+        self.remove = SequenceRef.parse(req.remove)
+        self.affected = SequenceRef.parse(req.affected) if req.affected else None
+        self.out = SequencePattern.parse(req.out)
+        if req.frame_range:
+            first, last = req.frame_range
+            self.frames = list(range(first, last + 1))
+        else:
+            self.frames = self.plate.pattern.scan()
+            if not self.frames:
+                raise VoidError(ErrorCode.MISSING_FRAMES, f"no frames match {self.plate.pattern}", "plate")
+        require_frames(self.plate, self.frames, "plate")
+        require_frames(self.remove, self.frames, "remove")
+        if self.affected:
+            require_frames(self.affected, self.frames, "affected")
+        self.specs: dict[int, oiio.ImageSpec] = {}
+        self._lock = threading.Lock()
+        first = read_image(self.plate.path(self.frames[0]), self.frames[0], self.plate.channel)
+        self.width, self.height = first.pixels.shape[1], first.pixels.shape[0]
+        self.channels = first.channels
+        # What the plate says about itself (anamorphic squeeze, an 8-bit file's sRGB); settings win.
+        self.plate_settings: dict = {"pixel_aspect": first.pixel_aspect}
+        if first.is_integer and first.colourspace:
+            self.plate_settings["colourspace"] = first.colourspace
+
+    def job_spec(self) -> JobSpec:
+        name = self.plate.pattern.prefix.rstrip("._/").rsplit("/", 1)[-1] or "shot"
+        settings = {**self.plate_settings, **self.req.settings}
+        return JobSpec(frames=self.frames, width=self.width, height=self.height, channels=self.channels, name=name, **settings).validate()
+
+    def check_remove_not_empty(self) -> None:
+        """Find a frame with something to remove before any work is sent (stops at the first)."""
+        for f in self.frames:
+            m = check_matte(read_matte(self.remove.path(f), f, self.remove.channel), "remove", f)
+            if (m > 0.5).any():
+                return
+        raise VoidError(
+            ErrorCode.EMPTY_MATTE,
+            f"the remove matte {self.remove.pattern} is empty on every frame {format_ranges(self.frames)}; check the channel or the roto",
+            "remove",
+        )
+
+    def read_frame(self, frame: int) -> FrameInput:
+        img = read_image(self.plate.path(frame), frame, self.plate.channel)
+        if img.pixels.shape[:2] != (self.height, self.width):
+            raise VoidError(
+                ErrorCode.RESOLUTION_MISMATCH,
+                f"plate frame {frame} is {img.pixels.shape[1]}x{img.pixels.shape[0]}, the first frame is {self.width}x{self.height}",
+                "plate",
+            )
+        remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
+        affected = read_matte(self.affected.path(frame), frame, self.affected.channel) if self.affected else None
+        for name, m in (("remove", remove), ("affected", affected)):
+            if m is not None and m.shape != (self.height, self.width):
+                raise VoidError(
+                    ErrorCode.RESOLUTION_MISMATCH,
+                    f"{name} matte frame {frame} is {m.shape[1]}x{m.shape[0]} but the plate is {self.width}x{self.height}",
+                    name,
+                )
+        with self._lock:
+            self.specs[frame] = img.spec
+        return FrameInput(frame, img.pixels, remove, affected, img.channels, img.data_window, img.display_window)
+
+    def write_result(self, frame: int, pixels: np.ndarray) -> None:
+        with self._lock:
+            like = self.specs.get(frame)
+        if like is None:  # re-attached session: take the spec from the plate on disk
+            like = read_image(self.plate.path(frame), frame, self.plate.channel).spec
+        write_image(self.out.path(frame), pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False), like)
+
+
+def _is_half(spec: oiio.ImageSpec) -> bool:
+    fmts = list(spec.channelformats) or [spec.format]
+    return all(str(f) == "half" for f in fmts)
+
+
+def check_writable_folder(folder: str) -> None:
+    """Fail before any GPU time is spent when results could not be written (a file in the
+    way, a read-only mount, no permission). Probes by creating a file: ``os.access`` is wrong
+    for root and for read-only mounts alike."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".void-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise VoidError(ErrorCode.IO_ERROR, f"cannot write results to {folder}: {exc.strerror or exc}", "out") from exc
+
+
+def remove_sequence(
+    req: RemoveRequest,
+    on_event: Callable[[P.Message], None] | None = None,
+    cancel: threading.Event | None = None,
+    attach: str = "",
+) -> JobReport:
+    """Run a removal job end to end; returns when every output frame is on disk."""
+    seq = SequenceJob(req)
+    if not attach:
+        seq.check_remove_not_empty()
+    check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
+    sweep_stale_temps(seq.out)  # a previous client killed mid-write
+    spec = seq.job_spec()
+    client = connect(req.endpoint, autostart=req.autostart)
+    try:
+        session = JobSession(client, None if attach else spec, seq.read_frame, seq.write_result, on_event, cancel, attach=attach)
+        return session.run()
+    finally:
+        client.close()

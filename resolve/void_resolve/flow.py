@@ -1,0 +1,492 @@
+"""DaVinci Resolve: one VOID Remove run, from the clip on the timeline to the clean plate above it.
+
+:class:`RemoveFlow` reads like the artist's flow: find the clip and its frames → render the plate
+(and the matte) to EXR through Resolve's render queue → run the job on the daemon → import the
+clean plate into the ``VOID`` bin and put it on a new track above the source, at the same record
+frame. Every change to the project is registered with a :class:`~.resolve_plan.Rollback` as it
+is made, so a failure or a cancel leaves no half-imported media, stray render job, extra track or
+redirected Saver behind.
+
+All Resolve calls go through ``api`` (``void_resolve.api.ResolveAPI``, the one seam). The run is
+a generator of :class:`FlowEvent` so a UI can drive it from a timer, one short step per tick,
+without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the end for scripts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from void_client import protocol as P
+from void_client.client import connect as connect_daemon
+from void_client.errors import ErrorCode, VoidError
+from void_client.paths import home
+from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.session import JobReport
+from void_resolve import plan as plan
+from void_resolve.plan import (
+    FrameSpan,
+    ItemInfo,
+    MatteChoice,
+    ResolveSettings,
+    Rollback,
+    WorkFiles,
+    host_failed,
+    overall,
+)
+
+log = logging.getLogger(__name__)
+
+#: Resolve's render mode for one file (sequence) over the marked range.
+SINGLE_CLIP = 1
+
+
+@dataclass(frozen=True)
+class FlowEvent:
+    stage: str
+    #: Of the whole run, 0..1.
+    fraction: float
+    message: str
+    #: The run is polling Resolve or the daemon; a blocking driver sleeps before the next step.
+    waiting: bool = False
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    clip: str
+    span: FrameSpan
+    track: int
+    output: str
+    media_item: str
+    matte: str
+    report: JobReport
+
+
+class RemoveFlow:
+    def __init__(
+        self,
+        api: Any,
+        settings: ResolveSettings | None = None,
+        work_root: str | os.PathLike | None = None,
+        poll_s: float = 0.25,
+        stall_s: float = 60.0,
+        daemon_timeout_s: float = 5.0,
+    ) -> None:
+        self.api = api
+        self.settings = (settings or ResolveSettings()).validate()
+        self.work_root = Path(work_root) if work_root else home() / "resolve"
+        self.poll_s = poll_s
+        #: Give up when Resolve neither renders nor finishes the job for this long.
+        self.stall_s = stall_s
+        self.daemon_timeout_s = daemon_timeout_s
+        self.request: RemoveRequest | None = None
+        self.result: FlowResult | None = None
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self, on_event: Callable[[FlowEvent], None] | None = None) -> FlowResult:
+        """Run to the end (scripts, the console fallback, tests)."""
+        for event in self.steps():
+            if on_event:
+                on_event(event)
+            if event.waiting:
+                time.sleep(self.poll_s)
+        assert self.result is not None
+        return self.result
+
+    def steps(self) -> Iterator[FlowEvent]:
+        rollback = Rollback()
+        work = WorkFiles(self.work_root / uuid.uuid4().hex[:12])
+        try:
+            yield from self._run(rollback, work)
+            rollback.forget()
+        except BaseException:  # includes GeneratorExit: a UI closed mid-run
+            failed = rollback.run()
+            if failed:
+                log.error("VOID Remove could not undo: %s; check the project by hand", ", ".join(failed))
+            raise
+        finally:
+            shutil.rmtree(work.root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ the run
+    def _run(self, rollback: Rollback, work: WorkFiles) -> Iterator[FlowEvent]:
+        api, s = self.api, self.settings
+        project = api.current_project()
+        if project is None:
+            raise VoidError(ErrorCode.NOTHING_SELECTED, "no project is open in Resolve", "project")
+        timeline = api.current_timeline(project)
+        if timeline is None:
+            raise VoidError(ErrorCode.NOTHING_SELECTED, "the project has no current timeline; open the timeline that holds the shot", "timeline")
+
+        # 1. The clip, its frames, its format and its matte; refuse early, before any render.
+        tl = api.timeline_info(timeline)
+        tracks = self._tracks(timeline, tl.video_tracks)
+        current_item = api.current_video_item(timeline)
+        current = self._find(tracks, api.item_uid(current_item)) if current_item is not None else None
+        marks = plan.marked_span(tl)
+        source = plan.choose_source(tracks, current, marks)
+        span = plan.choose_span(source, marks, s.range_mode)
+        fmt = plan.check_format(tl, source)
+        savers = api.fusion_savers(source.handle) if source.comp_count and s.matte in ("auto", "fusion") else []
+        above = plan.matte_track_item(tracks, source, span) if s.matte in ("auto", "track") else None
+        matte = plan.choose_matte(s.matte, savers, above)
+        codec = plan.pick_exr_codec(api.render_codecs(project, "exr"))
+        if api.rendering(project):
+            raise host_failed("render", "Resolve is already rendering; let the Deliver page's queue finish first")
+        self._check_daemon()
+        yield FlowEvent("prepare", overall("prepare", 1.0),
+                        f"'{source.name}' V{source.track}, frames {span} ({span.count}) at {fmt.width}x{fmt.height}; matte from {matte.describe()}")
+
+        # 2. Render through Resolve's queue, restoring the Deliver format and mode afterwards.
+        saved_format, saved_mode = api.render_format_and_codec(project), api.render_mode(project)
+        try:
+            yield from self._render_plate_and_mattes(project, timeline, tl, source, span, fmt, codec, matte, work)
+        finally:
+            if saved_format.get("format"):
+                api.set_render_format_and_codec(project, saved_format["format"], saved_format.get("codec", ""))
+            api.set_render_mode(project, saved_mode)
+
+        # 3. The job on the daemon; the output folder is new, and deleted again on failure.
+        project_name = api.project_name(project)
+        out_dir = plan.output_folder(s.output_root or plan.default_output_root(), project_name, source.name, span)
+        out = plan.output_pattern(out_dir, source.name)
+        out_dir.mkdir(parents=True)
+        rollback.add(f"delete {out_dir}", lambda: shutil.rmtree(out_dir, ignore_errors=True))
+        remove_ref = str(work.sequence("remove")) + (":R" if matte.kind == "track" else "")
+        affected_ref = str(work.sequence("affected")) if matte.kind == "fusion" and matte.affected else ""
+        self.request = RemoveRequest(
+            plate=str(work.sequence("plate")), remove=remove_ref, affected=affected_ref, out=str(out),
+            frame_range=(span.first, span.last), settings=s.job_settings(), endpoint=s.endpoint, autostart=s.autostart,
+        )
+        report = yield from self._remove(self.request, span)
+
+        # 4. Into the VOID bin and onto a new track above the source.
+        yield FlowEvent("import", overall("import", 0.0), f"importing {out} into the {plan.BIN_NAME} bin")
+        media, track = self._bring_back(rollback, project, timeline, source, matte, span, fmt, out)
+        name = api.media_name(media)
+        self.result = FlowResult(source.name, span, track, str(out), name, matte.describe(), report)
+        yield FlowEvent("done", 1.0, f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files in {out_dir}")
+
+    def _tracks(self, timeline: Any, count: int) -> list[list[ItemInfo]]:
+        return [[self.api.item_info(item, t) for item in self.api.video_items(timeline, t)] for t in range(1, count + 1)]
+
+    @staticmethod
+    def _find(tracks: list[list[ItemInfo]], uid: str) -> ItemInfo | None:
+        return next((i for items in tracks for i in items if i.uid == uid), None)
+
+    def _check_daemon(self) -> None:
+        """A missing daemon is found before minutes of rendering, not after."""
+        connect_daemon(self.settings.endpoint, autostart=self.settings.autostart, timeout=self.daemon_timeout_s).close()
+
+    # ------------------------------------------------------------------ render
+    def _render_plate_and_mattes(self, project: Any, timeline: Any, tl: plan.TimelineInfo, source: ItemInfo, span: FrameSpan,
+                                 fmt: plan.Format, codec: str, matte: MatteChoice, work: WorkFiles) -> Iterator[FlowEvent]:
+        api = self.api
+        savers = [(k, sv) for k, sv in (("remove", matte.remove), ("affected", matte.affected)) if matte.kind == "fusion" and sv]
+        passes = 2 if matte.kind == "track" else 1
+        states: list[tuple[Any, dict]] = []
+        try:
+            # Savers are pointed into the scratch folder for the plate render, which drives them.
+            for kind, saver in savers:
+                states.append((saver.handle, api.saver_state(saver.handle)))
+                work.saver_clip(kind).parent.mkdir(parents=True, exist_ok=True)
+                api.point_saver(saver.handle, str(work.saver_clip(kind)))
+            yield from self._render(project, timeline, tl, source.track, "plate", span, fmt, codec, work, matte.kind == "alpha", (0.0, 1.0 / passes))
+            for kind, saver in savers:
+                self._collect_saver(kind, saver, source, span, work)
+        finally:
+            for handle, state in reversed(states):
+                api.restore_saver(handle, state)
+        plan.adopt(plan.rendered_frames(work.render_dir("plate"), "plate", span, "plate"), work.sequence("plate"), span)
+        if matte.kind == "alpha":
+            plan.split_alpha(work.sequence("plate"), work.sequence("remove"), span)
+        elif matte.kind == "track":
+            track = matte.remove.track  # type: ignore[union-attr]
+            yield from self._render(project, timeline, tl, track, "matte", span, fmt, codec, work, False, (0.5, 1.0))
+            plan.adopt(plan.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"), work.sequence("remove"), span)
+
+    def _collect_saver(self, kind: str, saver: plan.SaverInfo, source: ItemInfo, span: FrameSpan, work: WorkFiles) -> None:
+        numbers = plan.comp_frames(self.api.comp_render_range(saver.comp), source, span)
+        folder, prefix = work.saver_clip(kind).parent, f"{kind}_"
+        files = plan.saver_frames(folder, prefix, numbers, saver.name)
+        if files is None:
+            # Savers normally write while Resolve renders the clip; if this one did not, render its comp.
+            log.info("Saver %s wrote nothing during the render; rendering its comp %d-%d", saver.name, numbers[0], numbers[-1])
+            self.api.render_comp(saver.comp, numbers[0], numbers[-1])
+            files = plan.saver_frames(folder, prefix, numbers, saver.name)
+        if files is None:
+            raise host_failed("matte", f"the Saver '{saver.name}' wrote no frames; check that it is not disabled and is fed by the matte")
+        plan.adopt(files, work.sequence(kind), span)
+
+    def _render(self, project: Any, timeline: Any, tl: plan.TimelineInfo, track: int, kind: str, span: FrameSpan, fmt: plan.Format,
+                codec: str, work: WorkFiles, alpha: bool, share: tuple[float, float]) -> Iterator[FlowEvent]:
+        """One EXR render of ``track`` alone over ``span``; the job is always deleted afterwards
+        and the tracks' enabled states always restored."""
+        api = self.api
+        enabled = {t: api.track_enabled(timeline, t) for t in range(1, tl.video_tracks + 1)}
+        changed: list[int] = []
+        job = ""
+        finished = False
+        try:
+            for t, on in enabled.items():
+                if on != (t == track):
+                    api.set_track_enabled(timeline, t, t == track)
+                    changed.append(t)
+            if not api.set_render_format_and_codec(project, "exr", codec):
+                raise host_failed("render", f"Resolve refused EXR with codec {codec}")
+            api.set_render_mode(project, SINGLE_CLIP)
+            target = work.render_dir(kind)
+            target.mkdir(parents=True, exist_ok=True)
+            settings = plan.render_settings(target, kind, span, fmt, alpha)
+            if not api.set_render_settings(project, settings):
+                raise host_failed("render", f"Resolve refused the render settings {settings}")
+            job = api.add_render_job(project)
+            if not job:
+                raise host_failed("render", "Resolve did not add the render job (is the Deliver page's target folder writable?)")
+            if not api.start_rendering(project, job):
+                raise host_failed("render", f"Resolve did not start rendering the {kind}")
+            idle_since: float | None = None
+            while True:
+                if self._cancel.is_set():
+                    raise VoidError(ErrorCode.CANCELLED, f"cancelled while Resolve was rendering the {kind}", "render")
+                state = plan.render_state(api.render_status(project, job), api.rendering(project))
+                if state.done:
+                    break
+                if state.idle:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > self.stall_s:
+                        raise host_failed("render", f"Resolve stopped rendering the {kind} without finishing it (status {state.message or 'none'})")
+                else:
+                    idle_since = None
+                local = share[0] + (share[1] - share[0]) * state.percent / 100.0
+                yield FlowEvent("render", overall("render", local), f"Resolve is rendering the {kind}: {state.percent:.0f}%", waiting=True)
+            finished = True
+            if not state.ok:
+                raise host_failed("render", f"Resolve's render of the {kind} failed: {state.message}")
+        finally:
+            if job:
+                if not finished and api.rendering(project):
+                    api.stop_rendering(project)
+                api.delete_render_job(project, job)
+            for t in changed:
+                api.set_track_enabled(timeline, t, enabled[t])
+
+    # ------------------------------------------------------------------ daemon job
+    def _remove(self, req: RemoveRequest, span: FrameSpan) -> Iterator[FlowEvent]:
+        """Run the job on a worker thread (it owns the ZeroMQ socket) and report as it goes."""
+        box: dict[str, Any] = {}
+        written = [0]
+        stage = ["queued"]
+        cancel = threading.Event()
+
+        def on_event(msg: P.Message) -> None:
+            if isinstance(msg, P.Result):
+                written[0] += len(msg.images) or len(msg.paths)
+            elif isinstance(msg, P.Progress):
+                stage[0] = f"window {min(msg.window + 1, msg.windows)}/{msg.windows}" if msg.windows and msg.stage == "running" else msg.stage
+
+        def target() -> None:
+            try:
+                box["report"] = remove_sequence(req, on_event, cancel)
+            except BaseException as exc:  # noqa: BLE001 - handed to the generator
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name="void-resolve-job", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                if self._cancel.is_set():
+                    cancel.set()
+                done = min(written[0], span.count)
+                yield FlowEvent("remove", overall("remove", done / span.count),
+                                f"VOID Remove ({req.settings.get('engine', 'propagate')}): {stage[0]}, {done}/{span.count} frames back", waiting=True)
+        finally:
+            if worker.is_alive():  # the generator was closed mid-job
+                cancel.set()
+                worker.join(30.0)
+        if "error" in box:
+            raise box["error"]
+        return box["report"]
+
+    # ------------------------------------------------------------------ back into Resolve
+    def _bring_back(self, rollback: Rollback, project: Any, timeline: Any, source: ItemInfo, matte: MatteChoice,
+                    span: FrameSpan, fmt: plan.Format, out: Any) -> tuple[Any, int]:
+        api = self.api
+        pool = api.media_pool(project)
+        root = api.root_folder(pool)
+        bin_ = api.sub_folders(root).get(plan.BIN_NAME)
+        if bin_ is None:
+            bin_ = api.add_sub_folder(pool, root, plan.BIN_NAME)
+            if bin_ is None:
+                raise host_failed("import", f"Resolve did not create the {plan.BIN_NAME} bin")
+            rollback.add(f"delete the {plan.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_]))
+        previous = api.current_folder(pool)
+        try:
+            api.set_current_folder(pool, bin_)
+            items = api.import_media(pool, [plan.import_info(out, span)])
+        finally:
+            if previous is not None:
+                api.set_current_folder(pool, previous)
+        if not items:
+            raise host_failed("import", f"Resolve did not import {plan.printf_path(out)}")
+        rollback.add("remove the imported clean plate", lambda: api.delete_media(pool, items))
+        media = items[0]
+        props = api.clip_properties(media)
+        plan.check_import(props, span)
+        if not plan.import_rate_ok(props, fmt.rate):
+            # Image sequences come in at the project's default rate; the timeline's is the one that keeps frames 1:1.
+            api.set_clip_property(media, "FPS", fmt.rate.text)
+            props = api.clip_properties(media)
+            if not plan.import_rate_ok(props, fmt.rate):
+                raise VoidError(ErrorCode.UNSUPPORTED_MEDIA,
+                                f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
+                                "frame_rate")
+
+        wanted = plan.new_track_index(source, matte.remove if matte.kind == "track" else None)  # type: ignore[arg-type]
+        before = self._track_ids(timeline)
+        added = api.append_video_track(timeline) if wanted > len(before) else api.insert_video_track(timeline, wanted)
+        after = self._track_ids(timeline)
+        if not added or len(after) != len(before) + 1:
+            raise host_failed("timeline", "Resolve did not add a video track for the clean plate")
+        track = plan.locate_new_track(before, after, wanted)
+        rollback.add(f"delete track V{track}", lambda: api.delete_video_track(timeline, track))
+        api.set_track_name(timeline, track, plan.TRACK_NAME)
+
+        placed = api.append_to_timeline(pool, [plan.clip_info(media, plan.media_first_frame(props, span), span, track)])
+        if not placed:
+            raise host_failed("timeline", f"Resolve did not place the clean plate on V{track}")
+        rollback.add("remove the clean plate from the timeline", lambda: api.delete_timeline_items(timeline, placed))
+        uid = api.item_uid(placed[0])
+        if uid not in self._track_ids(timeline)[track - 1]:
+            raise host_failed("timeline", f"Resolve placed the clean plate somewhere other than V{track}")
+        plan.check_placement(api.item_info(placed[0], track), track, span)
+        return media, track
+
+    def _track_ids(self, timeline: Any) -> list[tuple[str, ...]]:
+        api = self.api
+        return [tuple(api.item_uid(i) for i in api.video_items(timeline, t)) for t in range(1, api.video_track_count(timeline) + 1)]
+
+
+class FlowRunner:
+    """Drives a :class:`RemoveFlow` from a UI timer: one short step per tick, so the UI stays live.
+
+    ``on_event`` gets each :class:`FlowEvent`; ``on_finish(result, error)`` gets the end, with
+    ``error`` a :class:`VoidError` (``CANCELLED`` after :meth:`cancel`).
+    """
+
+    def __init__(self, on_event: Callable[[FlowEvent], None], on_finish: Callable[[FlowResult | None, VoidError | None], None]) -> None:
+        self.on_event = on_event
+        self.on_finish = on_finish
+        self.flow: RemoveFlow | None = None
+        self._steps: Iterator[FlowEvent] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._steps is not None
+
+    def start(self, make_flow: Callable[[], RemoveFlow]) -> None:
+        if self.busy:
+            return
+        try:
+            self.flow = make_flow()
+        except VoidError as exc:
+            self.on_finish(None, exc)
+            return
+        self._steps = self.flow.steps()
+
+    def tick(self) -> None:
+        if self._steps is None:
+            return
+        try:
+            event = next(self._steps)
+        except StopIteration:
+            self._finish(self.flow.result if self.flow else None, None)
+            return
+        except VoidError as exc:
+            self._finish(None, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the UI shows it instead of dying
+            log.exception("VOID Remove failed")
+            self._finish(None, VoidError(ErrorCode.INTERNAL, f"unexpected error: {exc}"))
+            return
+        self.on_event(event)
+
+    def cancel(self) -> None:
+        if self.flow is not None and self.busy:
+            self.flow.cancel()
+
+    def close(self) -> None:
+        """The window is closing: stop now and undo (the generator's rollback runs)."""
+        if self._steps is not None:
+            steps, self._steps = self._steps, None
+            if self.flow is not None:
+                self.flow.cancel()
+            steps.close()
+
+    def _finish(self, result: FlowResult | None, error: VoidError | None) -> None:
+        self._steps = None
+        self.on_finish(result, error)
+
+
+class FlowView(Protocol):
+    """What :class:`FlowController` needs from a window (Resolve's UIManager dialog, the Qt one)."""
+
+    def values(self) -> dict: ...
+    def show_progress(self, fraction: float, message: str) -> None: ...
+    def set_running(self, running: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+class FlowController:
+    """One behaviour for every window: Run starts a flow with the window's values, Cancel
+    cancels it (or closes the idle window), the window's timer ticks it, closing undoes it."""
+
+    def __init__(self, view: FlowView, make_flow: Callable[[dict], RemoveFlow]) -> None:
+        self.view = view
+        self.make_flow = make_flow
+        self.runner = FlowRunner(self._event, self._finish)
+        self.last: tuple[FlowResult | None, VoidError | None] = (None, None)
+
+    def run_clicked(self) -> None:
+        if self.runner.busy:
+            return
+        self.view.set_running(True)
+        self.view.show_progress(0.0, "starting")
+        self.runner.start(lambda: self.make_flow(self.view.values()))
+
+    def cancel_clicked(self) -> None:
+        if self.runner.busy:
+            self.view.show_progress(0.0, "cancelling, undoing what was done")
+            self.runner.cancel()
+        else:
+            self.view.close()
+
+    def tick(self) -> None:
+        self.runner.tick()
+
+    def closing(self) -> None:
+        self.runner.close()
+
+    def _event(self, event: FlowEvent) -> None:
+        self.view.show_progress(event.fraction, event.message)
+
+    def _finish(self, result: FlowResult | None, error: VoidError | None) -> None:
+        self.last = (result, error)
+        self.view.set_running(False)
+        if error is None and result is not None:
+            self.view.show_progress(1.0, f"Done: '{result.media_item}' on V{result.track} at frame {result.span.first}")
+        elif error is not None and error.code == ErrorCode.CANCELLED:
+            self.view.show_progress(0.0, "Cancelled; the project is as it was")
+        elif error is not None:
+            log.error("VOID Remove: %s", error.message)
+            self.view.show_progress(0.0, f"Failed: {error.message}")

@@ -1,0 +1,139 @@
+"""DaVinci Resolve: the VOID Remove window in Qt, used when Resolve's Python can import PySide6.
+
+The same controls as Resolve's own UIManager dialog (range, matte, engine, prompt, pass 2,
+Run/Cancel, progress), driven by the same :class:`~.resolve_flow.FlowController`, so the two
+windows behave alike. A ``QTimer`` steps the flow, so the window never blocks. When the panel
+(:mod:`void_client.panel`: daemon status, job log and history with re-attach) imports, a
+Panel button opens it.
+
+Imported only when a Qt window is wanted: importing it loads Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from void_client.protocol import DEFAULT_ENDPOINT
+from void_resolve.flow import FlowController, RemoveFlow
+from void_resolve.plan import ENGINES, MATTE_LABELS, MATTE_MODES, RANGE_LABELS, RANGE_MODES
+
+try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
+    from void_client.panel.qt import QtCore, QtWidgets
+except ImportError:
+    from PySide6 import QtCore, QtWidgets  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 100
+
+
+def panel_opener() -> Callable[..., object] | None:
+    """``void_client.panel.show_panel`` when the panel imports here, else None."""
+    try:
+        from void_client.panel import show_panel
+    except Exception as exc:  # noqa: BLE001 - any failure just means no panel button
+        log.info("the VOID Remove panel is not available: %s", exc)
+        return None
+    return show_panel
+
+
+class RemoveWindow(QtWidgets.QWidget):
+    def __init__(self, make_flow: Callable[[dict], RemoveFlow], parent: QtWidgets.QWidget | None = None,
+                 endpoint: str = DEFAULT_ENDPOINT) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("VOID Remove")
+        self.endpoint = endpoint
+        self.panel: object | None = None
+        self.range = QtWidgets.QComboBox()
+        self.range.addItems([RANGE_LABELS[m] for m in RANGE_MODES])
+        self.matte = QtWidgets.QComboBox()
+        self.matte.addItems([MATTE_LABELS[m] for m in MATTE_MODES])
+        self.engine = QtWidgets.QComboBox()
+        self.engine.setEditable(True)  # the daemon may offer engines this list does not know
+        self.engine.addItems(list(ENGINES))
+        self.prompt = QtWidgets.QLineEdit()
+        self.prompt.setPlaceholderText("what the background looks like (void engine)")
+        self.pass2 = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement, void engine)")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.cancel_button = QtWidgets.QPushButton("Close")
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Range", self.range)
+        form.addRow("Matte", self.matte)
+        form.addRow("Engine", self.engine)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("", self.pass2)
+        buttons = QtWidgets.QHBoxLayout()
+        self._show_panel = panel_opener()
+        if self._show_panel is not None:
+            self.panel_button = QtWidgets.QPushButton("Panel…")
+            self.panel_button.setToolTip("the daemon's status, the job log and history (re-attach)")
+            self.panel_button.clicked.connect(self.open_panel)
+            buttons.addWidget(self.panel_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+
+        self.controller = FlowController(self, make_flow)
+        self.run_button.clicked.connect(self.controller.run_clicked)
+        self.cancel_button.clicked.connect(self.controller.cancel_clicked)
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self.controller.tick)
+        self.timer.start()
+
+    def open_panel(self) -> None:
+        if self._show_panel is not None:
+            self.panel = self._show_panel(self.endpoint, block=False)
+
+    def set_values(self, values: dict) -> None:
+        self.range.setCurrentIndex(int(values["range"]))
+        self.matte.setCurrentIndex(int(values["matte"]))
+        self.engine.setEditText(str(values["engine"]))
+        self.prompt.setText(str(values["prompt"]))
+        self.pass2.setChecked(bool(values["pass2"]))
+
+    # ------------------------------------------------------------------ FlowView
+    def values(self) -> dict:
+        return {
+            "range": self.range.currentIndex(),
+            "matte": self.matte.currentIndex(),
+            "engine": self.engine.currentText(),
+            "prompt": self.prompt.text(),
+            "pass2": self.pass2.isChecked(),
+        }
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(round(fraction * 1000)))
+        self.status.setText(message)
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        for w in (self.range, self.matte, self.engine, self.prompt, self.pass2):
+            w.setEnabled(not running)
+        self.cancel_button.setText("Cancel" if running else "Close")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.timer.stop()
+        self.controller.closing()
+        super().closeEvent(event)
+
+
+def show(make_flow: Callable[[dict], RemoveFlow], initial: dict | None = None, endpoint: str = DEFAULT_ENDPOINT) -> int:
+    """Open the window and run Qt's event loop until it closes (Resolve's script process)."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    window = RemoveWindow(make_flow, endpoint=endpoint)
+    if initial:
+        window.set_values(initial)
+    window.show()
+    return int(app.exec()) if hasattr(app, "exec") else int(app.exec_())

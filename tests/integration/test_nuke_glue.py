@@ -1,0 +1,440 @@
+"""The Nuke glue (nuke/void_nuke) against a fake ``nuke`` that records calls and holds no logic,
+and the real daemon: the fake's ``execute`` stands in for Nuke's renderer by writing real EXR
+frames, so exports, the job, the results and the Read reload all run for real."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import runpy
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from void_client import node_job as H
+from void_client.demo_shot import Shot, make_shot
+from void_nuke import node_spec as N
+from void_client.metrics import psnr
+from void_client.quadmask import build_quadmask, hole
+from void_client.sequence import SequencePattern, read_image, write_image
+from void_daemon.roi import composite_alpha
+
+from tests.support.daemons import free_port
+from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Node
+from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
+
+REPO = Path(__file__).resolve().parents[2]
+NUKE_PATH = REPO / "nuke" / "void_nuke" / "nuke_path"
+if str(REPO / "nuke") not in sys.path:
+    sys.path.insert(0, str(REPO / "nuke"))  # what NUKE_PATH does inside Nuke
+
+import void_nuke.host  # noqa: E402  (needs the NUKE_PATH folder on sys.path)
+import void_nuke.actions as glue  # noqa: E402
+
+FIRST = 1001
+JOB = {"window": 13, "overlap": 4, "dilation": 2}
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeNuke:
+    monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path / "void-home"))  # runs of unsaved scripts land here
+    f = FakeNuke()
+    monkeypatch.setitem(sys.modules, "nuke", f)
+    monkeypatch.setitem(sys.modules, "nukescripts", FakeNukescripts())
+    monkeypatch.setattr(void_nuke.host, "nuke", f)
+    glue.RUNS.clear()
+    yield f
+    for run in list(glue.RUNS.values()):  # never leave a worker talking to the daemon
+        if run.job is not None:
+            run.job.cancel()
+    glue.RUNS.clear()
+
+
+@pytest.fixture(scope="module")
+def shot() -> Shot:
+    return make_shot(frames=12, width=96, height=64, seed=11, first=FIRST)
+
+
+def void_node(fake: FakeNuke, name: str = "VOIDRemove1", **knobs: Any) -> Node:
+    """A VOIDRemove node as Nuke would build it from the gizmo file: its knobs with their saved
+    defaults, its internal nodes by name (read with the gizmo test's own reader)."""
+    g = read_gizmo(GIZMO.read_text(encoding="utf-8"))
+    values = {k: typed_default(u, g.knobs.get(k)) for k, u in g.user_knobs.items()}
+    for k in N.KNOBS:
+        if k.kind == N.LINK:  # a Link knob shows the internal knob's value
+            node_name, knob_name = k.link.split(".")
+            values[k.name] = g.nodes[node_name].knobs[knob_name]
+    values["tile_color"] = int(g.knobs["tile_color"], 16)
+    values.update(knobs)
+    children = [Node(n.cls, n.name, {"reload": None} if n.cls == "Read" else {}) for n in g.nodes.values()]
+    return fake.add(Node(N.NODE_CLASS, name, values, children=children))
+
+
+def wired(fake: FakeNuke, shot: Shot, affected: bool = True, **knobs: Any) -> Node:
+    last = FIRST + len(shot.plate) - 1
+    read = fake.add(Node("Read", "Read1", {"file": "/plates/sh010.####.exr", "xpos": 0}, frames=(FIRST, last)))
+    roto = fake.add(Node("Roto", "Roto1", {"curves": "ball", "xpos": 0}, frames=(FIRST, last)))
+    node = void_node(fake, **{**{k: v for k, v in JOB.items()}, **knobs})
+    node.setInput(0, read)
+    node.setInput(1, roto)
+    if affected:
+        node.setInput(2, fake.add(Node("RotoPaint", "Shadow1", {"curves": "shadow"}, frames=(FIRST, last))))
+    return node
+
+
+def renderer(shot: Shot, remove: np.ndarray | None = None) -> Any:
+    """Stands in for Nuke rendering a Write: writes the frames the Write asks for, from the shot,
+    by which internal node feeds it (plate RGBA half, mattes as A)."""
+    mattes = {N.REMOVE_MATTE_NODE: shot.remove if remove is None else remove, N.AFFECTED_MATTE_NODE: shot.affected}
+
+    def execute(write: Node, first: int, last: int) -> None:
+        assert write["file_type"].value() == "exr" and write["datatype"].value() == "16 bit half"
+        pattern = SequencePattern.parse(write["file"].value())
+        source = write.input(0).name()
+        for f in range(first, last + 1):
+            i = f - FIRST
+            if source == N.PLATE_NODE:
+                assert write["channels"].value() == "rgba"
+                write_image(pattern.path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"])
+            else:
+                assert write["channels"].value() == "alpha"
+                write_image(pattern.path(f), mattes[source][i].astype(np.float16), channels=["A"])
+
+    return execute
+
+
+def pump(fake: FakeNuke, until: Any, timeout: float = 90.0) -> None:
+    """Nuke's event loop: run what worker threads handed to executeInMainThread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while fake.main_thread:
+            function, args = fake.main_thread.pop(0)
+            function(*args)
+        if until():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for the run")
+
+
+def executes(fake: FakeNuke) -> list[tuple]:
+    return [args for name, args in fake.calls if name == "execute"]
+
+
+# --------------------------------------------------------------------------- startup
+def test_init_and_menu_register_the_node_without_qt_in_init(fake: FakeNuke) -> None:
+    runpy.run_path(str(NUKE_PATH / "init.py"))
+    assert [c for c in fake.calls if c[0] == "addBeforeRender"] == [("addBeforeRender", (glue.before_render,))]
+    runpy.run_path(str(NUKE_PATH / "menu.py"))
+    toolbar = fake.menus["Nodes"].menus[N.TOOLBAR_MENU]
+    assert toolbar.commands == [(N.MENU_ITEM, glue.create, N.SHORTCUT)]
+    assert ("addKnobChanged", (glue.knob_changed, N.NODE_CLASS)) in fake.calls
+    assert ("addUpdateUI", (glue.update_ui, N.NODE_CLASS)) in fake.calls
+    (widget, title, panel_id), = sys.modules["nukescripts"].panels.registered
+    import void_nuke.panel
+
+    assert eval(widget) is void_nuke.panel.make_widget and title == N.PANEL_TITLE and panel_id == N.PANEL_ID
+    # init.py runs in render mode too: it must not load Qt.
+    code = (
+        f"import sys, runpy; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'nuke')!r}]; from tests.support.fakes.fake_nuke import FakeNuke; "
+        f"sys.modules['nuke'] = FakeNuke(); runpy.run_path({str(NUKE_PATH / 'init.py')!r}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PySide2', 'shiboken6', 'shiboken2')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+def test_the_install_block_alone_makes_the_node_loadable_in_a_bare_python(tmp_path: Path) -> None:
+    # -I: no site-packages and no PYTHONPATH, as in Nuke's own Python: only the block written by
+    # `void-remove install nuke` puts void_nuke, void_client and void_shaders on sys.path.
+    from void_nuke import installer
+
+    home = tmp_path / ".nuke"
+    assert installer.install(installer_args("--nuke-dir", str(home), "--no-deps"), run=None) == 0
+    code = (
+        f"import sys, types; fake = types.ModuleType('nuke'); fake.pluginAddPath = lambda p: sys.path.append(p); "
+        f"sys.modules['nuke'] = fake; exec(open({str(home / 'init.py')!r}).read()); "
+        "import void_nuke.startup, void_client, void_shaders; print(void_client.__file__); print(void_shaders.read_text('quadmask_overlay.blink')[:2])"
+    )
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == str(REPO / "plugin" / "void_client" / "__init__.py")
+
+
+def installer_args(*argv: str):
+    import argparse
+
+    from void_nuke import installer
+
+    p = argparse.ArgumentParser()
+    installer.add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_create_wires_plate_and_rotos_from_the_selection(fake: FakeNuke) -> None:
+    read = fake.add(Node("Read", "Read1"))
+    roto = fake.add(Node("Roto", "Roto_ball"))
+    shadow = fake.add(Node("RotoPaint", "RotoPaint_shadow"))
+    fake.selected = [shadow, roto, read]
+    node = glue.create()
+    assert node.Class() == N.NODE_CLASS
+    assert [node.input(i) for i in range(3)] == [read, roto, shadow]
+    fake.selected = [roto]  # createNode would hang the Roto on input 0; the glue rewires it
+    only = glue.create()
+    assert [only.input(i) for i in range(3)] == [None, roto, None]
+
+
+def test_a_new_node_plans_from_its_defaults_and_the_sources_range(fake: FakeNuke, shot: Shot) -> None:
+    node = wired(fake, shot)
+    p = glue.prepare(node)
+    assert p.settings == H.NodeSettings(**JOB) and (p.plan.first, p.plan.last) == (FIRST, FIRST + 11)
+    assert p.plan.has_affected and p.name == "VOIDRemove1"
+    assert p.plan.run_dir.startswith(os.environ["VOID_REMOVE_HOME"])  # unsaved script ("Root")
+    fake.root_node["name"].setValue("/shows/x/sh010_comp.nk")
+    assert glue.prepare(node).plan.run_dir.startswith("/shows/x/void_remove/sh010_comp/VOIDRemove1/")
+
+
+# --------------------------------------------------------------------------- a GUI run
+def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(fake: FakeNuke, daemon, shot: Shot) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint, seed=7)
+    fake.on_execute = renderer(shot)
+    main = threading.get_ident()
+    glue.run(node)
+    plan = glue.RUNS["VOIDRemove1"].prepared.plan
+    # Exports: temporary Writes inside the node, one per role, rendered in chunks over the range, then deleted.
+    writes = [args for name, args in fake.calls if name == "create"]
+    assert writes == [("Write", "VOIDRemove1")] * 3
+    by_write: dict[str, list[int]] = {}
+    for write, a, b in executes(fake):
+        by_write.setdefault(write, []).extend(range(a, b + 1))
+    assert sorted(by_write.values()) == [plan.frames] * 3
+    assert all(b - a + 1 <= glue.EXPORT_CHUNK for _, a, b in executes(fake))
+    assert [args[0] for name, args in fake.calls if name == "delete"] == list(by_write)
+    task = fake.tasks[0]
+    assert task.progress[0] == 0 and any(m.startswith("exporting remove") for m in task.messages)
+    assert node["results"].value() == N.nuke_path(plan.pattern("result")) and node["result_first"].value() == FIRST
+    assert node["results"].value() % FIRST == SequencePattern.parse(plan.pattern("result")).path(FIRST)  # the TCL [format] the Switch uses
+    pump(fake, lambda: not glue.RUNS)
+    assert node["status"].value().startswith("done: 12 frames")
+    assert node["tile_color"].value() == N.TILE_COLOURS["done"] and node["run_hash"].value() == plan.fingerprint
+    assert task.progress[-1] == 100 and fake.messages == []
+    assert node.node(N.RESULT_READ)["reload"].executed >= 2 and node["results_version"].value() >= 2
+    assert set(node["status"].threads) == {main}  # every UI update came through executeInMainThread
+    # The daemon ran the job the knobs describe, and the frames are the real pipeline's.
+    manifest = H.Manifest.load(plan.manifest_path)
+    spec = json.loads((daemon.jobs_dir / manifest.job / "spec.json").read_text())
+    assert (spec["name"], spec["seed"], spec["dilation"], spec["window"], spec["overlap"], spec["engine"]) == ("VOIDRemove1", 7, 2, 13, 4, "propagate")
+    assert spec["frames"] == plan.frames and (spec["width"], spec["height"]) == (96, 64)
+    check_clean_plate(plan, shot)
+
+
+def check_clean_plate(plan: H.RunPlan, shot: Shot) -> None:
+    out = SequencePattern.parse(plan.pattern("result"))
+    result = np.stack([read_image(out.path(f)).pixels for f in plan.frames])
+    qms = np.stack([build_quadmask(r, a, JOB["dilation"]) for r, a in zip(shot.remove, shot.affected, strict=True)])
+    plate = shot.plate.astype(np.float16)
+    for i in range(len(plan.frames)):
+        outside = composite_alpha(hole(qms[i]), 6) == 0
+        assert result[i][outside].tobytes() == plate[i][outside].tobytes()
+    inside = psnr(result[..., :3].astype(np.float32), shot.truth, hole(qms))
+    before = psnr(shot.plate[..., :3], shot.truth, hole(qms))
+    assert inside > before + 6.0
+
+
+def test_unchanged_inputs_reuse_results_and_upstream_edits_mark_the_node_stale(fake: FakeNuke, daemon, shot: Shot) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot)
+    glue.run(node)
+    pump(fake, lambda: not glue.RUNS)
+    first_plan_dir = H.Manifest.load(glue.prepare(node).plan.manifest_path)
+    assert first_plan_dir is not None and first_plan_dir.complete
+    n_exec = len(executes(fake))
+    fake.ask_answer = False  # "run again anyway?" -> no
+    glue.run(node)
+    assert len(executes(fake)) == n_exec and not glue.RUNS
+    assert fake.questions and "up to date" in fake.questions[-1]
+    assert node["status"].value() == "up to date: 12 frames from an earlier run"
+    # Moving a node changes nothing; editing the roto makes the result stale.
+    fake.toNode("Roto1")["xpos"].setValue(250)
+    glue.refresh(node)
+    assert node["status"].value().startswith("up to date")
+    fake.toNode("Roto1")["curves"].setValue("ball, moved")
+    fake.this_node = node
+    glue.update_ui()
+    assert node["status"].value() == N.STALE_STATUS and node["tile_color"].value() == N.TILE_COLOURS["stale"]
+    fake.toNode("Roto1")["curves"].setValue("ball")
+    glue._LAST_REFRESH.clear()
+    glue.update_ui()
+    assert node["status"].value() == N.UP_TO_DATE_STATUS
+
+
+def test_knob_changes_toggle_the_manual_range_and_recheck_staleness(fake: FakeNuke, shot: Shot) -> None:
+    node = wired(fake, shot, run_hash="0" * 64)
+    fake.this_node, fake.this_knob = node, node["use_input_range"]
+    node["use_input_range"].setValue(False)
+    glue.knob_changed()
+    assert node["range_first"].enabled and node["range_last"].enabled
+    assert node["status"].value() == N.STALE_STATUS  # its last run was made from other inputs
+    node["use_input_range"].setValue(True)
+    glue.knob_changed()
+    assert not node["range_first"].enabled
+
+
+# --------------------------------------------------------------------------- cancel and errors
+def test_cancel_stops_the_running_job(fake: FakeNuke, daemon) -> None:
+    long = make_shot(frames=40, width=128, height=80, seed=2, first=FIRST)
+    node = wired(fake, long, endpoint=daemon.endpoint, window=13, overlap=4)
+    fake.on_execute = renderer(long)
+    glue.run(node)
+    job = glue.RUNS["VOIDRemove1"].job
+    glue.cancel(node)
+    assert node["status"].value() == "cancelling"
+    pump(fake, lambda: not glue.RUNS)
+    assert node["status"].value().startswith("cancelled") and job.state.stage == "cancelled"
+    assert node["tile_color"].value() == N.TILE_COLOURS["idle"] and node["run_hash"].value() == "" and fake.messages == []
+    glue.cancel(node)
+    assert node["status"].value() == "nothing to cancel"
+
+
+def test_cancel_in_the_progress_window_stops_the_export(fake: FakeNuke, shot: Shot) -> None:
+    node = wired(fake, shot)
+    render = renderer(shot)
+
+    def render_then_cancel(write: Node, first: int, last: int) -> None:
+        render(write, first, last)
+        fake.tasks[-1].cancelled = True  # the artist presses Cancel during the first chunk
+
+    fake.on_execute = render_then_cancel
+    glue.run(node)
+    assert len(executes(fake)) == 1 and not glue.RUNS
+    assert node["status"].value() == "cancelled" and fake.messages == []
+    assert len([c for c in fake.calls if c[0] == "delete"]) == 3  # the temporary Writes are gone
+
+
+@pytest.mark.parametrize(
+    ("knobs", "inputs", "words"),
+    [
+        ({"use_input_range": False, "range_first": 900, "range_last": 950}, 3, "outside the Source's range"),
+        ({}, 1, "Remove input"),
+        ({}, 0, "connect a plate"),
+        ({"overlap": 200}, 3, "overlap"),
+    ],
+)
+def test_setup_errors_are_a_message_before_anything_renders(fake: FakeNuke, shot: Shot, knobs: dict, inputs: int, words: str) -> None:
+    node = wired(fake, shot, **knobs)
+    for i in range(inputs, 3):
+        node.setInput(i, None)
+    glue.run(node)
+    assert executes(fake) == [] and not glue.RUNS
+    assert len(fake.messages) == 1 and words in fake.messages[0]
+    assert node["status"].value().startswith("error:") and node["tile_color"].value() == N.TILE_COLOURS["failed"]
+
+
+def test_an_empty_remove_matte_is_reported_from_the_worker(fake: FakeNuke, daemon, shot: Shot) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
+    glue.run(node)
+    pump(fake, lambda: not glue.RUNS)
+    assert len(fake.messages) == 1 and "empty on every frame" in fake.messages[0]
+    assert node["status"].value().startswith("error: the remove matte")
+
+
+def test_missing_engine_weights_are_reported(fake: FakeNuke, daemon, shot: Shot) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint, engine="void")
+    fake.on_execute = renderer(shot)
+    glue.run(node)
+    pump(fake, lambda: not glue.RUNS)
+    assert len(fake.messages) == 1 and "weights" in fake.messages[0].lower()
+    assert node["tile_color"].value() == N.TILE_COLOURS["failed"]
+
+
+def test_no_daemon_offers_to_start_one(fake: FakeNuke, shot: Shot, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    node = wired(fake, shot, endpoint=endpoint)
+    fake.on_execute = renderer(shot)
+    fake.ask_answer = False
+    glue.run(node)
+    pump(fake, lambda: not glue.RUNS)
+    assert "No VOID daemon answers at" in fake.questions[-1]
+    assert "no answer from the VOID daemon" in fake.messages[-1]
+    # "Yes": a second attempt that starts a daemon; this one's command exits at once.
+    monkeypatch.setenv("VOID_DAEMON_COMMAND", f"{sys.executable} -c 'raise SystemExit(3)'")
+    fake.ask_answer, fake.messages[:] = True, []
+    n_exec = len(executes(fake))
+    glue.run(node)
+    pump(fake, lambda: not glue.RUNS and bool(fake.messages))
+    assert len(executes(fake)) == 2 * n_exec  # exported once for this press, not again for the retry
+    assert "exited at start" in fake.messages[-1]
+
+
+# --------------------------------------------------------------------------- batch and farm
+def test_batch_mode_runs_the_script_blocking_end_to_end(fake: FakeNuke, daemon, shot: Shot) -> None:
+    fake.GUI = False
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot)
+    assert glue.batch_main(["/shows/x/sh010_comp.nk", "--save"]) == 0
+    assert fake.calls[0] == ("scriptOpen", ("/shows/x/sh010_comp.nk",)) and ("scriptSave", ("",)) in fake.calls
+    assert fake.main_thread == [] and fake.tasks == []  # no event loop, no progress window
+    plan = glue.prepare(node).plan
+    assert node["status"].value().startswith("done: 12 frames") and H.results_complete(plan)
+    check_clean_plate(plan, shot)
+    n_exec = len(executes(fake))
+    assert glue.batch_main(["/shows/x/sh010_comp.nk"]) == 0 and len(executes(fake)) == n_exec  # reused
+    assert glue.batch_main(["/shows/x/sh010_comp.nk", "--force"]) == 0 and len(executes(fake)) == 2 * n_exec
+
+
+def test_batch_failure_exits_nonzero_with_the_reason(fake: FakeNuke, daemon, shot: Shot, caplog: pytest.LogCaptureFixture) -> None:
+    fake.GUI = False
+    wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
+    with caplog.at_level(logging.ERROR, logger="void_nuke"):
+        assert glue.batch_main(["shot.nk"]) == 2
+    assert "[empty_matte]" in caplog.text and "VOIDRemove1" in caplog.text
+    assert glue.batch_main(["shot.nk", "--node", "NoSuchNode"]) == 2
+
+
+def test_render_mode_brings_upstream_void_nodes_up_to_date_before_a_write(fake: FakeNuke, daemon, shot: Shot) -> None:
+    fake.GUI = False
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    write = fake.add(Node("Write", "Write1", {"file": "/out/clean.####.exr"}))
+    grade = fake.add(Node("Grade", "Grade1"))
+    grade.setInput(0, node)
+    write.setInput(0, grade)
+    fake.on_execute = renderer(shot)
+    fake.this_node = write
+    glue.before_render()
+    assert H.results_complete(glue.prepare(node).plan) and node["status"].value().startswith("done")
+    fake.toNode("Roto1")["curves"].setValue("other")
+    fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
+    with pytest.raises(RuntimeError, match=r"VOID Remove VOIDRemove1: \[empty_matte\]"):
+        glue.before_render()
+
+
+def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Shot) -> None:
+    node = wired(fake, shot, farm="openjd")
+    fake.on_execute = renderer(shot)
+    glue.submit_farm(node)
+    plan = glue.prepare(node).plan
+    assert len(fake.messages) == 1 and "openjd run" in fake.messages[0]
+    assert node["status"].value().startswith("openjd job VOIDRemove1-") and node["results"].value() == N.nuke_path(plan.pattern("result"))
+    farm_json = Path(plan.run_dir) / "farm" / "jobs" / f"VOIDRemove1-{plan.fingerprint[:8]}" / "farm.json"
+    assert json.loads(farm_json.read_text())["remove"] == os.path.abspath(plan.pattern("remove"))
+
+
+def test_panel_widget_is_the_client_panel_or_says_why_not(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+    import void_nuke.panel
+    from void_client.panel import VoidPanel
+
+    widget = void_nuke.panel.make_widget()
+    assert isinstance(widget, VoidPanel)
+    widget.close()
+    widget.deleteLater()
+    monkeypatch.setitem(sys.modules, "void_client.panel", None)
+    notice = void_nuke.panel.make_widget()
+    assert "cannot load" in notice.text()

@@ -1,0 +1,363 @@
+"""The Resolve flow on a fake of Resolve's scripting objects and the real daemon: render to EXR,
+job, import, placement, and every failure leaving the project as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from void_client.demo_shot import make_shot
+from void_client.errors import ErrorCode, VoidError
+from void_resolve.flow import RemoveFlow
+from void_resolve.plan import ResolveSettings
+from void_client.quadmask import build_quadmask, hole
+from void_client.sequence import SequencePattern, read_image
+from void_daemon.roi import composite_alpha
+
+from tests.support.daemons import free_port
+from tests.support.fakes.fake_resolve import FakeTimelineItem
+from tests.support.fakes.resolve_scene import (
+    Scene,
+    add_fusion_savers,
+    add_matte_clip,
+    import_like_resolve,
+    make_scene,
+    render_like_resolve,
+)
+
+from void_resolve.api import ResolveAPI  # isort: skip  (importable once resolve_scene has run)
+
+JOB = {"window": 13, "overlap": 4, "dilation": 2, "feather": 4}
+FRAMES = 9
+
+
+@pytest.fixture(scope="module")
+def shot():
+    return make_shot(frames=FRAMES, width=96, height=64, seed=11)
+
+
+def settings(daemon_or_endpoint, tmp_path: Path, **kw) -> ResolveSettings:
+    endpoint = getattr(daemon_or_endpoint, "endpoint", daemon_or_endpoint)
+    return ResolveSettings(endpoint=endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw)
+
+
+def flow(scene: Scene, s: ResolveSettings, tmp_path: Path) -> RemoveFlow:
+    return RemoveFlow(ResolveAPI(scene.resolve, scene.resolve.fusion), s, work_root=tmp_path / "work", poll_s=0.01, daemon_timeout_s=0.5)
+
+
+def unreachable() -> str:
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+def assert_project_untouched(scene: Scene, tracks: int, tmp_path: Path) -> None:
+    """What a failed run must leave: no job, no new track, no media, no bin, settings back."""
+    p, tl = scene.project, scene.timeline
+    assert p.jobs == {}
+    assert len(tl.tracks) == tracks and all(tl.enabled)
+    assert p.media_pool.root.subfolders == [] and p.media_pool.root.clips == []
+    assert p.format_codec == {"format": "mov", "codec": "ProRes422HQ"} and p.render_mode == 0
+    assert not list((tmp_path / "work").glob("*"))
+    out = tmp_path / "out"
+    assert not out.exists() or not [f for f in out.rglob("*") if f.is_file()]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, tracks=1)
+    comp, savers = add_fusion_savers(scene, affected=True)
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+
+    first, last = 86400, 86400 + FRAMES - 1
+    assert (result.span.first, result.span.last, result.track) == (first, last, 2)
+    assert result.matte == "Fusion Saver 'Saver1' and 'VOID_affected'"
+
+    # One render, of the source track alone, as half EXR at the clip's resolution over the clip.
+    [(rendered, enabled)] = scene.renders
+    target = rendered["TargetDir"]
+    assert rendered == {
+        "SelectAllFrames": False, "MarkIn": first, "MarkOut": last, "TargetDir": target, "CustomName": "plate",
+        "ExportVideo": True, "ExportAudio": False, "FormatWidth": 96, "FormatHeight": 64, "FrameRate": 24.0, "ExportAlpha": False,
+    }
+    assert enabled == [1]
+    assert ("Project.SetCurrentRenderFormatAndCodec", ("exr", "RGBHalfZIP")) in scene.calls
+    assert ("Project.SetCurrentRenderMode", (1,)) in scene.calls
+    # The job is gone, the Deliver format and mode and the Savers are as the artist left them.
+    assert scene.project.jobs == {} and scene.calls.args("Project.DeleteRenderJob") == [("job-1",)]
+    assert scene.project.format_codec == {"format": "mov", "codec": "ProRes422HQ"} and scene.project.render_mode == 0
+    assert savers[0].inputs == {"Clip": "/Volumes/show/roto/ball_.exr", "OutputFormat": "TiffFormat"} and not savers[0].pass_through
+    assert savers[1].inputs["Clip"] == "/Volumes/show/roto/shadow_.exr"
+    assert scene.timeline.enabled == [True, True]
+
+    # Imported into the VOID bin as one EXR sequence, placed on a new V2 at the same record frame.
+    pool = scene.project.media_pool
+    [bin_] = pool.root.subfolders
+    assert bin_.name == "VOID" and pool.current is pool.root
+    [media] = bin_.clips
+    out_pattern = str(tmp_path / "out" / "Show_1" / f"A001_C002_mov_{first}-{last}" / "A001_C002_mov_void.%08d.exr")
+    assert scene.calls.args("MediaPool.ImportMedia") == [([{"FilePath": out_pattern, "StartIndex": first, "EndIndex": last}],)]
+    assert scene.calls.args("MediaPool.AppendToTimeline") == [([{
+        "mediaPoolItem": media, "startFrame": first, "endFrame": first + FRAMES, "mediaType": 1, "trackIndex": 2, "recordFrame": first,
+    }],)]
+    [placed] = scene.timeline.tracks[1]
+    assert (placed.start, placed.duration, placed.media) == (first, FRAMES, media)
+    assert scene.timeline.track_names[1] == "VOID" and scene.timeline.tracks[0] == [scene.source]
+
+    # The clean plate: half RGB like the render (no alpha asked for), bit-identical to it outside the edited region.
+    qms = [build_quadmask(r, a, JOB["dilation"]) for r, a in zip(shot.remove, shot.affected, strict=True)]
+    changed = 0
+    for i, record in enumerate(range(first, last + 1)):
+        img = read_image(out_pattern % record)
+        assert img.pixels.dtype == np.float16 and img.channels == ["R", "G", "B"]
+        plate = shot.plate[i][..., :3].astype(np.float16)
+        outside = composite_alpha(hole(qms[i]), JOB["feather"]) == 0
+        assert img.pixels[outside].tobytes() == plate[outside].tobytes()
+        changed += int((img.pixels[hole(qms[i])] != plate[hole(qms[i])]).any())
+    assert changed == FRAMES
+
+    # The daemon got the shot's frames, resolution and the chosen settings.
+    spec = json.loads((daemon.jobs_dir / result.report.job / "spec.json").read_text())
+    assert spec["frames"] == list(range(first, last + 1)) and (spec["width"], spec["height"]) == (96, 64)
+    assert (spec["engine"], spec["window"], spec["dilation"], spec["pass2"]) == ("propagate", 13, 2, False)
+    assert not list((tmp_path / "work").glob("*"))
+
+
+def test_matte_clip_on_the_track_above_renders_separately_and_the_plate_goes_above_it(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, tracks=3)
+    matte = add_matte_clip(scene, 2, "ball matte")
+    scene.timeline.current_item = matte  # the playhead's "current item" is the topmost: the matte
+    scene.timeline.enabled[1] = False  # the artist keeps the matte track switched off
+    result = flow(scene, settings(daemon, tmp_path, matte="auto"), tmp_path).run()
+
+    assert result.matte == "matte clip 'ball matte' on V2"
+    assert [(s["CustomName"], enabled) for s, enabled in scene.renders] == [("plate", [1]), ("matte", [2])]
+    # Inserted above the matte, below the existing V3: a new track 3, the old V3 is now V4.
+    assert result.track == 3 and len(scene.timeline.tracks) == 4
+    assert scene.calls.args("Timeline.AddTrack") == [("video", {"index": 3})]
+    assert scene.timeline.enabled == [True, False, True, True]
+    [placed] = scene.timeline.tracks[2]
+    assert placed.start == 86400 and placed.duration == FRAMES
+    assert scene.timeline.tracks[1] == [matte]
+
+
+def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, record=86410, timeline_start=86400)
+    add_fusion_savers(scene, affected=False, named=True)
+    pool = scene.project.media_pool
+    pool.on_import = lambda infos: import_like_resolve(scene, infos, fps="25")  # the project's default rate
+    scene.timeline.marks = {"video": {"in": 12, "out": 16}, "audio": {"in": 12, "out": 16}}  # counted from the timeline start
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert (result.span.first, result.span.last) == (86412, 86416)
+    [(rendered, _)] = scene.renders
+    assert (rendered["MarkIn"], rendered["MarkOut"]) == (86412, 86416)
+    [info] = scene.calls.args("MediaPool.AppendToTimeline")[0][0]
+    assert (info["startFrame"], info["endFrame"], info["recordFrame"]) == (86412, 86417, 86412)
+    [placed] = scene.timeline.tracks[1]
+    assert (placed.start, placed.duration) == (86412, 5)
+    assert scene.calls.args("MediaPoolItem.SetClipProperty") == [("FPS", "24")]  # set to the timeline's rate
+
+
+def test_clip_alpha_as_the_matte_is_split_off_the_plate(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot)
+    scene.plate = scene.plate.copy()
+    scene.plate[..., 3] = shot.remove.astype(np.float16)  # Magic Mask into the Color page's Alpha Output
+    result = flow(scene, settings(daemon, tmp_path, matte="alpha"), tmp_path).run()
+    [(rendered, _)] = scene.renders
+    assert rendered["ExportAlpha"] is True and rendered["AlphaMode"] == 1
+    img = read_image(SequencePattern.parse(result.output).path(86400))
+    assert img.channels == ["R", "G", "B"]  # the matte does not come back as the clean plate's alpha
+    outside = composite_alpha(hole(build_quadmask(shot.remove[0], None, JOB["dilation"])), JOB["feather"]) == 0
+    assert img.pixels[outside].tobytes() == shot.plate[0][..., :3].astype(np.float16)[outside].tobytes()
+
+
+def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, tracks=2)
+    add_fusion_savers(scene, affected=False)
+    scene.timeline.tracks[1].append(FakeTimelineItem(scene.calls, "Title", 86400, 3, None))  # an unrelated title on V2
+    scene.timeline.insert_supported = False
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert result.track == 3 and [i.name for i in scene.timeline.tracks[1]] == ["Title"]
+    [placed] = scene.timeline.tracks[2]
+    assert placed.start == 86400
+
+
+# --------------------------------------------------------------------------- refusals before any render
+
+
+@pytest.mark.parametrize("case, code, field, words", [
+    ("no project", ErrorCode.NOTHING_SELECTED, "project", "no project is open"),
+    ("no timeline", ErrorCode.NOTHING_SELECTED, "timeline", "no current timeline"),
+    ("no clip", ErrorCode.NOTHING_SELECTED, "clip", "no clip under the playhead"),
+    ("title", ErrorCode.NOTHING_SELECTED, "clip", "has no source media"),
+    ("frame rate", ErrorCode.UNSUPPORTED_MEDIA, "frame_rate", "runs at 12.5 fps"),
+    ("too large", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "is 20000x11250"),
+    ("aspect", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "would be distorted"),
+    ("no matte", ErrorCode.NOTHING_SELECTED, "matte", "no matte found"),
+    ("no half exr", ErrorCode.UNSUPPORTED_MEDIA, "codec", "no half-float EXR codec"),
+    ("busy", ErrorCode.HOST_FAILED, "render", "already rendering"),
+])
+def test_refusals_name_the_problem_and_touch_nothing(shot, tmp_path, case, code, field, words) -> None:
+    scene = make_scene(shot, resolution="20000x11250" if case == "too large" else ("1440x1080" if case == "aspect" else None))
+    if case != "no matte":
+        add_fusion_savers(scene, affected=False)
+    if case == "aspect":
+        scene.timeline.settings.update(timelineResolutionWidth="1920", timelineResolutionHeight="1080")
+    elif case == "too large":
+        scene.timeline.settings.update(timelineResolutionWidth="1920", timelineResolutionHeight="1080")
+    else:
+        scene.timeline.settings.update(timelineResolutionWidth="96", timelineResolutionHeight="64")
+    if case == "no project":
+        scene.resolve.project_manager.current = None
+    elif case == "no timeline":
+        scene.project.timeline = None
+    elif case == "no clip":
+        scene.timeline.current_item = None
+    elif case == "title":
+        scene.source.media = None
+    elif case == "frame rate":
+        scene.timeline.settings["timelineFrameRate"] = "12.5"
+    elif case == "no half exr":
+        scene.project.codecs["exr"] = {"RGB Float": "RGBFloat"}
+    elif case == "busy":
+        scene.project.rendering = True
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(unreachable(), tmp_path), tmp_path).run()
+    assert (err.value.code, err.value.field) == (code, field) and words in err.value.message
+    assert "Project.AddRenderJob" not in scene.calls.names()
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+def test_missing_daemon_is_found_before_rendering(shot, tmp_path) -> None:
+    scene = make_scene(shot)
+    scene.timeline.settings.update(timelineResolutionWidth="96", timelineResolutionHeight="64")
+    add_fusion_savers(scene)
+    endpoint = unreachable()
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(endpoint, tmp_path), tmp_path).run()
+    assert err.value.code == ErrorCode.DAEMON_UNREACHABLE and endpoint in err.value.message and "void-daemon serve" in err.value.message
+    assert "Project.AddRenderJob" not in scene.calls.names()
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+# --------------------------------------------------------------------------- failures after work began
+
+
+def test_failed_render_deletes_the_job_and_restores_tracks_savers_and_deliver_settings(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    _, savers = add_fusion_savers(scene, affected=False)
+    scene.project.on_start_rendering = lambda p, jobs: render_like_resolve(
+        scene, jobs, [{"JobStatus": "Failed", "CompletionPercentage": 30, "Error": "Render failed: disk full"}])
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert err.value.code == ErrorCode.HOST_FAILED and err.value.field == "render"
+    assert "Resolve's render of the plate failed: Render failed: disk full" in err.value.message
+    assert scene.calls.args("Project.DeleteRenderJob") == [("job-1",)]
+    assert savers[0].inputs["Clip"] == "/Volumes/show/roto/ball_.exr"
+    assert "MediaPool.ImportMedia" not in scene.calls.names()
+    assert_project_untouched(scene, 2, tmp_path)
+
+
+def test_cancel_while_rendering_stops_resolve_and_undoes(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot)
+    add_fusion_savers(scene, affected=False)
+
+    def start(p, jobs):
+        p.rendering = True
+        p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 10}
+
+    scene.project.on_start_rendering = start
+    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    events = []
+    with pytest.raises(VoidError) as err:
+        for event in f.steps():
+            events.append(event)
+            if event.stage == "render":
+                f.cancel()
+    assert err.value.code == ErrorCode.CANCELLED
+    assert [e.stage for e in events] == ["prepare", "render"] and "10%" in events[1].message
+    assert scene.calls.names().count("Project.StopRendering") == 1 and not scene.project.rendering
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot)
+    add_fusion_savers(scene, affected=False)
+    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    steps = f.steps()
+    stages = []
+    for event in steps:
+        stages.append(event.stage)
+        if event.stage == "remove":
+            break
+    steps.close()  # what FlowRunner.close does when the window closes
+    assert stages[-1] == "remove" and f.request is not None
+    assert_project_untouched(scene, 1, tmp_path)
+    assert "MediaPool.ImportMedia" not in scene.calls.names()
+
+
+def test_an_empty_matte_is_refused_before_the_job_and_undone(daemon, shot, tmp_path) -> None:
+    scene = make_scene(dataclasses.replace(shot, remove=np.zeros_like(shot.remove)), tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert err.value.code == ErrorCode.EMPTY_MATTE and "empty on every frame" in err.value.message
+    assert_project_untouched(scene, 2, tmp_path)
+
+
+def test_render_that_writes_too_few_frames_is_refused(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot)
+    add_fusion_savers(scene, affected=False)
+
+    def short_render(p, jobs):
+        render_like_resolve(scene, jobs)
+        target = Path(p.jobs[jobs[0]]["settings"]["TargetDir"])
+        sorted(target.glob("plate_*.exr"))[-1].unlink()
+
+    scene.project.on_start_rendering = short_render
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert err.value.code == ErrorCode.HOST_FAILED and f"wrote {FRAMES - 1} frames" in err.value.message
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+@pytest.mark.parametrize("step", ["import", "fps", "place", "misplaced"])
+def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files(daemon, shot, tmp_path, step) -> None:
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    pool = scene.project.media_pool
+    if step == "import":
+        pool.on_import = lambda infos: []
+    elif step == "fps":
+        original = pool.on_import
+
+        def import_at_30(infos):
+            items = original(infos)
+            for item in items:
+                item.properties["FPS"] = "30"
+                item.accept_properties = False  # this Resolve will not change it
+            return items
+
+        pool.on_import = import_at_30
+    elif step == "place":
+        pool.on_append = lambda infos: []
+    else:
+        original_append = pool.on_append
+
+        def off_by_one(infos):
+            infos = [{**i, "recordFrame": i["recordFrame"] + 1} for i in infos]
+            return original_append(infos)
+
+        pool.on_append = off_by_one
+    with pytest.raises(VoidError) as err:
+        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    expected = {"import": (ErrorCode.HOST_FAILED, "did not import"), "fps": (ErrorCode.UNSUPPORTED_MEDIA, "will not set it"),
+                "place": (ErrorCode.HOST_FAILED, "did not place"), "misplaced": (ErrorCode.HOST_FAILED, "at 86401")}[step]
+    assert err.value.code == expected[0] and expected[1] in err.value.message
+    assert_project_untouched(scene, 1, tmp_path)
+    assert scene.timeline.tracks == [[scene.source]]

@@ -1,0 +1,155 @@
+"""The two VOID Remove windows in Resolve: Resolve's own UIManager dialog (through the fake) and
+the Qt one (pytest-qt, offscreen). Both drive the flow from a timer and never block."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from void_client.demo_shot import make_shot
+from void_resolve.flow import RemoveFlow
+from void_resolve.plan import ResolveSettings, form_values, settings_from_form
+
+from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
+
+from void_resolve.api import Dialog, ResolveAPI  # isort: skip  (importable once resolve_scene has run)
+from void_resolve.app import run_dialog  # isort: skip
+
+JOB = {"window": 13, "overlap": 4, "dilation": 2, "feather": 4}
+
+
+@pytest.fixture()
+def scene() -> Scene:
+    s = make_scene(make_shot(frames=6, width=64, height=48, seed=4))
+    add_fusion_savers(s, affected=False)
+    return s
+
+
+def maker(api: ResolveAPI, base: ResolveSettings, tmp_path):
+    def make_flow(values: dict) -> RemoveFlow:
+        return RemoveFlow(api, settings_from_form(values, base), work_root=tmp_path / "work", poll_s=0.0, daemon_timeout_s=0.5)
+
+    return make_flow
+
+
+def base_settings(daemon, tmp_path, **kw) -> ResolveSettings:
+    return ResolveSettings(endpoint=daemon.endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw)
+
+
+def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) -> None:
+    bmd = scene.namespace["bmd"]
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    seen: dict = {}
+
+    def artist(dispatcher) -> None:
+        window = dispatcher.window
+        items = window.GetItems()
+        seen["choices"] = {k: list(items[k].items) for k in ("range", "matte", "engine")}
+        seen["initial"] = (items["range"].CurrentIndex, items["matte"].CurrentIndex, items["engine"].CurrentIndex, items["pass2"].Checked)
+        items["matte"].CurrentIndex = 1  # Fusion Saver
+        items["engine"].CurrentText = "propagate"
+        items["prompt"].Text = "  an empty street  "
+        window.On.run.Clicked(None)
+        seen["running"] = (items["run"].Enabled, items["cancel"].Text)
+        deadline = time.monotonic() + 60
+        while not items["run"].Enabled and time.monotonic() < deadline:
+            dispatcher.On.Timeout(None)  # Resolve's timer, every 250 ms in real life
+            time.sleep(0.005)
+        seen["end"] = (items["progress"].Text, items["status"].Text, items["cancel"].Text)
+        window.On[Dialog.WINDOW_ID].Close(None)
+
+    bmd.dispatcher.on_run_loop = artist
+    assert run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path), ResolveSettings(pass2=True)) == 0
+
+    assert seen["choices"]["range"] == ["Clip, or In/Out when marked", "Whole clip", "In/Out marks"]
+    assert seen["choices"]["matte"][1] == "Fusion Saver in the clip's comp" and seen["choices"]["engine"] == ["propagate", "void"]
+    assert seen["initial"] == (0, 0, 0, True)  # from the settings handed in
+    assert seen["running"] == (False, "Cancel")
+    bar, status, button = seen["end"]
+    assert bar.endswith("100%") and status.startswith("Done: 'A001_C002_mov_void.[86400-86405].exr' on V2 at frame 86400")
+    assert button == "Close"
+    assert scene.calls.names()[-1] == "Dispatcher.ExitLoop"
+    [placed] = scene.timeline.tracks[1]
+    assert placed.start == 86400
+
+
+def test_resolve_dialog_cancel_undoes_and_says_so(daemon, scene, tmp_path) -> None:
+    bmd = scene.namespace["bmd"]
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+
+    def start(p, jobs):  # a render that never finishes on its own
+        p.rendering = True
+        p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 25}
+
+    scene.project.on_start_rendering = start
+    seen = {}
+
+    def artist(dispatcher) -> None:
+        items = dispatcher.window.GetItems()
+        dispatcher.window.On.run.Clicked(None)
+        for _ in range(3):
+            dispatcher.On.Timeout(None)
+        seen["rendering"] = items["status"].Text
+        dispatcher.window.On.cancel.Clicked(None)
+        dispatcher.On.Timeout(None)
+        seen["after"] = (items["status"].Text, items["run"].Enabled)
+        dispatcher.window.On.cancel.Clicked(None)  # idle now: Close
+
+    bmd.dispatcher.on_run_loop = artist
+    run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path))
+    assert seen["rendering"] == "Resolve is rendering the plate: 25%"
+    assert seen["after"] == ("Cancelled; the project is as it was", True)
+    assert scene.project.jobs == {} and not scene.project.rendering and len(scene.timeline.tracks) == 1
+    assert scene.calls.names().count("Dispatcher.ExitLoop") == 1
+
+
+def test_qt_window_runs_and_shows_progress(qtbot, daemon, scene, tmp_path) -> None:
+    from void_resolve.qt_window import RemoveWindow
+
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion)
+    window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path))
+    qtbot.addWidget(window)
+    window.set_values(form_values(ResolveSettings(matte="fusion", prompt="a wall")))
+    assert window.values() == {"range": 0, "matte": 1, "engine": "propagate", "prompt": "a wall", "pass2": False}
+    window.run_button.click()
+    assert not window.run_button.isEnabled() and window.cancel_button.text() == "Cancel"
+    qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=60000)
+    assert window.status.text().startswith("Done:") and window.progress.value() == 1000
+    [placed] = scene.timeline.tracks[1]
+    assert placed.duration == 6
+
+
+def test_closing_the_qt_window_mid_run_undoes(qtbot, daemon, scene, tmp_path) -> None:
+    from void_resolve.qt_window import RemoveWindow
+
+    def start(p, jobs):
+        p.rendering = True
+        p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 5}
+
+    scene.project.on_start_rendering = start
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion)
+    window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    window.run_button.click()
+    qtbot.waitUntil(lambda: "rendering the plate" in window.status.text(), timeout=30000)
+    window.close()
+    assert scene.project.jobs == {} and not scene.project.rendering
+    assert scene.calls.names().count("Project.StopRendering") == 1 and all(scene.timeline.enabled)
+
+
+def test_qt_window_opens_the_panel_when_it_imports(qtbot, daemon, scene, tmp_path) -> None:
+    from void_resolve.qt_window import RemoveWindow, panel_opener
+
+    if panel_opener() is None:
+        pytest.skip("void_client.panel does not import here")
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion)
+    window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path), endpoint=daemon.endpoint)
+    qtbot.addWidget(window)
+    window.panel_button.click()
+    panel = window.panel
+    try:
+        assert type(panel).__name__ == "VoidPanel" and panel.endpoint == daemon.endpoint and panel.isVisible()
+    finally:
+        panel.close()

@@ -1,0 +1,1 @@
+"""Shared test helpers: daemon processes, fault injection, the tiny VOID model, fake hosts. Used by tests and bench."""
