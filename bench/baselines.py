@@ -30,9 +30,9 @@ for _sub in ("plugin", "daemon"):
 from scenes import Scene  # noqa: E402
 
 from void_client.demo_shot import linear_to_srgb, srgb_to_linear  # noqa: E402
+from void_client.job_spec import JobSpec  # noqa: E402
 from void_client.metrics import cv2_inpaint_baseline  # noqa: E402
 from void_client.quadmask import build_quadmask  # noqa: E402
-from void_client.job_spec import JobSpec  # noqa: E402
 
 #: Neighbours the median baseline looks at: every ``MEDIAN_STEP``-th frame within ±``MEDIAN_REACH``.
 MEDIAN_REACH = 24
@@ -44,7 +44,12 @@ FEATURE_SIDE = 640
 def quadmasks(scene: Scene) -> np.ndarray:
     """The quadmasks a job builds from the scene's mattes (the daemon's own function)."""
     s = scene.shot
-    return np.stack([build_quadmask(r, a, scene.dilation, frame=f) for r, a, f in zip(s.remove, s.affected, s.frames)])
+    return np.stack(
+        [
+            build_quadmask(r, a, scene.dilation, frame=f)
+            for r, a, f in zip(s.remove, s.affected, s.frames)
+        ]
+    )
 
 
 def inpaint(scene: Scene, region: np.ndarray, out: np.ndarray, method: str) -> None:
@@ -84,7 +89,12 @@ def _homography(a: _Features, b: _Features) -> np.ndarray | None:
     """Homography taking frame ``b``'s pixels to frame ``a``'s, or None."""
     import cv2
 
-    if a.descriptors is None or b.descriptors is None or len(a.keypoints) < 8 or len(b.keypoints) < 8:
+    if (
+        a.descriptors is None
+        or b.descriptors is None
+        or len(a.keypoints) < 8
+        or len(b.keypoints) < 8
+    ):
         return None
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(b.descriptors, a.descriptors)
     if len(matches) < 12:
@@ -102,7 +112,9 @@ def median(scene: Scene, region: np.ndarray, out: np.ndarray) -> None:
 
     plate = scene.shot.plate
     t_count, h, w = region.shape
-    feats = [_features(np.asarray(plate[t, ..., :3], np.float32), region[t]) for t in range(t_count)]
+    feats = [
+        _features(np.asarray(plate[t, ..., :3], np.float32), region[t]) for t in range(t_count)
+    ]
     for t in range(t_count):
         rgb = np.asarray(plate[t, ..., :3], np.float32)
         out[t] = rgb
@@ -123,8 +135,17 @@ def median(scene: Scene, region: np.ndarray, out: np.ndarray) -> None:
             m = shift @ hmat
             size = (x1 - x0, y1 - y0)
             src = np.asarray(plate[s, ..., :3], np.float32)
-            warped = cv2.warpPerspective(src, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            seen = cv2.warpPerspective((~region[s]).astype(np.uint8), m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            warped = cv2.warpPerspective(
+                src, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
+            seen = cv2.warpPerspective(
+                (~region[s]).astype(np.uint8),
+                m,
+                size,
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
             samples.append(np.where(seen[..., None] > 0, warped, np.nan))
         fill = np.full(hole.shape + (3,), np.nan, np.float32)
         if samples:
@@ -137,7 +158,10 @@ def median(scene: Scene, region: np.ndarray, out: np.ndarray) -> None:
         crop[hole & ~unknown] = fill[hole & ~unknown]
         if unknown.any():
             disp = (linear_to_srgb(crop) * 255).round().astype(np.uint8)
-            crop[unknown] = srgb_to_linear(cv2.inpaint(disp, unknown.astype(np.uint8), 5, cv2.INPAINT_TELEA).astype(np.float32) / 255.0)[unknown]
+            crop[unknown] = srgb_to_linear(
+                cv2.inpaint(disp, unknown.astype(np.uint8), 5, cv2.INPAINT_TELEA).astype(np.float32)
+                / 255.0
+            )[unknown]
 
 
 # ---------------------------------------------------------------------------- the real job path
@@ -162,7 +186,15 @@ class JobPath:
     """A job in a temporary job store: inputs stored up front (the daemon's receive stage), then
     :meth:`run` (timed by the caller) and :meth:`collect`."""
 
-    def __init__(self, scene: Scene, engine_name: str, seam: str, qms: np.ndarray, config=None, window: int | None = None) -> None:
+    def __init__(
+        self,
+        scene: Scene,
+        engine_name: str,
+        seam: str,
+        qms: np.ndarray,
+        config=None,
+        window: int | None = None,
+    ) -> None:
         from void_daemon.cache import WindowCache
         from void_daemon.engines import load_engine
         from void_daemon.jobs import JobStore
@@ -175,7 +207,9 @@ class JobPath:
             # The plate as a client sends it (half-float EXRs come over as f16, here we keep the
             # scene's own type), the quadmask the receiver builds.
             self.job.store_input(pos, np.ascontiguousarray(scene.shot.plate[pos]), qms[pos])
-        self.runner = JobRunner(self.job, load_engine(engine_name, config), WindowCache(store.cache_dir))
+        self.runner = JobRunner(
+            self.job, load_engine(engine_name, config), WindowCache(store.cache_dir)
+        )
 
     @property
     def windows(self) -> int:

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from void_client.demo_shot import make_shot, write_shot
+from void_client.job_spec import JobSpec
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence_job import RemoveRequest, remove_sequence
-from void_client.job_spec import JobSpec
 
 SETTINGS = {"window": 197, "overlap": 16, "dilation": 4}
 
@@ -48,7 +48,9 @@ def engine_inputs(frames: int, width: int, height: int, folder: Path) -> dict:
     from void_daemon.roi import compute_roi
 
     shot = make_shot(frames=frames, width=width, height=height, radius_frac=0.2)
-    q = np.stack([build_quadmask(r, a, SETTINGS["dilation"]) for r, a in zip(shot.remove, shot.affected)])
+    q = np.stack(
+        [build_quadmask(r, a, SETTINGS["dilation"]) for r, a in zip(shot.remove, shot.affected)]
+    )
     holes = hole(q)
     box = compute_roi(holes, 48)
     ys, xs = box.slices
@@ -70,7 +72,12 @@ def engine_only(folder: Path) -> dict:
     dt = time.perf_counter() - t0
     # Measured here: RUSAGE_CHILDREN in the parent would also count the fork's copy of the parent.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": dt, "fps": len(crop) / dt, "input_mb": crop.nbytes / 1e6, "peak_rss_mb": peak}
+    return {
+        "seconds": dt,
+        "fps": len(crop) / dt,
+        "input_mb": crop.nbytes / 1e6,
+        "peak_rss_mb": peak,
+    }
 
 
 def in_process_job(paths: dict, frames: list[int], width: int, height: int, workdir: Path) -> float:
@@ -81,13 +88,19 @@ def in_process_job(paths: dict, frames: list[int], width: int, height: int, work
     from void_daemon.jobs import JobStore
     from void_daemon.runner import JobRunner
 
-    seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(workdir / "x.####.exr"), paths["affected"]))
+    seq = SequenceJob(
+        RemoveRequest(
+            paths["plate"], paths["remove"], str(workdir / "x.####.exr"), paths["affected"]
+        )
+    )
     store = JobStore(workdir / "jobs")
     job = store.create(JobSpec(frames=frames, width=width, height=height, **SETTINGS))
     for pos, f in enumerate(frames):  # inputs as the receivers would store them
         fi = seq.read_frame(f)
         job.store_input(pos, fi.plate, build_quadmask(fi.remove, fi.affected, SETTINGS["dilation"]))
-    runner = JobRunner(job, load_engine("propagate", EngineConfig()), WindowCache(workdir / "cache"))
+    runner = JobRunner(
+        job, load_engine("propagate", EngineConfig()), WindowCache(workdir / "cache")
+    )
     t0 = time.perf_counter()
     for w in runner.windows:
         runner.run_window(w.index, lambda *a: None, lambda: False)
@@ -99,12 +112,33 @@ def in_process_job(paths: dict, frames: list[int], width: int, height: int, work
 def end_to_end(paths: dict, workdir: Path) -> float:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     log = open(workdir / "daemon.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "void_daemon", "serve", "--endpoint", endpoint, "--jobs-dir", str(workdir / "djobs")], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "serve",
+            "--endpoint",
+            endpoint,
+            "--jobs-dir",
+            str(workdir / "djobs"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         from void_client.client import connect
 
         connect(endpoint, autostart=False, timeout=60).close()
-        req = RemoveRequest(paths["plate"], paths["remove"], str(workdir / "out" / "o.####.exr"), paths["affected"], settings=SETTINGS, endpoint=endpoint, autostart=False)
+        req = RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(workdir / "out" / "o.####.exr"),
+            paths["affected"],
+            settings=SETTINGS,
+            endpoint=endpoint,
+            autostart=False,
+        )
         t0 = time.perf_counter()
         remove_sequence(req)
         return time.perf_counter() - t0
@@ -126,16 +160,35 @@ def main() -> None:
         print(json.dumps(engine_only(Path(args.engine_child))))
         return
     if args.inputs_child:
-        print(json.dumps(engine_inputs(args.frames, args.width, args.height, Path(args.inputs_child))))
+        print(
+            json.dumps(engine_inputs(args.frames, args.width, args.height, Path(args.inputs_child)))
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         # Both in children of a still-small parent: Linux keeps ru_maxrss across fork+exec, so a
         # child forked from a parent holding the shot would report the parent's size.
-        size = ["--frames", str(args.frames), "--width", str(args.width), "--height", str(args.height)]
-        made = subprocess.run([sys.executable, __file__, "--inputs-child", str(work), *size], capture_output=True, text=True, check=True)
+        size = [
+            "--frames",
+            str(args.frames),
+            "--width",
+            str(args.width),
+            "--height",
+            str(args.height),
+        ]
+        made = subprocess.run(
+            [sys.executable, __file__, "--inputs-child", str(work), *size],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         eng = json.loads(made.stdout.strip().splitlines()[-1])
-        child = subprocess.run([sys.executable, __file__, "--engine-child", str(work)], capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--engine-child", str(work)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         eng.update(json.loads(child.stdout.strip().splitlines()[-1]))
         peak_rss_mb = eng["peak_rss_mb"]
         shot = make_shot(frames=args.frames, width=args.width, height=args.height, radius_frac=0.2)
@@ -162,10 +215,14 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print("| frames | size | hole | ROI | engine fps | engine peak RSS MB (input MB) | job in-process s | end-to-end s | bridge ms/frame | bridge share |")
+    print(
+        "| frames | size | hole | ROI | engine fps | engine peak RSS MB (input MB) | job in-process s | end-to-end s | bridge ms/frame | bridge share |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     r = result
-    print(f"| {n} | {r['size']} | {r['hole_fraction']:.0%} | {r['roi'][0]}x{r['roi'][1]} | {r['engine_fps']} | {r['engine_peak_rss_mb']} ({r['engine_input_mb']}) | {r['job_in_process_s']} | {r['end_to_end_s']} | {r['bridge_ms_per_frame']} | {r['bridge_share']:.0%} |")
+    print(
+        f"| {n} | {r['size']} | {r['hole_fraction']:.0%} | {r['roi'][0]}x{r['roi'][1]} | {r['engine_fps']} | {r['engine_peak_rss_mb']} ({r['engine_input_mb']}) | {r['job_in_process_s']} | {r['end_to_end_s']} | {r['bridge_ms_per_frame']} | {r['bridge_share']:.0%} |"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ for sub in ("plugin", "daemon"):
     if str(ROOT / sub) not in sys.path:
         sys.path.insert(0, str(ROOT / sub))
 
-from void_client.quadmask import build_quadmask  # noqa: E402
 from void_client.job_spec import JobSpec  # noqa: E402
+from void_client.quadmask import build_quadmask  # noqa: E402
 from void_daemon.cache import WindowCache  # noqa: E402
 from void_daemon.engines import Engine, EngineConfig, WindowInput, load_engine  # noqa: E402
 from void_daemon.jobs import Job, JobStore  # noqa: E402
@@ -61,7 +61,12 @@ class Timed(Engine):
     def __init__(self, inner: Engine) -> None:
         super().__init__(inner.config)
         self.inner = inner
-        self.name, self.version, self.colour, self.model_size = inner.name, inner.version, inner.colour, inner.model_size  # type: ignore[misc]
+        self.name, self.version, self.colour, self.model_size = (
+            inner.name,
+            inner.version,
+            inner.colour,
+            inner.model_size,
+        )  # type: ignore[misc]
         self.seconds = 0.0
 
     def prepare(self, window: WindowInput) -> np.ndarray:
@@ -72,14 +77,18 @@ class Timed(Engine):
             self.seconds += time.perf_counter() - t0
 
 
-def make_plate(h: int, w: int, frames: int, radius: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def make_plate(
+    h: int, w: int, frames: int, radius: int, seed: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A textured 4K background (with values above 1) and a bright object crossing it."""
     rng = np.random.default_rng(seed)
     small = rng.random((h // 32, w // 32, 3)).astype(np.float32)
     rgb = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) * 3.0
     block = rng.standard_normal((256, 256, 3)).astype(np.float32) * 0.03  # grain
     rgb += np.tile(block, (h // 256 + 1, w // 256 + 1, 1))[:h, :w]
-    base = np.concatenate([rgb, np.ones((h, w, 1), np.float32), rng.random((h, w, 1), np.float32)], -1).astype(np.float16)
+    base = np.concatenate(
+        [rgb, np.ones((h, w, 1), np.float32), rng.random((h, w, 1), np.float32)], -1
+    ).astype(np.float16)
     plates, mattes = [], []
     for i in range(frames):
         m = np.zeros((h, w), np.float32)
@@ -91,12 +100,27 @@ def make_plate(h: int, w: int, frames: int, radius: int, seed: int = 0) -> tuple
     return plates, mattes
 
 
-def measure(engine: Engine, plates: list[np.ndarray], mattes: list[np.ndarray], workdir: Path, detail: bool, repeat: int) -> dict:
+def measure(
+    engine: Engine,
+    plates: list[np.ndarray],
+    mattes: list[np.ndarray],
+    workdir: Path,
+    detail: bool,
+    repeat: int,
+) -> dict:
     """The best of ``repeat`` runs (each with an empty cache): these machines are shared."""
     h, w, _ = plates[0].shape
     store = JobStore(workdir / engine.name)
-    spec = JobSpec(frames=list(range(len(plates))), width=w, height=h, channels=["R", "G", "B", "A", "id"],
-                   engine=engine.name, window=len(plates), overlap=0, restore_detail=detail)
+    spec = JobSpec(
+        frames=list(range(len(plates))),
+        width=w,
+        height=h,
+        channels=["R", "G", "B", "A", "id"],
+        engine=engine.name,
+        window=len(plates),
+        overlap=0,
+        restore_detail=detail,
+    )
     job = store.create(spec.validate())
     for p, (plate, matte) in enumerate(zip(plates, mattes)):
         job.store_input(p, plate, build_quadmask(matte, None, spec.dilation))
@@ -109,7 +133,9 @@ def _run(job: Job, engine: Engine, cache: WindowCache) -> dict:
     timed = Timed(engine)
     runner = JobRunner(job, timed, cache)
     t0 = time.perf_counter()
-    boxes = [runner.run_window(win.index, lambda *a: None, lambda: False).box for win in runner.windows]
+    boxes = [
+        runner.run_window(win.index, lambda *a: None, lambda: False).box for win in runner.windows
+    ]
     t_windows = time.perf_counter() - t0
     t0 = time.perf_counter()
     for p in range(job.n):
@@ -138,12 +164,24 @@ def _run(job: Job, engine: Engine, cache: WindowCache) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=13, help="frames (one window); a valid length 8m+5 avoids padding")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=13,
+        help="frames (one window); a valid length 8m+5 avoids padding",
+    )
     ap.add_argument("--size", choices=sorted(SIZES), default="4k")
     ap.add_argument("--radius", type=int, default=60, help="object radius in pixels")
     ap.add_argument("--detail", action="store_true", help="with grain restoration")
-    ap.add_argument("--void-seconds-per-frame", type=float, default=0.0, help="VOID's own time per frame, to compute its share")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per engine; the fastest is reported")
+    ap.add_argument(
+        "--void-seconds-per-frame",
+        type=float,
+        default=0.0,
+        help="VOID's own time per frame, to compute its share",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs per engine; the fastest is reported"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     h, w = SIZES[args.size]
@@ -154,22 +192,41 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure(engine, plates, mattes, Path(tmp), args.detail, args.repeat))
     prop = rows[0]
     rows[1]["share"] = rows[1]["path_ms"] / prop["engine_ms"]  # against propagate's engine time
-    void_share = rows[1]["path_ms"] / (1000 * args.void_seconds_per_frame) if args.void_seconds_per_frame else None
+    void_share = (
+        rows[1]["path_ms"] / (1000 * args.void_seconds_per_frame)
+        if args.void_seconds_per_frame
+        else None
+    )
     if args.json:
-        print(json.dumps({"rows": rows, "void_share": void_share, "machine": platform.platform()}, indent=2))
+        print(
+            json.dumps(
+                {"rows": rows, "void_share": void_share, "machine": platform.platform()}, indent=2
+            )
+        )
         return 0
-    print(f"{args.size} {w}x{h}, {args.frames} frames, object radius {args.radius} px, detail {'on' if args.detail else 'off'}; {platform.processor() or platform.machine()}")
+    print(
+        f"{args.size} {w}x{h}, {args.frames} frames, object radius {args.radius} px, detail {'on' if args.detail else 'off'}; {platform.processor() or platform.machine()}"
+    )
     print()
-    print("| path | crop | window prep | finish | path | of which I/O floor | engine | path / propagate engine | (path − floor) / propagate engine |")
+    print(
+        "| path | crop | window prep | finish | path | of which I/O floor | engine | path / propagate engine | (path − floor) / propagate engine |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    names = {"propagate": "propagate (linear)", IdentityDisplay.name: "display (VOID's path, no model)"}
+    names = {
+        "propagate": "propagate (linear)",
+        IdentityDisplay.name: "display (VOID's path, no model)",
+    }
     eng = prop["engine_ms"]
     for r in rows:
-        print(f"| {names[r['engine']]} | {r['crop']} | {r['window_prep_ms']:.1f} | {r['finish_ms']:.1f} | {r['path_ms']:.1f} | "
-              f"{r['floor_ms']:.1f} | {r['engine_ms']:.1f} | {100 * r['path_ms'] / eng:.1f}% | {100 * (r['path_ms'] - r['floor_ms']) / eng:.1f}% |")
+        print(
+            f"| {names[r['engine']]} | {r['crop']} | {r['window_prep_ms']:.1f} | {r['finish_ms']:.1f} | {r['path_ms']:.1f} | "
+            f"{r['floor_ms']:.1f} | {r['engine_ms']:.1f} | {100 * r['path_ms'] / eng:.1f}% | {100 * (r['path_ms'] - r['floor_ms']) / eng:.1f}% |"
+        )
     print("\n(ms per frame)")
     if void_share is not None:
-        print(f"\ndisplay path against VOID at {args.void_seconds_per_frame:.2f} s/frame: {100 * void_share:.2f}%")
+        print(
+            f"\ndisplay path against VOID at {args.void_seconds_per_frame:.2f} s/frame: {100 * void_share:.2f}%"
+        )
     return 0
 
 

@@ -31,10 +31,10 @@ from void_client import protocol as P
 from void_client.client import DaemonClient
 from void_client.demo_shot import Shot, make_shot
 from void_client.errors import VoidError
+from void_client.job_spec import JobSpec
 from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
 from void_client.session import FrameInput, JobSession
-from void_client.job_spec import JobSpec
 from void_daemon.roi import composite_alpha
 
 
@@ -104,14 +104,29 @@ class PeakRSS(threading.Thread):
 
 
 def spec_for(cfg: LoadConfig, shot: Shot, name: str) -> JobSpec:
-    return JobSpec(frames=shot.frames, width=shot.plate.shape[2], height=shot.plate.shape[1], channels=["R", "G", "B", "A"],
-                   name=name, window=cfg.window, overlap=cfg.overlap, dilation=3, feather=6)
+    return JobSpec(
+        frames=shot.frames,
+        width=shot.plate.shape[2],
+        height=shot.plate.shape[1],
+        channels=["R", "G", "B", "A"],
+        name=name,
+        window=cfg.window,
+        overlap=cfg.overlap,
+        dilation=3,
+        feather=6,
+    )
 
 
 def reader(shot: Shot):  # type: ignore[no-untyped-def]
     def read(frame: int) -> FrameInput:
         i = frame - shot.first
-        return FrameInput(frame, shot.plate[i].astype(np.float16), shot.remove[i], shot.affected[i], ["R", "G", "B", "A"])
+        return FrameInput(
+            frame,
+            shot.plate[i].astype(np.float16),
+            shot.remove[i],
+            shot.affected[i],
+            ["R", "G", "B", "A"],
+        )
 
     return read
 
@@ -124,12 +139,17 @@ def check_job(shot: Shot, got: dict[int, np.ndarray]) -> str:
     plate = shot.plate.astype(np.float16)
     for i, f in enumerate(shot.frames):
         outside = composite_alpha(hole(qms[i]), 6) == 0
-        if got[f][outside].tobytes() != plate[i][outside].tobytes() or got[f][..., 3].tobytes() != plate[i][..., 3].tobytes():
+        if (
+            got[f][outside].tobytes() != plate[i][outside].tobytes()
+            or got[f][..., 3].tobytes() != plate[i][..., 3].tobytes()
+        ):
             return f"frame {f}: pixels outside the fill changed"
     result = np.stack([got[f] for f in shot.frames]).astype(np.float32)
     score = psnr(result[..., :3], shot.truth, hole(qms))
     before = psnr(shot.plate[..., :3], shot.truth, hole(qms))
-    return "" if score > before + 6.0 else f"fill PSNR {score:.1f} dB, the plate was {before:.1f} dB"
+    return (
+        "" if score > before + 6.0 else f"fill PSNR {score:.1f} dB, the plate was {before:.1f} dB"
+    )
 
 
 class RecordingClient(DaemonClient):
@@ -145,7 +165,9 @@ class RecordingClient(DaemonClient):
         return ack
 
 
-def run_session(endpoint: str, spec: JobSpec, shot: Shot, out: dict, start: threading.Event) -> None:
+def run_session(
+    endpoint: str, spec: JobSpec, shot: Shot, out: dict, start: threading.Event
+) -> None:
     got: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
 
@@ -181,7 +203,9 @@ class SlowClient(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        self.sock.send_multipart(P.encode(P.Submit(id=1, spec=self.spec.to_dict(), result_credit=self.credit)))
+        self.sock.send_multipart(
+            P.encode(P.Submit(id=1, spec=self.spec.to_dict(), result_credit=self.credit))
+        )
         todo = list(self.shot.frames)
         credit = 0
         read = reader(self.shot)
@@ -191,7 +215,9 @@ class SlowClient(threading.Thread):
                 self.job = self.job or msg.job
                 credit += msg.credit
             while credit and todo:
-                self.sock.send_multipart(P.encode(P.Frames(job=self.job, images=read(todo.pop(0)).images())))
+                self.sock.send_multipart(
+                    P.encode(P.Frames(job=self.job, images=read(todo.pop(0)).images()))
+                )
                 credit -= 1
         self.sent.set()  # and from here on it reads nothing
 
@@ -204,7 +230,20 @@ def start_daemon(jobs: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
     log = open(jobs.parent / "daemon.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "void_daemon", "serve", "--endpoint", endpoint, "--jobs-dir", str(jobs)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "serve",
+            "--endpoint",
+            endpoint,
+            "--jobs-dir",
+            str(jobs),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -218,7 +257,9 @@ def start_daemon(jobs: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the daemon did not start")
 
 
-def window_order(jobs_dir: Path, job_ids: list[str], spec: JobSpec) -> tuple[list[tuple[float, str, int]], dict[tuple[str, int], float]]:
+def window_order(
+    jobs_dir: Path, job_ids: list[str], spec: JobSpec
+) -> tuple[list[tuple[float, str, int]], dict[tuple[str, int], float]]:
     """Windows in the order the engine finished them, and when each became ready (its frames in)."""
     from void_client.windows import plan_windows
 
@@ -248,7 +289,9 @@ def overtakes(order: list[tuple[float, str, int]], ready: dict[tuple[str, int], 
         waiting_since = max(ready[(job, k)], finished.get((job, k - 1), 0.0))
         counts: dict[str, int] = {}
         for q in range(r):
-            started = order[q - 1][0] if q else 0.0  # one compute thread: a window starts when the previous one ends
+            started = (
+                order[q - 1][0] if q else 0.0
+            )  # one compute thread: a window starts when the previous one ends
             if started >= waiting_since and order[q][1] != job:
                 counts[order[q][1]] = counts.get(order[q][1], 0) + 1
         worst = max(worst, *counts.values(), 0)
@@ -262,24 +305,40 @@ def run_load(cfg: LoadConfig, workdir: Path | None = None) -> LoadResult:
     RecordingClient.positions = res.queue_positions
     try:
         pid = daemon.pid
-        shots = [make_shot(frames=cfg.frames, width=cfg.width, height=cfg.height, seed=100 + i) for i in range(cfg.clients + 1)]
+        shots = [
+            make_shot(frames=cfg.frames, width=cfg.width, height=cfg.height, seed=100 + i)
+            for i in range(cfg.clients + 1)
+        ]
         # Warm-up and the single-client baseline (its own content: nothing comes from the cache).
         warm = make_shot(frames=5, width=32, height=24, seed=99)
         with DaemonClient(endpoint, timeout=60) as c:
             JobSession(c, spec_for(cfg, warm, "warm"), reader(warm), lambda f, px: None).run()
             res.rss_idle = psutil.Process(pid).memory_info().rss
             t0 = time.perf_counter()
-            JobSession(c, spec_for(cfg, shots[0], "single"), reader(shots[0]), lambda f, px: None).run()
+            JobSession(
+                c, spec_for(cfg, shots[0], "single"), reader(shots[0]), lambda f, px: None
+            ).run()
             res.single_seconds = time.perf_counter() - t0
         rss = PeakRSS(pid)
-        slow_shot = make_shot(frames=cfg.slow_frames, width=cfg.slow_size, height=cfg.slow_size, seed=7)
+        slow_shot = make_shot(
+            frames=cfg.slow_frames, width=cfg.slow_size, height=cfg.slow_size, seed=7
+        )
         slow = SlowClient(endpoint, spec_for(cfg, slow_shot, "slow"), slow_shot, cfg.slow_credit)
         slow.sent.wait(120)
         res.slow_result_bytes = cfg.slow_frames * cfg.slow_size * cfg.slow_size * 4 * 2
         start = threading.Event()
         outs: list[dict] = [dict() for _ in range(cfg.clients)]
         threads = [
-            threading.Thread(target=run_session, args=(endpoint, spec_for(cfg, shots[i + 1], f"load{i}"), shots[i + 1], outs[i], start))
+            threading.Thread(
+                target=run_session,
+                args=(
+                    endpoint,
+                    spec_for(cfg, shots[i + 1], f"load{i}"),
+                    shots[i + 1],
+                    outs[i],
+                    start,
+                ),
+            )
             for i in range(cfg.clients)
         ]
         for t in threads:
@@ -313,7 +372,9 @@ def run_load(cfg: LoadConfig, workdir: Path | None = None) -> LoadResult:
             if "error" in out:
                 res.errors.append(f"client {i}: {out['error']}")
                 continue
-            problem = check_job(shots[i + 1], out["got"]) or (f"frames {out['dupes']} twice" if out["dupes"] else "")
+            problem = check_job(shots[i + 1], out["got"]) or (
+                f"frames {out['dupes']} twice" if out["dupes"] else ""
+            )
             if problem:
                 res.errors.append(f"client {i}: {problem}")
             else:
@@ -339,10 +400,19 @@ def table(r: LoadResult) -> str:
         ("clients (+1 slow, not reading)", f"{c.clients}"),
         ("frames per client", f"{c.frames} at {c.width}x{c.height}, window {c.window}/{c.overlap}"),
         ("one client alone", f"{r.single_seconds:.2f} s, {r.single_fps:.1f} frames/s"),
-        (f"{c.clients} clients at once", f"{r.load_seconds:.2f} s, {r.load_fps:.1f} frames/s ({r.windows_total} windows, {r.windows_total / max(r.load_seconds, 1e-9):.1f}/s)"),
+        (
+            f"{c.clients} clients at once",
+            f"{r.load_seconds:.2f} s, {r.load_fps:.1f} frames/s ({r.windows_total} windows, {r.windows_total / max(r.load_seconds, 1e-9):.1f}/s)",
+        ),
         ("throughput ratio (N clients / one)", f"{r.load_fps / max(r.single_fps, 1e-9):.2f}x"),
-        ("daemon RSS idle -> peak", f"{r.rss_idle / mib:.0f} -> {r.rss_peak / mib:.0f} MiB (+{(r.rss_peak - r.rss_idle) / mib:.0f} MiB)"),
-        ("slow client: results it never read", f"{r.slow_frames_done} frames, {r.slow_result_bytes / mib:.0f} MiB as float32"),
+        (
+            "daemon RSS idle -> peak",
+            f"{r.rss_idle / mib:.0f} -> {r.rss_peak / mib:.0f} MiB (+{(r.rss_peak - r.rss_idle) / mib:.0f} MiB)",
+        ),
+        (
+            "slow client: results it never read",
+            f"{r.slow_frames_done} frames, {r.slow_result_bytes / mib:.0f} MiB as float32",
+        ),
         ("slow client: results in flight (max)", f"{r.slow_inflight_max} (credit {c.slow_credit})"),
         ("queue positions at submit", " ".join(map(str, sorted(r.queue_positions)))),
         ("jobs started before any finished", f"{r.interleaved_jobs}/{c.clients}"),
@@ -356,20 +426,33 @@ def table(r: LoadResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--quick", action="store_true", help="small frames (the test suite's size)")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     args = ap.parse_args(argv)
     cfg = LoadConfig(clients=args.clients)
     if args.quick:
-        cfg = LoadConfig(clients=args.clients, frames=16, width=96, height=64, window=13, overlap=4, slow_frames=13, slow_size=256)
+        cfg = LoadConfig(
+            clients=args.clients,
+            frames=16,
+            width=96,
+            height=64,
+            window=13,
+            overlap=4,
+            slow_frames=13,
+            slow_size=256,
+        )
     r = run_load(cfg)
     print(table(r))
     for e in r.errors:
         print("ERROR", e, file=sys.stderr)
     if args.json:
-        Path(args.json).write_text(json.dumps({**asdict(r), "single_fps": r.single_fps, "load_fps": r.load_fps}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({**asdict(r), "single_fps": r.single_fps, "load_fps": r.load_fps}, indent=2)
+        )
     return 0 if not r.errors else 1
 
 

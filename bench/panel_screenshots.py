@@ -57,7 +57,16 @@ def main() -> int:
     os.environ["VOID_REMOVE_HOME"] = str(work / "home")
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "void_daemon", "serve", "--endpoint", endpoint, "--jobs-dir", str(work / "jobs")],
+        [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "serve",
+            "--endpoint",
+            endpoint,
+            "--jobs-dir",
+            str(work / "jobs"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -111,7 +120,11 @@ def main() -> int:
         panel = VoidPanel(endpoint=endpoint, poll_interval_s=0.5)
         panel.resize(1280, 800)
         panel.show()
-        pump(lambda: panel.daemon_status is not None and panel.daemon_status.connected, 20, "the panel to connect")
+        pump(
+            lambda: panel.daemon_status is not None and panel.daemon_status.connected,
+            20,
+            "the panel to connect",
+        )
         panel.set_request(req)
 
         # 1. A job under way: quadmask overlay on the newest result's frame, windows filling in.
@@ -119,9 +132,21 @@ def main() -> int:
         panel.tabs.setCurrentIndex(0)
         assert panel.run()
         half = len(shot.frames) // 2
-        pump(lambda: panel.progress.frames_written >= half - 6 and panel.viewer.current_preview() is not None, 120, "results")
+        pump(
+            lambda: (
+                panel.progress.frames_written >= half - 6
+                and panel.viewer.current_preview() is not None
+            ),
+            120,
+            "results",
+        )
         # Best effort: catch a moment with the engine's step count on screen too.
-        pump(lambda: panel.progress.steps > 0 and panel.viewer.current_preview() is not None, 3, "a step report", required=False)
+        pump(
+            lambda: panel.progress.steps > 0 and panel.viewer.current_preview() is not None,
+            3,
+            "a step report",
+            required=False,
+        )
         panel.viewer.follow.setChecked(False)  # hold the picture still for the grab
         save(panel, "panel-running.png")
         pump(lambda: not panel.is_busy(), 120, "the job to finish")
@@ -132,12 +157,24 @@ def main() -> int:
         cols = (shot.remove[half] > 0.5).any(axis=0).nonzero()[0]
         panel.viewer.set_wipe(float(cols.mean()) / args.width)
         panel.viewer.set_frame(ball_frame)
-        pump(lambda: panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame, 20, "the frame")
+        pump(
+            lambda: (
+                panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame
+            ),
+            20,
+            "the frame",
+        )
         panel.viewer.set_wipe(float(cols.mean()) / args.width)
         save(panel, "panel-wipe.png")
 
         # 3. A second job, cancelled; then the log and the history.
-        second = RemoveRequest(**{**req.__dict__, "out": str(work / "out2" / "clean.####.exr"), "settings": {"window": 13, "overlap": 4, "dilation": 2}})
+        second = RemoveRequest(
+            **{
+                **req.__dict__,
+                "out": str(work / "out2" / "clean.####.exr"),
+                "settings": {"window": 13, "overlap": 4, "dilation": 2},
+            }
+        )
         panel.job_started.connect(lambda job: panel.cancel())
         assert panel.run_request(second)
         pump(lambda: not panel.is_busy(), 60, "the cancel")
@@ -151,7 +188,13 @@ def main() -> int:
         panel.show_selected()  # History ▸ View: the finished job's frames from disk
         panel.viewer.set_mode(ViewMode.WIPE)
         panel.viewer.set_frame(ball_frame)
-        pump(lambda: panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame, 20, "the frame")
+        pump(
+            lambda: (
+                panel.viewer.current_preview() is not None and panel.viewer.frame() == ball_frame
+            ),
+            20,
+            "the frame",
+        )
         save(panel, "panel-history.png")
 
         # 4. Docked in a narrow pane (Nuke's properties bin): viewer above the tabs.

@@ -77,8 +77,19 @@ class Daemon:
         self.timings = folder / "timings.jsonl"
         self.log = folder / "daemon.log"
         env = {**os.environ, "VOID_DAEMON_TIMINGS": str(self.timings)}
-        cmd = [sys.executable, "-m", "void_daemon", "serve", "--endpoint", self.endpoint, "--jobs-dir", str(folder / "jobs")]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "serve",
+            "--endpoint",
+            self.endpoint,
+            "--jobs-dir",
+            str(folder / "jobs"),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env
+        )
         wait_for_daemon(self.endpoint, self.proc, 60, self.log)
 
     def stop(self) -> None:
@@ -155,13 +166,29 @@ class Profile:
         return self.engine[0][0] - self.submit
 
 
-def run_job(seam: str, frames: int, width: int, height: int, window: int, overlap: int, folder: Path) -> Profile:
+def run_job(
+    seam: str, frames: int, width: int, height: int, window: int, overlap: int, folder: Path
+) -> Profile:
     scene = build_scene("pan", 0, frames=frames, width=width, height=height)
     paths = write_shot(scene.shot, str(folder / "in"))
     daemon = Daemon(folder)
     try:
-        settings = {"window": window, "overlap": overlap, "seam": seam, "dilation": scene.dilation, "feather": scene.feather}
-        seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(folder / "out" / "clean.####.exr"), paths["affected"], settings=settings))
+        settings = {
+            "window": window,
+            "overlap": overlap,
+            "seam": seam,
+            "dilation": scene.dilation,
+            "feather": scene.feather,
+        }
+        seq = SequenceJob(
+            RemoveRequest(
+                paths["plate"],
+                paths["remove"],
+                str(folder / "out" / "clean.####.exr"),
+                paths["affected"],
+                settings=settings,
+            )
+        )
         written: dict[int, tuple[float, float]] = {}
 
         def write(frame: int, px: np.ndarray) -> None:
@@ -178,17 +205,35 @@ def run_job(seam: str, frames: int, width: int, height: int, window: int, overla
         job = report_.job
     finally:
         daemon.stop()
-    events = [e for e in map(json.loads, daemon.timings.read_text().splitlines()) if e["job"] == job]
-    return build_profile(seam, scene.shot.frames, events, sent, written, submit, done, window, overlap, f"{width}x{height}")
+    events = [
+        e for e in map(json.loads, daemon.timings.read_text().splitlines()) if e["job"] == job
+    ]
+    return build_profile(
+        seam,
+        scene.shot.frames,
+        events,
+        sent,
+        written,
+        submit,
+        done,
+        window,
+        overlap,
+        f"{width}x{height}",
+    )
 
 
-def build_profile(seam, frame_numbers, events, sent, written, submit, done, window, overlap, size) -> Profile:
+def build_profile(
+    seam, frame_numbers, events, sent, written, submit, done, window, overlap, size
+) -> Profile:
     n = len(frame_numbers)
     wins = plan_windows(n, window, overlap)
     weights = seam_weights(wins, seam)
     first_need = {p: min(w.index for w in wins if w.covers(p)) for p in range(n)}
     # The window whose end makes a frame final: the last one with weight on it.
-    final_by = {p: max(w.index for w in wins if w.covers(p) and weights[w.index][p - w.start] > 0) for p in range(n)}
+    final_by = {
+        p: max(w.index for w in wins if w.covers(p) and weights[w.index][p - w.start] > 0)
+        for p in range(n)
+    }
     per = [{s: Span() for s in STAGES} for _ in wins]
     engine = []
     busy: dict[str, list[tuple[float, float]]] = {s: [] for s in STAGES}
@@ -251,14 +296,26 @@ def window_table(prof: Profile) -> str:
         cells = [str(k)]
         for stage in STAGES:
             sp = st[stage]
-            cells.append("—" if sp.empty else f"{sp.t0 - prof.submit:.2f}–{sp.t1 - prof.submit:.2f}")
+            cells.append(
+                "—" if sp.empty else f"{sp.t0 - prof.submit:.2f}–{sp.t1 - prof.submit:.2f}"
+            )
         eng = st["engine"]
         wait = 0.0 if prev_end is None else max(0.0, eng.t0 - prev_end)
         ready = st["decode"].t1 - prof.submit if not st["decode"].empty else float("nan")
-        cells += [f"{eng.t1 - eng.t0:.2f}", "—" if prev_end is None else f"{wait:.3f}", f"{ready:.2f}"]
+        cells += [
+            f"{eng.t1 - eng.t0:.2f}",
+            "—" if prev_end is None else f"{wait:.3f}",
+            f"{ready:.2f}",
+        ]
         prev_end = eng.t1
         rows.append(cells)
-    header = ["window", *[f"{s} (s)" for s in STAGES], "engine s", "engine waited s", "inputs in at (s)"]
+    header = [
+        "window",
+        *[f"{s} (s)" for s in STAGES],
+        "engine s",
+        "engine waited s",
+        "inputs in at (s)",
+    ]
     return report.markdown_table(header, rows, "r" * len(header))
 
 
@@ -266,11 +323,32 @@ def summary(profiles: list[Profile]) -> str:
     rows = []
     for p in profiles:
         ok = "✓" if p.idle_share < IDLE_GOAL else "✗"
-        rows.append([
-            p.seam, f"{p.frames} × {p.size}", f"{len(p.windows)} × {p.overlap}", f"{p.wall:.1f}", f"{p.fill:.2f}", f"{p.engine_span:.2f}", f"{p.engine_busy:.2f}",
-            f"{p.idle:.3f}", f"{100 * p.idle_share:.2f} % {ok}", f"{100 * p.overlap_share:.0f} %",
-        ])
-    header = ["seam", "shot", "windows × overlap", "job wall s", "pipe fill s", "engine span s", "engine busy s", "engine idle s", f"idle share (< {100 * IDLE_GOAL:.0f} %)", "bridge work during engine"]
+        rows.append(
+            [
+                p.seam,
+                f"{p.frames} × {p.size}",
+                f"{len(p.windows)} × {p.overlap}",
+                f"{p.wall:.1f}",
+                f"{p.fill:.2f}",
+                f"{p.engine_span:.2f}",
+                f"{p.engine_busy:.2f}",
+                f"{p.idle:.3f}",
+                f"{100 * p.idle_share:.2f} % {ok}",
+                f"{100 * p.overlap_share:.0f} %",
+            ]
+        )
+    header = [
+        "seam",
+        "shot",
+        "windows × overlap",
+        "job wall s",
+        "pipe fill s",
+        "engine span s",
+        "engine busy s",
+        "engine idle s",
+        f"idle share (< {100 * IDLE_GOAL:.0f} %)",
+        "bridge work during engine",
+    ]
     return report.markdown_table(header, rows, "ll" + "r" * 8)
 
 
@@ -282,7 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=37)
     p.add_argument("--overlap", type=int, default=10)
     p.add_argument("--seams", nargs="*", default=["crossfade", "chain"])
-    p.add_argument("--hd", action="store_true", help="also run 60 frames at 1920x1080 (window 21, overlap 6): 8x the bytes per frame")
+    p.add_argument(
+        "--hd",
+        action="store_true",
+        help="also run 60 frames at 1920x1080 (window 21, overlap 6): 8x the bytes per frame",
+    )
     p.add_argument("--no-docs", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -293,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     for frames, width, height, window, overlap in configs:
         for seam in args.seams:
             with tempfile.TemporaryDirectory(prefix="void-profile-") as tmp:
-                log.info("%s: %d frames %dx%d through a daemon subprocess", seam, frames, width, height)
+                log.info(
+                    "%s: %d frames %dx%d through a daemon subprocess", seam, frames, width, height
+                )
                 profiles.append(run_job(seam, frames, width, height, window, overlap, Path(tmp)))
     parts = [
         f"`python bench/profile_bridge.py` — {report.stamp()}",

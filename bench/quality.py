@@ -101,7 +101,11 @@ def learned_metrics_status() -> str:
     if importlib.util.find_spec("lpips") is None:
         reasons.append("LPIPS: the `lpips` package is not installed")
     else:
-        hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
+        hub = (
+            Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+            / "hub"
+            / "checkpoints"
+        )
         if not any(hub.glob("alexnet-*.pth")):
             reasons.append(f"LPIPS: no AlexNet backbone weights in {hub}")
     i3d = os.environ.get("VOID_BENCH_I3D", "")
@@ -119,7 +123,9 @@ def void_status(weights_dir: str) -> tuple[bool, str]:
         return False, f"{exc.__class__.__name__}: {exc}"
 
 
-def run_method(key: str, scene: Scene, region: np.ndarray, qms: np.ndarray, out: np.ndarray, weights_dir: str) -> tuple[float, float, str]:
+def run_method(
+    key: str, scene: Scene, region: np.ndarray, qms: np.ndarray, out: np.ndarray, weights_dir: str
+) -> tuple[float, float, str]:
     """Fill ``out``; return (seconds, peak MiB, note). Only the removal itself is timed."""
     label, kind, engine, seam = METHODS[key]
     note = ""
@@ -128,7 +134,9 @@ def run_method(key: str, scene: Scene, region: np.ndarray, qms: np.ndarray, out:
 
         # "whole": the same engine over the shot in one window, the no-seam counterfactual.
         window = valid_length_at_least(scene.frames) if kind == "whole" else None
-        path = baselines.JobPath(scene, engine, seam, qms, EngineConfig(weights_dir=weights_dir), window)
+        path = baselines.JobPath(
+            scene, engine, seam, qms, EngineConfig(weights_dir=weights_dir), window
+        )
         try:
             with report.PeakRSS() as mem:
                 t0 = time.perf_counter()
@@ -161,7 +169,14 @@ def bench_scene(scene: Scene, methods: list[str], weights_dir: str) -> list[Row]
     reg_crop = region[:, ys, xs]
     t_count = len(shot.plate)
     out = np.zeros(shot.truth.shape[:3] + (3,), np.float32)  # touched now: not counted as peak
-    rows = [Row(scene.name, "truth", "ground truth (clean plate)", twe=float(np.nanmean(warp_errors(truth_crop, flows, reg_crop))))]
+    rows = [
+        Row(
+            scene.name,
+            "truth",
+            "ground truth (clean plate)",
+            twe=float(np.nanmean(warp_errors(truth_crop, flows, reg_crop))),
+        )
+    ]
     ok_void, why_void = void_status(weights_dir)
     for key in methods:
         label, kind, engine, seam = METHODS[key]
@@ -183,8 +198,13 @@ def bench_scene(scene: Scene, methods: list[str], weights_dir: str) -> list[Row]
         errs = warp_errors(out[:, ys, xs], flows, reg_crop)
         row.twe = float(np.nanmean(errs))
         row.seam_control = kind != "job"
-        row.seam = seam_ratio(errs, seam_transitions(t_count, scene.window, scene.overlap, seam or "crossfade"))
-        row.controls = {m: seam_ratio(errs, seam_transitions(t_count, scene.window, scene.overlap, m)) for m in ("crossfade", "chain")}
+        row.seam = seam_ratio(
+            errs, seam_transitions(t_count, scene.window, scene.overlap, seam or "crossfade")
+        )
+        row.controls = {
+            m: seam_ratio(errs, seam_transitions(t_count, scene.window, scene.overlap, m))
+            for m in ("crossfade", "chain")
+        }
         row.seconds, row.peak_mib, row.note = seconds, peak, note
         rows.append(row)
     return rows
@@ -195,7 +215,19 @@ def _f(x: float, fmt: str) -> str:
 
 
 def results_table(rows: list[Row], frames: dict[str, int]) -> str:
-    header = ["scene", "method", "PSNR hole dB", "SSIM hole", "PSNR frame dB", "SSIM frame", "tWE hole", "seam", "s/frame", "peak MiB", "note"]
+    header = [
+        "scene",
+        "method",
+        "PSNR hole dB",
+        "SSIM hole",
+        "PSNR frame dB",
+        "SSIM frame",
+        "tWE hole",
+        "seam",
+        "s/frame",
+        "peak MiB",
+        "note",
+    ]
     body = []
     for r in rows:
         s = r.scores
@@ -209,11 +241,21 @@ def results_table(rows: list[Row], frames: dict[str, int]) -> str:
             body.append([r.scene, r.label, "—", "—", "—", "—", "—", "—", "—", "—", r.note])
             continue
         per_frame = r.seconds / frames[r.scene]
-        body.append([
-            r.scene, r.label,
-            _f(s["psnr_hole"], ".2f"), _f(s["ssim_hole"], ".3f"), _f(s["psnr_full"], ".2f"), _f(s["ssim_full"], ".4f"),
-            _f(r.twe, ".2f"), seam, _f(per_frame, ".3f" if per_frame < 10 else ".1f"), _f(r.peak_mib, ".0f"), r.note,
-        ])
+        body.append(
+            [
+                r.scene,
+                r.label,
+                _f(s["psnr_hole"], ".2f"),
+                _f(s["ssim_hole"], ".3f"),
+                _f(s["psnr_full"], ".2f"),
+                _f(s["ssim_full"], ".4f"),
+                _f(r.twe, ".2f"),
+                seam,
+                _f(per_frame, ".3f" if per_frame < 10 else ".1f"),
+                _f(r.peak_mib, ".0f"),
+                r.note,
+            ]
+        )
     return report.markdown_table(header, body, "ll" + "r" * 8 + "l")
 
 
@@ -240,9 +282,15 @@ def goals(rows: list[Row], scenes: dict[str, Scene]) -> tuple[str, list[str]]:
                 continue
             gain = r.scores["psnr_hole"] - telea.scores["psnr_hole"]
             ok = gain >= GAIN_DB
-            cells.append(f"{gain:+.2f} dB {'✓' if ok else '✗'}" if scene.moving_camera else f"{gain:+.2f} dB (not a goal)")
+            cells.append(
+                f"{gain:+.2f} dB {'✓' if ok else '✗'}"
+                if scene.moving_camera
+                else f"{gain:+.2f} dB (not a goal)"
+            )
             if scene.moving_camera and not ok:
-                missed.append(f"{name}: propagate {seam} gains {gain:+.2f} dB over Telea (goal ≥ {GAIN_DB:g} dB)")
+                missed.append(
+                    f"{name}: propagate {seam} gains {gain:+.2f} dB over Telea (goal ≥ {GAIN_DB:g} dB)"
+                )
         for seam in ("crossfade", "chain"):
             r = by.get((name, f"propagate-{seam}"))
             if r is None or not np.isfinite(r.seam):
@@ -255,21 +303,34 @@ def goals(rows: list[Row], scenes: dict[str, Scene]) -> tuple[str, list[str]]:
             if whole is not None and whole.scores:
                 ctrl = whole.controls.get(seam, float("nan"))
             elif other is not None and other.scores:
-                ctrl, via = other.controls.get(seam, float("nan")), f" ({'chain' if seam == 'crossfade' else 'crossfade'} run as control)"
+                ctrl, via = (
+                    other.controls.get(seam, float("nan")),
+                    f" ({'chain' if seam == 'crossfade' else 'crossfade'} run as control)",
+                )
             if not np.isfinite(ctrl):
                 cells.append(f"{r.seam:.2f} (no control)")
                 continue
             rel = r.seam / ctrl
             if r.twe < TWE_FLOOR:
-                cells.append(f"{r.seam:.2f} / {ctrl:.2f} = {rel:.2f} (tWE {r.twe:.2f}: below floor, not judged)")
+                cells.append(
+                    f"{r.seam:.2f} / {ctrl:.2f} = {rel:.2f} (tWE {r.twe:.2f}: below floor, not judged)"
+                )
                 continue
             ok = rel <= SEAM_LIMIT[seam]
             cells.append(f"{r.seam:.2f} / {ctrl:.2f} = **{rel:.2f}** {'✓' if ok else '✗'}{via}")
             if not ok:
-                missed.append(f"{name}: {seam} seam {rel:.2f}× the no-seam run's (raw ratio {r.seam:.2f}; goal ≤ {SEAM_LIMIT[seam]})")
+                missed.append(
+                    f"{name}: {seam} seam {rel:.2f}× the no-seam run's (raw ratio {r.seam:.2f}; goal ≤ {SEAM_LIMIT[seam]})"
+                )
         body.append(cells)
-    header = ["scene", "camera", f"propagate crossfade − Telea (≥ {GAIN_DB:g} dB)", f"propagate chain − Telea (≥ {GAIN_DB:g} dB)",
-              f"seam crossfade: raw / no-seam run = relative (≤ {SEAM_LIMIT['crossfade']})", f"seam chain: raw / no-seam run = relative (≤ {SEAM_LIMIT['chain']})"]
+    header = [
+        "scene",
+        "camera",
+        f"propagate crossfade − Telea (≥ {GAIN_DB:g} dB)",
+        f"propagate chain − Telea (≥ {GAIN_DB:g} dB)",
+        f"seam crossfade: raw / no-seam run = relative (≤ {SEAM_LIMIT['crossfade']})",
+        f"seam chain: raw / no-seam run = relative (≤ {SEAM_LIMIT['chain']})",
+    ]
     return report.markdown_table(header, body, "llrrrr"), missed
 
 
@@ -279,36 +340,51 @@ def scenes_table(scenes: dict[str, Scene]) -> str:
     body = []
     for s in scenes.values():
         n = len(plan_windows(s.frames, s.window, s.overlap))
-        body.append([s.name, s.size, str(s.frames), f"{n} × {s.window} (overlap ≥ {s.overlap})", f"{s.dilation}/{s.feather}", s.description])
-    return report.markdown_table(["scene", "size", "frames", "windows", "dilation/feather px", "what"], body, "llrlll")
+        body.append(
+            [
+                s.name,
+                s.size,
+                str(s.frames),
+                f"{n} × {s.window} (overlap ≥ {s.overlap})",
+                f"{s.dilation}/{s.feather}",
+                s.description,
+            ]
+        )
+    return report.markdown_table(
+        ["scene", "size", "frames", "windows", "dilation/feather px", "what"], body, "llrlll"
+    )
 
 
-def section_body(scenes: dict[str, Scene], rows: list[Row], args: argparse.Namespace, elapsed: float) -> str:
+def section_body(
+    scenes: dict[str, Scene], rows: list[Row], args: argparse.Namespace, elapsed: float
+) -> str:
     frames = {n: s.frames for n, s in scenes.items()}
     goal_table, missed = goals(rows, scenes)
     cmd = "python bench/quality.py" + (" --full" if args.full else "")
     verdict = "All goals met." if not missed else "Goals missed: " + "; ".join(missed) + "."
     learned = learned_metrics_status()
-    return "\n\n".join([
-        f"`{cmd}` (seed {args.seed}, {elapsed:.0f} s in all). {report.stamp()}",
-        "Paired counterfactual shots: real photographs bundled with scikit-image under a moving camera, "
-        "rendered with and without the object and its shadow, so every method is scored against the true "
-        "clean plate. The edited region is the quadmask hole the job builds (remove ∪ affected, dilated). "
-        "`tWE` is the flow-warped temporal error inside it (8-bit code values, DIS flow of the ground truth; "
-        "the ground-truth row is the floor the warp itself leaves); `seam` is tWE at window seams over tWE "
-        "elsewhere (in parentheses: the same seam positions on methods without windows, a control for the "
-        "metric's noise). *propagate · one window* is the same engine over the whole shot without seams: the "
-        "counterfactual for the seam goal, judged as the seam ratio over that run's ratio at the same transitions "
-        "(what the shot itself does around a seam moves both). Peak memory is resident memory above the level "
-        "before the method ran. The job rows run the real job code in-process (job store, ROI, engine, window "
-        "cache, seam blend, composite); their time excludes storing the inputs. Times are wall-clock on a shared, "
-        "noisy machine: compare rows of one run, not runs.",
-        scenes_table(scenes),
-        results_table(rows, frames),
-        goal_table,
-        verdict,
-        f"Learned metrics skipped: {learned}." if learned else "",
-    ]).strip()
+    return "\n\n".join(
+        [
+            f"`{cmd}` (seed {args.seed}, {elapsed:.0f} s in all). {report.stamp()}",
+            "Paired counterfactual shots: real photographs bundled with scikit-image under a moving camera, "
+            "rendered with and without the object and its shadow, so every method is scored against the true "
+            "clean plate. The edited region is the quadmask hole the job builds (remove ∪ affected, dilated). "
+            "`tWE` is the flow-warped temporal error inside it (8-bit code values, DIS flow of the ground truth; "
+            "the ground-truth row is the floor the warp itself leaves); `seam` is tWE at window seams over tWE "
+            "elsewhere (in parentheses: the same seam positions on methods without windows, a control for the "
+            "metric's noise). *propagate · one window* is the same engine over the whole shot without seams: the "
+            "counterfactual for the seam goal, judged as the seam ratio over that run's ratio at the same transitions "
+            "(what the shot itself does around a seam moves both). Peak memory is resident memory above the level "
+            "before the method ran. The job rows run the real job code in-process (job store, ROI, engine, window "
+            "cache, seam blend, composite); their time excludes storing the inputs. Times are wall-clock on a shared, "
+            "noisy machine: compare rows of one run, not runs.",
+            scenes_table(scenes),
+            results_table(rows, frames),
+            goal_table,
+            verdict,
+            f"Learned metrics skipped: {learned}." if learned else "",
+        ]
+    ).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,8 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenes", nargs="*", help=f"subset of {list(SCENES)}")
     p.add_argument("--methods", nargs="*", default=list(METHODS), help=f"subset of {list(METHODS)}")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights-dir", default=os.environ.get("VOID_WEIGHTS_DIR", ""), help="VOID weights folder (void rows)")
-    p.add_argument("--no-docs", action="store_true", help="print only; do not update docs/benchmarks.md")
+    p.add_argument(
+        "--weights-dir",
+        default=os.environ.get("VOID_WEIGHTS_DIR", ""),
+        help="VOID weights folder (void rows)",
+    )
+    p.add_argument(
+        "--no-docs", action="store_true", help="print only; do not update docs/benchmarks.md"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     names = args.scenes or scene_names(args.full)
@@ -338,9 +420,22 @@ def main(argv: list[str] | None = None) -> int:
         small = [n for n in names if not SCENES[n][1]]
         big = [n for n in names if SCENES[n][1]]
         if small == scene_names(False):
-            report.update_section(SECTION, section_body({n: scenes[n] for n in small}, [r for r in rows if r.scene in small], args, elapsed))
+            report.update_section(
+                SECTION,
+                section_body(
+                    {n: scenes[n] for n in small},
+                    [r for r in rows if r.scene in small],
+                    args,
+                    elapsed,
+                ),
+            )
         if big:
-            report.update_section(SECTION_FULL, section_body({n: scenes[n] for n in big}, [r for r in rows if r.scene in big], args, elapsed))
+            report.update_section(
+                SECTION_FULL,
+                section_body(
+                    {n: scenes[n] for n in big}, [r for r in rows if r.scene in big], args, elapsed
+                ),
+            )
         log.info("updated %s", report.DOCS)
     return 0
 

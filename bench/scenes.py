@@ -93,13 +93,17 @@ def view(img: np.ndarray, width: int, height: int, scale: float, x: float, y: fl
     return out if out.ndim == img.ndim else out[..., None]
 
 
-def ellipse_alpha(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+def ellipse_alpha(
+    xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
     """Antialiased ellipse coverage (one pixel of soft edge)."""
     r = np.sqrt(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2)
     return np.clip((1.0 - r) * min(rx, ry) + 0.5, 0.0, 1.0).astype(np.float32)
 
 
-def soft_shadow(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+def soft_shadow(
+    xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, rx: float, ry: float
+) -> np.ndarray:
     """A contact shadow's density in [0, 1]: dense in the middle, soft edges."""
     d = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2
     return (np.clip(1.5 - d, 0.0, 1.0) ** 1.5).astype(np.float32)
@@ -115,16 +119,26 @@ class Ball:
     shadow: bool = True
     shadow_strength: float = 0.6
 
-    def render(self, xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, spin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def render(
+        self, xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, spin: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rgb, alpha, shadow density) for a ball centred at (cx, cy)."""
         r = self.radius
         alpha = ellipse_alpha(xs, ys, cx, cy, r, r)
         # Texture slides with the ball (and rolls by ``spin`` px), shading makes it round.
         h, w = xs.shape
         tex = view(self.texture, w, h, 0.5, spin - 0.5 * (cx - r), 40.0 - 0.5 * (cy - r))
-        light = np.clip(1.15 - 0.9 * ((xs - cx + 0.4 * r) ** 2 + (ys - cy + 0.4 * r) ** 2) / (2 * r * r), 0.12, 1.2)
+        light = np.clip(
+            1.15 - 0.9 * ((xs - cx + 0.4 * r) ** 2 + (ys - cy + 0.4 * r) ** 2) / (2 * r * r),
+            0.12,
+            1.2,
+        )
         rgb = (0.35 + 0.65 * tex) * self.tint[None, None, :] * light[..., None]
-        shadow = soft_shadow(xs, ys, cx + 0.6 * r, cy + 1.25 * r, 1.3 * r, 0.45 * r) if self.shadow else np.zeros_like(alpha)
+        shadow = (
+            soft_shadow(xs, ys, cx + 0.6 * r, cy + 1.25 * r, 1.3 * r, 0.45 * r)
+            if self.shadow
+            else np.zeros_like(alpha)
+        )
         return rgb.astype(np.float32), alpha, shadow
 
 
@@ -133,7 +147,11 @@ def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _assemble(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], first: int, dtype=np.float32) -> Shot:
+def _assemble(
+    frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    first: int,
+    dtype=np.float32,
+) -> Shot:
     """Stack per-frame (plate rgb, remove, affected, truth rgb) into a Shot with an RGBA plate."""
     t = len(frames)
     h, w = frames[0][1].shape
@@ -150,7 +168,9 @@ def _assemble(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return Shot(plate, remove, affected, truth, first)
 
 
-def _ball_over(clean: np.ndarray, ball: Ball, xs, ys, cx, cy, spin, cover: np.ndarray | None = None):
+def _ball_over(
+    clean: np.ndarray, ball: Ball, xs, ys, cx, cy, spin, cover: np.ndarray | None = None
+):
     """Plate, remove and affected mattes for ``ball`` over ``clean``; ``cover`` hides it (near layer)."""
     rgb, alpha, shadow = ball.render(xs, ys, cx, cy, spin)
     visible = alpha if cover is None else alpha * (1.0 - cover)
@@ -167,7 +187,9 @@ def _ball(rng: np.random.Generator, radius: float, shadow: bool = True) -> Ball:
 
 
 # ---------------------------------------------------------------------------- scenes
-def pan(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001) -> Scene:
+def pan(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed)
     speed = 5.0
     bg = photo("coffee", int(width + speed * frames + 16), height + 16)
@@ -181,10 +203,17 @@ def pan(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, fi
         cx, cy = width * (0.15 + 0.7 * u), height * (0.42 + 0.08 * np.sin(u * 7.0))
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 3.0 * t)
         out.append((frame, rem, aff, clean))
-    return Scene("pan", "camera pan + tilt wobble, ball with shadow moving against it", _assemble(out, first), True)
+    return Scene(
+        "pan",
+        "camera pan + tilt wobble, ball with shadow moving against it",
+        _assemble(out, first),
+        True,
+    )
 
 
-def zoom(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001) -> Scene:
+def zoom(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 1)
     bg = photo("astronaut", width + 64, height + 64)
     ball = _ball(rng, height * 0.12)
@@ -200,10 +229,17 @@ def zoom(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, f
         cx, cy = width * (0.15 + 0.7 * u), height * (0.25 + 0.45 * u)
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 2.0 * t)
         out.append((frame, rem, aff, clean))
-    return Scene("zoom", "camera zooms in 1.0→1.4 while drifting, ball with shadow crosses diagonally", _assemble(out, first), True)
+    return Scene(
+        "zoom",
+        "camera zooms in 1.0→1.4 while drifting, ball with shadow crosses diagonally",
+        _assemble(out, first),
+        True,
+    )
 
 
-def parallax(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001) -> Scene:
+def parallax(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 2)
     far_speed, near_speed = 2.0, 7.0
     far = photo("rocket", int(width + far_speed * frames + 16), height + 16)
@@ -221,7 +257,9 @@ def parallax(seed: int = 0, frames: int = 64, width: int = 320, height: int = 19
         # Near layer: a ground band with a ragged top and fence posts every 150 px.
         top = height * 0.74 + 7.0 * np.sin(wx / 23.0) + 4.0 * np.sin(wx / 9.0)
         band = np.clip(ys - top + 0.5, 0.0, 1.0)
-        post = np.clip(9.0 - np.abs(((wx + 75.0) % 150.0) - 75.0) + 0.5, 0.0, 1.0) * (ys > height * 0.08)
+        post = np.clip(9.0 - np.abs(((wx + 75.0) % 150.0) - 75.0) + 0.5, 0.0, 1.0) * (
+            ys > height * 0.08
+        )
         cover = np.maximum(band, post).astype(np.float32)
         near_rgb = view(near, width, height, 1.0, near_x, 8.0)
         clean = clean_far * (1.0 - cover[..., None]) + near_rgb * cover[..., None]
@@ -234,10 +272,17 @@ def parallax(seed: int = 0, frames: int = 64, width: int = 320, height: int = 19
         mid = far_shaded * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
         frame = mid * (1.0 - cover[..., None]) + near_rgb * cover[..., None]
         out.append((frame, vis, (shade > 0.0).astype(np.float32), clean))
-    return Scene("parallax", "far layer pans 2 px/f, near fence 7 px/f in front of the ball (partly hides it)", _assemble(out, first), True)
+    return Scene(
+        "parallax",
+        "far layer pans 2 px/f, near fence 7 px/f in front of the ball (partly hides it)",
+        _assemble(out, first),
+        True,
+    )
 
 
-def occlusion(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001) -> Scene:
+def occlusion(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 3)
     speed = 2.0
     bg = photo("chelsea", int(width + speed * frames + 16), height + 16)
@@ -252,31 +297,55 @@ def occlusion(seed: int = 0, frames: int = 64, width: int = 320, height: int = 1
         clean = view(bg, width, height, 1.0, 4.0 + speed * t, y0)
         # The occluded object: a card sliding left on its own, slower than the camera, bobbing.
         kx, ky = width * 0.58 - 1.0 * t, height * 0.45 + 4.0 * np.sin(t / 5.0)
-        card = (np.clip(cw / 2 - np.abs(xs - kx) + 0.5, 0, 1) * np.clip(ch / 2 - np.abs(ys - ky) + 0.5, 0, 1)).astype(np.float32)
+        card = (
+            np.clip(cw / 2 - np.abs(xs - kx) + 0.5, 0, 1)
+            * np.clip(ch / 2 - np.abs(ys - ky) + 0.5, 0, 1)
+        ).astype(np.float32)
         tex = view(card_tex, width, height, 1.0, 170.0 - (kx - cw / 2), 40.0 - (ky - ch / 2))
         clean = clean * (1.0 - card[..., None]) + tex * card[..., None]
         cx, cy = width * (0.08 + 0.84 * u), height * (0.52 + 0.05 * np.sin(u * 9.0))
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 3.0 * t)
         out.append((frame, rem, aff, clean))
-    return Scene("occlusion", "ball passes in front of a card that moves on its own path; the card must come back", _assemble(out, first), True)
+    return Scene(
+        "occlusion",
+        "ball passes in front of a card that moves on its own path; the card must come back",
+        _assemble(out, first),
+        True,
+    )
 
 
-def static(seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001) -> Scene:
+def static(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 4)
     bg = photo("chelsea", width + 16, height + 16)
     ball = _ball(rng, height * 0.13)
     xs, ys = _grid(width, height)
-    clean = view(bg, width, height, 1.0, rng.uniform(0, bg.shape[1] - width - 4), rng.uniform(0, bg.shape[0] - height - 4))
+    clean = view(
+        bg,
+        width,
+        height,
+        1.0,
+        rng.uniform(0, bg.shape[1] - width - 4),
+        rng.uniform(0, bg.shape[0] - height - 4),
+    )
     out = []
     for t in range(frames):
         u = t / max(frames - 1, 1)
         cx, cy = width * (0.1 + 0.8 * u), height * (0.4 + 0.1 * np.sin(u * 4.0))
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 3.0 * t)
         out.append((frame, rem, aff, clean))
-    return Scene("static", "locked-off camera, ball with shadow crosses the frame", _assemble(out, first), False)
+    return Scene(
+        "static",
+        "locked-off camera, ball with shadow crosses the frame",
+        _assemble(out, first),
+        False,
+    )
 
 
-def long(seed: int = 0, frames: int = 448, width: int = 256, height: int = 144, first: int = 1001) -> Scene:
+def long(
+    seed: int = 0, frames: int = 448, width: int = 256, height: int = 144, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 5)
     swing = 90.0
     bg = photo("rocket", int(width + 2 * swing + 24), height + 24)
@@ -292,10 +361,19 @@ def long(seed: int = 0, frames: int = 448, width: int = 256, height: int = 144, 
         cy = height * (0.45 + 0.12 * np.sin(2 * np.pi * t / 61.0))
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 2.0 * t)
         out.append((frame, rem, aff, clean))
-    return Scene("long", f"{frames} frames, camera swinging back and forth, ball circling: several windows", _assemble(out, first), True, window=197, overlap=16)
+    return Scene(
+        "long",
+        f"{frames} frames, camera swinging back and forth, ball circling: several windows",
+        _assemble(out, first),
+        True,
+        window=197,
+        overlap=16,
+    )
 
 
-def uhd(seed: int = 0, frames: int = 21, width: int = 3840, height: int = 2160, first: int = 1001) -> Scene:
+def uhd(
+    seed: int = 0, frames: int = 21, width: int = 3840, height: int = 2160, first: int = 1001
+) -> Scene:
     rng = np.random.default_rng(seed + 6)
     speed = 14.0
     bg = photo("coffee", int(width + speed * frames + 32), height + 32)
@@ -309,7 +387,16 @@ def uhd(seed: int = 0, frames: int = 21, width: int = 3840, height: int = 2160, 
         cx, cy = width * (0.3 + 0.4 * u), height * (0.45 + 0.05 * np.sin(u * 5.0))
         frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 6.0 * t)
         out.append((frame.astype(np.float16), rem, aff, clean.astype(np.float16)))
-    return Scene("4k", f"{width}x{height}, fast pan, ball with shadow (half-float frames)", _assemble(out, first, np.float16), True, window=13, overlap=4, dilation=8, feather=12)
+    return Scene(
+        "4k",
+        f"{width}x{height}, fast pan, ball with shadow (half-float frames)",
+        _assemble(out, first, np.float16),
+        True,
+        window=13,
+        overlap=4,
+        dilation=8,
+        feather=12,
+    )
 
 
 #: name -> (builder, full run only)

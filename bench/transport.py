@@ -48,7 +48,12 @@ def server(endpoint: str, mode: str, count: int, ready: threading.Event) -> None
         else:
             msg = P.decode(body)
             desc, arr = msg.images[0]
-            out = P.Result(job=msg.job, images=[(P.ImageDesc(desc.frame, "result", desc.dtype, desc.shape, desc.channels), arr)])
+            out = P.Result(
+                job=msg.job,
+                images=[
+                    (P.ImageDesc(desc.frame, "result", desc.dtype, desc.shape, desc.channels), arr)
+                ],
+            )
             sock.send_multipart([ident, *P.encode(out)], copy=False)
     sock.close(linger=10_000)  # let the last replies leave before the socket goes
 
@@ -73,7 +78,9 @@ def run(mode: str, frame: np.ndarray, count: int, window: int = 4) -> float:
                 sock.send_multipart([b"", memoryview(frame).cast("B")], copy=False)
             else:
                 desc.frame = sent
-                sock.send_multipart(P.encode(P.Frames(job="bench", images=[(desc, frame)])), copy=False)
+                sock.send_multipart(
+                    P.encode(P.Frames(job="bench", images=[(desc, frame)])), copy=False
+                )
             sent += 1
         parts = sock.recv_multipart(copy=False)
         if mode == "ours":
@@ -93,7 +100,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--sizes", default="1080p,4k")
-    ap.add_argument("--repeats", type=int, default=3, help="alternate raw/ours this many times, keep the best of each")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="alternate raw/ours this many times, keep the best of each",
+    )
     args = ap.parse_args()
     rows = []
     for name in args.sizes.split(","):
@@ -105,24 +117,32 @@ def main() -> None:
             for mode in ("raw", "ours"):
                 best[mode] = min(best[mode], run(mode, frame, args.frames))
         mb = frame.nbytes * args.frames * 2 / 1e6  # both directions
-        rows.append({
-            "size": name,
-            "frame_mb": round(frame.nbytes / 1e6, 2),
-            "raw_fps": round(args.frames / best["raw"], 1),
-            "ours_fps": round(args.frames / best["ours"], 1),
-            "raw_mb_s": round(mb / best["raw"], 0),
-            "ours_mb_s": round(mb / best["ours"], 0),
-            "ratio_vs_raw_zmq": round(best["raw"] / best["ours"], 3),
-        })
-    result = {"machine": f"{platform.machine()} {platform.system()} python {platform.python_version()}", "frames": args.frames, "rows": rows,
-              "ratio_vs_raw_zmq": min(r["ratio_vs_raw_zmq"] for r in rows)}
+        rows.append(
+            {
+                "size": name,
+                "frame_mb": round(frame.nbytes / 1e6, 2),
+                "raw_fps": round(args.frames / best["raw"], 1),
+                "ours_fps": round(args.frames / best["ours"], 1),
+                "raw_mb_s": round(mb / best["raw"], 0),
+                "ours_mb_s": round(mb / best["ours"], 0),
+                "ratio_vs_raw_zmq": round(best["raw"] / best["ours"], 3),
+            }
+        )
+    result = {
+        "machine": f"{platform.machine()} {platform.system()} python {platform.python_version()}",
+        "frames": args.frames,
+        "rows": rows,
+        "ratio_vs_raw_zmq": min(r["ratio_vs_raw_zmq"] for r in rows),
+    }
     if args.json:
         print(json.dumps(result))
         return
     print("| size | MB/frame | raw zmq fps | ours fps | raw MB/s | ours MB/s | ratio vs raw |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['frame_mb']} | {r['raw_fps']} | {r['ours_fps']} | {r['raw_mb_s']:.0f} | {r['ours_mb_s']:.0f} | {r['ratio_vs_raw_zmq']} |")
+        print(
+            f"| {r['size']} | {r['frame_mb']} | {r['raw_fps']} | {r['ours_fps']} | {r['raw_mb_s']:.0f} | {r['ours_mb_s']:.0f} | {r['ratio_vs_raw_zmq']} |"
+        )
 
 
 if __name__ == "__main__":

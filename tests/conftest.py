@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from void_client.autostart import wait_for_daemon
-from void_client.demo_shot import Shot, make_shot, write_shot
-
 from tests.support.daemons import DaemonProcess, free_port  # noqa: F401  (re-exported for fixtures)
+from void_client.demo_shot import Shot, make_shot, write_shot
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test touches the user's ~/.cache; autostarted daemons live in a temp home."""
     monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path_factory.getbasetemp() / "void-home"))
 

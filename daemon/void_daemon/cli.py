@@ -11,40 +11,96 @@ import sys
 from void_client.errors import VoidError
 from void_client.paths import default_jobs_dir
 from void_client.protocol import DEFAULT_ENDPOINT
-
 from void_daemon.engines import EngineConfig
 from void_daemon.server import Limits
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="void-daemon", description="VOID Remove daemon (ZeroMQ service).")
+    p = argparse.ArgumentParser(
+        prog="void-daemon", description="VOID Remove daemon (ZeroMQ service)."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve jobs until stopped (Ctrl-C or SIGTERM)")
-    s.add_argument("--endpoint", default=os.environ.get("VOID_ENDPOINT", DEFAULT_ENDPOINT), help=f"ZeroMQ endpoint to bind (default {DEFAULT_ENDPOINT})")
-    s.add_argument("--ipc", action="append", default=[], help="extra endpoint to bind, e.g. ipc:///tmp/void.sock")
-    s.add_argument("--jobs-dir", default=str(default_jobs_dir()), help="where jobs, journals and the window cache live")
+    s.add_argument(
+        "--endpoint",
+        default=os.environ.get("VOID_ENDPOINT", DEFAULT_ENDPOINT),
+        help=f"ZeroMQ endpoint to bind (default {DEFAULT_ENDPOINT})",
+    )
+    s.add_argument(
+        "--ipc",
+        action="append",
+        default=[],
+        help="extra endpoint to bind, e.g. ipc:///tmp/void.sock",
+    )
+    s.add_argument(
+        "--jobs-dir",
+        default=str(default_jobs_dir()),
+        help="where jobs, journals and the window cache live",
+    )
     s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    s.add_argument("--weights-dir", default=os.environ.get("VOID_WEIGHTS_DIR", ""), help="local folder with the VOID weights (void engine)")
-    s.add_argument("--memory-mode", default="auto", help="full | model_offload | sequential_offload | auto")
-    s.add_argument("--allow-root", action="append", default=[], help="path mode: only read/write under these folders (repeatable)")
+    s.add_argument(
+        "--weights-dir",
+        default=os.environ.get("VOID_WEIGHTS_DIR", ""),
+        help="local folder with the VOID weights (void engine)",
+    )
+    s.add_argument(
+        "--memory-mode", default="auto", help="full | model_offload | sequential_offload | auto"
+    )
+    s.add_argument(
+        "--allow-root",
+        action="append",
+        default=[],
+        help="path mode: only read/write under these folders (repeatable)",
+    )
     s.add_argument("--log-level", default="INFO")
-    s.add_argument("--log-format", choices=("text", "json"), default="text", help="json: one object per line, for log collectors")
+    s.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object per line, for log collectors",
+    )
     sec = s.add_argument_group("security (CurveZMQ; required to bind beyond loopback)")
-    sec.add_argument("--curve-secret-key", default=os.environ.get("VOID_CURVE_SECRET_KEY", ""), metavar="FILE",
-                     help="the daemon's .key_secret file (void-daemon keys); every endpoint then requires CurveZMQ")
-    sec.add_argument("--curve-authorized-keys", default=os.environ.get("VOID_CURVE_AUTHORIZED_KEYS", ""), metavar="DIR",
-                     help="folder of client public keys (.key files) allowed to connect; others are refused")
+    sec.add_argument(
+        "--curve-secret-key",
+        default=os.environ.get("VOID_CURVE_SECRET_KEY", ""),
+        metavar="FILE",
+        help="the daemon's .key_secret file (void-daemon keys); every endpoint then requires CurveZMQ",
+    )
+    sec.add_argument(
+        "--curve-authorized-keys",
+        default=os.environ.get("VOID_CURVE_AUTHORIZED_KEYS", ""),
+        metavar="DIR",
+        help="folder of client public keys (.key files) allowed to connect; others are refused",
+    )
     lim = s.add_argument_group("limits (what one client may ask of this daemon)")
     d = Limits()
     lim.add_argument("--max-job-frames", type=int, default=d.max_job_frames)
-    lim.add_argument("--max-job-gib", type=float, default=d.max_job_bytes / 2**30, help="disk a job may need, worst case (GiB)")
-    lim.add_argument("--max-jobs", type=int, default=d.max_active_jobs, help="active jobs at once, all clients")
-    lim.add_argument("--max-inflight-mib", type=float, default=d.max_inflight_result_bytes / 2**20,
-                     help="results sent but not acknowledged, per job (MiB)")
-    k = sub.add_parser("keys", help="write a CurveZMQ key pair (NAME.key public, NAME.key_secret private)")
+    lim.add_argument(
+        "--max-job-gib",
+        type=float,
+        default=d.max_job_bytes / 2**30,
+        help="disk a job may need, worst case (GiB)",
+    )
+    lim.add_argument(
+        "--max-jobs", type=int, default=d.max_active_jobs, help="active jobs at once, all clients"
+    )
+    lim.add_argument(
+        "--max-inflight-mib",
+        type=float,
+        default=d.max_inflight_result_bytes / 2**20,
+        help="results sent but not acknowledged, per job (MiB)",
+    )
+    k = sub.add_parser(
+        "keys", help="write a CurveZMQ key pair (NAME.key public, NAME.key_secret private)"
+    )
     k.add_argument("--dir", required=True, help="folder for the key files")
-    k.add_argument("--name", default="server", help="file name stem (server, or one per artist/host)")
-    h = sub.add_parser("status", help="health check: exit 0 and print the queue when the daemon answers, 1 when not")
+    k.add_argument(
+        "--name", default="server", help="file name stem (server, or one per artist/host)"
+    )
+    h = sub.add_parser(
+        "status",
+        help="health check: exit 0 and print the queue when the daemon answers, 1 when not",
+    )
     h.add_argument("--endpoint", default=os.environ.get("VOID_ENDPOINT", DEFAULT_ENDPOINT))
     h.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the answer")
     h.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -55,7 +111,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message (and the exception, if any)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"t": round(record.created, 3), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        entry = {
+            "t": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -72,13 +133,30 @@ def status(args: argparse.Namespace) -> int:
         print(f"void-daemon: {exc.message}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"endpoint": args.endpoint, "version": hello.daemon_version, "gpu": hello.gpu, "engines": hello.engines,
-                          "queue_length": hello.queue_length, "jobs": jobs}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "endpoint": args.endpoint,
+                    "version": hello.daemon_version,
+                    "gpu": hello.gpu,
+                    "engines": hello.engines,
+                    "queue_length": hello.queue_length,
+                    "jobs": jobs,
+                },
+                indent=2,
+            )
+        )
         return 0
-    engines = ", ".join(f"{e['name']} ({'ok' if e['available'] else 'unavailable'})" for e in hello.engines)
-    print(f"void-daemon {hello.daemon_version} at {args.endpoint}: {hello.gpu or 'CPU'}; engines: {engines}; {hello.queue_length} active jobs")
+    engines = ", ".join(
+        f"{e['name']} ({'ok' if e['available'] else 'unavailable'})" for e in hello.engines
+    )
+    print(
+        f"void-daemon {hello.daemon_version} at {args.endpoint}: {hello.gpu or 'CPU'}; engines: {engines}; {hello.queue_length} active jobs"
+    )
     for j in jobs:
-        print(f"  {j['job']}  {j['state']:<9} {j['frames_done']}/{j['frames_total']} frames  {j['name']}")
+        print(
+            f"  {j['job']}  {j['state']:<9} {j['frames_done']}/{j['frames_total']} frames  {j['name']}"
+        )
     return 0
 
 
@@ -93,7 +171,9 @@ def keys(args: argparse.Namespace) -> int:
     from void_client.curvezmq import generate
 
     public, secret = generate(args.dir, args.name)
-    print(f"public key: {public}  (give it to clients: VOID_CURVE_SERVER_KEY, or the daemon's --curve-authorized-keys folder)")
+    print(
+        f"public key: {public}  (give it to clients: VOID_CURVE_SERVER_KEY, or the daemon's --curve-authorized-keys folder)"
+    )
     print(f"secret key: {secret}  (keep it private; mode 0600)")
     return 0
 
@@ -104,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         return keys(args)
     if args.command == "status":
         return status(args)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.log_format == "json":
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
@@ -118,8 +200,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"void-daemon: {exc.message}", file=sys.stderr)
             return 2
         folder = args.curve_authorized_keys
-        if not folder or not os.path.isdir(folder) or not any(n.endswith(".key") for n in os.listdir(folder)):
-            print(f"void-daemon: --curve-authorized-keys must be a folder holding the clients' .key files (got {folder!r})", file=sys.stderr)
+        if (
+            not folder
+            or not os.path.isdir(folder)
+            or not any(n.endswith(".key") for n in os.listdir(folder))
+        ):
+            print(
+                f"void-daemon: --curve-authorized-keys must be a folder holding the clients' .key files (got {folder!r})",
+                file=sys.stderr,
+            )
             return 2
     remote = [ep for ep in [args.endpoint, *args.ipc] if not is_loopback(ep)]
     if remote and curve is None:
@@ -132,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from void_daemon.server import serve
 
-    config = EngineConfig(device=args.device, weights_dir=args.weights_dir, memory_mode=args.memory_mode)
+    config = EngineConfig(
+        device=args.device, weights_dir=args.weights_dir, memory_mode=args.memory_mode
+    )
     limits = Limits(
         max_job_frames=args.max_job_frames,
         max_job_bytes=int(args.max_job_gib * 2**30),
@@ -140,7 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         max_inflight_result_bytes=int(args.max_inflight_mib * 2**20),
     )
     try:
-        serve(args.endpoint, args.jobs_dir, config, args.allow_root, args.ipc, limits, curve, args.curve_authorized_keys or None)
+        serve(
+            args.endpoint,
+            args.jobs_dir,
+            config,
+            args.allow_root,
+            args.ipc,
+            limits,
+            curve,
+            args.curve_authorized_keys or None,
+        )
     except Exception as exc:  # e.g. address in use
         print(f"void-daemon: {exc}", file=sys.stderr)
         return 1

@@ -50,7 +50,12 @@ DEFAULT_KNEE = 0.6
 MAX_LINEAR = 65504.0
 #: Names a config without interchange roles may use for linear Rec.709 (besides the aliases
 #: the built-in config lists for it). ``linear`` is nuke-default's scene-linear space.
-_LINEAR_709_NAMES = ("linear", "lin_rec709", "Utility - Linear - sRGB", "Utility - Linear - Rec.709")
+_LINEAR_709_NAMES = (
+    "linear",
+    "lin_rec709",
+    "Utility - Linear - sRGB",
+    "Utility - Linear - Rec.709",
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,10 @@ class ColourSettings:
     @classmethod
     def from_spec(cls, spec: Any) -> ColourSettings:
         """From a :class:`~void_client.job_spec.JobSpec` (``ocio_config``, ``colourspace``)."""
-        return cls(config=getattr(spec, "ocio_config", "") or "", input=getattr(spec, "colourspace", "") or "")
+        return cls(
+            config=getattr(spec, "ocio_config", "") or "",
+            input=getattr(spec, "colourspace", "") or "",
+        )
 
     def config_ref(self) -> str:
         return self.config or os.environ.get("OCIO", "") or BUILTIN_CONFIG
@@ -139,7 +147,9 @@ def load_config(ref: str) -> Any:
 def _cpu(processor: Any) -> Any:
     ocio = _ocio()
     # LOSSLESS: no fast pow/log approximations, so forward ∘ inverse stays within float error.
-    return processor.getOptimizedCPUProcessor(ocio.BIT_DEPTH_F32, ocio.BIT_DEPTH_F32, ocio.OPTIMIZATION_LOSSLESS)
+    return processor.getOptimizedCPUProcessor(
+        ocio.BIT_DEPTH_F32, ocio.BIT_DEPTH_F32, ocio.OPTIMIZATION_LOSSLESS
+    )
 
 
 def _colourspace(config: Any, name: str, ref: str) -> str:
@@ -147,13 +157,21 @@ def _colourspace(config: Any, name: str, ref: str) -> str:
     if cs is None:
         names = sorted(config.getColorSpaceNames())
         shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
-        raise VoidError(ErrorCode.BAD_SPEC, f"colour space {name!r} is not in the OCIO config {ref!r}; it has: {shown}", "colourspace")
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"colour space {name!r} is not in the OCIO config {ref!r}; it has: {shown}",
+            "colourspace",
+        )
     return cs.getName()
 
 
 def _linear_709_in(config: Any, builtin: Any) -> str | None:
     """The host config's own linear Rec.709 colour space, found by name or alias."""
-    candidates = [MODEL_LINEAR, *builtin.getColorSpace(MODEL_LINEAR).getAliases(), *_LINEAR_709_NAMES]
+    candidates = [
+        MODEL_LINEAR,
+        *builtin.getColorSpace(MODEL_LINEAR).getAliases(),
+        *_LINEAR_709_NAMES,
+    ]
     for name in candidates:
         cs = config.getColorSpace(name)
         if cs is not None and not cs.isData():
@@ -175,7 +193,11 @@ def _input_processors(settings: ColourSettings) -> tuple[Any | None, Any | None,
         try:
             fwd, inv = config.getProcessor(src, target), config.getProcessor(target, src)
         except Exception as exc:  # e.g. a LUT file the config names is missing on this host
-            raise VoidError(ErrorCode.BAD_SPEC, f"OCIO cannot convert {src!r} to {target!r} in {ref!r}: {exc}", "colourspace") from exc
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"OCIO cannot convert {src!r} to {target!r} in {ref!r}: {exc}",
+                "colourspace",
+            ) from exc
     else:
         try:  # configs with interchange roles: convert across configs through ACES2065-1
             fwd = ocio.Config.GetProcessorFromConfigs(config, src, builtin, MODEL_LINEAR)
@@ -205,7 +227,11 @@ class ColourTransform:
 
     def __init__(self, settings: ColourSettings) -> None:
         if not 0.0 < settings.knee < 1.0:
-            raise VoidError(ErrorCode.BAD_SPEC, f"highlight knee must be between 0 and 1, got {settings.knee}", "colourspace")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"highlight knee must be between 0 and 1, got {settings.knee}",
+                "colourspace",
+            )
         self.settings = settings
         self._to_linear, self._from_linear, source = _input_processors(settings)
         builtin = load_config(BUILTIN_CONFIG)
@@ -220,7 +246,9 @@ class ColourTransform:
             x = _apply(self._to_linear, x)
         return _apply(self._encode, shoulder(x, self.settings.knee))
 
-    def from_model(self, model_rgb: np.ndarray, peak: np.ndarray | float | None = None) -> np.ndarray:
+    def from_model(
+        self, model_rgb: np.ndarray, peak: np.ndarray | float | None = None
+    ) -> np.ndarray:
         """Model space ``(..., 3)`` → plate RGB float32. ``peak`` caps the result per channel.
 
         The cap is the window's brightest input: a model output of (nearly) white would

@@ -46,7 +46,10 @@ def _lag1(hp: np.ndarray, mask: np.ndarray) -> float:
     """Mean lag-1 autocorrelation (horizontal and vertical) of ``hp`` over ``mask``."""
     g = hp.mean(axis=-1) if hp.ndim == 3 else hp
     num = den = 0.0
-    for a, b, m in ((g[:, :-1], g[:, 1:], mask[:, :-1] & mask[:, 1:]), (g[:-1], g[1:], mask[:-1] & mask[1:])):
+    for a, b, m in (
+        (g[:, :-1], g[:, 1:], mask[:, :-1] & mask[:, 1:]),
+        (g[:-1], g[1:], mask[:-1] & mask[1:]),
+    ):
         if m.any():
             num += float((a[m] * b[m]).sum())
             den += float(0.5 * (a[m] ** 2 + b[m] ** 2).sum())
@@ -101,14 +104,18 @@ def restore_detail(
     """
     n = len(rgb)
     h, w = hole.shape
-    band_box = Box(region.x0 - BAND, region.y0 - BAND, region.x1 + BAND, region.y1 + BAND).intersect(Box(0, 0, w, h))
+    band_box = Box(
+        region.x0 - BAND, region.y0 - BAND, region.x1 + BAND, region.y1 + BAND
+    ).intersect(Box(0, 0, w, h))
     near = np.asarray(plate[band_box.slices])[..., list(rgb)].astype(np.float32)
     near = np.nan_to_num(near, nan=0.0, posinf=0.0, neginf=0.0)
     genuine = np.ones(hole[band_box.slices].shape, bool)
     # Not the hole, nor the composite's soft edge (the region), nor the blur's reach into them.
     inner = region.shifted(-band_box.x0, -band_box.y0)
     genuine[inner.slices] = False
-    genuine = cv2.erode(genuine.astype(np.uint8), np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE).astype(bool)
+    genuine = cv2.erode(
+        genuine.astype(np.uint8), np.ones((5, 5), np.uint8), borderType=cv2.BORDER_REPLICATE
+    ).astype(bool)
     if genuine.sum() < 64:
         return fill  # nothing to learn the grain from (the hole fills the frame)
     hp_plate = high_pass(near)

@@ -39,7 +39,6 @@ from void_client.sequence import (
     read_matte,
     write_image,
 )
-
 from void_daemon.cache import WindowCache
 from void_daemon.engines import Engine, EngineConfig, WindowInput, engine_class, load_engine
 from void_daemon.jobs import Job
@@ -102,9 +101,19 @@ class FarmJob(Job):
         img = read_image(self.plate_ref.path(frame), frame, self.plate_ref.channel)
         h, w, c = img.pixels.shape
         if (w, h) != (self.spec.width, self.spec.height):
-            raise VoidError(ErrorCode.RESOLUTION_MISMATCH, f"plate frame {frame} is {w}x{h} but the job is {self.spec.width}x{self.spec.height}", "plate", self.id)
+            raise VoidError(
+                ErrorCode.RESOLUTION_MISMATCH,
+                f"plate frame {frame} is {w}x{h} but the job is {self.spec.width}x{self.spec.height}",
+                "plate",
+                self.id,
+            )
         if c != len(self.spec.channels):
-            raise VoidError(ErrorCode.SHAPE_MISMATCH, f"plate frame {frame} has {c} channels, the job declared {len(self.spec.channels)}", "plate", self.id)
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"plate frame {frame} has {c} channels, the job declared {len(self.spec.channels)}",
+                "plate",
+                self.id,
+            )
         self._last_plate = (pos, img)
         return img
 
@@ -114,16 +123,30 @@ class FarmJob(Job):
     def load_quadmask(self, pos: int) -> np.ndarray:
         frame = self.frame(pos)
         remove = read_matte(self.remove_ref.path(frame), frame, self.remove_ref.channel)
-        affected = read_matte(self.affected_ref.path(frame), frame, self.affected_ref.channel) if self.affected_ref else None
+        affected = (
+            read_matte(self.affected_ref.path(frame), frame, self.affected_ref.channel)
+            if self.affected_ref
+            else None
+        )
         for name, m in (("remove", remove), ("affected", affected)):
             if m is not None and m.shape != (self.spec.height, self.spec.width):
-                raise VoidError(ErrorCode.RESOLUTION_MISMATCH, f"{name} matte frame {frame} is {m.shape[1]}x{m.shape[0]} but the plate is {self.spec.width}x{self.spec.height}", name, self.id)
+                raise VoidError(
+                    ErrorCode.RESOLUTION_MISMATCH,
+                    f"{name} matte frame {frame} is {m.shape[1]}x{m.shape[0]} but the plate is {self.spec.width}x{self.spec.height}",
+                    name,
+                    self.id,
+                )
         return build_quadmask(remove, affected, self.spec.dilation, frame=frame)
 
     # ---- journal: one file per task
     def log(self, event: str, **data: Any) -> None:
         if event == "window" and os.environ.get(FAULT_ENV) == f"window:{data.get('index')}":
-            log.warning("%s=%s: killing this task before window %s is journalled", FAULT_ENV, os.environ[FAULT_ENV], data.get("index"))
+            log.warning(
+                "%s=%s: killing this task before window %s is journalled",
+                FAULT_ENV,
+                os.environ[FAULT_ENV],
+                data.get("index"),
+            )
             os.kill(os.getpid(), signal.SIGKILL)
         line = json.dumps({"t": time.time(), "event": event, "task": self.task, **data})
         path = self.dir / "journal" / f"{self.task}.jsonl"
@@ -145,7 +168,9 @@ def open_farm_job(farm: FarmSpec, task: str) -> tuple[FarmJob, WindowCache]:
     """The job's state as every task journal left it (torn last lines ignored)."""
     cache = WindowCache(farm.cache_dir)
     job = FarmJob(spec=farm.job, dir=farm.job_dir, farm=farm, task=task)
-    job.received = set(range(job.n))  # the inputs are the shot's files, all there (checked at submission)
+    job.received = set(
+        range(job.n)
+    )  # the inputs are the shot's files, all there (checked at submission)
     out = SequencePattern.parse(farm.out_pattern)
     for path in sorted((job.dir / "journal").glob("*.jsonl")):
         for line in path.read_text().splitlines():
@@ -177,7 +202,16 @@ class _EngineIdentity(Engine):
 
 def _identity(name: str) -> Engine:
     cls = engine_class(name)
-    ident = type(f"{cls.__name__}Identity", (_EngineIdentity,), {"name": cls.name, "version": cls.version, "colour": cls.colour, "model_size": cls.model_size})
+    ident = type(
+        f"{cls.__name__}Identity",
+        (_EngineIdentity,),
+        {
+            "name": cls.name,
+            "version": cls.version,
+            "colour": cls.colour,
+            "model_size": cls.model_size,
+        },
+    )
     return ident()
 
 
@@ -190,12 +224,22 @@ def engine_config(farm: FarmSpec, overrides: dict[str, Any] | None = None) -> En
     return config
 
 
-def run_window_task(farm: FarmSpec, index: int, progress: Progress = _no_progress, config: EngineConfig | None = None) -> TaskOutcome:
+def run_window_task(
+    farm: FarmSpec,
+    index: int,
+    progress: Progress = _no_progress,
+    config: EngineConfig | None = None,
+) -> TaskOutcome:
     """Run window ``index`` unless it is already done. Safe to re-run at any point."""
     t0 = time.perf_counter()
     windows = farm.windows()
     if not 0 <= index < len(windows):
-        raise VoidError(ErrorCode.BAD_SPEC, f"window index {index} is outside 0..{len(windows) - 1}", "index", farm.job_id)
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"window index {index} is outside 0..{len(windows) - 1}",
+            "index",
+            farm.job_id,
+        )
     job, cache = open_farm_job(farm, f"window-{index:03d}")
     w = windows[index]
     # The farm's own index first (what the farm UI shows), then a human count.
@@ -235,7 +279,9 @@ def _finish_context(job: FarmJob, runner: JobRunner, index: int, progress: Progr
     context = [p for p in runner._context_positions(index) if p not in job.final]
     for i, pos in enumerate(context):
         job.store_output(pos, runner.finish_frame(pos))
-        progress(5.0 * (i + 1) / len(context), f"context frame {job.frame(pos)} from window {index}")
+        progress(
+            5.0 * (i + 1) / len(context), f"context frame {job.frame(pos)} from window {index}"
+        )
 
 
 def run_assemble_task(farm: FarmSpec, progress: Progress = _no_progress) -> TaskOutcome:

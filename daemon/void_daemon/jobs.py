@@ -33,7 +33,6 @@ import numpy as np
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-
 from void_daemon.cache import save_npy_atomic
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,9 @@ class Job:
             self._index = {f: i for i, f in enumerate(self.spec.frames)}
             return self.position(frame)
         except KeyError:
-            raise VoidError(ErrorCode.UNKNOWN_FRAME, f"frame {frame} is not in job {self.id}'s range", "frames") from None
+            raise VoidError(
+                ErrorCode.UNKNOWN_FRAME, f"frame {frame} is not in job {self.id}'s range", "frames"
+            ) from None
 
     # ---- files
     def plate_path(self, pos: int) -> Path:
@@ -176,10 +177,16 @@ class JobStore:
         if not spec.job_id:
             spec.job_id = uuid.uuid4().hex[:12]
         if not spec.job_id.replace("-", "").replace("_", "").isalnum() or len(spec.job_id) > 64:
-            raise VoidError(ErrorCode.BAD_SPEC, "job_id may only hold letters, digits, '-' and '_'", "job_id")
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "job_id may only hold letters, digits, '-' and '_'", "job_id"
+            )
         with self.lock:
             if spec.job_id in self.jobs:
-                raise VoidError(ErrorCode.BAD_SPEC, f"job {spec.job_id} already exists; attach to it instead", "job_id")
+                raise VoidError(
+                    ErrorCode.BAD_SPEC,
+                    f"job {spec.job_id} already exists; attach to it instead",
+                    "job_id",
+                )
             d = self.root / spec.job_id
             d.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             (d / "in").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
@@ -227,7 +234,11 @@ class JobStore:
             except json.JSONDecodeError:
                 continue  # torn write at a crash
             kind = e.get("event")
-            if kind == "received" and job.plate_path(e["pos"]).exists() and job.quadmask_path(e["pos"]).exists():
+            if (
+                kind == "received"
+                and job.plate_path(e["pos"]).exists()
+                and job.quadmask_path(e["pos"]).exists()
+            ):
                 job.received.add(e["pos"])
             elif kind == "window":
                 job.windows_done[e["index"]] = e
@@ -256,7 +267,9 @@ def _read_journal(journal: Path) -> list[str]:
     data = journal.read_bytes()
     end = data.rfind(b"\n") + 1
     if end < len(data):
-        log.warning("%s: dropping a torn last line (%d bytes) left by a crash", journal, len(data) - end)
+        log.warning(
+            "%s: dropping a torn last line (%d bytes) left by a crash", journal, len(data) - end
+        )
         with open(journal, "r+b") as f:
             f.truncate(end)
             os.fsync(f.fileno())

@@ -50,10 +50,20 @@ class Box:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
     def intersect(self, other: Box) -> Box:
-        return Box(max(self.x0, other.x0), max(self.y0, other.y0), min(self.x1, other.x1), min(self.y1, other.y1))
+        return Box(
+            max(self.x0, other.x0),
+            max(self.y0, other.y0),
+            min(self.x1, other.x1),
+            min(self.y1, other.y1),
+        )
 
     def contains(self, other: Box) -> bool:
-        return self.x0 <= other.x0 and self.y0 <= other.y0 and self.x1 >= other.x1 and self.y1 >= other.y1
+        return (
+            self.x0 <= other.x0
+            and self.y0 <= other.y0
+            and self.x1 >= other.x1
+            and self.y1 >= other.y1
+        )
 
     def shifted(self, dx: int, dy: int) -> Box:
         return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
@@ -74,7 +84,9 @@ def mask_bbox(masks: np.ndarray) -> Box | None:
 
 
 # ------------------------------------------------------------------------------------ the crop
-def model_sizes(model_size: tuple[int, int] | None, supported: Sequence[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+def model_sizes(
+    model_size: tuple[int, int] | None, supported: Sequence[tuple[int, int]] | None = None
+) -> list[tuple[int, int]]:
     """Candidate engine sizes ``(h, w)``: the engine's list, else its size both ways round."""
     if supported:
         return [tuple(s) for s in supported]  # type: ignore[misc]
@@ -98,7 +110,9 @@ def choose_model_size(
     def distance(b: Box, s: tuple[int, int]) -> float:
         return round(abs(math.log(b.width * pixel_aspect / b.height * s[0] / s[1])), 6)
 
-    return min(sizes, key=lambda s: (distance(box, s), distance(frame, s) if frame else 0.0, s[0] > s[1]))
+    return min(
+        sizes, key=lambda s: (distance(box, s), distance(frame, s) if frame else 0.0, s[0] > s[1])
+    )
 
 
 def compute_roi(
@@ -123,7 +137,9 @@ def compute_roi(
     bbox = mask_bbox(holes)
     if bbox is None:
         return full
-    mx = int(math.ceil(margin / pixel_aspect)) + (pixel_aspect != 1.0)  # the feather's reach rounds up too
+    mx = int(math.ceil(margin / pixel_aspect)) + (
+        pixel_aspect != 1.0
+    )  # the feather's reach rounds up too
     box = Box(bbox.x0 - mx, bbox.y0 - margin, bbox.x1 + mx, bbox.y1 + margin).intersect(full)
     if aspect:
         box = fit_aspect(box, aspect, w, h, min_size)
@@ -132,7 +148,9 @@ def compute_roi(
     return box
 
 
-def fit_aspect(box: Box, aspect: float, width: int, height: int, min_size: tuple[int, int] | None = None) -> Box:
+def fit_aspect(
+    box: Box, aspect: float, width: int, height: int, min_size: tuple[int, int] | None = None
+) -> Box:
     """Grow ``box`` to ``aspect`` (w/h) and at least ``min_size``, kept inside the frame where it fits.
 
     Where the grown box is larger than the frame in a dimension it is centred on the frame in
@@ -242,7 +260,9 @@ def resize_region(frame: np.ndarray, size: tuple[int, int], region: Box) -> np.n
     if th < h or tw < w:
         return _resize_one(frame, th, tw, False)[region.slices]
     sx, sy = w / tw, h / th
-    m = np.float64([[sx, 0.0, (region.x0 + 0.5) * sx - 0.5], [0.0, sy, (region.y0 + 0.5) * sy - 0.5]])
+    m = np.float64(
+        [[sx, 0.0, (region.x0 + 0.5) * sx - 0.5], [0.0, sy, (region.y0 + 0.5) * sy - 0.5]]
+    )
     out = cv2.warpAffine(
         np.ascontiguousarray(frame),
         m,
@@ -250,11 +270,15 @@ def resize_region(frame: np.ndarray, size: tuple[int, int], region: Box) -> np.n
         flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    return _deringed(np.ascontiguousarray(frame), out.reshape((region.height, region.width, *frame.shape[2:])), m)
+    return _deringed(
+        np.ascontiguousarray(frame), out.reshape((region.height, region.width, *frame.shape[2:])), m
+    )
 
 
 # ----------------------------------------------------------------------------------- composite
-def alpha_region(hole: np.ndarray, feather: float, pixel_aspect: float = 1.0) -> tuple[Box, np.ndarray] | None:
+def alpha_region(
+    hole: np.ndarray, feather: float, pixel_aspect: float = 1.0
+) -> tuple[Box, np.ndarray] | None:
     """Where the composite matte is non-zero, and the matte there: ``(box, alpha[box])``.
 
     1 in the hole, smooth to exactly 0 at ``feather`` square pixels outside it. Working on the
@@ -311,7 +335,9 @@ def composite(
     for j, c in enumerate(rgb_channels):
         src = target[..., c].astype(np.float32)[..., None]
         # Inside the hole the fill replaces the plate outright (0 × NaN would be NaN).
-        mixed = np.where(a >= 1.0, fill[..., j : j + 1], a * fill[..., j : j + 1] + (1.0 - a) * src)[..., 0]
+        mixed = np.where(
+            a >= 1.0, fill[..., j : j + 1], a * fill[..., j : j + 1] + (1.0 - a) * src
+        )[..., 0]
         # Dense over the region, but only alpha > 0 takes the new value: the rest keeps its bits.
         target[..., c] = np.where(sel, mixed.astype(plate.dtype), target[..., c])
     return out
@@ -332,7 +358,9 @@ def rgb_channel_indices(channels: list[str]) -> tuple[int, ...]:
     layers = {c.rsplit(".", 1)[0] for c in lower if "." in c}
     # The main layer first (Nuke's rgba.R), then any other layer with all three.
     for layer in sorted(layers, key=lambda n: (n not in ("rgba", "rgb"), n)):
-        idx = [lower.index(f"{layer}.{n}") if f"{layer}.{n}" in lower else -1 for n in ("r", "g", "b")]
+        idx = [
+            lower.index(f"{layer}.{n}") if f"{layer}.{n}" in lower else -1 for n in ("r", "g", "b")
+        ]
         if min(idx) >= 0:
             return tuple(idx)
     for n in ("y", "l", "luminance"):

@@ -23,7 +23,6 @@ import numpy as np
 
 from void_client.quadmask import KEEP, hole, require_nonempty, snap
 from void_client.windows import Window, plan_windows, seam_weights
-
 from void_daemon import colour
 from void_daemon.cache import WindowCache, window_key
 from void_daemon.detail import restore_detail
@@ -101,7 +100,11 @@ class JobRunner:
         for p in range(self.job.n):
             if p in final:
                 continue
-            owners = [w.index for w in self.windows if w.covers(p) and self.weights[w.index][p - w.start] > 0]
+            owners = [
+                w.index
+                for w in self.windows
+                if w.covers(p) and self.weights[w.index][p - w.start] > 0
+            ]
             if all(i in done for i in owners):
                 out.append(p)
         return out
@@ -127,11 +130,19 @@ class JobRunner:
         full = Box(0, 0, w, h)
         bbox = mask_bbox(holes) or full
         mx = int(math.ceil(self.margin / pa)) + (pa != 1.0)
-        grown = Box(bbox.x0 - mx, bbox.y0 - self.margin, bbox.x1 + mx, bbox.y1 + self.margin).intersect(full)
+        grown = Box(
+            bbox.x0 - mx, bbox.y0 - self.margin, bbox.x1 + mx, bbox.y1 + self.margin
+        ).intersect(full)
         size = choose_model_size(grown, sizes, pa, full)
         assert size is not None
         mh, mw = size
-        box = compute_roi(holes, self.margin, (mw / mh) / pa, min_size=(mh, int(math.ceil(mw / pa))), pixel_aspect=pa)
+        box = compute_roi(
+            holes,
+            self.margin,
+            (mw / mh) / pa,
+            min_size=(mh, int(math.ceil(mw / pa))),
+            pixel_aspect=pa,
+        )
         if box.contains(full):  # fell back to the full frame: its own shape decides the orientation
             size = choose_model_size(full, sizes, pa, full)
             assert size is not None
@@ -139,7 +150,9 @@ class JobRunner:
             box = fit_aspect(full, (mw / mh) / pa, w, h)
         return box, (int(mh), int(mw))
 
-    def run_window(self, k: int, progress: Callable[[int, int, str], None], cancelled: Callable[[], bool]) -> WindowOutcome:
+    def run_window(
+        self, k: int, progress: Callable[[int, int, str], None], cancelled: Callable[[], bool]
+    ) -> WindowOutcome:
         t0 = time.perf_counter()
         job, spec, w = self.job, self.job.spec, self.windows[k]
         qms = np.stack([job.load_quadmask(p) for p in w.positions])
@@ -162,16 +175,25 @@ class JobRunner:
         if not holes.any():
             # Nothing to fill in this window (the object is out of frame): its result is never
             # read, so no frames are cropped, converted or sent to the engine.
-            key = window_key([np.asarray(box.width), np.asarray(box.height)], {**settings, "empty": len(w.positions)})
+            key = window_key(
+                [np.asarray(box.width), np.asarray(box.height)],
+                {**settings, "empty": len(w.positions)},
+            )
             seen = self.cache.get(key, mmap=True) is not None
             if not seen:
-                self.cache.put(key, np.zeros((0, *(size or (box.height, box.width)), 3), np.float32))
+                self.cache.put(
+                    key, np.zeros((0, *(size or (box.height, box.width)), 3), np.float32)
+                )
             return self._done(k, key, box, None, seen, t0)
         # Straight into one float32 array: a large crop of a long window is hundreds of MB.
         frames = np.empty((len(w.positions), box.height, box.width, 3), np.float32)
         peak = np.full(3, -np.inf, np.float32)  # the brightest input per channel (caps the fill)
         for i, p in enumerate(w.positions):
-            src = (job.load_out(p) if p in job.final else self.finish_frame(p)) if context[i] else job.load_plate(p)
+            src = (
+                (job.load_out(p) if p in job.final else self.finish_frame(p))
+                if context[i]
+                else job.load_plate(p)
+            )
             c = crop(src, box)
             # Single-channel plates go through the engine as grey RGB.
             frames[i] = c[:, :, list(self.rgb)] if len(self.rgb) == 3 else c[:, :, self.rgb[:1]]
@@ -205,11 +227,15 @@ class JobRunner:
             )
             result = np.asarray(result, np.float32)
             if result.shape != frames.shape:
-                raise RuntimeError(f"engine {self.engine.name} returned {result.shape}, expected {frames.shape}")
+                raise RuntimeError(
+                    f"engine {self.engine.name} returned {result.shape}, expected {frames.shape}"
+                )
             self.cache.put(key, result)
         return self._done(k, key, box, peak, cached, t0)
 
-    def _done(self, k: int, key: str, box: Box, peak: np.ndarray | None, cached: bool, t0: float) -> WindowOutcome:
+    def _done(
+        self, k: int, key: str, box: Box, peak: np.ndarray | None, cached: bool, t0: float
+    ) -> WindowOutcome:
         record = {"index": k, "key": key, "box": [box.x0, box.y0, box.x1, box.y1]}
         if peak is not None:
             record["peak"] = [float(v) for v in peak]
@@ -219,14 +245,18 @@ class JobRunner:
 
     def _to_engine(self, frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         """Linear crops ``(T, h, w, 3)`` → the engine's size and colour space."""
-        convert = self.colour_transform.to_model if self.colour_transform is not None else (lambda x: x)
+        convert = (
+            self.colour_transform.to_model if self.colour_transform is not None else (lambda x: x)
+        )
         if size is None or tuple(size) == frames.shape[1:3]:
             return convert(frames)
         if size[0] * size[1] <= frames.shape[1] * frames.shape[2]:
             return convert(resize(frames, size))  # average in linear light
         return resize(convert(frames), size)  # interpolate in model space
 
-    def _from_engine(self, f: np.ndarray, box: Box, region: Box, peak: list[float] | None) -> np.ndarray:
+    def _from_engine(
+        self, f: np.ndarray, box: Box, region: Box, peak: list[float] | None
+    ) -> np.ndarray:
         """One window's result frame → linear RGB over ``region`` (frame coordinates, inside ``box``)."""
         part = region.shifted(-box.x0, -box.y0)
         size = (box.height, box.width)
@@ -259,12 +289,16 @@ class JobRunner:
             info = job.windows_done[win.index]
             box = Box(*info["box"])
             if not box.contains(region):
-                raise RuntimeError(f"window {win.index} crop {info['box']} does not cover frame {job.frame(pos)}'s matte {region}")
+                raise RuntimeError(
+                    f"window {win.index} crop {info['box']} does not cover frame {job.frame(pos)}'s matte {region}"
+                )
             result = self.cache.get(info["key"], mmap=True)
             if result is None or len(result) <= pos - win.start:
                 raise RuntimeError(f"window {win.index} result vanished from the cache")
             # The window's frames start with its real positions, in order.
-            fill += weight * self._from_engine(np.asarray(result[pos - win.start]), box, region, info.get("peak"))
+            fill += weight * self._from_engine(
+                np.asarray(result[pos - win.start]), box, region, info.get("peak")
+            )
         if getattr(spec, "restore_detail", False):
             fill = restore_detail(fill, plate, holes, region, self.rgb, spec.seed, job.frame(pos))
         return composite(plate, fill, alpha, self.rgb, region)

@@ -42,8 +42,8 @@ import zmq
 from void_client import protocol as P
 from void_client.curvezmq import CurveKeys, apply_server
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 from void_client.quadmask import build_quadmask
-from void_client.sequence_job import check_writable_folder
 from void_client.sequence import (
     SequencePattern,
     open_image,
@@ -52,9 +52,8 @@ from void_client.sequence import (
     split_channel,
     write_image,
 )
-from void_client.job_spec import JobSpec
+from void_client.sequence_job import check_writable_folder
 from void_client.windows import plan_windows
-
 from void_daemon import __version__, timings
 from void_daemon.cache import WindowCache
 from void_daemon.engines import Engine, EngineConfig, capabilities, engine_class, load_engine
@@ -115,12 +114,18 @@ class Daemon:
         self.store = JobStore(jobs_dir)
         self.cache = WindowCache(self.store.cache_dir)
         self.engine_config = engine_config or EngineConfig()
-        self.allowed_roots = [os.path.realpath(os.path.expanduser(r)) for r in (allowed_roots or [])]
+        self.allowed_roots = [
+            os.path.realpath(os.path.expanduser(r)) for r in (allowed_roots or [])
+        ]
         self.limits = limits or Limits()
         self.curve = curve
         self.authorized_keys = authorized_keys
         if curve is not None and not authorized_keys:
-            raise VoidError(ErrorCode.BAD_SPEC, "CurveZMQ needs a folder of authorized client public keys", "curve")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                "CurveZMQ needs a folder of authorized client public keys",
+                "curve",
+            )
         # A context of its own: the ZAP handler and the inproc outbox are per context.
         self.ctx = zmq.Context()
         self.queue: list[str] = []
@@ -169,8 +174,16 @@ class Daemon:
             _bind(router, ep)
         pull = self.ctx.socket(zmq.PULL)
         pull.bind(OUTBOX)
-        for job in sorted(self.store.load_unfinished(), key=lambda j: j.created):  # the queue's order survives a restart
-            log.info("resuming job %s (%d/%d frames received, %d windows done)", job.id, len(job.received), job.n, len(job.windows_done))
+        for job in sorted(
+            self.store.load_unfinished(), key=lambda j: j.created
+        ):  # the queue's order survives a restart
+            log.info(
+                "resuming job %s (%d/%d frames received, %d windows done)",
+                job.id,
+                len(job.received),
+                job.n,
+                len(job.windows_done),
+            )
             self.queue.append(job.id)
         threading.Thread(target=self._detect_gpu, daemon=True).start()
         scheduler = threading.Thread(target=self._schedule_loop, name="void-scheduler", daemon=True)
@@ -178,7 +191,12 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(pull, zmq.POLLIN)
-        log.info("void-daemon %s serving on %s, jobs in %s", __version__, ", ".join(self.endpoints), self.store.root)
+        log.info(
+            "void-daemon %s serving on %s, jobs in %s",
+            __version__,
+            ", ".join(self.endpoints),
+            self.store.root,
+        )
         self.ready.set()
         try:
             while not self.stopping.is_set():
@@ -267,7 +285,11 @@ class Daemon:
         backlog = self._backlog.setdefault(ident, deque())
         backlog.append(frames)
         if len(backlog) > self.limits.max_backlog_messages:
-            log.warning("client %s reads nothing and has %d messages waiting; treating it as gone", ident.hex(), len(backlog))
+            log.warning(
+                "client %s reads nothing and has %d messages waiting; treating it as gone",
+                ident.hex(),
+                len(backlog),
+            )
             self._drop(ident, list(self._backlog.pop(ident)))
 
     def _retry_backlog(self, router: zmq.Socket) -> None:
@@ -292,14 +314,18 @@ class Daemon:
         """Results that never left are no longer in flight: a later pump or attach resends them."""
         for frames in messages:
             try:
-                head = msgpack.unpackb(frames[1].bytes if hasattr(frames[1], "bytes") else bytes(frames[1]), raw=False)
+                head = msgpack.unpackb(
+                    frames[1].bytes if hasattr(frames[1], "bytes") else bytes(frames[1]), raw=False
+                )
                 if head.get("type") != "result" or not head.get("images"):
                     continue
                 job = self.store.jobs.get(head.get("job", ""))
                 if job is None:
                     continue
                 with job.lock:
-                    job.inflight.difference_update(job.position(int(d["frame"])) for d in head["images"])
+                    job.inflight.difference_update(
+                        job.position(int(d["frame"])) for d in head["images"]
+                    )
             except Exception:  # bookkeeping only: never let it stop the I/O loop
                 log.exception("could not account for an undelivered message")
 
@@ -314,27 +340,48 @@ class Daemon:
         except VoidError as exc:
             self._error(ident, exc, *_request_of(parts))  # so the client's pending request gets it
             return
-        except Exception as exc:  # decode is meant to raise VoidError only; never die of a bug in it
+        except (
+            Exception
+        ) as exc:  # decode is meant to raise VoidError only; never die of a bug in it
             log.exception("internal error decoding a message")
-            self._error(ident, VoidError(ErrorCode.INTERNAL, f"internal error decoding the message: {exc.__class__.__name__}"))
+            self._error(
+                ident,
+                VoidError(
+                    ErrorCode.INTERNAL,
+                    f"internal error decoding the message: {exc.__class__.__name__}",
+                ),
+            )
             return
         handler = getattr(self, f"_on_{msg.TYPE}", None)
         try:
             if handler is None:
-                raise VoidError(ErrorCode.UNKNOWN_TYPE, f"a daemon does not accept {msg.TYPE!r} messages", "type")
+                raise VoidError(
+                    ErrorCode.UNKNOWN_TYPE,
+                    f"a daemon does not accept {msg.TYPE!r} messages",
+                    "type",
+                )
             handler(ident, msg, _peer_user(parts[0]))
         except VoidError as exc:
             self._error(ident, exc, msg.job, msg.id)
         except Exception as exc:  # the daemon keeps serving whatever one request does
             log.exception("internal error handling %s", msg.TYPE)
-            self._error(ident, VoidError(ErrorCode.INTERNAL, f"internal error: {exc.__class__.__name__}: {exc}"), msg.job, msg.id)
+            self._error(
+                ident,
+                VoidError(ErrorCode.INTERNAL, f"internal error: {exc.__class__.__name__}: {exc}"),
+                msg.job,
+                msg.id,
+            )
 
     def _job(self, job_id: str, user: str) -> Job:
         """The job, if ``user`` may touch it: with CurveZMQ, jobs belong to the submitting key.
         Another key is told the job does not exist, which leaks nothing about other clients."""
         job = self.store.get(job_id)
         if job.user != user:
-            raise VoidError(ErrorCode.UNKNOWN_JOB, f"no job {job_id!r} on this daemon for this client key", "job")
+            raise VoidError(
+                ErrorCode.UNKNOWN_JOB,
+                f"no job {job_id!r} on this daemon for this client key",
+                "job",
+            )
         return job
 
     def _on_hello(self, ident: bytes, msg: P.Hello, user: str) -> None:
@@ -355,11 +402,19 @@ class Daemon:
         self._check_limits(spec)
         ok, reason = engine_class(spec.engine).availability(self.engine_config)
         if not ok:
-            code = ErrorCode.WEIGHTS_MISSING if "weights" in reason.lower() else ErrorCode.ENGINE_UNAVAILABLE
-            raise VoidError(code, f"engine {spec.engine!r} cannot run on this daemon: {reason}", "engine")
+            code = (
+                ErrorCode.WEIGHTS_MISSING
+                if "weights" in reason.lower()
+                else ErrorCode.ENGINE_UNAVAILABLE
+            )
+            raise VoidError(
+                code, f"engine {spec.engine!r} cannot run on this daemon: {reason}", "engine"
+            )
         if spec.transfer == "paths":
             out = SequencePattern.parse(spec.out_pattern)
-            folder = self._check_path(os.path.dirname(out.path(spec.frames[0])) or ".", "out_pattern")
+            folder = self._check_path(
+                os.path.dirname(out.path(spec.frames[0])) or ".", "out_pattern"
+            )
             check_writable_folder(folder)  # refuse now, not after the GPU time
         job = self.store.create(spec, user)
         job.owner = ident
@@ -368,20 +423,50 @@ class Daemon:
         with self.cond:
             self.queue.append(job.id)
             self.cond.notify_all()
-        log.info("job %s: %d frames %dx%d, engine %s, %d windows", job.id, job.n, spec.width, spec.height, spec.engine, self._runner_windows(job))
-        self.send(ident, P.Ack(job=job.id, id=msg.id, credit=job.input_credit, queue_position=self._position(job.id)))
+        log.info(
+            "job %s: %d frames %dx%d, engine %s, %d windows",
+            job.id,
+            job.n,
+            spec.width,
+            spec.height,
+            spec.engine,
+            self._runner_windows(job),
+        )
+        self.send(
+            ident,
+            P.Ack(
+                job=job.id,
+                id=msg.id,
+                credit=job.input_credit,
+                queue_position=self._position(job.id),
+            ),
+        )
 
     def _check_limits(self, spec: JobSpec) -> None:
         """Refuse what this daemon cannot hold, from the declared sizes alone."""
         lim = self.limits
         n, c = len(spec.frames), len(spec.channels)
         if n > lim.max_job_frames:
-            raise VoidError(ErrorCode.TOO_LARGE, f"{n} frames in one job; this daemon takes at most {lim.max_job_frames} (split the range)", "frames")
-        if c > P.MAX_CHANNELS or any(not isinstance(ch, str) or len(ch) > 256 for ch in spec.channels):
-            raise VoidError(ErrorCode.TOO_LARGE, f"a plate has at most {P.MAX_CHANNELS} channels named by short strings", "channels")
+            raise VoidError(
+                ErrorCode.TOO_LARGE,
+                f"{n} frames in one job; this daemon takes at most {lim.max_job_frames} (split the range)",
+                "frames",
+            )
+        if c > P.MAX_CHANNELS or any(
+            not isinstance(ch, str) or len(ch) > 256 for ch in spec.channels
+        ):
+            raise VoidError(
+                ErrorCode.TOO_LARGE,
+                f"a plate has at most {P.MAX_CHANNELS} channels named by short strings",
+                "channels",
+            )
         windows = len(plan_windows(n, spec.window, spec.overlap))
         if n * windows > lim.max_plan_cost:
-            raise VoidError(ErrorCode.TOO_LARGE, f"{n} frames in {windows} windows is too fine a plan; use a longer window or a shorter range", "window")
+            raise VoidError(
+                ErrorCode.TOO_LARGE,
+                f"{n} frames in {windows} windows is too fine a plan; use a longer window or a shorter range",
+                "window",
+            )
         # Worst case on disk: float plate in, float frame out, one quadmask byte.
         need = n * spec.width * spec.height * (2 * 4 * c + 1)
         if need > lim.max_job_bytes:
@@ -392,7 +477,11 @@ class Daemon:
             )
         active = len(self._active())  # no lock: the I/O thread must not wait on the scheduler
         if active >= lim.max_active_jobs:
-            raise VoidError(ErrorCode.QUEUE_FULL, f"the daemon already holds {active} active jobs (its limit); retry when one finishes", "job")
+            raise VoidError(
+                ErrorCode.QUEUE_FULL,
+                f"the daemon already holds {active} active jobs (its limit); retry when one finishes",
+                "job",
+            )
         # Half-float plates are the least a job stores: refuse now what cannot fit at all.
         least = n * spec.width * spec.height * (2 * 2 * c + 1)
         free = shutil.disk_usage(self.store.root).free
@@ -412,16 +501,37 @@ class Daemon:
         if job.state == "failed" and job.error:
             # The client may not have heard why yet (the failure is sent from another thread):
             # answer with the reason, not with "it takes no more frames".
-            raise VoidError(ErrorCode(job.error["code"]), job.error["message"], job.error.get("field"), job.id)
+            raise VoidError(
+                ErrorCode(job.error["code"]), job.error["message"], job.error.get("field"), job.id
+            )
         if job.state in FINAL_STATES:
-            raise VoidError(ErrorCode.CANCELLED if job.state == "cancelled" else ErrorCode.BAD_MESSAGE, f"job {job.id} is {job.state}; it takes no more frames", "job")
-        if msg.images and job.spec.transfer != "pixels" or msg.paths and job.spec.transfer != "paths":
-            raise VoidError(ErrorCode.BAD_MESSAGE, f"job {job.id} was submitted for {job.spec.transfer} transfer", "transfer")
+            raise VoidError(
+                ErrorCode.CANCELLED if job.state == "cancelled" else ErrorCode.BAD_MESSAGE,
+                f"job {job.id} is {job.state}; it takes no more frames",
+                "job",
+            )
+        if (
+            msg.images
+            and job.spec.transfer != "pixels"
+            or msg.paths
+            and job.spec.transfer != "paths"
+        ):
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE,
+                f"job {job.id} was submitted for {job.spec.transfer} transfer",
+                "transfer",
+            )
         job.owner = ident
-        entries = self._group_images(job, msg.images) if msg.images else self._group_paths(job, msg.paths)
+        entries = (
+            self._group_images(job, msg.images) if msg.images else self._group_paths(job, msg.paths)
+        )
         with job.lock:
             if len(entries) > job.input_credit:
-                raise VoidError(ErrorCode.NO_CREDIT, f"{len(entries)} frames sent with {job.input_credit} credit; wait for acks", "frames")
+                raise VoidError(
+                    ErrorCode.NO_CREDIT,
+                    f"{len(entries)} frames sent with {job.input_credit} credit; wait for acks",
+                    "frames",
+                )
             job.input_credit -= len(entries)
         for entry in entries:
             timings.record(job.id, "receive", entry["pos"], arrived)
@@ -440,23 +550,47 @@ class Daemon:
                     "images.shape",
                 )
             if desc.role == "plate" and c != len(spec.channels):
-                raise VoidError(ErrorCode.SHAPE_MISMATCH, f"frame {desc.frame} plate has {c} channels, the job declared {len(spec.channels)}", "images.channels")
+                raise VoidError(
+                    ErrorCode.SHAPE_MISMATCH,
+                    f"frame {desc.frame} plate has {c} channels, the job declared {len(spec.channels)}",
+                    "images.channels",
+                )
             if desc.role in ("remove", "affected") and c != 1:
-                raise VoidError(ErrorCode.SHAPE_MISMATCH, f"frame {desc.frame} {desc.role} matte must have one channel, got {c}", "images.shape")
+                raise VoidError(
+                    ErrorCode.SHAPE_MISMATCH,
+                    f"frame {desc.frame} {desc.role} matte must have one channel, got {c}",
+                    "images.shape",
+                )
             if desc.role == "result":
-                raise VoidError(ErrorCode.BAD_MESSAGE, "clients send plate/remove/affected images, not results", "images.role")
+                raise VoidError(
+                    ErrorCode.BAD_MESSAGE,
+                    "clients send plate/remove/affected images, not results",
+                    "images.role",
+                )
             entry = by_frame.setdefault(desc.frame, {"pos": pos, "frame": desc.frame})
             if desc.role in entry:
-                raise VoidError(ErrorCode.BAD_MESSAGE, f"frame {desc.frame} has two {desc.role} images", "images.role")
+                raise VoidError(
+                    ErrorCode.BAD_MESSAGE,
+                    f"frame {desc.frame} has two {desc.role} images",
+                    "images.role",
+                )
             entry[desc.role] = arr
         for frame, entry in by_frame.items():
             if "plate" not in entry or "remove" not in entry:
-                raise VoidError(ErrorCode.BAD_MESSAGE, f"frame {frame} needs a plate and a remove matte", "images")
+                raise VoidError(
+                    ErrorCode.BAD_MESSAGE,
+                    f"frame {frame} needs a plate and a remove matte",
+                    "images",
+                )
         return list(by_frame.values())
 
     def _group_paths(self, job: Job, paths: list) -> list[dict]:
         if len(paths) > P.MAX_IMAGES_PER_MESSAGE:
-            raise VoidError(ErrorCode.TOO_LARGE, f"at most {P.MAX_IMAGES_PER_MESSAGE} path entries per message", "paths")
+            raise VoidError(
+                ErrorCode.TOO_LARGE,
+                f"at most {P.MAX_IMAGES_PER_MESSAGE} path entries per message",
+                "paths",
+            )
         entries = []
         for item in paths:
             if (
@@ -468,17 +602,27 @@ class Daemon:
                 or not item["remove"]
                 or not isinstance(item.get("affected") or "", str)
             ):
-                raise VoidError(ErrorCode.BAD_MESSAGE, "each path entry needs frame (int), plate and remove (str), optionally affected (str)", "paths")
+                raise VoidError(
+                    ErrorCode.BAD_MESSAGE,
+                    "each path entry needs frame (int), plate and remove (str), optionally affected (str)",
+                    "paths",
+                )
             resolved = {"frame": item["frame"]}
             for key in ("plate", "remove", "affected"):
                 if item.get(key):
                     path, channel = split_channel(item[key])
                     if channel and key == "plate":
-                        raise VoidError(ErrorCode.BAD_MESSAGE, "the plate is a whole image file; channel selectors are for mattes", "paths.plate")
+                        raise VoidError(
+                            ErrorCode.BAD_MESSAGE,
+                            "the plate is a whole image file; channel selectors are for mattes",
+                            "paths.plate",
+                        )
                     # From here on the daemon uses the resolved path, never the name it was given.
                     real = self._check_path(path, f"paths.{key}")
                     resolved[key] = f"{real}:{channel}" if channel else real
-            entries.append({"pos": job.position(item["frame"]), "frame": item["frame"], "paths": resolved})
+            entries.append(
+                {"pos": job.position(item["frame"]), "frame": item["frame"], "paths": resolved}
+            )
         return entries
 
     def _check_path(self, path: str, field_name: str = "paths") -> str:
@@ -490,10 +634,18 @@ class Daemon:
                 field_name,
             )
         if not path or "\0" in path:
-            raise VoidError(ErrorCode.PATH_NOT_ALLOWED, f"{path!r} is not a usable path", field_name)
+            raise VoidError(
+                ErrorCode.PATH_NOT_ALLOWED, f"{path!r} is not a usable path", field_name
+            )
         real = os.path.realpath(os.path.expanduser(path))
-        if not any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.allowed_roots):
-            raise VoidError(ErrorCode.PATH_NOT_ALLOWED, f"{path} is outside the daemon's allowed roots {self.allowed_roots}", field_name)
+        if not any(
+            real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.allowed_roots
+        ):
+            raise VoidError(
+                ErrorCode.PATH_NOT_ALLOWED,
+                f"{path} is outside the daemon's allowed roots {self.allowed_roots}",
+                field_name,
+            )
         return real
 
     # ------------------------------------------------------------------ receiving (pool)
@@ -509,7 +661,9 @@ class Daemon:
                         _probe(split_channel(paths[key])[0], frame, job.spec, None)
                 plate = read_image(paths["plate"], frame).pixels
                 remove = read_matte(*_matte(paths["remove"], frame))
-                affected = read_matte(*_matte(paths["affected"], frame)) if paths.get("affected") else None
+                affected = (
+                    read_matte(*_matte(paths["affected"], frame)) if paths.get("affected") else None
+                )
             else:
                 plate = entry["plate"]
                 remove = entry["remove"][:, :, 0]
@@ -524,11 +678,29 @@ class Daemon:
             self._fail(job, exc)
             return
         except OSError as exc:
-            self._fail(job, VoidError(ErrorCode.IO_ERROR, f"cannot store frame {frame} in {job.dir}: {exc}", "jobs_dir", job.id))
+            self._fail(
+                job,
+                VoidError(
+                    ErrorCode.IO_ERROR,
+                    f"cannot store frame {frame} in {job.dir}: {exc}",
+                    "jobs_dir",
+                    job.id,
+                ),
+            )
             return
-        except Exception as exc:  # a bug must fail this job, not leave it waiting for credit forever
+        except (
+            Exception
+        ) as exc:  # a bug must fail this job, not leave it waiting for credit forever
             log.exception("receiving frame %s of job %s failed", frame, job.id)
-            self._fail(job, VoidError(ErrorCode.INTERNAL, f"receiving frame {frame} failed: {exc.__class__.__name__}: {exc}", "frames", job.id))
+            self._fail(
+                job,
+                VoidError(
+                    ErrorCode.INTERNAL,
+                    f"receiving frame {frame} failed: {exc.__class__.__name__}: {exc}",
+                    "frames",
+                    job.id,
+                ),
+            )
             return
         timings.record(job.id, "decode", pos, t0)
         with job.lock:
@@ -584,7 +756,16 @@ class Daemon:
             job.set_state("cancelled")
         with self.cond:
             self.cond.notify_all()
-        self.send(ident, P.Progress(job=job.id, id=msg.id, stage="cancelled", frames_total=job.n, frames_done=len(job.final)))
+        self.send(
+            ident,
+            P.Progress(
+                job=job.id,
+                id=msg.id,
+                stage="cancelled",
+                frames_total=job.n,
+                frames_done=len(job.final),
+            ),
+        )
 
     def _on_attach(self, ident: bytes, msg: P.Attach, user: str) -> None:
         job = self._job(msg.job, user)
@@ -595,7 +776,16 @@ class Daemon:
             missing = job.missing_frames()
             if job.spec.transfer == "pixels":
                 job.input_credit = min(INPUT_CREDIT, len(missing))
-        self.send(ident, P.Ack(job=job.id, id=msg.id, credit=job.input_credit if missing else 0, missing=missing, queue_position=self._position(job.id)))
+        self.send(
+            ident,
+            P.Ack(
+                job=job.id,
+                id=msg.id,
+                credit=job.input_credit if missing else 0,
+                missing=missing,
+                queue_position=self._position(job.id),
+            ),
+        )
         if job.state in ("failed", "cancelled") and job.error:
             self.send(ident, P.Error(job=job.id, **job.error))
         self._progress(job, job.state, force=True)
@@ -605,7 +795,10 @@ class Daemon:
         if msg.job:
             jobs = [self._job(msg.job, user)]
         else:  # the newest jobs of this client key, enough for any panel
-            jobs = sorted((j for j in list(self.store.jobs.values()) if j.user == user), key=lambda j: j.created)[-STATUS_MAX_JOBS:]
+            jobs = sorted(
+                (j for j in list(self.store.jobs.values()) if j.user == user),
+                key=lambda j: j.created,
+            )[-STATUS_MAX_JOBS:]
         out = []
         for j in jobs:
             s = j.summary()
@@ -625,7 +818,9 @@ class Daemon:
     def _next(self) -> tuple[Job, JobRunner, int] | None:
         """Called with ``cond`` held (as is every change to ``queue``)."""
         active = self._active()
-        self.queue[:] = active  # finished jobs leave, so the queue does not grow with the daemon's age
+        self.queue[:] = (
+            active  # finished jobs leave, so the queue does not grow with the daemon's age
+        )
         for gone in set(self._turn) - set(active):
             del self._turn[gone]
         if not active:
@@ -640,14 +835,24 @@ class Daemon:
             runner = self.runners.get(job.id)
             if runner is None:
                 try:
-                    runner = self.runners[job.id] = JobRunner(job, self._engine(job.spec.engine), self.cache)
+                    runner = self.runners[job.id] = JobRunner(
+                        job, self._engine(job.spec.engine), self.cache
+                    )
                 except VoidError as exc:
                     exc.job = job.id
                     self._fail(job, exc)
                     continue
                 except Exception as exc:
                     log.exception("cannot plan job %s", job.id)
-                    self._fail(job, VoidError(ErrorCode.INTERNAL, f"cannot plan the job: {exc.__class__.__name__}: {exc}", None, job.id))
+                    self._fail(
+                        job,
+                        VoidError(
+                            ErrorCode.INTERNAL,
+                            f"cannot plan the job: {exc.__class__.__name__}: {exc}",
+                            None,
+                            job.id,
+                        ),
+                    )
                     continue
             pending = [w.index for w in runner.windows if w.index not in job.windows_done]
             if not pending:
@@ -707,11 +912,27 @@ class Daemon:
             return
         except OSError as exc:  # the window cache or the journal: disk full, folder gone
             log.exception("I/O failed on job %s window %d", job.id, k)
-            self._fail(job, VoidError(ErrorCode.IO_ERROR, f"window {k + 1}/{n_windows}: cannot store its result in {self.store.root}: {exc}", "jobs_dir", job.id))
+            self._fail(
+                job,
+                VoidError(
+                    ErrorCode.IO_ERROR,
+                    f"window {k + 1}/{n_windows}: cannot store its result in {self.store.root}: {exc}",
+                    "jobs_dir",
+                    job.id,
+                ),
+            )
             return
         except Exception as exc:
             log.exception("engine failed on job %s window %d", job.id, k)
-            self._fail(job, VoidError(ErrorCode.ENGINE_FAILED, f"engine {job.spec.engine} failed on window {k + 1}/{n_windows}: {exc}", "engine", job.id))
+            self._fail(
+                job,
+                VoidError(
+                    ErrorCode.ENGINE_FAILED,
+                    f"engine {job.spec.engine} failed on window {k + 1}/{n_windows}: {exc}",
+                    "engine",
+                    job.id,
+                ),
+            )
             return
         finally:
             self.running.pop(job.id, None)
@@ -739,10 +960,20 @@ class Daemon:
             self._fail(job, exc)
         except OSError as exc:
             log.exception("storing finished frames of job %s failed", job.id)
-            self._fail(job, VoidError(ErrorCode.IO_ERROR, f"cannot store a finished frame in {job.dir}: {exc}", "jobs_dir", job.id))
+            self._fail(
+                job,
+                VoidError(
+                    ErrorCode.IO_ERROR,
+                    f"cannot store a finished frame in {job.dir}: {exc}",
+                    "jobs_dir",
+                    job.id,
+                ),
+            )
         except Exception as exc:
             log.exception("finishing frames of job %s failed", job.id)
-            self._fail(job, VoidError(ErrorCode.INTERNAL, f"finishing frames failed: {exc}", None, job.id))
+            self._fail(
+                job, VoidError(ErrorCode.INTERNAL, f"finishing frames failed: {exc}", None, job.id)
+            )
         with self.cond:
             self.cond.notify_all()  # chain seams: the next window may be ready now
 
@@ -757,7 +988,9 @@ class Daemon:
         try:
             write_image(out, pixels, like)
         except OSError as exc:
-            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {out}: {exc}", "out_pattern", job.id) from exc
+            raise VoidError(
+                ErrorCode.IO_ERROR, f"cannot write {out}: {exc}", "out_pattern", job.id
+            ) from exc
         with job.lock:
             job.acked.add(pos)
         job.log("acked", pos=[pos])
@@ -798,7 +1031,15 @@ class Daemon:
                 self.cond.notify_all()
 
     # ------------------------------------------------------------------ progress
-    def _progress(self, job: Job, stage: str, window: int | None = None, cached: bool = False, message: str = "", force: bool = False) -> None:
+    def _progress(
+        self,
+        job: Job,
+        stage: str,
+        window: int | None = None,
+        cached: bool = False,
+        message: str = "",
+        force: bool = False,
+    ) -> None:
         now = time.monotonic()
         if not force and now - self.last_progress.get(job.id, 0.0) < PROGRESS_INTERVAL_S:
             return
@@ -838,13 +1079,19 @@ STATUS_MAX_JOBS = 500
 def _request_of(parts: list) -> tuple[str, int]:
     """Best effort: the job and request id of a message that failed to decode."""
     try:
-        h = msgpack.unpackb(parts[0].buffer, raw=False, max_bin_len=P.MAX_HEADER_BYTES) if len(parts[0]) <= P.MAX_HEADER_BYTES else None
+        h = (
+            msgpack.unpackb(parts[0].buffer, raw=False, max_bin_len=P.MAX_HEADER_BYTES)
+            if len(parts[0]) <= P.MAX_HEADER_BYTES
+            else None
+        )
     except Exception:  # whatever it was, it was not a readable header
         return "", 0
     if not isinstance(h, dict):
         return "", 0
     job, req = h.get("job"), h.get("id")
-    return (job if isinstance(job, str) and len(job) <= 64 else ""), (req if type(req) is int and 0 <= req < 2**63 else 0)
+    return (job if isinstance(job, str) and len(job) <= 64 else ""), (
+        req if type(req) is int and 0 <= req < 2**63 else 0
+    )
 
 
 def _peer_user(frame: Any) -> str:
@@ -864,9 +1111,17 @@ def _probe(path: str, frame: int, spec: JobSpec, channels: int | None) -> None:
     finally:
         inp.close()
     if (w, h) != (spec.width, spec.height):
-        raise VoidError(ErrorCode.RESOLUTION_MISMATCH, f"frame {frame} ({path}) is {w}x{h} but the job is {spec.width}x{spec.height}", "paths")
+        raise VoidError(
+            ErrorCode.RESOLUTION_MISMATCH,
+            f"frame {frame} ({path}) is {w}x{h} but the job is {spec.width}x{spec.height}",
+            "paths",
+        )
     if channels is not None and c != channels:
-        raise VoidError(ErrorCode.SHAPE_MISMATCH, f"frame {frame} ({path}) has {c} channels, the job declared {channels}", "paths")
+        raise VoidError(
+            ErrorCode.SHAPE_MISMATCH,
+            f"frame {frame} ({path}) has {c} channels, the job declared {channels}",
+            "paths",
+        )
 
 
 def _bind(sock: zmq.Socket, endpoint: str) -> None:
@@ -901,7 +1156,9 @@ def serve(
     curve: CurveKeys | None = None,
     authorized_keys: str | None = None,
 ) -> None:
-    daemon = Daemon(endpoint, jobs_dir, config, allowed_roots, extra_endpoints, limits, curve, authorized_keys)
+    daemon = Daemon(
+        endpoint, jobs_dir, config, allowed_roots, extra_endpoints, limits, curve, authorized_keys
+    )
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(daemon)
     daemon.serve_forever()

@@ -16,13 +16,28 @@ from void_client.farm.farm_spec import FarmSpec
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble}")
-    window = sub.add_parser("window", help="run one temporal window of a farm job (skipped if already done)")
-    window.add_argument("--index", type=int, required=True, help="window index, 0-based (the farm's task/frame number)")
-    assemble = sub.add_parser("assemble", help="blend the seams and write the final frames (after every window)")
+    window = sub.add_parser(
+        "window", help="run one temporal window of a farm job (skipped if already done)"
+    )
+    window.add_argument(
+        "--index",
+        type=int,
+        required=True,
+        help="window index, 0-based (the farm's task/frame number)",
+    )
+    assemble = sub.add_parser(
+        "assemble", help="blend the seams and write the final frames (after every window)"
+    )
     for q in (window, assemble):
         q.add_argument("--spec", required=True, help="the job's farm.json")
-    window.add_argument("--device", default="", help="override the spec's device: cpu | cuda | cuda:N | mps")
-    window.add_argument("--weights-dir", default="", help="override the weights folder (default: the spec's, else $VOID_WEIGHTS_DIR)")
+    window.add_argument(
+        "--device", default="", help="override the spec's device: cpu | cuda | cuda:N | mps"
+    )
+    window.add_argument(
+        "--weights-dir",
+        default="",
+        help="override the weights folder (default: the spec's, else $VOID_WEIGHTS_DIR)",
+    )
 
 
 def farm_progress(percent: float, message: str) -> None:
@@ -40,9 +55,19 @@ def main(args: argparse.Namespace) -> int:
     if args.task_kind == "window":
         config = engine_config(farm, {"device": args.device, "weights_dir": args.weights_dir})
         outcome = run_window_task(farm, args.index, farm_progress, config)
-        what = "skipped (already done)" if outcome.skipped else ("from cache" if outcome.cached else "computed")
-        print(f"void-remove: job {farm.job_id} window {args.index} {what} in {outcome.seconds:.1f} s", file=sys.stderr)
+        what = (
+            "skipped (already done)"
+            if outcome.skipped
+            else ("from cache" if outcome.cached else "computed")
+        )
+        print(
+            f"void-remove: job {farm.job_id} window {args.index} {what} in {outcome.seconds:.1f} s",
+            file=sys.stderr,
+        )
     else:
         outcome = run_assemble_task(farm, farm_progress)
-        print(f"void-remove: job {farm.job_id}: wrote {len(outcome.frames_written)} frames to {farm.out_pattern} in {outcome.seconds:.1f} s", file=sys.stderr)
+        print(
+            f"void-remove: job {farm.job_id}: wrote {len(outcome.frames_written)} frames to {farm.out_pattern} in {outcome.seconds:.1f} s",
+            file=sys.stderr,
+        )
     return 0

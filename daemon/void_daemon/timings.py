@@ -24,6 +24,8 @@ def record(job: str, stage: str, index: int, t0: float) -> None:
     """Record that ``stage`` of item ``index`` ran from ``t0`` until now."""
     if not PATH:
         return
-    line = json.dumps({"job": job, "stage": stage, "index": int(index), "t0": t0, "t1": time.monotonic()})
+    line = json.dumps(
+        {"job": job, "stage": stage, "index": int(index), "t0": t0, "t1": time.monotonic()}
+    )
     with _lock, open(PATH, "a") as f:
         f.write(line + "\n")

@@ -22,9 +22,8 @@ from typing import Any
 from void_client import node_job as H
 from void_client.client import is_local
 from void_client.errors import ErrorCode, VoidError
-from void_nuke import node_spec as N
-
 from void_nuke import host
+from void_nuke import node_spec as N
 
 log = logging.getLogger("void_nuke")
 
@@ -69,20 +68,30 @@ def prepare(node: Any) -> Prepared:
     values["output_dir"] = host.knob_evaluated(node, "output_dir")
     settings = H.NodeSettings.from_values(values)
     source = host.input_node(node, N.SOURCE)
-    first, last = H.resolve_range(settings, host.frame_range(source) if source is not None else None)
+    first, last = H.resolve_range(
+        settings, host.frame_range(source) if source is not None else None
+    )
     if host.input_node(node, N.REMOVE) is None:
-        raise VoidError(ErrorCode.EMPTY_MATTE, "connect a matte of the object (Roto, RotoPaint, any matte) to the Remove input", "remove")
+        raise VoidError(
+            ErrorCode.EMPTY_MATTE,
+            "connect a matte of the object (Roto, RotoPaint, any matte) to the Remove input",
+            "remove",
+        )
     has_affected = host.input_node(node, N.AFFECTED) is not None
     name = host.full_name(node)
     fp = fingerprint(node, settings, first, last)
-    plan = H.plan_run(settings, first, last, has_affected, fp, name, N.project_path(host.script_name()))
+    plan = H.plan_run(
+        settings, first, last, has_affected, fp, name, N.project_path(host.script_name())
+    )
     return Prepared(node, name, settings, plan)
 
 
 def fingerprint(node: Any, settings: H.NodeSettings, first: int, last: int) -> str:
     starts = [host.input_node(node, i) for i in range(len(N.INPUTS))]
     digests = H.upstream_digest(starts, host.graph_inputs, host.full_name, _describe)
-    channels = {k: host.knob_script(node, k) for k in ("remove_channel", "affected_channel")}  # Link knobs
+    channels = {
+        k: host.knob_script(node, k) for k in ("remove_channel", "affected_channel")
+    }  # Link knobs
     return H.fingerprint(settings, first, last, digests, channels)
 
 
@@ -93,7 +102,9 @@ def _describe(node: Any) -> str:
 # --------------------------------------------------------------------------- buttons
 def create() -> Any:
     """Nodes toolbar ▸ VOID ▸ VOID Remove: a new node wired from the selection."""
-    wiring = N.assign_inputs([(n, host.class_name(n), host.short_name(n)) for n in host.selected_nodes()])
+    wiring = N.assign_inputs(
+        [(n, host.class_name(n), host.short_name(n)) for n in host.selected_nodes()]
+    )
     node = host.create_node(N.NODE_CLASS)
     for index in range(len(N.INPUTS)):
         # createNode wires the selected node to input 0 whatever it is; set every input ourselves.
@@ -114,7 +125,9 @@ def run(node: Any = None, force: bool = False) -> None:
     try:
         p = prepare(node)
         if not force and H.results_complete(p.plan):
-            if not host.ask(f"The results of {name} are up to date for these inputs.\nRun VOID Remove again anyway?"):
+            if not host.ask(
+                f"The results of {name} are up to date for these inputs.\nRun VOID Remove again anyway?"
+            ):
                 _show_reused(p)
                 return
         _set_status(node, "exporting", "running")
@@ -153,7 +166,9 @@ def submit_farm(node: Any = None) -> None:
     _show_results(p)  # the farm writes into the node's result pattern
     _set_status(node, submitted.text(), "running")
     if host.is_gui():
-        host.message(f"VOID Remove ({p.name}): {submitted.text()}\nResults appear in {p.plan.run_dir}")
+        host.message(
+            f"VOID Remove ({p.name}): {submitted.text()}\nResults appear in {p.plan.run_dir}"
+        )
 
 
 # --------------------------------------------------------------------------- export
@@ -166,7 +181,11 @@ def export(p: Prepared, task: Any = None) -> None:
         for e in p.plan.exports():
             write = host.create_write(p.node, host.child(p.node, N.EXPORT_SOURCES[e.role]))
             writes[e.role] = write
-            for knob, value in (*N.EXPORT_WRITE_KNOBS, ("channels", e.channels), ("file", N.nuke_path(e.pattern))):
+            for knob, value in (
+                *N.EXPORT_WRITE_KNOBS,
+                ("channels", e.channels),
+                ("file", N.nuke_path(e.pattern)),
+            ):
                 host.set_knob(write, knob, value)
         for i, (e, first, last) in enumerate(steps):
             if task is not None:
@@ -252,8 +271,12 @@ def _finish(current: NodeRun) -> None:
     endpoint = current.prepared.settings.endpoint
     if error.code == ErrorCode.DAEMON_UNREACHABLE and not job.autostart and is_local(endpoint):
         if host.ask(f"No VOID daemon answers at {endpoint}.\nStart one on this machine?"):
-            p = Prepared(node, current.prepared.name, current.prepared.settings, current.prepared.plan)
-            _start(p, host.progress_task(f"VOID Remove: {p.name}"), autostart=True)  # the exports are still there
+            p = Prepared(
+                node, current.prepared.name, current.prepared.settings, current.prepared.plan
+            )
+            _start(
+                p, host.progress_task(f"VOID Remove: {p.name}"), autostart=True
+            )  # the exports are still there
             return
     _show_error(node, error)
 
@@ -268,7 +291,9 @@ def run_blocking(node: Any, force: bool = False) -> H.RunState:
         _set_status(node, "exporting", "running")
         export(p)
         _show_results(p)
-        job = H.HostJob(p.plan, p.settings, on_state=lambda state: _log_state(p.name, state), autostart=True)
+        job = H.HostJob(
+            p.plan, p.settings, on_state=lambda state: _log_state(p.name, state), autostart=True
+        )
         job.run()
     except VoidError as exc:
         _show_error(node, exc)
@@ -301,7 +326,9 @@ def before_render() -> None:
             except VoidError:
                 current = False
             if not current:
-                log.warning("%s: its results are not up to date; the render shows what is there", name)
+                log.warning(
+                    "%s: its results are not up to date; the render shows what is there", name
+                )
             continue
         try:
             run_blocking(node)
@@ -312,11 +339,22 @@ def before_render() -> None:
 def batch_main(argv: list[str]) -> int:
     """``nuke -t void_remove_batch.py SCRIPT [--node NAME] [--force] [--save]``: run the script's
     VOID Remove nodes, blocking. Exit status 0 when every node has its results, 2 otherwise."""
-    parser = argparse.ArgumentParser(prog="nuke -t void_remove_batch.py", description="Run the VOID Remove nodes of a Nuke script.")
+    parser = argparse.ArgumentParser(
+        prog="nuke -t void_remove_batch.py",
+        description="Run the VOID Remove nodes of a Nuke script.",
+    )
     parser.add_argument("script", help="the .nk script")
-    parser.add_argument("--node", action="append", default=[], help="only this node (full name); repeatable")
-    parser.add_argument("--force", action="store_true", help="run even when the results are up to date")
-    parser.add_argument("--save", action="store_true", help="save the script afterwards (the nodes point at their results)")
+    parser.add_argument(
+        "--node", action="append", default=[], help="only this node (full name); repeatable"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="run even when the results are up to date"
+    )
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="save the script afterwards (the nodes point at their results)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     host.open_script(args.script)

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, SNAP_BOUNDS
-from void_client.quadmask import AFFECTED, KEEP, MATTE_THRESHOLD, OVERLAP, REMOVE
 import void_shaders
+from void_client.quadmask import AFFECTED, KEEP, MATTE_THRESHOLD, OVERLAP, REMOVE
+from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, SNAP_BOUNDS
 from void_nuke.node_spec import (
     AFFECTED_MATTE_NODE,
     INPUTS,
@@ -53,7 +53,16 @@ NUKE_VERSION = "13.0 v1"
 BLINK_SOURCE = "quadmask_overlay.blink"  # in void_shaders
 
 _BARE = re.compile(r"[A-Za-z0-9_.:/+\-]+")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "[": "\\[", "{": "\\{", "}": "\\}", "$": "\\$", "\n": "\\n", "\t": "\\t"}
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "[": "\\[",
+    "{": "\\{",
+    "}": "\\}",
+    "$": "\\$",
+    "\n": "\\n",
+    "\t": "\\t",
+}
 
 
 class Expr(str):
@@ -136,14 +145,62 @@ def internal_nodes(blink_source: str) -> list[Node]:
         Node("Input", aff, knobs=(("number", 2),), pos=(500, -400)),
         Node("Dot", PLATE_NODE, (src,), pos=(34, -300)),
         # Copy from A to B with both the same input: from0 is the artist's channel (a Link knob).
-        Node("Copy", REMOVE_MATTE_NODE, (rem, rem), (("from0", "rgba.alpha"), ("to0", "rgba.alpha")), pos=(300, -300)),
-        Node("Copy", AFFECTED_MATTE_NODE, (aff, aff), (("from0", "rgba.alpha"), ("to0", "rgba.alpha")), pos=(500, -300)),
-        Node("Dilate", "VOID_RemoveGrow", (REMOVE_MATTE_NODE,), (("channels", "alpha"), ("size", Expr("parent.dilation"))), pos=(300, -240)),
-        Node("Dilate", "VOID_AffectedGrow", (AFFECTED_MATTE_NODE,), (("channels", "alpha"), ("size", Expr("parent.dilation"))), pos=(500, -240)),
-        Node("MergeExpression", "VOID_Quadmask", ("VOID_AffectedGrow", "VOID_RemoveGrow"), tuple(quadmask_expressions().items()), pos=(400, -160)),
-        Node("MergeExpression", "VOID_OverlayExpression", (PLATE_NODE, "VOID_Quadmask"), tuple(overlay_expressions().items()), pos=(200, -80)),
-        Node("BlinkScript", "VOID_OverlayBlink", (PLATE_NODE, "VOID_Quadmask"), (("kernelSource", blink_source),), pos=(400, -80)),
-        Node("Switch", "VOID_Overlay", ("VOID_OverlayExpression", "VOID_OverlayBlink"), (("which", Expr("parent.overlay_with")),), pos=(200, 0)),
+        Node(
+            "Copy",
+            REMOVE_MATTE_NODE,
+            (rem, rem),
+            (("from0", "rgba.alpha"), ("to0", "rgba.alpha")),
+            pos=(300, -300),
+        ),
+        Node(
+            "Copy",
+            AFFECTED_MATTE_NODE,
+            (aff, aff),
+            (("from0", "rgba.alpha"), ("to0", "rgba.alpha")),
+            pos=(500, -300),
+        ),
+        Node(
+            "Dilate",
+            "VOID_RemoveGrow",
+            (REMOVE_MATTE_NODE,),
+            (("channels", "alpha"), ("size", Expr("parent.dilation"))),
+            pos=(300, -240),
+        ),
+        Node(
+            "Dilate",
+            "VOID_AffectedGrow",
+            (AFFECTED_MATTE_NODE,),
+            (("channels", "alpha"), ("size", Expr("parent.dilation"))),
+            pos=(500, -240),
+        ),
+        Node(
+            "MergeExpression",
+            "VOID_Quadmask",
+            ("VOID_AffectedGrow", "VOID_RemoveGrow"),
+            tuple(quadmask_expressions().items()),
+            pos=(400, -160),
+        ),
+        Node(
+            "MergeExpression",
+            "VOID_OverlayExpression",
+            (PLATE_NODE, "VOID_Quadmask"),
+            tuple(overlay_expressions().items()),
+            pos=(200, -80),
+        ),
+        Node(
+            "BlinkScript",
+            "VOID_OverlayBlink",
+            (PLATE_NODE, "VOID_Quadmask"),
+            (("kernelSource", blink_source),),
+            pos=(400, -80),
+        ),
+        Node(
+            "Switch",
+            "VOID_Overlay",
+            ("VOID_OverlayExpression", "VOID_OverlayBlink"),
+            (("which", Expr("parent.overlay_with")),),
+            pos=(200, 0),
+        ),
         Node(
             "Read",
             RESULT_READ,
@@ -156,8 +213,20 @@ def internal_nodes(blink_source: str) -> list[Node]:
             pos=(-200, -160),
         ),
         # results_version * 0 makes the Switch depend on a knob the glue bumps as frames arrive.
-        Node("Switch", "VOID_ResultOrSource", (PLATE_NODE, RESULT_READ), (("which", Expr(f"parent.results_version * 0 + {frame_file}")),), pos=(0, 0)),
-        Node("Switch", "VOID_View", ("VOID_ResultOrSource", "VOID_Overlay", "VOID_Quadmask"), (("which", Expr("parent.view")),), pos=(0, 100)),
+        Node(
+            "Switch",
+            "VOID_ResultOrSource",
+            (PLATE_NODE, RESULT_READ),
+            (("which", Expr(f"parent.results_version * 0 + {frame_file}")),),
+            pos=(0, 0),
+        ),
+        Node(
+            "Switch",
+            "VOID_View",
+            ("VOID_ResultOrSource", "VOID_Overlay", "VOID_Quadmask"),
+            (("which", Expr("parent.view")),),
+            pos=(0, 100),
+        ),
         Node("Output", "Output1", ("VOID_View",), pos=(0, 200)),
     ]
 
@@ -185,7 +254,11 @@ def user_knob_lines(knob: KnobDef) -> list[str]:
         parts.append("+DISABLED")
     lines = [f" addUserKnob {{{' '.join(parts)}}}"]
     has_value = knob.kind not in (TAB, TEXT, PYSCRIPT, LINK)
-    if has_value and knob.default not in (None, "") and not (knob.kind == PULLDOWN and knob.default == knob.values[0]):
+    if (
+        has_value
+        and knob.default not in (None, "")
+        and not (knob.kind == PULLDOWN and knob.default == knob.values[0])
+    ):
         lines.append(f" {knob.name} {tcl_word(knob.default)}")
     return lines
 
@@ -234,10 +307,14 @@ def write(path: str | Path, text: str | None = None) -> None:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m void_nuke.gizmo_writer", description=f"write the {NODE_CLASS} gizmo")
+    p = argparse.ArgumentParser(
+        prog="python -m void_nuke.gizmo_writer", description=f"write the {NODE_CLASS} gizmo"
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--write", metavar="PATH", help="write the gizmo to PATH")
-    g.add_argument("--check", metavar="PATH", help="exit 1 if PATH differs from what would be written")
+    g.add_argument(
+        "--check", metavar="PATH", help="exit 1 if PATH differs from what would be written"
+    )
     args = p.parse_args(list(argv) if argv is not None else None)
     text = gizmo_text()
     if args.write:
@@ -245,7 +322,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     elif args.check:
         current = Path(args.check).read_text(encoding="utf-8") if Path(args.check).exists() else ""
         if current != text:
-            print(f"{args.check} is out of date; run python -m void_nuke.gizmo_writer --write {args.check}", file=sys.stderr)
+            print(
+                f"{args.check} is out of date; run python -m void_nuke.gizmo_writer --write {args.check}",
+                file=sys.stderr,
+            )
             return 1
     else:
         sys.stdout.write(text)

@@ -160,7 +160,9 @@ def add_update_ui(function: Callable[[], None], node_class: str) -> None:
     nuke.addUpdateUI(function, nodeClass=node_class)
 
 
-def add_menu_command(menu: str, submenu: str, item: str, command: Callable[[], Any], shortcut: str) -> None:
+def add_menu_command(
+    menu: str, submenu: str, item: str, command: Callable[[], Any], shortcut: str
+) -> None:
     nuke.menu(menu).addMenu(submenu).addCommand(item, command, shortcut)
 
 

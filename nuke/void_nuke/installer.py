@@ -45,14 +45,46 @@ Runner = Callable[..., Any]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nuke-dir", default="~/.nuke", help="the user's Nuke folder holding init.py (default ~/.nuke)")
-    p.add_argument("--nuke-version", type=int, choices=sorted(NUKE_PYTHONS), default=15, help="Nuke major version, picks its Python for the dependencies (default 15)")
-    p.add_argument("--nuke-python", default="", help="Nuke's own Python (e.g. /usr/local/Nuke15.1v1/python3); pip runs with it instead of matching --nuke-version")
-    p.add_argument("--source", default="", help="the NUKE_PATH folder to register (default: this installation's nuke/ folder)")
-    p.add_argument("--no-deps", action="store_true", help="only edit init.py; install no dependencies")
-    p.add_argument("--with-qt", action="store_true", help="also install the Qt binding Nuke ships (only for a Nuke build without it)")
-    p.add_argument("--dry-run", action="store_true", help="print what would change and the pip command; change nothing")
-    p.add_argument("--uninstall", action="store_true", help="remove the block from init.py (the site-packages folder is left)")
+    p.add_argument(
+        "--nuke-dir",
+        default="~/.nuke",
+        help="the user's Nuke folder holding init.py (default ~/.nuke)",
+    )
+    p.add_argument(
+        "--nuke-version",
+        type=int,
+        choices=sorted(NUKE_PYTHONS),
+        default=15,
+        help="Nuke major version, picks its Python for the dependencies (default 15)",
+    )
+    p.add_argument(
+        "--nuke-python",
+        default="",
+        help="Nuke's own Python (e.g. /usr/local/Nuke15.1v1/python3); pip runs with it instead of matching --nuke-version",
+    )
+    p.add_argument(
+        "--source",
+        default="",
+        help="the NUKE_PATH folder to register (default: this installation's nuke/ folder)",
+    )
+    p.add_argument(
+        "--no-deps", action="store_true", help="only edit init.py; install no dependencies"
+    )
+    p.add_argument(
+        "--with-qt",
+        action="store_true",
+        help="also install the Qt binding Nuke ships (only for a Nuke build without it)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would change and the pip command; change nothing",
+    )
+    p.add_argument(
+        "--uninstall",
+        action="store_true",
+        help="remove the block from init.py (the site-packages folder is left)",
+    )
 
 
 def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
@@ -71,12 +103,17 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
     source = Path(args.source).expanduser().resolve() if args.source else find_nuke_path()
     missing = [f for f in NUKE_PATH_FILES if not (source / f).is_file()]
     if missing:
-        print(f"void-remove: {source} is not the VOID Remove NUKE_PATH folder (no {', '.join(missing)})", file=sys.stderr)
+        print(
+            f"void-remove: {source} is not the VOID Remove NUKE_PATH folder (no {', '.join(missing)})",
+            file=sys.stderr,
+        )
         return 1
     site = nuke_dir / "void_remove" / "site-packages"
     new = with_block(text, init_block(source, site, package_roots()))
     if args.dry_run:
-        print(f"would {'leave' if new == text else 'write'} {init_py}:\n{init_block(source, site, package_roots())}")
+        print(
+            f"would {'leave' if new == text else 'write'} {init_py}:\n{init_block(source, site, package_roots())}"
+        )
     elif new != text:
         nuke_dir.mkdir(parents=True, exist_ok=True)
         init_py.write_text(new, encoding="utf-8")
@@ -85,11 +122,16 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
         print(f"{init_py} already loads VOID Remove from {source}")
     py, _qt = NUKE_PYTHONS[args.nuke_version]
     if tuple(int(x) for x in py.split(".")) < CLIENT_MIN_PYTHON and not args.nuke_python:
-        print(f"warning: Nuke {args.nuke_version} runs Python {py}; the VOID Remove client is built for Python "
-              f"{'.'.join(map(str, CLIENT_MIN_PYTHON))}+ (Nuke 15 and later)", file=sys.stderr)
+        print(
+            f"warning: Nuke {args.nuke_version} runs Python {py}; the VOID Remove client is built for Python "
+            f"{'.'.join(map(str, CLIENT_MIN_PYTHON))}+ (Nuke 15 and later)",
+            file=sys.stderr,
+        )
     if args.no_deps:
         return 0
-    cmd = pip_command(site, args.nuke_version, client_requirements(), args.nuke_python, args.with_qt)
+    cmd = pip_command(
+        site, args.nuke_version, client_requirements(), args.nuke_python, args.with_qt
+    )
     if args.dry_run:
         print("would run: " + " ".join(cmd))
         return 0
@@ -97,7 +139,10 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
     print("installing the client's dependencies for Nuke's Python: " + " ".join(cmd))
     done = run(cmd, check=False)
     if done.returncode != 0:
-        print(f"void-remove: pip failed (exit {done.returncode}); the node needs these packages in {site}", file=sys.stderr)
+        print(
+            f"void-remove: pip failed (exit {done.returncode}); the node needs these packages in {site}",
+            file=sys.stderr,
+        )
         return int(done.returncode) or 1
     print("done. Restart Nuke: Nodes toolbar > VOID > VOID Remove (docs/nuke.md)")
     return 0
@@ -131,19 +176,40 @@ def client_requirements() -> list[str]:
     try:
         requires = importlib.metadata.requires(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
-        raise SystemExit(f"void-remove: the {DISTRIBUTION} distribution is not installed; pip install -e . first") from None
+        raise SystemExit(
+            f"void-remove: the {DISTRIBUTION} distribution is not installed; pip install -e . first"
+        ) from None
     return [r for r in requires if ";" not in r]  # markers mean extras (daemon, void, dev...)
 
 
-def pip_command(target: Path, nuke_version: int, requirements: Sequence[str], nuke_python: str = "", with_qt: bool = False) -> list[str]:
+def pip_command(
+    target: Path,
+    nuke_version: int,
+    requirements: Sequence[str],
+    nuke_python: str = "",
+    with_qt: bool = False,
+) -> list[str]:
     """pip install --target for Nuke's Python: run by Nuke's own interpreter when given, else by
     this one with ``--python-version`` and wheels only (so nothing is built for the wrong Python)."""
     py, qt = NUKE_PYTHONS[nuke_version]
     reqs = [*requirements, *([QT_REQUIREMENTS[qt]] if with_qt else [])]
     if nuke_python:
         return [nuke_python, "-m", "pip", "install", "--upgrade", "--target", str(target), *reqs]
-    return [sys.executable, "-m", "pip", "install", "--upgrade", "--target", str(target),
-            "--python-version", py, "--implementation", "cp", "--only-binary=:all:", *reqs]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--upgrade",
+        "--target",
+        str(target),
+        "--python-version",
+        py,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        *reqs,
+    ]
 
 
 def init_block(source: Path, site: Path, roots: Sequence[Path] = ()) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from void_client import protocol as P
-from void_client.node_job import QUALITY_PRESETS, NodeSettings
 from void_client.job_spec import SEAM_MODES
+from void_client.node_job import QUALITY_PRESETS, NodeSettings
 
 T = TypeVar("T")
 
@@ -88,34 +88,181 @@ SETTINGS_KNOBS = tuple(f.name for f in dataclasses.fields(NodeSettings))
 
 KNOBS: tuple[KnobDef, ...] = (
     KnobDef("void_tab", TAB, "VOID Remove"),
-    KnobDef("use_input_range", BOOLEAN, "use input range", _D.use_input_range, "Process the Source's whole frame range.", newline=True),
-    KnobDef("range_first", INT, "frame range", _D.range_first, "First frame to process (when 'use input range' is off).", disabled=True),
-    KnobDef("range_last", INT, "", _D.range_last, "Last frame to process.", newline=False, disabled=True),
-    KnobDef("engine", PULLDOWN, "engine", _D.engine, "propagate: fast CPU propagation (no model). void: the VOID model on the daemon's GPU.", ENGINES),
-    KnobDef("quality", PULLDOWN, "quality", _D.quality, "VOID engine sampling steps: draft 12, standard 30 (the reference), best 50.", tuple(QUALITY_PRESETS), newline=False),
-    KnobDef("pass2", BOOLEAN, "pass 2", _D.pass2, "Run VOID's warped-noise refinement pass (void engine; slower, steadier).", newline=False),
-    KnobDef("prompt", STRING, "background prompt", _D.prompt, "What the background looks like without the object (void engine), e.g. 'an empty street'."),
+    KnobDef(
+        "use_input_range",
+        BOOLEAN,
+        "use input range",
+        _D.use_input_range,
+        "Process the Source's whole frame range.",
+        newline=True,
+    ),
+    KnobDef(
+        "range_first",
+        INT,
+        "frame range",
+        _D.range_first,
+        "First frame to process (when 'use input range' is off).",
+        disabled=True,
+    ),
+    KnobDef(
+        "range_last", INT, "", _D.range_last, "Last frame to process.", newline=False, disabled=True
+    ),
+    KnobDef(
+        "engine",
+        PULLDOWN,
+        "engine",
+        _D.engine,
+        "propagate: fast CPU propagation (no model). void: the VOID model on the daemon's GPU.",
+        ENGINES,
+    ),
+    KnobDef(
+        "quality",
+        PULLDOWN,
+        "quality",
+        _D.quality,
+        "VOID engine sampling steps: draft 12, standard 30 (the reference), best 50.",
+        tuple(QUALITY_PRESETS),
+        newline=False,
+    ),
+    KnobDef(
+        "pass2",
+        BOOLEAN,
+        "pass 2",
+        _D.pass2,
+        "Run VOID's warped-noise refinement pass (void engine; slower, steadier).",
+        newline=False,
+    ),
+    KnobDef(
+        "prompt",
+        STRING,
+        "background prompt",
+        _D.prompt,
+        "What the background looks like without the object (void engine), e.g. 'an empty street'.",
+    ),
     KnobDef("seed", INT, "seed", _D.seed, "Noise seed; the same seed gives the same result."),
-    KnobDef("roi_margin", INT, "ROI margin", _D.roi_margin, "Context around the mattes the engine sees, in pixels."),
-    KnobDef("dilation", INT, "mask dilation", _D.dilation, "Grow the remove and affected mattes by this many pixels.", newline=False),
-    KnobDef("seam", PULLDOWN, "seam mode", _D.seam, "crossfade: windows independent, blended over the overlap (farm friendly). chain: each window continues the previous one's fill.", SEAM_MODES),
-    KnobDef("remove_channel", LINK, "remove matte", tooltip="Channel of the Remove input holding the remove matte.", link=f"{REMOVE_MATTE_NODE}.from0"),
-    KnobDef("affected_channel", LINK, "affected matte", tooltip="Channel of the Affected input holding the affected matte (shadow, reflection, things moved).", link=f"{AFFECTED_MATTE_NODE}.from0"),
-    KnobDef("view", PULLDOWN, "view", VIEWS[0], "result: the clean plate (the Source until results exist). quadmask overlay: what VOID will remove, tinted over the plate. quadmask: the mask itself.", VIEWS),
-    KnobDef("overlay_with", PULLDOWN, "overlay with", OVERLAY_KERNELS[0], "expression works everywhere; blinkscript runs shaders/quadmask_overlay.blink (needs a BlinkScript licence).", OVERLAY_KERNELS, newline=False),
-    KnobDef("endpoint", STRING, "daemon", _D.endpoint, f"Address of the VOID daemon (default {P.DEFAULT_ENDPOINT}: this machine, started on demand)."),
+    KnobDef(
+        "roi_margin",
+        INT,
+        "ROI margin",
+        _D.roi_margin,
+        "Context around the mattes the engine sees, in pixels.",
+    ),
+    KnobDef(
+        "dilation",
+        INT,
+        "mask dilation",
+        _D.dilation,
+        "Grow the remove and affected mattes by this many pixels.",
+        newline=False,
+    ),
+    KnobDef(
+        "seam",
+        PULLDOWN,
+        "seam mode",
+        _D.seam,
+        "crossfade: windows independent, blended over the overlap (farm friendly). chain: each window continues the previous one's fill.",
+        SEAM_MODES,
+    ),
+    KnobDef(
+        "remove_channel",
+        LINK,
+        "remove matte",
+        tooltip="Channel of the Remove input holding the remove matte.",
+        link=f"{REMOVE_MATTE_NODE}.from0",
+    ),
+    KnobDef(
+        "affected_channel",
+        LINK,
+        "affected matte",
+        tooltip="Channel of the Affected input holding the affected matte (shadow, reflection, things moved).",
+        link=f"{AFFECTED_MATTE_NODE}.from0",
+    ),
+    KnobDef(
+        "view",
+        PULLDOWN,
+        "view",
+        VIEWS[0],
+        "result: the clean plate (the Source until results exist). quadmask overlay: what VOID will remove, tinted over the plate. quadmask: the mask itself.",
+        VIEWS,
+    ),
+    KnobDef(
+        "overlay_with",
+        PULLDOWN,
+        "overlay with",
+        OVERLAY_KERNELS[0],
+        "expression works everywhere; blinkscript runs shaders/quadmask_overlay.blink (needs a BlinkScript licence).",
+        OVERLAY_KERNELS,
+        newline=False,
+    ),
+    KnobDef(
+        "endpoint",
+        STRING,
+        "daemon",
+        _D.endpoint,
+        f"Address of the VOID daemon (default {P.DEFAULT_ENDPOINT}: this machine, started on demand).",
+    ),
     KnobDef("divider_run", TEXT, ""),
-    KnobDef("void_remove", PYSCRIPT, "<b>VOID Remove</b>", tooltip="Export the range, send it to the daemon and load the clean plate as it arrives.", script=_button("run"), newline=True),
-    KnobDef("cancel", PYSCRIPT, "Cancel", tooltip="Stop the running job.", script=_button("cancel"), newline=False),
-    KnobDef("submit_farm", PYSCRIPT, "Submit to farm", tooltip="Export the range and submit the job to the chosen farm manager.", script=_button("submit_farm"), newline=False),
-    KnobDef("farm", PULLDOWN, "", FARMS[0], "Farm manager for 'Submit to farm'.", FARMS, newline=False),
+    KnobDef(
+        "void_remove",
+        PYSCRIPT,
+        "<b>VOID Remove</b>",
+        tooltip="Export the range, send it to the daemon and load the clean plate as it arrives.",
+        script=_button("run"),
+        newline=True,
+    ),
+    KnobDef(
+        "cancel",
+        PYSCRIPT,
+        "Cancel",
+        tooltip="Stop the running job.",
+        script=_button("cancel"),
+        newline=False,
+    ),
+    KnobDef(
+        "submit_farm",
+        PYSCRIPT,
+        "Submit to farm",
+        tooltip="Export the range and submit the job to the chosen farm manager.",
+        script=_button("submit_farm"),
+        newline=False,
+    ),
+    KnobDef(
+        "farm", PULLDOWN, "", FARMS[0], "Farm manager for 'Submit to farm'.", FARMS, newline=False
+    ),
     KnobDef("status", TEXT, "status", "idle"),
     KnobDef("advanced_tab", TAB, "Advanced"),
-    KnobDef("output_dir", FILE, "cache folder", _D.output_dir, "Where runs are kept; empty: a void_remove folder next to the script."),
-    KnobDef("window", INT, "window", _D.window, "Longest temporal window in frames (rounded down to 8m+5)."),
-    KnobDef("overlap", INT, "overlap", _D.overlap, "Frames shared by neighbouring windows.", newline=False),
-    KnobDef("feather", INT, "feather", _D.feather, "Soft edge of the composite outside the hole, in pixels."),
-    KnobDef("results", STRING, "results", "", "The result sequence the node shows (set by VOID Remove)."),
+    KnobDef(
+        "output_dir",
+        FILE,
+        "cache folder",
+        _D.output_dir,
+        "Where runs are kept; empty: a void_remove folder next to the script.",
+    ),
+    KnobDef(
+        "window",
+        INT,
+        "window",
+        _D.window,
+        "Longest temporal window in frames (rounded down to 8m+5).",
+    ),
+    KnobDef(
+        "overlap",
+        INT,
+        "overlap",
+        _D.overlap,
+        "Frames shared by neighbouring windows.",
+        newline=False,
+    ),
+    KnobDef(
+        "feather",
+        INT,
+        "feather",
+        _D.feather,
+        "Soft edge of the composite outside the hole, in pixels.",
+    ),
+    KnobDef(
+        "results", STRING, "results", "", "The result sequence the node shows (set by VOID Remove)."
+    ),
     KnobDef("result_first", INT, "", 0, hidden=True),
     KnobDef("result_last", INT, "", 0, hidden=True),
     KnobDef("results_version", INT, "", 0, hidden=True),
@@ -133,17 +280,45 @@ TILE_COLOURS = {
 }
 
 #: Knobs that change how a node looks, not what it renders: left out of the upstream fingerprint.
-COSMETIC_KNOBS = frozenset({
-    "name", "xpos", "ypos", "selected", "label", "note_font", "note_font_size", "note_font_color",
-    "tile_color", "gl_color", "hide_input", "postage_stamp", "postage_stamp_frame", "cached",
-    "help", "icon", "indicators", "bookmark", "dope_sheet", "lock_connections", "autolabel",
-    "onCreate", "onDestroy", "knobChanged", "updateUI", "showPanel", "inputChange",
-    # an upstream VOID Remove's progress display; its results path and hash do count
-    "status", "results_version",
-})
+COSMETIC_KNOBS = frozenset(
+    {
+        "name",
+        "xpos",
+        "ypos",
+        "selected",
+        "label",
+        "note_font",
+        "note_font_size",
+        "note_font_color",
+        "tile_color",
+        "gl_color",
+        "hide_input",
+        "postage_stamp",
+        "postage_stamp_frame",
+        "cached",
+        "help",
+        "icon",
+        "indicators",
+        "bookmark",
+        "dope_sheet",
+        "lock_connections",
+        "autolabel",
+        "onCreate",
+        "onDestroy",
+        "knobChanged",
+        "updateUI",
+        "showPanel",
+        "inputChange",
+        # an upstream VOID Remove's progress display; its results path and hash do count
+        "status",
+        "results_version",
+    }
+)
 
 #: Classes whose output is a matte: on creation from a selection they wire to Remove/Affected.
-MATTE_CLASSES = frozenset({"Roto", "RotoPaint", "Keyer", "IBKGizmoV3", "Primatte", "Keylight", "Cryptomatte", "Ultimatte"})
+MATTE_CLASSES = frozenset(
+    {"Roto", "RotoPaint", "Keyer", "IBKGizmoV3", "Primatte", "Keylight", "Cryptomatte", "Ultimatte"}
+)
 _AFFECTED_HINTS = ("affect", "shadow", "reflect", "interact")
 
 
@@ -166,7 +341,9 @@ def describe_knobs(knob_scripts: dict[str, str]) -> str:
 STALE_STATUS = "stale: the inputs changed since the last run; press VOID Remove"
 UP_TO_DATE_STATUS = "up to date"
 #: Knob changes after which the node checks whether its results are stale.
-STALE_TRIGGERS = frozenset({*SETTINGS_KNOBS, "remove_channel", "affected_channel", "inputChange", "showPanel"})
+STALE_TRIGGERS = frozenset(
+    {*SETTINGS_KNOBS, "remove_channel", "affected_channel", "inputChange", "showPanel"}
+)
 
 
 def stale_status(stale: bool, current: str) -> tuple[str, str] | None:

@@ -15,13 +15,18 @@ def make_widget() -> Any:
     try:
         from void_client.panel import VoidPanel
     except ImportError as exc:
-        return _notice(f"The VOID Remove panel cannot load here: {exc}.\nThe VOID Remove node works without it.")
+        return _notice(
+            f"The VOID Remove panel cannot load here: {exc}.\nThe VOID Remove node works without it."
+        )
     return VoidPanel()
 
 
 def _notice(text: str) -> Any:
     # Use the binding Nuke has loaded: two Qt bindings in one process fight over the application.
-    loaded = [name for name in ("PySide6", "PySide2") if name in sys.modules] or ["PySide6", "PySide2"]
+    loaded = [name for name in ("PySide6", "PySide2") if name in sys.modules] or [
+        "PySide6",
+        "PySide2",
+    ]
     for name in loaded:
         try:
             widgets = importlib.import_module(f"{name}.QtWidgets")

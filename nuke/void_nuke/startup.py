@@ -7,10 +7,9 @@ callbacks and the dockable panel.
 
 from __future__ import annotations
 
-from void_nuke import node_spec as N
-
 from void_nuke import actions as node
 from void_nuke import host
+from void_nuke import node_spec as N
 
 #: How Nuke's panel machinery builds the dockable panel's widget; evaluated only when opened.
 PANEL_WIDGET = "__import__('void_nuke.panel', fromlist=['make_widget']).make_widget"

@@ -57,7 +57,10 @@ def daemon_command(endpoint: str, jobs_dir: str) -> list[str]:
     env = os.environ.get("VOID_DAEMON_COMMAND")
     if env:
         base = shlex.split(env)
-    elif importlib.util.find_spec("void_daemon") is not None and importlib.util.find_spec("cv2") is not None:
+    elif (
+        importlib.util.find_spec("void_daemon") is not None
+        and importlib.util.find_spec("cv2") is not None
+    ):
         base = [sys.executable, "-m", "void_daemon"]
     elif shutil.which("void-daemon"):
         base = [shutil.which("void-daemon")]  # type: ignore[list-item]
@@ -82,19 +85,35 @@ def _answers(endpoint: str, timeout: float, curve: object = True) -> bool:
             return False
 
 
-def wait_for_daemon(endpoint: str, proc: subprocess.Popen, timeout: float, log_path: str | os.PathLike = "", curve: object = True) -> None:
+def wait_for_daemon(
+    endpoint: str,
+    proc: subprocess.Popen,
+    timeout: float,
+    log_path: str | os.PathLike = "",
+    curve: object = True,
+) -> None:
     """Return once the daemon ``proc`` started answers on ``endpoint``; say why when it won't."""
     where = f"; see {log_path}" if log_path else ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the daemon exited at start (code {proc.returncode}){where}", "endpoint")
+            raise VoidError(
+                ErrorCode.DAEMON_UNREACHABLE,
+                f"the daemon exited at start (code {proc.returncode}){where}",
+                "endpoint",
+            )
         if _answers(endpoint, 0.5, curve):
             return
-    raise VoidError(ErrorCode.DAEMON_UNREACHABLE, f"the daemon did not answer within {timeout:.0f} s{where}", "endpoint")
+    raise VoidError(
+        ErrorCode.DAEMON_UNREACHABLE,
+        f"the daemon did not answer within {timeout:.0f} s{where}",
+        "endpoint",
+    )
 
 
-def start_local_daemon(endpoint: str, jobs_dir: str | None = None, timeout: float = START_TIMEOUT_S) -> None:
+def start_local_daemon(
+    endpoint: str, jobs_dir: str | None = None, timeout: float = START_TIMEOUT_S
+) -> None:
     """Start a daemon on ``endpoint`` unless one answers; return once it says hello."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in endpoint)
     with _file_lock(str(home() / f"daemon-{slug}.lock")):
@@ -104,5 +123,11 @@ def start_local_daemon(endpoint: str, jobs_dir: str | None = None, timeout: floa
         log_path = home() / "daemon.log"
         log.info("starting a local daemon: %s (log: %s)", " ".join(cmd), log_path)
         with open(log_path, "ab") as logf:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         wait_for_daemon(endpoint, proc, timeout, log_path)

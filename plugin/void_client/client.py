@@ -117,7 +117,12 @@ class DaemonClient:
         assert isinstance(reply, P.Ack)
         return reply
 
-    def send_frames(self, job: str, images: list[tuple[P.ImageDesc, Any]] | None = None, paths: list[dict] | None = None) -> None:
+    def send_frames(
+        self,
+        job: str,
+        images: list[tuple[P.ImageDesc, Any]] | None = None,
+        paths: list[dict] | None = None,
+    ) -> None:
         self.send(P.Frames(job=job, images=images or [], paths=paths or []))
 
     def ack(self, job: str, frames: list[int], credit: int = 0) -> None:
@@ -146,7 +151,9 @@ class DaemonClient:
                 yield msg
 
 
-def connect(endpoint: str = P.DEFAULT_ENDPOINT, autostart: bool = True, timeout: float = 5.0) -> DaemonClient:
+def connect(
+    endpoint: str = P.DEFAULT_ENDPOINT, autostart: bool = True, timeout: float = 5.0
+) -> DaemonClient:
     """A client that has said hello; starts a local daemon first when none answers."""
     client = DaemonClient(endpoint, timeout)
     try:

@@ -61,7 +61,11 @@ def load_public_key(value: str) -> bytes:
         try:
             key, _ = zmq.auth.load_certificate(os.path.expanduser(text))
         except (OSError, ValueError) as exc:
-            raise VoidError(ErrorCode.BAD_SPEC, f"cannot read a CurveZMQ public key from {value!r}: {exc}", "curve") from exc
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"cannot read a CurveZMQ public key from {value!r}: {exc}",
+                "curve",
+            ) from exc
     _check_z85(key, value)
     return key
 
@@ -73,9 +77,15 @@ def load_secret_keys(path: str | os.PathLike) -> CurveKeys:
     try:
         public, secret = zmq.auth.load_certificate(os.path.expanduser(os.fspath(path)))
     except (OSError, ValueError) as exc:
-        raise VoidError(ErrorCode.BAD_SPEC, f"cannot read a CurveZMQ key pair from {path}: {exc}", "curve") from exc
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"cannot read a CurveZMQ key pair from {path}: {exc}", "curve"
+        ) from exc
     if not secret:
-        raise VoidError(ErrorCode.BAD_SPEC, f"{path} holds only a public key; pass the .key_secret file", "curve")
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{path} holds only a public key; pass the .key_secret file",
+            "curve",
+        )
     _check_z85(public, path)
     _check_z85(secret, path)
     return CurveKeys(public, secret)
@@ -87,7 +97,9 @@ def _check_z85(key: bytes, where: object) -> None:
     except Exception:  # z85 raises several types on garbage
         ok = False
     if not ok:
-        raise VoidError(ErrorCode.BAD_SPEC, f"{where}: not a CurveZMQ key (40 z85 characters)", "curve")
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"{where}: not a CurveZMQ key (40 z85 characters)", "curve"
+        )
 
 
 def client_keys_from_env() -> CurveKeys | None:

@@ -19,7 +19,9 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
+        np.float32
+    )
 
 
 @dataclass
@@ -63,7 +65,11 @@ def make_shot(
     # Enough photograph for the whole camera move at a scale that keeps detail.
     need_w = width + abs(pan) * frames + 8
     scale = max(need_w / bg.shape[1], (height + 8) / bg.shape[0], 1.0)
-    bg = cv2.resize(bg, (int(np.ceil(bg.shape[1] * scale)), int(np.ceil(bg.shape[0] * scale))), interpolation=cv2.INTER_CUBIC)
+    bg = cv2.resize(
+        bg,
+        (int(np.ceil(bg.shape[1] * scale)), int(np.ceil(bg.shape[0] * scale))),
+        interpolation=cv2.INTER_CUBIC,
+    )
     y_off = rng.uniform(0, max(0.0, bg.shape[0] - height - 4))
     radius = max(6.0, height * radius_frac)
     ball_colour = np.array([0.6, 0.05, 0.02], np.float32)
@@ -73,7 +79,9 @@ def make_shot(
         cam_x = 2.0 + (0.0 if static else pan * t)
         cam_y = y_off + (0.0 if static else 1.5 * np.sin(t / 7.0))
         m = np.float32([[1, 0, -cam_x], [0, 1, -cam_y]])
-        clean = cv2.warpAffine(bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        clean = cv2.warpAffine(
+            bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         u = t / max(frames - 1, 1)
         # Against the camera move, so the background it hides shows up again a few frames later.
         cx = width * (0.15 + 0.7 * u)
@@ -86,7 +94,14 @@ def make_shot(
         # Ball: antialiased disc with simple shading and a texture of noise.
         r = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2)
         alpha = np.clip(radius - r + 0.5, 0.0, 1.0)
-        light = np.clip(1.1 - 0.9 * ((xs - cx + radius * 0.4) ** 2 + (ys - cy + radius * 0.4) ** 2) / (2 * radius**2), 0.15, 1.2)
+        light = np.clip(
+            1.1
+            - 0.9
+            * ((xs - cx + radius * 0.4) ** 2 + (ys - cy + radius * 0.4) ** 2)
+            / (2 * radius**2),
+            0.15,
+            1.2,
+        )
         ball = ball_colour[None, None, :] * light[..., None]
         frame = shaded * (1 - alpha[..., None]) + ball * alpha[..., None]
         rgba = np.concatenate([frame, np.ones((height, width, 1), np.float32)], -1)
@@ -110,8 +125,12 @@ def write_shot(shot: Shot, folder: str) -> dict[str, str]:
 
     pats = {k: SequencePattern.parse(v) for k, v in paths.items()}
     for i, f in enumerate(shot.frames):
-        write_image(pats["plate"].path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"])
+        write_image(
+            pats["plate"].path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"]
+        )
         write_image(pats["remove"].path(f), shot.remove[i].astype(np.float16), channels=["A"])
         write_image(pats["affected"].path(f), shot.affected[i].astype(np.float16), channels=["A"])
-        write_image(pats["truth"].path(f), shot.truth[i].astype(np.float16), channels=["R", "G", "B"])
+        write_image(
+            pats["truth"].path(f), shot.truth[i].astype(np.float16), channels=["R", "G", "B"]
+        )
     return paths

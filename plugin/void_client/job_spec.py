@@ -69,7 +69,10 @@ class JobSpec:
         if self.window < 1:
             raise bad("window", "window must be at least 1 frame")
         if not 0 <= self.overlap < max(self.window, 1):
-            raise bad("overlap", f"overlap must be between 0 and window-1 ({self.window - 1}), got {self.overlap}")
+            raise bad(
+                "overlap",
+                f"overlap must be between 0 and window-1 ({self.window - 1}), got {self.overlap}",
+            )
         if self.seam not in SEAM_MODES:
             raise bad("seam", f"seam must be one of {SEAM_MODES}, got {self.seam!r}")
         if not 0 <= self.dilation <= 256:
@@ -87,9 +90,14 @@ class JobSpec:
         try:  # the spec is journalled and handed to farm tasks as JSON
             json.dumps(self.engine_options, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise bad("engine_options", f"engine_options must hold JSON values only (numbers, strings, lists, maps): {exc}") from exc
+            raise bad(
+                "engine_options",
+                f"engine_options must hold JSON values only (numbers, strings, lists, maps): {exc}",
+            ) from exc
         if not 0.1 <= self.pixel_aspect <= 10.0:
-            raise bad("pixel_aspect", f"pixel_aspect must be between 0.1 and 10, got {self.pixel_aspect}")
+            raise bad(
+                "pixel_aspect", f"pixel_aspect must be between 0.1 and 10, got {self.pixel_aspect}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,18 +117,36 @@ class JobSpec:
         kwargs = {}
         for name, value in d.items():
             f = known[name]
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (
+                    f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+                )
             )
             if default is not None:
-                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                if (
+                    isinstance(default, float)
+                    and isinstance(value, int)
+                    and not isinstance(value, bool)
+                ):
                     value = float(value)  # JSON writes 2.0 as 2
-                ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+                ok = isinstance(value, type(default)) and not (
+                    isinstance(value, bool) and not isinstance(default, bool)
+                )
                 if not ok:
-                    raise VoidError(ErrorCode.BAD_SPEC, f"{name} must be {type(default).__name__}", name)
+                    raise VoidError(
+                        ErrorCode.BAD_SPEC, f"{name} must be {type(default).__name__}", name
+                    )
             kwargs[name] = value
-        if not isinstance(kwargs["frames"], list) or not isinstance(kwargs["width"], int) or not isinstance(kwargs["height"], int):
-            raise VoidError(ErrorCode.BAD_SPEC, "frames must be a list, width and height integers", "frames")
+        if (
+            not isinstance(kwargs["frames"], list)
+            or not isinstance(kwargs["width"], int)
+            or not isinstance(kwargs["height"], int)
+        ):
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "frames must be a list, width and height integers", "frames"
+            )
         return cls(**kwargs).validate()
 
     def to_json(self) -> str:

@@ -14,7 +14,11 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     da, db = linear_to_srgb(a), linear_to_srgb(b)
     diff = (da - db) ** 2
     if mask is not None:
-        diff = diff[np.broadcast_to(mask[..., None], diff.shape)] if diff.ndim == mask.ndim + 1 else diff[mask]
+        diff = (
+            diff[np.broadcast_to(mask[..., None], diff.shape)]
+            if diff.ndim == mask.ndim + 1
+            else diff[mask]
+        )
     mse = float(np.mean(diff)) if diff.size else 0.0
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
@@ -23,7 +27,9 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean SSIM of one frame pair (display-encoded, RGB), averaged inside ``mask`` if given."""
     from skimage.metrics import structural_similarity
 
-    _, full = structural_similarity(linear_to_srgb(a), linear_to_srgb(b), channel_axis=-1, data_range=1.0, full=True)
+    _, full = structural_similarity(
+        linear_to_srgb(a), linear_to_srgb(b), channel_axis=-1, data_range=1.0, full=True
+    )
     full = full.mean(-1)
     return float(full[mask].mean() if mask is not None and mask.any() else full.mean())
 
@@ -37,7 +43,9 @@ def sequence_scores(out: np.ndarray, truth: np.ndarray, region: np.ndarray) -> d
     }
 
 
-def cv2_inpaint_baseline(plate: np.ndarray, region: np.ndarray, method: str = "telea", radius: int = 5) -> np.ndarray:
+def cv2_inpaint_baseline(
+    plate: np.ndarray, region: np.ndarray, method: str = "telea", radius: int = 5
+) -> np.ndarray:
     """Per-frame ``cv2.inpaint`` (``telea`` or ``ns``) of the region: the baseline an artist would
     try first. Works on 8-bit display values, as artists' tools do; returns linear RGB frames."""
     import cv2
@@ -178,7 +186,9 @@ def flow_pairs(reference: np.ndarray) -> list[FlowPair]:
     return pairs
 
 
-def warp_errors(frames: np.ndarray, flows: list[FlowPair], region: np.ndarray | None = None) -> np.ndarray:
+def warp_errors(
+    frames: np.ndarray, flows: list[FlowPair], region: np.ndarray | None = None
+) -> np.ndarray:
     """Per transition t→t+1: mean |frame t − frame t+1 warped back by the flow| in 8-bit display
     code values, over ``region[t] | region[t+1]`` (or the frame) where the flow is valid.
 
@@ -189,14 +199,18 @@ def warp_errors(frames: np.ndarray, flows: list[FlowPair], region: np.ndarray | 
     disp = [linear_to_srgb(np.asarray(f[..., :3], np.float32)) for f in frames]
     out = np.full(len(flows), np.nan)
     for t, fp in enumerate(flows):
-        warped = cv2.remap(disp[t + 1], fp.map_x, fp.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(
+            disp[t + 1], fp.map_x, fp.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         sel = fp.valid if region is None else fp.valid & (region[t] | region[t + 1])
         if sel.any():
             out[t] = float(np.abs(disp[t] - warped)[sel].mean() * 255.0)
     return out
 
 
-def temporal_consistency(frames: np.ndarray, region: np.ndarray | None = None, reference: np.ndarray | None = None) -> float:
+def temporal_consistency(
+    frames: np.ndarray, region: np.ndarray | None = None, reference: np.ndarray | None = None
+) -> float:
     """Mean flow-warped error between consecutive frames (flow from ``reference``, else from
     ``frames`` themselves). 0 for a static sequence."""
     errs = warp_errors(frames, flow_pairs(frames if reference is None else reference), region)
@@ -246,7 +260,11 @@ def seam_ratios(errors: np.ndarray, at_seam: np.ndarray, reach: int | None = Non
         rest = errors[near & ~at_seam & ok]
         if seam.size and rest.size:
             base = float(rest.mean())
-            ratios.append(float(seam.mean() / base) if base > 0 else (float("inf") if seam.mean() > 0 else 1.0))
+            ratios.append(
+                float(seam.mean() / base)
+                if base > 0
+                else (float("inf") if seam.mean() > 0 else 1.0)
+            )
     return ratios
 
 

@@ -39,4 +39,8 @@ def load(group: str, name: str) -> ModuleType:
                     "install the extra that provides it (pip install 'void-remove[daemon]')",
                     name,
                 ) from exc
-    raise VoidError(ErrorCode.BAD_SPEC, f"no '{name}' in this install (have: {', '.join(names(group)) or 'none'})", name)
+    raise VoidError(
+        ErrorCode.BAD_SPEC,
+        f"no '{name}' in this install (have: {', '.join(names(group)) or 'none'})",
+        name,
+    )

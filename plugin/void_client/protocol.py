@@ -79,15 +79,25 @@ class ImageDesc:
                 display_window=_window(d.get("display_window")),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf) overflows
-            raise VoidError(ErrorCode.BAD_MESSAGE, f"bad image description: {exc}", "images") from exc
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE, f"bad image description: {exc}", "images"
+            ) from exc
         desc.validate()
         return desc
 
     def validate(self) -> None:
         if self.dtype not in DTYPES:
-            raise VoidError(ErrorCode.BAD_MESSAGE, f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}", "images.dtype")
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE,
+                f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}",
+                "images.dtype",
+            )
         if self.role not in ROLES:
-            raise VoidError(ErrorCode.BAD_MESSAGE, f"role must be one of {ROLES}, got {self.role!r}", "images.role")
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE,
+                f"role must be one of {ROLES}, got {self.role!r}",
+                "images.role",
+            )
         if len(self.shape) != 3:
             raise VoidError(ErrorCode.SHAPE_MISMATCH, "shape must be (h, w, c)", "images.shape")
         h, w, c = self.shape
@@ -98,7 +108,11 @@ class ImageDesc:
                 "images.shape",
             )
         if self.channels and len(self.channels) != c:
-            raise VoidError(ErrorCode.SHAPE_MISMATCH, f"{len(self.channels)} channel names for {c} channels", "images.channels")
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"{len(self.channels)} channel names for {c} channels",
+                "images.channels",
+            )
 
     def to_array(self, buf: Any) -> np.ndarray:
         """A read-only view of ``buf`` as this image (no copy). Refuses a wrong byte count."""
@@ -112,12 +126,25 @@ class ImageDesc:
         return np.frombuffer(mv, dtype=DTYPES[self.dtype]).reshape(self.shape)
 
     @classmethod
-    def for_array(cls, frame: int, role: str, arr: np.ndarray, channels: list[str] | None = None, **windows: Any) -> ImageDesc:
+    def for_array(
+        cls,
+        frame: int,
+        role: str,
+        arr: np.ndarray,
+        channels: list[str] | None = None,
+        **windows: Any,
+    ) -> ImageDesc:
         if arr.ndim == 2:
             arr = arr[:, :, None]
-        dt = DTYPE_NAMES.get(arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype)
+        dt = DTYPE_NAMES.get(
+            arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+        )
         if dt is None:
-            raise VoidError(ErrorCode.BAD_MESSAGE, f"only float16/float32 images go on the wire, got {arr.dtype}", "images.dtype")
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE,
+                f"only float16/float32 images go on the wire, got {arr.dtype}",
+                "images.dtype",
+            )
         return cls(frame, role, dt, tuple(arr.shape), list(channels or []), **windows)  # type: ignore[arg-type]
 
 
@@ -258,7 +285,13 @@ class Error(Message):
 
     @classmethod
     def from_exception(cls, exc: VoidError, job: str = "", id: int = 0) -> Error:
-        return cls(job=job or exc.job or "", id=id, code=exc.code.value, message=exc.message, field=exc.field)
+        return cls(
+            job=job or exc.job or "",
+            id=id,
+            code=exc.code.value,
+            message=exc.message,
+            field=exc.field,
+        )
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -272,7 +305,11 @@ def encode(msg: Message) -> list[Any]:
     for desc, arr in msg.images:
         a = np.ascontiguousarray(arr)
         if a.nbytes != desc.nbytes:
-            raise VoidError(ErrorCode.SHAPE_MISMATCH, f"frame {desc.frame} {desc.role}: array does not match its description", "images")
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"frame {desc.frame} {desc.role}: array does not match its description",
+                "images",
+            )
         frames.append(memoryview(a).cast("B"))
     return frames
 
@@ -288,15 +325,21 @@ def decode(parts: list[Any]) -> Message:
         raise VoidError(ErrorCode.BAD_MESSAGE, "empty message")
     head = memoryview(_buf(parts[0]))
     if head.nbytes > MAX_HEADER_BYTES:
-        raise VoidError(ErrorCode.TOO_LARGE, f"header of {head.nbytes} bytes exceeds {MAX_HEADER_BYTES}")
+        raise VoidError(
+            ErrorCode.TOO_LARGE, f"header of {head.nbytes} bytes exceeds {MAX_HEADER_BYTES}"
+        )
     try:
         h = msgpack.unpackb(head, raw=False, strict_map_key=True, max_bin_len=MAX_HEADER_BYTES)
     except Exception as exc:  # msgpack raises several unrelated types
-        raise VoidError(ErrorCode.BAD_MESSAGE, f"header is not valid msgpack: {exc.__class__.__name__}") from exc
+        raise VoidError(
+            ErrorCode.BAD_MESSAGE, f"header is not valid msgpack: {exc.__class__.__name__}"
+        ) from exc
     if not isinstance(h, dict):
         raise VoidError(ErrorCode.BAD_MESSAGE, "header must be a msgpack map")
     v = h.get("v")
-    if type(v) is not int or v != PROTOCOL_VERSION:  # True and 1.0 equal 1 in Python, not on the wire
+    if (
+        type(v) is not int or v != PROTOCOL_VERSION
+    ):  # True and 1.0 equal 1 in Python, not on the wire
         raise VoidError(
             ErrorCode.BAD_VERSION,
             f"protocol version {v!r:.40} is not supported (this side speaks {PROTOCOL_VERSION}); update the client and daemon together",
@@ -305,7 +348,11 @@ def decode(parts: list[Any]) -> Message:
     mtype = h.get("type")
     cls = MESSAGE_TYPES.get(mtype) if isinstance(mtype, str) else None
     if cls is None:
-        raise VoidError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {mtype!r:.40}; known: {sorted(MESSAGE_TYPES)}", "type")
+        raise VoidError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"unknown message type {mtype!r:.40}; known: {sorted(MESSAGE_TYPES)}",
+            "type",
+        )
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name == "images" or f.name not in h:
@@ -315,7 +362,11 @@ def decode(parts: list[Any]) -> Message:
         kwargs[f.name] = _check_type(f.name, value, default)
     raw_images = h.get("images") or []
     if not isinstance(raw_images, list) or len(raw_images) > MAX_IMAGES_PER_MESSAGE:
-        raise VoidError(ErrorCode.BAD_MESSAGE, f"images must be a list of at most {MAX_IMAGES_PER_MESSAGE}", "images")
+        raise VoidError(
+            ErrorCode.BAD_MESSAGE,
+            f"images must be a list of at most {MAX_IMAGES_PER_MESSAGE}",
+            "images",
+        )
     if len(raw_images) != len(parts) - 1:
         raise VoidError(
             ErrorCode.SHAPE_MISMATCH,
@@ -343,8 +394,14 @@ def _check_type(name: str, value: Any, default: Any) -> Any:
         expected = (int, float)
     else:
         expected = (type(default),)
-    if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)):
-        raise VoidError(ErrorCode.BAD_MESSAGE, f"field {name!r} must be {expected[0].__name__}, got {type(value).__name__}", name)
+    if not isinstance(value, expected) or (
+        isinstance(value, bool) and not isinstance(default, bool)
+    ):
+        raise VoidError(
+            ErrorCode.BAD_MESSAGE,
+            f"field {name!r} must be {expected[0].__name__}, got {type(value).__name__}",
+            name,
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise VoidError(ErrorCode.BAD_MESSAGE, f"field {name!r} must be finite", name)
     return float(value) if float in expected else value

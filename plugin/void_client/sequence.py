@@ -44,11 +44,15 @@ class SequencePattern:
 
     @classmethod
     def parse(cls, pattern: str) -> SequencePattern:
-        for rx, pad in ((_HASHES, lambda m: len(m.group(0))), (_PRINTF, lambda m: int(m.group(2) or 1)), (_HOUDINI, lambda m: int(m.group(1) or 1))):
+        for rx, pad in (
+            (_HASHES, lambda m: len(m.group(0))),
+            (_PRINTF, lambda m: int(m.group(2) or 1)),
+            (_HOUDINI, lambda m: int(m.group(1) or 1)),
+        ):
             found = list(rx.finditer(pattern))
             if found:
                 m = found[-1]
-                return cls(pattern[: m.start()], pad(m), pattern[m.end():])
+                return cls(pattern[: m.start()], pad(m), pattern[m.end() :])
         raise VoidError(
             ErrorCode.BAD_SPEC,
             f"{pattern!r} has no frame number; use name.####.exr, name.%04d.exr or name.$F4.exr",
@@ -61,7 +65,9 @@ class SequencePattern:
 
     def scan(self) -> list[int]:
         """Frame numbers that exist on disk, sorted."""
-        rx = re.compile(re.escape(os.path.basename(self.prefix)) + r"(-?\d+)" + re.escape(self.suffix) + "$")
+        rx = re.compile(
+            re.escape(os.path.basename(self.prefix)) + r"(-?\d+)" + re.escape(self.suffix) + "$"
+        )
         folder = os.path.dirname(self.prefix) or "."
         frames = []
         for p in glob.glob(os.path.join(glob.escape(folder), "*")):
@@ -96,7 +102,13 @@ def split_channel(text: str) -> tuple[str, str]:
     The selector follows the last ':' unless that colon belongs to a Windows drive or a folder.
     """
     head, sep, tail = text.rpartition(":")
-    if sep and tail and "/" not in tail and "\\" not in tail and not (len(head) == 1 and head.isalpha()):
+    if (
+        sep
+        and tail
+        and "/" not in tail
+        and "\\" not in tail
+        and not (len(head) == 1 and head.isalpha())
+    ):
         return head, tail
     return text, ""
 
@@ -183,11 +195,17 @@ def open_image(path: str, frame: int | None = None, field: str = "frames") -> oi
         raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} does not exist", field)
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} cannot be read: {oiio.geterror() or 'unknown format'}", field)
+        raise VoidError(
+            ErrorCode.CORRUPT_FRAME,
+            f"{label} cannot be read: {oiio.geterror() or 'unknown format'}",
+            field,
+        )
     return inp
 
 
-def read_image(path: str | os.PathLike, frame: int | None = None, channel: str = "", matte: bool = False) -> Image:
+def read_image(
+    path: str | os.PathLike, frame: int | None = None, channel: str = "", matte: bool = False
+) -> Image:
     """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`).
 
     ``matte``: the image is a matte, so an integer format needs no colour warning.
@@ -198,7 +216,11 @@ def read_image(path: str | os.PathLike, frame: int | None = None, channel: str =
     try:
         spec = inp.spec()
         if spec.deep:
-            raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} is a deep image; flatten it (DeepToImage) before removal", "frames")
+            raise VoidError(
+                ErrorCode.CORRUPT_FRAME,
+                f"{label} is a deep image; flatten it (DeepToImage) before removal",
+                "frames",
+            )
         if not matte and inp.seek_subimage(1, 0):
             _warn_once(
                 f"parts|{os.path.dirname(os.path.abspath(path))}",
@@ -216,7 +238,11 @@ def read_image(path: str | os.PathLike, frame: int | None = None, channel: str =
             lo, hi = idx, idx + 1
         pixels = inp.read_image(0, 0, lo, hi, _native_type(spec, lo, hi))
         if pixels is None:
-            raise VoidError(ErrorCode.CORRUPT_FRAME, f"{label} is truncated or corrupt: {inp.geterror()}", "frames")
+            raise VoidError(
+                ErrorCode.CORRUPT_FRAME,
+                f"{label} is truncated or corrupt: {inp.geterror()}",
+                "frames",
+            )
     finally:
         inp.close()
     pixels = np.asarray(pixels)
@@ -261,7 +287,12 @@ def read_matte(path: str, frame: int | None = None, channel: str = "") -> np.nda
     return img.pixels[:, :, 0].astype(np.float32)
 
 
-def write_image(path: str | os.PathLike, pixels: np.ndarray, like: oiio.ImageSpec | None = None, channels: list[str] | None = None) -> None:
+def write_image(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    like: oiio.ImageSpec | None = None,
+    channels: list[str] | None = None,
+) -> None:
     """Write atomically (temp file in the same folder, then rename) keeping ``like``'s spec."""
     path = os.fspath(path)
     px = np.ascontiguousarray(pixels)
@@ -284,7 +315,9 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, like: oiio.ImageSpe
         spec.channelnames = tuple(channels)
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=os.path.splitext(path)[1] or ".exr", dir=folder)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=os.path.splitext(path)[1] or ".exr", dir=folder
+    )
     os.close(fd)
     try:
         out = oiio.ImageOutput.create(tmp)
@@ -309,7 +342,13 @@ def sweep_stale_temps(pattern: SequencePattern) -> list[str]:
     """
     folder = os.path.dirname(pattern.prefix) or "."
     rx = re.compile(
-        r"^\." + re.escape(os.path.basename(pattern.prefix)) + r"-?\d+" + re.escape(pattern.suffix) + r"\.[A-Za-z0-9_]+" + re.escape(os.path.splitext(pattern.suffix)[1] or ".exr") + "$"
+        r"^\."
+        + re.escape(os.path.basename(pattern.prefix))
+        + r"-?\d+"
+        + re.escape(pattern.suffix)
+        + r"\.[A-Za-z0-9_]+"
+        + re.escape(os.path.splitext(pattern.suffix)[1] or ".exr")
+        + "$"
     )
     removed = []
     if os.path.isdir(folder):
@@ -352,7 +391,9 @@ def parse_range(text: str) -> tuple[int, int]:
     """``"1001-1100"`` or ``"1001"``; negative frames allowed (``-5--1``)."""
     m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*", text)
     if not m:
-        raise VoidError(ErrorCode.BAD_SPEC, f"range {text!r} must look like FIRST-LAST, e.g. 1001-1100", "range")
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"range {text!r} must look like FIRST-LAST, e.g. 1001-1100", "range"
+        )
     first = int(m.group(1))
     last = int(m.group(2)) if m.group(2) is not None else first
     if last < first:

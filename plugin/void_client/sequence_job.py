@@ -18,6 +18,7 @@ import OpenImageIO as oiio
 from void_client import protocol as P
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 from void_client.quadmask import check_matte
 from void_client.sequence import (
     SequencePattern,
@@ -30,7 +31,6 @@ from void_client.sequence import (
     write_image,
 )
 from void_client.session import FrameInput, JobReport, JobSession
-from void_client.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class SequenceJob:
         else:
             self.frames = self.plate.pattern.scan()
             if not self.frames:
-                raise VoidError(ErrorCode.MISSING_FRAMES, f"no frames match {self.plate.pattern}", "plate")
+                raise VoidError(
+                    ErrorCode.MISSING_FRAMES, f"no frames match {self.plate.pattern}", "plate"
+                )
         require_frames(self.plate, self.frames, "plate")
         require_frames(self.remove, self.frames, "remove")
         if self.affected:
@@ -82,7 +84,14 @@ class SequenceJob:
     def job_spec(self) -> JobSpec:
         name = self.plate.pattern.prefix.rstrip("._/").rsplit("/", 1)[-1] or "shot"
         settings = {**self.plate_settings, **self.req.settings}
-        return JobSpec(frames=self.frames, width=self.width, height=self.height, channels=self.channels, name=name, **settings).validate()
+        return JobSpec(
+            frames=self.frames,
+            width=self.width,
+            height=self.height,
+            channels=self.channels,
+            name=name,
+            **settings,
+        ).validate()
 
     def check_remove_not_empty(self) -> None:
         """Find a frame with something to remove before any work is sent (stops at the first)."""
@@ -105,7 +114,11 @@ class SequenceJob:
                 "plate",
             )
         remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
-        affected = read_matte(self.affected.path(frame), frame, self.affected.channel) if self.affected else None
+        affected = (
+            read_matte(self.affected.path(frame), frame, self.affected.channel)
+            if self.affected
+            else None
+        )
         for name, m in (("remove", remove), ("affected", affected)):
             if m is not None and m.shape != (self.height, self.width):
                 raise VoidError(
@@ -115,14 +128,20 @@ class SequenceJob:
                 )
         with self._lock:
             self.specs[frame] = img.spec
-        return FrameInput(frame, img.pixels, remove, affected, img.channels, img.data_window, img.display_window)
+        return FrameInput(
+            frame, img.pixels, remove, affected, img.channels, img.data_window, img.display_window
+        )
 
     def write_result(self, frame: int, pixels: np.ndarray) -> None:
         with self._lock:
             like = self.specs.get(frame)
         if like is None:  # re-attached session: take the spec from the plate on disk
             like = read_image(self.plate.path(frame), frame, self.plate.channel).spec
-        write_image(self.out.path(frame), pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False), like)
+        write_image(
+            self.out.path(frame),
+            pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False),
+            like,
+        )
 
 
 def _is_half(spec: oiio.ImageSpec) -> bool:
@@ -140,7 +159,9 @@ def check_writable_folder(folder: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise VoidError(ErrorCode.IO_ERROR, f"cannot write results to {folder}: {exc.strerror or exc}", "out") from exc
+        raise VoidError(
+            ErrorCode.IO_ERROR, f"cannot write results to {folder}: {exc.strerror or exc}", "out"
+        ) from exc
 
 
 def remove_sequence(
@@ -158,7 +179,15 @@ def remove_sequence(
     spec = seq.job_spec()
     client = connect(req.endpoint, autostart=req.autostart)
     try:
-        session = JobSession(client, None if attach else spec, seq.read_frame, seq.write_result, on_event, cancel, attach=attach)
+        session = JobSession(
+            client,
+            None if attach else spec,
+            seq.read_frame,
+            seq.write_result,
+            on_event,
+            cancel,
+            attach=attach,
+        )
         return session.run()
     finally:
         client.close()

@@ -128,19 +128,28 @@ class JobSession:
             to_send = list(self.spec.frames)
         credit = ack.credit
         if to_send and self.read_frame is None:
-            raise VoidError(ErrorCode.MISSING_FRAMES, f"job {self.job} still needs {len(to_send)} input frames; re-attach from a session that can read them", "frames")
+            raise VoidError(
+                ErrorCode.MISSING_FRAMES,
+                f"job {self.job} still needs {len(to_send)} input frames; re-attach from a session that can read them",
+                "frames",
+            )
         written: list[int] = []
         reads: list[tuple[int, Future]] = []
         writes: dict[int, Future] = {}
         done = False
         windows = cached = 0
         last_heard = time.monotonic()
-        with ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-read") as rpool, ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-write") as wpool:
+        with (
+            ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-read") as rpool,
+            ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-write") as wpool,
+        ):
             try:
                 while not done:
                     if self.cancel_event.is_set():
                         self.client.cancel(self.job)
-                        raise VoidError(ErrorCode.CANCELLED, f"job {self.job} cancelled", job=self.job)
+                        raise VoidError(
+                            ErrorCode.CANCELLED, f"job {self.job} cancelled", job=self.job
+                        )
                     # Read ahead of the credit so the wire never waits on EXR decoding.
                     while to_send and len(reads) < credit + self.io_threads:
                         f = to_send.pop(0)
@@ -163,7 +172,11 @@ class JobSession:
                             state = self.client.status(self.job)[0]  # raises if the daemon is gone
                             last_heard = time.monotonic()
                             if state["state"] in ("failed", "cancelled"):
-                                raise VoidError(ErrorCode.ENGINE_FAILED, f"job {self.job} is {state['state']}: {state.get('error')}", job=self.job)
+                                raise VoidError(
+                                    ErrorCode.ENGINE_FAILED,
+                                    f"job {self.job} is {state['state']}: {state.get('error')}",
+                                    job=self.job,
+                                )
                             if not state.get("attached", True):
                                 # A daemon restarted after a crash knows the job from its journal
                                 # but not this client: re-attach, resend the frames it lost.
@@ -180,7 +193,9 @@ class JobSession:
                     elif isinstance(msg, P.Result):
                         for desc, arr in msg.images:
                             if desc.frame in written:
-                                self.client.ack(self.job, [desc.frame])  # a resend after re-attach: its ack was lost
+                                self.client.ack(
+                                    self.job, [desc.frame]
+                                )  # a resend after re-attach: its ack was lost
                                 continue
                             if desc.frame in writes:
                                 continue  # a resend while our write is still running; acked when it lands
@@ -193,7 +208,9 @@ class JobSession:
                         if msg.stage == "done":
                             done = True
                         elif msg.stage == "cancelled":
-                            raise VoidError(ErrorCode.CANCELLED, f"job {self.job} was cancelled", job=self.job)
+                            raise VoidError(
+                                ErrorCode.CANCELLED, f"job {self.job} was cancelled", job=self.job
+                            )
                     elif isinstance(msg, P.Error):
                         self.on_event(msg)
                         raise msg.to_exception()
@@ -209,5 +226,9 @@ class JobSession:
         if self.write_result is not None:
             try:
                 self.write_result(frame, np.array(arr))  # own the memory: the zmq frame is reused
-            except OSError as exc:  # disk full, read-only or missing folder: say which frame, keep the code
-                raise VoidError(ErrorCode.IO_ERROR, f"cannot write result frame {frame}: {exc}", "out", self.job) from exc
+            except (
+                OSError
+            ) as exc:  # disk full, read-only or missing folder: say which frame, keep the code
+                raise VoidError(
+                    ErrorCode.IO_ERROR, f"cannot write result frame {frame}: {exc}", "out", self.job
+                ) from exc

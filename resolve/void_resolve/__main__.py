@@ -10,30 +10,58 @@ from __future__ import annotations
 import argparse
 import sys
 
-from void_resolve.plan import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
 from void_client.protocol import DEFAULT_ENDPOINT
-
 from void_resolve.app import UIS, main
+from void_resolve.plan import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m void_resolve", description=__doc__.splitlines()[0])
-    p.add_argument("--ui", choices=UIS, default="", help="window to open (default: Qt if PySide6 imports, else Resolve's, else none)")
-    p.add_argument("--range", dest="range_mode", choices=RANGE_MODES, default="auto", help="frames: the clip, or the In/Out marks over it")
-    p.add_argument("--matte", choices=MATTE_MODES, default="auto", help="where the remove matte comes from")
+    p.add_argument(
+        "--ui",
+        choices=UIS,
+        default="",
+        help="window to open (default: Qt if PySide6 imports, else Resolve's, else none)",
+    )
+    p.add_argument(
+        "--range",
+        dest="range_mode",
+        choices=RANGE_MODES,
+        default="auto",
+        help="frames: the clip, or the In/Out marks over it",
+    )
+    p.add_argument(
+        "--matte", choices=MATTE_MODES, default="auto", help="where the remove matte comes from"
+    )
     p.add_argument("--engine", default="propagate", help=f"daemon engine ({', '.join(ENGINES)})")
     p.add_argument("--prompt", default="", help="background description (void engine)")
-    p.add_argument("--pass2", action="store_true", help="VOID's warped-noise refinement pass (void engine)")
+    p.add_argument(
+        "--pass2", action="store_true", help="VOID's warped-noise refinement pass (void engine)"
+    )
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="daemon address")
-    p.add_argument("--no-autostart", action="store_true", help="fail instead of starting a local daemon")
-    p.add_argument("--output", default="", help="folder for clean plates (default $VOID_RESOLVE_OUTPUT or ~/VOID Remove)")
+    p.add_argument(
+        "--no-autostart", action="store_true", help="fail instead of starting a local daemon"
+    )
+    p.add_argument(
+        "--output",
+        default="",
+        help="folder for clean plates (default $VOID_RESOLVE_OUTPUT or ~/VOID Remove)",
+    )
     return p.parse_args(argv)
 
 
 def run(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    settings = ResolveSettings(range_mode=a.range_mode, matte=a.matte, engine=a.engine, prompt=a.prompt, pass2=a.pass2,
-                               endpoint=a.endpoint, autostart=not a.no_autostart, output_root=a.output)
+    settings = ResolveSettings(
+        range_mode=a.range_mode,
+        matte=a.matte,
+        engine=a.engine,
+        prompt=a.prompt,
+        pass2=a.pass2,
+        endpoint=a.endpoint,
+        autostart=not a.no_autostart,
+        output_root=a.output,
+    )
     return main(None, settings, a.ui)
 
 

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 VIDEO = "video"
 
 
-def connect(namespace: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> ResolveAPI:
+def connect(
+    namespace: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> ResolveAPI:
     """The Resolve objects a script can reach, inside Resolve or outside it.
 
     Inside (Workspace ▸ Scripts, the Console) Resolve puts ``resolve``, ``fusion`` and ``bmd``
@@ -165,7 +167,11 @@ class ResolveAPI:
         for index in range(1, int(item.GetFusionCompCount() or 0) + 1):
             comp = item.GetFusionCompByIndex(index)
             for tool in (comp.GetToolList(False, "Saver") or {}).values():
-                out.append(SaverInfo(str(tool.GetAttrs()["TOOLS_Name"]), index, self._upstream(tool), tool, comp))
+                out.append(
+                    SaverInfo(
+                        str(tool.GetAttrs()["TOOLS_Name"]), index, self._upstream(tool), tool, comp
+                    )
+                )
         return out
 
     def _upstream(self, tool: Any, depth: int = 32) -> tuple[str, ...]:
@@ -287,7 +293,11 @@ class ResolveAPI:
     # ------------------------------------------------------------------ UIManager
     def has_ui_manager(self) -> bool:
         try:
-            return self.fusion is not None and self.bmd is not None and self.fusion.UIManager is not None
+            return (
+                self.fusion is not None
+                and self.bmd is not None
+                and self.fusion.UIManager is not None
+            )
         except Exception:  # noqa: BLE001 - a refused attribute means no UI
             return False
 
@@ -310,20 +320,46 @@ class Dialog:
         self.dispatcher = bmd.UIDispatcher(ui)
 
         def row(label: str, widget: Any) -> Any:
-            return ui.HGroup({"Weight": 0}, [ui.Label({"Text": label, "Weight": 0, "MinimumSize": [90, 0]}), widget])
+            return ui.HGroup(
+                {"Weight": 0},
+                [ui.Label({"Text": label, "Weight": 0, "MinimumSize": [90, 0]}), widget],
+            )
 
         self.window = self.dispatcher.AddWindow(
             {"ID": self.WINDOW_ID, "WindowTitle": title, "Geometry": [200, 200, 520, 300]},
-            ui.VGroup({"Spacing": 6}, [
-                row("Range", ui.ComboBox({"ID": "range"})),
-                row("Matte", ui.ComboBox({"ID": "matte"})),
-                row("Engine", ui.ComboBox({"ID": "engine"})),
-                row("Prompt", ui.LineEdit({"ID": "prompt", "PlaceholderText": "what the background looks like (void engine)"})),
-                ui.CheckBox({"ID": "pass2", "Text": "Pass 2 (warped-noise refinement, void engine)", "Weight": 0}),
-                ui.Label({"ID": "progress", "Text": "", "Weight": 0}),
-                ui.Label({"ID": "status", "Text": "", "WordWrap": True}),
-                ui.HGroup({"Weight": 0}, [ui.Button({"ID": "run", "Text": "Run"}), ui.Button({"ID": "cancel", "Text": "Cancel"})]),
-            ]),
+            ui.VGroup(
+                {"Spacing": 6},
+                [
+                    row("Range", ui.ComboBox({"ID": "range"})),
+                    row("Matte", ui.ComboBox({"ID": "matte"})),
+                    row("Engine", ui.ComboBox({"ID": "engine"})),
+                    row(
+                        "Prompt",
+                        ui.LineEdit(
+                            {
+                                "ID": "prompt",
+                                "PlaceholderText": "what the background looks like (void engine)",
+                            }
+                        ),
+                    ),
+                    ui.CheckBox(
+                        {
+                            "ID": "pass2",
+                            "Text": "Pass 2 (warped-noise refinement, void engine)",
+                            "Weight": 0,
+                        }
+                    ),
+                    ui.Label({"ID": "progress", "Text": "", "Weight": 0}),
+                    ui.Label({"ID": "status", "Text": "", "WordWrap": True}),
+                    ui.HGroup(
+                        {"Weight": 0},
+                        [
+                            ui.Button({"ID": "run", "Text": "Run"}),
+                            ui.Button({"ID": "cancel", "Text": "Cancel"}),
+                        ],
+                    ),
+                ],
+            ),
         )
         self.items = self.window.GetItems()
         for key, options in choices.items():
@@ -344,7 +380,9 @@ class Dialog:
         self.items["range"].CurrentIndex = int(values["range"])
         self.items["matte"].CurrentIndex = int(values["matte"])
         engines = self.choices["engine"]
-        self.items["engine"].CurrentIndex = engines.index(values["engine"]) if values["engine"] in engines else 0
+        self.items["engine"].CurrentIndex = (
+            engines.index(values["engine"]) if values["engine"] in engines else 0
+        )
         self.items["prompt"].Text = str(values["prompt"])
         self.items["pass2"].Checked = bool(values["pass2"])
 
@@ -356,7 +394,13 @@ class Dialog:
         self.items["run"].Enabled = not running
         self.items["cancel"].Text = "Cancel" if running else "Close"
 
-    def run(self, on_run: Callable[[], None], on_cancel: Callable[[], None], on_tick: Callable[[], None], on_close: Callable[[], None]) -> None:
+    def run(
+        self,
+        on_run: Callable[[], None],
+        on_cancel: Callable[[], None],
+        on_tick: Callable[[], None],
+        on_close: Callable[[], None],
+    ) -> None:
         """Show the window and block in Resolve's event loop until it is closed."""
         self.window.On.run.Clicked = lambda ev: on_run()
         self.window.On.cancel.Clicked = lambda ev: on_cancel()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from void_client.errors import VoidError
+from void_resolve.api import ResolveAPI, connect
 from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
 from void_resolve.plan import (
     ENGINES,
@@ -31,8 +32,6 @@ from void_resolve.plan import (
     settings_from_form,
     uimanager_allowed,
 )
-
-from void_resolve.api import ResolveAPI, connect
 
 log = logging.getLogger("void_resolve")
 
@@ -57,11 +56,17 @@ def choose_ui(api: ResolveAPI, env: Mapping[str, str] | None = None) -> str:
     return "console"
 
 
-def main(namespace: Mapping[str, Any] | None = None, settings: ResolveSettings | None = None, ui: str = "") -> int:
+def main(
+    namespace: Mapping[str, Any] | None = None,
+    settings: ResolveSettings | None = None,
+    ui: str = "",
+) -> int:
     """Run VOID Remove; returns 0 on success (or a closed window), 2 on an error."""
     if not logging.getLogger().handlers:
         # Resolve's Console shows stdout; say what happens there.
-        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="VOID Remove: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stdout, format="VOID Remove: %(message)s"
+        )
     try:
         api = connect(namespace)
     except VoidError as exc:
@@ -90,7 +95,9 @@ def main(namespace: Mapping[str, Any] | None = None, settings: ResolveSettings |
     return run_console(api, base)
 
 
-def run_dialog(api: ResolveAPI, make_flow: Callable[[dict], RemoveFlow], initial: ResolveSettings | None = None) -> int:
+def run_dialog(
+    api: ResolveAPI, make_flow: Callable[[dict], RemoveFlow], initial: ResolveSettings | None = None
+) -> int:
     choices = {
         "range": [RANGE_LABELS[m] for m in RANGE_MODES],
         "matte": [MATTE_LABELS[m] for m in MATTE_MODES],

@@ -113,7 +113,9 @@ class RemoveFlow:
         except BaseException:  # includes GeneratorExit: a UI closed mid-run
             failed = rollback.run()
             if failed:
-                log.error("VOID Remove could not undo: %s; check the project by hand", ", ".join(failed))
+                log.error(
+                    "VOID Remove could not undo: %s; check the project by hand", ", ".join(failed)
+                )
             raise
         finally:
             shutil.rmtree(work.root, ignore_errors=True)
@@ -126,59 +128,99 @@ class RemoveFlow:
             raise VoidError(ErrorCode.NOTHING_SELECTED, "no project is open in Resolve", "project")
         timeline = api.current_timeline(project)
         if timeline is None:
-            raise VoidError(ErrorCode.NOTHING_SELECTED, "the project has no current timeline; open the timeline that holds the shot", "timeline")
+            raise VoidError(
+                ErrorCode.NOTHING_SELECTED,
+                "the project has no current timeline; open the timeline that holds the shot",
+                "timeline",
+            )
 
         # 1. The clip, its frames, its format and its matte; refuse early, before any render.
         tl = api.timeline_info(timeline)
         tracks = self._tracks(timeline, tl.video_tracks)
         current_item = api.current_video_item(timeline)
-        current = self._find(tracks, api.item_uid(current_item)) if current_item is not None else None
+        current = (
+            self._find(tracks, api.item_uid(current_item)) if current_item is not None else None
+        )
         marks = plan.marked_span(tl)
         source = plan.choose_source(tracks, current, marks)
         span = plan.choose_span(source, marks, s.range_mode)
         fmt = plan.check_format(tl, source)
-        savers = api.fusion_savers(source.handle) if source.comp_count and s.matte in ("auto", "fusion") else []
-        above = plan.matte_track_item(tracks, source, span) if s.matte in ("auto", "track") else None
+        savers = (
+            api.fusion_savers(source.handle)
+            if source.comp_count and s.matte in ("auto", "fusion")
+            else []
+        )
+        above = (
+            plan.matte_track_item(tracks, source, span) if s.matte in ("auto", "track") else None
+        )
         matte = plan.choose_matte(s.matte, savers, above)
         codec = plan.pick_exr_codec(api.render_codecs(project, "exr"))
         if api.rendering(project):
-            raise host_failed("render", "Resolve is already rendering; let the Deliver page's queue finish first")
+            raise host_failed(
+                "render", "Resolve is already rendering; let the Deliver page's queue finish first"
+            )
         self._check_daemon()
-        yield FlowEvent("prepare", overall("prepare", 1.0),
-                        f"'{source.name}' V{source.track}, frames {span} ({span.count}) at {fmt.width}x{fmt.height}; matte from {matte.describe()}")
+        yield FlowEvent(
+            "prepare",
+            overall("prepare", 1.0),
+            f"'{source.name}' V{source.track}, frames {span} ({span.count}) at {fmt.width}x{fmt.height}; matte from {matte.describe()}",
+        )
 
         # 2. Render through Resolve's queue, restoring the Deliver format and mode afterwards.
         saved_format, saved_mode = api.render_format_and_codec(project), api.render_mode(project)
         try:
-            yield from self._render_plate_and_mattes(project, timeline, tl, source, span, fmt, codec, matte, work)
+            yield from self._render_plate_and_mattes(
+                project, timeline, tl, source, span, fmt, codec, matte, work
+            )
         finally:
             if saved_format.get("format"):
-                api.set_render_format_and_codec(project, saved_format["format"], saved_format.get("codec", ""))
+                api.set_render_format_and_codec(
+                    project, saved_format["format"], saved_format.get("codec", "")
+                )
             api.set_render_mode(project, saved_mode)
 
         # 3. The job on the daemon; the output folder is new, and deleted again on failure.
         project_name = api.project_name(project)
-        out_dir = plan.output_folder(s.output_root or plan.default_output_root(), project_name, source.name, span)
+        out_dir = plan.output_folder(
+            s.output_root or plan.default_output_root(), project_name, source.name, span
+        )
         out = plan.output_pattern(out_dir, source.name)
         out_dir.mkdir(parents=True)
         rollback.add(f"delete {out_dir}", lambda: shutil.rmtree(out_dir, ignore_errors=True))
         remove_ref = str(work.sequence("remove")) + (":R" if matte.kind == "track" else "")
-        affected_ref = str(work.sequence("affected")) if matte.kind == "fusion" and matte.affected else ""
+        affected_ref = (
+            str(work.sequence("affected")) if matte.kind == "fusion" and matte.affected else ""
+        )
         self.request = RemoveRequest(
-            plate=str(work.sequence("plate")), remove=remove_ref, affected=affected_ref, out=str(out),
-            frame_range=(span.first, span.last), settings=s.job_settings(), endpoint=s.endpoint, autostart=s.autostart,
+            plate=str(work.sequence("plate")),
+            remove=remove_ref,
+            affected=affected_ref,
+            out=str(out),
+            frame_range=(span.first, span.last),
+            settings=s.job_settings(),
+            endpoint=s.endpoint,
+            autostart=s.autostart,
         )
         report = yield from self._remove(self.request, span)
 
         # 4. Into the VOID bin and onto a new track above the source.
-        yield FlowEvent("import", overall("import", 0.0), f"importing {out} into the {plan.BIN_NAME} bin")
+        yield FlowEvent(
+            "import", overall("import", 0.0), f"importing {out} into the {plan.BIN_NAME} bin"
+        )
         media, track = self._bring_back(rollback, project, timeline, source, matte, span, fmt, out)
         name = api.media_name(media)
         self.result = FlowResult(source.name, span, track, str(out), name, matte.describe(), report)
-        yield FlowEvent("done", 1.0, f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files in {out_dir}")
+        yield FlowEvent(
+            "done",
+            1.0,
+            f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files in {out_dir}",
+        )
 
     def _tracks(self, timeline: Any, count: int) -> list[list[ItemInfo]]:
-        return [[self.api.item_info(item, t) for item in self.api.video_items(timeline, t)] for t in range(1, count + 1)]
+        return [
+            [self.api.item_info(item, t) for item in self.api.video_items(timeline, t)]
+            for t in range(1, count + 1)
+        ]
 
     @staticmethod
     def _find(tracks: list[list[ItemInfo]], uid: str) -> ItemInfo | None:
@@ -186,13 +228,29 @@ class RemoveFlow:
 
     def _check_daemon(self) -> None:
         """A missing daemon is found before minutes of rendering, not after."""
-        connect_daemon(self.settings.endpoint, autostart=self.settings.autostart, timeout=self.daemon_timeout_s).close()
+        connect_daemon(
+            self.settings.endpoint, autostart=self.settings.autostart, timeout=self.daemon_timeout_s
+        ).close()
 
     # ------------------------------------------------------------------ render
-    def _render_plate_and_mattes(self, project: Any, timeline: Any, tl: plan.TimelineInfo, source: ItemInfo, span: FrameSpan,
-                                 fmt: plan.Format, codec: str, matte: MatteChoice, work: WorkFiles) -> Iterator[FlowEvent]:
+    def _render_plate_and_mattes(
+        self,
+        project: Any,
+        timeline: Any,
+        tl: plan.TimelineInfo,
+        source: ItemInfo,
+        span: FrameSpan,
+        fmt: plan.Format,
+        codec: str,
+        matte: MatteChoice,
+        work: WorkFiles,
+    ) -> Iterator[FlowEvent]:
         api = self.api
-        savers = [(k, sv) for k, sv in (("remove", matte.remove), ("affected", matte.affected)) if matte.kind == "fusion" and sv]
+        savers = [
+            (k, sv)
+            for k, sv in (("remove", matte.remove), ("affected", matte.affected))
+            if matte.kind == "fusion" and sv
+        ]
         passes = 2 if matte.kind == "track" else 1
         states: list[tuple[Any, dict]] = []
         try:
@@ -201,35 +259,79 @@ class RemoveFlow:
                 states.append((saver.handle, api.saver_state(saver.handle)))
                 work.saver_clip(kind).parent.mkdir(parents=True, exist_ok=True)
                 api.point_saver(saver.handle, str(work.saver_clip(kind)))
-            yield from self._render(project, timeline, tl, source.track, "plate", span, fmt, codec, work, matte.kind == "alpha", (0.0, 1.0 / passes))
+            yield from self._render(
+                project,
+                timeline,
+                tl,
+                source.track,
+                "plate",
+                span,
+                fmt,
+                codec,
+                work,
+                matte.kind == "alpha",
+                (0.0, 1.0 / passes),
+            )
             for kind, saver in savers:
                 self._collect_saver(kind, saver, source, span, work)
         finally:
             for handle, state in reversed(states):
                 api.restore_saver(handle, state)
-        plan.adopt(plan.rendered_frames(work.render_dir("plate"), "plate", span, "plate"), work.sequence("plate"), span)
+        plan.adopt(
+            plan.rendered_frames(work.render_dir("plate"), "plate", span, "plate"),
+            work.sequence("plate"),
+            span,
+        )
         if matte.kind == "alpha":
             plan.split_alpha(work.sequence("plate"), work.sequence("remove"), span)
         elif matte.kind == "track":
             track = matte.remove.track  # type: ignore[union-attr]
-            yield from self._render(project, timeline, tl, track, "matte", span, fmt, codec, work, False, (0.5, 1.0))
-            plan.adopt(plan.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"), work.sequence("remove"), span)
+            yield from self._render(
+                project, timeline, tl, track, "matte", span, fmt, codec, work, False, (0.5, 1.0)
+            )
+            plan.adopt(
+                plan.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"),
+                work.sequence("remove"),
+                span,
+            )
 
-    def _collect_saver(self, kind: str, saver: plan.SaverInfo, source: ItemInfo, span: FrameSpan, work: WorkFiles) -> None:
+    def _collect_saver(
+        self, kind: str, saver: plan.SaverInfo, source: ItemInfo, span: FrameSpan, work: WorkFiles
+    ) -> None:
         numbers = plan.comp_frames(self.api.comp_render_range(saver.comp), source, span)
         folder, prefix = work.saver_clip(kind).parent, f"{kind}_"
         files = plan.saver_frames(folder, prefix, numbers, saver.name)
         if files is None:
             # Savers normally write while Resolve renders the clip; if this one did not, render its comp.
-            log.info("Saver %s wrote nothing during the render; rendering its comp %d-%d", saver.name, numbers[0], numbers[-1])
+            log.info(
+                "Saver %s wrote nothing during the render; rendering its comp %d-%d",
+                saver.name,
+                numbers[0],
+                numbers[-1],
+            )
             self.api.render_comp(saver.comp, numbers[0], numbers[-1])
             files = plan.saver_frames(folder, prefix, numbers, saver.name)
         if files is None:
-            raise host_failed("matte", f"the Saver '{saver.name}' wrote no frames; check that it is not disabled and is fed by the matte")
+            raise host_failed(
+                "matte",
+                f"the Saver '{saver.name}' wrote no frames; check that it is not disabled and is fed by the matte",
+            )
         plan.adopt(files, work.sequence(kind), span)
 
-    def _render(self, project: Any, timeline: Any, tl: plan.TimelineInfo, track: int, kind: str, span: FrameSpan, fmt: plan.Format,
-                codec: str, work: WorkFiles, alpha: bool, share: tuple[float, float]) -> Iterator[FlowEvent]:
+    def _render(
+        self,
+        project: Any,
+        timeline: Any,
+        tl: plan.TimelineInfo,
+        track: int,
+        kind: str,
+        span: FrameSpan,
+        fmt: plan.Format,
+        codec: str,
+        work: WorkFiles,
+        alpha: bool,
+        share: tuple[float, float],
+    ) -> Iterator[FlowEvent]:
         """One EXR render of ``track`` alone over ``span``; the job is always deleted afterwards
         and the tracks' enabled states always restored."""
         api = self.api
@@ -252,27 +354,44 @@ class RemoveFlow:
                 raise host_failed("render", f"Resolve refused the render settings {settings}")
             job = api.add_render_job(project)
             if not job:
-                raise host_failed("render", "Resolve did not add the render job (is the Deliver page's target folder writable?)")
+                raise host_failed(
+                    "render",
+                    "Resolve did not add the render job (is the Deliver page's target folder writable?)",
+                )
             if not api.start_rendering(project, job):
                 raise host_failed("render", f"Resolve did not start rendering the {kind}")
             idle_since: float | None = None
             while True:
                 if self._cancel.is_set():
-                    raise VoidError(ErrorCode.CANCELLED, f"cancelled while Resolve was rendering the {kind}", "render")
+                    raise VoidError(
+                        ErrorCode.CANCELLED,
+                        f"cancelled while Resolve was rendering the {kind}",
+                        "render",
+                    )
                 state = plan.render_state(api.render_status(project, job), api.rendering(project))
                 if state.done:
                     break
                 if state.idle:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > self.stall_s:
-                        raise host_failed("render", f"Resolve stopped rendering the {kind} without finishing it (status {state.message or 'none'})")
+                        raise host_failed(
+                            "render",
+                            f"Resolve stopped rendering the {kind} without finishing it (status {state.message or 'none'})",
+                        )
                 else:
                     idle_since = None
                 local = share[0] + (share[1] - share[0]) * state.percent / 100.0
-                yield FlowEvent("render", overall("render", local), f"Resolve is rendering the {kind}: {state.percent:.0f}%", waiting=True)
+                yield FlowEvent(
+                    "render",
+                    overall("render", local),
+                    f"Resolve is rendering the {kind}: {state.percent:.0f}%",
+                    waiting=True,
+                )
             finished = True
             if not state.ok:
-                raise host_failed("render", f"Resolve's render of the {kind} failed: {state.message}")
+                raise host_failed(
+                    "render", f"Resolve's render of the {kind} failed: {state.message}"
+                )
         finally:
             if job:
                 if not finished and api.rendering(project):
@@ -293,7 +412,11 @@ class RemoveFlow:
             if isinstance(msg, P.Result):
                 written[0] += len(msg.images) or len(msg.paths)
             elif isinstance(msg, P.Progress):
-                stage[0] = f"window {min(msg.window + 1, msg.windows)}/{msg.windows}" if msg.windows and msg.stage == "running" else msg.stage
+                stage[0] = (
+                    f"window {min(msg.window + 1, msg.windows)}/{msg.windows}"
+                    if msg.windows and msg.stage == "running"
+                    else msg.stage
+                )
 
         def target() -> None:
             try:
@@ -308,8 +431,12 @@ class RemoveFlow:
                 if self._cancel.is_set():
                     cancel.set()
                 done = min(written[0], span.count)
-                yield FlowEvent("remove", overall("remove", done / span.count),
-                                f"VOID Remove ({req.settings.get('engine', 'propagate')}): {stage[0]}, {done}/{span.count} frames back", waiting=True)
+                yield FlowEvent(
+                    "remove",
+                    overall("remove", done / span.count),
+                    f"VOID Remove ({req.settings.get('engine', 'propagate')}): {stage[0]}, {done}/{span.count} frames back",
+                    waiting=True,
+                )
         finally:
             if worker.is_alive():  # the generator was closed mid-job
                 cancel.set()
@@ -319,8 +446,17 @@ class RemoveFlow:
         return box["report"]
 
     # ------------------------------------------------------------------ back into Resolve
-    def _bring_back(self, rollback: Rollback, project: Any, timeline: Any, source: ItemInfo, matte: MatteChoice,
-                    span: FrameSpan, fmt: plan.Format, out: Any) -> tuple[Any, int]:
+    def _bring_back(
+        self,
+        rollback: Rollback,
+        project: Any,
+        timeline: Any,
+        source: ItemInfo,
+        matte: MatteChoice,
+        span: FrameSpan,
+        fmt: plan.Format,
+        out: Any,
+    ) -> tuple[Any, int]:
         api = self.api
         pool = api.media_pool(project)
         root = api.root_folder(pool)
@@ -329,7 +465,9 @@ class RemoveFlow:
             bin_ = api.add_sub_folder(pool, root, plan.BIN_NAME)
             if bin_ is None:
                 raise host_failed("import", f"Resolve did not create the {plan.BIN_NAME} bin")
-            rollback.add(f"delete the {plan.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_]))
+            rollback.add(
+                f"delete the {plan.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_])
+            )
         previous = api.current_folder(pool)
         try:
             api.set_current_folder(pool, bin_)
@@ -348,13 +486,19 @@ class RemoveFlow:
             api.set_clip_property(media, "FPS", fmt.rate.text)
             props = api.clip_properties(media)
             if not plan.import_rate_ok(props, fmt.rate):
-                raise VoidError(ErrorCode.UNSUPPORTED_MEDIA,
-                                f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
-                                "frame_rate")
+                raise VoidError(
+                    ErrorCode.UNSUPPORTED_MEDIA,
+                    f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
+                    "frame_rate",
+                )
 
         wanted = plan.new_track_index(source, matte.remove if matte.kind == "track" else None)  # type: ignore[arg-type]
         before = self._track_ids(timeline)
-        added = api.append_video_track(timeline) if wanted > len(before) else api.insert_video_track(timeline, wanted)
+        added = (
+            api.append_video_track(timeline)
+            if wanted > len(before)
+            else api.insert_video_track(timeline, wanted)
+        )
         after = self._track_ids(timeline)
         if not added or len(after) != len(before) + 1:
             raise host_failed("timeline", "Resolve did not add a video track for the clean plate")
@@ -362,19 +506,29 @@ class RemoveFlow:
         rollback.add(f"delete track V{track}", lambda: api.delete_video_track(timeline, track))
         api.set_track_name(timeline, track, plan.TRACK_NAME)
 
-        placed = api.append_to_timeline(pool, [plan.clip_info(media, plan.media_first_frame(props, span), span, track)])
+        placed = api.append_to_timeline(
+            pool, [plan.clip_info(media, plan.media_first_frame(props, span), span, track)]
+        )
         if not placed:
             raise host_failed("timeline", f"Resolve did not place the clean plate on V{track}")
-        rollback.add("remove the clean plate from the timeline", lambda: api.delete_timeline_items(timeline, placed))
+        rollback.add(
+            "remove the clean plate from the timeline",
+            lambda: api.delete_timeline_items(timeline, placed),
+        )
         uid = api.item_uid(placed[0])
         if uid not in self._track_ids(timeline)[track - 1]:
-            raise host_failed("timeline", f"Resolve placed the clean plate somewhere other than V{track}")
+            raise host_failed(
+                "timeline", f"Resolve placed the clean plate somewhere other than V{track}"
+            )
         plan.check_placement(api.item_info(placed[0], track), track, span)
         return media, track
 
     def _track_ids(self, timeline: Any) -> list[tuple[str, ...]]:
         api = self.api
-        return [tuple(api.item_uid(i) for i in api.video_items(timeline, t)) for t in range(1, api.video_track_count(timeline) + 1)]
+        return [
+            tuple(api.item_uid(i) for i in api.video_items(timeline, t))
+            for t in range(1, api.video_track_count(timeline) + 1)
+        ]
 
 
 class FlowRunner:
@@ -384,7 +538,11 @@ class FlowRunner:
     ``error`` a :class:`VoidError` (``CANCELLED`` after :meth:`cancel`).
     """
 
-    def __init__(self, on_event: Callable[[FlowEvent], None], on_finish: Callable[[FlowResult | None, VoidError | None], None]) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[FlowEvent], None],
+        on_finish: Callable[[FlowResult | None, VoidError | None], None],
+    ) -> None:
         self.on_event = on_event
         self.on_finish = on_finish
         self.flow: RemoveFlow | None = None
@@ -484,7 +642,9 @@ class FlowController:
         self.last = (result, error)
         self.view.set_running(False)
         if error is None and result is not None:
-            self.view.show_progress(1.0, f"Done: '{result.media_item}' on V{result.track} at frame {result.span.first}")
+            self.view.show_progress(
+                1.0, f"Done: '{result.media_item}' on V{result.track} at frame {result.span.first}"
+            )
         elif error is not None and error.code == ErrorCode.CANCELLED:
             self.view.show_progress(0.0, "Cancelled; the project is as it was")
         elif error is not None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-from importlib.resources import files
 import os
 import platform
 import shlex
 import sys
 import sysconfig
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 
 from void_client.atomic import write_text_atomic
@@ -28,17 +28,42 @@ MARKER = "# Installed by 'void-remove install resolve'; run it again to update, 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scope", choices=("user", "all"), default="user", help="this user's Scripts folder (default) or all users' (needs admin rights)")
-    p.add_argument("--folder", choices=SCRIPT_FOLDERS, default="Utility",
-                   help="Utility: listed on every page (default); Comp: on the Fusion page; Edit/Color/Deliver: on that page")
-    p.add_argument("--scripts-dir", default="", help="a Fusion/Scripts folder of your own instead of Resolve's default")
+    p.add_argument(
+        "--scope",
+        choices=("user", "all"),
+        default="user",
+        help="this user's Scripts folder (default) or all users' (needs admin rights)",
+    )
+    p.add_argument(
+        "--folder",
+        choices=SCRIPT_FOLDERS,
+        default="Utility",
+        help="Utility: listed on every page (default); Comp: on the Fusion page; Edit/Color/Deliver: on that page",
+    )
+    p.add_argument(
+        "--scripts-dir",
+        default="",
+        help="a Fusion/Scripts folder of your own instead of Resolve's default",
+    )
     p.add_argument("--uninstall", action="store_true", help="remove the script instead")
 
 
-def install(args: argparse.Namespace, system: str | None = None, env: Mapping[str, str] | None = None, home: str | os.PathLike | None = None) -> int:
+def install(
+    args: argparse.Namespace,
+    system: str | None = None,
+    env: Mapping[str, str] | None = None,
+    home: str | os.PathLike | None = None,
+) -> int:
     """``system``, ``env`` and ``home`` default to this machine's; tests pass other layouts."""
-    root = Path(args.scripts_dir) if args.scripts_dir else scripts_dir(
-        system or platform.system(), os.environ if env is None else env, Path.home() if home is None else home, args.scope
+    root = (
+        Path(args.scripts_dir)
+        if args.scripts_dir
+        else scripts_dir(
+            system or platform.system(),
+            os.environ if env is None else env,
+            Path.home() if home is None else home,
+            args.scope,
+        )
     )
     target = root / args.folder / SCRIPT_NAME
     if args.uninstall:
@@ -48,11 +73,16 @@ def install(args: argparse.Namespace, system: str | None = None, env: Mapping[st
         print(f"VOID Remove is already installed and up to date: {target}")
         return 0
     if target.is_file() and not _ours(target):
-        print(f"void-remove: {target} exists and was not written by this installer; move it away first", file=sys.stderr)
+        print(
+            f"void-remove: {target} exists and was not written by this installer; move it away first",
+            file=sys.stderr,
+        )
         return 1
     write_text_atomic(target, text)  # Resolve never lists a half-written script
-    print(f"installed {target}\nRestart DaVinci Resolve, then run Workspace ▸ Scripts ▸ VOID Remove.\n"
-          f"Resolve must use Python {sys.version_info.major}.{sys.version_info.minor} (this one) to load the packages.")
+    print(
+        f"installed {target}\nRestart DaVinci Resolve, then run Workspace ▸ Scripts ▸ VOID Remove.\n"
+        f"Resolve must use Python {sys.version_info.major}.{sys.version_info.minor} (this one) to load the packages."
+    )
     return 0
 
 
@@ -61,7 +91,9 @@ def uninstall(target: Path) -> int:
         print(f"nothing to remove: {target} does not exist")
         return 0
     if not _ours(target):
-        print(f"void-remove: {target} was not written by this installer; left alone", file=sys.stderr)
+        print(
+            f"void-remove: {target} was not written by this installer; left alone", file=sys.stderr
+        )
         return 1
     target.unlink()
     print(f"removed {target}")

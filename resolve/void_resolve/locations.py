@@ -22,7 +22,9 @@ _MAC_SUPPORT = ("Library", "Application Support", "Blackmagic Design", "DaVinci 
 _WIN_VENDOR = ("Blackmagic Design", "DaVinci Resolve")
 
 
-def scripts_dir(system: str, env: Mapping[str, str], home: str | os.PathLike, scope: str = "user") -> Path:
+def scripts_dir(
+    system: str, env: Mapping[str, str], home: str | os.PathLike, scope: str = "user"
+) -> Path:
     """The ``Fusion/Scripts`` folder Resolve scans at start-up, for one user or for all users.
 
     The README writes the Windows user folder as ``%APPDATA%\\Roaming\\...``, but ``%APPDATA%``
@@ -35,17 +37,25 @@ def scripts_dir(system: str, env: Mapping[str, str], home: str | os.PathLike, sc
         raise ValueError(f"scope must be 'user' or 'all', got {scope!r}")
     home = Path(home)
     if system == "Darwin":
-        base = home.joinpath(*_MAC_SUPPORT) if scope == "user" else Path("/").joinpath(*_MAC_SUPPORT)
+        base = (
+            home.joinpath(*_MAC_SUPPORT) if scope == "user" else Path("/").joinpath(*_MAC_SUPPORT)
+        )
         return base / "Fusion" / "Scripts"
     if system == "Windows":
         if scope == "user":
             appdata = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
             return appdata.joinpath(*_WIN_VENDOR, "Support", "Fusion", "Scripts")
-        return Path(env.get("PROGRAMDATA") or "C:\\ProgramData").joinpath(*_WIN_VENDOR, "Fusion", "Scripts")
+        return Path(env.get("PROGRAMDATA") or "C:\\ProgramData").joinpath(
+            *_WIN_VENDOR, "Fusion", "Scripts"
+        )
     if scope == "user":
         return home / ".local" / "share" / "DaVinciResolve" / "Fusion" / "Scripts"
     # The DaVinci Linux ISO installs into /home/resolve instead of /opt/resolve.
-    root = Path("/home/resolve") if Path("/home/resolve/Fusion").is_dir() and not Path("/opt/resolve").is_dir() else Path("/opt/resolve")
+    root = (
+        Path("/home/resolve")
+        if Path("/home/resolve/Fusion").is_dir() and not Path("/opt/resolve").is_dir()
+        else Path("/opt/resolve")
+    )
     return root / "Fusion" / "Scripts"
 
 
@@ -58,7 +68,11 @@ def scripting_api_dirs(system: str, env: Mapping[str, str]) -> list[Path]:
     if system == "Darwin":
         out.append(Path("/").joinpath(*_MAC_SUPPORT, "Developer", "Scripting"))
     elif system == "Windows":
-        out.append(Path(env.get("PROGRAMDATA") or "C:\\ProgramData").joinpath(*_WIN_VENDOR, "Support", "Developer", "Scripting"))
+        out.append(
+            Path(env.get("PROGRAMDATA") or "C:\\ProgramData").joinpath(
+                *_WIN_VENDOR, "Support", "Developer", "Scripting"
+            )
+        )
     elif system == "Linux":
         out += [Path("/opt/resolve/Developer/Scripting"), Path("/home/resolve/Developer/Scripting")]
     return out

@@ -24,7 +24,9 @@ if __name__ != "void_resolve.menu_script":  # run from Resolve, not imported as 
     try:
         from void_resolve.app import main as _void_main
     except ImportError as _exc:
-        print(f"VOID Remove: cannot load its Python packages ({_exc}). Run 'void-remove install resolve' "
-              "with a Python of the same version as the one Resolve uses (Workspace > Console > Py3 shows it).")
+        print(
+            f"VOID Remove: cannot load its Python packages ({_exc}). Run 'void-remove install resolve' "
+            "with a Python of the same version as the one Resolve uses (Workspace > Console > Py3 shows it)."
+        )
     else:
         _void_main(globals())

@@ -26,10 +26,10 @@ import numpy as np
 
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 from void_client.paths import home
 from void_client.protocol import DEFAULT_ENDPOINT
 from void_client.sequence import SequencePattern, read_image, write_image
-from void_client.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,26 @@ MATTE_LABELS = {
 ENGINES = ("propagate", "void")
 
 #: The timeline frame rates Resolve offers; anything else (variable, odd) is refused.
-SUPPORTED_RATES = (16.0, 18.0, 23.976, 24.0, 25.0, 29.97, 30.0, 47.952, 48.0, 50.0, 59.94, 60.0,
-                   72.0, 95.904, 96.0, 100.0, 119.88, 120.0)
+SUPPORTED_RATES = (
+    16.0,
+    18.0,
+    23.976,
+    24.0,
+    25.0,
+    29.97,
+    30.0,
+    47.952,
+    48.0,
+    50.0,
+    59.94,
+    60.0,
+    72.0,
+    95.904,
+    96.0,
+    100.0,
+    119.88,
+    120.0,
+)
 _RATE_TOLERANCE = 0.002
 #: Smallest and largest frame side the job accepts (the daemon's own limit is 16384).
 MIN_SIDE, MAX_SIDE = 16, 16384
@@ -64,10 +82,21 @@ ASPECT_TOLERANCE = 0.01
 #: A clip whose name holds one of these is a matte, not a shot (case-insensitive).
 MATTE_WORDS = ("matte", "mask", "roto", "void_remove")
 #: Fusion tools (``TOOLS_RegID``) that make a matte; a Saver fed by one writes a matte.
-MASK_TOOL_IDS = frozenset({
-    "PolylineMask", "BSplineMask", "MagicMask", "BitmapMask", "WandMask", "EllipseMask",
-    "RectangleMask", "TriangleMask", "RangesMask", "PaintMask", "MatteControl",
-})
+MASK_TOOL_IDS = frozenset(
+    {
+        "PolylineMask",
+        "BSplineMask",
+        "MagicMask",
+        "BitmapMask",
+        "WandMask",
+        "EllipseMask",
+        "RectangleMask",
+        "TriangleMask",
+        "RangesMask",
+        "PaintMask",
+        "MatteControl",
+    }
+)
 REMOVE_SAVER = "void_remove"
 AFFECTED_SAVER = "void_affected"
 
@@ -117,12 +146,29 @@ class ResolveSettings:
 
     def validate(self) -> ResolveSettings:
         if self.range_mode not in RANGE_MODES:
-            raise VoidError(ErrorCode.BAD_SPEC, f"range must be one of {RANGE_MODES}, got {self.range_mode!r}", "range")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"range must be one of {RANGE_MODES}, got {self.range_mode!r}",
+                "range",
+            )
         if self.matte not in MATTE_MODES:
-            raise VoidError(ErrorCode.BAD_SPEC, f"matte must be one of {MATTE_MODES}, got {self.matte!r}", "matte")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"matte must be one of {MATTE_MODES}, got {self.matte!r}",
+                "matte",
+            )
         known = {f.name for f in dataclasses.fields(JobSpec)}
         # The shot decides these; letting a setting override them would desynchronise the job.
-        owned = {"frames", "width", "height", "channels", "name", "transfer", "out_pattern", "job_id"}
+        owned = {
+            "frames",
+            "width",
+            "height",
+            "channels",
+            "name",
+            "transfer",
+            "out_pattern",
+            "job_id",
+        }
         bad = sorted(set(self.job) - (known - owned))
         if bad:
             raise VoidError(ErrorCode.BAD_SPEC, f"unknown or shot-owned job settings {bad}", bad[0])
@@ -130,7 +176,13 @@ class ResolveSettings:
 
     def job_settings(self) -> dict:
         """The :class:`~void_client.sequence_job.RemoveRequest` settings (JobSpec fields)."""
-        return {"engine": self.engine, "prompt": self.prompt, "pass2": bool(self.pass2), "seed": int(self.seed), **self.job}
+        return {
+            "engine": self.engine,
+            "prompt": self.prompt,
+            "pass2": bool(self.pass2),
+            "seed": int(self.seed),
+            **self.job,
+        }
 
 
 SETTINGS_FILE = "resolve-settings.json"
@@ -171,7 +223,9 @@ def form_values(settings: ResolveSettings) -> dict:
     }
 
 
-def settings_from_form(values: Mapping[str, Any], base: ResolveSettings | None = None) -> ResolveSettings:
+def settings_from_form(
+    values: Mapping[str, Any], base: ResolveSettings | None = None
+) -> ResolveSettings:
     """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``) → settings.
 
     ``range`` and ``matte`` may be a mode key, its label, or its index in the mode list, so
@@ -308,7 +362,9 @@ def marked_span(timeline: TimelineInfo) -> FrameSpan | None:
     return FrameSpan(first, last)
 
 
-def choose_source(tracks: list[list[ItemInfo]], current: ItemInfo | None, marks: FrameSpan | None) -> ItemInfo:
+def choose_source(
+    tracks: list[list[ItemInfo]], current: ItemInfo | None, marks: FrameSpan | None
+) -> ItemInfo:
     """The clip to clean up: the one under the playhead, unless that is a matte over the shot.
 
     ``tracks[i]`` holds the items of video track ``i + 1``. With nothing under the playhead,
@@ -320,22 +376,36 @@ def choose_source(tracks: list[list[ItemInfo]], current: ItemInfo | None, marks:
         if is_matte_name(current.name):
             # Resolve's current item is the topmost one, so a matte laid over the shot hides it.
             for items in reversed(tracks[: current.track - 1]):
-                below = [i for i in items if i.overlaps(current.start, current.last) and not is_matte_name(i.name)]
+                below = [
+                    i
+                    for i in items
+                    if i.overlaps(current.start, current.last) and not is_matte_name(i.name)
+                ]
                 if below:
                     chosen = below[0]
                     break
     elif marks is not None:
         for items in reversed(tracks):
-            found = [i for i in items if i.covers(marks.first, marks.last) and not is_matte_name(i.name)]
+            found = [
+                i for i in items if i.covers(marks.first, marks.last) and not is_matte_name(i.name)
+            ]
             if found:
                 chosen = found[0]
                 break
         if chosen is None:
-            raise _nothing("clip", f"no clip covers the In/Out marks {marks}; mark a range inside one clip")
+            raise _nothing(
+                "clip", f"no clip covers the In/Out marks {marks}; mark a range inside one clip"
+            )
     if chosen is None:
-        raise _nothing("clip", "no clip under the playhead: move the playhead onto the clip to clean up, or mark In/Out over it")
+        raise _nothing(
+            "clip",
+            "no clip under the playhead: move the playhead onto the clip to clean up, or mark In/Out over it",
+        )
     if not chosen.has_media:
-        raise _nothing("clip", f"'{chosen.name}' has no source media (a title, generator or compound clip?); VOID Remove works on media clips")
+        raise _nothing(
+            "clip",
+            f"'{chosen.name}' has no source media (a title, generator or compound clip?); VOID Remove works on media clips",
+        )
     return chosen
 
 
@@ -345,12 +415,16 @@ def choose_span(source: ItemInfo, marks: FrameSpan | None, mode: str) -> FrameSp
     if mode == "clip" or (mode == "auto" and marks is None):
         return whole
     if marks is None:
-        raise _nothing("range", "the range is set to In/Out but the timeline has no In and Out marks")
+        raise _nothing(
+            "range", "the range is set to In/Out but the timeline has no In and Out marks"
+        )
     first, last = max(whole.first, marks.first), min(whole.last, marks.last)
     if last < first:
         if mode == "auto":
             return whole
-        raise _nothing("range", f"the In/Out marks {marks} do not overlap '{source.name}' ({whole})")
+        raise _nothing(
+            "range", f"the In/Out marks {marks} do not overlap '{source.name}' ({whole})"
+        )
     return FrameSpan(first, last)
 
 
@@ -372,12 +446,17 @@ def parse_frame_rate(text: Any, drop_frame: Any = "", what: str = "the timeline"
     raw = str(text or "").strip()
     m = re.match(r"^(\d+(?:\.\d+)?)\s*(DF|NDF)?$", raw, re.IGNORECASE)
     if not m:
-        raise _unsupported("frame_rate", f"{what} has no usable frame rate ({raw!r}); VOID Remove needs a constant rate")
+        raise _unsupported(
+            "frame_rate",
+            f"{what} has no usable frame rate ({raw!r}); VOID Remove needs a constant rate",
+        )
     fps = float(m.group(1))
     near = min(SUPPORTED_RATES, key=lambda r: abs(r - fps))
     if abs(near - fps) > _RATE_TOLERANCE:
         rates = ", ".join(f"{r:g}" for r in SUPPORTED_RATES)
-        raise _unsupported("frame_rate", f"{what} runs at {fps:g} fps; VOID Remove supports {rates}")
+        raise _unsupported(
+            "frame_rate", f"{what} runs at {fps:g} fps; VOID Remove supports {rates}"
+        )
     drop = (m.group(2) or "").upper() == "DF" or str(drop_frame).strip().lower() in ("1", "true")
     return FrameRate(near, drop)
 
@@ -405,7 +484,10 @@ def check_format(timeline: TimelineInfo, source: ItemInfo) -> Format:
     rate = parse_frame_rate(timeline.frame_rate, timeline.drop_frame, f"timeline '{timeline.name}'")
     w, h = parse_resolution(source.resolution, f"'{source.name}'")
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
-        raise _unsupported("resolution", f"'{source.name}' is {w}x{h}; VOID Remove takes {MIN_SIDE} to {MAX_SIDE} pixels a side")
+        raise _unsupported(
+            "resolution",
+            f"'{source.name}' is {w}x{h}; VOID Remove takes {MIN_SIDE} to {MAX_SIDE} pixels a side",
+        )
     try:
         tw, th = int(timeline.width), int(timeline.height)
     except (TypeError, ValueError):
@@ -444,7 +526,9 @@ class MatteChoice:
         return "the clip's alpha"
 
 
-def matte_track_item(tracks: list[list[ItemInfo]], source: ItemInfo, span: FrameSpan) -> ItemInfo | None:
+def matte_track_item(
+    tracks: list[list[ItemInfo]], source: ItemInfo, span: FrameSpan
+) -> ItemInfo | None:
     """The clip on the track directly above the source that covers every frame of ``span``."""
     if source.track >= len(tracks):
         return None
@@ -457,12 +541,17 @@ def choose_matte_savers(savers: list[SaverInfo]) -> tuple[SaverInfo | None, Save
     Saver fed by a mask tool (Polygon, B-Spline, Magic Mask...)."""
     low = {s.name.lower(): s for s in savers}
     remove = low.get(REMOVE_SAVER) or next((s for s in savers if "remove" in s.name.lower()), None)
-    affected = low.get(AFFECTED_SAVER) or next((s for s in savers if "affected" in s.name.lower()), None)
+    affected = low.get(AFFECTED_SAVER) or next(
+        (s for s in savers if "affected" in s.name.lower()), None
+    )
     if remove is None:
         masked = [s for s in savers if s is not affected and MASK_TOOL_IDS.intersection(s.upstream)]
         if len(masked) > 1:
             names = ", ".join(s.name for s in masked)
-            raise _nothing("matte", f"several Savers write mattes ({names}); rename the remove matte's Saver to VOID_remove")
+            raise _nothing(
+                "matte",
+                f"several Savers write mattes ({names}); rename the remove matte's Saver to VOID_remove",
+            )
         remove = masked[0] if masked else None
     return remove, affected
 
@@ -474,11 +563,17 @@ def choose_matte(mode: str, savers: list[SaverInfo], track_item: ItemInfo | None
     if mode in ("auto", "fusion") and remove is not None:
         return MatteChoice("fusion", remove, affected)
     if mode == "fusion":
-        raise _nothing("matte", "the clip's Fusion comp has no matte Saver; add a Saver named VOID_remove fed by your Polygon, B-Spline or Magic Mask")
+        raise _nothing(
+            "matte",
+            "the clip's Fusion comp has no matte Saver; add a Saver named VOID_remove fed by your Polygon, B-Spline or Magic Mask",
+        )
     if track_item is not None and (mode == "track" or is_matte_name(track_item.name)):
         return MatteChoice("track", track_item)
     if mode == "track":
-        raise _nothing("matte", "no matte clip on the track above covers the range; put a white-on-black matte clip on the next track up")
+        raise _nothing(
+            "matte",
+            "no matte clip on the track above covers the range; put a white-on-black matte clip on the next track up",
+        )
     raise _nothing(
         "matte",
         "no matte found: add a Saver named VOID_remove to the clip's Fusion comp, or put a matte clip (name it "
@@ -494,7 +589,10 @@ def pick_exr_codec(codecs: Mapping[str, str]) -> str:
     lossless compression first."""
     half = [name for name in (codecs or {}).values() if "half" in str(name).lower()]
     if not half:
-        raise _unsupported("codec", f"this Resolve offers no half-float EXR codec (it has {sorted((codecs or {}).values())})")
+        raise _unsupported(
+            "codec",
+            f"this Resolve offers no half-float EXR codec (it has {sorted((codecs or {}).values())})",
+        )
 
     def rank(name: str) -> int:
         low = name.lower()
@@ -503,7 +601,9 @@ def pick_exr_codec(codecs: Mapping[str, str]) -> str:
     return min(half, key=lambda n: (rank(n), n))
 
 
-def render_settings(target_dir: str | os.PathLike, name: str, span: FrameSpan, fmt: Format, alpha: bool = False) -> dict:
+def render_settings(
+    target_dir: str | os.PathLike, name: str, span: FrameSpan, fmt: Format, alpha: bool = False
+) -> dict:
     """``Project.SetRenderSettings`` for one EXR sequence of ``span`` at the clip's resolution."""
     settings: dict[str, Any] = {
         "SelectAllFrames": False,
@@ -519,7 +619,9 @@ def render_settings(target_dir: str | os.PathLike, name: str, span: FrameSpan, f
         "ExportAlpha": bool(alpha),
     }
     if alpha:
-        settings["AlphaMode"] = 1  # straight: the plate's colour must not be multiplied by the matte
+        settings["AlphaMode"] = (
+            1  # straight: the plate's colour must not be multiplied by the matte
+        )
     return settings
 
 
@@ -565,7 +667,9 @@ def numbered_files(folder: str | os.PathLike, prefix: str, ext: str = ".exr") ->
     return out
 
 
-def rendered_frames(folder: str | os.PathLike, prefix: str, span: FrameSpan, what: str) -> list[Path]:
+def rendered_frames(
+    folder: str | os.PathLike, prefix: str, span: FrameSpan, what: str
+) -> list[Path]:
     """Resolve's render of ``span``, in frame order. Resolve picks the file numbering, so only
     the count and the contiguity of the numbers are checked: file *i* is record frame first + i."""
     found = numbered_files(folder, prefix)
@@ -578,14 +682,19 @@ def rendered_frames(folder: str | os.PathLike, prefix: str, span: FrameSpan, wha
     return [found[n] for n in numbers]
 
 
-def saver_frames(folder: str | os.PathLike, prefix: str, numbers: list[int], what: str) -> list[Path] | None:
+def saver_frames(
+    folder: str | os.PathLike, prefix: str, numbers: list[int], what: str
+) -> list[Path] | None:
     """A Saver's frames, numbered in comp time; None when the Saver wrote nothing at all."""
     found = numbered_files(folder, prefix)
     if not found:
         return None
     missing = [n for n in numbers if n not in found]
     if missing:
-        raise host_failed("matte", f"the {what} Saver is missing comp frames {missing[:5]}{'...' if len(missing) > 5 else ''} in {folder}")
+        raise host_failed(
+            "matte",
+            f"the {what} Saver is missing comp frames {missing[:5]}{'...' if len(missing) > 5 else ''} in {folder}",
+        )
     return [found[n] for n in numbers]
 
 
@@ -595,7 +704,9 @@ def comp_frames(comp_range: tuple[Any, Any], source: ItemInfo, span: FrameSpan) 
     try:
         start, end = int(round(float(comp_range[0]))), int(round(float(comp_range[1])))
     except (TypeError, ValueError, IndexError):
-        raise host_failed("matte", f"cannot read the Fusion comp's render range ({comp_range!r})") from None
+        raise host_failed(
+            "matte", f"cannot read the Fusion comp's render range ({comp_range!r})"
+        ) from None
     if end - start + 1 != source.duration:
         raise host_failed(
             "matte",
@@ -637,11 +748,18 @@ def split_alpha(plate: SequencePattern, remove: SequencePattern, span: FrameSpan
         img = read_image(plate.path(f), f)
         lower = [c.lower() for c in img.channels]
         if "a" not in lower:
-            raise _unsupported("matte", f"the render of frame {f} has no alpha channel; connect the matte to the clip's Alpha Output or pick another matte source")
+            raise _unsupported(
+                "matte",
+                f"the render of frame {f} has no alpha channel; connect the matte to the clip's Alpha Output or pick another matte source",
+            )
         a = lower.index("a")
         keep = [i for i in range(len(img.channels)) if i != a]
         write_image(remove.path(f), img.pixels[:, :, a], channels=["A"])
-        write_image(plate.path(f), np.ascontiguousarray(img.pixels[:, :, keep]), channels=[img.channels[i] for i in keep])
+        write_image(
+            plate.path(f),
+            np.ascontiguousarray(img.pixels[:, :, keep]),
+            channels=[img.channels[i] for i in keep],
+        )
 
 
 # --------------------------------------------------------------------------- output and placement
@@ -662,7 +780,9 @@ def default_output_root(env: Mapping[str, str] | None = None) -> Path:
 def output_folder(root: str | os.PathLike, project: str, clip: str, span: FrameSpan) -> Path:
     """A new folder per run (``_v2``, ``_v3``... when taken): a clean plate already on a
     timeline is never overwritten."""
-    base = Path(root) / safe_name(project, "project") / f"{safe_name(clip)}_{span.first}-{span.last}"
+    base = (
+        Path(root) / safe_name(project, "project") / f"{safe_name(clip)}_{span.first}-{span.last}"
+    )
     candidate, n = base, 1
     while candidate.exists():
         n += 1
@@ -697,7 +817,9 @@ def check_import(props: Mapping[str, Any], span: FrameSpan) -> None:
     """Refuse an import that lost frames; the frame rate is checked separately."""
     frames = str(props.get("Frames", "")).strip()
     if frames.isdigit() and int(frames) != span.count:
-        raise host_failed("import", f"Resolve imported {frames} of the {span.count} clean plate frames")
+        raise host_failed(
+            "import", f"Resolve imported {frames} of the {span.count} clean plate frames"
+        )
 
 
 def import_rate_ok(props: Mapping[str, Any], rate: FrameRate) -> bool:
@@ -712,7 +834,9 @@ def new_track_index(source: ItemInfo, matte: ItemInfo | None = None) -> int:
     return max(source.track, matte.track if matte else 0) + 1
 
 
-def locate_new_track(before: list[tuple[str, ...]], after: list[tuple[str, ...]], wanted: int) -> int:
+def locate_new_track(
+    before: list[tuple[str, ...]], after: list[tuple[str, ...]], wanted: int
+) -> int:
     """Where the track just added went, from each track's item ids before and after.
 
     Resolve 19 and later insert at the index asked for; earlier versions append on top. The
@@ -723,7 +847,10 @@ def locate_new_track(before: list[tuple[str, ...]], after: list[tuple[str, ...]]
         return wanted
     if after == [*before, ()]:
         return len(after)
-    raise host_failed("timeline", f"Resolve added a video track but not as track V{wanted} or on top; the timeline was left as it was")
+    raise host_failed(
+        "timeline",
+        f"Resolve added a video track but not as track V{wanted} or on top; the timeline was left as it was",
+    )
 
 
 def clip_info(media_item: Any, media_first: int, span: FrameSpan, track: int) -> dict:

@@ -39,8 +39,12 @@ def panel_opener() -> Callable[..., object] | None:
 
 
 class RemoveWindow(QtWidgets.QWidget):
-    def __init__(self, make_flow: Callable[[dict], RemoveFlow], parent: QtWidgets.QWidget | None = None,
-                 endpoint: str = DEFAULT_ENDPOINT) -> None:
+    def __init__(
+        self,
+        make_flow: Callable[[dict], RemoveFlow],
+        parent: QtWidgets.QWidget | None = None,
+        endpoint: str = DEFAULT_ENDPOINT,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("VOID Remove")
         self.endpoint = endpoint
@@ -129,7 +133,11 @@ class RemoveWindow(QtWidgets.QWidget):
         super().closeEvent(event)
 
 
-def show(make_flow: Callable[[dict], RemoveFlow], initial: dict | None = None, endpoint: str = DEFAULT_ENDPOINT) -> int:
+def show(
+    make_flow: Callable[[dict], RemoveFlow],
+    initial: dict | None = None,
+    endpoint: str = DEFAULT_ENDPOINT,
+) -> int:
     """Open the window and run Qt's event loop until it closes (Resolve's script process)."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     window = RemoveWindow(make_flow, endpoint=endpoint)

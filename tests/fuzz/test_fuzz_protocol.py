@@ -27,14 +27,13 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.daemons import DaemonProcess
+from tests.support.reporting import say
 from void_client import protocol as P
 from void_client.client import DaemonClient
 from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-
-from tests.support.daemons import DaemonProcess
-from tests.support.reporting import say
 
 #: Examples per category: (default run, slow run).
 BUDGET = {
@@ -175,7 +174,9 @@ class Fuzz:
         assert grew < RSS_GROWTH_LIMIT, f"daemon RSS grew by {grew >> 20} MiB"
 
     def submit(self, spec: JobSpec) -> str:
-        reply = self.wire.request(P.Submit(id=self.wire.probe_id + 7, spec=spec.to_dict(), result_credit=2))
+        reply = self.wire.request(
+            P.Submit(id=self.wire.probe_id + 7, spec=spec.to_dict(), result_credit=2)
+        )
         assert isinstance(reply, P.Ack), reply
         return reply.job
 
@@ -210,7 +211,10 @@ def fz(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest)
 # ----------------------------------------------------------------------------- strategies
 
 TYPES = sorted(P.MESSAGE_TYPES)
-FIELDS = sorted({f for cls in P.MESSAGE_TYPES.values() for f in cls.__dataclass_fields__ if f != "images"} | {"spec", "paths"})
+FIELDS = sorted(
+    {f for cls in P.MESSAGE_TYPES.values() for f in cls.__dataclass_fields__ if f != "images"}
+    | {"spec", "paths"}
+)
 INT64 = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 SCALARS = st.one_of(
     st.none(),
@@ -220,7 +224,13 @@ SCALARS = st.one_of(
     st.text(max_size=40),
     st.binary(max_size=40),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)), max_leaves=6)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=6,
+)
 IMAGE_DESC = st.fixed_dictionaries(
     {},
     optional={
@@ -243,7 +253,9 @@ def pack(header: Any) -> bytes:
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
-def test_decode_raises_only_void_errors_and_never_allocates_from_a_declared_size(fz: Fuzz, slow: bool) -> None:
+def test_decode_raises_only_void_errors_and_never_allocates_from_a_declared_size(
+    fz: Fuzz, slow: bool
+) -> None:
     """protocol.decode on its own, fast enough for thousands of cases: it returns a message or
     raises VoidError, and an image is a view of the bytes that came, never a fresh buffer."""
 
@@ -280,7 +292,13 @@ def test_random_bytes_get_a_specific_error(fz: Fuzz, slow: bool) -> None:
         fz.cases["random_bytes"] += 1
         got = fz.wire.exchange(parts)
         assert len(got) == 1 and isinstance(got[0], P.Error), got
-        assert got[0].code in ("bad_message", "bad_version", "unknown_type", "too_large", "shape_mismatch")
+        assert got[0].code in (
+            "bad_message",
+            "bad_version",
+            "unknown_type",
+            "too_large",
+            "shape_mismatch",
+        )
 
     case()
     fz.alive()
@@ -290,7 +308,9 @@ def test_random_bytes_get_a_specific_error(fz: Fuzz, slow: bool) -> None:
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
-def test_every_message_type_with_random_fields_is_answered_specifically(fz: Fuzz, slow: bool) -> None:
+def test_every_message_type_with_random_fields_is_answered_specifically(
+    fz: Fuzz, slow: bool
+) -> None:
     @budget("headers", slow)
     @given(
         mtype=st.one_of(st.sampled_from(TYPES), st.text(max_size=8)),
@@ -320,12 +340,25 @@ def test_every_message_type_with_random_fields_is_answered_specifically(fz: Fuzz
 
 
 def base_spec(**kw: Any) -> dict:
-    return JobSpec(frames=[1, 2, 3], width=16, height=12, channels=["R", "G", "B", "A"], window=13, overlap=4, **kw).to_dict()
+    return JobSpec(
+        frames=[1, 2, 3],
+        width=16,
+        height=12,
+        channels=["R", "G", "B", "A"],
+        window=13,
+        overlap=4,
+        **kw,
+    ).to_dict()
 
 
 SPEC_MUTATIONS: dict[str, st.SearchStrategy] = {
     "frames": st.one_of(
-        st.builds(lambda a, n, step: list(range(a, a + n * step, step)), st.integers(-(2**31), 2**31), st.integers(0, 150_000), st.sampled_from([-1, 1, 2])),
+        st.builds(
+            lambda a, n, step: list(range(a, a + n * step, step)),
+            st.integers(-(2**31), 2**31),
+            st.integers(0, 150_000),
+            st.sampled_from([-1, 1, 2]),
+        ),
         st.lists(st.one_of(INT64, VALUES), max_size=6),
     ),
     "width": st.one_of(st.integers(-5, 40_000), INT64, VALUES),
@@ -338,10 +371,23 @@ SPEC_MUTATIONS: dict[str, st.SearchStrategy] = {
     "feather": st.one_of(st.integers(-5, 300), INT64),
     "roi_margin": st.one_of(st.integers(-5, 10**6), INT64),
     "seed": INT64,
-    "engine": st.one_of(st.sampled_from(["propagate", "void", "../propagate", ""]), st.text(max_size=12)),
+    "engine": st.one_of(
+        st.sampled_from(["propagate", "void", "../propagate", ""]), st.text(max_size=12)
+    ),
     "transfer": st.one_of(st.sampled_from(["pixels", "paths"]), st.text(max_size=6)),
-    "out_pattern": st.sampled_from(["", "/etc/x.####.exr", "../../x.####.exr", "~/x.####.exr", "no-frame-number.exr", "\0.####.exr"]),
-    "job_id": st.one_of(st.sampled_from(["../../etc", "a/b", "x" * 65, "", "ok-id_1", "."]), st.text(max_size=70)),
+    "out_pattern": st.sampled_from(
+        [
+            "",
+            "/etc/x.####.exr",
+            "../../x.####.exr",
+            "~/x.####.exr",
+            "no-frame-number.exr",
+            "\0.####.exr",
+        ]
+    ),
+    "job_id": st.one_of(
+        st.sampled_from(["../../etc", "a/b", "x" * 65, "", "ok-id_1", "."]), st.text(max_size=70)
+    ),
     "prompt": st.text(max_size=5000),
     "engine_options": VALUES,
     "name": st.text(max_size=300),
@@ -350,16 +396,22 @@ SPEC_MUTATIONS: dict[str, st.SearchStrategy] = {
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
-def test_submit_with_hostile_specs_is_refused_or_accepted_within_limits(fz: Fuzz, slow: bool) -> None:
+def test_submit_with_hostile_specs_is_refused_or_accepted_within_limits(
+    fz: Fuzz, slow: bool
+) -> None:
     @budget("submit", slow)
-    @given(mutations=st.dictionaries(st.sampled_from(sorted(SPEC_MUTATIONS)), st.none(), min_size=1, max_size=3).flatmap(
-        lambda keys: st.fixed_dictionaries({k: SPEC_MUTATIONS[k] for k in keys})
-    ))
+    @given(
+        mutations=st.dictionaries(
+            st.sampled_from(sorted(SPEC_MUTATIONS)), st.none(), min_size=1, max_size=3
+        ).flatmap(lambda keys: st.fixed_dictionaries({k: SPEC_MUTATIONS[k] for k in keys}))
+    )
     def case(mutations: dict) -> None:
         fz.cases["submit"] += 1
         spec = {**base_spec(), **mutations}
         if "job_id" in mutations and mutations["job_id"] == "ok-id_1":
-            spec["job_id"] = f"ok-{fz.cases['submit']}-{time.monotonic_ns()}"  # unique, so "exists" is not the answer
+            spec["job_id"] = (
+                f"ok-{fz.cases['submit']}-{time.monotonic_ns()}"  # unique, so "exists" is not the answer
+            )
         try:
             header = pack({"v": 1, "type": "submit", "id": 5, "spec": spec, "result_credit": 2})
         except (OverflowError, ValueError, TypeError):
@@ -372,11 +424,22 @@ def test_submit_with_hostile_specs_is_refused_or_accepted_within_limits(fz: Fuzz
             accepted = JobSpec.from_dict(spec)  # only valid specs may be accepted
             assert accepted.engine == "propagate" and len(accepted.frames) <= 100_000
             assert ".." not in reply.job and "/" not in reply.job
-            assert accepted.transfer == "pixels"  # no path mode: every out_pattern here is outside the roots
+            assert (
+                accepted.transfer == "pixels"
+            )  # no path mode: every out_pattern here is outside the roots
             fz.cancel(reply.job)
         else:
             assert isinstance(reply, P.Error), reply
-            assert reply.code in ("bad_spec", "too_large", "unknown_engine", "engine_unavailable", "weights_missing", "path_not_allowed", "bad_message", "io_error")
+            assert reply.code in (
+                "bad_spec",
+                "too_large",
+                "unknown_engine",
+                "engine_unavailable",
+                "weights_missing",
+                "path_not_allowed",
+                "bad_message",
+                "io_error",
+            )
 
     case()
     fz.alive()
@@ -385,7 +448,9 @@ def test_submit_with_hostile_specs_is_refused_or_accepted_within_limits(fz: Fuzz
 # ----------------------------------------------------------------------------- frames: one known fault
 
 
-def valid_images(job: JobSpec, frame: int, rng: np.random.Generator, remove: np.ndarray | None = None) -> list[tuple[P.ImageDesc, np.ndarray]]:
+def valid_images(
+    job: JobSpec, frame: int, rng: np.random.Generator, remove: np.ndarray | None = None
+) -> list[tuple[P.ImageDesc, np.ndarray]]:
     h, w, c = job.height, job.width, len(job.channels)
     plate = rng.random((h, w, c), np.float32).astype(np.float16)
     if remove is None:
@@ -397,8 +462,13 @@ def valid_images(job: JobSpec, frame: int, rng: np.random.Generator, remove: np.
     ]
 
 
-def encode_raw(header_images: list[dict], buffers: list[bytes], job: str, **extra: Any) -> list[bytes]:
-    return [pack({"v": 1, "type": "frames", "id": 9, "job": job, "images": header_images, **extra}), *buffers]
+def encode_raw(
+    header_images: list[dict], buffers: list[bytes], job: str, **extra: Any
+) -> list[bytes]:
+    return [
+        pack({"v": 1, "type": "frames", "id": 9, "job": job, "images": header_images, **extra}),
+        *buffers,
+    ]
 
 
 def wire_parts(images: list[tuple[P.ImageDesc, np.ndarray]]) -> tuple[list[dict], list[bytes]]:
@@ -456,13 +526,23 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
         seed=st.integers(0, 2**32 - 1),
         cut=st.integers(1, 64),
     )
-    def case(fault: str, width: int, height: int, channels: int, n: int, seed: int, cut: int) -> None:
+    def case(
+        fault: str, width: int, height: int, channels: int, n: int, seed: int, cut: int
+    ) -> None:
         fz.cases["frames_fault"] += 1
         rng = np.random.default_rng(seed)
         names = ["R", "G", "B", "A"][:channels] if channels != 1 else ["Y"]
         if fault == "over_credit":
             n = 10  # credit is min(8, frames)
-        spec = JobSpec(frames=list(range(1, n + 1)), width=width, height=height, channels=names, window=13, overlap=4, dilation=1)
+        spec = JobSpec(
+            frames=list(range(1, n + 1)),
+            width=width,
+            height=height,
+            channels=names,
+            window=13,
+            overlap=4,
+            dilation=1,
+        )
         job = fz.submit(spec)
         frames = spec.frames if fault in ("empty_mattes", "all_frames") else [1]
         if fault == "over_credit":
@@ -501,7 +581,10 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
             d0["role"] = "result"
         elif fault == "resolution":
             plate = rng.random((height + 1, width, channels), np.float32).astype(np.float16)
-            descs[0], bufs[0] = P.ImageDesc.for_array(1, "plate", plate, names).to_wire(), plate.tobytes()
+            descs[0], bufs[0] = (
+                P.ImageDesc.for_array(1, "plate", plate, names).to_wire(),
+                plate.tobytes(),
+            )
         elif fault == "plate_channels":
             plate = rng.random((height, width, channels + 1), np.float32).astype(np.float16)
             descs[0], bufs[0] = P.ImageDesc.for_array(1, "plate", plate).to_wire(), plate.tobytes()
@@ -522,7 +605,12 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
             descs, bufs = [], []
         elif fault in ("nan_matte", "inf_matte", "matte_above_one", "matte_below_zero"):
             m = np.frombuffer(bufs[1], np.float32).copy()
-            m[cut % m.size] = {"nan_matte": np.nan, "inf_matte": np.inf, "matte_above_one": 2.0, "matte_below_zero": -1.0}[fault]
+            m[cut % m.size] = {
+                "nan_matte": np.nan,
+                "inf_matte": np.inf,
+                "matte_above_one": 2.0,
+                "matte_below_zero": -1.0,
+            }[fault]
             bufs[1] = m.tobytes()
         elif fault == "all_ones_matte":
             bufs[1] = np.ones((height, width, 1), np.float32).tobytes()
@@ -532,7 +620,10 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
             bufs[0] = p.tobytes()
         elif fault == "f32_plate":
             plate = rng.random((height, width, channels), np.float32)
-            descs[0], bufs[0] = P.ImageDesc.for_array(1, "plate", plate, names).to_wire(), plate.tobytes()
+            descs[0], bufs[0] = (
+                P.ImageDesc.for_array(1, "plate", plate, names).to_wire(),
+                plate.tobytes(),
+            )
         try:
             check(fault, job, encode_raw(descs, bufs, header_job, **extra))
         finally:
@@ -544,8 +635,12 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
         elif fault == "unknown_type":
             parts[0] = pack({**msgpack.unpackb(parts[0]), "type": "frame"})
         got = fz.wire.exchange(parts)
-        sync = [m.code for m in got if isinstance(m, P.Error) and m.id == 9]  # the reply to this message
-        failed = [m for m in got if isinstance(m, P.Error) and m.id == 0 and m.job == job]  # the job's failure
+        sync = [
+            m.code for m in got if isinstance(m, P.Error) and m.id == 9
+        ]  # the reply to this message
+        failed = [
+            m for m in got if isinstance(m, P.Error) and m.id == 0 and m.job == job
+        ]  # the job's failure
         expected = FAULTS[fault]
         if expected is None:
             assert not sync and not failed, (fault, got)
@@ -553,7 +648,11 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
             # Refused once the receiver pool has looked at the pixels: the job fails with the code,
             # before or after the probe's answer.
             assert not sync, (fault, got)
-            err = failed[0] if failed else fz.wire.wait_for(lambda m: isinstance(m, P.Error) and m.job == job, timeout=10)
+            err = (
+                failed[0]
+                if failed
+                else fz.wire.wait_for(lambda m: isinstance(m, P.Error) and m.job == job, timeout=10)
+            )
             assert err is not None and err.code == expected.split(":", 1)[1], (fault, got, err)
         else:
             assert sync == [expected] and not failed, (fault, got)
@@ -566,16 +665,24 @@ def test_frames_with_one_known_fault_get_that_fault_s_error(fz: Fuzz, slow: bool
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
-def test_frames_with_random_descriptions_and_buffers_never_hurt_the_daemon(fz: Fuzz, slow: bool) -> None:
+def test_frames_with_random_descriptions_and_buffers_never_hurt_the_daemon(
+    fz: Fuzz, slow: bool
+) -> None:
     spec = JobSpec(frames=[1, 2], width=8, height=6, channels=["R", "G", "B"], window=13, overlap=4)
     job = fz.submit(spec)
 
     @budget("frames_random", slow)
-    @given(images=st.lists(IMAGE_DESC, max_size=4), buffers=st.lists(st.binary(max_size=600), max_size=5), paths=st.one_of(st.just([]), VALUES))
+    @given(
+        images=st.lists(IMAGE_DESC, max_size=4),
+        buffers=st.lists(st.binary(max_size=600), max_size=5),
+        paths=st.one_of(st.just([]), VALUES),
+    )
     def case(images: list, buffers: list[bytes], paths: Any) -> None:
         fz.cases["frames_random"] += 1
         try:
-            header = pack({"v": 1, "type": "frames", "id": 11, "job": job, "images": images, "paths": paths})
+            header = pack(
+                {"v": 1, "type": "frames", "id": 11, "job": job, "images": images, "paths": paths}
+            )
         except (OverflowError, ValueError, TypeError):
             return
         fz.wire.exchange([header, *buffers])
@@ -632,21 +739,39 @@ def inside(path: str, root: Path) -> bool:
 
 
 @pytest.mark.parametrize("slow", SPEEDS)
-def test_path_mode_never_reaches_outside_the_allowed_roots(fz: Fuzz, path_shot: dict[str, Any], slow: bool) -> None:
+def test_path_mode_never_reaches_outside_the_allowed_roots(
+    fz: Fuzz, path_shot: dict[str, Any], slow: bool
+) -> None:
     allowed: Path = path_shot["allowed"]
     candidates = path_candidates(path_shot)
     # An output pattern outside the roots is refused at submit, through links too.
-    for out in ("/tmp/void-fuzz-out.####.exr", str(allowed / "link-to-outside-dir" / "o.####.exr"), str(allowed / ".." / "o.####.exr")):
+    for out in (
+        "/tmp/void-fuzz-out.####.exr",
+        str(allowed / "link-to-outside-dir" / "o.####.exr"),
+        str(allowed / ".." / "o.####.exr"),
+    ):
         spec = JobSpec(frames=[1], width=16, height=12, transfer="paths", out_pattern=out)
         reply = fz.wire.request(P.Submit(id=21, spec=spec.to_dict()))
         fz.cases["paths"] += 1
         assert isinstance(reply, P.Error) and reply.code == "path_not_allowed", reply
 
     @budget("paths", slow)
-    @given(plate=st.sampled_from(candidates), remove=st.sampled_from(candidates), affected=st.one_of(st.none(), st.sampled_from(candidates)))
+    @given(
+        plate=st.sampled_from(candidates),
+        remove=st.sampled_from(candidates),
+        affected=st.one_of(st.none(), st.sampled_from(candidates)),
+    )
     def case(plate: str, remove: str, affected: str | None) -> None:
         fz.cases["paths"] += 1
-        spec = JobSpec(frames=[1001], width=16, height=12, window=13, overlap=4, transfer="paths", out_pattern=str(allowed / "out" / "o.####.exr"))
+        spec = JobSpec(
+            frames=[1001],
+            width=16,
+            height=12,
+            window=13,
+            overlap=4,
+            transfer="paths",
+            out_pattern=str(allowed / "out" / "o.####.exr"),
+        )
         job = fz.submit(spec)
         entry = {"frame": 1001, "plate": plate, "remove": remove, "affected": affected}
         got = fz.wire.exchange(encode_raw([], [], job, paths=[entry]))

@@ -10,24 +10,28 @@ import threading
 import numpy as np
 import pytest
 
+from tests.support.daemons import DaemonProcess, free_port
 from void_client import protocol as P
 from void_client.client import DaemonClient, connect
 from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
-from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.sequence import SequencePattern, read_image, write_image
+from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobSession
 from void_daemon.roi import composite_alpha
-
-from tests.support.daemons import DaemonProcess, free_port
 
 SETTINGS = {"window": 21, "overlap": 6, "dilation": 3, "feather": 6}
 
 
 def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "void_client.cli.main", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "void_client.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def read_seq(pattern: str, frames: list[int]) -> list:
@@ -35,11 +39,34 @@ def read_seq(pattern: str, frames: list[int]) -> list:
     return [read_image(pat.path(f)) for f in frames]
 
 
-def test_cli_run_spanning_two_windows_is_exact_outside_and_good_inside(daemon, small_shot, shot_files, tmp_path) -> None:
+def test_cli_run_spanning_two_windows_is_exact_outside_and_good_inside(
+    daemon, small_shot, shot_files, tmp_path
+) -> None:
     out = str(tmp_path / "out" / "clean.####.exr")
-    r = cli("run", "--plate", shot_files["plate"], "--remove", shot_files["remove"], "--affected", shot_files["affected"],
-            "--out", out, "--range", "1001-1040", "--window", "21", "--overlap", "6", "--dilation", "3", "--feather", "6",
-            "--endpoint", daemon.endpoint, "--no-autostart")
+    r = cli(
+        "run",
+        "--plate",
+        shot_files["plate"],
+        "--remove",
+        shot_files["remove"],
+        "--affected",
+        shot_files["affected"],
+        "--out",
+        out,
+        "--range",
+        "1001-1040",
+        "--window",
+        "21",
+        "--overlap",
+        "6",
+        "--dilation",
+        "3",
+        "--feather",
+        "6",
+        "--endpoint",
+        daemon.endpoint,
+        "--no-autostart",
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote 40 frames" in r.stderr and "(3 windows" in r.stderr
     assert SequencePattern.parse(out).scan() == list(range(1001, 1041))
@@ -47,7 +74,9 @@ def test_cli_run_spanning_two_windows_is_exact_outside_and_good_inside(daemon, s
     plates = read_seq(shot_files["plate"], small_shot.frames)
     result = np.stack([o.pixels for o in outs])
     assert result.dtype == np.float16 and all(o.channels == ["R", "G", "B", "A"] for o in outs)
-    qms = np.stack([build_quadmask(r_, a_, 3) for r_, a_ in zip(small_shot.remove, small_shot.affected)])
+    qms = np.stack(
+        [build_quadmask(r_, a_, 3) for r_, a_ in zip(small_shot.remove, small_shot.affected)]
+    )
     for o, p, q in zip(outs, plates, qms):
         outside = composite_alpha(hole(q), 6) == 0
         assert o.pixels[outside].tobytes() == p.pixels[outside].tobytes()
@@ -61,16 +90,32 @@ def test_matte_as_a_channel_of_the_plate_and_chain_seams(daemon, tmp_path) -> No
     shot = make_shot(frames=16, width=96, height=64, seed=4)
     pat = SequencePattern.parse(str(tmp_path / "plate.####.exr"))
     for i, f in enumerate(shot.frames):
-        px = np.concatenate([shot.plate[i], shot.remove[i][..., None], shot.affected[i][..., None]], -1).astype(np.float16)
+        px = np.concatenate(
+            [shot.plate[i], shot.remove[i][..., None], shot.affected[i][..., None]], -1
+        ).astype(np.float16)
         write_image(pat.path(f), px, channels=["R", "G", "B", "A", "remove.A", "affected.A"])
     out = str(tmp_path / "o.####.exr")
-    req = RemoveRequest(str(pat), f"{pat}:remove.A", out, affected=f"{pat}:affected", settings={**SETTINGS, "window": 13, "overlap": 4, "seam": "chain"},
-                        endpoint=daemon.endpoint, autostart=False)
+    req = RemoveRequest(
+        str(pat),
+        f"{pat}:remove.A",
+        out,
+        affected=f"{pat}:affected",
+        settings={**SETTINGS, "window": 13, "overlap": 4, "seam": "chain"},
+        endpoint=daemon.endpoint,
+        autostart=False,
+    )
     report = remove_sequence(req)
     assert report.frames_written == shot.frames and report.windows == 2
     res = read_seq(out, shot.frames)
     src = read_seq(str(pat), shot.frames)
-    assert res[0].channels == src[0].channels and set(res[0].channels) == {"R", "G", "B", "A", "remove.A", "affected.A"}
+    assert res[0].channels == src[0].channels and set(res[0].channels) == {
+        "R",
+        "G",
+        "B",
+        "A",
+        "remove.A",
+        "affected.A",
+    }
     # Extra channels (the mattes themselves here) come back untouched.
     assert all(r.pixels[..., 3:].tobytes() == s.pixels[..., 3:].tobytes() for r, s in zip(res, src))
     qms = np.stack([build_quadmask(r_, a_, 3) for r_, a_ in zip(shot.remove, shot.affected)])
@@ -81,8 +126,15 @@ def test_matte_as_a_channel_of_the_plate_and_chain_seams(daemon, tmp_path) -> No
 def test_rerun_uses_the_window_cache_and_recomputes_only_touched_windows(daemon, tmp_path) -> None:
     shot = make_shot(frames=40, width=96, height=64, seed=6)
     paths = write_shot(shot, str(tmp_path / "in"))
-    req = RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "a.####.exr"), paths["affected"], settings=SETTINGS,
-                        endpoint=daemon.endpoint, autostart=False)
+    req = RemoveRequest(
+        paths["plate"],
+        paths["remove"],
+        str(tmp_path / "a.####.exr"),
+        paths["affected"],
+        settings=SETTINGS,
+        endpoint=daemon.endpoint,
+        autostart=False,
+    )
     first = remove_sequence(req)
     assert first.windows == 3 and first.cached_windows == 0
     again = remove_sequence(req)
@@ -98,7 +150,15 @@ def test_rerun_uses_the_window_cache_and_recomputes_only_touched_windows(daemon,
 def test_cancel_stops_the_job_and_the_daemon_keeps_serving(daemon, tmp_path) -> None:
     shot = make_shot(frames=60, width=160, height=96, seed=7)
     paths = write_shot(shot, str(tmp_path / "in"))
-    seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "c.####.exr"), paths["affected"], settings={**SETTINGS, "window": 13, "overlap": 4}))
+    seq = SequenceJob(
+        RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(tmp_path / "c.####.exr"),
+            paths["affected"],
+            settings={**SETTINGS, "window": 13, "overlap": 4},
+        )
+    )
     cancel = threading.Event()
     events: list[P.Message] = []
 
@@ -108,7 +168,9 @@ def test_cancel_stops_the_job_and_the_daemon_keeps_serving(daemon, tmp_path) -> 
             cancel.set()  # cancel as soon as the first frame is back
 
     with DaemonClient(daemon.endpoint) as client:
-        session = JobSession(client, seq.job_spec(), seq.read_frame, seq.write_result, on_event, cancel)
+        session = JobSession(
+            client, seq.job_spec(), seq.read_frame, seq.write_result, on_event, cancel
+        )
         with pytest.raises(VoidError) as err:
             session.run()
         assert err.value.code == ErrorCode.CANCELLED
@@ -122,7 +184,15 @@ def test_cancel_stops_the_job_and_the_daemon_keeps_serving(daemon, tmp_path) -> 
 def test_reattach_after_the_client_dies_delivers_every_frame_once(daemon, tmp_path) -> None:
     shot = make_shot(frames=24, width=96, height=64, seed=8)
     paths = write_shot(shot, str(tmp_path / "in"))
-    seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "r.####.exr"), paths["affected"], settings=SETTINGS))
+    seq = SequenceJob(
+        RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(tmp_path / "r.####.exr"),
+            paths["affected"],
+            settings=SETTINGS,
+        )
+    )
     # First client: submits, sends every frame, takes two results and vanishes without acking.
     with DaemonClient(daemon.endpoint) as c1:
         ack = c1.submit(seq.job_spec(), result_credit=2)
@@ -173,7 +243,19 @@ def test_bad_input_gives_one_line_reason_and_nothing_is_lost(daemon, tmp_path, c
     elif case == "range":
         extra, expect = ["--range", "1008-1001"], "ends before it starts"
     out = tmp_path / "out" / "x.####.exr"
-    r = cli("run", "--plate", paths["plate"], "--remove", paths["remove"], "--out", str(out), "--endpoint", daemon.endpoint, "--no-autostart", *extra)
+    r = cli(
+        "run",
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--out",
+        str(out),
+        "--endpoint",
+        daemon.endpoint,
+        "--no-autostart",
+        *extra,
+    )
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("void-remove: error") and expect in last, r.stderr
@@ -188,8 +270,19 @@ def test_bad_input_gives_one_line_reason_and_nothing_is_lost(daemon, tmp_path, c
 def test_no_daemon_and_no_autostart_says_what_to_do(tmp_path) -> None:
     shot = make_shot(frames=3, width=32, height=24)
     paths = write_shot(shot, str(tmp_path))
-    r = cli("run", "--plate", paths["plate"], "--remove", paths["remove"], "--out", str(tmp_path / "o.####.exr"),
-            "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--no-autostart", timeout=60)
+    r = cli(
+        "run",
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--out",
+        str(tmp_path / "o.####.exr"),
+        "--endpoint",
+        f"tcp://127.0.0.1:{free_port()}",
+        "--no-autostart",
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "[daemon_unreachable]" in r.stderr and "void-daemon serve" in r.stderr
 
@@ -211,7 +304,11 @@ def test_two_clients_autostart_one_daemon(tmp_path) -> None:
         t.join(90)
     try:
         assert not errors, errors
-        pids = subprocess.run(["pgrep", "-f", f"void_daemon serve --endpoint {endpoint}"], capture_output=True, text=True).stdout.split()
+        pids = subprocess.run(
+            ["pgrep", "-f", f"void_daemon serve --endpoint {endpoint}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         assert len(pids) == 1, pids
     finally:
         subprocess.run(["pkill", "-f", f"void_daemon serve --endpoint {endpoint}"])
@@ -231,7 +328,15 @@ def test_daemon_restart_resumes_without_recomputing_finished_windows(tmp_path) -
     d = DaemonProcess(jobs).start()
     shot = make_shot(frames=40, width=96, height=64, seed=10)
     paths = write_shot(shot, str(tmp_path / "in"))
-    seq = SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "z.####.exr"), paths["affected"], settings=SETTINGS))
+    seq = SequenceJob(
+        RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(tmp_path / "z.####.exr"),
+            paths["affected"],
+            settings=SETTINGS,
+        )
+    )
     try:
         with DaemonClient(d.endpoint) as c:
             ack = c.submit(seq.job_spec(), result_credit=1)

@@ -17,10 +17,10 @@ from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import FarmSpec, submit_job
 from void_client.quadmask import build_quadmask, hole
-from void_client.sequence_job import RemoveRequest
 from void_client.sequence import SequencePattern, read_image
-from void_daemon.roi import composite_alpha
+from void_client.sequence_job import RemoveRequest
 from void_daemon.farm_tasks import FAULT_ENV, open_farm_job, run_assemble_task, run_window_task
+from void_daemon.roi import composite_alpha
 
 #: 24 frames with 13-frame windows overlapping by 4: three windows, two seams.
 SETTINGS = {"window": 13, "overlap": 4, "dilation": 3, "feather": 4}
@@ -31,11 +31,15 @@ OPENJD = str(Path(sys.executable).with_name("openjd"))
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [*COMMAND, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def openjd_run(template: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([OPENJD, "run", str(template)], capture_output=True, text=True, timeout=180, env=env)
+    return subprocess.run(
+        [OPENJD, "run", str(template)], capture_output=True, text=True, timeout=180, env=env
+    )
 
 
 def pixels(pattern: str) -> list[np.ndarray]:
@@ -67,9 +71,30 @@ def direct(shot, daemon, tmp_path_factory: pytest.TempPathFactory):
     def run(seam: str) -> str:
         if seam not in done:
             out = str(tmp_path_factory.mktemp(f"direct-{seam}") / "clean.####.exr")
-            r = cli("run", "--plate", paths["plate"], "--remove", paths["remove"], "--affected", paths["affected"], "--out", out,
-                    "--window", "13", "--overlap", "4", "--dilation", "3", "--feather", "4", "--seam", seam,
-                    "--endpoint", daemon.endpoint, "--no-autostart")
+            r = cli(
+                "run",
+                "--plate",
+                paths["plate"],
+                "--remove",
+                paths["remove"],
+                "--affected",
+                paths["affected"],
+                "--out",
+                out,
+                "--window",
+                "13",
+                "--overlap",
+                "4",
+                "--dilation",
+                "3",
+                "--feather",
+                "4",
+                "--seam",
+                seam,
+                "--endpoint",
+                daemon.endpoint,
+                "--no-autostart",
+            )
             assert r.returncode == 0, r.stderr
             assert "(3 windows" in r.stderr
             done[seam] = out
@@ -79,28 +104,65 @@ def direct(shot, daemon, tmp_path_factory: pytest.TempPathFactory):
 
 
 def farm_spec(paths: dict, tmp_path: Path, seam: str = "crossfade") -> FarmSpec:
-    req = RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "farm" / "clean.####.exr"), paths["affected"],
-                        settings={**SETTINGS, "seam": seam})
+    req = RemoveRequest(
+        paths["plate"],
+        paths["remove"],
+        str(tmp_path / "farm" / "clean.####.exr"),
+        paths["affected"],
+        settings={**SETTINGS, "seam": seam},
+    )
     return FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
 
 
 @pytest.mark.parametrize("seam", ["crossfade", "chain"])
-def test_openjd_run_gives_the_daemons_frames_bit_for_bit(shot, direct, tmp_path: Path, seam: str) -> None:
+def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
+    shot, direct, tmp_path: Path, seam: str
+) -> None:
     s, paths = shot
     out = str(tmp_path / "farm" / "clean.####.exr")
     # crossfade: write the job, then run it with openjd; chain: --submit runs openjd itself.
     submit = ["--submit"] if seam == "chain" else []
-    r = cli("farm", "openjd", "--plate", paths["plate"], "--remove", paths["remove"], "--affected", paths["affected"], "--out", out,
-            "--window", "13", "--overlap", "4", "--dilation", "3", "--feather", "4", "--seam", seam,
-            "--work-dir", str(tmp_path / "work"), "--command", " ".join(COMMAND), *submit)
+    r = cli(
+        "farm",
+        "openjd",
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--affected",
+        paths["affected"],
+        "--out",
+        out,
+        "--window",
+        "13",
+        "--overlap",
+        "4",
+        "--dilation",
+        "3",
+        "--feather",
+        "4",
+        "--seam",
+        seam,
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--command",
+        " ".join(COMMAND),
+        *submit,
+    )
     assert r.returncode == 0, r.stderr
     template = Path(r.stdout.strip())
     assert template.name == "template.yaml" and (template.parent / "farm.json").is_file()
     farm = FarmSpec.load(template.parent / "farm.json")
     import yaml
 
-    steps = [st.name for st in decode_job_template(template=yaml.safe_load(template.read_text())).steps]
-    assert steps == (["windows", "assemble"] if seam == "crossfade" else ["window-000", "window-001", "window-002", "assemble"])
+    steps = [
+        st.name for st in decode_job_template(template=yaml.safe_load(template.read_text())).steps
+    ]
+    assert steps == (
+        ["windows", "assemble"]
+        if seam == "crossfade"
+        else ["window-000", "window-001", "window-002", "assemble"]
+    )
 
     if submit:
         log = (template.parent / "submitted.log").read_text()
@@ -112,7 +174,9 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(shot, direct, tmp_path:
 
     farm_px, direct_px, plates = pixels(out), pixels(direct(seam)), pixels(paths["plate"])
     assert all(a.dtype == np.float16 for a in farm_px)
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(farm_px, direct_px, strict=True)), "farm and daemon results differ"
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(farm_px, direct_px, strict=True)), (
+        "farm and daemon results differ"
+    )
     # Not trivially equal: the hole was filled, and everything outside the composite is the plate.
     qms = [build_quadmask(rm, af, 3) for rm, af in zip(s.remove, s.affected, strict=True)]
     changed = sum(int((a != p).any()) for a, p in zip(farm_px, plates, strict=True))
@@ -127,7 +191,9 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(shot, direct, tmp_path:
     assert cache_entries(farm) == 3
 
 
-def test_a_killed_window_task_resumes_without_recomputing_finished_windows(shot, direct, tmp_path: Path) -> None:
+def test_a_killed_window_task_resumes_without_recomputing_finished_windows(
+    shot, direct, tmp_path: Path
+) -> None:
     _, paths = shot
     farm = farm_spec(paths, tmp_path)
     template = submit_job(farm, "openjd", tmp_path / "bundle")
@@ -143,7 +209,9 @@ def test_a_killed_window_task_resumes_without_recomputing_finished_windows(shot,
     assert again.returncode == 0, again.stdout[-3000:]
     # Every window's engine ran once in all: window 0 was skipped outright, the killed window
     # found its result in the cache, and window 2 ran in whichever session reached it.
-    done = {k: [e for e in journal(farm, f"window-{k:03d}") if e["event"] == "window"] for k in range(3)}
+    done = {
+        k: [e for e in journal(farm, f"window-{k:03d}") if e["event"] == "window"] for k in range(3)
+    }
     assert [len(v) for v in done.values()] == [1, 1, 1]
     assert done[0][0]["cached"] is False and done[1][0]["cached"] is True
     assert journal(farm, "window-000")[-1]["event"] == "skipped"
@@ -159,13 +227,19 @@ def test_tasks_are_idempotent_and_assemble_waits_for_every_window(shot, tmp_path
     r = cli("task", "window", "--spec", str(spec_path), "--index", "0")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[-2:] == ["openjd_progress: 100.0", f"openjd_status: window 0 [1/3, frames 1001-1013] done in {lines[-1].split(' done in ')[1]}"]
+    assert lines[-2:] == [
+        "openjd_progress: 100.0",
+        f"openjd_status: window 0 [1/3, frames 1001-1013] done in {lines[-1].split(' done in ')[1]}",
+    ]
     assert all(ln.startswith(("openjd_progress: ", "openjd_status: ")) for ln in lines)
     again = run_window_task(farm, 0)
     assert again.skipped
     with pytest.raises(VoidError) as err:
         run_assemble_task(farm)
-    assert err.value.code == ErrorCode.MISSING_FRAMES and "window tasks [1, 2] (of 0..2) are not finished" in err.value.message
+    assert (
+        err.value.code == ErrorCode.MISSING_FRAMES
+        and "window tasks [1, 2] (of 0..2) are not finished" in err.value.message
+    )
     for k in (1, 2):
         assert not run_window_task(farm, k).skipped
     first = run_assemble_task(farm)
@@ -178,7 +252,9 @@ def test_tasks_are_idempotent_and_assemble_waits_for_every_window(shot, tmp_path
     assert len([e for e in journal(farm, "window-000") if e["event"] == "window"]) == 1
 
 
-def test_chain_windows_refuse_to_run_out_of_order_and_a_bad_index_is_named(shot, tmp_path: Path) -> None:
+def test_chain_windows_refuse_to_run_out_of_order_and_a_bad_index_is_named(
+    shot, tmp_path: Path
+) -> None:
     _, paths = shot
     farm = farm_spec(paths, tmp_path, seam="chain")
     with pytest.raises(VoidError) as err:
@@ -205,7 +281,9 @@ def test_a_lost_cache_entry_makes_the_window_run_again(shot, tmp_path: Path) -> 
     assert not redo.skipped and not redo.cached and cache_entries(farm) == 1
 
 
-def test_a_journal_line_torn_by_a_crash_does_not_swallow_the_next_event(shot, tmp_path: Path) -> None:
+def test_a_journal_line_torn_by_a_crash_does_not_swallow_the_next_event(
+    shot, tmp_path: Path
+) -> None:
     _, paths = shot
     farm = farm_spec(paths, tmp_path)
     path = farm.job_dir / "journal" / "window-000.jsonl"

@@ -16,10 +16,10 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from void_client.quadmask import build_quadmask, hole
-from void_client.sequence_job import RemoveRequest, remove_sequence
-from void_client.sequence import SequencePattern, read_image, write_image
 from void_client.job_spec import JobSpec
+from void_client.quadmask import build_quadmask, hole
+from void_client.sequence import SequencePattern, read_image, write_image
+from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_daemon import engines
 from void_daemon.cache import WindowCache
 from void_daemon.detail import high_pass
@@ -99,18 +99,28 @@ def smooth_plate(h: int, w: int, seed: int, channels: int = 4, scale: float = 1.
     out = np.empty((h, w, channels), np.float32)
     out[..., :3] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) * 2.0 * scale + 0.05
     if channels > 3:
-        block = rng.standard_normal((min(h, 256), min(w, 256), channels - 3)).astype(np.float32) * 3.0
+        block = (
+            rng.standard_normal((min(h, 256), min(w, 256), channels - 3)).astype(np.float32) * 3.0
+        )
         reps = (math.ceil(h / block.shape[0]), math.ceil(w / block.shape[1]), 1)
         out[..., 3:] = np.tile(block, reps)[:h, :w]
     return out
 
 
-def run_in_process(tmp_path: Path, engine: Engine, plates: list[np.ndarray], mattes: list[np.ndarray], **settings) -> tuple[JobRunner, list[np.ndarray], list[np.ndarray]]:
+def run_in_process(
+    tmp_path: Path, engine: Engine, plates: list[np.ndarray], mattes: list[np.ndarray], **settings
+) -> tuple[JobRunner, list[np.ndarray], list[np.ndarray]]:
     """The daemon's job path without the socket: store inputs, run every window, finish every frame."""
     h, w, c = plates[0].shape
     store = JobStore(tmp_path / "jobs")
-    spec = JobSpec(frames=list(range(1001, 1001 + len(plates))), width=w, height=h,
-                   channels=settings.pop("channels", ["R", "G", "B", "A", "Z"][:c]), engine=engine.name, **settings)
+    spec = JobSpec(
+        frames=list(range(1001, 1001 + len(plates))),
+        width=w,
+        height=h,
+        channels=settings.pop("channels", ["R", "G", "B", "A", "Z"][:c]),
+        engine=engine.name,
+        **settings,
+    )
     job = store.create(spec.validate())
     qms = []
     for p, (plate, matte) in enumerate(zip(plates, mattes)):
@@ -171,8 +181,14 @@ def test_4k_plate_small_moving_object_through_the_daemon(daemon, tmp_path: Path)
         write_image(matte_pat.path(f), matte[..., None].astype(np.float16), channels=["A"])
         mattes.append(matte)
     out = str(tmp_path / "out" / "clean.####.exr")
-    req = RemoveRequest(str(plate_pat), str(matte_pat), out, settings={"window": 5, "overlap": 0, "dilation": 4, "feather": 6},
-                        endpoint=daemon.endpoint, autostart=False)
+    req = RemoveRequest(
+        str(plate_pat),
+        str(matte_pat),
+        out,
+        settings={"window": 5, "overlap": 0, "dilation": 4, "feather": 6},
+        endpoint=daemon.endpoint,
+        autostart=False,
+    )
     report = remove_sequence(req)
     assert report.frames_written == list(range(1001, 1001 + n))
 
@@ -189,17 +205,28 @@ def test_4k_plate_small_moving_object_through_the_daemon(daemon, tmp_path: Path)
 
     # The crop box the daemon journalled holds every frame's hole with the feather around it.
     journal = daemon.jobs_dir / report.job / "journal.jsonl"
-    boxes = [Box(*e["box"]) for e in map(json.loads, journal.read_text().splitlines()) if e.get("event") == "window"]
+    boxes = [
+        Box(*e["box"])
+        for e in map(json.loads, journal.read_text().splitlines())
+        if e.get("event") == "window"
+    ]
     assert boxes
     union = mask_bbox(np.stack([hole(q) for q in qms]))
     assert union is not None
     for box in boxes:
-        assert box.x0 <= union.x0 - 10 and box.y0 <= union.y0 - 10 and box.x1 >= union.x1 + 10 and box.y1 >= union.y1 + 10
+        assert (
+            box.x0 <= union.x0 - 10
+            and box.y0 <= union.y0 - 10
+            and box.x1 >= union.x1 + 10
+            and box.y1 >= union.y1 + 10
+        )
         assert box.area < 0.05 * h * w  # a small object gets a small crop, not the whole 4K frame
 
 
 # ------------------------------------------------------------------ 4K through the model path
-def test_4k_display_engine_gets_a_native_resolution_crop_and_an_exact_composite(tmp_path: Path, test_engines) -> None:
+def test_4k_display_engine_gets_a_native_resolution_crop_and_an_exact_composite(
+    tmp_path: Path, test_engines
+) -> None:
     h, w = UHD
     n = 5
     engine = test_engines("test-identity-display")
@@ -211,7 +238,9 @@ def test_4k_display_engine_gets_a_native_resolution_crop_and_an_exact_composite(
         px[m > 0, :3] = (6.0, 0.2, 0.1)
         plates.append(px)
         mattes.append(m)
-    runner, outs, qms = run_in_process(tmp_path, engine, plates, mattes, window=5, overlap=0, feather=6)
+    runner, outs, qms = run_in_process(
+        tmp_path, engine, plates, mattes, window=5, overlap=0, feather=6
+    )
     box = Box(*runner.job.windows_done[0]["box"])
     # Small object in 4K: the crop is the model size itself (no resampling), inside the frame,
     # and holds the hole on every frame of the window.
@@ -230,16 +259,22 @@ def test_4k_display_engine_gets_a_native_resolution_crop_and_an_exact_composite(
         assert (np.abs(got - want) <= 2e-3 * np.abs(want) + 1e-4).all()
 
 
-def test_matte_covering_most_of_the_frame_falls_back_to_the_full_frame(tmp_path: Path, test_engines) -> None:
+def test_matte_covering_most_of_the_frame_falls_back_to_the_full_frame(
+    tmp_path: Path, test_engines
+) -> None:
     h, w = 540, 960
     engine = test_engines("test-identity-display")
     plate = smooth_plate(h, w, seed=13, channels=4)
     matte = np.zeros((h, w), np.float32)
     matte[40:500, 60:900] = 1.0
-    runner, outs, qms = run_in_process(tmp_path, engine, [plate] * 5, [matte] * 5, window=5, overlap=0)
+    runner, outs, qms = run_in_process(
+        tmp_path, engine, [plate] * 5, [matte] * 5, window=5, overlap=0
+    )
     box = Box(*runner.job.windows_done[0]["box"])
     assert box.contains(Box(0, 0, w, h))
-    assert abs(box.width / box.height - 672 / 384) < 0.01  # padded to the model's shape, not squeezed
+    assert (
+        abs(box.width / box.height - 672 / 384) < 0.01
+    )  # padded to the model's shape, not squeezed
     out = outs[0]
     keep = outside(qms[0], 6)
     assert out[keep].tobytes() == plate[keep].tobytes()
@@ -249,12 +284,16 @@ def test_matte_covering_most_of_the_frame_falls_back_to_the_full_frame(tmp_path:
     assert np.median(err) < 2e-3 and err.max() < 0.03
 
 
-def test_crop_orientation_follows_the_object_and_stays_in_square_pixels(tmp_path: Path, test_engines) -> None:
+def test_crop_orientation_follows_the_object_and_stays_in_square_pixels(
+    tmp_path: Path, test_engines
+) -> None:
     engine = test_engines("test-identity-display")
     store = JobStore(tmp_path / "jobs")
 
     def runner(pixel_aspect: float) -> JobRunner:
-        spec = JobSpec(frames=[1], width=3840, height=2160, engine=engine.name, pixel_aspect=pixel_aspect)
+        spec = JobSpec(
+            frames=[1], width=3840, height=2160, engine=engine.name, pixel_aspect=pixel_aspect
+        )
         return JobRunner(store.create(spec), engine, WindowCache(store.cache_dir))
 
     tall = np.zeros((1, 2160, 3840), bool)
@@ -275,7 +314,9 @@ def test_crop_orientation_follows_the_object_and_stays_in_square_pixels(tmp_path
 
 @pytest.mark.parametrize("pixel_aspect", [0.5, 1.0, 2.0, 10.0])
 @pytest.mark.parametrize("engine_name", ["propagate", "test-identity-display"])
-def test_every_crop_holds_its_feathered_matte(tmp_path: Path, test_engines, pixel_aspect: float, engine_name: str) -> None:
+def test_every_crop_holds_its_feathered_matte(
+    tmp_path: Path, test_engines, pixel_aspect: float, engine_name: str
+) -> None:
     """Whatever the object, frame, feather and squeeze: the composite never reads past the crop."""
     engine = test_engines(engine_name)
     store = JobStore(tmp_path / "jobs")
@@ -283,8 +324,16 @@ def test_every_crop_holds_its_feathered_matte(tmp_path: Path, test_engines, pixe
     for trial in range(12):
         h, w = int(rng.integers(40, 900)), int(rng.integers(40, 1600))
         feather = int(rng.integers(0, 20))
-        spec = JobSpec(frames=[1, 2], width=w, height=h, engine=engine.name, pixel_aspect=pixel_aspect,
-                       feather=feather, roi_margin=int(rng.integers(0, 60)), job_id=f"t{trial}")
+        spec = JobSpec(
+            frames=[1, 2],
+            width=w,
+            height=h,
+            engine=engine.name,
+            pixel_aspect=pixel_aspect,
+            feather=feather,
+            roi_margin=int(rng.integers(0, 60)),
+            job_id=f"t{trial}",
+        )
         runner = JobRunner(store.create(spec), engine, WindowCache(store.cache_dir))
         holes = np.zeros((2, h, w), bool)
         for t in range(2):
@@ -310,8 +359,15 @@ def test_anamorphic_plate_is_exact_outside_the_matte(tmp_path: Path, test_engine
     h, w = 400, 1200
     plate = smooth_plate(h, w, seed=14, channels=4)
     mattes = [disc(h, w, 500 + 10 * i, 200, 30) for i in range(5)]
-    runner, outs, qms = run_in_process(tmp_path, test_engines("test-identity-display"), [plate] * 5, mattes,
-                                       window=5, overlap=0, pixel_aspect=2.0)
+    runner, outs, qms = run_in_process(
+        tmp_path,
+        test_engines("test-identity-display"),
+        [plate] * 5,
+        mattes,
+        window=5,
+        overlap=0,
+        pixel_aspect=2.0,
+    )
     for out, qm in zip(outs, qms):
         keep = outside(qm, 6, 2.0)
         assert out[keep].tobytes() == plate[keep].tobytes()
@@ -323,17 +379,28 @@ def test_hdr_values_come_back_through_the_model_space(tmp_path: Path, test_engin
     # exactly what the colour path makes of the plate.
     h, w = 720, 1280
     rng = np.random.default_rng(15)
-    plate = np.concatenate([rng.random((h, w, 3)) * 16.0, rng.standard_normal((h, w, 2)) * 100.0], -1).astype(np.float32)
+    plate = np.concatenate(
+        [rng.random((h, w, 3)) * 16.0, rng.standard_normal((h, w, 2)) * 100.0], -1
+    ).astype(np.float32)
     matte = disc(h, w, 620, 330, 60)
-    runner, outs, qms = run_in_process(tmp_path, test_engines("test-identity-display"), [plate] * 5, [matte] * 5,
-                                       window=5, overlap=0, channels=["R", "G", "B", "depth.Z", "motion.x"])
+    runner, outs, qms = run_in_process(
+        tmp_path,
+        test_engines("test-identity-display"),
+        [plate] * 5,
+        [matte] * 5,
+        window=5,
+        overlap=0,
+        channels=["R", "G", "B", "depth.Z", "motion.x"],
+    )
     out, qm = outs[0], qms[0]
     assert out.dtype == np.float32
     keep = outside(qm, 6)
     assert out[keep].tobytes() == plate[keep].tobytes()
     assert out[..., 3:].tobytes() == plate[..., 3:].tobytes()
     inside = hole(qm)
-    rel = np.abs(out[inside, :3] - plate[inside, :3]).max(-1) / np.maximum(plate[inside, :3].max(-1), 1e-3)
+    rel = np.abs(out[inside, :3] - plate[inside, :3]).max(-1) / np.maximum(
+        plate[inside, :3].max(-1), 1e-3
+    )
     assert rel.max() < 1e-3  # values up to 16 through model space and back, unclipped
     assert out[inside, :3].max() > 15.0
 
@@ -342,7 +409,9 @@ def test_model_white_is_capped_at_the_windows_brightest_input(tmp_path: Path, te
     h, w = 200, 320
     plate = smooth_plate(h, w, seed=16, channels=4)  # peaks near 2.05
     matte = disc(h, w, 160, 100, 40)
-    runner, outs, qms = run_in_process(tmp_path, test_engines("test-white-display"), [plate] * 5, [matte] * 5, window=5, overlap=0)
+    runner, outs, qms = run_in_process(
+        tmp_path, test_engines("test-white-display"), [plate] * 5, [matte] * 5, window=5, overlap=0
+    )
     box = Box(*runner.job.windows_done[0]["box"]).intersect(Box(0, 0, w, h))
     peak = np.asarray(runner.job.windows_done[0]["peak"])
     assert np.allclose(peak, plate[box.slices][..., :3].max(axis=(0, 1)), rtol=1e-6)
@@ -350,16 +419,22 @@ def test_model_white_is_capped_at_the_windows_brightest_input(tmp_path: Path, te
     assert np.isfinite(filled).all() and (filled <= peak + 1e-6).all()
 
 
-def test_nan_and_inf_in_the_plate_stay_outside_and_are_filled_inside(tmp_path: Path, test_engines) -> None:
+def test_nan_and_inf_in_the_plate_stay_outside_and_are_filled_inside(
+    tmp_path: Path, test_engines
+) -> None:
     h, w = 120, 200
     plate = smooth_plate(h, w, seed=22, channels=4).astype(np.float16)
     plate[5, 5, :3] = (np.nan, np.inf, -np.inf)  # far from the object
     plate[60, 100, 0] = np.nan  # under the object
     mattes = [disc(h, w, 90 + 4 * i, 60, 14) for i in range(5)]
     for name in ("propagate", "test-identity-display"):
-        _, outs, qms = run_in_process(tmp_path / name, test_engines(name), [plate] * 5, mattes, window=5, overlap=0)
+        _, outs, qms = run_in_process(
+            tmp_path / name, test_engines(name), [plate] * 5, mattes, window=5, overlap=0
+        )
         for out, qm in zip(outs, qms):
-            assert not (changed(out, plate).any(axis=-1) & outside(qm, 6)).any()  # NaN bits included
+            assert not (
+                changed(out, plate).any(axis=-1) & outside(qm, 6)
+            ).any()  # NaN bits included
             assert np.isfinite(out[hole(qm), :3].astype(np.float32)).all()
 
 
@@ -379,7 +454,9 @@ def test_odd_size_single_channel_plate(tmp_path: Path, test_engines, channels: l
         mattes.append(m)
     for name in ("propagate", "test-identity-display"):
         engine = test_engines(name)
-        runner, outs, qms = run_in_process(tmp_path / name, engine, plates, mattes, window=5, overlap=0, channels=channels)
+        runner, outs, qms = run_in_process(
+            tmp_path / name, engine, plates, mattes, window=5, overlap=0, channels=channels
+        )
         for plate, out, qm in zip(plates, outs, qms):
             assert out.shape == plate.shape and out.dtype == np.float16
             keep = outside(qm, 6)
@@ -403,9 +480,23 @@ def test_data_window_and_metadata_survive_the_daemon(daemon, tmp_path: Path, win
         spec = oiio.ImageSpec(dw, dh, 4, "float")
         spec.channelnames = ("R", "G", "B", "A")
         if windows == "overscan":
-            spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = -8, -4, 0, 0, 96, 64
+            spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = (
+                -8,
+                -4,
+                0,
+                0,
+                96,
+                64,
+            )
         else:
-            spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = 20, 30, 0, 0, 1920, 1080
+            spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width, spec.full_height = (
+                20,
+                30,
+                0,
+                0,
+                1920,
+                1080,
+            )
         spec.attribute("PixelAspectRatio", 1.0)
         spec.attribute("smpte:TimeCode", oiio.TypeTimeCode, (0x10203000 + i, 0))
         spec.attribute("owner", "fidelity test")
@@ -418,8 +509,16 @@ def test_data_window_and_metadata_survive_the_daemon(daemon, tmp_path: Path, win
         write_image(matte_pat.path(f), m[..., None], mspec)
         mattes.append(m)
     out = SequencePattern.parse(str(tmp_path / "out" / "o.####.exr"))
-    remove_sequence(RemoveRequest(str(plate_pat), str(matte_pat), str(out), settings={"window": 13, "overlap": 0, "dilation": 2},
-                                  endpoint=daemon.endpoint, autostart=False))
+    remove_sequence(
+        RemoveRequest(
+            str(plate_pat),
+            str(matte_pat),
+            str(out),
+            settings={"window": 13, "overlap": 0, "dilation": 2},
+            endpoint=daemon.endpoint,
+            autostart=False,
+        )
+    )
     for i, m in enumerate(mattes):
         src, res = read_image(plate_pat.path(1001 + i)), read_image(out.path(1001 + i))
         assert spec_facts(res.spec) == spec_facts(src.spec)
@@ -428,8 +527,12 @@ def test_data_window_and_metadata_survive_the_daemon(daemon, tmp_path: Path, win
         assert res.pixels[keep].tobytes() == src.pixels[keep].tobytes()
 
 
-@pytest.mark.parametrize(("ext", "fmt", "bits"), [("png", "uint8", 8), ("tif", "uint16", 16), ("dpx", "uint16", 10)])
-def test_integer_plates_come_back_in_their_own_format(daemon, tmp_path: Path, caplog: pytest.LogCaptureFixture, ext: str, fmt: str, bits: int) -> None:
+@pytest.mark.parametrize(
+    ("ext", "fmt", "bits"), [("png", "uint8", 8), ("tif", "uint16", 16), ("dpx", "uint16", 10)]
+)
+def test_integer_plates_come_back_in_their_own_format(
+    daemon, tmp_path: Path, caplog: pytest.LogCaptureFixture, ext: str, fmt: str, bits: int
+) -> None:
     n, h, w = 8, 64, 96
     plate_pat = SequencePattern.parse(str(tmp_path / "in" / f"p.####.{ext}"))
     matte_pat = SequencePattern.parse(str(tmp_path / "in" / "m.####.exr"))
@@ -444,14 +547,26 @@ def test_integer_plates_come_back_in_their_own_format(daemon, tmp_path: Path, ca
         if ext == "dpx":
             spec.attribute("oiio:BitsPerSample", bits)
         # Exact code values, so what the file holds is known.
-        write_image(plate_pat.path(1001 + i), (np.round(px * levels) / levels).astype(np.float32), spec)
+        write_image(
+            plate_pat.path(1001 + i), (np.round(px * levels) / levels).astype(np.float32), spec
+        )
         write_image(matte_pat.path(1001 + i), m[..., None].astype(np.float16), channels=["A"])
         mattes.append(m)
     out = SequencePattern.parse(str(tmp_path / "out" / f"o.####.{ext}"))
     with caplog.at_level(logging.WARNING, logger="void_client.sequence"):
-        remove_sequence(RemoveRequest(str(plate_pat), str(matte_pat), str(out), settings={"window": 13, "overlap": 0, "dilation": 2},
-                                      endpoint=daemon.endpoint, autostart=False))
-    assert sum(f"{bits}-bit integer image" in r.getMessage() for r in caplog.records) == 1  # once, not per frame
+        remove_sequence(
+            RemoveRequest(
+                str(plate_pat),
+                str(matte_pat),
+                str(out),
+                settings={"window": 13, "overlap": 0, "dilation": 2},
+                endpoint=daemon.endpoint,
+                autostart=False,
+            )
+        )
+    assert (
+        sum(f"{bits}-bit integer image" in r.getMessage() for r in caplog.records) == 1
+    )  # once, not per frame
 
     def raw(path: str) -> tuple[np.ndarray, oiio.ImageSpec]:
         inp = oiio.ImageInput.open(path)
@@ -463,10 +578,14 @@ def test_integer_plates_come_back_in_their_own_format(daemon, tmp_path: Path, ca
     for i, m in enumerate(mattes):
         (src, sspec), (res, rspec) = raw(plate_pat.path(1001 + i)), raw(out.path(1001 + i))
         assert res.dtype == src.dtype == np.dtype(fmt)
-        assert rspec.get_int_attribute("oiio:BitsPerSample", bits) == sspec.get_int_attribute("oiio:BitsPerSample", bits)
+        assert rspec.get_int_attribute("oiio:BitsPerSample", bits) == sspec.get_int_attribute(
+            "oiio:BitsPerSample", bits
+        )
         keep = outside(build_quadmask(m, None, 2), 6)
         assert res[keep].tobytes() == src[keep].tobytes()
-        assert res[hole(build_quadmask(m, None, 2)), 1].astype(np.float64).mean() > 0.05 * levels  # the red object is gone
+        assert (
+            res[hole(build_quadmask(m, None, 2)), 1].astype(np.float64).mean() > 0.05 * levels
+        )  # the red object is gone
 
 
 # ------------------------------------------------------------------ detail restoration
@@ -488,7 +607,9 @@ def hf_ratio(out: np.ndarray, qm: np.ndarray) -> float:
     """High-frequency energy inside the hole relative to a ring of genuine plate around it."""
     hp = high_pass(out[..., :3].astype(np.float32))
     inside = cv2.erode(hole(qm).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-    ring = cv2.dilate(hole(qm).astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool) & outside(qm, 10)
+    ring = cv2.dilate(hole(qm).astype(np.uint8), np.ones((41, 41), np.uint8)).astype(
+        bool
+    ) & outside(qm, 10)
     return float(hp[inside].std() / hp[ring].std())
 
 
@@ -496,8 +617,12 @@ def test_detail_restoration_gives_the_fill_the_plates_grain(tmp_path: Path, test
     plates, mattes = grainy_shot(5, 128, 192, grain=0.02)
     engine = test_engines("test-soft")
     _, soft, qms = run_in_process(tmp_path / "off", engine, plates, mattes, window=5, overlap=0)
-    _, grainy, _ = run_in_process(tmp_path / "on", engine, plates, mattes, window=5, overlap=0, restore_detail=True)
-    _, again, _ = run_in_process(tmp_path / "again", engine, plates, mattes, window=5, overlap=0, restore_detail=True)
+    _, grainy, _ = run_in_process(
+        tmp_path / "on", engine, plates, mattes, window=5, overlap=0, restore_detail=True
+    )
+    _, again, _ = run_in_process(
+        tmp_path / "again", engine, plates, mattes, window=5, overlap=0, restore_detail=True
+    )
     off = [hf_ratio(o, q) for o, q in zip(soft, qms)]
     on = [hf_ratio(o, q) for o, q in zip(grainy, qms)]
     assert max(off) < 0.3  # the soft fill is visibly smoother than its surroundings
@@ -508,13 +633,23 @@ def test_detail_restoration_gives_the_fill_the_plates_grain(tmp_path: Path, test
     # Deterministic (seeded per job and frame), and different from frame to frame like real grain.
     assert all(a.tobytes() == b.tobytes() for a, b in zip(grainy, again))
     inside = hole(qms[0]) & hole(qms[1])
-    assert not np.array_equal(grainy[0][inside] - soft[0][inside], grainy[1][inside] - soft[1][inside])
+    assert not np.array_equal(
+        grainy[0][inside] - soft[0][inside], grainy[1][inside] - soft[1][inside]
+    )
     # The grain is the plate's: close to the 0.02 that was put in.
-    hp = high_pass(grainy[2][..., :3].astype(np.float32))[cv2.erode(hole(qms[2]).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)]
-    assert math.isclose(float(hp.std()), float(high_pass(plates[2][..., :3].astype(np.float32))[outside(qms[2], 10)].std()), rel_tol=0.25)
+    hp = high_pass(grainy[2][..., :3].astype(np.float32))[
+        cv2.erode(hole(qms[2]).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    ]
+    assert math.isclose(
+        float(hp.std()),
+        float(high_pass(plates[2][..., :3].astype(np.float32))[outside(qms[2], 10)].std()),
+        rel_tol=0.25,
+    )
 
 
-def test_the_plate_file_tells_the_job_its_pixel_aspect_and_an_integer_files_colour(tmp_path: Path) -> None:
+def test_the_plate_file_tells_the_job_its_pixel_aspect_and_an_integer_files_colour(
+    tmp_path: Path,
+) -> None:
     from void_client.sequence_job import SequenceJob
 
     exr = SequencePattern.parse(str(tmp_path / "ana.####.exr"))
@@ -525,13 +660,21 @@ def test_the_plate_file_tells_the_job_its_pixel_aspect_and_an_integer_files_colo
     for f in (1, 2):
         write_image(exr.path(f), np.zeros((32, 64, 3), np.float16), spec)
         write_image(png.path(f), np.zeros((32, 64, 3), np.uint8))
-        write_image(matte.path(f), disc(32, 64, 30, 16, 5)[..., None].astype(np.float16), channels=["A"])
+        write_image(
+            matte.path(f), disc(32, 64, 30, 16, 5)[..., None].astype(np.float16), channels=["A"]
+        )
     ana = SequenceJob(RemoveRequest(str(exr), str(matte), str(tmp_path / "o.####.exr"))).job_spec()
     assert ana.pixel_aspect == 2.0 and ana.colourspace == ""
     pic = SequenceJob(RemoveRequest(str(png), str(matte), str(tmp_path / "o.####.png"))).job_spec()
-    assert pic.pixel_aspect == 1.0 and pic.colourspace == "srgb_rec709_scene"  # OIIO's name; an alias in OCIO's built-in config
+    assert (
+        pic.pixel_aspect == 1.0 and pic.colourspace == "srgb_rec709_scene"
+    )  # OIIO's name; an alias in OCIO's built-in config
     # Settings the artist gives win over what the file says.
-    mine = SequenceJob(RemoveRequest(str(exr), str(matte), str(tmp_path / "o.####.exr"), settings={"pixel_aspect": 1.5})).job_spec()
+    mine = SequenceJob(
+        RemoveRequest(
+            str(exr), str(matte), str(tmp_path / "o.####.exr"), settings={"pixel_aspect": 1.5}
+        )
+    ).job_spec()
     assert mine.pixel_aspect == 1.5
     # JSON writes 2.0 as 2: an integer is accepted for a float field.
     assert JobSpec.from_dict({**ana.to_dict(), "pixel_aspect": 2}).pixel_aspect == 2.0

@@ -18,25 +18,24 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.daemons import free_port
+from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Node
+from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
 from void_client import node_job as H
 from void_client.demo_shot import Shot, make_shot
-from void_nuke import node_spec as N
 from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_daemon.roi import composite_alpha
-
-from tests.support.daemons import free_port
-from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Node
-from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
+from void_nuke import node_spec as N
 
 REPO = Path(__file__).resolve().parents[2]
 NUKE_PATH = REPO / "nuke" / "void_nuke" / "nuke_path"
 if str(REPO / "nuke") not in sys.path:
     sys.path.insert(0, str(REPO / "nuke"))  # what NUKE_PATH does inside Nuke
 
-import void_nuke.host  # noqa: E402  (needs the NUKE_PATH folder on sys.path)
 import void_nuke.actions as glue  # noqa: E402
+import void_nuke.host  # noqa: E402  (needs the NUKE_PATH folder on sys.path)
 
 FIRST = 1001
 JOB = {"window": 13, "overlap": 4, "dilation": 2}
@@ -44,7 +43,9 @@ JOB = {"window": 13, "overlap": 4, "dilation": 2}
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeNuke:
-    monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path / "void-home"))  # runs of unsaved scripts land here
+    monkeypatch.setenv(
+        "VOID_REMOVE_HOME", str(tmp_path / "void-home")
+    )  # runs of unsaved scripts land here
     f = FakeNuke()
     monkeypatch.setitem(sys.modules, "nuke", f)
     monkeypatch.setitem(sys.modules, "nukescripts", FakeNukescripts())
@@ -73,26 +74,35 @@ def void_node(fake: FakeNuke, name: str = "VOIDRemove1", **knobs: Any) -> Node:
             values[k.name] = g.nodes[node_name].knobs[knob_name]
     values["tile_color"] = int(g.knobs["tile_color"], 16)
     values.update(knobs)
-    children = [Node(n.cls, n.name, {"reload": None} if n.cls == "Read" else {}) for n in g.nodes.values()]
+    children = [
+        Node(n.cls, n.name, {"reload": None} if n.cls == "Read" else {}) for n in g.nodes.values()
+    ]
     return fake.add(Node(N.NODE_CLASS, name, values, children=children))
 
 
 def wired(fake: FakeNuke, shot: Shot, affected: bool = True, **knobs: Any) -> Node:
     last = FIRST + len(shot.plate) - 1
-    read = fake.add(Node("Read", "Read1", {"file": "/plates/sh010.####.exr", "xpos": 0}, frames=(FIRST, last)))
+    read = fake.add(
+        Node("Read", "Read1", {"file": "/plates/sh010.####.exr", "xpos": 0}, frames=(FIRST, last))
+    )
     roto = fake.add(Node("Roto", "Roto1", {"curves": "ball", "xpos": 0}, frames=(FIRST, last)))
     node = void_node(fake, **{**{k: v for k, v in JOB.items()}, **knobs})
     node.setInput(0, read)
     node.setInput(1, roto)
     if affected:
-        node.setInput(2, fake.add(Node("RotoPaint", "Shadow1", {"curves": "shadow"}, frames=(FIRST, last))))
+        node.setInput(
+            2, fake.add(Node("RotoPaint", "Shadow1", {"curves": "shadow"}, frames=(FIRST, last)))
+        )
     return node
 
 
 def renderer(shot: Shot, remove: np.ndarray | None = None) -> Any:
     """Stands in for Nuke rendering a Write: writes the frames the Write asks for, from the shot,
     by which internal node feeds it (plate RGBA half, mattes as A)."""
-    mattes = {N.REMOVE_MATTE_NODE: shot.remove if remove is None else remove, N.AFFECTED_MATTE_NODE: shot.affected}
+    mattes = {
+        N.REMOVE_MATTE_NODE: shot.remove if remove is None else remove,
+        N.AFFECTED_MATTE_NODE: shot.affected,
+    }
 
     def execute(write: Node, first: int, last: int) -> None:
         assert write["file_type"].value() == "exr" and write["datatype"].value() == "16 bit half"
@@ -102,7 +112,9 @@ def renderer(shot: Shot, remove: np.ndarray | None = None) -> Any:
             i = f - FIRST
             if source == N.PLATE_NODE:
                 assert write["channels"].value() == "rgba"
-                write_image(pattern.path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"])
+                write_image(
+                    pattern.path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"]
+                )
             else:
                 assert write["channels"].value() == "alpha"
                 write_image(pattern.path(f), mattes[source][i].astype(np.float16), channels=["A"])
@@ -130,16 +142,22 @@ def executes(fake: FakeNuke) -> list[tuple]:
 # --------------------------------------------------------------------------- startup
 def test_init_and_menu_register_the_node_without_qt_in_init(fake: FakeNuke) -> None:
     runpy.run_path(str(NUKE_PATH / "init.py"))
-    assert [c for c in fake.calls if c[0] == "addBeforeRender"] == [("addBeforeRender", (glue.before_render,))]
+    assert [c for c in fake.calls if c[0] == "addBeforeRender"] == [
+        ("addBeforeRender", (glue.before_render,))
+    ]
     runpy.run_path(str(NUKE_PATH / "menu.py"))
     toolbar = fake.menus["Nodes"].menus[N.TOOLBAR_MENU]
     assert toolbar.commands == [(N.MENU_ITEM, glue.create, N.SHORTCUT)]
     assert ("addKnobChanged", (glue.knob_changed, N.NODE_CLASS)) in fake.calls
     assert ("addUpdateUI", (glue.update_ui, N.NODE_CLASS)) in fake.calls
-    (widget, title, panel_id), = sys.modules["nukescripts"].panels.registered
+    ((widget, title, panel_id),) = sys.modules["nukescripts"].panels.registered
     import void_nuke.panel
 
-    assert eval(widget) is void_nuke.panel.make_widget and title == N.PANEL_TITLE and panel_id == N.PANEL_ID
+    assert (
+        eval(widget) is void_nuke.panel.make_widget
+        and title == N.PANEL_TITLE
+        and panel_id == N.PANEL_ID
+    )
     # init.py runs in render mode too: it must not load Qt.
     code = (
         f"import sys, runpy; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'nuke')!r}]; from tests.support.fakes.fake_nuke import FakeNuke; "
@@ -190,18 +208,27 @@ def test_create_wires_plate_and_rotos_from_the_selection(fake: FakeNuke) -> None
     assert [only.input(i) for i in range(3)] == [None, roto, None]
 
 
-def test_a_new_node_plans_from_its_defaults_and_the_sources_range(fake: FakeNuke, shot: Shot) -> None:
+def test_a_new_node_plans_from_its_defaults_and_the_sources_range(
+    fake: FakeNuke, shot: Shot
+) -> None:
     node = wired(fake, shot)
     p = glue.prepare(node)
-    assert p.settings == H.NodeSettings(**JOB) and (p.plan.first, p.plan.last) == (FIRST, FIRST + 11)
+    assert p.settings == H.NodeSettings(**JOB) and (p.plan.first, p.plan.last) == (
+        FIRST,
+        FIRST + 11,
+    )
     assert p.plan.has_affected and p.name == "VOIDRemove1"
     assert p.plan.run_dir.startswith(os.environ["VOID_REMOVE_HOME"])  # unsaved script ("Root")
     fake.root_node["name"].setValue("/shows/x/sh010_comp.nk")
-    assert glue.prepare(node).plan.run_dir.startswith("/shows/x/void_remove/sh010_comp/VOIDRemove1/")
+    assert glue.prepare(node).plan.run_dir.startswith(
+        "/shows/x/void_remove/sh010_comp/VOIDRemove1/"
+    )
 
 
 # --------------------------------------------------------------------------- a GUI run
-def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(fake: FakeNuke, daemon, shot: Shot) -> None:
+def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
     node = wired(fake, shot, endpoint=daemon.endpoint, seed=7)
     fake.on_execute = renderer(shot)
     main = threading.get_ident()
@@ -218,18 +245,33 @@ def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(f
     assert [args[0] for name, args in fake.calls if name == "delete"] == list(by_write)
     task = fake.tasks[0]
     assert task.progress[0] == 0 and any(m.startswith("exporting remove") for m in task.messages)
-    assert node["results"].value() == N.nuke_path(plan.pattern("result")) and node["result_first"].value() == FIRST
-    assert node["results"].value() % FIRST == SequencePattern.parse(plan.pattern("result")).path(FIRST)  # the TCL [format] the Switch uses
+    assert (
+        node["results"].value() == N.nuke_path(plan.pattern("result"))
+        and node["result_first"].value() == FIRST
+    )
+    assert node["results"].value() % FIRST == SequencePattern.parse(plan.pattern("result")).path(
+        FIRST
+    )  # the TCL [format] the Switch uses
     pump(fake, lambda: not glue.RUNS)
     assert node["status"].value().startswith("done: 12 frames")
-    assert node["tile_color"].value() == N.TILE_COLOURS["done"] and node["run_hash"].value() == plan.fingerprint
+    assert (
+        node["tile_color"].value() == N.TILE_COLOURS["done"]
+        and node["run_hash"].value() == plan.fingerprint
+    )
     assert task.progress[-1] == 100 and fake.messages == []
     assert node.node(N.RESULT_READ)["reload"].executed >= 2 and node["results_version"].value() >= 2
     assert set(node["status"].threads) == {main}  # every UI update came through executeInMainThread
     # The daemon ran the job the knobs describe, and the frames are the real pipeline's.
     manifest = H.Manifest.load(plan.manifest_path)
     spec = json.loads((daemon.jobs_dir / manifest.job / "spec.json").read_text())
-    assert (spec["name"], spec["seed"], spec["dilation"], spec["window"], spec["overlap"], spec["engine"]) == ("VOIDRemove1", 7, 2, 13, 4, "propagate")
+    assert (
+        spec["name"],
+        spec["seed"],
+        spec["dilation"],
+        spec["window"],
+        spec["overlap"],
+        spec["engine"],
+    ) == ("VOIDRemove1", 7, 2, 13, 4, "propagate")
     assert spec["frames"] == plan.frames and (spec["width"], spec["height"]) == (96, 64)
     check_clean_plate(plan, shot)
 
@@ -237,7 +279,12 @@ def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(f
 def check_clean_plate(plan: H.RunPlan, shot: Shot) -> None:
     out = SequencePattern.parse(plan.pattern("result"))
     result = np.stack([read_image(out.path(f)).pixels for f in plan.frames])
-    qms = np.stack([build_quadmask(r, a, JOB["dilation"]) for r, a in zip(shot.remove, shot.affected, strict=True)])
+    qms = np.stack(
+        [
+            build_quadmask(r, a, JOB["dilation"])
+            for r, a in zip(shot.remove, shot.affected, strict=True)
+        ]
+    )
     plate = shot.plate.astype(np.float16)
     for i in range(len(plan.frames)):
         outside = composite_alpha(hole(qms[i]), 6) == 0
@@ -247,7 +294,9 @@ def check_clean_plate(plan: H.RunPlan, shot: Shot) -> None:
     assert inside > before + 6.0
 
 
-def test_unchanged_inputs_reuse_results_and_upstream_edits_mark_the_node_stale(fake: FakeNuke, daemon, shot: Shot) -> None:
+def test_unchanged_inputs_reuse_results_and_upstream_edits_mark_the_node_stale(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
     glue.run(node)
@@ -267,14 +316,19 @@ def test_unchanged_inputs_reuse_results_and_upstream_edits_mark_the_node_stale(f
     fake.toNode("Roto1")["curves"].setValue("ball, moved")
     fake.this_node = node
     glue.update_ui()
-    assert node["status"].value() == N.STALE_STATUS and node["tile_color"].value() == N.TILE_COLOURS["stale"]
+    assert (
+        node["status"].value() == N.STALE_STATUS
+        and node["tile_color"].value() == N.TILE_COLOURS["stale"]
+    )
     fake.toNode("Roto1")["curves"].setValue("ball")
     glue._LAST_REFRESH.clear()
     glue.update_ui()
     assert node["status"].value() == N.UP_TO_DATE_STATUS
 
 
-def test_knob_changes_toggle_the_manual_range_and_recheck_staleness(fake: FakeNuke, shot: Shot) -> None:
+def test_knob_changes_toggle_the_manual_range_and_recheck_staleness(
+    fake: FakeNuke, shot: Shot
+) -> None:
     node = wired(fake, shot, run_hash="0" * 64)
     fake.this_node, fake.this_knob = node, node["use_input_range"]
     node["use_input_range"].setValue(False)
@@ -297,7 +351,11 @@ def test_cancel_stops_the_running_job(fake: FakeNuke, daemon) -> None:
     assert node["status"].value() == "cancelling"
     pump(fake, lambda: not glue.RUNS)
     assert node["status"].value().startswith("cancelled") and job.state.stage == "cancelled"
-    assert node["tile_color"].value() == N.TILE_COLOURS["idle"] and node["run_hash"].value() == "" and fake.messages == []
+    assert (
+        node["tile_color"].value() == N.TILE_COLOURS["idle"]
+        and node["run_hash"].value() == ""
+        and fake.messages == []
+    )
     glue.cancel(node)
     assert node["status"].value() == "nothing to cancel"
 
@@ -320,23 +378,34 @@ def test_cancel_in_the_progress_window_stops_the_export(fake: FakeNuke, shot: Sh
 @pytest.mark.parametrize(
     ("knobs", "inputs", "words"),
     [
-        ({"use_input_range": False, "range_first": 900, "range_last": 950}, 3, "outside the Source's range"),
+        (
+            {"use_input_range": False, "range_first": 900, "range_last": 950},
+            3,
+            "outside the Source's range",
+        ),
         ({}, 1, "Remove input"),
         ({}, 0, "connect a plate"),
         ({"overlap": 200}, 3, "overlap"),
     ],
 )
-def test_setup_errors_are_a_message_before_anything_renders(fake: FakeNuke, shot: Shot, knobs: dict, inputs: int, words: str) -> None:
+def test_setup_errors_are_a_message_before_anything_renders(
+    fake: FakeNuke, shot: Shot, knobs: dict, inputs: int, words: str
+) -> None:
     node = wired(fake, shot, **knobs)
     for i in range(inputs, 3):
         node.setInput(i, None)
     glue.run(node)
     assert executes(fake) == [] and not glue.RUNS
     assert len(fake.messages) == 1 and words in fake.messages[0]
-    assert node["status"].value().startswith("error:") and node["tile_color"].value() == N.TILE_COLOURS["failed"]
+    assert (
+        node["status"].value().startswith("error:")
+        and node["tile_color"].value() == N.TILE_COLOURS["failed"]
+    )
 
 
-def test_an_empty_remove_matte_is_reported_from_the_worker(fake: FakeNuke, daemon, shot: Shot) -> None:
+def test_an_empty_remove_matte_is_reported_from_the_worker(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
     glue.run(node)
@@ -354,7 +423,9 @@ def test_missing_engine_weights_are_reported(fake: FakeNuke, daemon, shot: Shot)
     assert node["tile_color"].value() == N.TILE_COLOURS["failed"]
 
 
-def test_no_daemon_offers_to_start_one(fake: FakeNuke, shot: Shot, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_daemon_offers_to_start_one(
+    fake: FakeNuke, shot: Shot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     node = wired(fake, shot, endpoint=endpoint)
     fake.on_execute = renderer(shot)
@@ -369,7 +440,9 @@ def test_no_daemon_offers_to_start_one(fake: FakeNuke, shot: Shot, monkeypatch: 
     n_exec = len(executes(fake))
     glue.run(node)
     pump(fake, lambda: not glue.RUNS and bool(fake.messages))
-    assert len(executes(fake)) == 2 * n_exec  # exported once for this press, not again for the retry
+    assert (
+        len(executes(fake)) == 2 * n_exec
+    )  # exported once for this press, not again for the retry
     assert "exited at start" in fake.messages[-1]
 
 
@@ -379,17 +452,27 @@ def test_batch_mode_runs_the_script_blocking_end_to_end(fake: FakeNuke, daemon, 
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
     assert glue.batch_main(["/shows/x/sh010_comp.nk", "--save"]) == 0
-    assert fake.calls[0] == ("scriptOpen", ("/shows/x/sh010_comp.nk",)) and ("scriptSave", ("",)) in fake.calls
+    assert (
+        fake.calls[0] == ("scriptOpen", ("/shows/x/sh010_comp.nk",))
+        and ("scriptSave", ("",)) in fake.calls
+    )
     assert fake.main_thread == [] and fake.tasks == []  # no event loop, no progress window
     plan = glue.prepare(node).plan
     assert node["status"].value().startswith("done: 12 frames") and H.results_complete(plan)
     check_clean_plate(plan, shot)
     n_exec = len(executes(fake))
-    assert glue.batch_main(["/shows/x/sh010_comp.nk"]) == 0 and len(executes(fake)) == n_exec  # reused
-    assert glue.batch_main(["/shows/x/sh010_comp.nk", "--force"]) == 0 and len(executes(fake)) == 2 * n_exec
+    assert (
+        glue.batch_main(["/shows/x/sh010_comp.nk"]) == 0 and len(executes(fake)) == n_exec
+    )  # reused
+    assert (
+        glue.batch_main(["/shows/x/sh010_comp.nk", "--force"]) == 0
+        and len(executes(fake)) == 2 * n_exec
+    )
 
 
-def test_batch_failure_exits_nonzero_with_the_reason(fake: FakeNuke, daemon, shot: Shot, caplog: pytest.LogCaptureFixture) -> None:
+def test_batch_failure_exits_nonzero_with_the_reason(
+    fake: FakeNuke, daemon, shot: Shot, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.GUI = False
     wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
@@ -399,7 +482,9 @@ def test_batch_failure_exits_nonzero_with_the_reason(fake: FakeNuke, daemon, sho
     assert glue.batch_main(["shot.nk", "--node", "NoSuchNode"]) == 2
 
 
-def test_render_mode_brings_upstream_void_nodes_up_to_date_before_a_write(fake: FakeNuke, daemon, shot: Shot) -> None:
+def test_render_mode_brings_upstream_void_nodes_up_to_date_before_a_write(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
     fake.GUI = False
     node = wired(fake, shot, endpoint=daemon.endpoint)
     write = fake.add(Node("Write", "Write1", {"file": "/out/clean.####.exr"}))
@@ -422,12 +507,18 @@ def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Sh
     glue.submit_farm(node)
     plan = glue.prepare(node).plan
     assert len(fake.messages) == 1 and "openjd run" in fake.messages[0]
-    assert node["status"].value().startswith("openjd job VOIDRemove1-") and node["results"].value() == N.nuke_path(plan.pattern("result"))
-    farm_json = Path(plan.run_dir) / "farm" / "jobs" / f"VOIDRemove1-{plan.fingerprint[:8]}" / "farm.json"
+    assert node["status"].value().startswith("openjd job VOIDRemove1-") and node[
+        "results"
+    ].value() == N.nuke_path(plan.pattern("result"))
+    farm_json = (
+        Path(plan.run_dir) / "farm" / "jobs" / f"VOIDRemove1-{plan.fingerprint[:8]}" / "farm.json"
+    )
     assert json.loads(farm_json.read_text())["remove"] == os.path.abspath(plan.pattern("remove"))
 
 
-def test_panel_widget_is_the_client_panel_or_says_why_not(qapp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_panel_widget_is_the_client_panel_or_says_why_not(
+    qapp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import void_nuke.panel
     from void_client.panel import VoidPanel
 

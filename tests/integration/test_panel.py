@@ -22,7 +22,6 @@ pytest.importorskip("pytestqt")
 from void_client import protocol as P  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
 from void_client.demo_shot import linear_to_srgb  # noqa: E402
-from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY  # noqa: E402
 from void_client.panel import VoidPanel  # noqa: E402
 from void_client.panel.history import HistoryEntry, JobHistory  # noqa: E402
 from void_client.panel.progress import JobProgress, format_seconds  # noqa: E402
@@ -35,8 +34,9 @@ from void_client.panel.viewer import (  # noqa: E402
     wipe_column,
 )
 from void_client.quadmask import AFFECTED, KEEP, REMOVE, build_quadmask  # noqa: E402
-from void_client.sequence_job import RemoveRequest  # noqa: E402
 from void_client.sequence import SequencePattern, read_image  # noqa: E402
+from void_client.sequence_job import RemoveRequest  # noqa: E402
+from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = list(range(1001, 1041))  # the conftest small shot: 40 frames 128x80
@@ -44,7 +44,9 @@ FRAMES = list(range(1001, 1041))  # the conftest small shot: 40 frames 128x80
 
 def srgb8(linear: np.ndarray) -> np.ndarray:
     """The expected display codes of linear pixels, written out here rather than imported."""
-    return np.floor(linear_to_srgb(np.asarray(linear, np.float32)[..., :3]) * 255.0 + 0.5).astype(np.uint8)
+    return np.floor(linear_to_srgb(np.asarray(linear, np.float32)[..., :3]) * 255.0 + 0.5).astype(
+        np.uint8
+    )
 
 
 def exr8(pattern: str, frame: int) -> np.ndarray:
@@ -65,11 +67,15 @@ def request(shot_files: dict[str, str], out: Path, endpoint: str, **settings) ->
 
 @pytest.fixture
 def panel(qtbot, daemon, tmp_path):
-    p = VoidPanel(endpoint=daemon.endpoint, history_path=tmp_path / "history.json", poll_interval_s=0.5)
+    p = VoidPanel(
+        endpoint=daemon.endpoint, history_path=tmp_path / "history.json", poll_interval_s=0.5
+    )
     qtbot.addWidget(p)
     p.resize(1100, 700)
     p.show()
-    qtbot.waitUntil(lambda: p.daemon_status is not None and p.daemon_status.connected, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: p.daemon_status is not None and p.daemon_status.connected, timeout=10_000
+    )
     yield p
     p.shutdown()
 
@@ -104,7 +110,11 @@ def test_panel_shows_the_daemons_engines_gpu_and_queue(panel, daemon) -> None:
 def test_panel_says_when_no_daemon_answers_and_offers_to_start_one(qtbot, tmp_path) -> None:
     from tests.support.daemons import free_port
 
-    p = VoidPanel(endpoint=f"tcp://127.0.0.1:{free_port()}", history_path=tmp_path / "h.json", poll_interval_s=0.5)
+    p = VoidPanel(
+        endpoint=f"tcp://127.0.0.1:{free_port()}",
+        history_path=tmp_path / "h.json",
+        poll_interval_s=0.5,
+    )
     qtbot.addWidget(p)
     p.show()
     try:
@@ -120,12 +130,22 @@ def test_panel_says_when_no_daemon_answers_and_offers_to_start_one(qtbot, tmp_pa
 # --------------------------------------------------------------------------- a real job
 
 
-def test_run_shows_progress_per_window_and_results_as_they_arrive(panel, qtbot, shot_files, tmp_path) -> None:
+def test_run_shows_progress_per_window_and_results_as_they_arrive(
+    panel, qtbot, shot_files, tmp_path
+) -> None:
     out = tmp_path / "out"
     panel.set_request(request(shot_files, out, panel.endpoint))
     seen: list[tuple] = []
     panel.frames_written.connect(
-        lambda frames: seen.append((frames[-1], panel.frames_bar.value(), panel.progress.windows_done, panel.viewer.frame(), panel.stage_label.text()))
+        lambda frames: seen.append(
+            (
+                frames[-1],
+                panel.frames_bar.value(),
+                panel.progress.windows_done,
+                panel.viewer.frame(),
+                panel.stage_label.text(),
+            )
+        )
     )
     # The GUI thread must keep ticking while the job runs: measure the longest gap.
     ticks: list[float] = []
@@ -142,24 +162,40 @@ def test_run_shows_progress_per_window_and_results_as_they_arrive(panel, qtbot, 
     # Progress: frames counted up as they were written, windows advanced, stage named the window.
     assert [s[1] for s in seen] == sorted(s[1] for s in seen) and seen[-1][1] == 40
     assert [s[2] for s in seen] == sorted(s[2] for s in seen)
-    assert any(s[4].startswith("running window") and s[4].endswith("/3") or "/3 ·" in s[4] for s in seen), [s[4] for s in seen]
+    assert any(
+        s[4].startswith("running window") and s[4].endswith("/3") or "/3 ·" in s[4] for s in seen
+    ), [s[4] for s in seen]
     # The viewer followed the results as they arrived.
     assert any(s[0] == s[3] for s in seen)
     assert panel.frames_bar.value() == panel.frames_bar.maximum() == 40
     assert panel.progress.windows == panel.progress.windows_done == 3
-    assert panel.window_bar.state_of(0) in ("done", "cached") and panel.window_bar.state_of(2) in ("done", "cached")
+    assert panel.window_bar.state_of(0) in ("done", "cached") and panel.window_bar.state_of(2) in (
+        "done",
+        "cached",
+    )
     assert panel.stage_label.text() == "done" and panel.eta_label.text().startswith("done in")
     assert panel.run_action.isEnabled() and not panel.cancel_action.isEnabled()
     # Blocking work on the GUI thread would stall it for most of the job; allow scheduler noise.
-    assert max(np.diff(ticks)) < max(0.5, 0.3 * report.seconds), "the event loop stalled while the job ran"
+    assert max(np.diff(ticks)) < max(0.5, 0.3 * report.seconds), (
+        "the event loop stalled while the job ran"
+    )
 
     # Every frame is on disk, the log says so, and the history has the job as done.
     assert SequencePattern.parse(str(out / "clean.####.exr")).scan() == FRAMES
     log = panel.log_text()
-    assert f"job {job} accepted" in log and "window 3/3 running" in log and f"job {job} done: 40 frames" in log
+    assert (
+        f"job {job} accepted" in log
+        and "window 3/3 running" in log
+        and f"job {job} done: 40 frames" in log
+    )
     assert "wrote frames 1001-" in log
     entry = JobHistory(panel.history.path).get(job)
-    assert entry is not None and entry.state == "done" and entry.frames_total == 40 and entry.settings["window"] == 21
+    assert (
+        entry is not None
+        and entry.state == "done"
+        and entry.frames_total == 40
+        and entry.settings["window"] == 21
+    )
     assert panel.history_view.topLevelItem(0).text(0) == job
     qtbot.waitUntil(lambda: set(panel.viewer.strip.done) == set(FRAMES), timeout=5_000)
     assert panel.viewer.count_label.text() == "40/40 results"
@@ -167,7 +203,9 @@ def test_run_shows_progress_per_window_and_results_as_they_arrive(panel, qtbot, 
 
 def test_cancel_stops_the_job_on_the_daemon(panel, qtbot, shot_files, tmp_path) -> None:
     # A dilation no other test uses: no window of this job can come from the daemon's cache.
-    panel.set_request(request(shot_files, tmp_path / "out", panel.endpoint, dilation=2, window=13, overlap=4))
+    panel.set_request(
+        request(shot_files, tmp_path / "out", panel.endpoint, dilation=2, window=13, overlap=4)
+    )
     panel.job_started.connect(lambda job: panel.cancel_action.trigger())
     with qtbot.waitSignal(panel.job_failed, timeout=30_000) as failed:
         assert panel.run()
@@ -183,7 +221,9 @@ def test_cancel_stops_the_job_on_the_daemon(panel, qtbot, shot_files, tmp_path) 
     assert JobHistory(panel.history.path).get(job).state == "cancelled"
 
 
-def test_detach_then_reattach_from_history_collects_every_frame(panel, qtbot, shot_files, tmp_path) -> None:
+def test_detach_then_reattach_from_history_collects_every_frame(
+    panel, qtbot, shot_files, tmp_path
+) -> None:
     out = tmp_path / "out"
     panel.set_request(request(shot_files, out, panel.endpoint, dilation=5))
     first: list[int] = []
@@ -225,7 +265,16 @@ def viewer(qtbot, small_shot, shot_files):
     v.resize(640, 420)
     v.show()
     # The ground-truth clean plate stands in for the result: real EXRs, known pixels.
-    v.set_source(SequencePreviewSource(shot_files["plate"], shot_files["remove"], shot_files["truth"], shot_files["affected"], dilation=4), FRAMES)
+    v.set_source(
+        SequencePreviewSource(
+            shot_files["plate"],
+            shot_files["remove"],
+            shot_files["truth"],
+            shot_files["affected"],
+            dilation=4,
+        ),
+        FRAMES,
+    )
     yield v
     v.shutdown()
 
@@ -248,7 +297,9 @@ def test_offscreen_viewer_draws_on_the_cpu(viewer) -> None:
     assert not gl_available() and viewer.backend == "cpu"
 
 
-def test_overlay_tints_remove_and_affected_and_leaves_keep_untouched(viewer, qtbot, small_shot, shot_files) -> None:
+def test_overlay_tints_remove_and_affected_and_leaves_keep_untouched(
+    viewer, qtbot, small_shot, shot_files
+) -> None:
     i = 20
     show(qtbot, viewer, FRAMES[i])
     viewer.set_mode(ViewMode.OVERLAY)
@@ -268,7 +319,9 @@ def test_overlay_tints_remove_and_affected_and_leaves_keep_untouched(viewer, qtb
     assert ball[0] > 150 and ball[2] < 60
 
 
-def test_wipe_splits_before_and_after_at_the_right_column(viewer, qtbot, small_shot, shot_files) -> None:
+def test_wipe_splits_before_and_after_at_the_right_column(
+    viewer, qtbot, small_shot, shot_files
+) -> None:
     i = 20
     show(qtbot, viewer, FRAMES[i])
     plate = exr8(shot_files["plate"], FRAMES[i])
@@ -300,7 +353,11 @@ def test_dragging_on_the_canvas_moves_the_wipe(viewer, qtbot) -> None:
     qtbot.mousePress(canvas, Qt.LeftButton, pos=QtCore.QPoint(round(x), round(rect.center().y())))
     assert abs(viewer.wipe() - 0.25) < 2.0 / rect.width()
     w = rendered(viewer).shape[1]
-    assert wipe_column(w, viewer.wipe()) in (round(0.25 * w) - 1, round(0.25 * w), round(0.25 * w) + 1)
+    assert wipe_column(w, viewer.wipe()) in (
+        round(0.25 * w) - 1,
+        round(0.25 * w),
+        round(0.25 * w) + 1,
+    )
 
 
 def test_scrubbing_loads_other_frames(viewer, qtbot, shot_files) -> None:
@@ -310,7 +367,10 @@ def test_scrubbing_loads_other_frames(viewer, qtbot, shot_files) -> None:
         assert np.array_equal(rendered(viewer), exr8(shot_files["plate"], FRAMES[i]))
         assert viewer.frame_box.value() == FRAMES[i] and viewer.strip.current == FRAMES[i]
     # The strip maps positions to frames across the range.
-    assert viewer.strip.frame_at(0) == FRAMES[0] and viewer.strip.frame_at(viewer.strip.width() - 1) == FRAMES[-1]
+    assert (
+        viewer.strip.frame_at(0) == FRAMES[0]
+        and viewer.strip.frame_at(viewer.strip.width() - 1) == FRAMES[-1]
+    )
     # Truth EXRs exist for every frame, so each loaded frame is marked as having a result.
     assert {FRAMES[0], FRAMES[13], FRAMES[39]} <= viewer.results
 
@@ -320,33 +380,66 @@ def test_scrubbing_loads_other_frames(viewer, qtbot, shot_files) -> None:
 
 def test_progress_folds_windows_steps_cache_and_eta() -> None:
     p = JobProgress(started=100.0)
-    p.update(P.Progress(job="j", stage="receiving", windows=3, frames_total=40, frames_received=10), now=101.0)
+    p.update(
+        P.Progress(job="j", stage="receiving", windows=3, frames_total=40, frames_received=10),
+        now=101.0,
+    )
     assert p.describe() == "sending frames 10/40" and p.eta(101.0) is None
-    p.update(P.Progress(job="j", stage="running", window=0, windows=3, message="propagate 7/42"), now=102.0)
+    p.update(
+        P.Progress(job="j", stage="running", window=0, windows=3, message="propagate 7/42"),
+        now=102.0,
+    )
     assert p.running_window == 0 and (p.step_what, p.step, p.steps) == ("propagate", 7, 42)
     assert p.describe() == "running window 1/3 · propagate 7/42"
-    p.update(P.Progress(job="j", stage="running", window=1, windows=3, cached=True, eta_s=10.0), now=103.0)
+    p.update(
+        P.Progress(job="j", stage="running", window=1, windows=3, cached=True, eta_s=10.0),
+        now=103.0,
+    )
     assert p.windows_done == 1 and p.cached == {0} and p.steps == 0 and p.running_window == 1
     assert p.eta(107.0) == pytest.approx(6.0)
-    p.update(P.Progress(job="j", stage="done", window=3, windows=3, frames_done=40, frames_total=40), now=110.0)
+    p.update(
+        P.Progress(job="j", stage="done", window=3, windows=3, frames_done=40, frames_total=40),
+        now=110.0,
+    )
     assert p.windows_done == 3 and p.eta(111.0) == 0.0 and p.elapsed(200.0) == pytest.approx(10.0)
     q = JobProgress(started=0.0, frames_total=40, frames_written=10, stage="running")
     assert q.eta(5.0) == pytest.approx(15.0)  # no daemon estimate yet: this client's frame rate
     assert JobProgress(stage="queued", queue_position=2).describe() == "queued: 2 jobs ahead"
-    assert format_seconds(75) == "1:15" and format_seconds(3725) == "1:02:05" and format_seconds(None) == "—"
+    assert (
+        format_seconds(75) == "1:15"
+        and format_seconds(3725) == "1:02:05"
+        and format_seconds(None) == "—"
+    )
 
 
 def test_history_round_trips_and_survives_a_broken_file(tmp_path) -> None:
     path = tmp_path / "h" / "history.json"
     h = JobHistory(path)
-    req = RemoveRequest("p.####.exr", "r.####.exr", "o.####.exr", "a.####.exr", (1001, 1010), {"window": 21}, "tcp://127.0.0.1:1")
+    req = RemoveRequest(
+        "p.####.exr",
+        "r.####.exr",
+        "o.####.exr",
+        "a.####.exr",
+        (1001, 1010),
+        {"window": 21},
+        "tcp://127.0.0.1:1",
+    )
     h.record(HistoryEntry.from_request("abc", "shot", req, 10))
     h.record(HistoryEntry.from_request("def", "shot2", req, 10))
     again = JobHistory(path)
     assert [e.job for e in again.entries()] == ["def", "abc"]
     back = again.get("abc").request()
-    assert (back.plate, back.affected, back.frame_range, back.settings, back.endpoint) == ("p.####.exr", "a.####.exr", (1001, 1010), {"window": 21}, "tcp://127.0.0.1:1")
-    assert again.update_from_status([{"job": "abc", "state": "running", "frames_done": 4, "frames_total": 10, "error": None}], "tcp://127.0.0.1:1") == ["abc"]
+    assert (back.plate, back.affected, back.frame_range, back.settings, back.endpoint) == (
+        "p.####.exr",
+        "a.####.exr",
+        (1001, 1010),
+        {"window": 21},
+        "tcp://127.0.0.1:1",
+    )
+    assert again.update_from_status(
+        [{"job": "abc", "state": "running", "frames_done": 4, "frames_total": 10, "error": None}],
+        "tcp://127.0.0.1:1",
+    ) == ["abc"]
     assert JobHistory(path).get("abc").frames_done == 4
     assert again.update_from_status([{"job": "abc", "state": "done"}], "tcp://elsewhere:1") == []
     assert again.forget("def") and [e.job for e in JobHistory(path).entries()] == ["abc"]
@@ -370,7 +463,9 @@ def test_panel_command_is_registered() -> None:
     from void_client.cli.main import COMMANDS, build_parser
 
     assert COMMANDS["panel"][0] == "void_client.cli.panel"
-    args = build_parser().parse_args(["panel", "--endpoint", "tcp://127.0.0.1:5", "--plate", "p.####.exr", "--window", "21"])
+    args = build_parser().parse_args(
+        ["panel", "--endpoint", "tcp://127.0.0.1:5", "--plate", "p.####.exr", "--window", "21"]
+    )
     assert args.endpoint == "tcp://127.0.0.1:5" and args.plate == "p.####.exr" and args.window == 21
 
 
@@ -380,7 +475,10 @@ def test_panel_command_is_registered() -> None:
 def _python_with(module: str) -> str | None:
     """An interpreter that can import ``module``: this one, or $VOID_PYSIDE2_PYTHON."""
     for exe in (sys.executable, os.environ.get("VOID_PYSIDE2_PYTHON", "")):
-        if exe and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0:
+        if (
+            exe
+            and subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0
+        ):
             return exe
     return None
 
@@ -418,11 +516,27 @@ print("ok")
 def test_the_panel_runs_a_job_with_pyside2_through_the_shim(daemon, shot_files, tmp_path) -> None:
     exe = _python_with("PySide2.QtWidgets")
     if exe is None:
-        pytest.skip("PySide2 is not installed (Nuke 13-15's binding); set $VOID_PYSIDE2_PYTHON to an interpreter that has it")
-    env = {**os.environ, "VOID_QT_API": "PySide2", "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join([str(ROOT / "plugin"), os.environ.get("PYTHONPATH", "")])}
+        pytest.skip(
+            "PySide2 is not installed (Nuke 13-15's binding); set $VOID_PYSIDE2_PYTHON to an interpreter that has it"
+        )
+    env = {
+        **os.environ,
+        "VOID_QT_API": "PySide2",
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugin"), os.environ.get("PYTHONPATH", "")]),
+    }
     out = tmp_path / "out" / "clean.####.exr"
-    argv = [daemon.endpoint, str(tmp_path / "h.json"), shot_files["plate"], shot_files["remove"], shot_files["affected"], str(out)]
-    r = subprocess.run([exe, "-c", PYSIDE2_JOB, *argv], capture_output=True, text=True, env=env, timeout=180)
+    argv = [
+        daemon.endpoint,
+        str(tmp_path / "h.json"),
+        shot_files["plate"],
+        shot_files["remove"],
+        shot_files["affected"],
+        str(out),
+    ]
+    r = subprocess.run(
+        [exe, "-c", PYSIDE2_JOB, *argv], capture_output=True, text=True, env=env, timeout=180
+    )
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
     assert SequencePattern.parse(str(out)).scan() == FRAMES
 
@@ -481,7 +595,9 @@ print("ok")
 @pytest.mark.parametrize("binding", ["PySide6", "PySide2"])
 def test_gl_viewer_draws_what_the_cpu_viewer_draws(binding: str) -> None:
     if shutil.which("xvfb-run") is None:
-        pytest.skip("xvfb-run is not installed (apt-get install xvfb): no GL-capable display to test the GL viewer on")
+        pytest.skip(
+            "xvfb-run is not installed (apt-get install xvfb): no GL-capable display to test the GL viewer on"
+        )
     exe = _python_with(f"{binding}.QtWidgets")
     if exe is None:
         pytest.skip(f"{binding} is not installed")
@@ -492,5 +608,14 @@ def test_gl_viewer_draws_what_the_cpu_viewer_draws(binding: str) -> None:
         "VOID_QT_API": binding,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "plugin"), os.environ.get("PYTHONPATH", "")]),
     }
-    r = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 640x480x24", exe, "-c", GL_CHECK], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.stdout[-2000:], r.stderr[-3000:])
+    r = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", exe, "-c", GL_CHECK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (
+        r.stdout[-2000:],
+        r.stderr[-3000:],
+    )

@@ -30,10 +30,23 @@ def test_images_travel_as_separate_buffers_bit_exact() -> None:
     rng = np.random.default_rng(0)
     plate = rng.standard_normal((9, 13, 5)).astype(np.float16)
     matte = rng.random((9, 13, 1)).astype(np.float32)
-    msg = P.Frames(job="j", images=[
-        (P.ImageDesc.for_array(1001, "plate", plate, ["R", "G", "B", "A", "Z"], data_window=(2, 3, 13, 9), display_window=(0, 0, 20, 20)), plate),
-        (P.ImageDesc.for_array(1001, "remove", matte), matte),
-    ])
+    msg = P.Frames(
+        job="j",
+        images=[
+            (
+                P.ImageDesc.for_array(
+                    1001,
+                    "plate",
+                    plate,
+                    ["R", "G", "B", "A", "Z"],
+                    data_window=(2, 3, 13, 9),
+                    display_window=(0, 0, 20, 20),
+                ),
+                plate,
+            ),
+            (P.ImageDesc.for_array(1001, "remove", matte), matte),
+        ],
+    )
     parts = P.encode(msg)
     assert len(parts) == 3  # header + one frame per image, pixels never in msgpack
     assert len(bytes(parts[0])) < 1024
@@ -58,11 +71,57 @@ def header(**kw) -> bytes:
         ([b"\xc1\xff not msgpack"], ErrorCode.BAD_MESSAGE),
         ([msgpack.packb([1, 2, 3])], ErrorCode.BAD_MESSAGE),
         ([header(id="seven")], ErrorCode.BAD_MESSAGE),
-        ([header(type="frames", images=[{"frame": 1, "role": "plate", "dtype": "f16", "shape": [4, 4, 4]}])], ErrorCode.SHAPE_MISMATCH),
-        ([header(type="frames", images=[{"frame": 1, "role": "plate", "dtype": "f16", "shape": [4, 4, 4]}]), b"\0" * 10], ErrorCode.SHAPE_MISMATCH),
-        ([header(type="frames", images=[{"frame": 1, "role": "plate", "dtype": "f16", "shape": [100000, 100000, 4]}]), b""], ErrorCode.TOO_LARGE),
-        ([header(type="frames", images=[{"frame": 1, "role": "plate", "dtype": "u8", "shape": [1, 1, 1]}]), b"\0"], ErrorCode.BAD_MESSAGE),
-        ([header(type="frames", images=[{"frame": 1, "role": "ghost", "dtype": "f32", "shape": [1, 1, 1]}]), b"\0" * 4], ErrorCode.BAD_MESSAGE),
+        (
+            [
+                header(
+                    type="frames",
+                    images=[{"frame": 1, "role": "plate", "dtype": "f16", "shape": [4, 4, 4]}],
+                )
+            ],
+            ErrorCode.SHAPE_MISMATCH,
+        ),
+        (
+            [
+                header(
+                    type="frames",
+                    images=[{"frame": 1, "role": "plate", "dtype": "f16", "shape": [4, 4, 4]}],
+                ),
+                b"\0" * 10,
+            ],
+            ErrorCode.SHAPE_MISMATCH,
+        ),
+        (
+            [
+                header(
+                    type="frames",
+                    images=[
+                        {"frame": 1, "role": "plate", "dtype": "f16", "shape": [100000, 100000, 4]}
+                    ],
+                ),
+                b"",
+            ],
+            ErrorCode.TOO_LARGE,
+        ),
+        (
+            [
+                header(
+                    type="frames",
+                    images=[{"frame": 1, "role": "plate", "dtype": "u8", "shape": [1, 1, 1]}],
+                ),
+                b"\0",
+            ],
+            ErrorCode.BAD_MESSAGE,
+        ),
+        (
+            [
+                header(
+                    type="frames",
+                    images=[{"frame": 1, "role": "ghost", "dtype": "f32", "shape": [1, 1, 1]}],
+                ),
+                b"\0" * 4,
+            ],
+            ErrorCode.BAD_MESSAGE,
+        ),
         ([], ErrorCode.BAD_MESSAGE),
     ],
 )
@@ -90,14 +149,33 @@ def raw_exchange(endpoint: str, parts: list[bytes]) -> P.Message:
     [
         ([header(v=2)], "bad_version"),
         ([b"garbage"], "bad_message"),
-        ([header(type="frames", job="nope", images=[{"frame": 1, "role": "plate", "dtype": "f32", "shape": [2, 2, 1]}]), b"\0" * 3], "shape_mismatch"),
+        (
+            [
+                header(
+                    type="frames",
+                    job="nope",
+                    images=[{"frame": 1, "role": "plate", "dtype": "f32", "shape": [2, 2, 1]}],
+                ),
+                b"\0" * 3,
+            ],
+            "shape_mismatch",
+        ),
         ([header(type="progress")], "unknown_type"),
         ([header(type="attach", job="no-such-job")], "unknown_job"),
         ([header(type="submit", spec={"frames": [1, 2], "width": 8})], "bad_spec"),
-        ([header(type="submit", spec={"frames": [1], "width": 8, "height": 8, "engine": "magic"})], "unknown_engine"),
+        (
+            [
+                header(
+                    type="submit", spec={"frames": [1], "width": 8, "height": 8, "engine": "magic"}
+                )
+            ],
+            "unknown_engine",
+        ),
     ],
 )
-def test_daemon_refuses_bad_messages_and_keeps_serving(daemon, parts: list[bytes], code: str) -> None:
+def test_daemon_refuses_bad_messages_and_keeps_serving(
+    daemon, parts: list[bytes], code: str
+) -> None:
     reply = raw_exchange(daemon.endpoint, parts)
     assert isinstance(reply, P.Error)
     assert reply.code == code
@@ -125,7 +203,10 @@ def test_frames_beyond_credit_are_refused(daemon) -> None:
         for f in range(ack.credit + 1):
             plate = np.zeros((4, 4, 3), np.float32)
             m = np.ones((4, 4, 1), np.float32)
-            images += [(P.ImageDesc.for_array(f, "plate", plate), plate), (P.ImageDesc.for_array(f, "remove", m), m)]
+            images += [
+                (P.ImageDesc.for_array(f, "plate", plate), plate),
+                (P.ImageDesc.for_array(f, "remove", m), m),
+            ]
         c.send_frames(ack.job, images=images)
         msg = c.recv(10)
         assert isinstance(msg, P.Error) and msg.code == "no_credit"

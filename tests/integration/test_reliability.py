@@ -21,17 +21,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.daemons import (
+    DaemonProcess,
+    FaultyDaemon,
+    Restarter,
+    free_port,
+    journal_events,
+    try_mount,
+    umount,
+)
 from void_client import protocol as P
 from void_client import session as session_mod
 from void_client.client import DaemonClient
 from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
-from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.sequence import SequencePattern, read_image
+from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobSession
-
-from tests.support.daemons import DaemonProcess, free_port
-from tests.support.daemons import FaultyDaemon, Restarter, journal_events, try_mount, umount
 
 SETTINGS = {"window": 13, "overlap": 4, "dilation": 3, "feather": 6}
 N = 24
@@ -41,15 +47,28 @@ FRAMES = list(range(1001, 1001 + N))
 @pytest.fixture(scope="module")
 def shot_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """24 frames, three windows of 13 with these settings."""
-    return write_shot(make_shot(frames=N, width=64, height=48, seed=10), str(tmp_path_factory.mktemp("crash-shot")))
+    return write_shot(
+        make_shot(frames=N, width=64, height=48, seed=10),
+        str(tmp_path_factory.mktemp("crash-shot")),
+    )
 
 
 def make_seq(paths: dict[str, str], out: Path) -> SequenceJob:
-    return SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(out / "r.####.exr"), paths["affected"], settings=SETTINGS))
+    return SequenceJob(
+        RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(out / "r.####.exr"),
+            paths["affected"],
+            settings=SETTINGS,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
-def reference(shot_paths: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[int, bytes]:
+def reference(
+    shot_paths: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[int, bytes]:
     """The uninterrupted run's frames, to compare every crashed-and-resumed run against bit for bit."""
     tmp = tmp_path_factory.mktemp("reference")
     d = DaemonProcess(tmp / "jobs").start()
@@ -57,7 +76,9 @@ def reference(shot_paths: dict[str, str], tmp_path_factory: pytest.TempPathFacto
     try:
         seq = make_seq(shot_paths, tmp)
         with DaemonClient(d.endpoint) as c:
-            JobSession(c, seq.job_spec(), seq.read_frame, lambda f, px: out.__setitem__(f, px.tobytes())).run()
+            JobSession(
+                c, seq.job_spec(), seq.read_frame, lambda f, px: out.__setitem__(f, px.tobytes())
+            ).run()
     finally:
         d.stop()
     assert sorted(out) == FRAMES
@@ -78,7 +99,9 @@ class Collector:
             self.pixels[frame] = px.tobytes()
 
 
-def run_through_crash(tmp_path: Path, shot_paths: dict[str, str], fault: str, snapshot, monkeypatch) -> tuple[Collector, Restarter, Path]:  # type: ignore[no-untyped-def]
+def run_through_crash(
+    tmp_path: Path, shot_paths: dict[str, str], fault: str, snapshot, monkeypatch
+) -> tuple[Collector, Restarter, Path]:  # type: ignore[no-untyped-def]
     """One JobSession against a daemon that kills itself at ``fault`` and is restarted clean."""
     monkeypatch.setattr(session_mod, "STALL_CHECK_S", 0.5)
     jobs = tmp_path / "jobs"
@@ -108,28 +131,49 @@ def assert_exactly_once_and_identical(got: Collector, reference: dict[int, bytes
     assert all(got.pixels[f] == reference[f] for f in FRAMES)
 
 
-def test_sigkill_mid_window_resumes_without_recomputing_and_the_session_gets_every_frame_once(tmp_path, shot_paths, reference, monkeypatch) -> None:
+def test_sigkill_mid_window_resumes_without_recomputing_and_the_session_gets_every_frame_once(
+    tmp_path, shot_paths, reference, monkeypatch
+) -> None:
     def snapshot(jobs: Path) -> list[int]:
-        return [e["index"] for e in journal_events(only_job(jobs) / "journal.jsonl") if e["event"] == "window"]
+        return [
+            e["index"]
+            for e in journal_events(only_job(jobs) / "journal.jsonl")
+            if e["event"] == "window"
+        ]
 
-    got, restarter, job_dir = run_through_crash(tmp_path, shot_paths, "window:1", snapshot, monkeypatch)
+    got, restarter, job_dir = run_through_crash(
+        tmp_path, shot_paths, "window:1", snapshot, monkeypatch
+    )
     # Killed as window 1 started: window 0 was finished and journalled, window 1 was not.
     assert restarter.snapshot == [0]
-    windows = [e["index"] for e in journal_events(job_dir / "journal.jsonl") if e["event"] == "window"]
+    windows = [
+        e["index"] for e in journal_events(job_dir / "journal.jsonl") if e["event"] == "window"
+    ]
     assert sorted(windows) == [0, 1, 2]  # each window ran once across both lives
     assert_exactly_once_and_identical(got, reference)
 
 
-def test_sigkill_half_way_through_a_frame_file_leaves_no_partial_output(tmp_path, shot_paths, reference, monkeypatch) -> None:
+def test_sigkill_half_way_through_a_frame_file_leaves_no_partial_output(
+    tmp_path, shot_paths, reference, monkeypatch
+) -> None:
     def snapshot(jobs: Path) -> dict:
         job = only_job(jobs)
         out = job / "out"
         whole = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-        loaded = {name: np.load(out / name).shape for name in whole}  # every announced name is a whole file
+        loaded = {
+            name: np.load(out / name).shape for name in whole
+        }  # every announced name is a whole file
         finals = [e["pos"] for e in journal_events(job / "journal.jsonl") if e["event"] == "final"]
-        return {"temps": [p.name for p in out.iterdir() if p.name.startswith(".")], "whole": whole, "loaded": loaded, "finals": finals}
+        return {
+            "temps": [p.name for p in out.iterdir() if p.name.startswith(".")],
+            "whole": whole,
+            "loaded": loaded,
+            "finals": finals,
+        }
 
-    got, restarter, job_dir = run_through_crash(tmp_path, shot_paths, "write:out:5", snapshot, monkeypatch)
+    got, restarter, job_dir = run_through_crash(
+        tmp_path, shot_paths, "write:out:5", snapshot, monkeypatch
+    )
     snap = restarter.snapshot
     assert len(snap["temps"]) == 1  # the torn write is a temp file, never a frame
     assert len(snap["whole"]) == 4 and set(snap["loaded"].values()) == {(48, 64, 4)}
@@ -140,11 +184,15 @@ def test_sigkill_half_way_through_a_frame_file_leaves_no_partial_output(tmp_path
     assert_exactly_once_and_identical(got, reference)
 
 
-def test_a_journal_line_torn_by_sigkill_is_cut_and_the_job_completes(tmp_path, shot_paths, reference, monkeypatch) -> None:
+def test_a_journal_line_torn_by_sigkill_is_cut_and_the_job_completes(
+    tmp_path, shot_paths, reference, monkeypatch
+) -> None:
     def snapshot(jobs: Path) -> bytes:
         return (only_job(jobs) / "journal.jsonl").read_bytes()
 
-    got, restarter, job_dir = run_through_crash(tmp_path, shot_paths, "journal:final:3", snapshot, monkeypatch)
+    got, restarter, job_dir = run_through_crash(
+        tmp_path, shot_paths, "journal:final:3", snapshot, monkeypatch
+    )
     assert not restarter.snapshot.endswith(b"\n")  # the crash tore the last line
     events = journal_events(job_dir / "journal.jsonl")  # and now every line parses
     assert events[-1]["event"] == "state" and events[-1]["state"] == "done"
@@ -155,15 +203,37 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "void_client.cli.main", *args]
 
 
-def test_killed_client_job_finishes_and_a_new_client_attaches_and_collects(tmp_path, shot_paths, reference) -> None:
+def test_killed_client_job_finishes_and_a_new_client_attaches_and_collects(
+    tmp_path, shot_paths, reference
+) -> None:
     d = DaemonProcess(tmp_path / "jobs").start()
     out = tmp_path / "out" / "k.####.exr"
     try:
         run = subprocess.Popen(
-            cli("run", "--plate", shot_paths["plate"], "--remove", shot_paths["remove"], "--affected", shot_paths["affected"],
-                "--out", str(out), "--window", "13", "--overlap", "4", "--dilation", "3", "--feather", "6",
-                "--endpoint", d.endpoint, "--no-autostart"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cli(
+                "run",
+                "--plate",
+                shot_paths["plate"],
+                "--remove",
+                shot_paths["remove"],
+                "--affected",
+                shot_paths["affected"],
+                "--out",
+                str(out),
+                "--window",
+                "13",
+                "--overlap",
+                "4",
+                "--dilation",
+                "3",
+                "--feather",
+                "6",
+                "--endpoint",
+                d.endpoint,
+                "--no-autostart",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         pattern = SequencePattern.parse(str(out))
         with DaemonClient(d.endpoint) as c:
@@ -184,12 +254,28 @@ def test_killed_client_job_finishes_and_a_new_client_attaches_and_collects(tmp_p
             while c.status(job)[0]["frames_done"] < N and time.monotonic() < deadline:
                 time.sleep(0.05)
             state = c.status(job)[0]
-            assert state["frames_done"] == N and state["state"] not in ("failed", "cancelled"), state
+            assert state["frames_done"] == N and state["state"] not in ("failed", "cancelled"), (
+                state
+            )
         assert 1 <= len(written_before) < N
         r = subprocess.run(
-            cli("attach", job, "--plate", shot_paths["plate"], "--remove", shot_paths["remove"], "--affected", shot_paths["affected"],
-                "--out", str(out), "--endpoint", d.endpoint),
-            capture_output=True, text=True, timeout=120,
+            cli(
+                "attach",
+                job,
+                "--plate",
+                shot_paths["plate"],
+                "--remove",
+                shot_paths["remove"],
+                "--affected",
+                shot_paths["affected"],
+                "--out",
+                str(out),
+                "--endpoint",
+                d.endpoint,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert r.returncode == 0, r.stderr
         # The new client received exactly the frames the dead one had not acknowledged.
@@ -205,7 +291,9 @@ def test_killed_client_job_finishes_and_a_new_client_attaches_and_collects(tmp_p
         d.stop()
 
 
-def test_a_client_whose_daemon_dies_mid_job_gets_daemon_unreachable_in_bounded_time(tmp_path, shot_paths, monkeypatch) -> None:
+def test_a_client_whose_daemon_dies_mid_job_gets_daemon_unreachable_in_bounded_time(
+    tmp_path, shot_paths, monkeypatch
+) -> None:
     monkeypatch.setattr(session_mod, "STALL_CHECK_S", 1.0)
     d = DaemonProcess(tmp_path / "jobs").start()
     seq = make_seq(shot_paths, tmp_path)
@@ -257,17 +345,34 @@ def fill(folder: Path, leave: int = 0) -> None:
 
 
 def small_job(tmp: Path, seed: int, frames: int = 8) -> tuple[SequenceJob, dict]:
-    paths = write_shot(make_shot(frames=frames, width=64, height=48, seed=seed), str(tmp / f"shot{seed}"))
-    return SequenceJob(RemoveRequest(paths["plate"], paths["remove"], str(tmp / f"o{seed}" / "o.####.exr"), paths["affected"], settings={"window": 13, "overlap": 4})), paths
+    paths = write_shot(
+        make_shot(frames=frames, width=64, height=48, seed=seed), str(tmp / f"shot{seed}")
+    )
+    return SequenceJob(
+        RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(tmp / f"o{seed}" / "o.####.exr"),
+            paths["affected"],
+            settings={"window": 13, "overlap": 4},
+        )
+    ), paths
 
 
-def test_full_jobs_disk_fails_the_job_with_io_error_and_the_daemon_keeps_serving(tmp_path, tmpfs) -> None:
+def test_full_jobs_disk_fails_the_job_with_io_error_and_the_daemon_keeps_serving(
+    tmp_path, tmpfs
+) -> None:
     d = DaemonProcess(tmpfs / "jobs").start()
     try:
         first, _ = small_job(tmp_path, 1)
         done: dict[int, bytes] = {}
         with DaemonClient(d.endpoint) as c:
-            JobSession(c, first.job_spec(), first.read_frame, lambda f, px: done.__setitem__(f, px.tobytes())).run()
+            JobSession(
+                c,
+                first.job_spec(),
+                first.read_frame,
+                lambda f, px: done.__setitem__(f, px.tobytes()),
+            ).run()
             first_job_files = sorted(p for p in (tmpfs / "jobs").rglob("out/*.npy"))
             first_bytes = [p.read_bytes() for p in first_job_files]
 
@@ -300,13 +405,22 @@ def test_full_jobs_disk_fails_the_job_with_io_error_and_the_daemon_keeps_serving
         d.stop()
 
 
-def test_full_output_disk_gives_io_error_and_earlier_frames_stay_whole(tmp_path, tmpfs, daemon) -> None:
+def test_full_output_disk_gives_io_error_and_earlier_frames_stay_whole(
+    tmp_path, tmpfs, daemon
+) -> None:
     seq, paths = small_job(tmp_path, 3, frames=16)
     out = tmpfs / "out" / "o.####.exr"
     (tmpfs / "out").mkdir()
     fill(tmpfs, leave=100_000)  # room for a few frames only
-    req = RemoveRequest(paths["plate"], paths["remove"], str(out), paths["affected"], settings={"window": 13, "overlap": 4},
-                        endpoint=daemon.endpoint, autostart=False)
+    req = RemoveRequest(
+        paths["plate"],
+        paths["remove"],
+        str(out),
+        paths["affected"],
+        settings={"window": 13, "overlap": 4},
+        endpoint=daemon.endpoint,
+        autostart=False,
+    )
     with pytest.raises(VoidError) as err:
         remove_sequence(req)
     assert err.value.code == ErrorCode.IO_ERROR
@@ -323,12 +437,21 @@ def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, daemon) -
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the output folder should be")
     for out in (blocker / "o.####.exr", blocker / "deeper" / "o.####.exr"):
-        req = RemoveRequest(paths["plate"], paths["remove"], str(out), settings={"window": 13, "overlap": 4}, endpoint=daemon.endpoint, autostart=False)
+        req = RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(out),
+            settings={"window": 13, "overlap": 4},
+            endpoint=daemon.endpoint,
+            autostart=False,
+        )
         with DaemonClient(daemon.endpoint) as c:
             before = len(c.status())
         with pytest.raises(VoidError) as err:
             remove_sequence(req)
-        assert err.value.code == ErrorCode.IO_ERROR and "cannot write results to" in err.value.message
+        assert (
+            err.value.code == ErrorCode.IO_ERROR and "cannot write results to" in err.value.message
+        )
         with DaemonClient(daemon.endpoint) as c:
             assert len(c.status()) == before  # nothing was submitted
 
@@ -339,12 +462,21 @@ def test_read_only_output_mount_is_refused_and_its_files_untouched(tmp_path, dae
     (src / "o.1001.exr").write_bytes(b"an earlier output")
     mnt = tmp_path / "ro"
     mnt.mkdir()
-    if not (try_mount(["--bind", str(src), str(mnt)]) and try_mount(["-o", "remount,bind,ro", str(mnt)])):
+    if not (
+        try_mount(["--bind", str(src), str(mnt)]) and try_mount(["-o", "remount,bind,ro", str(mnt)])
+    ):
         umount(mnt)
         pytest.skip("cannot make a read-only bind mount here")
     try:
         seq, paths = small_job(tmp_path, 5)
-        req = RemoveRequest(paths["plate"], paths["remove"], str(mnt / "o.####.exr"), settings={"window": 13, "overlap": 4}, endpoint=daemon.endpoint, autostart=False)
+        req = RemoveRequest(
+            paths["plate"],
+            paths["remove"],
+            str(mnt / "o.####.exr"),
+            settings={"window": 13, "overlap": 4},
+            endpoint=daemon.endpoint,
+            autostart=False,
+        )
         with pytest.raises(VoidError) as err:
             remove_sequence(req)
         assert err.value.code == ErrorCode.IO_ERROR and "Read-only file system" in err.value.message
@@ -356,7 +488,9 @@ def test_read_only_output_mount_is_refused_and_its_files_untouched(tmp_path, dae
 # ----------------------------------------------------------------------------- operations
 
 
-def test_sigterm_stops_at_a_step_boundary_and_a_restart_keeps_the_queue(tmp_path, shot_paths, reference, monkeypatch) -> None:
+def test_sigterm_stops_at_a_step_boundary_and_a_restart_keeps_the_queue(
+    tmp_path, shot_paths, reference, monkeypatch
+) -> None:
     """Graceful shutdown: the running window finishes or stops at a step boundary, finished frames
     are stored, the process exits 0; the restarted daemon resumes the job from its journal."""
     monkeypatch.setattr(session_mod, "STALL_CHECK_S", 0.5)
@@ -369,7 +503,12 @@ def test_sigterm_stops_at_a_step_boundary_and_a_restart_keeps_the_queue(tmp_path
     proc = d.proc
 
     def on_event(msg: P.Message) -> None:
-        if isinstance(msg, P.Progress) and msg.stage == "running" and msg.window >= 1 and proc.poll() is None:
+        if (
+            isinstance(msg, P.Progress)
+            and msg.stage == "running"
+            and msg.window >= 1
+            and proc.poll() is None
+        ):
             proc.terminate()
 
     try:
@@ -377,9 +516,17 @@ def test_sigterm_stops_at_a_step_boundary_and_a_restart_keeps_the_queue(tmp_path
             report = JobSession(c, seq.job_spec(), seq.read_frame, got, on_event).run()
         restarter.join(30)
         assert restarter.error is None and restarter.exit_code == 0  # a clean exit, not a crash
-        states = [e["state"] for e in journal_events(jobs / report.job / "journal.jsonl") if e["event"] == "state"]
+        states = [
+            e["state"]
+            for e in journal_events(jobs / report.job / "journal.jsonl")
+            if e["event"] == "state"
+        ]
         assert "failed" not in states and "cancelled" not in states and states[-1] == "done"
-        windows = [e["index"] for e in journal_events(jobs / report.job / "journal.jsonl") if e["event"] == "window"]
+        windows = [
+            e["index"]
+            for e in journal_events(jobs / report.job / "journal.jsonl")
+            if e["event"] == "window"
+        ]
         assert sorted(windows) == [0, 1, 2]
         assert_exactly_once_and_identical(got, reference)
         # Structured logs: every line the daemon wrote is one JSON object.
@@ -391,10 +538,30 @@ def test_sigterm_stops_at_a_step_boundary_and_a_restart_keeps_the_queue(tmp_path
 
 
 def test_daemon_status_is_a_health_check(daemon) -> None:
-    ok = subprocess.run([sys.executable, "-m", "void_daemon", "status", "--endpoint", daemon.endpoint, "--json"], capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "void_daemon", "status", "--endpoint", daemon.endpoint, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
     answer = json.loads(ok.stdout)
-    assert answer["version"] and any(e["name"] == "propagate" and e["available"] for e in answer["engines"])
-    dead = subprocess.run([sys.executable, "-m", "void_daemon", "status", "--endpoint", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.5"],
-                          capture_output=True, text=True, timeout=60)
+    assert answer["version"] and any(
+        e["name"] == "propagate" and e["available"] for e in answer["engines"]
+    )
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "status",
+            "--endpoint",
+            f"tcp://127.0.0.1:{free_port()}",
+            "--timeout",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert dead.returncode == 1 and "no answer" in dead.stderr

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 import zmq
 
+from tests.support.daemons import free_port
+from tests.support.reporting import say
 from void_client import protocol as P
 from void_client.client import DaemonClient
 from void_client.demo_shot import make_shot
 from void_client.job_spec import JobSpec
 from void_daemon.server import Daemon, Limits
-
-from tests.support.daemons import free_port
-from tests.support.reporting import say
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 
@@ -37,10 +36,21 @@ def bench_load():  # type: ignore[no-untyped-def]
     return mod
 
 
-@pytest.mark.parametrize("size", [pytest.param("quick", id="quick"), pytest.param("full", id="full", marks=pytest.mark.slow)])
-def test_eight_clients_and_one_that_never_reads_all_complete_fairly_in_bounded_memory(tmp_path: Path, request: pytest.FixtureRequest, size: str) -> None:
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param("quick", id="quick"), pytest.param("full", id="full", marks=pytest.mark.slow)],
+)
+def test_eight_clients_and_one_that_never_reads_all_complete_fairly_in_bounded_memory(
+    tmp_path: Path, request: pytest.FixtureRequest, size: str
+) -> None:
     load = bench_load()
-    cfg = load.LoadConfig() if size == "full" else load.LoadConfig(frames=16, width=96, height=64, window=13, overlap=4, slow_frames=13, slow_size=256)
+    cfg = (
+        load.LoadConfig()
+        if size == "full"
+        else load.LoadConfig(
+            frames=16, width=96, height=64, window=13, overlap=4, slow_frames=13, slow_size=256
+        )
+    )
     r = load.run_load(cfg, tmp_path)
     say(request, "\n" + load.table(r))
     assert not r.errors and r.jobs_ok == cfg.clients  # every frame of every job, once, correct
@@ -58,7 +68,9 @@ def test_a_client_that_stops_reading_gets_every_result_once_it_reads_again(tmp_p
     """The daemon's pipe to the client fills (SNDHWM 4 here): progress is dropped, results and
     credit are held in a bounded backlog and delivered, in order, once the client reads."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    daemon = Daemon(endpoint, tmp_path / "jobs", limits=Limits(send_hwm=4, max_backlog_messages=1000))
+    daemon = Daemon(
+        endpoint, tmp_path / "jobs", limits=Limits(send_hwm=4, max_backlog_messages=1000)
+    )
     server = threading.Thread(target=daemon.serve_forever, daemon=True)
     server.start()
     assert daemon.ready.wait(30)
@@ -81,15 +93,28 @@ def test_a_client_that_stops_reading_gets_every_result_once_it_reads_again(tmp_p
             while credit and todo:
                 f = todo.pop(0)
                 i = f - shot.first
-                img = [(P.ImageDesc.for_array(f, "plate", shot.plate[i].astype(np.float16)), shot.plate[i].astype(np.float16)),
-                       (P.ImageDesc.for_array(f, "remove", shot.remove[i][..., None]), shot.remove[i][..., None])]
+                img = [
+                    (
+                        P.ImageDesc.for_array(f, "plate", shot.plate[i].astype(np.float16)),
+                        shot.plate[i].astype(np.float16),
+                    ),
+                    (
+                        P.ImageDesc.for_array(f, "remove", shot.remove[i][..., None]),
+                        shot.remove[i][..., None],
+                    ),
+                ]
                 sock.send_multipart(P.encode(P.Frames(job=job, images=img)))
                 credit -= 1
         # Now the client reads nothing until the job has finished every frame.
         with DaemonClient(endpoint) as watcher:
             deadline = time.monotonic() + 60
-            while watcher.status(job)[0]["frames_done"] < len(shot.frames) and time.monotonic() < deadline:
-                backlog_peak = max(backlog_peak, sum(len(b) for b in list(daemon._backlog.values())))
+            while (
+                watcher.status(job)[0]["frames_done"] < len(shot.frames)
+                and time.monotonic() < deadline
+            ):
+                backlog_peak = max(
+                    backlog_peak, sum(len(b) for b in list(daemon._backlog.values()))
+                )
                 time.sleep(0.01)
             assert watcher.status(job)[0]["frames_inflight"] <= 8
         assert backlog_peak > 0  # the pipe really filled and the backlog really held messages

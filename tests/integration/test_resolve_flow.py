@@ -10,14 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from void_client.demo_shot import make_shot
-from void_client.errors import ErrorCode, VoidError
-from void_resolve.flow import RemoveFlow
-from void_resolve.plan import ResolveSettings
-from void_client.quadmask import build_quadmask, hole
-from void_client.sequence import SequencePattern, read_image
-from void_daemon.roi import composite_alpha
-
 from tests.support.daemons import free_port
 from tests.support.fakes.fake_resolve import FakeTimelineItem
 from tests.support.fakes.resolve_scene import (
@@ -28,6 +20,13 @@ from tests.support.fakes.resolve_scene import (
     make_scene,
     render_like_resolve,
 )
+from void_client.demo_shot import make_shot
+from void_client.errors import ErrorCode, VoidError
+from void_client.quadmask import build_quadmask, hole
+from void_client.sequence import SequencePattern, read_image
+from void_daemon.roi import composite_alpha
+from void_resolve.flow import RemoveFlow
+from void_resolve.plan import ResolveSettings
 
 from void_resolve.api import ResolveAPI  # isort: skip  (importable once resolve_scene has run)
 
@@ -42,11 +41,19 @@ def shot():
 
 def settings(daemon_or_endpoint, tmp_path: Path, **kw) -> ResolveSettings:
     endpoint = getattr(daemon_or_endpoint, "endpoint", daemon_or_endpoint)
-    return ResolveSettings(endpoint=endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw)
+    return ResolveSettings(
+        endpoint=endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw
+    )
 
 
 def flow(scene: Scene, s: ResolveSettings, tmp_path: Path) -> RemoveFlow:
-    return RemoveFlow(ResolveAPI(scene.resolve, scene.resolve.fusion), s, work_root=tmp_path / "work", poll_s=0.01, daemon_timeout_s=0.5)
+    return RemoveFlow(
+        ResolveAPI(scene.resolve, scene.resolve.fusion),
+        s,
+        work_root=tmp_path / "work",
+        poll_s=0.01,
+        daemon_timeout_s=0.5,
+    )
 
 
 def unreachable() -> str:
@@ -81,16 +88,31 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
     [(rendered, enabled)] = scene.renders
     target = rendered["TargetDir"]
     assert rendered == {
-        "SelectAllFrames": False, "MarkIn": first, "MarkOut": last, "TargetDir": target, "CustomName": "plate",
-        "ExportVideo": True, "ExportAudio": False, "FormatWidth": 96, "FormatHeight": 64, "FrameRate": 24.0, "ExportAlpha": False,
+        "SelectAllFrames": False,
+        "MarkIn": first,
+        "MarkOut": last,
+        "TargetDir": target,
+        "CustomName": "plate",
+        "ExportVideo": True,
+        "ExportAudio": False,
+        "FormatWidth": 96,
+        "FormatHeight": 64,
+        "FrameRate": 24.0,
+        "ExportAlpha": False,
     }
     assert enabled == [1]
     assert ("Project.SetCurrentRenderFormatAndCodec", ("exr", "RGBHalfZIP")) in scene.calls
     assert ("Project.SetCurrentRenderMode", (1,)) in scene.calls
     # The job is gone, the Deliver format and mode and the Savers are as the artist left them.
     assert scene.project.jobs == {} and scene.calls.args("Project.DeleteRenderJob") == [("job-1",)]
-    assert scene.project.format_codec == {"format": "mov", "codec": "ProRes422HQ"} and scene.project.render_mode == 0
-    assert savers[0].inputs == {"Clip": "/Volumes/show/roto/ball_.exr", "OutputFormat": "TiffFormat"} and not savers[0].pass_through
+    assert (
+        scene.project.format_codec == {"format": "mov", "codec": "ProRes422HQ"}
+        and scene.project.render_mode == 0
+    )
+    assert (
+        savers[0].inputs == {"Clip": "/Volumes/show/roto/ball_.exr", "OutputFormat": "TiffFormat"}
+        and not savers[0].pass_through
+    )
     assert savers[1].inputs["Clip"] == "/Volumes/show/roto/shadow_.exr"
     assert scene.timeline.enabled == [True, True]
 
@@ -99,17 +121,39 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
     [bin_] = pool.root.subfolders
     assert bin_.name == "VOID" and pool.current is pool.root
     [media] = bin_.clips
-    out_pattern = str(tmp_path / "out" / "Show_1" / f"A001_C002_mov_{first}-{last}" / "A001_C002_mov_void.%08d.exr")
-    assert scene.calls.args("MediaPool.ImportMedia") == [([{"FilePath": out_pattern, "StartIndex": first, "EndIndex": last}],)]
-    assert scene.calls.args("MediaPool.AppendToTimeline") == [([{
-        "mediaPoolItem": media, "startFrame": first, "endFrame": first + FRAMES, "mediaType": 1, "trackIndex": 2, "recordFrame": first,
-    }],)]
+    out_pattern = str(
+        tmp_path
+        / "out"
+        / "Show_1"
+        / f"A001_C002_mov_{first}-{last}"
+        / "A001_C002_mov_void.%08d.exr"
+    )
+    assert scene.calls.args("MediaPool.ImportMedia") == [
+        ([{"FilePath": out_pattern, "StartIndex": first, "EndIndex": last}],)
+    ]
+    assert scene.calls.args("MediaPool.AppendToTimeline") == [
+        (
+            [
+                {
+                    "mediaPoolItem": media,
+                    "startFrame": first,
+                    "endFrame": first + FRAMES,
+                    "mediaType": 1,
+                    "trackIndex": 2,
+                    "recordFrame": first,
+                }
+            ],
+        )
+    ]
     [placed] = scene.timeline.tracks[1]
     assert (placed.start, placed.duration, placed.media) == (first, FRAMES, media)
     assert scene.timeline.track_names[1] == "VOID" and scene.timeline.tracks[0] == [scene.source]
 
     # The clean plate: half RGB like the render (no alpha asked for), bit-identical to it outside the edited region.
-    qms = [build_quadmask(r, a, JOB["dilation"]) for r, a in zip(shot.remove, shot.affected, strict=True)]
+    qms = [
+        build_quadmask(r, a, JOB["dilation"])
+        for r, a in zip(shot.remove, shot.affected, strict=True)
+    ]
     changed = 0
     for i, record in enumerate(range(first, last + 1)):
         img = read_image(out_pattern % record)
@@ -122,12 +166,22 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
 
     # The daemon got the shot's frames, resolution and the chosen settings.
     spec = json.loads((daemon.jobs_dir / result.report.job / "spec.json").read_text())
-    assert spec["frames"] == list(range(first, last + 1)) and (spec["width"], spec["height"]) == (96, 64)
-    assert (spec["engine"], spec["window"], spec["dilation"], spec["pass2"]) == ("propagate", 13, 2, False)
+    assert spec["frames"] == list(range(first, last + 1)) and (spec["width"], spec["height"]) == (
+        96,
+        64,
+    )
+    assert (spec["engine"], spec["window"], spec["dilation"], spec["pass2"]) == (
+        "propagate",
+        13,
+        2,
+        False,
+    )
     assert not list((tmp_path / "work").glob("*"))
 
 
-def test_matte_clip_on_the_track_above_renders_separately_and_the_plate_goes_above_it(daemon, shot, tmp_path) -> None:
+def test_matte_clip_on_the_track_above_renders_separately_and_the_plate_goes_above_it(
+    daemon, shot, tmp_path
+) -> None:
     scene = make_scene(shot, tracks=3)
     matte = add_matte_clip(scene, 2, "ball matte")
     scene.timeline.current_item = matte  # the playhead's "current item" is the topmost: the matte
@@ -135,7 +189,10 @@ def test_matte_clip_on_the_track_above_renders_separately_and_the_plate_goes_abo
     result = flow(scene, settings(daemon, tmp_path, matte="auto"), tmp_path).run()
 
     assert result.matte == "matte clip 'ball matte' on V2"
-    assert [(s["CustomName"], enabled) for s, enabled in scene.renders] == [("plate", [1]), ("matte", [2])]
+    assert [(s["CustomName"], enabled) for s, enabled in scene.renders] == [
+        ("plate", [1]),
+        ("matte", [2]),
+    ]
     # Inserted above the matte, below the existing V3: a new track 3, the old V3 is now V4.
     assert result.track == 3 and len(scene.timeline.tracks) == 4
     assert scene.calls.args("Timeline.AddTrack") == [("video", {"index": 3})]
@@ -149,8 +206,13 @@ def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path)
     scene = make_scene(shot, record=86410, timeline_start=86400)
     add_fusion_savers(scene, affected=False, named=True)
     pool = scene.project.media_pool
-    pool.on_import = lambda infos: import_like_resolve(scene, infos, fps="25")  # the project's default rate
-    scene.timeline.marks = {"video": {"in": 12, "out": 16}, "audio": {"in": 12, "out": 16}}  # counted from the timeline start
+    pool.on_import = lambda infos: import_like_resolve(
+        scene, infos, fps="25"
+    )  # the project's default rate
+    scene.timeline.marks = {
+        "video": {"in": 12, "out": 16},
+        "audio": {"in": 12, "out": 16},
+    }  # counted from the timeline start
     result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
     assert (result.span.first, result.span.last) == (86412, 86416)
     [(rendered, _)] = scene.renders
@@ -159,26 +221,44 @@ def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path)
     assert (info["startFrame"], info["endFrame"], info["recordFrame"]) == (86412, 86417, 86412)
     [placed] = scene.timeline.tracks[1]
     assert (placed.start, placed.duration) == (86412, 5)
-    assert scene.calls.args("MediaPoolItem.SetClipProperty") == [("FPS", "24")]  # set to the timeline's rate
+    assert scene.calls.args("MediaPoolItem.SetClipProperty") == [
+        ("FPS", "24")
+    ]  # set to the timeline's rate
 
 
 def test_clip_alpha_as_the_matte_is_split_off_the_plate(daemon, shot, tmp_path) -> None:
     scene = make_scene(shot)
     scene.plate = scene.plate.copy()
-    scene.plate[..., 3] = shot.remove.astype(np.float16)  # Magic Mask into the Color page's Alpha Output
+    scene.plate[..., 3] = shot.remove.astype(
+        np.float16
+    )  # Magic Mask into the Color page's Alpha Output
     result = flow(scene, settings(daemon, tmp_path, matte="alpha"), tmp_path).run()
     [(rendered, _)] = scene.renders
     assert rendered["ExportAlpha"] is True and rendered["AlphaMode"] == 1
     img = read_image(SequencePattern.parse(result.output).path(86400))
-    assert img.channels == ["R", "G", "B"]  # the matte does not come back as the clean plate's alpha
-    outside = composite_alpha(hole(build_quadmask(shot.remove[0], None, JOB["dilation"])), JOB["feather"]) == 0
-    assert img.pixels[outside].tobytes() == shot.plate[0][..., :3].astype(np.float16)[outside].tobytes()
+    assert img.channels == [
+        "R",
+        "G",
+        "B",
+    ]  # the matte does not come back as the clean plate's alpha
+    outside = (
+        composite_alpha(hole(build_quadmask(shot.remove[0], None, JOB["dilation"])), JOB["feather"])
+        == 0
+    )
+    assert (
+        img.pixels[outside].tobytes()
+        == shot.plate[0][..., :3].astype(np.float16)[outside].tobytes()
+    )
 
 
-def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(daemon, shot, tmp_path) -> None:
+def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(
+    daemon, shot, tmp_path
+) -> None:
     scene = make_scene(shot, tracks=2)
     add_fusion_savers(scene, affected=False)
-    scene.timeline.tracks[1].append(FakeTimelineItem(scene.calls, "Title", 86400, 3, None))  # an unrelated title on V2
+    scene.timeline.tracks[1].append(
+        FakeTimelineItem(scene.calls, "Title", 86400, 3, None)
+    )  # an unrelated title on V2
     scene.timeline.insert_supported = False
     result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
     assert result.track == 3 and [i.name for i in scene.timeline.tracks[1]] == ["Title"]
@@ -189,26 +269,40 @@ def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(
 # --------------------------------------------------------------------------- refusals before any render
 
 
-@pytest.mark.parametrize("case, code, field, words", [
-    ("no project", ErrorCode.NOTHING_SELECTED, "project", "no project is open"),
-    ("no timeline", ErrorCode.NOTHING_SELECTED, "timeline", "no current timeline"),
-    ("no clip", ErrorCode.NOTHING_SELECTED, "clip", "no clip under the playhead"),
-    ("title", ErrorCode.NOTHING_SELECTED, "clip", "has no source media"),
-    ("frame rate", ErrorCode.UNSUPPORTED_MEDIA, "frame_rate", "runs at 12.5 fps"),
-    ("too large", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "is 20000x11250"),
-    ("aspect", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "would be distorted"),
-    ("no matte", ErrorCode.NOTHING_SELECTED, "matte", "no matte found"),
-    ("no half exr", ErrorCode.UNSUPPORTED_MEDIA, "codec", "no half-float EXR codec"),
-    ("busy", ErrorCode.HOST_FAILED, "render", "already rendering"),
-])
-def test_refusals_name_the_problem_and_touch_nothing(shot, tmp_path, case, code, field, words) -> None:
-    scene = make_scene(shot, resolution="20000x11250" if case == "too large" else ("1440x1080" if case == "aspect" else None))
+@pytest.mark.parametrize(
+    "case, code, field, words",
+    [
+        ("no project", ErrorCode.NOTHING_SELECTED, "project", "no project is open"),
+        ("no timeline", ErrorCode.NOTHING_SELECTED, "timeline", "no current timeline"),
+        ("no clip", ErrorCode.NOTHING_SELECTED, "clip", "no clip under the playhead"),
+        ("title", ErrorCode.NOTHING_SELECTED, "clip", "has no source media"),
+        ("frame rate", ErrorCode.UNSUPPORTED_MEDIA, "frame_rate", "runs at 12.5 fps"),
+        ("too large", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "is 20000x11250"),
+        ("aspect", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "would be distorted"),
+        ("no matte", ErrorCode.NOTHING_SELECTED, "matte", "no matte found"),
+        ("no half exr", ErrorCode.UNSUPPORTED_MEDIA, "codec", "no half-float EXR codec"),
+        ("busy", ErrorCode.HOST_FAILED, "render", "already rendering"),
+    ],
+)
+def test_refusals_name_the_problem_and_touch_nothing(
+    shot, tmp_path, case, code, field, words
+) -> None:
+    scene = make_scene(
+        shot,
+        resolution="20000x11250"
+        if case == "too large"
+        else ("1440x1080" if case == "aspect" else None),
+    )
     if case != "no matte":
         add_fusion_savers(scene, affected=False)
     if case == "aspect":
-        scene.timeline.settings.update(timelineResolutionWidth="1920", timelineResolutionHeight="1080")
+        scene.timeline.settings.update(
+            timelineResolutionWidth="1920", timelineResolutionHeight="1080"
+        )
     elif case == "too large":
-        scene.timeline.settings.update(timelineResolutionWidth="1920", timelineResolutionHeight="1080")
+        scene.timeline.settings.update(
+            timelineResolutionWidth="1920", timelineResolutionHeight="1080"
+        )
     else:
         scene.timeline.settings.update(timelineResolutionWidth="96", timelineResolutionHeight="64")
     if case == "no project":
@@ -239,7 +333,11 @@ def test_missing_daemon_is_found_before_rendering(shot, tmp_path) -> None:
     endpoint = unreachable()
     with pytest.raises(VoidError) as err:
         flow(scene, settings(endpoint, tmp_path), tmp_path).run()
-    assert err.value.code == ErrorCode.DAEMON_UNREACHABLE and endpoint in err.value.message and "void-daemon serve" in err.value.message
+    assert (
+        err.value.code == ErrorCode.DAEMON_UNREACHABLE
+        and endpoint in err.value.message
+        and "void-daemon serve" in err.value.message
+    )
     assert "Project.AddRenderJob" not in scene.calls.names()
     assert_project_untouched(scene, 1, tmp_path)
 
@@ -247,12 +345,17 @@ def test_missing_daemon_is_found_before_rendering(shot, tmp_path) -> None:
 # --------------------------------------------------------------------------- failures after work began
 
 
-def test_failed_render_deletes_the_job_and_restores_tracks_savers_and_deliver_settings(daemon, shot, tmp_path) -> None:
+def test_failed_render_deletes_the_job_and_restores_tracks_savers_and_deliver_settings(
+    daemon, shot, tmp_path
+) -> None:
     scene = make_scene(shot, tracks=2)
     add_matte_clip(scene, 2, "ball matte")
     _, savers = add_fusion_savers(scene, affected=False)
     scene.project.on_start_rendering = lambda p, jobs: render_like_resolve(
-        scene, jobs, [{"JobStatus": "Failed", "CompletionPercentage": 30, "Error": "Render failed: disk full"}])
+        scene,
+        jobs,
+        [{"JobStatus": "Failed", "CompletionPercentage": 30, "Error": "Render failed: disk full"}],
+    )
     with pytest.raises(VoidError) as err:
         flow(scene, settings(daemon, tmp_path), tmp_path).run()
     assert err.value.code == ErrorCode.HOST_FAILED and err.value.field == "render"
@@ -285,7 +388,9 @@ def test_cancel_while_rendering_stops_resolve_and_undoes(daemon, shot, tmp_path)
     assert_project_untouched(scene, 1, tmp_path)
 
 
-def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(daemon, shot, tmp_path) -> None:
+def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(
+    daemon, shot, tmp_path
+) -> None:
     scene = make_scene(shot)
     add_fusion_savers(scene, affected=False)
     f = flow(scene, settings(daemon, tmp_path), tmp_path)
@@ -322,12 +427,17 @@ def test_render_that_writes_too_few_frames_is_refused(daemon, shot, tmp_path) ->
     scene.project.on_start_rendering = short_render
     with pytest.raises(VoidError) as err:
         flow(scene, settings(daemon, tmp_path), tmp_path).run()
-    assert err.value.code == ErrorCode.HOST_FAILED and f"wrote {FRAMES - 1} frames" in err.value.message
+    assert (
+        err.value.code == ErrorCode.HOST_FAILED
+        and f"wrote {FRAMES - 1} frames" in err.value.message
+    )
     assert_project_untouched(scene, 1, tmp_path)
 
 
 @pytest.mark.parametrize("step", ["import", "fps", "place", "misplaced"])
-def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files(daemon, shot, tmp_path, step) -> None:
+def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files(
+    daemon, shot, tmp_path, step
+) -> None:
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
     pool = scene.project.media_pool
@@ -356,8 +466,12 @@ def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files
         pool.on_append = off_by_one
     with pytest.raises(VoidError) as err:
         flow(scene, settings(daemon, tmp_path), tmp_path).run()
-    expected = {"import": (ErrorCode.HOST_FAILED, "did not import"), "fps": (ErrorCode.UNSUPPORTED_MEDIA, "will not set it"),
-                "place": (ErrorCode.HOST_FAILED, "did not place"), "misplaced": (ErrorCode.HOST_FAILED, "at 86401")}[step]
+    expected = {
+        "import": (ErrorCode.HOST_FAILED, "did not import"),
+        "fps": (ErrorCode.UNSUPPORTED_MEDIA, "will not set it"),
+        "place": (ErrorCode.HOST_FAILED, "did not place"),
+        "misplaced": (ErrorCode.HOST_FAILED, "at 86401"),
+    }[step]
     assert err.value.code == expected[0] and expected[1] in err.value.message
     assert_project_untouched(scene, 1, tmp_path)
     assert scene.timeline.tracks == [[scene.source]]

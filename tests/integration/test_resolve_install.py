@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from void_client.errors import ErrorCode, VoidError
-from void_resolve.locations import scripting_api_dirs, scripts_dir
-from void_resolve import installer
-
 from tests.support.fakes.resolve_scene import add_fusion_savers, make_scene
+from void_client.errors import ErrorCode, VoidError
+from void_resolve import installer
+from void_resolve.locations import scripting_api_dirs, scripts_dir
 
 from void_resolve import api as resolve_api  # isort: skip  (importable once resolve_scene has run)
 from void_resolve.app import choose_ui  # isort: skip
@@ -32,8 +31,14 @@ def args(**kw) -> argparse.Namespace:
 
 
 LAYOUTS = {
-    "Darwin": ({}, Path("Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts")),
-    "Windows": ({"APPDATA": "{home}/AppData/Roaming"}, Path("AppData/Roaming/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")),
+    "Darwin": (
+        {},
+        Path("Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"),
+    ),
+    "Windows": (
+        {"APPDATA": "{home}/AppData/Roaming"},
+        Path("AppData/Roaming/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts"),
+    ),
     "Linux": ({}, Path(".local/share/DaVinciResolve/Fusion/Scripts")),
 }
 
@@ -50,7 +55,9 @@ def test_install_into_each_os_layout_is_idempotent_and_uninstalls(system, tmp_pa
     assert text.startswith(installer.MARKER + "\n")
     compile(text, str(target), "exec")
     namespace: dict = {"__name__": "not-run"}
-    exec(compile(text.split("\nif __name__", 1)[0], str(target), "exec"), namespace)  # the settings block only
+    exec(
+        compile(text.split("\nif __name__", 1)[0], str(target), "exec"), namespace
+    )  # the settings block only
     paths = namespace["VOID_REMOVE_PATHS"]
     root = Path(__file__).resolve().parents[2]
     assert str(root / "resolve") in paths and str(root / "plugin") in paths
@@ -84,24 +91,55 @@ def test_a_script_of_someone_elses_is_never_overwritten_or_removed(tmp_path, cap
 
 def test_all_users_and_scripting_api_locations() -> None:
     env = {"PROGRAMDATA": "C:\\ProgramData"}
-    assert scripts_dir("Darwin", {}, "/Users/ana", "all") == Path("/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts")
-    assert scripts_dir("Windows", env, "C:\\Users\\ana", "all") == Path("C:\\ProgramData").joinpath("Blackmagic Design", "DaVinci Resolve", "Fusion", "Scripts")
-    assert scripts_dir("Windows", {}, "/home/ana", "user") == Path("/home/ana/AppData/Roaming/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts")
+    assert scripts_dir("Darwin", {}, "/Users/ana", "all") == Path(
+        "/Library/Application Support/Blackmagic Design/DaVinci Resolve/Fusion/Scripts"
+    )
+    assert scripts_dir("Windows", env, "C:\\Users\\ana", "all") == Path("C:\\ProgramData").joinpath(
+        "Blackmagic Design", "DaVinci Resolve", "Fusion", "Scripts"
+    )
+    assert scripts_dir("Windows", {}, "/home/ana", "user") == Path(
+        "/home/ana/AppData/Roaming/Blackmagic Design/DaVinci Resolve/Support/Fusion/Scripts"
+    )
     assert str(scripts_dir("Linux", {}, "/home/ana", "all")).endswith("resolve/Fusion/Scripts")
     with pytest.raises(ValueError, match="not 'Haiku'"):
         scripts_dir("Haiku", {}, "/", "user")
-    assert scripting_api_dirs("Linux", {"RESOLVE_SCRIPT_API": "/x"})[:2] == [Path("/x"), Path("/opt/resolve/Developer/Scripting")]
-    assert scripting_api_dirs("Darwin", {}) == [Path("/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting")]
+    assert scripting_api_dirs("Linux", {"RESOLVE_SCRIPT_API": "/x"})[:2] == [
+        Path("/x"),
+        Path("/opt/resolve/Developer/Scripting"),
+    ]
+    assert scripting_api_dirs("Darwin", {}) == [
+        Path("/Library/Application Support/Blackmagic Design/DaVinci Resolve/Developer/Scripting")
+    ]
 
 
 def test_cli_installs_through_the_dispatcher(tmp_path) -> None:
-    r = subprocess.run([sys.executable, "-m", "void_client.cli.main", "install", "resolve", "--scripts-dir", str(tmp_path), "--folder", "Edit"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "void_client.cli.main",
+            "install",
+            "resolve",
+            "--scripts-dir",
+            str(tmp_path),
+            "--folder",
+            "Edit",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "Edit" / "VOID Remove.py").read_text(encoding="utf-8").startswith(installer.MARKER)
+    assert (
+        (tmp_path / "Edit" / "VOID Remove.py")
+        .read_text(encoding="utf-8")
+        .startswith(installer.MARKER)
+    )
 
 
-def test_installed_script_runs_the_flow_inside_resolve(daemon, tmp_path, monkeypatch, caplog) -> None:
+def test_installed_script_runs_the_flow_inside_resolve(
+    daemon, tmp_path, monkeypatch, caplog
+) -> None:
     """What Workspace ▸ Scripts ▸ VOID Remove does: Resolve runs the file with its objects in the
     globals. No window here (console), so the saved settings of the last run are used."""
     from void_client.demo_shot import make_shot
@@ -111,10 +149,16 @@ def test_installed_script_runs_the_flow_inside_resolve(daemon, tmp_path, monkeyp
     monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("VOID_RESOLVE_UI", "console")
     (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "resolve-settings.json").write_text(json.dumps({
-        "endpoint": daemon.endpoint, "autostart": False, "output_root": str(tmp_path / "out"),
-        "job": {"window": 13, "overlap": 4, "dilation": 2, "feather": 4},
-    }))
+    (tmp_path / "home" / "resolve-settings.json").write_text(
+        json.dumps(
+            {
+                "endpoint": daemon.endpoint,
+                "autostart": False,
+                "output_root": str(tmp_path / "out"),
+                "job": {"window": 13, "overlap": 4, "dilation": 2, "feather": 4},
+            }
+        )
+    )
     scene = make_scene(make_shot(frames=6, width=64, height=48, seed=2))
     add_fusion_savers(scene, affected=False)
     namespace = {"__name__": "__main__", **scene.namespace}
@@ -129,10 +173,17 @@ def test_installed_script_says_what_is_missing(tmp_path, monkeypatch, caplog) ->
     assert installer.install(args(scripts_dir=str(tmp_path))) == 0
     script = tmp_path / "Utility" / "VOID Remove.py"
     monkeypatch.setenv("VOID_RESOLVE_UI", "console")
-    scene = make_scene(__import__("void_client.demo_shot", fromlist=["make_shot"]).make_shot(frames=5, width=32, height=32))
+    scene = make_scene(
+        __import__("void_client.demo_shot", fromlist=["make_shot"]).make_shot(
+            frames=5, width=32, height=32
+        )
+    )
     scene.resolve.project_manager.current = None
     caplog.set_level("INFO", logger="void_resolve")
-    exec(compile(script.read_text(encoding="utf-8"), str(script), "exec"), {"__name__": "__main__", **scene.namespace})
+    exec(
+        compile(script.read_text(encoding="utf-8"), str(script), "exec"),
+        {"__name__": "__main__", **scene.namespace},
+    )
     assert "no project is open in Resolve" in caplog.text
 
 
@@ -144,7 +195,9 @@ def test_connect_inside_resolve_uses_the_injected_objects(tmp_path) -> None:
 
     scene = make_scene(make_shot(frames=5, width=32, height=32))
     api = resolve_api.connect(scene.namespace)
-    assert api.resolve is scene.resolve and api.fusion is scene.resolve.fusion and api.has_ui_manager()
+    assert (
+        api.resolve is scene.resolve and api.fusion is scene.resolve.fusion and api.has_ui_manager()
+    )
     only_bmd = resolve_api.connect({"bmd": scene.namespace["bmd"]})
     assert only_bmd.resolve is scene.resolve and only_bmd.fusion is scene.resolve.fusion
     scene.resolve.fusion.UIManager = None  # DaVinci Resolve (free) 19.1 and later
@@ -157,8 +210,12 @@ def test_resolves_own_dialog_only_where_it_opens(monkeypatch) -> None:
     from void_client.demo_shot import make_shot
     from void_resolve.plan import uimanager_allowed
 
-    assert uimanager_allowed("DaVinci Resolve Studio", "20.0.1.6") and uimanager_allowed("DaVinci Resolve", "19.0.3.7")
-    assert not uimanager_allowed("DaVinci Resolve", "19.1.0.12") and not uimanager_allowed("DaVinci Resolve", "20.2")
+    assert uimanager_allowed("DaVinci Resolve Studio", "20.0.1.6") and uimanager_allowed(
+        "DaVinci Resolve", "19.0.3.7"
+    )
+    assert not uimanager_allowed("DaVinci Resolve", "19.1.0.12") and not uimanager_allowed(
+        "DaVinci Resolve", "20.2"
+    )
     scene = make_scene(make_shot(frames=5, width=32, height=32))
     api = resolve_api.connect(scene.namespace)
     monkeypatch.setattr("void_resolve.app.qt_available", lambda: False)
@@ -171,7 +228,11 @@ def test_connect_outside_resolve_through_davinciresolvescript(tmp_path, monkeypa
     from void_client.demo_shot import make_shot
 
     scene = make_scene(make_shot(frames=5, width=32, height=32))
-    monkeypatch.setitem(sys.modules, "DaVinciResolveScript", types.SimpleNamespace(scriptapp=lambda name: scene.resolve))
+    monkeypatch.setitem(
+        sys.modules,
+        "DaVinciResolveScript",
+        types.SimpleNamespace(scriptapp=lambda name: scene.resolve),
+    )
     api = resolve_api.connect({}, env={})
     assert api.resolve is scene.resolve and api.fusion is scene.resolve.fusion
 
@@ -197,7 +258,12 @@ def test_running_outside_resolve_without_it_says_what_to_set(tmp_path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESOLVE_SCRIPT")}
     env["PYTHONPATH"] = os.pathsep.join([str(root / "resolve"), env.get("PYTHONPATH", "")])
-    r = subprocess.run([sys.executable, "-m", "void_resolve", "--ui", "console", "--no-autostart"], capture_output=True, text=True,
-                       timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "void_resolve", "--ui", "console", "--no-autostart"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 2
     assert "VOID Remove needs DaVinci Resolve" in r.stdout and "RESOLVE_SCRIPT_API" in r.stdout

@@ -7,11 +7,10 @@ import time
 
 import pytest
 
+from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
 from void_client.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
 from void_resolve.plan import ResolveSettings, form_values, settings_from_form
-
-from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
 
 from void_resolve.api import Dialog, ResolveAPI  # isort: skip  (importable once resolve_scene has run)
 from void_resolve.app import run_dialog  # isort: skip
@@ -28,13 +27,25 @@ def scene() -> Scene:
 
 def maker(api: ResolveAPI, base: ResolveSettings, tmp_path):
     def make_flow(values: dict) -> RemoveFlow:
-        return RemoveFlow(api, settings_from_form(values, base), work_root=tmp_path / "work", poll_s=0.0, daemon_timeout_s=0.5)
+        return RemoveFlow(
+            api,
+            settings_from_form(values, base),
+            work_root=tmp_path / "work",
+            poll_s=0.0,
+            daemon_timeout_s=0.5,
+        )
 
     return make_flow
 
 
 def base_settings(daemon, tmp_path, **kw) -> ResolveSettings:
-    return ResolveSettings(endpoint=daemon.endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw)
+    return ResolveSettings(
+        endpoint=daemon.endpoint,
+        autostart=False,
+        output_root=str(tmp_path / "out"),
+        job=dict(JOB),
+        **kw,
+    )
 
 
 def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) -> None:
@@ -46,7 +57,12 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
         window = dispatcher.window
         items = window.GetItems()
         seen["choices"] = {k: list(items[k].items) for k in ("range", "matte", "engine")}
-        seen["initial"] = (items["range"].CurrentIndex, items["matte"].CurrentIndex, items["engine"].CurrentIndex, items["pass2"].Checked)
+        seen["initial"] = (
+            items["range"].CurrentIndex,
+            items["matte"].CurrentIndex,
+            items["engine"].CurrentIndex,
+            items["pass2"].Checked,
+        )
         items["matte"].CurrentIndex = 1  # Fusion Saver
         items["engine"].CurrentText = "propagate"
         items["prompt"].Text = "  an empty street  "
@@ -60,14 +76,23 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
         window.On[Dialog.WINDOW_ID].Close(None)
 
     bmd.dispatcher.on_run_loop = artist
-    assert run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path), ResolveSettings(pass2=True)) == 0
+    assert (
+        run_dialog(
+            api, maker(api, base_settings(daemon, tmp_path), tmp_path), ResolveSettings(pass2=True)
+        )
+        == 0
+    )
 
     assert seen["choices"]["range"] == ["Clip, or In/Out when marked", "Whole clip", "In/Out marks"]
-    assert seen["choices"]["matte"][1] == "Fusion Saver in the clip's comp" and seen["choices"]["engine"] == ["propagate", "void"]
+    assert seen["choices"]["matte"][1] == "Fusion Saver in the clip's comp" and seen["choices"][
+        "engine"
+    ] == ["propagate", "void"]
     assert seen["initial"] == (0, 0, 0, True)  # from the settings handed in
     assert seen["running"] == (False, "Cancel")
     bar, status, button = seen["end"]
-    assert bar.endswith("100%") and status.startswith("Done: 'A001_C002_mov_void.[86400-86405].exr' on V2 at frame 86400")
+    assert bar.endswith("100%") and status.startswith(
+        "Done: 'A001_C002_mov_void.[86400-86405].exr' on V2 at frame 86400"
+    )
     assert button == "Close"
     assert scene.calls.names()[-1] == "Dispatcher.ExitLoop"
     [placed] = scene.timeline.tracks[1]
@@ -100,7 +125,9 @@ def test_resolve_dialog_cancel_undoes_and_says_so(daemon, scene, tmp_path) -> No
     run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path))
     assert seen["rendering"] == "Resolve is rendering the plate: 25%"
     assert seen["after"] == ("Cancelled; the project is as it was", True)
-    assert scene.project.jobs == {} and not scene.project.rendering and len(scene.timeline.tracks) == 1
+    assert (
+        scene.project.jobs == {} and not scene.project.rendering and len(scene.timeline.tracks) == 1
+    )
     assert scene.calls.names().count("Dispatcher.ExitLoop") == 1
 
 
@@ -111,7 +138,13 @@ def test_qt_window_runs_and_shows_progress(qtbot, daemon, scene, tmp_path) -> No
     window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path))
     qtbot.addWidget(window)
     window.set_values(form_values(ResolveSettings(matte="fusion", prompt="a wall")))
-    assert window.values() == {"range": 0, "matte": 1, "engine": "propagate", "prompt": "a wall", "pass2": False}
+    assert window.values() == {
+        "range": 0,
+        "matte": 1,
+        "engine": "propagate",
+        "prompt": "a wall",
+        "pass2": False,
+    }
     window.run_button.click()
     assert not window.run_button.isEnabled() and window.cancel_button.text() == "Cancel"
     qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=60000)
@@ -145,11 +178,17 @@ def test_qt_window_opens_the_panel_when_it_imports(qtbot, daemon, scene, tmp_pat
     if panel_opener() is None:
         pytest.skip("void_client.panel does not import here")
     api = ResolveAPI(scene.resolve, scene.resolve.fusion)
-    window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path), endpoint=daemon.endpoint)
+    window = RemoveWindow(
+        maker(api, base_settings(daemon, tmp_path), tmp_path), endpoint=daemon.endpoint
+    )
     qtbot.addWidget(window)
     window.panel_button.click()
     panel = window.panel
     try:
-        assert type(panel).__name__ == "VoidPanel" and panel.endpoint == daemon.endpoint and panel.isVisible()
+        assert (
+            type(panel).__name__ == "VoidPanel"
+            and panel.endpoint == daemon.endpoint
+            and panel.isVisible()
+        )
     finally:
         panel.close()

@@ -4,8 +4,8 @@ restarts, peak RSS, journals. The one place a test or a bench script starts a da
 from __future__ import annotations
 
 import json
-import socket
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +28,9 @@ def free_port() -> int:
 
 
 class DaemonProcess:
-    def __init__(self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None
+    ) -> None:
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
         self.jobs_dir = jobs_dir
         self.extra = extra or []
@@ -36,7 +38,17 @@ class DaemonProcess:
         self.log = jobs_dir.parent / f"daemon-{self.endpoint.rsplit(':', 1)[-1]}.log"
 
     def start(self, timeout: float = 60.0) -> DaemonProcess:
-        cmd = [sys.executable, "-m", "void_daemon", "serve", "--endpoint", self.endpoint, "--jobs-dir", str(self.jobs_dir), *self.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "void_daemon",
+            "serve",
+            "--endpoint",
+            self.endpoint,
+            "--jobs-dir",
+            str(self.jobs_dir),
+            *self.extra,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         try:
             wait_for_daemon(self.endpoint, self.proc, timeout)
@@ -62,18 +74,37 @@ class DaemonProcess:
 class FaultyDaemon(DaemonProcess):
     """A :class:`DaemonProcess` whose next start can carry one injected fault (see fault_daemon.py)."""
 
-    def __init__(self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None
+    ) -> None:
         super().__init__(jobs_dir, endpoint, extra)
         slug = "".join(ch if ch.isalnum() else "_" for ch in self.endpoint.rsplit("/", 1)[-1])
         self.log = jobs_dir.parent / f"daemon-{slug}.log"
 
-    def start(self, timeout: float = 60.0, fault: str = "", env: dict | None = None, keys: CurveKeys | None = None) -> FaultyDaemon:  # type: ignore[override]
+    def start(
+        self,
+        timeout: float = 60.0,
+        fault: str = "",
+        env: dict | None = None,
+        keys: CurveKeys | None = None,
+    ) -> FaultyDaemon:  # type: ignore[override]
         """``keys``: the CurveZMQ client keys the readiness probe uses (a Curve daemon answers no one else).
         ``self.bind``, when set, is what the daemon binds; ``self.endpoint`` is what clients dial."""
         bind = getattr(self, "bind", None) or self.endpoint
-        cmd = [sys.executable, str(FAULT_DAEMON), "serve", "--endpoint", bind, "--jobs-dir", str(self.jobs_dir), *self.extra]
+        cmd = [
+            sys.executable,
+            str(FAULT_DAEMON),
+            "serve",
+            "--endpoint",
+            bind,
+            "--jobs-dir",
+            str(self.jobs_dir),
+            *self.extra,
+        ]
         full_env = {**os.environ, **(env or {}), "VOID_TEST_FAULT": fault}
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=full_env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=full_env
+        )
         try:
             wait_for_daemon(self.endpoint, self.proc, timeout, curve=keys or False)
         except VoidError as exc:

@@ -44,7 +44,11 @@ def install(fault: str) -> None:
         save = np.save
 
         def faulty_save(file, arr, *a, **kw):  # type: ignore[no-untyped-def]
-            name = os.readlink(f"/proc/self/fd/{file.fileno()}") if hasattr(file, "fileno") else str(file)
+            name = (
+                os.readlink(f"/proc/self/fd/{file.fileno()}")
+                if hasattr(file, "fileno")
+                else str(file)
+            )
             if f"/{folder}/" in name:
                 count["n"] += 1
                 if count["n"] == int(nth):

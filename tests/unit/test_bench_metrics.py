@@ -77,8 +77,12 @@ def test_quality_totals_equal_the_full_frame_computation() -> None:
     got = totals.scores()
     assert got["psnr_hole"] == pytest.approx(psnr(out, truth, region), abs=1e-5)
     assert got["psnr_full"] == pytest.approx(psnr(out, truth), abs=1e-5)
-    assert got["ssim_hole"] == pytest.approx(np.mean([ssim(o, t, r) for o, t, r in zip(out, truth, region)]), abs=1e-6)
-    assert got["ssim_full"] == pytest.approx(np.mean([ssim(o, t) for o, t in zip(out, truth)]), abs=1e-6)
+    assert got["ssim_hole"] == pytest.approx(
+        np.mean([ssim(o, t, r) for o, t, r in zip(out, truth, region)]), abs=1e-6
+    )
+    assert got["ssim_full"] == pytest.approx(
+        np.mean([ssim(o, t) for o, t in zip(out, truth)]), abs=1e-6
+    )
 
 
 def test_seam_transitions_follow_the_window_plan() -> None:
@@ -99,7 +103,9 @@ def test_seam_metric_sees_an_injected_jump_and_not_a_clean_sequence(seam: str) -
     n = 64
     at_seam = seam_transitions(n, 37, 10, seam)
     # Grain on every frame, so the temporal difference elsewhere is not zero.
-    clean = np.stack([np.clip(base + rng.normal(0, 0.01, base.shape).astype(np.float32), 0, 1) for _ in range(n)])
+    clean = np.stack(
+        [np.clip(base + rng.normal(0, 0.01, base.shape).astype(np.float32), 0, 1) for _ in range(n)]
+    )
     region = np.zeros(clean.shape[:3], bool)
     region[:, 16:48, 24:72] = True
     flows = flow_pairs(np.repeat(base[None], n, axis=0))
@@ -133,10 +139,16 @@ def test_scenes_are_deterministic_and_their_truth_differs_only_where_the_object_
 def test_docs_update_replaces_only_its_own_section(tmp_path: Path) -> None:
     report = _bench_module("report")
     doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\nintro\n\n## Theirs (issue 3)\n\nkeep me\n\n## Mine (issue 11)\n\nold\n\n## Last (issue 9)\n\nme too\n")
+    doc.write_text(
+        "# Benchmarks\n\nintro\n\n## Theirs (issue 3)\n\nkeep me\n\n## Mine (issue 11)\n\nold\n\n## Last (issue 9)\n\nme too\n"
+    )
     report.update_section("## Mine (issue 11)", "new table", doc)
     text = doc.read_text()
     assert "new table" in text and "old" not in text
-    assert "## Theirs (issue 3)\n\nkeep me\n" in text and text.endswith("## Last (issue 9)\n\nme too\n")
+    assert "## Theirs (issue 3)\n\nkeep me\n" in text and text.endswith(
+        "## Last (issue 9)\n\nme too\n"
+    )
     report.update_section("## Added (issue 11)", "appended", doc)
-    assert doc.read_text().startswith(text.rstrip("\n")) and doc.read_text().endswith("## Added (issue 11)\n\nappended\n")
+    assert doc.read_text().startswith(text.rstrip("\n")) and doc.read_text().endswith(
+        "## Added (issue 11)\n\nappended\n"
+    )

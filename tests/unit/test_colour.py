@@ -70,7 +70,9 @@ def ocio_apply(config: ocio.Config, src: str, dst: str, rgb: np.ndarray) -> np.n
 def hdr_samples(n: int = 20000, seed: int = 0) -> np.ndarray:
     """Greys on [0, 16] (dense near black and around the knee) plus random colours on [0, 16]."""
     rng = np.random.default_rng(seed)
-    grey = np.concatenate([np.linspace(0, 16, n), np.geomspace(1e-5, 16, n), np.linspace(0.55, 0.65, 1000)])
+    grey = np.concatenate(
+        [np.linspace(0, 16, n), np.geomspace(1e-5, 16, n), np.linspace(0.55, 0.65, 1000)]
+    )
     colours = rng.random((n, 3)) * rng.choice([1.0, 4.0, 16.0], (n, 1))
     return np.concatenate([np.repeat(grey[:, None], 3, 1), colours]).astype(np.float32)
 
@@ -97,14 +99,19 @@ def test_default_model_space_is_ocio_srgb_encoding_of_the_shoulder() -> None:
     x = hdr_samples()
     got = transform().to_model(x)
     builtin = ocio.Config.CreateFromFile(BUILTIN)
-    want = ocio_apply(builtin, "Linear Rec.709 (sRGB)", "sRGB Encoded Rec.709 (sRGB)", independent_shoulder(x, colour.DEFAULT_KNEE))
+    want = ocio_apply(
+        builtin,
+        "Linear Rec.709 (sRGB)",
+        "sRGB Encoded Rec.709 (sRGB)",
+        independent_shoulder(x, colour.DEFAULT_KNEE),
+    )
     assert np.abs(got - want).max() < 2e-5
     # Below the knee the model sees the plain sRGB encoding (the formula, not OCIO).
     low = x[(x.max(axis=1) < 0.6)].astype(np.float64)
     srgb = np.where(low <= 0.0031308, 12.92 * low, 1.055 * np.power(low, 1 / 2.4) - 0.055)
     assert np.abs(transform().to_model(low.astype(np.float32)) - srgb).max() < 2e-5
     # Everything up to 16.0 fits in the model's [0, 1) and keeps its order.
-    grey = got[: 20000, 0]
+    grey = got[:20000, 0]
     assert got.min() >= 0.0 and got.max() < 1.0
     assert np.all(np.diff(grey) > 0)
 
@@ -114,14 +121,21 @@ def test_acescg_input_matches_ocio_computed_separately() -> None:
     got = transform(ColourSettings(input="ACEScg")).to_model(x)
     builtin = ocio.Config.CreateFromFile(BUILTIN)
     lin709 = ocio_apply(builtin, "ACEScg", "Linear Rec.709 (sRGB)", x)
-    want = ocio_apply(builtin, "Linear Rec.709 (sRGB)", "sRGB Encoded Rec.709 (sRGB)", independent_shoulder(lin709, colour.DEFAULT_KNEE))
+    want = ocio_apply(
+        builtin,
+        "Linear Rec.709 (sRGB)",
+        "sRGB Encoded Rec.709 (sRGB)",
+        independent_shoulder(lin709, colour.DEFAULT_KNEE),
+    )
     assert np.abs(got - want).max() < 2e-5
     # A saturated ACEScg red is outside Rec.709: it arrives with negative channels instead of clipped.
     red = transform(ColourSettings(input="acescg")).to_model(np.float32([[4.0, 0.0, 0.0]]))
     assert red.min() < 0.0
 
 
-@pytest.mark.parametrize("space", ["", "ACEScg", "lin_ap1", "sRGB Encoded Rec.709 (sRGB)", "Linear P3-D65"])
+@pytest.mark.parametrize(
+    "space", ["", "ACEScg", "lin_ap1", "sRGB Encoded Rec.709 (sRGB)", "Linear P3-D65"]
+)
 def test_round_trip_is_within_1e3_relative_on_0_to_16(space: str) -> None:
     x = hdr_samples(seed=2)
     if space.startswith("sRGB"):
@@ -134,7 +148,9 @@ def test_round_trip_is_within_1e3_relative_on_0_to_16(space: str) -> None:
     assert back[:20000].max() == pytest.approx(x[:20000].max(), rel=1e-3)
 
 
-def test_host_config_by_name_from_ocio_env(host_configs: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_config_by_name_from_ocio_env(
+    host_configs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OCIO", host_configs["v1"])
     t = transform(ColourSettings(input="wide"))
     assert host_configs["v1"] in t.description
@@ -142,12 +158,19 @@ def test_host_config_by_name_from_ocio_env(host_configs: dict[str, str], monkeyp
     builtin = ocio.Config.CreateFromFile(BUILTIN)
     # Independently: the config's matrix in numpy, then the curve, then OCIO's encoding.
     lin709 = (x.astype(np.float64) @ WIDE.T).astype(np.float32)
-    want = ocio_apply(builtin, "Linear Rec.709 (sRGB)", "sRGB Encoded Rec.709 (sRGB)", independent_shoulder(lin709, colour.DEFAULT_KNEE))
+    want = ocio_apply(
+        builtin,
+        "Linear Rec.709 (sRGB)",
+        "sRGB Encoded Rec.709 (sRGB)",
+        independent_shoulder(lin709, colour.DEFAULT_KNEE),
+    )
     assert np.abs(t.to_model(x) - want).max() < 2e-5
     assert relative_error(t.from_model(t.to_model(x)), x) < 1e-3
 
 
-def test_host_config_without_rec709_goes_through_aces_interchange(host_configs: dict[str, str]) -> None:
+def test_host_config_without_rec709_goes_through_aces_interchange(
+    host_configs: dict[str, str],
+) -> None:
     x = hdr_samples(4000, seed=4)
     host = transform(ColourSettings(config=host_configs["v2"], input="plate_ap1"))
     builtin = transform(ColourSettings(config=BUILTIN, input="ACEScg"))
@@ -169,7 +192,9 @@ def test_shoulder_is_continuous_smooth_and_invertible() -> None:
     eps = 1e-7
     below, above = shoulder(np.float64(k - eps)), shoulder(np.float64(k + eps))
     assert abs(above - below) < 3e-7  # continuous
-    assert (shoulder(np.float64(k + 1e-4)) - shoulder(np.float64(k))) / 1e-4 == pytest.approx(1.0, abs=1e-3)  # C1
+    assert (shoulder(np.float64(k + 1e-4)) - shoulder(np.float64(k))) / 1e-4 == pytest.approx(
+        1.0, abs=1e-3
+    )  # C1
     x = np.concatenate([-np.geomspace(1e-6, 1, 50), np.geomspace(1e-6, 1000, 500)])
     assert np.allclose(inverse_shoulder(shoulder(x)), x, rtol=1e-9, atol=1e-12)
     assert shoulder(np.float64(1e6)) < 1.0

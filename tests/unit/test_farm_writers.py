@@ -28,12 +28,27 @@ COMMAND = [sys.executable, "-m", "void_client.cli.main"]
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return write_shot(make_shot(frames=24, width=64, height=48, seed=12), str(tmp_path_factory.mktemp("writers-shot")))
+    return write_shot(
+        make_shot(frames=24, width=64, height=48, seed=12),
+        str(tmp_path_factory.mktemp("writers-shot")),
+    )
 
 
-def spec_for(paths: dict, tmp_path: Path, seam: str = "crossfade", engine: str = "propagate", frames: int = 24) -> FarmSpec:
-    req = RemoveRequest(paths["plate"], paths["remove"], str(tmp_path / "out dir" / "clean.####.exr"), paths["affected"],
-                        frame_range=(1001, 1000 + frames), settings={"window": 13, "overlap": 4, "seam": seam, "engine": engine})
+def spec_for(
+    paths: dict,
+    tmp_path: Path,
+    seam: str = "crossfade",
+    engine: str = "propagate",
+    frames: int = 24,
+) -> FarmSpec:
+    req = RemoveRequest(
+        paths["plate"],
+        paths["remove"],
+        str(tmp_path / "out dir" / "clean.####.exr"),
+        paths["affected"],
+        frame_range=(1001, 1000 + frames),
+        settings={"window": 13, "overlap": 4, "seam": seam, "engine": engine},
+    )
     return FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
 
 
@@ -45,8 +60,16 @@ def read_info(path: Path) -> dict[str, str]:
 def test_farm_spec_round_trips_and_refuses_what_a_task_could_not_run(paths, tmp_path: Path) -> None:
     spec = spec_for(paths, tmp_path)
     again = FarmSpec.load(spec.save(tmp_path / "farm.json"))
-    assert again == spec and again.job.transfer == "paths" and again.job.out_pattern.endswith("clean.####.exr")
-    assert os.path.isabs(again.plate) and os.path.isabs(again.work_dir) and again.job_dir.parent.name == "jobs"
+    assert (
+        again == spec
+        and again.job.transfer == "paths"
+        and again.job.out_pattern.endswith("clean.####.exr")
+    )
+    assert (
+        os.path.isabs(again.plate)
+        and os.path.isabs(again.work_dir)
+        and again.job_dir.parent.name == "jobs"
+    )
     d = json.loads(spec.to_json())
     with pytest.raises(VoidError) as err:
         FarmSpec.from_dict({**d, "surprise": 1})
@@ -70,7 +93,9 @@ def test_registry_lists_the_three_farms_and_names_an_unknown_one(paths, tmp_path
 
 # ---------------------------------------------------------------------- OpenJD
 @pytest.mark.parametrize("seam", ["crossfade", "chain"])
-def test_openjd_template_validates_and_says_how_windows_run(paths, tmp_path: Path, seam: str) -> None:
+def test_openjd_template_validates_and_says_how_windows_run(
+    paths, tmp_path: Path, seam: str
+) -> None:
     spec = spec_for(paths, tmp_path, seam=seam, engine="void")
     main = submit_job(spec, "openjd", tmp_path / "bundle")
     assert main == tmp_path / "bundle" / "template.yaml"
@@ -109,28 +134,51 @@ def test_a_one_window_shot_is_a_one_task_step(paths, tmp_path: Path) -> None:
 
 
 def test_yaml_writer_quotes_keys_and_strings_a_yaml_reader_would_retype() -> None:
-    value = {"NO": 1, "on": [], "null": None, "a b": "x: y # z", "k": ["yes", "1.5", "~", "", "{{Param.X}}", "tab\t\"q\"\\"]}
+    value = {
+        "NO": 1,
+        "on": [],
+        "null": None,
+        "a b": "x: y # z",
+        "k": ["yes", "1.5", "~", "", "{{Param.X}}", 'tab\t"q"\\'],
+    }
     assert yaml.safe_load(to_yaml(value)) == value
 
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
-_leaf = st.one_of(_text, st.integers(-10**6, 10**6), st.booleans(), st.none())
-_tree = st.recursive(_leaf, lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), kids, max_size=4)), max_leaves=20)
+_leaf = st.one_of(_text, st.integers(-(10**6), 10**6), st.booleans(), st.none())
+_tree = st.recursive(
+    _leaf,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(
+            st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), kids, max_size=4
+        ),
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), _tree, min_size=1, max_size=5))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), _tree, min_size=1, max_size=5
+    )
+)
 def test_yaml_writer_round_trips_through_a_real_yaml_parser(value: dict) -> None:
     assert yaml.safe_load(to_yaml(value)) == value
 
 
 # ---------------------------------------------------------------------- OpenCue
-def test_opencue_job_spec_has_a_windows_layer_and_a_dependent_assemble_layer(paths, tmp_path: Path) -> None:
+def test_opencue_job_spec_has_a_windows_layer_and_a_dependent_assemble_layer(
+    paths, tmp_path: Path
+) -> None:
     spec = spec_for(paths, tmp_path)
     spec.farm.env["OCIO"] = "/studio/config.ocio"
     main = submit_job(spec, "opencue", tmp_path / "cue")
     text = main.read_text()
-    assert text.startswith('<?xml version="1.0"?>\n<!DOCTYPE spec PUBLIC "SPI Cue  Specification Language"')
+    assert text.startswith(
+        '<?xml version="1.0"?>\n<!DOCTYPE spec PUBLIC "SPI Cue  Specification Language"'
+    )
     assert "cjsl-1.14.dtd" in text and "run in parallel" in text
     root = Et.fromstring(text.split("\n", 2)[2])
     assert [c.tag for c in root][:3] == ["show", "shot", "user"]
@@ -139,42 +187,94 @@ def test_opencue_job_spec_has_a_windows_layer_and_a_dependent_assemble_layer(pat
     assert name == f"void_remove_{spec.job_id}"
     assert job.find("env/key[@name='OCIO']").text == "/studio/config.ocio"
     layers = job.findall("layers/layer")
-    assert [(lay.get("name"), lay.findtext("range"), lay.findtext("chunk")) for lay in layers] == [("windows", "0-2", "1"), ("assemble", "0", "1")]
+    assert [(lay.get("name"), lay.findtext("range"), lay.findtext("chunk")) for lay in layers] == [
+        ("windows", "0-2", "1"),
+        ("assemble", "0", "1"),
+    ]
     spec_path = str(tmp_path / "cue" / "farm.json")
     cmd = layers[0].findtext("cmd")
-    assert cmd.endswith(f"task window --spec '{spec_path}' --index #IFRAME#") or cmd.endswith(f"task window --spec {spec_path} --index #IFRAME#")
+    assert cmd.endswith(f"task window --spec '{spec_path}' --index #IFRAME#") or cmd.endswith(
+        f"task window --spec {spec_path} --index #IFRAME#"
+    )
     assert "task assemble" in layers[1].findtext("cmd")
     # Children in the order the cjsl DTD fixes: cmd, range, chunk, ..., env, services.
-    dtd_order = ["cmd", "range", "chunk", "cores", "threadable", "memory", "gpus", "gpu", "gpu_memory", "timeout", "timeout_llu", "tags", "limits", "env", "services", "outputs"]
+    dtd_order = [
+        "cmd",
+        "range",
+        "chunk",
+        "cores",
+        "threadable",
+        "memory",
+        "gpus",
+        "gpu",
+        "gpu_memory",
+        "timeout",
+        "timeout_llu",
+        "tags",
+        "limits",
+        "env",
+        "services",
+        "outputs",
+    ]
     for lay in layers:
         tags = [c.tag for c in lay]
         assert tags == sorted(tags, key=dtd_order.index)
     deps = root.findall("depends/depend")
-    assert [(d.get("type"), d.findtext("depjob"), d.findtext("deplayer"), d.findtext("onjob"), d.findtext("onlayer")) for d in deps] == [
-        ("LAYER_ON_LAYER", name, "assemble", name, "windows")
-    ]
+    assert [
+        (
+            d.get("type"),
+            d.findtext("depjob"),
+            d.findtext("deplayer"),
+            d.findtext("onjob"),
+            d.findtext("onlayer"),
+        )
+        for d in deps
+    ] == [("LAYER_ON_LAYER", name, "assemble", name, "windows")]
     outline = json.loads((tmp_path / "cue" / "outline.json").read_text())
     assert outline["name"] == name and outline["range"] == "0-2"
     assert [(lay["name"], lay["module"], lay.get("require")) for lay in outline["layers"]] == [
         ("windows", "outline.modules.shell.Shell", None),
         ("assemble", "outline.modules.shell.Shell", ["windows:all"]),
     ]
-    assert outline["layers"][0]["command"] == [*COMMAND, "task", "window", "--spec", spec_path, "--index", "#IFRAME#"]
+    assert outline["layers"][0]["command"] == [
+        *COMMAND,
+        "task",
+        "window",
+        "--spec",
+        spec_path,
+        "--index",
+        "#IFRAME#",
+    ]
 
 
 def test_opencue_chain_job_orders_one_layer_per_window(paths, tmp_path: Path) -> None:
     spec = spec_for(paths, tmp_path, seam="chain", engine="void")
-    root = Et.fromstring(submit_job(spec, "opencue", tmp_path / "cue").read_text().split("\n", 2)[2])
+    root = Et.fromstring(
+        submit_job(spec, "opencue", tmp_path / "cue").read_text().split("\n", 2)[2]
+    )
     layers = root.findall("job/layers/layer")
-    assert [lay.get("name") for lay in layers] == ["window-000", "window-001", "window-002", "assemble"]
+    assert [lay.get("name") for lay in layers] == [
+        "window-000",
+        "window-001",
+        "window-002",
+        "assemble",
+    ]
     assert [lay.findtext("gpus") for lay in layers] == ["1", "1", "1", None]
     assert [lay.findtext("cmd").split()[-1] for lay in layers[:3]] == ["0", "1", "2"]
-    edges = [(d.findtext("deplayer"), d.findtext("onlayer")) for d in root.findall("depends/depend")]
-    assert edges == [("window-001", "window-000"), ("window-002", "window-001"), ("assemble", "window-002")]
+    edges = [
+        (d.findtext("deplayer"), d.findtext("onlayer")) for d in root.findall("depends/depend")
+    ]
+    assert edges == [
+        ("window-001", "window-000"),
+        ("window-002", "window-001"),
+        ("assemble", "window-002"),
+    ]
     assert "run one after another" in (tmp_path / "cue" / "job.xml").read_text()
 
 
-def test_opencue_submission_needs_cuebot_hosts_and_sends_the_written_spec(paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_opencue_submission_needs_cuebot_hosts_and_sends_the_written_spec(
+    paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = spec_for(paths, tmp_path)
     monkeypatch.delenv("CUEBOT_HOSTS", raising=False)
     with pytest.raises(VoidError) as err:
@@ -196,40 +296,65 @@ def test_opencue_submission_needs_cuebot_hosts_and_sends_the_written_spec(paths,
     sys.modules["opencue"].api = Api  # type: ignore[attr-defined]
     main = submit_job(spec, "opencue", tmp_path / "cue", submit=True)
     assert sent == [main.read_text()]
-    assert "launched void-plate-root_void_remove_x" in (tmp_path / "cue" / "submitted.log").read_text()
+    assert (
+        "launched void-plate-root_void_remove_x" in (tmp_path / "cue" / "submitted.log").read_text()
+    )
 
 
 # ---------------------------------------------------------------------- Deadline
-def test_deadline_files_describe_a_windows_job_and_a_dependent_assemble_job(paths, tmp_path: Path) -> None:
+def test_deadline_files_describe_a_windows_job_and_a_dependent_assemble_job(
+    paths, tmp_path: Path
+) -> None:
     spec = spec_for(paths, tmp_path)
     spec.farm.pool, spec.farm.priority = "gpu", 70
     main = submit_job(spec, "deadline", tmp_path / "dl")
     manifest = json.loads(main.read_text())
-    assert [(j["name"], j["frames"], j["depends_on"]) for j in manifest["jobs"]] == [("windows", "0-2", []), ("assemble", "0", ["windows"])]
+    assert [(j["name"], j["frames"], j["depends_on"]) for j in manifest["jobs"]] == [
+        ("windows", "0-2", []),
+        ("assemble", "0", ["windows"]),
+    ]
     assert "run in parallel" in manifest["seams"]
     win = read_info(tmp_path / "dl" / "windows.job_info.txt")
-    assert (win["Plugin"], win["Frames"], win["ChunkSize"], win["Pool"], win["Priority"]) == ("CommandLine", "0-2", "1", "gpu", "70")
+    assert (win["Plugin"], win["Frames"], win["ChunkSize"], win["Pool"], win["Priority"]) == (
+        "CommandLine",
+        "0-2",
+        "1",
+        "gpu",
+        "70",
+    )
     assert win["BatchName"] == spec.title() and "JobDependencies" not in win
     plugin = read_info(tmp_path / "dl" / "windows.plugin_info.txt")
     spec_path = str(tmp_path / "dl" / "farm.json")
     assert plugin["Executable"] == sys.executable
-    assert plugin["Arguments"] == f"-m void_client.cli.main task window --spec {spec_path} --index <STARTFRAME>"
+    assert (
+        plugin["Arguments"]
+        == f"-m void_client.cli.main task window --spec {spec_path} --index <STARTFRAME>"
+    )
     asm = read_info(tmp_path / "dl" / "assemble.job_info.txt")
     assert asm["Frames"] == "0" and asm["OutputFilename0"] == spec.out_pattern
-    assert read_info(tmp_path / "dl" / "assemble.plugin_info.txt")["Arguments"].endswith(f"task assemble --spec {spec_path}")
+    assert read_info(tmp_path / "dl" / "assemble.plugin_info.txt")["Arguments"].endswith(
+        f"task assemble --spec {spec_path}"
+    )
 
 
 def test_deadline_chain_is_one_job_per_window_each_after_the_last(paths, tmp_path: Path) -> None:
     spec = spec_for(paths, tmp_path, seam="chain")
     manifest = json.loads(submit_job(spec, "deadline", tmp_path / "dl").read_text())
     assert [(j["name"], j["frames"], j["depends_on"]) for j in manifest["jobs"]] == [
-        ("window-000", "0", []), ("window-001", "1", ["window-000"]), ("window-002", "2", ["window-001"]), ("assemble", "0", ["window-002"])
+        ("window-000", "0", []),
+        ("window-001", "1", ["window-000"]),
+        ("window-002", "2", ["window-001"]),
+        ("assemble", "0", ["window-002"]),
     ]
-    assert read_info(tmp_path / "dl" / "window-002.plugin_info.txt")["Arguments"].endswith("--index 2")
+    assert read_info(tmp_path / "dl" / "window-002.plugin_info.txt")["Arguments"].endswith(
+        "--index 2"
+    )
     assert "one after another" in read_info(tmp_path / "dl" / "window-000.job_info.txt")["Comment"]
 
 
-def test_deadline_submission_chains_job_ids_into_the_dependent_job_info(paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deadline_submission_chains_job_ids_into_the_dependent_job_info(
+    paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = spec_for(paths, tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("DEADLINE_PATH", raising=False)
@@ -254,11 +379,21 @@ def test_deadline_submission_chains_job_ids_into_the_dependent_job_info(paths, t
     monkeypatch.setenv("PATH", str(bindir))
     submit_job(spec, "deadline", tmp_path / "dl", submit=True)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [Path(c["argv"][0]).name for c in calls] == ["windows.job_info.txt", "assemble.job_info.txt"]
-    assert [Path(c["argv"][1]).name for c in calls] == ["windows.plugin_info.txt", "assemble.plugin_info.txt"]
-    assert "JobDependencies" not in calls[0]["info"] and "JobDependencies=job001\n" in calls[1]["info"]
+    assert [Path(c["argv"][0]).name for c in calls] == [
+        "windows.job_info.txt",
+        "assemble.job_info.txt",
+    ]
+    assert [Path(c["argv"][1]).name for c in calls] == [
+        "windows.plugin_info.txt",
+        "assemble.plugin_info.txt",
+    ]
+    assert (
+        "JobDependencies" not in calls[0]["info"] and "JobDependencies=job001\n" in calls[1]["info"]
+    )
     assert read_info(tmp_path / "dl" / "assemble.job_info.txt")["JobDependencies"] == "job001"
-    assert (tmp_path / "dl" / "submitted.log").read_text() == "windows JobID=job001\nassemble JobID=job002\n"
+    assert (
+        tmp_path / "dl" / "submitted.log"
+    ).read_text() == "windows JobID=job001\nassemble JobID=job002\n"
 
 
 # ---------------------------------------------------------------------- CLI
@@ -266,20 +401,52 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_cli_rewrites_a_farm_spec_for_another_farm_and_explains_bad_input(paths, tmp_path: Path) -> None:
+def test_cli_rewrites_a_farm_spec_for_another_farm_and_explains_bad_input(
+    paths, tmp_path: Path
+) -> None:
     spec_path = spec_for(paths, tmp_path, seam="chain").save(tmp_path / "farm.json")
-    r = cli("farm", "deadline", str(spec_path), "--out-dir", str(tmp_path / "dl"), "--priority", "80", "--env", "OCIO=/c.ocio", "--command", "/opt/void/bin/void-remove")
+    r = cli(
+        "farm",
+        "deadline",
+        str(spec_path),
+        "--out-dir",
+        str(tmp_path / "dl"),
+        "--priority",
+        "80",
+        "--env",
+        "OCIO=/c.ocio",
+        "--command",
+        "/opt/void/bin/void-remove",
+    )
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()) == tmp_path / "dl" / "submission.json"
     assert "3 window tasks in order (chain seams)" in r.stderr
     written = FarmSpec.load(tmp_path / "dl" / "farm.json")
-    assert written.farm.priority == 80 and written.farm.env == {"OCIO": "/c.ocio"} and written.command == ["/opt/void/bin/void-remove"]
-    assert read_info(tmp_path / "dl" / "window-000.plugin_info.txt")["Executable"] == "/opt/void/bin/void-remove"
+    assert (
+        written.farm.priority == 80
+        and written.farm.env == {"OCIO": "/c.ocio"}
+        and written.command == ["/opt/void/bin/void-remove"]
+    )
+    assert (
+        read_info(tmp_path / "dl" / "window-000.plugin_info.txt")["Executable"]
+        == "/opt/void/bin/void-remove"
+    )
     both = cli("farm", "openjd", str(spec_path), "--plate", paths["plate"])
     assert both.returncode == 2 and "not both" in both.stderr
     none = cli("farm", "opencue", "--plate", paths["plate"])
     assert none.returncode == 2 and "--remove, --out are required" in none.stderr
-    gap = cli("farm", "opencue", "--plate", paths["plate"], "--remove", paths["remove"], "--out", str(tmp_path / "o.####.exr"), "--range", "995-1002")
+    gap = cli(
+        "farm",
+        "opencue",
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--out",
+        str(tmp_path / "o.####.exr"),
+        "--range",
+        "995-1002",
+    )
     assert gap.returncode == 2 and "[missing_frames]" in gap.stderr and "995-1000" in gap.stderr
 
 

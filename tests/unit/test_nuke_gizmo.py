@@ -15,9 +15,9 @@ import pytest
 
 from void_client import shader_reference as kernels
 from void_client.node_job import NodeSettings
+from void_client.quadmask import build_quadmask
 from void_nuke import gizmo_writer as G
 from void_nuke import node_spec as N
-from void_client.quadmask import build_quadmask
 
 REPO = Path(__file__).resolve().parents[2]
 GIZMO = REPO / "nuke" / "void_nuke" / "nuke_path" / "VOIDRemove.gizmo"
@@ -195,7 +195,14 @@ def evaluate(expr: str, env: dict[str, Any]) -> np.ndarray:
 
     def comparison() -> Any:
         left = additive()
-        ops = {"<=": np.less_equal, ">=": np.greater_equal, "<": np.less, ">": np.greater, "==": np.equal, "!=": np.not_equal}
+        ops = {
+            "<=": np.less_equal,
+            ">=": np.greater_equal,
+            "<": np.less,
+            ">": np.greater,
+            "==": np.equal,
+            "!=": np.not_equal,
+        }
         if peek() in ops:
             op = ops[take()]
             return op(left, additive()).astype(np.float32)
@@ -239,7 +246,9 @@ def evaluate(expr: str, env: dict[str, Any]) -> np.ndarray:
     return np.asarray(result, np.float32)
 
 
-def merge_expression(knobs: dict[str, str], a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def merge_expression(
+    knobs: dict[str, str], a: dict[str, np.ndarray], b: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     env = {f"A{c}": a[c] for c in a} | {f"B{c}": b[c] for c in b}
     for i in range(4):
         if f"temp_name{i}" in knobs:
@@ -254,7 +263,9 @@ def test_checked_in_gizmo_is_exactly_what_the_generator_writes() -> None:
 
 
 def test_gizmo_has_three_named_inputs_in_order(gizmo: Gizmo) -> None:
-    inputs = sorted((int(n.knobs.get("number", "0")), n.name) for n in gizmo.nodes.values() if n.cls == "Input")
+    inputs = sorted(
+        (int(n.knobs.get("number", "0")), n.name) for n in gizmo.nodes.values() if n.cls == "Input"
+    )
     assert inputs == [(0, "Source"), (1, "Remove"), (2, "Affected")]
     assert gizmo.version.startswith("13.0")
     assert [n.name for n in gizmo.nodes.values() if n.cls == "Output"] == ["Output1"]
@@ -274,7 +285,9 @@ def test_every_knob_is_declared_with_its_type_label_and_default(gizmo: Gizmo) ->
     # Settings knobs carry NodeSettings' defaults, which carry the JobSpec's.
     defaults = NodeSettings()
     for name in N.SETTINGS_KNOBS:
-        assert typed_default(gizmo.user_knobs[name], gizmo.knobs.get(name)) == getattr(defaults, name), name
+        assert typed_default(gizmo.user_knobs[name], gizmo.knobs.get(name)) == getattr(
+            defaults, name
+        ), name
     assert gizmo.knobs["tile_color"] == f"{N.TILE_COLOURS['idle']:#010x}"
 
 
@@ -293,15 +306,23 @@ def test_internal_graph_is_wired_as_designed(gizmo: Gizmo) -> None:
     assert nodes["Output1"].inputs == ["VOID_View"]
     assert nodes["VOID_View"].inputs == ["VOID_ResultOrSource", "VOID_Overlay", "VOID_Quadmask"]
     assert nodes["VOID_View"].knobs["which"] == "{parent.view}"
-    assert nodes["VOID_ResultOrSource"].inputs == [N.PLATE_NODE, N.RESULT_READ]  # 0: Source until a result exists
+    assert nodes["VOID_ResultOrSource"].inputs == [
+        N.PLATE_NODE,
+        N.RESULT_READ,
+    ]  # 0: Source until a result exists
     assert nodes[N.PLATE_NODE].inputs == ["Source"]
     assert nodes[N.REMOVE_MATTE_NODE].inputs == ["Remove", "Remove"]
     assert nodes[N.AFFECTED_MATTE_NODE].inputs == ["Affected", "Affected"]
-    assert nodes["VOID_Quadmask"].inputs == ["VOID_AffectedGrow", "VOID_RemoveGrow"]  # B affected, A remove
+    assert nodes["VOID_Quadmask"].inputs == [
+        "VOID_AffectedGrow",
+        "VOID_RemoveGrow",
+    ]  # B affected, A remove
     assert nodes["VOID_OverlayExpression"].inputs == [N.PLATE_NODE, "VOID_Quadmask"]
     assert nodes["VOID_OverlayBlink"].inputs == [N.PLATE_NODE, "VOID_Quadmask"]  # src, quadmask
     read = nodes[N.RESULT_READ]
-    assert read.cls == "Read" and read.inputs == [] and read.knobs["file"] == "[value parent.results]"
+    assert (
+        read.cls == "Read" and read.inputs == [] and read.knobs["file"] == "[value parent.results]"
+    )
     assert read.knobs["first"] == "{parent.result_first}" and read.knobs["raw"] == "true"
     for role, source in N.EXPORT_SOURCES.items():
         assert source in nodes, role
@@ -316,7 +337,9 @@ def test_internal_graph_is_wired_as_designed(gizmo: Gizmo) -> None:
 
 
 def test_blinkscript_overlay_runs_the_shader_file_unchanged(gizmo: Gizmo) -> None:
-    source = (REPO / "shaders" / "void_shaders" / "quadmask_overlay.blink").read_text(encoding="utf-8")
+    source = (REPO / "shaders" / "void_shaders" / "quadmask_overlay.blink").read_text(
+        encoding="utf-8"
+    )
     assert gizmo.nodes["VOID_OverlayBlink"].knobs["kernelSource"] == source
     assert gizmo.nodes["VOID_Overlay"].inputs == ["VOID_OverlayExpression", "VOID_OverlayBlink"]
 
@@ -325,7 +348,11 @@ def test_expression_overlay_tints_like_the_reference_and_keeps_keep_pixels(gizmo
     rng = np.random.default_rng(0)
     codes = np.arange(256, dtype=np.float32).repeat(4)  # every 8-bit code, as code/255
     plate = rng.uniform(0.0, 4.0, (codes.size, 3)).astype(np.float32)
-    out = merge_expression(gizmo.nodes["VOID_OverlayExpression"].knobs, {"r": codes / 255.0}, {c: plate[:, i] for i, c in enumerate("rgb")})
+    out = merge_expression(
+        gizmo.nodes["VOID_OverlayExpression"].knobs,
+        {"r": codes / 255.0},
+        {c: plate[:, i] for i, c in enumerate("rgb")},
+    )
     got = np.stack([out[c] for c in "rgb"], -1)
     want = kernels.quadmask_overlay(plate, codes)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
@@ -341,10 +368,25 @@ def test_expression_quadmask_matches_the_daemons_quadmask(gizmo: Gizmo) -> None:
     want = build_quadmask(remove, affected, dilation=0)
     for c in "rgb":
         assert np.array_equal(np.round(out[c] * 255).astype(np.uint8), want)
-    no_affected = merge_expression(gizmo.nodes["VOID_Quadmask"].knobs, {"a": remove}, {"a": np.zeros_like(remove)})
-    assert np.array_equal(np.round(no_affected["r"] * 255).astype(np.uint8), build_quadmask(remove, None, 0))
+    no_affected = merge_expression(
+        gizmo.nodes["VOID_Quadmask"].knobs, {"a": remove}, {"a": np.zeros_like(remove)}
+    )
+    assert np.array_equal(
+        np.round(no_affected["r"] * 255).astype(np.uint8), build_quadmask(remove, None, 0)
+    )
 
 
-@pytest.mark.parametrize("text", ["plain", "two words", 'a "quote"', "[value x] {braces} $var", "line\nbreak\ttab", "back\\slash", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "two words",
+        'a "quote"',
+        "[value x] {braces} $var",
+        "line\nbreak\ttab",
+        "back\\slash",
+        "",
+    ],
+)
 def test_tcl_words_read_back_as_written(text: str) -> None:
     assert _words(f"knob {G.tcl_word(text)}\n") == [["knob", text]]

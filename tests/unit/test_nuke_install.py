@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.fakes.fake_nuke import FakeNuke
 from void_client.cli.main import main as cli_main
 from void_nuke import installer as inst
-
-from tests.support.fakes.fake_nuke import FakeNuke
 
 REPO = Path(__file__).resolve().parents[2]
 NUKE_PATH = REPO / "nuke" / "void_nuke" / "nuke_path"
@@ -54,13 +53,17 @@ def test_two_installs_leave_one_block_and_keep_the_users_lines(tmp_path: Path) -
     assert len(pip.commands) == 2  # deps are refreshed each time; init.py is not rewritten
 
 
-def test_the_block_registers_the_nuke_path_and_deps_folder_once_when_nuke_runs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_block_registers_the_nuke_path_and_deps_folder_once_when_nuke_runs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / ".nuke"
     assert inst.install(parse("--nuke-dir", str(home), "--no-deps"), run=Pip()) == 0
     fake = FakeNuke()
     monkeypatch.setitem(sys.modules, "nuke", fake)
     roots = [str(r) for r in inst.package_roots()]
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in roots])  # as in Nuke's own Python
+    monkeypatch.setattr(
+        sys, "path", [p for p in sys.path if p not in roots]
+    )  # as in Nuke's own Python
     code = (home / "init.py").read_text()
     exec(compile(code, str(home / "init.py"), "exec"), {})
     exec(compile(code, str(home / "init.py"), "exec"), {})
@@ -86,21 +89,62 @@ def test_pip_targets_nukes_python_into_the_void_remove_folder(tmp_path: Path) ->
     pip = Pip()
     inst.install(parse("--nuke-dir", str(home), "--nuke-version", "15"), run=pip)
     target = str(home / "void_remove" / "site-packages")
-    assert pip.commands == [[sys.executable, "-m", "pip", "install", "--upgrade", "--target", target,
-                             "--python-version", "3.10", "--implementation", "cp", "--only-binary=:all:",
-                             "numpy>=1.24", "pyzmq>=25", "msgpack>=1.0", "OpenImageIO>=2.5", "rich>=13"]]
+    assert pip.commands == [
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--upgrade",
+            "--target",
+            target,
+            "--python-version",
+            "3.10",
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+            "numpy>=1.24",
+            "pyzmq>=25",
+            "msgpack>=1.0",
+            "OpenImageIO>=2.5",
+            "rich>=13",
+        ]
+    ]
     assert Path(target).is_dir()
     pip = Pip()
     inst.install(parse("--nuke-dir", str(home), "--nuke-version", "16", "--with-qt"), run=pip)
     assert pip.commands[0][pip.commands[0].index("--python-version") + 1] == "3.11"
     assert pip.commands[0][-1] == "PySide6-Essentials>=6.5,<6.6"
     pip = Pip()
-    inst.install(parse("--nuke-dir", str(home), "--nuke-version", "14", "--with-qt", "--nuke-python", "/opt/Nuke14.0v5/python3"), run=pip)
-    assert pip.commands[0][:7] == ["/opt/Nuke14.0v5/python3", "-m", "pip", "install", "--upgrade", "--target", target]
-    assert "--python-version" not in pip.commands[0] and pip.commands[0][-1] == "PySide2>=5.15,<5.16"
+    inst.install(
+        parse(
+            "--nuke-dir",
+            str(home),
+            "--nuke-version",
+            "14",
+            "--with-qt",
+            "--nuke-python",
+            "/opt/Nuke14.0v5/python3",
+        ),
+        run=pip,
+    )
+    assert pip.commands[0][:7] == [
+        "/opt/Nuke14.0v5/python3",
+        "-m",
+        "pip",
+        "install",
+        "--upgrade",
+        "--target",
+        target,
+    ]
+    assert (
+        "--python-version" not in pip.commands[0] and pip.commands[0][-1] == "PySide2>=5.15,<5.16"
+    )
 
 
-def test_dry_run_changes_nothing_and_failures_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_changes_nothing_and_failures_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = tmp_path / ".nuke"
     pip = Pip()
     assert inst.install(parse("--nuke-dir", str(home), "--dry-run"), run=pip) == 0
@@ -116,5 +160,9 @@ def test_install_command_is_reachable_from_the_cli(tmp_path: Path) -> None:
     home = tmp_path / ".nuke"
     assert cli_main(["install", "nuke", "--nuke-dir", str(home), "--no-deps"]) == 0
     assert inst.BEGIN in (home / "init.py").read_text()
-    r = subprocess.run([sys.executable, "-m", "void_client.cli.main", "install", "nuke", "--help"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "void_client.cli.main", "install", "nuke", "--help"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "--nuke-version" in r.stdout

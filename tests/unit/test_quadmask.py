@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from void_client.errors import ErrorCode, VoidError
-from void_client.quadmask import AFFECTED, KEEP, OVERLAP, REMOVE, build_quadmask, dilate, preview, require_nonempty, snap, trimask
+from void_client.quadmask import (
+    AFFECTED,
+    KEEP,
+    OVERLAP,
+    REMOVE,
+    build_quadmask,
+    dilate,
+    preview,
+    require_nonempty,
+    snap,
+    trimask,
+)
 
 
 def test_levels_are_exactly_vojds() -> None:
@@ -36,7 +47,15 @@ def test_dilation_grows_by_radius() -> None:
     assert (q == REMOVE).sum() == dilate(m, 2).sum()
 
 
-@pytest.mark.parametrize("bad, code", [(np.nan, ErrorCode.NAN_IN_INPUT), (np.inf, ErrorCode.NAN_IN_INPUT), (1.5, ErrorCode.MATTE_RANGE), (-0.2, ErrorCode.MATTE_RANGE)])
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        (np.nan, ErrorCode.NAN_IN_INPUT),
+        (np.inf, ErrorCode.NAN_IN_INPUT),
+        (1.5, ErrorCode.MATTE_RANGE),
+        (-0.2, ErrorCode.MATTE_RANGE),
+    ],
+)
 def test_bad_matte_values_are_refused_with_frame_number(bad: float, code: ErrorCode) -> None:
     m = np.zeros((4, 4), np.float32)
     m[2, 2] = bad

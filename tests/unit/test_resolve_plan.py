@@ -6,17 +6,27 @@ from __future__ import annotations
 import pytest
 
 from void_client.errors import ErrorCode, VoidError
+from void_client.sequence import SequencePattern
 from void_resolve import plan as plan
 from void_resolve.plan import FrameSpan, ItemInfo, SaverInfo, TimelineInfo
-from void_client.sequence import SequencePattern
 
 
 def item(name: str, track: int, start: int = 100, duration: int = 50, **kw) -> ItemInfo:
-    return ItemInfo(name, track, start, duration, uid=f"{name}@{track}", resolution=kw.pop("resolution", "1920x1080"), **kw)
+    return ItemInfo(
+        name,
+        track,
+        start,
+        duration,
+        uid=f"{name}@{track}",
+        resolution=kw.pop("resolution", "1920x1080"),
+        **kw,
+    )
 
 
 def timeline(**kw) -> TimelineInfo:
-    base = dict(name="Edit", start_frame=86400, frame_rate="24", width="1920", height="1080", video_tracks=3)
+    base = dict(
+        name="Edit", start_frame=86400, frame_rate="24", width="1920", height="1080", video_tracks=3
+    )
     return TimelineInfo(**{**base, **kw})
 
 
@@ -41,7 +51,9 @@ def test_without_a_current_item_the_topmost_shot_covering_the_marks_is_used() ->
 
 
 def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> None:
-    assert plan.marked_span(timeline(marks={"video": {"in": 5, "out": 9}})) == FrameSpan(86405, 86409)
+    assert plan.marked_span(timeline(marks={"video": {"in": 5, "out": 9}})) == FrameSpan(
+        86405, 86409
+    )
     assert plan.marked_span(timeline(marks={"video": {"in": 5}})) is None
     assert plan.marked_span(timeline(marks={})) is None
     clip = item("A", 1, 86400, 24)
@@ -59,8 +71,17 @@ def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> Non
 # --------------------------------------------------------------------------- format
 
 
-@pytest.mark.parametrize("text, fps, drop", [("23.976", 23.976, False), ("24", 24.0, False), ("29.97 DF", 29.97, True),
-                                             ("25.000", 25.0, False), ("59.94", 59.94, False), ("119.88", 119.88, False)])
+@pytest.mark.parametrize(
+    "text, fps, drop",
+    [
+        ("23.976", 23.976, False),
+        ("24", 24.0, False),
+        ("29.97 DF", 29.97, True),
+        ("25.000", 25.0, False),
+        ("59.94", 59.94, False),
+        ("119.88", 119.88, False),
+    ],
+)
 def test_timeline_rates_resolve_offers_are_read(text, fps, drop) -> None:
     assert plan.parse_frame_rate(text) == plan.FrameRate(fps, drop)
 
@@ -75,14 +96,24 @@ def test_other_rates_are_refused(text) -> None:
 def test_format_is_the_clips_resolution_at_the_timelines_rate() -> None:
     fmt = plan.check_format(timeline(frame_rate="25"), item("A", 1, resolution="3840x2160"))
     assert (fmt.width, fmt.height, fmt.rate.fps) == (3840, 2160, 25.0)
-    for res, words in (("8x8", "16 to 16384"), ("20000x11250", "16 to 16384"), ("1440x1080", "distorted"), ("", "no readable resolution")):
+    for res, words in (
+        ("8x8", "16 to 16384"),
+        ("20000x11250", "16 to 16384"),
+        ("1440x1080", "distorted"),
+        ("", "no readable resolution"),
+    ):
         with pytest.raises(VoidError, match=words) as err:
             plan.check_format(timeline(), item("A", 1, resolution=res))
         assert err.value.code == ErrorCode.UNSUPPORTED_MEDIA
 
 
 def test_half_exr_codec_prefers_lossless_compression() -> None:
-    assert plan.pick_exr_codec({"a": "RGBFloat", "b": "RGBHalfDWAA", "c": "RGBHalf", "d": "RGBHalfZIP"}) == "RGBHalfZIP"
+    assert (
+        plan.pick_exr_codec(
+            {"a": "RGBFloat", "b": "RGBHalfDWAA", "c": "RGBHalf", "d": "RGBHalfZIP"}
+        )
+        == "RGBHalfZIP"
+    )
     assert plan.pick_exr_codec({"a": "RGBHalfPIZ", "b": "RGBHalf"}) == "RGBHalfPIZ"
     assert plan.pick_exr_codec({"b": "RGBHalfDWAA", "c": "RGBHalf"}) == "RGBHalf"
     with pytest.raises(VoidError, match="no half-float EXR codec"):
@@ -92,15 +123,30 @@ def test_half_exr_codec_prefers_lossless_compression() -> None:
 def test_render_settings_ask_for_straight_alpha_only_when_the_matte_is_the_alpha(tmp_path) -> None:
     fmt = plan.Format(1920, 1080, plan.FrameRate(23.976))
     s = plan.render_settings(tmp_path, "plate", FrameSpan(86400, 86499), fmt, alpha=True)
-    assert s == {"SelectAllFrames": False, "MarkIn": 86400, "MarkOut": 86499, "TargetDir": str(tmp_path), "CustomName": "plate",
-                 "ExportVideo": True, "ExportAudio": False, "FormatWidth": 1920, "FormatHeight": 1080, "FrameRate": 23.976,
-                 "ExportAlpha": True, "AlphaMode": 1}
+    assert s == {
+        "SelectAllFrames": False,
+        "MarkIn": 86400,
+        "MarkOut": 86499,
+        "TargetDir": str(tmp_path),
+        "CustomName": "plate",
+        "ExportVideo": True,
+        "ExportAudio": False,
+        "FormatWidth": 1920,
+        "FormatHeight": 1080,
+        "FrameRate": 23.976,
+        "ExportAlpha": True,
+        "AlphaMode": 1,
+    }
     assert "AlphaMode" not in plan.render_settings(tmp_path, "plate", FrameSpan(1, 2), fmt)
 
 
 def test_render_status_is_read_as_resolve_reports_it() -> None:
-    assert plan.render_state({"JobStatus": "Complete", "CompletionPercentage": 100}, False) == plan.RenderState(True, True, 100.0, "Complete")
-    failed = plan.render_state({"JobStatus": "Failed", "CompletionPercentage": 12, "Error": "disk full"}, False)
+    assert plan.render_state(
+        {"JobStatus": "Complete", "CompletionPercentage": 100}, False
+    ) == plan.RenderState(True, True, 100.0, "Complete")
+    failed = plan.render_state(
+        {"JobStatus": "Failed", "CompletionPercentage": 12, "Error": "disk full"}, False
+    )
     assert (failed.done, failed.ok, failed.message) == (True, False, "disk full")
     assert plan.render_state({"JobStatus": "Cancelled"}, False).ok is False
     running = plan.render_state({"JobStatus": "Rendering", "CompletionPercentage": 55.5}, True)
@@ -112,12 +158,18 @@ def test_render_status_is_read_as_resolve_reports_it() -> None:
 # --------------------------------------------------------------------------- rendered files
 
 
-def test_rendered_files_map_in_order_to_record_frames_whatever_resolve_numbers_them(tmp_path) -> None:
+def test_rendered_files_map_in_order_to_record_frames_whatever_resolve_numbers_them(
+    tmp_path,
+) -> None:
     for n in (7, 8, 9):
         (tmp_path / f"plate_{n:08d}.exr").write_bytes(b"")
     (tmp_path / "other_00000001.exr").write_bytes(b"")
     files = plan.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
-    assert [f.name for f in files] == ["plate_00000007.exr", "plate_00000008.exr", "plate_00000009.exr"]
+    assert [f.name for f in files] == [
+        "plate_00000007.exr",
+        "plate_00000008.exr",
+        "plate_00000009.exr",
+    ]
     (tmp_path / "plate_00000011.exr").write_bytes(b"")
     with pytest.raises(VoidError, match="wrote 4 frames"):
         plan.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
@@ -154,9 +206,18 @@ def saver(name: str, *upstream: str) -> SaverInfo:
 
 
 def test_matte_savers_by_name_else_the_one_fed_by_a_mask() -> None:
-    named = [saver("Saver1", "PolylineMask"), saver("VOID_remove", "MediaIn"), saver("VOID_affected", "BSplineMask")]
+    named = [
+        saver("Saver1", "PolylineMask"),
+        saver("VOID_remove", "MediaIn"),
+        saver("VOID_affected", "BSplineMask"),
+    ]
     assert [s.name for s in plan.choose_matte_savers(named)] == ["VOID_remove", "VOID_affected"]
-    assert [getattr(s, "name", None) for s in plan.choose_matte_savers([saver("Saver1", "MatteControl", "MediaIn"), saver("Saver2", "MediaIn")])] == ["Saver1", None]
+    assert [
+        getattr(s, "name", None)
+        for s in plan.choose_matte_savers(
+            [saver("Saver1", "MatteControl", "MediaIn"), saver("Saver2", "MediaIn")]
+        )
+    ] == ["Saver1", None]
     with pytest.raises(VoidError, match="several Savers write mattes"):
         plan.choose_matte_savers([saver("Saver1", "PolylineMask"), saver("Saver2", "MagicMask")])
 
@@ -204,7 +265,13 @@ def test_where_the_added_track_went_is_read_from_the_item_lists() -> None:
 def test_clip_info_places_the_whole_plate_at_the_first_record_frame() -> None:
     media = object()
     assert plan.clip_info(media, 86400, FrameSpan(86400, 86423), 3) == {
-        "mediaPoolItem": media, "startFrame": 86400, "endFrame": 86424, "mediaType": 1, "trackIndex": 3, "recordFrame": 86400}
+        "mediaPoolItem": media,
+        "startFrame": 86400,
+        "endFrame": 86424,
+        "mediaType": 1,
+        "trackIndex": 3,
+        "recordFrame": 86400,
+    }
     assert plan.media_first_frame({"Start": "1001"}, FrameSpan(5, 6)) == 1001
     assert plan.media_first_frame({}, FrameSpan(5, 6)) == 5
     with pytest.raises(VoidError, match="imported 20 of the 24"):
@@ -216,9 +283,16 @@ def test_output_folders_are_never_reused(tmp_path) -> None:
     first = plan.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span)
     assert first == tmp_path / "My_Show_S01" / "A001_C002_mov_86400-86423"
     first.mkdir(parents=True)
-    assert plan.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span).name == "A001_C002_mov_86400-86423_v2"
+    assert (
+        plan.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span).name
+        == "A001_C002_mov_86400-86423_v2"
+    )
     out = plan.output_pattern(first, "A001_C002.mov")
-    assert plan.import_info(out, span) == {"FilePath": str(first / "A001_C002_mov_void.%08d.exr"), "StartIndex": 86400, "EndIndex": 86423}
+    assert plan.import_info(out, span) == {
+        "FilePath": str(first / "A001_C002_mov_void.%08d.exr"),
+        "StartIndex": 86400,
+        "EndIndex": 86423,
+    }
     assert plan.default_output_root({"VOID_RESOLVE_OUTPUT": str(tmp_path)}) == tmp_path
 
 
@@ -226,8 +300,22 @@ def test_output_folders_are_never_reused(tmp_path) -> None:
 
 
 def test_form_values_become_settings() -> None:
-    s = plan.settings_from_form({"range": 2, "matte": "Clip alpha (Color page Alpha Output)", "engine": " void ", "prompt": " a wall ", "pass2": 1})
-    assert (s.range_mode, s.matte, s.engine, s.prompt, s.pass2) == ("inout", "alpha", "void", "a wall", True)
+    s = plan.settings_from_form(
+        {
+            "range": 2,
+            "matte": "Clip alpha (Color page Alpha Output)",
+            "engine": " void ",
+            "prompt": " a wall ",
+            "pass2": 1,
+        }
+    )
+    assert (s.range_mode, s.matte, s.engine, s.prompt, s.pass2) == (
+        "inout",
+        "alpha",
+        "void",
+        "a wall",
+        True,
+    )
     assert s.job_settings() == {"engine": "void", "prompt": "a wall", "pass2": True, "seed": 42}
     assert plan.settings_from_form({"range": "clip", "matte": "track"}).matte == "track"
     with pytest.raises(VoidError, match="range must be one of"):

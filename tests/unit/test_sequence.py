@@ -19,13 +19,16 @@ from void_client.sequence import (
 )
 
 
-@pytest.mark.parametrize("pattern, frame, expected", [
-    ("shot.####.exr", 7, "shot.0007.exr"),
-    ("shot.%04d.exr", 1001, "shot.1001.exr"),
-    ("shot.$F4.exr", 12, "shot.0012.exr"),
-    ("shot.#.exr", 12, "shot.12.exr"),
-    ("/a/b.c/shot_v2.###.exr", -3, "/a/b.c/shot_v2.-003.exr"),
-])
+@pytest.mark.parametrize(
+    "pattern, frame, expected",
+    [
+        ("shot.####.exr", 7, "shot.0007.exr"),
+        ("shot.%04d.exr", 1001, "shot.1001.exr"),
+        ("shot.$F4.exr", 12, "shot.0012.exr"),
+        ("shot.#.exr", 12, "shot.12.exr"),
+        ("/a/b.c/shot_v2.###.exr", -3, "/a/b.c/shot_v2.-003.exr"),
+    ],
+)
 def test_patterns(pattern: str, frame: int, expected: str) -> None:
     assert SequencePattern.parse(pattern).path(frame) == expected
 
@@ -66,7 +69,9 @@ def test_round_trip_is_bit_exact(tmp_path, kind: str, dtype) -> None:
 
 def test_odd_windows_extra_channels_and_metadata_are_kept(tmp_path) -> None:
     rng = np.random.default_rng(2)
-    spec = make_spec(37, 23, ["R", "G", "B", "A", "depth.Z"], ["half", "half", "half", "half", "float"])
+    spec = make_spec(
+        37, 23, ["R", "G", "B", "A", "depth.Z"], ["half", "half", "half", "half", "float"]
+    )
     spec.x, spec.y = -5, 11  # data window outside/offset from the display window
     spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 30, 30
     spec.attribute("PixelAspectRatio", 2.0)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from void_client import quadmask
 from void_client import shader_reference as kernels
 from void_client.job_spec import JobSpec

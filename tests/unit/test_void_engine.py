@@ -20,6 +20,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 pytest.importorskip("sentencepiece")
 
+from tests.support.void_tiny import BASE, LATENT_CHANNELS, tiny_transformer, write_tiny_weights  # noqa: E402
 from void_client.errors import ErrorCode, VoidError  # noqa: E402
 from void_daemon.engines import load_engine  # noqa: E402
 from void_daemon.engines.base import EngineConfig, WindowInput  # noqa: E402
@@ -35,8 +36,6 @@ from void_daemon.engines.void.pipeline import (  # noqa: E402
     window_weights,
 )
 from void_daemon.engines.void.tokenizer import SentencePieceT5Tokenizer  # noqa: E402
-
-from tests.support.void_tiny import BASE, LATENT_CHANNELS, tiny_transformer, write_tiny_weights  # noqa: E402
 
 H, W = 32, 48
 

@@ -10,7 +10,6 @@ import logging
 from importlib.metadata import entry_points
 
 from void_client.errors import ErrorCode, VoidError
-
 from void_daemon.engines.base import Engine, EngineConfig, WindowInput
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,11 @@ def engine_names() -> dict[str, str]:
 def engine_class(name: str) -> type[Engine]:
     target = engine_names().get(name)
     if target is None:
-        raise VoidError(ErrorCode.UNKNOWN_ENGINE, f"unknown engine {name!r}; available: {sorted(engine_names())}", "engine")
+        raise VoidError(
+            ErrorCode.UNKNOWN_ENGINE,
+            f"unknown engine {name!r}; available: {sorted(engine_names())}",
+            "engine",
+        )
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -65,8 +68,18 @@ def load_engine(name: str, config: EngineConfig) -> Engine:
     cls = engine_class(name)
     ok, reason = cls.availability(config)
     if not ok:
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"engine {name!r} is not available: {reason}", "engine")
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE, f"engine {name!r} is not available: {reason}", "engine"
+        )
     return cls(config)
 
 
-__all__ = ["Engine", "EngineConfig", "WindowInput", "capabilities", "engine_class", "load_engine", "engine_names"]
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "WindowInput",
+    "capabilities",
+    "engine_class",
+    "load_engine",
+    "engine_names",
+]

@@ -28,7 +28,6 @@ import numpy as np
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import hole as quadmask_hole
-
 from void_daemon.engines.base import Engine, WindowInput
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,9 @@ class _Flow:
     it matters, and this is where the time goes), then scaled up on use.
     """
 
-    def __init__(self, grey: np.ndarray, holes: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+    def __init__(
+        self, grey: np.ndarray, holes: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+    ) -> None:
         self.dis = cv2.DISOpticalFlow_create(preset)
         _, h, w = grey.shape
         self.size = (w, h)
@@ -64,7 +65,12 @@ class _Flow:
             small = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
             self.grey = np.stack([cv2.resize(g, small, interpolation=cv2.INTER_AREA) for g in grey])
             # A low-res pixel is in the hole if any of its full-res pixels is.
-            self.holes = np.stack([cv2.resize(m.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) > 0 for m in holes])
+            self.holes = np.stack(
+                [
+                    cv2.resize(m.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) > 0
+                    for m in holes
+                ]
+            )
         else:
             self.grey, self.holes = grey, holes
         self._memo: dict[tuple[int, int], np.ndarray] = {}
@@ -88,7 +94,13 @@ def complete_flow(flow: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> n
     bad = guard.copy()
     if hole_b.any():
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        land = cv2.remap(hole_b.astype(np.uint8), xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_NEAREST, borderValue=0)
+        land = cv2.remap(
+            hole_b.astype(np.uint8),
+            xs + flow[..., 0],
+            ys + flow[..., 1],
+            cv2.INTER_NEAREST,
+            borderValue=0,
+        )
         bad |= land > 0
     if not bad.any():
         return flow
@@ -102,7 +114,9 @@ def complete_flow(flow: np.ndarray, hole_a: np.ndarray, hole_b: np.ndarray) -> n
         pb = pa + flow[vy[::step], vx[::step]]
         H, _ = cv2.findHomography(pa, pb, cv2.RANSAC, 1.0)
         if H is not None:
-            pts = cv2.perspectiveTransform(np.stack([xs, ys], -1).reshape(-1, 1, 2), H).reshape(h, w, 2)
+            pts = cv2.perspectiveTransform(np.stack([xs, ys], -1).reshape(-1, 1, 2), H).reshape(
+                h, w, 2
+            )
             base = pts - np.stack([xs, ys], -1)
     out = flow.copy()
     out[bad] = base[bad]
@@ -132,7 +146,9 @@ def _fill_smooth(field: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid[..., None], field, out)
 
 
-def _at(img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: float = 0.0) -> np.ndarray:
+def _at(
+    img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: float = 0.0
+) -> np.ndarray:
     """Sample ``img`` at points (``cv2.remap`` on a 2-D block: its maps are limited to 32767)."""
     n = qx.size
     cols = 1024
@@ -140,11 +156,20 @@ def _at(img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: fl
     mx = np.zeros(rows * cols, np.float32)
     my = np.zeros(rows * cols, np.float32)
     mx[:n], my[:n] = qx, qy
-    out = cv2.remap(img, mx.reshape(rows, cols), my.reshape(rows, cols), interp, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    out = cv2.remap(
+        img,
+        mx.reshape(rows, cols),
+        my.reshape(rows, cols),
+        interp,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
     return out.reshape(-1)[:n]
 
 
-def _propagate(holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int) -> tuple[list, list]:
+def _propagate(
+    holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int
+) -> tuple[list, list]:
     """One pass in time order ``order``: for each frame's hole pixels, the (frame, x, y) they
     come from, or -1. Returns per-frame arrays aligned with ``np.nonzero(holes[t])``."""
     t_count, h, w = holes.shape
@@ -245,7 +270,12 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     while min(levels[-1][1].shape) > 1:
         c, w = levels[-1]
         h2, w2 = max(1, c.shape[0] // 2), max(1, c.shape[1] // 2)
-        levels.append((cv2.resize(c, (w2, h2), interpolation=cv2.INTER_AREA), cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)))
+        levels.append(
+            (
+                cv2.resize(c, (w2, h2), interpolation=cv2.INTER_AREA),
+                cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA),
+            )
+        )
     colour, weight = levels[-1]
     filled = colour / np.maximum(weight, 1e-12)[..., None]
     for c, w in reversed(levels[:-1]):
@@ -308,7 +338,15 @@ class PropagateEngine(Engine):
                 out[t] = _spatial_fill(out[t], unknown[t])
         return out
 
-    def _fill(self, frames: np.ndarray, holes: np.ndarray, flow: _Flow, window: WindowInput, out: np.ndarray, steps: int) -> np.ndarray:
+    def _fill(
+        self,
+        frames: np.ndarray,
+        holes: np.ndarray,
+        flow: _Flow,
+        window: WindowInput,
+        out: np.ndarray,
+        steps: int,
+    ) -> np.ndarray:
         """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
         t_count = frames.shape[0]
         lead = _context_lead(window.context)

@@ -10,48 +10,95 @@ import argparse
 import shlex
 import sys
 
+from void_client.cli.run import add_job_settings, request_from_args
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import farm_names, submit_job
 from void_client.farm.farm_spec import DEFAULT_COMMAND, FarmSettings, FarmSpec
-from void_client.cli.run import add_job_settings, request_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("farm", choices=sorted(farm_names()), help="farm manager to write the job for")
-    p.add_argument("spec", nargs="?", default="", help="an existing farm.json (instead of --plate ...)")
+    p.add_argument(
+        "spec", nargs="?", default="", help="an existing farm.json (instead of --plate ...)"
+    )
     shot = p.add_argument_group("shot (when no SPEC is given)")
     shot.add_argument("--plate", default="", help="plate sequence, e.g. /show/shot/plate.####.exr")
-    shot.add_argument("--remove", default="", help="remove matte sequence, or PATTERN:layer.channel")
+    shot.add_argument(
+        "--remove", default="", help="remove matte sequence, or PATTERN:layer.channel"
+    )
     shot.add_argument("--affected", default="", help="affected matte, same forms as --remove")
     shot.add_argument("--out", default="", help="output pattern, on storage the farm can write")
-    shot.add_argument("--range", dest="frame_range", default="", help="FIRST-LAST (default: every plate frame on disk)")
-    shot.add_argument("--work-dir", default="", help="shared folder for journals and the window cache (default: OUT's folder/.void-remove)")
+    shot.add_argument(
+        "--range",
+        dest="frame_range",
+        default="",
+        help="FIRST-LAST (default: every plate frame on disk)",
+    )
+    shot.add_argument(
+        "--work-dir",
+        default="",
+        help="shared folder for journals and the window cache (default: OUT's folder/.void-remove)",
+    )
     add_job_settings(p)
     job = p.add_argument_group("farm job")
-    job.add_argument("--out-dir", default="", help="where to write the job files (default: the job's folder in the work dir)")
-    job.add_argument("--submit", action="store_true", help="submit too: openjd runs it here, opencue needs CUEBOT_HOSTS, deadline needs deadlinecommand")
-    job.add_argument("--command", default=None, help=f"how farm nodes run void-remove (default {shlex.join(DEFAULT_COMMAND)!r})")
-    job.add_argument("--device", default=None, help="engine device on the nodes: auto | cpu | cuda | cuda:N | mps")
-    job.add_argument("--weights-dir", default=None, help="VOID weights folder as the nodes see it (else $VOID_WEIGHTS_DIR there)")
+    job.add_argument(
+        "--out-dir",
+        default="",
+        help="where to write the job files (default: the job's folder in the work dir)",
+    )
+    job.add_argument(
+        "--submit",
+        action="store_true",
+        help="submit too: openjd runs it here, opencue needs CUEBOT_HOSTS, deadline needs deadlinecommand",
+    )
+    job.add_argument(
+        "--command",
+        default=None,
+        help=f"how farm nodes run void-remove (default {shlex.join(DEFAULT_COMMAND)!r})",
+    )
+    job.add_argument(
+        "--device",
+        default=None,
+        help="engine device on the nodes: auto | cpu | cuda | cuda:N | mps",
+    )
+    job.add_argument(
+        "--weights-dir",
+        default=None,
+        help="VOID weights folder as the nodes see it (else $VOID_WEIGHTS_DIR there)",
+    )
     job.add_argument("--priority", type=int, default=None)
     job.add_argument("--pool", default=None)
     job.add_argument("--group", default=None)
     job.add_argument("--show", default=None, help="OpenCue show (default $SHOW or 'void')")
     job.add_argument("--shot", default=None, help="OpenCue shot (default $SHOT or the job name)")
     job.add_argument("--timeout-minutes", type=int, default=None, help="per-task time limit")
-    job.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment for the tasks (repeatable)")
+    job.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the tasks (repeatable)",
+    )
 
 
 def build_spec(args: argparse.Namespace) -> FarmSpec:
     """The farm spec from SPEC or the shot flags, with the farm flags applied on top."""
     if args.spec:
         if args.plate or args.remove or args.out:
-            raise VoidError(ErrorCode.BAD_SPEC, "give either a farm.json or --plate/--remove/--out, not both", "spec")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                "give either a farm.json or --plate/--remove/--out, not both",
+                "spec",
+            )
         spec = FarmSpec.load(args.spec)
     else:
         missing = [f"--{n}" for n in ("plate", "remove", "out") if not getattr(args, n)]
         if missing:
-            raise VoidError(ErrorCode.BAD_SPEC, f"without a farm.json, {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required", missing[0].lstrip("-"))
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"without a farm.json, {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required",
+                missing[0].lstrip("-"),
+            )
         req = request_from_args(args)
         spec = FarmSpec.from_request(req, args.work_dir)
     if args.command is not None:
@@ -76,11 +123,17 @@ def main(args: argparse.Namespace) -> int:
     main_file = submit_job(spec, args.farm, args.out_dir or None, args.submit)
     n = len(spec.windows())
     order = "in order (chain seams)" if spec.sequential else "in parallel (crossfade seams)"
-    print(f"{args.farm} job {spec.job_id}: {n} window task{'s' if n != 1 else ''} {order} + assemble", file=sys.stderr)
+    print(
+        f"{args.farm} job {spec.job_id}: {n} window task{'s' if n != 1 else ''} {order} + assemble",
+        file=sys.stderr,
+    )
     print(f"  work dir {spec.work_dir}", file=sys.stderr)
     print(f"  output   {spec.out_pattern}", file=sys.stderr)
     if args.submit:
-        print(f"  submitted; the farm's reply is in {main_file.parent / 'submitted.log'}", file=sys.stderr)
+        print(
+            f"  submitted; the farm's reply is in {main_file.parent / 'submitted.log'}",
+            file=sys.stderr,
+        )
     elif args.farm == "openjd":
         print(f"  run it here: openjd run {main_file}", file=sys.stderr)
     print(main_file)

@@ -14,17 +14,31 @@ from void_client.errors import VoidError
 #: other packages provide (``task``, from the daemon) come from :mod:`void_client.plugins`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("void_client.cli.run", "remove an object from an EXR sequence through the daemon"),
-    "demo": ("void_client.cli.demo", "generate a shot, run it, and score it against the ground truth"),
+    "demo": (
+        "void_client.cli.demo",
+        "generate a shot, run it, and score it against the ground truth",
+    ),
     "status": ("void_client.cli.status", "show the daemon's jobs"),
     "attach": ("void_client.cli.attach", "re-attach to a job and collect its frames"),
-    "panel": ("void_client.cli.panel", "open the VOID Remove panel: daemon status, jobs, progress, viewer"),
-    "farm": ("void_client.cli.farm", "write (and optionally submit) a render farm job: OpenJD, OpenCue or Deadline"),
-    "install": ("void_client.cli.install", "install VOID Remove into a host application: nuke or resolve"),
+    "panel": (
+        "void_client.cli.panel",
+        "open the VOID Remove panel: daemon status, jobs, progress, viewer",
+    ),
+    "farm": (
+        "void_client.cli.farm",
+        "write (and optionally submit) a render farm job: OpenJD, OpenCue or Deadline",
+    ),
+    "install": (
+        "void_client.cli.install",
+        "install VOID Remove into a host application: nuke or resolve",
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="void-remove", description="VOID Remove: video object and interaction removal.")
+    parser = argparse.ArgumentParser(
+        prog="void-remove", description="VOID Remove: video object and interaction removal."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
@@ -35,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name in COMMANDS:
             continue
         # Loaded only when asked for: the light client never imports the daemon to build --help.
-        p = sub.add_parser(name, help=f"(from an installed package) see 'void-remove {name} -h'", add_help=False, prefix_chars="\0")
+        p = sub.add_parser(
+            name,
+            help=f"(from an installed package) see 'void-remove {name} -h'",
+            add_help=False,
+            prefix_chars="\0",
+        )
         p.add_argument("plugin_args", nargs=argparse.REMAINDER)
         p.set_defaults(_plugin=name)
     return parser
@@ -48,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         # The plugin parses everything after its name itself (its --help included).
         at = argv.index(args._plugin)
         args = _plugin_args(args._plugin, argv[at + 1 :], args.verbose)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
     except VoidError as exc:
@@ -66,7 +88,9 @@ def _plugin_args(name: str, rest: list[str], verbose: bool) -> argparse.Namespac
     except VoidError as exc:
         print(f"void-remove: error [{exc.code.value}]: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
-    p = argparse.ArgumentParser(prog=f"void-remove {name}", description=(module.__doc__ or "").strip().splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog=f"void-remove {name}", description=(module.__doc__ or "").strip().splitlines()[0]
+    )
     module.add_arguments(p)
     args = p.parse_args(rest)
     args.verbose = verbose

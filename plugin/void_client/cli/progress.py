@@ -21,7 +21,14 @@ from void_client import protocol as P
 @contextmanager
 def job_progress(total: int) -> Iterator[Callable[[P.Message], None]]:
     console = Console(stderr=True)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("receiving", total=total, detail="")
         written = 0
@@ -29,7 +36,11 @@ def job_progress(total: int) -> Iterator[Callable[[P.Message], None]]:
         def on_event(msg: P.Message) -> None:
             nonlocal written
             if isinstance(msg, P.Progress):
-                detail = f"window {min(msg.window + 1, msg.windows)}/{msg.windows}" if msg.windows else ""
+                detail = (
+                    f"window {min(msg.window + 1, msg.windows)}/{msg.windows}"
+                    if msg.windows
+                    else ""
+                )
                 if msg.queue_position > 0:
                     detail = f"queued (position {msg.queue_position})"
                 if msg.message:

@@ -21,10 +21,23 @@ def main(args: argparse.Namespace) -> int:
         hello = client.capabilities
         jobs = client.status(args.job)
     console = Console()
-    engines = ", ".join(f"{e['name']}{'' if e['available'] else ' (unavailable)'}" for e in hello.engines) if hello else ""
-    console.print(f"daemon {hello.daemon_version if hello else '?'} at {args.endpoint}; engines: {engines}; GPU: {(hello.gpu if hello else '') or 'none'}")
+    engines = (
+        ", ".join(f"{e['name']}{'' if e['available'] else ' (unavailable)'}" for e in hello.engines)
+        if hello
+        else ""
+    )
+    console.print(
+        f"daemon {hello.daemon_version if hello else '?'} at {args.endpoint}; engines: {engines}; GPU: {(hello.gpu if hello else '') or 'none'}"
+    )
     table = Table("job", "name", "state", "frames", "windows", "queue")
     for j in jobs:
-        table.add_row(j["job"], j["name"], j["state"], f"{j['frames_done']}/{j['frames_total']}", str(j["windows_done"]), str(j["queue_position"]))
+        table.add_row(
+            j["job"],
+            j["name"],
+            j["state"],
+            f"{j['frames_done']}/{j['frames_total']}",
+            str(j["windows_done"]),
+            str(j["queue_position"]),
+        )
     console.print(table)
     return 0

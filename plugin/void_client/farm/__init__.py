@@ -44,11 +44,15 @@ def farm_names() -> dict[str, str]:
 def writer(name: str) -> ModuleType:
     target = farm_names().get(name)
     if target is None:
-        raise VoidError(ErrorCode.BAD_SPEC, f"unknown farm {name!r}; available: {sorted(farm_names())}", "farm")
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"unknown farm {name!r}; available: {sorted(farm_names())}", "farm"
+        )
     return importlib.import_module(target)
 
 
-def submit_job(farm_spec: FarmSpec, farm: str, out_dir: str | os.PathLike | None = None, submit: bool = False) -> Path:
+def submit_job(
+    farm_spec: FarmSpec, farm: str, out_dir: str | os.PathLike | None = None, submit: bool = False
+) -> Path:
     """Write ``farm.json`` and the farm's job files into ``out_dir``; submit them if asked.
 
     ``out_dir`` defaults to the job's folder in the work directory (shared storage, which is
@@ -64,11 +68,23 @@ def submit_job(farm_spec: FarmSpec, farm: str, out_dir: str | os.PathLike | None
     spec_path = farm_spec.save(folder / SPEC_FILE)
     main = w.write(farm_spec, spec_path, folder)
     n = len(farm_spec.windows())
-    log.info("%s job %s: %d windows (%s) written to %s", farm, farm_spec.job_id, n, farm_spec.job.seam, main)
+    log.info(
+        "%s job %s: %d windows (%s) written to %s",
+        farm,
+        farm_spec.job_id,
+        n,
+        farm_spec.job.seam,
+        main,
+    )
     if submit:
         reply = w.submit(main, farm_spec)
         (folder / "submitted.log").write_text(reply + ("\n" if not reply.endswith("\n") else ""))
-        log.info("%s accepted job %s: %s", farm, farm_spec.job_id, reply.strip().splitlines()[-1] if reply.strip() else "")
+        log.info(
+            "%s accepted job %s: %s",
+            farm,
+            farm_spec.job_id,
+            reply.strip().splitlines()[-1] if reply.strip() else "",
+        )
     return main
 
 

@@ -38,7 +38,10 @@ _JOB_ID = re.compile(r"^JobID=(\S+)", re.MULTILINE)
 
 def jobs(spec: FarmSpec, spec_path: str) -> list[dict[str, Any]]:
     """The Deadline jobs in submission order: name, frames, argv, dependencies (by name)."""
-    return [{"name": t.name, "frames": t.frames, "argv": t.argv, "depends_on": t.depends} for t in spec.task_graph(spec_path, FRAME_TOKEN)]
+    return [
+        {"name": t.name, "frames": t.frames, "argv": t.argv, "depends_on": t.depends}
+        for t in spec.task_graph(spec_path, FRAME_TOKEN)
+    ]
 
 
 def _quote(arg: str) -> str:
@@ -75,12 +78,14 @@ def job_info(spec: FarmSpec, job: dict[str, Any]) -> str:
 
 def plugin_info(job: dict[str, Any]) -> str:
     argv = job["argv"]
-    return _info([
-        ("Executable", argv[0]),
-        ("Arguments", " ".join(a if a == FRAME_TOKEN else _quote(a) for a in argv[1:])),
-        ("Shell", "default"),
-        ("ShellExecute", "False"),
-    ])
+    return _info(
+        [
+            ("Executable", argv[0]),
+            ("Arguments", " ".join(a if a == FRAME_TOKEN else _quote(a) for a in argv[1:])),
+            ("Shell", "default"),
+            ("ShellExecute", "False"),
+        ]
+    )
 
 
 def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
@@ -88,7 +93,15 @@ def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
     for job in jobs(spec, str(spec_path)):
         ji = write_text_atomic(out_dir / f"{job['name']}.job_info.txt", job_info(spec, job))
         pi = write_text_atomic(out_dir / f"{job['name']}.plugin_info.txt", plugin_info(job))
-        manifest.append({"name": job["name"], "job_info": ji.name, "plugin_info": pi.name, "frames": job["frames"], "depends_on": job["depends_on"]})
+        manifest.append(
+            {
+                "name": job["name"],
+                "job_info": ji.name,
+                "plugin_info": pi.name,
+                "frames": job["frames"],
+                "depends_on": job["depends_on"],
+            }
+        )
     note = {"job": spec.job_id, "title": spec.title(), "seams": spec.seam_note(), "jobs": manifest}
     return write_text_atomic(out_dir / MANIFEST, json.dumps(note, indent=2) + "\n")
 
@@ -104,22 +117,36 @@ def deadlinecommand() -> str | None:
 def submit(main: Path, spec: FarmSpec) -> str:
     exe = deadlinecommand()
     if exe is None:
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, f"deadlinecommand is not on PATH (or in $DEADLINE_PATH); the job files are in {main.parent}", "farm", spec.job_id)
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE,
+            f"deadlinecommand is not on PATH (or in $DEADLINE_PATH); the job files are in {main.parent}",
+            "farm",
+            spec.job_id,
+        )
     folder = main.parent
     ids: dict[str, str] = {}
     replies = []
     for job in json.loads(main.read_text())["jobs"]:
         ji = folder / job["job_info"]
         if job["depends_on"]:
-            lines = [ln for ln in ji.read_text().splitlines() if not ln.startswith("JobDependencies=")]
+            lines = [
+                ln for ln in ji.read_text().splitlines() if not ln.startswith("JobDependencies=")
+            ]
             lines.append("JobDependencies=" + ",".join(ids[d] for d in job["depends_on"]))
             write_text_atomic(ji, "\n".join(lines) + "\n")
-        proc = subprocess.run([exe, str(ji), str(folder / job["plugin_info"])], capture_output=True, text=True)
+        proc = subprocess.run(
+            [exe, str(ji), str(folder / job["plugin_info"])], capture_output=True, text=True
+        )
         out = proc.stdout + proc.stderr
         m = _JOB_ID.search(proc.stdout)
         if proc.returncode != 0 or m is None:
             done = f" (already submitted: {ids})" if ids else ""
-            raise VoidError(ErrorCode.ENGINE_FAILED, f"deadlinecommand refused {ji.name}{done}: {out.strip()[-500:]}", "farm", spec.job_id)
+            raise VoidError(
+                ErrorCode.ENGINE_FAILED,
+                f"deadlinecommand refused {ji.name}{done}: {out.strip()[-500:]}",
+                "farm",
+                spec.job_id,
+            )
         ids[job["name"]] = m.group(1)
         replies.append(f"{job['name']} JobID={m.group(1)}")
         log.info("Deadline job %s: %s", job["name"], m.group(1))

@@ -115,12 +115,21 @@ class FarmSpec:
             prev = ""
             for w in windows:
                 name = f"window-{w.index:03d}"
-                out.append(FarmTask(name, str(w.index), self.task_args("window", spec_path, w.index), [prev] if prev else []))
+                out.append(
+                    FarmTask(
+                        name,
+                        str(w.index),
+                        self.task_args("window", spec_path, w.index),
+                        [prev] if prev else [],
+                    )
+                )
                 prev = name
             last = prev
         else:
             frames = f"0-{len(windows) - 1}" if len(windows) > 1 else "0"
-            out.append(FarmTask("windows", frames, self.task_args("window", spec_path, frame_token), []))
+            out.append(
+                FarmTask("windows", frames, self.task_args("window", spec_path, frame_token), [])
+            )
             last = "windows"
         out.append(FarmTask("assemble", "0", self.task_args("assemble", spec_path), [last]))
         return out
@@ -158,16 +167,31 @@ class FarmSpec:
 
         self.job.validate()
         if self.job.transfer != "paths" or not self.job.out_pattern:
-            raise bad("out_pattern", "a farm job writes files: it needs transfer 'paths' and an output pattern")
-        if not self.job.job_id or not self.job.job_id.replace("-", "").replace("_", "").isalnum() or len(self.job.job_id) > 64:
-            raise bad("job_id", "a farm job needs a job_id of letters, digits, '-' and '_' (names its work folder)")
+            raise bad(
+                "out_pattern",
+                "a farm job writes files: it needs transfer 'paths' and an output pattern",
+            )
+        if (
+            not self.job.job_id
+            or not self.job.job_id.replace("-", "").replace("_", "").isalnum()
+            or len(self.job.job_id) > 64
+        ):
+            raise bad(
+                "job_id",
+                "a farm job needs a job_id of letters, digits, '-' and '_' (names its work folder)",
+            )
         for name in ("plate", "remove", "work_dir"):
             if not getattr(self, name):
                 raise bad(name, f"a farm job needs {name}")
         if not self.command or not all(isinstance(c, str) and c for c in self.command):
-            raise bad("command", "command must be a non-empty list of strings, e.g. ['void-remove']")
+            raise bad(
+                "command", "command must be a non-empty list of strings, e.g. ['void-remove']"
+            )
         if self.version != FARM_SPEC_VERSION:
-            raise bad("version", f"farm spec version {self.version} is not {FARM_SPEC_VERSION}; regenerate it with this void-remove")
+            raise bad(
+                "version",
+                f"farm spec version {self.version} is not {FARM_SPEC_VERSION}; regenerate it with this void-remove",
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,7 +213,9 @@ class FarmSpec:
         farm = d.get("farm", {})
         farm_known = {f.name for f in dataclasses.fields(FarmSettings)}
         if not isinstance(farm, dict) or set(farm) - farm_known:
-            raise VoidError(ErrorCode.BAD_SPEC, f"farm settings may hold {sorted(farm_known)}", "farm")
+            raise VoidError(
+                ErrorCode.BAD_SPEC, f"farm settings may hold {sorted(farm_known)}", "farm"
+            )
         kwargs["farm"] = FarmSettings(**farm)
         return cls(**kwargs).validate()
 
@@ -231,7 +257,9 @@ class FarmSpec:
         Reads the first plate frame (size, channels), checks every frame exists and that the
         remove matte is not empty, exactly as a local run does before any work is sent.
         """
-        from void_client.sequence_job import SequenceJob  # reads EXRs; imported only when a spec is built
+        from void_client.sequence_job import (
+            SequenceJob,
+        )  # reads EXRs; imported only when a spec is built
 
         seq = SequenceJob(req)
         seq.check_remove_not_empty()

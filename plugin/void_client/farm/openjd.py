@@ -47,16 +47,31 @@ def template(spec: FarmSpec, spec_default: str = "farm.json") -> dict[str, Any]:
             name = f"window-{w.index:03d}"
             what = f"Window {w.index + 1}/{len(windows)}: frames {spec.job.frames[w.start]}-{spec.job.frames[w.stop - 1]}"
             what += f", continuing the fill of {prev}." if prev else "."
-            steps.append(_step(spec, name, what, spec.task_args("window", param, w.index), gpu=True, after=prev))
+            steps.append(
+                _step(
+                    spec, name, what, spec.task_args("window", param, w.index), gpu=True, after=prev
+                )
+            )
             prev = name
         last = prev
     else:
         what = "One task per temporal window; the tasks are independent and run in parallel (crossfade seams)."
         space = {"taskParameterDefinitions": [_window_range(len(windows))]}
-        steps.append(_step(spec, "windows", what, spec.task_args("window", param, "{{Task.Param.Window}}"), gpu=True, space=space))
+        steps.append(
+            _step(
+                spec,
+                "windows",
+                what,
+                spec.task_args("window", param, "{{Task.Param.Window}}"),
+                gpu=True,
+                space=space,
+            )
+        )
         last = "windows"
     what = "Blend the seams between windows and write the final EXR frames."
-    steps.append(_step(spec, "assemble", what, spec.task_args("assemble", param), gpu=False, after=last))
+    steps.append(
+        _step(spec, "assemble", what, spec.task_args("assemble", param), gpu=False, after=last)
+    )
     return {
         "specificationVersion": SPECIFICATION_VERSION,
         "name": spec.title()[:MAX_NAME],
@@ -82,7 +97,15 @@ def _window_range(n: int) -> dict[str, Any]:
     return {"name": "Window", "type": "INT", "range": f"0-{n - 1}" if n > 1 else [0]}
 
 
-def _step(spec: FarmSpec, name: str, description: str, argv: list[str], gpu: bool, after: str = "", space: dict | None = None) -> dict[str, Any]:
+def _step(
+    spec: FarmSpec,
+    name: str,
+    description: str,
+    argv: list[str],
+    gpu: bool,
+    after: str = "",
+    space: dict | None = None,
+) -> dict[str, Any]:
     action: dict[str, Any] = {"command": argv[0], "args": argv[1:]}
     if spec.farm.timeout_minutes > 0:
         action["timeout"] = spec.farm.timeout_minutes * 60
@@ -92,7 +115,12 @@ def _step(spec: FarmSpec, name: str, description: str, argv: list[str], gpu: boo
     if after:
         step["dependencies"] = [{"dependsOn": after}]
     if spec.farm.env:
-        step["stepEnvironments"] = [{"name": "VoidRemoveEnvironment", "variables": {str(k): str(v) for k, v in spec.farm.env.items()}}]
+        step["stepEnvironments"] = [
+            {
+                "name": "VoidRemoveEnvironment",
+                "variables": {str(k): str(v) for k, v in spec.farm.env.items()},
+            }
+        ]
     step["script"] = {"actions": {"onRun": action}}
     if gpu and spec.job.engine == "void":
         step["hostRequirements"] = {"amounts": [{"name": GPU_AMOUNT, "min": 1}]}
@@ -104,7 +132,11 @@ def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
     try:
         default = spec_path.relative_to(out_dir).as_posix()
     except ValueError:
-        raise VoidError(ErrorCode.BAD_SPEC, f"the farm spec {spec_path} must be inside the job bundle {out_dir}", "out_dir") from None
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"the farm spec {spec_path} must be inside the job bundle {out_dir}",
+            "out_dir",
+        ) from None
     return write_text_atomic(out_dir / TEMPLATE_FILE, to_yaml(template(spec, default)))
 
 
@@ -116,14 +148,23 @@ def submit(main: Path, spec: FarmSpec) -> str:
     # openjd-cli installs next to void-remove in a venv that is not activated (Nuke, a farm wrapper).
     exe = shutil.which("openjd") or shutil.which("openjd", path=os.path.dirname(sys.executable))
     if exe is None:
-        raise VoidError(ErrorCode.ENGINE_UNAVAILABLE, "openjd is not on PATH; pip install openjd-cli (or submit the folder with 'deadline bundle submit')", "farm")
+        raise VoidError(
+            ErrorCode.ENGINE_UNAVAILABLE,
+            "openjd is not on PATH; pip install openjd-cli (or submit the folder with 'deadline bundle submit')",
+            "farm",
+        )
     cmd = [exe, "run", str(main)]
     log.info("running %s", " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         tail = "\n".join(out.strip().splitlines()[-15:])
-        raise VoidError(ErrorCode.ENGINE_FAILED, f"openjd run {main} failed (exit {proc.returncode}):\n{tail}", "farm", spec.job_id)
+        raise VoidError(
+            ErrorCode.ENGINE_FAILED,
+            f"openjd run {main} failed (exit {proc.returncode}):\n{tail}",
+            "farm",
+            spec.job_id,
+        )
     return out
 
 
@@ -150,7 +191,10 @@ def _scalar(v: Any) -> str:
         # ASCII only, with YAML's own escapes for the rest: JSON would write a character beyond
         # the BMP as a surrogate pair, which YAML reads back as two characters.
         text = json.dumps(v, ensure_ascii=False)
-        return "".join(c if ord(c) < 0x7F else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}") for c in text)
+        return "".join(
+            c if ord(c) < 0x7F else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+            for c in text
+        )
     if isinstance(v, (list, dict)) and not v:
         return "[]" if isinstance(v, list) else "{}"
     raise TypeError(f"cannot write {type(v).__name__} as a YAML scalar")
@@ -161,7 +205,11 @@ def _lines(value: Any, indent: int) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            key = str(k) if _BARE_KEY.fullmatch(str(k)) and str(k).lower() not in _YAML_WORDS else _scalar(str(k))
+            key = (
+                str(k)
+                if _BARE_KEY.fullmatch(str(k)) and str(k).lower() not in _YAML_WORDS
+                else _scalar(str(k))
+            )
             if isinstance(v, (dict, list)) and v:
                 out.append(f"{pad}{key}:")
                 out.extend(_lines(v, indent + 1))

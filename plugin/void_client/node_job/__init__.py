@@ -35,17 +35,19 @@ from void_client import protocol as P
 from void_client.atomic import write_text_atomic
 from void_client.client import DaemonClient, connect, is_local
 from void_client.errors import ErrorCode, VoidError
-from void_client.paths import home
-from void_client.sequence_job import RemoveRequest, SequenceJob
-from void_client.sequence import SequencePattern
-from void_client.session import JobReport, JobSession
 from void_client.job_spec import SEAM_MODES, JobSpec
+from void_client.paths import home
+from void_client.sequence import SequencePattern
+from void_client.sequence_job import RemoveRequest, SequenceJob
+from void_client.session import JobReport, JobSession
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(JobSpec) if f.default is not dataclasses.MISSING}
+_SPEC_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(JobSpec) if f.default is not dataclasses.MISSING
+}
 
 #: Quality presets: per-job engine options on top of the engine's own defaults ("standard" is the
 #: VOID reference: 30 DDIM steps). Only the ``void`` engine reads them; ``propagate`` ignores them.
@@ -111,19 +113,31 @@ class NodeSettings:
                 else:
                     value = str(value) if f.name == "prompt" else str(value).strip()
             except (TypeError, ValueError) as exc:
-                raise VoidError(ErrorCode.BAD_SPEC, f"{f.name} must be a whole number, got {value!r}", f.name) from exc
+                raise VoidError(
+                    ErrorCode.BAD_SPEC, f"{f.name} must be a whole number, got {value!r}", f.name
+                ) from exc
             kwargs[f.name] = value
         return cls(**kwargs).validate()
 
     def validate(self) -> NodeSettings:
         if self.quality not in QUALITY_PRESETS:
-            raise VoidError(ErrorCode.BAD_SPEC, f"quality must be one of {tuple(QUALITY_PRESETS)}, got {self.quality!r}", "quality")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"quality must be one of {tuple(QUALITY_PRESETS)}, got {self.quality!r}",
+                "quality",
+            )
         if self.seam not in SEAM_MODES:
-            raise VoidError(ErrorCode.BAD_SPEC, f"seam must be one of {SEAM_MODES}, got {self.seam!r}", "seam")
+            raise VoidError(
+                ErrorCode.BAD_SPEC, f"seam must be one of {SEAM_MODES}, got {self.seam!r}", "seam"
+            )
         if not self.engine:
             raise VoidError(ErrorCode.BAD_SPEC, "choose an engine", "engine")
         if not self.endpoint:
-            raise VoidError(ErrorCode.BAD_SPEC, f"the daemon address is empty; the default is {P.DEFAULT_ENDPOINT}", "endpoint")
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"the daemon address is empty; the default is {P.DEFAULT_ENDPOINT}",
+                "endpoint",
+            )
         # The job spec's own rules (window, overlap, dilation, ...) before anything is rendered.
         JobSpec(frames=[0], width=1, height=1, **self.job_settings()).validate()
         return self
@@ -150,12 +164,22 @@ def resolve_range(settings: NodeSettings, source_range: tuple[int, int] | None) 
     if source_range is None:
         raise VoidError(ErrorCode.BAD_SPEC, "connect a plate to the Source input", "source")
     src_first, src_last = int(source_range[0]), int(source_range[1])
-    first, last = (src_first, src_last) if settings.use_input_range else (settings.range_first, settings.range_last)
+    first, last = (
+        (src_first, src_last)
+        if settings.use_input_range
+        else (settings.range_first, settings.range_last)
+    )
     if last < first:
-        raise VoidError(ErrorCode.BAD_SPEC, f"the frame range {first}-{last} ends before it starts", "range")
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"the frame range {first}-{last} ends before it starts", "range"
+        )
     if first < 0:
         # Hosts pad negative numbers differently (%04d gives -001, '####' gives -0001).
-        raise VoidError(ErrorCode.BAD_SPEC, f"the frame range {first}-{last} starts below 0; offset the plate to positive frames", "range")
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"the frame range {first}-{last} starts below 0; offset the plate to positive frames",
+            "range",
+        )
     if first < src_first or last > src_last:
         raise VoidError(
             ErrorCode.BAD_SPEC,
@@ -166,7 +190,11 @@ def resolve_range(settings: NodeSettings, source_range: tuple[int, int] | None) 
 
 
 # --------------------------------------------------------------------------- fingerprint
-def upstream_order(starts: Sequence[T | None], inputs_of: Callable[[T], Sequence[T | None]], key_of: Callable[[T], Hashable]) -> list[T]:
+def upstream_order(
+    starts: Sequence[T | None],
+    inputs_of: Callable[[T], Sequence[T | None]],
+    key_of: Callable[[T], Hashable],
+) -> list[T]:
     """Every node upstream of ``starts`` (included), each once, inputs before the nodes they feed."""
     out: list[T] = []
     done: set[Hashable] = set()
@@ -187,7 +215,11 @@ def upstream_order(starts: Sequence[T | None], inputs_of: Callable[[T], Sequence
                 continue
             active.add(key)
             stack.append((node, True))
-            stack.extend((i, False) for i in reversed(list(inputs_of(node))) if i is not None and key_of(i) not in done and key_of(i) not in active)
+            stack.extend(
+                (i, False)
+                for i in reversed(list(inputs_of(node)))
+                if i is not None and key_of(i) not in done and key_of(i) not in active
+            )
     return out
 
 
@@ -296,7 +328,11 @@ def export_steps(plan: RunPlan, chunk: int) -> list[tuple[Export, int, int]]:
     """The exports cut into ``(export, first, last)`` renders of at most ``chunk`` frames, so a
     host can report progress and honour cancel between them."""
     chunk = max(1, chunk)
-    return [(e, a, min(a + chunk - 1, plan.last)) for e in plan.exports() for a in range(plan.first, plan.last + 1, chunk)]
+    return [
+        (e, a, min(a + chunk - 1, plan.last))
+        for e in plan.exports()
+        for a in range(plan.first, plan.last + 1, chunk)
+    ]
 
 
 def _slug(text: str) -> str:
@@ -324,7 +360,11 @@ def plan_run(
     run_dir = os.path.join(os.path.abspath(root), project, _slug(node_name), fingerprint[:16])
     if "%" in run_dir:
         # Frame patterns are printf-style; a '%' elsewhere in the path would be read as a field.
-        raise VoidError(ErrorCode.BAD_SPEC, f"the output folder {run_dir!r} contains '%'; choose another cache folder", "output_dir")
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"the output folder {run_dir!r} contains '%'; choose another cache folder",
+            "output_dir",
+        )
     return RunPlan(run_dir, first, last, fingerprint, has_affected, _slug(node_name))
 
 
@@ -346,7 +386,9 @@ class Manifest:
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-            return cls(**{k: data[k] for k in (f.name for f in dataclasses.fields(cls)) if k in data})
+            return cls(
+                **{k: data[k] for k in (f.name for f in dataclasses.fields(cls)) if k in data}
+            )
         except (OSError, ValueError, TypeError):
             return None
 
@@ -410,7 +452,9 @@ class RunState:
             return f"done: {self.written} frames in {self.seconds:.1f} s"
         if self.stage == "reused":
             return f"up to date: {self.total} frames from an earlier run"
-        parts = [f"queued (position {self.queue_position})" if self.queue_position > 0 else self.stage]
+        parts = [
+            f"queued (position {self.queue_position})" if self.queue_position > 0 else self.stage
+        ]
         if self.windows:
             parts.append(f"window {min(self.window + 1, self.windows)}/{self.windows}")
         parts.append(f"{self.written}/{self.total} frames")
@@ -468,7 +512,10 @@ class HostJob:
                 pass  # already in self.state
             except Exception as exc:  # a bug must still end the run visibly
                 log.exception("VOID Remove run failed")
-                self._set(stage="failed", error=VoidError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"))
+                self._set(
+                    stage="failed",
+                    error=VoidError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
+                )
             finally:
                 on_done(self)
 
@@ -485,7 +532,9 @@ class HostJob:
             self._set(stage="cancelled" if exc.code == ErrorCode.CANCELLED else "failed", error=exc)
             raise
         self.report = report
-        self._set(stage="done", written=len(report.frames_written), seconds=time.perf_counter() - self._t0)
+        self._set(
+            stage="done", written=len(report.frames_written), seconds=time.perf_counter() - self._t0
+        )
         return report
 
     # ------------------------------------------------------------------ internals
@@ -504,7 +553,11 @@ class HostJob:
         seq.check_remove_not_empty()
         self.spec = dataclasses.replace(seq.job_spec(), name=plan.name).validate()
         previous = Manifest.load(plan.manifest_path)
-        attach = previous.job if previous and previous.fingerprint == plan.fingerprint and not previous.complete else ""
+        attach = (
+            previous.job
+            if previous and previous.fingerprint == plan.fingerprint and not previous.complete
+            else ""
+        )
         manifest = Manifest(plan.fingerprint, plan.first, plan.last)
         self._set(stage="connecting")
         if self.cancel_event.is_set():
@@ -543,12 +596,18 @@ class HostJob:
         if attach:
             try:
                 log.info("re-attaching to job %s", attach)
-                return JobSession(client, None, seq.read_frame, write, on_event, self.cancel_event, attach=attach).run()
+                return JobSession(
+                    client, None, seq.read_frame, write, on_event, self.cancel_event, attach=attach
+                ).run()
             except VoidError as exc:
                 if self.cancel_event.is_set() or exc.code == ErrorCode.CANCELLED:
                     raise
-                log.info("could not re-attach to job %s (%s); submitting it again", attach, exc.message)
-        return JobSession(client, self.spec, seq.read_frame, write, on_event, self.cancel_event).run()
+                log.info(
+                    "could not re-attach to job %s (%s); submitting it again", attach, exc.message
+                )
+        return JobSession(
+            client, self.spec, seq.read_frame, write, on_event, self.cancel_event
+        ).run()
 
 
 #: Farm managers whose "submit" runs the whole job on this machine (``openjd run``): from a host
@@ -578,7 +637,10 @@ def submit_to_farm(plan: RunPlan, settings: NodeSettings, farm: str) -> FarmSubm
     pattern, where the host node already looks.
     """
     try:
-        from void_client.farm import FarmSpec, submit_job  # optional: the farm writers are their own package
+        from void_client.farm import (
+            FarmSpec,
+            submit_job,
+        )  # optional: the farm writers are their own package
     except ImportError as exc:
         raise VoidError(
             ErrorCode.BAD_SPEC,
@@ -586,7 +648,11 @@ def submit_to_farm(plan: RunPlan, settings: NodeSettings, farm: str) -> FarmSubm
             "farm",
         ) from exc
     job_id = f"{re.sub(r'[^A-Za-z0-9_-]+', '_', plan.name)[:40]}-{plan.fingerprint[:8]}"
-    spec = FarmSpec.from_request(plan.request(settings, autostart=False), work_dir=os.path.join(plan.run_dir, "farm"), job_id=job_id)
+    spec = FarmSpec.from_request(
+        plan.request(settings, autostart=False),
+        work_dir=os.path.join(plan.run_dir, "farm"),
+        job_id=job_id,
+    )
     submitted = farm not in LOCAL_RUNNER_FARMS
     main = submit_job(spec, farm, submit=submitted)
     return FarmSubmission(farm, job_id, str(main), submitted)

@@ -75,7 +75,9 @@ class HistoryEntry:
         )
 
     @classmethod
-    def from_request(cls, job: str, name: str, req: RemoveRequest, frames_total: int = 0) -> HistoryEntry:
+    def from_request(
+        cls, job: str, name: str, req: RemoveRequest, frames_total: int = 0
+    ) -> HistoryEntry:
         return cls(
             job=job,
             name=name,
@@ -177,7 +179,12 @@ class JobHistory:
             if s is None or e.endpoint != endpoint:
                 continue
             err = s.get("error") or {}
-            new = (str(s.get("state", e.state)), int(s.get("frames_done", e.frames_done)), int(s.get("frames_total", e.frames_total)), str(err.get("message", "")) if isinstance(err, dict) else str(err))
+            new = (
+                str(s.get("state", e.state)),
+                int(s.get("frames_done", e.frames_done)),
+                int(s.get("frames_total", e.frames_total)),
+                str(err.get("message", "")) if isinstance(err, dict) else str(err),
+            )
             if new != (e.state, e.frames_done, e.frames_total, e.error):
                 e.state, e.frames_done, e.frames_total, e.error = new
                 changed.append(e.job)

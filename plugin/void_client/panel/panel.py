@@ -22,14 +22,14 @@ import time
 from void_client import protocol as P
 from void_client.client import is_local
 from void_client.errors import ErrorCode, VoidError
-from void_client.sequence_job import RemoveRequest
-from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
 from void_client.job_spec import JobSpec
 from void_client.panel.history import HistoryEntry, JobHistory
 from void_client.panel.progress import JobProgress, WindowBar, format_seconds
 from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, application, exec_
 from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
+from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
+from void_client.sequence_job import RemoveRequest
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 #: until they end, because destroying a running QThread aborts the host.
 _PARKED: dict[QtCore.QThread, QtCore.QObject] = {}
 
-LOG_COLOURS = {"info": "#d0d0d0", "event": "#9fc9ff", "ok": "#8fd19e", "warning": "#f0c060", "error": "#ff7b72"}
+LOG_COLOURS = {
+    "info": "#d0d0d0",
+    "event": "#9fc9ff",
+    "ok": "#8fd19e",
+    "warning": "#f0c060",
+    "error": "#ff7b72",
+}
 
 #: A frame number right before the extension, for turning a picked file into a pattern.
 _FRAME_RE = re.compile(r"(\d+)(\.[A-Za-z0-9]+)$")
@@ -116,7 +122,9 @@ class VoidPanel(QtWidgets.QWidget):
         self.cancel_action.setToolTip("stop the job on the daemon at its next step")
         self.cancel_action.triggered.connect(self.cancel)
         self.reattach_action = QAction("Re-attach", self)
-        self.reattach_action.setToolTip("follow the selected job again and collect the frames this machine lacks")
+        self.reattach_action.setToolTip(
+            "follow the selected job again and collect the frames this machine lacks"
+        )
         self.reattach_action.triggered.connect(self.reattach_selected)
 
     def _build_ui(self, prefer_gl: bool) -> None:
@@ -138,7 +146,9 @@ class VoidPanel(QtWidgets.QWidget):
         self.splitter.setChildrenCollapsible(False)
         # Never ask for more width than the stacked layout needs: resizeEvent stacks the
         # viewer over the tabs when side by side does not fit (a docked pane in Nuke).
-        self.splitter.setMinimumWidth(max(self.viewer.minimumSizeHint().width(), self.tabs.minimumSizeHint().width()))
+        self.splitter.setMinimumWidth(
+            max(self.viewer.minimumSizeHint().width(), self.tabs.minimumSizeHint().width())
+        )
         root.addWidget(self.splitter, 1)
         root.addWidget(self._build_progress_box())
 
@@ -158,9 +168,13 @@ class VoidPanel(QtWidgets.QWidget):
         self.gpu_label = QtWidgets.QLabel("GPU: —")
         self.queue_label = QtWidgets.QLabel("queue: —")
         self.endpoint_edit = QtWidgets.QLineEdit(self.endpoint)
-        self.endpoint_edit.setToolTip("the daemon's address, e.g. tcp://127.0.0.1:47615 or tcp://gpu-box:47615")
+        self.endpoint_edit.setToolTip(
+            "the daemon's address, e.g. tcp://127.0.0.1:47615 or tcp://gpu-box:47615"
+        )
         self.endpoint_edit.setMinimumWidth(170)
-        self.endpoint_edit.editingFinished.connect(lambda: self.set_endpoint(self.endpoint_edit.text().strip()))
+        self.endpoint_edit.editingFinished.connect(
+            lambda: self.set_endpoint(self.endpoint_edit.text().strip())
+        )
         self.start_daemon_button = QtWidgets.QPushButton("Start daemon")
         self.start_daemon_button.setToolTip("start a local daemon on this machine")
         self.start_daemon_button.clicked.connect(self.start_daemon)
@@ -186,11 +200,41 @@ class VoidPanel(QtWidgets.QWidget):
                 row.takeAt(0)  # the widgets stay; only their places are rebuilt
         e_sep, g_sep, q_sep = self._status_seps
         if narrow:
-            placed = [(first, [self.status_dot, self.status_label, q_sep, self.queue_label, None, self.start_daemon_button, self.endpoint_edit]),
-                      (second, [self.engines_label, e_sep, self.gpu_label, None])]
+            placed = [
+                (
+                    first,
+                    [
+                        self.status_dot,
+                        self.status_label,
+                        q_sep,
+                        self.queue_label,
+                        None,
+                        self.start_daemon_button,
+                        self.endpoint_edit,
+                    ],
+                ),
+                (second, [self.engines_label, e_sep, self.gpu_label, None]),
+            ]
             g_sep.hide()
         else:
-            placed = [(first, [self.status_dot, self.status_label, e_sep, self.engines_label, g_sep, self.gpu_label, q_sep, self.queue_label, None, self.start_daemon_button, self.endpoint_edit])]
+            placed = [
+                (
+                    first,
+                    [
+                        self.status_dot,
+                        self.status_label,
+                        e_sep,
+                        self.engines_label,
+                        g_sep,
+                        self.gpu_label,
+                        q_sep,
+                        self.queue_label,
+                        None,
+                        self.start_daemon_button,
+                        self.endpoint_edit,
+                    ],
+                )
+            ]
             g_sep.show()
         for row, widgets in placed:
             for w in widgets:
@@ -203,10 +247,18 @@ class VoidPanel(QtWidgets.QWidget):
         page = QtWidgets.QWidget()
         form = QtWidgets.QFormLayout(page)
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
-        self.plate_edit = self._path_row(form, "Plate", "plate sequence, e.g. /shots/sh010/plate.####.exr")
-        self.remove_edit = self._path_row(form, "Remove matte", "the object to delete; PATTERN or PATTERN:layer.channel")
-        self.affected_edit = self._path_row(form, "Affected matte", "optional: its shadow, reflection, what it moves")
-        self.out_edit = self._path_row(form, "Output", "where the clean plate goes, e.g. /shots/sh010/clean.####.exr")
+        self.plate_edit = self._path_row(
+            form, "Plate", "plate sequence, e.g. /shots/sh010/plate.####.exr"
+        )
+        self.remove_edit = self._path_row(
+            form, "Remove matte", "the object to delete; PATTERN or PATTERN:layer.channel"
+        )
+        self.affected_edit = self._path_row(
+            form, "Affected matte", "optional: its shadow, reflection, what it moves"
+        )
+        self.out_edit = self._path_row(
+            form, "Output", "where the clean plate goes, e.g. /shots/sh010/clean.####.exr"
+        )
         self.range_edit = QtWidgets.QLineEdit()
         self.range_edit.setPlaceholderText("FIRST-LAST (empty: every plate frame on disk)")
         form.addRow("Frame range", self.range_edit)
@@ -216,7 +268,9 @@ class VoidPanel(QtWidgets.QWidget):
         self.engine_combo.addItem(d.engine)
         form.addRow("Engine", self.engine_combo)
         grid = QtWidgets.QGridLayout()
-        self.window_spin = _spin(1, 197, d.window, "longest window in frames (rounded down to 8m+5)")
+        self.window_spin = _spin(
+            1, 197, d.window, "longest window in frames (rounded down to 8m+5)"
+        )
         self.overlap_spin = _spin(0, 196, d.overlap, "frames shared by neighbouring windows")
         self.seam_combo = QtWidgets.QComboBox()
         self.seam_combo.addItems(["crossfade", "chain"])
@@ -226,7 +280,14 @@ class VoidPanel(QtWidgets.QWidget):
         self.feather_spin = _spin(0, 256, d.feather, "soft edge of the composite, pixels")
         self.seed_spin = _spin(0, 2**31 - 1, d.seed, "noise seed (void engine)")
         for i, (label, w) in enumerate(
-            (("Window", self.window_spin), ("Overlap", self.overlap_spin), ("Seam", self.seam_combo), ("Dilation", self.dilation_spin), ("ROI margin", self.margin_spin), ("Feather", self.feather_spin))
+            (
+                ("Window", self.window_spin),
+                ("Overlap", self.overlap_spin),
+                ("Seam", self.seam_combo),
+                ("Dilation", self.dilation_spin),
+                ("ROI margin", self.margin_spin),
+                ("Feather", self.feather_spin),
+            )
         ):
             grid.addWidget(QtWidgets.QLabel(label), i // 2, (i % 2) * 2)
             grid.addWidget(w, i // 2, (i % 2) * 2 + 1)
@@ -263,9 +324,16 @@ class VoidPanel(QtWidgets.QWidget):
     def _browse(self, edit: QtWidgets.QLineEdit, label: str) -> None:
         start = os.path.dirname(edit.text()) or os.getcwd()
         if label == "Output":
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"VOID Remove: {label}", start, "EXR (*.exr)")
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, f"VOID Remove: {label}", start, "EXR (*.exr)"
+            )
         else:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, f"VOID Remove: {label}", start, "Images (*.exr *.tif *.tiff *.png *.dpx);;All files (*)")
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self,
+                f"VOID Remove: {label}",
+                start,
+                "Images (*.exr *.tif *.tiff *.png *.dpx);;All files (*)",
+            )
         if path:
             edit.setText(pattern_from_file(path) if label != "Output" else path)
 
@@ -293,7 +361,9 @@ class VoidPanel(QtWidgets.QWidget):
         self.show_button.setToolTip("show the selected job's plate and results in the viewer")
         self.show_button.clicked.connect(self.show_selected)
         self.forget_button = QtWidgets.QPushButton("Forget")
-        self.forget_button.setToolTip("remove the entry from this history (the daemon keeps the job)")
+        self.forget_button.setToolTip(
+            "remove the entry from this history (the daemon keeps the job)"
+        )
         self.forget_button.clicked.connect(self.forget_selected)
         row.addWidget(self.show_button)
         row.addWidget(self.forget_button)
@@ -383,9 +453,22 @@ class VoidPanel(QtWidgets.QWidget):
             self.status_label.setToolTip(f"{st.endpoint}, round trip {st.round_trip_ms:.0f} ms")
             engines = [f"{e['name']} {'✓' if e.get('available') else '✗'}" for e in st.engines]
             self.engines_label.setText("engines: " + ", ".join(engines))
-            self.engines_label.setToolTip("\n".join(f"{e['name']}: {'available' if e.get('available') else e.get('reason', 'unavailable')}" for e in st.engines))
-            self.gpu_label.setText(f"GPU: {st.gpu} · {format_bytes(st.vram_free)} free" if st.gpu and st.vram_free else f"GPU: {st.gpu}" if st.gpu else "GPU: none")
-            self.queue_label.setText(f"queue: {st.queue_length} job{'s' if st.queue_length != 1 else ''}")
+            self.engines_label.setToolTip(
+                "\n".join(
+                    f"{e['name']}: {'available' if e.get('available') else e.get('reason', 'unavailable')}"
+                    for e in st.engines
+                )
+            )
+            self.gpu_label.setText(
+                f"GPU: {st.gpu} · {format_bytes(st.vram_free)} free"
+                if st.gpu and st.vram_free
+                else f"GPU: {st.gpu}"
+                if st.gpu
+                else "GPU: none"
+            )
+            self.queue_label.setText(
+                f"queue: {st.queue_length} job{'s' if st.queue_length != 1 else ''}"
+            )
             self._fill_engines(st.engines)
             if self.history.update_from_status(st.jobs, st.endpoint):
                 self.refresh_history()
@@ -397,7 +480,10 @@ class VoidPanel(QtWidgets.QWidget):
         self.start_daemon_button.setVisible(not st.connected and is_local(st.endpoint))
         if was is not st.connected:
             if st.connected:
-                self.log_event(f"connected to daemon {st.version} at {st.endpoint}; {self.engines_label.text()}; {self.gpu_label.text()}", "ok")
+                self.log_event(
+                    f"connected to daemon {st.version} at {st.endpoint}; {self.engines_label.text()}; {self.gpu_label.text()}",
+                    "ok",
+                )
             else:
                 self.log_event(f"no daemon at {st.endpoint}: {st.error}", "warning")
         self.status_changed.emit(st)
@@ -422,9 +508,15 @@ class VoidPanel(QtWidgets.QWidget):
     # ================================================================== the job form
     def request_from_form(self) -> RemoveRequest:
         """The Job tab as a request; raises :class:`VoidError` naming the field that is missing."""
-        for edit, name in ((self.plate_edit, "plate"), (self.remove_edit, "remove"), (self.out_edit, "out")):
+        for edit, name in (
+            (self.plate_edit, "plate"),
+            (self.remove_edit, "remove"),
+            (self.out_edit, "out"),
+        ):
             if not edit.text().strip():
-                raise VoidError(ErrorCode.BAD_SPEC, f"fill in the {name} sequence in the Job tab", name)
+                raise VoidError(
+                    ErrorCode.BAD_SPEC, f"fill in the {name} sequence in the Job tab", name
+                )
         text = self.range_edit.text().strip()
         return RemoveRequest(
             plate=self.plate_edit.text().strip(),
@@ -454,13 +546,22 @@ class VoidPanel(QtWidgets.QWidget):
         self.remove_edit.setText(req.remove)
         self.affected_edit.setText(req.affected)
         self.out_edit.setText(req.out)
-        self.range_edit.setText(f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else "")
+        self.range_edit.setText(
+            f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else ""
+        )
         s = req.settings
         if "engine" in s:
             if self.engine_combo.findText(s["engine"]) < 0:
                 self.engine_combo.addItem(s["engine"])
             self.engine_combo.setCurrentText(s["engine"])
-        for key, spin in (("window", self.window_spin), ("overlap", self.overlap_spin), ("dilation", self.dilation_spin), ("roi_margin", self.margin_spin), ("feather", self.feather_spin), ("seed", self.seed_spin)):
+        for key, spin in (
+            ("window", self.window_spin),
+            ("overlap", self.overlap_spin),
+            ("dilation", self.dilation_spin),
+            ("roi_margin", self.margin_spin),
+            ("feather", self.feather_spin),
+            ("seed", self.seed_spin),
+        ):
             if key in s:
                 spin.setValue(int(s[key]))
         if "seam" in s:
@@ -509,7 +610,11 @@ class VoidPanel(QtWidgets.QWidget):
         worker.done.connect(thread.quit)
         thread.finished.connect(self._on_thread_finished)
         self._worker, self._job_thread = worker, thread
-        self.log_event(f"re-attaching to job {attach}…" if attach else f"submitting {req.plate} to {req.endpoint}…")
+        self.log_event(
+            f"re-attaching to job {attach}…"
+            if attach
+            else f"submitting {req.plate} to {req.endpoint}…"
+        )
         self.stage_label.setText("re-attaching…" if attach else "submitting…")
         self._update_actions()
         self._eta_timer.start()
@@ -521,7 +626,9 @@ class VoidPanel(QtWidgets.QWidget):
         if request is None:
             entry = self.history.get(job)
             if entry is None:
-                self.log_event(f"job {job} is not in the history; give the request to re-attach", "error")
+                self.log_event(
+                    f"job {job} is not in the history; give the request to re-attach", "error"
+                )
                 return False
             request = entry.request()
         return self.run_request(request, attach=job)
@@ -549,13 +656,18 @@ class VoidPanel(QtWidgets.QWidget):
         req = self.request
         assert req is not None
         self.viewer.set_source(
-            SequencePreviewSource(req.plate, req.remove, req.out, req.affected, req.settings.get("dilation")),
+            SequencePreviewSource(
+                req.plate, req.remove, req.out, req.affected, req.settings.get("dilation")
+            ),
             info["frames"],
         )
         if info["attached"]:
             self.log_event(f"re-attached to job {job} ({len(info['frames'])} frames)", "ok")
         else:
-            self.log_event(f"job {job} accepted: {info['name']}, {format_ranges(info['frames'])} ({len(info['frames'])} frames)", "ok")
+            self.log_event(
+                f"job {job} accepted: {info['name']}, {format_ranges(info['frames'])} ({len(info['frames'])} frames)",
+                "ok",
+            )
         self.refresh_history()
         self._refresh_progress()
         self.job_started.emit(job)
@@ -566,11 +678,25 @@ class VoidPanel(QtWidgets.QWidget):
         # Log each stage and each window once (progress comes several times a second).
         events = []
         if p.stage in ("queued", "receiving"):
-            events.append((p.stage, "queued in the daemon" if p.stage == "queued" else f"sending {p.frames_total} frames to the daemon"))
+            events.append(
+                (
+                    p.stage,
+                    "queued in the daemon"
+                    if p.stage == "queued"
+                    else f"sending {p.frames_total} frames to the daemon",
+                )
+            )
         if msg.cached and p.windows_done:
-            events.append((f"cached {p.windows_done}", f"window {p.windows_done}/{p.windows} came from the cache"))
+            events.append(
+                (
+                    f"cached {p.windows_done}",
+                    f"window {p.windows_done}/{p.windows} came from the cache",
+                )
+            )
         if p.running_window is not None:
-            events.append((f"window {p.running_window}", f"window {p.running_window + 1}/{p.windows} running"))
+            events.append(
+                (f"window {p.running_window}", f"window {p.running_window + 1}/{p.windows} running")
+            )
         for key, text in events:
             if key not in self._logged:
                 self._logged.add(key)
@@ -600,7 +726,9 @@ class VoidPanel(QtWidgets.QWidget):
             f"({report.windows} windows{f', {cached} from cache' if cached else ''})",  # type: ignore[attr-defined]
             "ok",
         )
-        self.history.update(self.job, state="done", frames_done=self.progress.frames_total, error="")
+        self.history.update(
+            self.job, state="done", frames_done=self.progress.frames_total, error=""
+        )
         self.refresh_history()
         self._refresh_progress()
         self._outcome = (self.job_finished, (self.job, report))
@@ -615,7 +743,9 @@ class VoidPanel(QtWidgets.QWidget):
             self.log_event(f"error [{code}]{f' in {field}' if field else ''}: {message}", "error")
             self.tabs.setCurrentWidget(self.log_view)
         if self.job:
-            self.history.update(self.job, state=self.progress.stage, error="" if cancelled else message)
+            self.history.update(
+                self.job, state=self.progress.stage, error="" if cancelled else message
+            )
             self.refresh_history()
         self._refresh_progress()
         self._outcome = (self.job_failed, (self.job, code, message))
@@ -623,7 +753,10 @@ class VoidPanel(QtWidgets.QWidget):
     def _on_detached(self, job: str) -> None:
         self._flush_written()
         self.progress.finish("detached")
-        self.log_event(f"stopped following job {job}; it keeps running on the daemon (History ▸ Re-attach)", "warning")
+        self.log_event(
+            f"stopped following job {job}; it keeps running on the daemon (History ▸ Re-attach)",
+            "warning",
+        )
         self._refresh_progress()
 
     def _on_thread_finished(self) -> None:
@@ -655,7 +788,12 @@ class VoidPanel(QtWidgets.QWidget):
         self.frames_bar.setValue(min(total, p.frames_written))
         self.frames_bar.setFormat("%v/%m frames written" if p.frames_total else "frames —")
         self.window_bar.set_progress(p)
-        self.window_label.setText(f"windows {p.windows_done}/{p.windows}" + (f" ({len(p.cached)} cached)" if p.cached else "") if p.windows else "windows —")
+        self.window_label.setText(
+            f"windows {p.windows_done}/{p.windows}"
+            + (f" ({len(p.cached)} cached)" if p.cached else "")
+            if p.windows
+            else "windows —"
+        )
         if p.steps and p.running_window is not None:
             self.step_bar.setRange(0, p.steps)
             self.step_bar.setValue(p.step)
@@ -667,16 +805,22 @@ class VoidPanel(QtWidgets.QWidget):
         if p.finished_at:
             self.eta_label.setText(f"{p.stage} in {format_seconds(p.elapsed())}")
         elif p.stage != "idle":
-            self.eta_label.setText(f"ETA {format_seconds(p.eta())} · {format_seconds(p.elapsed())} so far")
+            self.eta_label.setText(
+                f"ETA {format_seconds(p.eta())} · {format_seconds(p.elapsed())} so far"
+            )
 
     def _update_actions(self) -> None:
         busy = self.is_busy()
         self.run_action.setEnabled(not busy)
-        self.cancel_action.setEnabled(busy and not (self._worker and self._worker.cancel_event.is_set()))
+        self.cancel_action.setEnabled(
+            busy and not (self._worker and self._worker.cancel_event.is_set())
+        )
         selected = self._selected_entry()
         self.reattach_action.setEnabled(not busy and selected is not None)
         self.show_button.setEnabled(selected is not None)
-        self.forget_button.setEnabled(selected is not None and not (busy and selected.job == self.job))
+        self.forget_button.setEnabled(
+            selected is not None and not (busy and selected.job == self.job)
+        )
 
     # ================================================================== history
     def refresh_history(self) -> None:
@@ -684,12 +828,19 @@ class VoidPanel(QtWidgets.QWidget):
         selected = self._selected_entry()
         self.history_view.clear()
         for e in entries:
-            started = _dt.datetime.fromtimestamp(e.started).strftime("%Y-%m-%d %H:%M") if e.started else ""
+            started = (
+                _dt.datetime.fromtimestamp(e.started).strftime("%Y-%m-%d %H:%M")
+                if e.started
+                else ""
+            )
             frames = f"{e.frames_done}/{e.frames_total}" if e.frames_total else ""
             item = QtWidgets.QTreeWidgetItem([e.job, e.name, e.state, frames, started, e.out])
             item.setData(0, Qt.UserRole, e.job)
             item.setToolTip(2, e.error or e.state)
-            item.setToolTip(5, f"plate {e.plate}\nremove {e.remove}\naffected {e.affected or '—'}\nout {e.out}\ndaemon {e.endpoint}")
+            item.setToolTip(
+                5,
+                f"plate {e.plate}\nremove {e.remove}\naffected {e.affected or '—'}\nout {e.out}\ndaemon {e.endpoint}",
+            )
             if e.state == "failed":
                 item.setForeground(2, QtGui.QBrush(QtGui.QColor(LOG_COLOURS["error"])))
             elif e.state == "done":
@@ -729,12 +880,21 @@ class VoidPanel(QtWidgets.QWidget):
         if entry is None:
             return
         try:
-            frames = list(range(entry.frame_range[0], entry.frame_range[1] + 1)) if entry.frame_range else SequenceRef.parse(entry.plate).pattern.scan()
+            frames = (
+                list(range(entry.frame_range[0], entry.frame_range[1] + 1))
+                if entry.frame_range
+                else SequenceRef.parse(entry.plate).pattern.scan()
+            )
             done = SequencePattern.parse(entry.out).scan()
         except (VoidError, OSError) as exc:
             self.log_event(f"cannot show job {entry.job}: {exc}", "error")
             return
-        self.viewer.set_source(SequencePreviewSource(entry.plate, entry.remove, entry.out, entry.affected, entry.settings.get("dilation")), frames)
+        self.viewer.set_source(
+            SequencePreviewSource(
+                entry.plate, entry.remove, entry.out, entry.affected, entry.settings.get("dilation")
+            ),
+            frames,
+        )
         self.viewer.follow.setChecked(False)
         self.viewer.mark_results([f for f in done if f in set(frames)])
         self.log_event(f"viewing job {entry.job}: {len(done)}/{len(frames)} results on disk")
@@ -750,7 +910,9 @@ class VoidPanel(QtWidgets.QWidget):
         """A timestamped line in the Log tab (errors in red) and in Python's log."""
         stamp = time.strftime("%H:%M:%S")
         colour = LOG_COLOURS.get(level, LOG_COLOURS["info"])
-        self.log_view.appendHtml(f'<span style="color:#808080">{stamp}</span> <span style="color:{colour}">{html.escape(text)}</span>')
+        self.log_view.appendHtml(
+            f'<span style="color:#808080">{stamp}</span> <span style="color:{colour}">{html.escape(text)}</span>'
+        )
         {"error": log.error, "warning": log.warning}.get(level, log.info)("%s", text)
 
     def log_text(self) -> str:
@@ -759,7 +921,9 @@ class VoidPanel(QtWidgets.QWidget):
     # ================================================================== lifetime
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         # Docked in a narrow pane (Nuke's properties bin), stack the viewer over the tabs.
-        side_by_side = self.viewer.minimumSizeHint().width() + self.tabs.minimumSizeHint().width() + 120
+        side_by_side = (
+            self.viewer.minimumSizeHint().width() + self.tabs.minimumSizeHint().width() + 120
+        )
         narrow = event.size().width() < side_by_side
         self.splitter.setOrientation(Qt.Vertical if narrow else Qt.Horizontal)
         self._layout_status(narrow)
@@ -780,7 +944,10 @@ class VoidPanel(QtWidgets.QWidget):
         if self._worker is not None and self._job_thread is not None:
             self._worker.detach()
             if not self._job_thread.wait(int(wait_s * 1000)):
-                log.warning("job %s is still finishing a step; leaving its thread to end on its own", self.job)
+                log.warning(
+                    "job %s is still finishing a step; leaving its thread to end on its own",
+                    self.job,
+                )
                 _park(self._job_thread, self._worker)
         self._status_thread.quit()
         if not self._status_thread.wait(int((wait_s + 2) * 1000)):
@@ -848,7 +1015,11 @@ def apply_dark_theme(app: QtWidgets.QApplication) -> None:
 _OPEN: list[VoidPanel] = []
 
 
-def show_panel(endpoint: str = P.DEFAULT_ENDPOINT, request: RemoveRequest | None = None, block: bool | None = None) -> VoidPanel:
+def show_panel(
+    endpoint: str = P.DEFAULT_ENDPOINT,
+    request: RemoveRequest | None = None,
+    block: bool | None = None,
+) -> VoidPanel:
     """Open the panel in its own window. With no QApplication yet (standalone), make one,
     style it and run the event loop until the window closes (``block`` None means: block
     only when this call made the application)."""

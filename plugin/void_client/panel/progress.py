@@ -145,7 +145,12 @@ class WindowBar(QtWidgets.QWidget):
     def set_progress(self, progress: JobProgress) -> None:
         self.progress = progress
         n = progress.windows
-        self.setToolTip(f"{progress.windows_done}/{n} windows done" + (f", {len(progress.cached)} from cache" if progress.cached else "") if n else "")
+        self.setToolTip(
+            f"{progress.windows_done}/{n} windows done"
+            + (f", {len(progress.cached)} from cache" if progress.cached else "")
+            if n
+            else ""
+        )
         self.update()
 
     def state_of(self, k: int) -> str:

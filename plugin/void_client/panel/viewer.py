@@ -19,19 +19,16 @@ from __future__ import annotations
 import enum
 import logging
 import os
-from importlib.resources import files
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from void_client.demo_shot import linear_to_srgb
-from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
-from void_client.quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
-from void_client.sequence import SequencePattern, SequenceRef, read_image, read_matte
 from void_client.job_spec import JobSpec
 from void_client.panel.qt import (
     QOpenGLShader,
@@ -47,6 +44,9 @@ from void_client.panel.qt import (
     qimage_from_grey8,
     qimage_from_rgb8,
 )
+from void_client.quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
+from void_client.sequence import SequencePattern, SequenceRef, read_image, read_matte
+from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,12 @@ class ViewMode(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"source": "Source", "result": "Result", "wipe": "Before / After", "overlay": "Quadmask"}[self.value]
+        return {
+            "source": "Source",
+            "result": "Result",
+            "wipe": "Before / After",
+            "overlay": "Quadmask",
+        }[self.value]
 
 
 # --------------------------------------------------------------------------- numpy side
@@ -129,11 +134,15 @@ def shrink(a: np.ndarray, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(a[rows][:, cols])
 
 
-def overlay8(rgb8: np.ndarray, quadmask: np.ndarray | None, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+def overlay8(
+    rgb8: np.ndarray, quadmask: np.ndarray | None, opacity: float = OVERLAY_OPACITY
+) -> np.ndarray:
     """The quadmask overlay on an 8-bit display image (the CPU twin of quadmask_overlay.frag)."""
     if quadmask is None:
         return rgb8
-    return to_uint8(quadmask_overlay(rgb8.astype(np.float32) / np.float32(255.0), quadmask, opacity))
+    return to_uint8(
+        quadmask_overlay(rgb8.astype(np.float32) / np.float32(255.0), quadmask, opacity)
+    )
 
 
 def wipe_column(width: int, position: float) -> int:
@@ -141,7 +150,9 @@ def wipe_column(width: int, position: float) -> int:
     return int(np.clip(round(float(position) * width), 0, width))
 
 
-def compose(preview: FramePreview, mode: ViewMode, wipe: float = 0.5, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
+def compose(
+    preview: FramePreview, mode: ViewMode, wipe: float = 0.5, opacity: float = OVERLAY_OPACITY
+) -> np.ndarray:
     """What the viewer shows for ``mode``, as ``(h, w, 3)`` uint8. A missing result shows the plate."""
     before = preview.plate
     if mode is ViewMode.SOURCE:
@@ -167,7 +178,15 @@ class SequencePreviewSource:
     """Previews from the EXR sequences of a job: plate, mattes (quadmask built exactly as the
     daemon builds it, with the job's dilation) and the output where it is already on disk."""
 
-    def __init__(self, plate: str, remove: str, out: str, affected: str = "", dilation: int | None = None, max_side: int = MAX_PREVIEW_SIDE) -> None:
+    def __init__(
+        self,
+        plate: str,
+        remove: str,
+        out: str,
+        affected: str = "",
+        dilation: int | None = None,
+        max_side: int = MAX_PREVIEW_SIDE,
+    ) -> None:
         self.plate = SequenceRef.parse(plate)
         self.remove = SequenceRef.parse(remove) if remove else None
         self.affected = SequenceRef.parse(affected) if affected else None
@@ -180,11 +199,17 @@ class SequencePreviewSource:
         qm = None
         if self.remove is not None:
             remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
-            affected = read_matte(self.affected.path(frame), frame, self.affected.channel) if self.affected else None
+            affected = (
+                read_matte(self.affected.path(frame), frame, self.affected.channel)
+                if self.affected
+                else None
+            )
             qm = shrink(build_quadmask(remove, affected, self.dilation, frame), self.max_side)
         result = None
         if self.out is not None and os.path.exists(self.out.path(frame)):
-            result = shrink(display_rgb8(read_image(self.out.path(frame), frame).pixels), self.max_side)
+            result = shrink(
+                display_rgb8(read_image(self.out.path(frame), frame).pixels), self.max_side
+            )
         return FramePreview(frame, shrink(display_rgb8(plate), self.max_side), qm, result)
 
 
@@ -197,10 +222,19 @@ def fit_rect(image_w: int, image_h: int, area: QtCore.QRect) -> QtCore.QRectF:
         return QtCore.QRectF()
     scale = min(area.width() / image_w, area.height() / image_h)
     w, h = image_w * scale, image_h * scale
-    return QtCore.QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+    return QtCore.QRectF(
+        area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h
+    )
 
 
-def paint_decorations(painter: QtGui.QPainter, rect: QtCore.QRectF, mode: ViewMode, wipe: float, note: str, widget_rect: QtCore.QRect) -> None:
+def paint_decorations(
+    painter: QtGui.QPainter,
+    rect: QtCore.QRectF,
+    mode: ViewMode,
+    wipe: float,
+    note: str,
+    widget_rect: QtCore.QRect,
+) -> None:
     """Wipe line and labels, and a note (e.g. "waiting for the result"), over either canvas."""
     painter.setRenderHint(QtGui.QPainter.Antialiasing, True)
     if mode is ViewMode.WIPE and not rect.isEmpty():
@@ -214,7 +248,12 @@ def paint_decorations(painter: QtGui.QPainter, rect: QtCore.QRectF, mode: ViewMo
     if mode is ViewMode.OVERLAY and not rect.isEmpty():
         _legend(painter, QtCore.QPointF(rect.left() + 6, rect.bottom() - 6))
     if note:
-        _label(painter, QtCore.QPointF(widget_rect.center().x(), widget_rect.bottom() - 28), note, Qt.AlignHCenter)
+        _label(
+            painter,
+            QtCore.QPointF(widget_rect.center().x(), widget_rect.bottom() - 28),
+            note,
+            Qt.AlignHCenter,
+        )
 
 
 def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
@@ -236,11 +275,15 @@ def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
         x += chip + 4
         painter.setPen(QtGui.QColor(235, 235, 235))
         tw = fm.horizontalAdvance(name)
-        painter.drawText(QtCore.QRectF(x, box.top(), tw + 2, h), Qt.AlignVCenter | Qt.AlignLeft, name)
+        painter.drawText(
+            QtCore.QRectF(x, box.top(), tw + 2, h), Qt.AlignVCenter | Qt.AlignLeft, name
+        )
         x += tw + pad
 
 
-def _label(painter: QtGui.QPainter, anchor: QtCore.QPointF, text: str, align: Qt.AlignmentFlag) -> None:
+def _label(
+    painter: QtGui.QPainter, anchor: QtCore.QPointF, text: str, align: Qt.AlignmentFlag
+) -> None:
     fm = painter.fontMetrics()
     w, h = fm.horizontalAdvance(text) + 10, fm.height() + 4
     x = anchor.x() - (w if align == Qt.AlignRight else w / 2 if align == Qt.AlignHCenter else 0)
@@ -313,9 +356,13 @@ class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
         self.setMinimumSize(160, 100)
         self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
 
-    def show_preview(self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = "") -> None:
+    def show_preview(
+        self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = ""
+    ) -> None:
         self.preview, self.mode, self.wipe, self.note = preview, mode, wipe, note
-        self._image = qimage_from_rgb8(compose(preview, mode, wipe)) if preview is not None else None
+        self._image = (
+            qimage_from_rgb8(compose(preview, mode, wipe)) if preview is not None else None
+        )
         self.update()
 
     def rendered(self) -> QtGui.QImage | None:
@@ -328,7 +375,9 @@ class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
         rect = self.image_rect()
         if self._image is not None and not rect.isEmpty():
             # Smooth when shrinking; nearest when enlarging so pixels (and mask edges) stay crisp.
-            painter.setRenderHint(QtGui.QPainter.SmoothPixmapTransform, rect.width() < self._image.width())
+            painter.setRenderHint(
+                QtGui.QPainter.SmoothPixmapTransform, rect.width() < self._image.width()
+            )
             painter.drawImage(rect, self._image)
         if self.decorate:
             paint_decorations(painter, rect, self.mode, self.wipe, self.note, self.rect())
@@ -342,7 +391,11 @@ def shaders_dir() -> Path | None:
     """The folder with ``quadmask_overlay.frag``: ``$VOID_REMOVE_SHADERS`` or the installed ``void_shaders``."""
     candidates = [os.environ.get(SHADERS_ENV, ""), str(files("void_shaders"))]
     for c in candidates:
-        if c and (Path(c) / "quadmask_overlay.frag").is_file() and (Path(c) / "fullscreen.vert").is_file():
+        if (
+            c
+            and (Path(c) / "quadmask_overlay.frag").is_file()
+            and (Path(c) / "fullscreen.vert").is_file()
+        ):
             return Path(c)
     return None
 
@@ -400,7 +453,9 @@ if QOpenGLWidget is not None:
             self._uploaded: FramePreview | None = None
             self.error = ""
 
-        def show_preview(self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = "") -> None:
+        def show_preview(
+            self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = ""
+        ) -> None:
             self.preview, self.mode, self.wipe, self.note = preview, mode, wipe, note
             self.update()
 
@@ -413,8 +468,12 @@ if QOpenGLWidget is not None:
             program = QOpenGLShaderProgram(self)
             ok = folder is not None
             if ok:
-                ok = program.addShaderFromSourceCode(QOpenGLShader.Vertex, (folder / "fullscreen.vert").read_text())
-                ok = ok and program.addShaderFromSourceCode(QOpenGLShader.Fragment, (folder / "quadmask_overlay.frag").read_text())
+                ok = program.addShaderFromSourceCode(
+                    QOpenGLShader.Vertex, (folder / "fullscreen.vert").read_text()
+                )
+                ok = ok and program.addShaderFromSourceCode(
+                    QOpenGLShader.Fragment, (folder / "quadmask_overlay.frag").read_text()
+                )
                 ok = ok and program.link()
             if not ok:
                 self.error = program.log() or "the GLSL shaders were not found"
@@ -450,7 +509,9 @@ if QOpenGLWidget is not None:
 
         def _upload(self, p: FramePreview) -> None:
             self._texture("plate", qimage_from_rgb8(p.plate), False)
-            self._texture("result", qimage_from_rgb8(p.result if p.result is not None else p.plate), False)
+            self._texture(
+                "result", qimage_from_rgb8(p.result if p.result is not None else p.plate), False
+            )
             qm = p.quadmask if p.quadmask is not None else np.full(p.plate.shape[:2], 255, np.uint8)
             # R8 via Grayscale8: the shader reads code / 255 and must never see blended codes.
             self._texture("quadmask", qimage_from_grey8(qm), True)
@@ -520,7 +581,9 @@ else:  # pragma: no cover
     GlCanvas = None  # type: ignore[assignment,misc]
 
 
-def make_canvas(parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> QtWidgets.QWidget:
+def make_canvas(
+    parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True
+) -> QtWidgets.QWidget:
     """The GL canvas where a GL 3.3 context exists, else the CPU canvas."""
     if prefer_gl and GlCanvas is not None and gl_available():
         return GlCanvas(parent)
@@ -588,7 +651,9 @@ class ViewerWidget(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> None:
         super().__init__(parent)
-        from void_client.panel.worker import PreviewLoader  # the loader is a worker; worker.py imports this module
+        from void_client.panel.worker import (
+            PreviewLoader,
+        )  # the loader is a worker; worker.py imports this module
 
         self.source: PreviewSource | None = None
         self.frames: list[int] = []
@@ -765,7 +830,11 @@ class ViewerWidget(QtWidgets.QWidget):
         if self._frame in self.load_errors:
             return f"frame {self._frame}: {self.load_errors[self._frame]}"
         if p is None:
-            return f"loading frame {self._frame}…" if self.frames else "no job yet: run one, or pick one in History"
+            return (
+                f"loading frame {self._frame}…"
+                if self.frames
+                else "no job yet: run one, or pick one in History"
+            )
         if self._mode in (ViewMode.RESULT, ViewMode.WIPE) and p.result is None:
             return f"frame {self._frame}: no result yet"
         return ""
@@ -781,11 +850,21 @@ class ViewerWidget(QtWidgets.QWidget):
             self.loader.request(self.source, self._frame)
         # Keep the last picture up while the next one loads: scrubbing stays smooth.
         shown = self.canvas.preview
-        stale = shown if shown is not None and shown.frame in self.cache and self._frame not in self.load_errors else None
+        stale = (
+            shown
+            if shown is not None
+            and shown.frame in self.cache
+            and self._frame not in self.load_errors
+            else None
+        )
         self.canvas.show_preview(stale, self._mode, self._wipe, self._note(None))
 
     def _on_loaded(self, preview: FramePreview) -> None:
-        if preview.frame in self.results and preview.result is None and preview.frame not in self._reread:
+        if (
+            preview.frame in self.results
+            and preview.result is None
+            and preview.frame not in self._reread
+        ):
             # The result landed after the loader read the frame: read it again (once: a
             # result deleted from disk must not make the loader spin).
             self._reread.add(preview.frame)

@@ -21,11 +21,11 @@ import numpy as np
 from void_client import protocol as P
 from void_client.client import DaemonClient, connect
 from void_client.errors import ErrorCode, VoidError
-from void_client.sequence_job import RemoveRequest, SequenceJob, check_writable_folder
-from void_client.session import FrameInput, JobSession
 from void_client.panel.history import HistoryEntry, JobHistory
 from void_client.panel.qt import QtCore, Signal, Slot
 from void_client.panel.viewer import PreviewSource
+from void_client.sequence_job import RemoveRequest, SequenceJob, check_writable_folder
+from void_client.session import FrameInput, JobSession
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,21 @@ class DaemonStatus:
     round_trip_ms: float = 0.0
 
     @classmethod
-    def from_hello(cls, endpoint: str, hello: P.Hello, jobs: list[dict], round_trip_ms: float) -> DaemonStatus:
-        return cls(endpoint, True, hello.daemon_version, list(hello.engines), hello.gpu, int(hello.vram_free), int(hello.queue_length), jobs, "", round_trip_ms)
+    def from_hello(
+        cls, endpoint: str, hello: P.Hello, jobs: list[dict], round_trip_ms: float
+    ) -> DaemonStatus:
+        return cls(
+            endpoint,
+            True,
+            hello.daemon_version,
+            list(hello.engines),
+            hello.gpu,
+            int(hello.vram_free),
+            int(hello.queue_length),
+            jobs,
+            "",
+            round_trip_ms,
+        )
 
     def available_engines(self) -> list[str]:
         return [e["name"] for e in self.engines if e.get("available")]
@@ -92,7 +105,9 @@ class StatusWorker(QtCore.QObject):
             # A fresh socket next time: a late reply must not be mistaken for the next answer.
             self.close()
             return DaemonStatus(self.endpoint, False, error=exc.message)
-        return DaemonStatus.from_hello(self.endpoint, hello, jobs, (time.perf_counter() - t0) * 1000)
+        return DaemonStatus.from_hello(
+            self.endpoint, hello, jobs, (time.perf_counter() - t0) * 1000
+        )
 
     @Slot(str)
     def set_endpoint(self, endpoint: str) -> None:
@@ -143,7 +158,12 @@ class JobWorker(QtCore.QObject):
     detached = Signal(str)
     done = Signal()
 
-    def __init__(self, request: RemoveRequest, attach: str = "", history_path: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        request: RemoveRequest,
+        attach: str = "",
+        history_path: str | os.PathLike | None = None,
+    ) -> None:
         super().__init__()
         self.request = request
         self.attach = attach
@@ -180,9 +200,24 @@ class JobWorker(QtCore.QObject):
                 # this host from here on, the history can re-attach.
                 self.job = client.submit(spec).job
                 if self.history_path is not None:
-                    JobHistory(self.history_path).record(HistoryEntry.from_request(self.job, spec.name, self.request, len(seq.frames)))
-            self.submitted.emit(self.job, {"name": spec.name, "frames": list(seq.frames), "attached": bool(self.attach)})
-            session = JobSession(client, None, self._reader(seq), self._writer(seq), self._on_event, self.cancel_event, attach=self.job)
+                    JobHistory(self.history_path).record(
+                        HistoryEntry.from_request(
+                            self.job, spec.name, self.request, len(seq.frames)
+                        )
+                    )
+            self.submitted.emit(
+                self.job,
+                {"name": spec.name, "frames": list(seq.frames), "attached": bool(self.attach)},
+            )
+            session = JobSession(
+                client,
+                None,
+                self._reader(seq),
+                self._writer(seq),
+                self._on_event,
+                self.cancel_event,
+                attach=self.job,
+            )
             report = session.run()
             self.finished.emit(report)
         except _Detached:

@@ -25,7 +25,9 @@ class Knob:
         self.enabled = True
         self.executed = 0
         self.history: list[Any] = []
-        self.threads: list[int] = []  # which thread set each value: UI updates belong to the main one
+        self.threads: list[
+            int
+        ] = []  # which thread set each value: UI updates belong to the main one
 
     def name(self) -> str:
         return self._name
@@ -224,7 +226,9 @@ class FakeNuke:
     def toNode(self, name: str) -> Node | None:
         return self.registry.get(name)
 
-    def allNodes(self, filter: str | None = None, group: Node | None = None, recurseGroups: bool = False) -> list[Node]:
+    def allNodes(
+        self, filter: str | None = None, group: Node | None = None, recurseGroups: bool = False
+    ) -> list[Node]:
         return [n for n in self.registry.values() if filter is None or n.Class() == filter]
 
     def selectedNodes(self) -> list[Node]:
@@ -242,7 +246,9 @@ class FakeNuke:
         if self.on_execute is not None:
             self.on_execute(node, first, last)
 
-    def executeInMainThread(self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None) -> None:
+    def executeInMainThread(
+        self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None
+    ) -> None:
         self.main_thread.append((function, tuple(args)))
 
     def ProgressTask(self, title: str) -> ProgressTask:
@@ -269,16 +275,34 @@ class FakeNuke:
     def menu(self, name: str) -> Menu:
         return self.menus.setdefault(name, Menu(name))
 
-    def addKnobChanged(self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, nodeClass: str = "*") -> None:
+    def addKnobChanged(
+        self,
+        function: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        nodeClass: str = "*",
+    ) -> None:
         self.calls.append(("addKnobChanged", (function, nodeClass)))
 
-    def addUpdateUI(self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, nodeClass: str = "*") -> None:
+    def addUpdateUI(
+        self,
+        function: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        nodeClass: str = "*",
+    ) -> None:
         self.calls.append(("addUpdateUI", (function, nodeClass)))
 
     def pluginAddPath(self, path: str) -> None:
         self.calls.append(("pluginAddPath", (path,)))
 
-    def addBeforeRender(self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, nodeClass: str = "Write") -> None:
+    def addBeforeRender(
+        self,
+        function: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        nodeClass: str = "Write",
+    ) -> None:
         self.calls.append(("addBeforeRender", (function,)))
 
 

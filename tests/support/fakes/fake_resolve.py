@@ -132,7 +132,11 @@ class FakeProject(_Fake):
     def AddRenderJob(self) -> str:
         self._rec("AddRenderJob")
         job = f"job-{next(self._job_ids)}"
-        self.jobs[job] = {"settings": dict(self.render_settings), **self.format_codec, "mode": self.render_mode}
+        self.jobs[job] = {
+            "settings": dict(self.render_settings),
+            **self.format_codec,
+            "mode": self.render_mode,
+        }
         return job
 
     def GetRenderJobList(self) -> list[dict]:
@@ -167,12 +171,18 @@ class FakeProject(_Fake):
 
 
 class FakeTimeline(_Fake):
-    def __init__(self, calls: Calls, name: str = "Edit", start_frame: int = 86400, tracks: int = 1) -> None:
+    def __init__(
+        self, calls: Calls, name: str = "Edit", start_frame: int = 86400, tracks: int = 1
+    ) -> None:
         super().__init__(calls)
         self.name = name
         self.start_frame = start_frame
-        self.settings = {"timelineFrameRate": "24", "timelineResolutionWidth": "1920", "timelineResolutionHeight": "1080",
-                         "timelineDropFrameTimecode": "0"}
+        self.settings = {
+            "timelineFrameRate": "24",
+            "timelineResolutionWidth": "1920",
+            "timelineResolutionHeight": "1080",
+            "timelineDropFrameTimecode": "0",
+        }
         self.tracks: list[list[FakeTimelineItem]] = [[] for _ in range(tracks)]
         self.enabled: list[bool] = [True] * tracks
         self.track_names: list[str] = [f"Video {i + 1}" for i in range(tracks)]
@@ -248,7 +258,14 @@ class FakeTimeline(_Fake):
 
 
 class FakeTimelineItem(_Fake):
-    def __init__(self, calls: Calls, name: str, start: int, duration: int, media: FakeMediaPoolItem | None = None) -> None:
+    def __init__(
+        self,
+        calls: Calls,
+        name: str,
+        start: int,
+        duration: int,
+        media: FakeMediaPoolItem | None = None,
+    ) -> None:
         super().__init__(calls)
         self.name = name
         self.start = start
@@ -386,7 +403,13 @@ class FakeFusion(_Fake):
 
 
 class FakeFusionComp(_Fake):
-    def __init__(self, calls: Calls, name: str = "Composition 1", render_start: float = 0.0, render_end: float = 0.0) -> None:
+    def __init__(
+        self,
+        calls: Calls,
+        name: str = "Composition 1",
+        render_start: float = 0.0,
+        render_end: float = 0.0,
+    ) -> None:
         super().__init__(calls)
         self.name = name
         self.tools: list[FakeTool] = []
@@ -394,7 +417,12 @@ class FakeFusionComp(_Fake):
         self.on_render: Callable[[FakeFusionComp, dict], bool] | None = None
 
     def GetToolList(self, selected: bool = False, reg_id: str = "") -> dict:
-        return {i: t for i, t in enumerate((t for t in self.tools if not reg_id or t.reg_id == reg_id), start=1)}
+        return {
+            i: t
+            for i, t in enumerate(
+                (t for t in self.tools if not reg_id or t.reg_id == reg_id), start=1
+            )
+        }
 
     def GetAttrs(self, key: str | None = None) -> Any:
         return dict(self.attrs) if key is None else self.attrs.get(key)
@@ -405,7 +433,14 @@ class FakeFusionComp(_Fake):
 
 
 class FakeTool(_Fake):
-    def __init__(self, calls: Calls, name: str, reg_id: str, upstream: FakeTool | None = None, inputs: dict | None = None) -> None:
+    def __init__(
+        self,
+        calls: Calls,
+        name: str,
+        reg_id: str,
+        upstream: FakeTool | None = None,
+        inputs: dict | None = None,
+    ) -> None:
         super().__init__(calls)
         self.name = name
         self.reg_id = reg_id
@@ -414,7 +449,11 @@ class FakeTool(_Fake):
         self.pass_through = False
 
     def GetAttrs(self) -> dict:
-        return {"TOOLS_Name": self.name, "TOOLS_RegID": self.reg_id, "TOOLB_PassThrough": self.pass_through}
+        return {
+            "TOOLS_Name": self.name,
+            "TOOLS_RegID": self.reg_id,
+            "TOOLB_PassThrough": self.pass_through,
+        }
 
     def SetAttrs(self, attrs: dict) -> None:
         self._rec("SetAttrs", self.name, dict(attrs))
@@ -455,7 +494,9 @@ class FakeWidget:
     """A UIManager element: its kind, its properties (read and written as attributes), children."""
 
     def __init__(self, kind: str, props: dict | None = None, children: list | None = None) -> None:
-        self.__dict__.update(kind=kind, props=dict(props or {}), children=list(children or []), items=[])
+        self.__dict__.update(
+            kind=kind, props=dict(props or {}), children=list(children or []), items=[]
+        )
 
     def __getattr__(self, name: str) -> Any:
         return self.props.get(name)

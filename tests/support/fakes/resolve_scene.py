@@ -34,7 +34,12 @@ from .fake_resolve import (
 if importlib.util.find_spec("void_resolve") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "resolve"))
 
-CODECS = {"RGB Float (No compression)": "RGBFloat", "RGB Half (DWAA)": "RGBHalfDWAA", "RGB Half (ZIP)": "RGBHalfZIP", "RGB Half (No compression)": "RGBHalf"}
+CODECS = {
+    "RGB Float (No compression)": "RGBFloat",
+    "RGB Half (DWAA)": "RGBHalfDWAA",
+    "RGB Half (ZIP)": "RGBHalfZIP",
+    "RGB Half (No compression)": "RGBHalf",
+}
 SOURCE = "A001_C002"
 
 
@@ -53,11 +58,22 @@ class Scene:
 
     @property
     def namespace(self) -> dict:
-        return {"resolve": self.resolve, "fusion": self.resolve.fusion, "bmd": FakeBmd(self.calls, self.resolve)}
+        return {
+            "resolve": self.resolve,
+            "fusion": self.resolve.fusion,
+            "bmd": FakeBmd(self.calls, self.resolve),
+        }
 
 
-def make_scene(shot: Shot, *, tracks: int = 1, source_track: int = 1, record: int = 86400, timeline_start: int = 86400,
-               resolution: str | None = None) -> Scene:
+def make_scene(
+    shot: Shot,
+    *,
+    tracks: int = 1,
+    source_track: int = 1,
+    record: int = 86400,
+    timeline_start: int = 86400,
+    resolution: str | None = None,
+) -> Scene:
     calls = Calls()
     resolve = FakeResolve(calls)
     project = FakeProject(calls, "Show 1")
@@ -67,11 +83,15 @@ def make_scene(shot: Shot, *, tracks: int = 1, source_track: int = 1, record: in
     project.codecs["exr"] = dict(CODECS)
     h, w = shot.plate.shape[1:3]
     timeline.settings.update(timelineResolutionWidth=str(w), timelineResolutionHeight=str(h))
-    media = FakeMediaPoolItem(calls, SOURCE, {"Resolution": resolution or f"{w}x{h}", "FPS": "24.000"})
+    media = FakeMediaPoolItem(
+        calls, SOURCE, {"Resolution": resolution or f"{w}x{h}", "FPS": "24.000"}
+    )
     source = FakeTimelineItem(calls, f"{SOURCE}.mov", record, len(shot.frames), media)
     timeline.tracks[source_track - 1].append(source)
     timeline.current_item = source
-    scene = Scene(calls, resolve, project, timeline, source, shot, shot.plate.astype(np.float16), [])
+    scene = Scene(
+        calls, resolve, project, timeline, source, shot, shot.plate.astype(np.float16), []
+    )
     project.on_start_rendering = lambda p, jobs: render_like_resolve(scene, jobs)
     project.media_pool.on_import = lambda infos: import_like_resolve(scene, infos)
     project.media_pool.on_append = lambda infos: append_like_resolve(scene, infos)
@@ -79,22 +99,50 @@ def make_scene(shot: Shot, *, tracks: int = 1, source_track: int = 1, record: in
 
 
 def add_matte_clip(scene: Scene, track: int, name: str = "ball matte") -> FakeTimelineItem:
-    item = FakeTimelineItem(scene.calls, name, scene.source.start, scene.source.duration, FakeMediaPoolItem(scene.calls, name, {"Resolution": "96x64"}))
+    item = FakeTimelineItem(
+        scene.calls,
+        name,
+        scene.source.start,
+        scene.source.duration,
+        FakeMediaPoolItem(scene.calls, name, {"Resolution": "96x64"}),
+    )
     scene.timeline.tracks[track - 1].append(item)
     return item
 
 
-def add_fusion_savers(scene: Scene, affected: bool = True, named: bool = False) -> tuple[FakeFusionComp, list[FakeTool]]:
+def add_fusion_savers(
+    scene: Scene, affected: bool = True, named: bool = False
+) -> tuple[FakeFusionComp, list[FakeTool]]:
     """A comp as an artist builds it: MediaIn → MediaOut, Polygon → Saver (and one for the shadow)."""
     comp = FakeFusionComp(scene.calls, "Composition 1", 0.0, float(scene.source.duration - 1))
     media_in = FakeTool(scene.calls, "MediaIn1", "MediaIn")
     polygon = FakeTool(scene.calls, "Polygon1", "PolylineMask")
-    savers = [FakeTool(scene.calls, "VOID_remove" if named else "Saver1", "Saver", polygon,
-                       {"Clip": "/Volumes/show/roto/ball_.exr", "OutputFormat": "TiffFormat"})]
-    comp.tools += [media_in, polygon, FakeTool(scene.calls, "MediaOut1", "MediaOut", media_in), savers[0]]
+    savers = [
+        FakeTool(
+            scene.calls,
+            "VOID_remove" if named else "Saver1",
+            "Saver",
+            polygon,
+            {"Clip": "/Volumes/show/roto/ball_.exr", "OutputFormat": "TiffFormat"},
+        )
+    ]
+    comp.tools += [
+        media_in,
+        polygon,
+        FakeTool(scene.calls, "MediaOut1", "MediaOut", media_in),
+        savers[0],
+    ]
     if affected:
         shadow = FakeTool(scene.calls, "BSpline1", "BSplineMask")
-        savers.append(FakeTool(scene.calls, "VOID_affected", "Saver", shadow, {"Clip": "/Volumes/show/roto/shadow_.exr", "OutputFormat": "TiffFormat"}))
+        savers.append(
+            FakeTool(
+                scene.calls,
+                "VOID_affected",
+                "Saver",
+                shadow,
+                {"Clip": "/Volumes/show/roto/shadow_.exr", "OutputFormat": "TiffFormat"},
+            )
+        )
         comp.tools += [shadow, savers[1]]
     scene.source.comps.append(comp)
     return comp, savers
@@ -115,7 +163,9 @@ def render_like_resolve(scene: Scene, jobs: list[str], status: list | None = Non
         s = project.jobs[job]["settings"]
         enabled = [t + 1 for t, on in enumerate(timeline.enabled) if on]
         scene.renders.append((s, enabled))
-        source_track = next(t + 1 for t, items in enumerate(timeline.tracks) if scene.source in items)
+        source_track = next(
+            t + 1 for t, items in enumerate(timeline.tracks) if scene.source in items
+        )
         for record in range(s["MarkIn"], s["MarkOut"] + 1):
             i = record - scene.source.start
             path = Path(s["TargetDir"]) / f"{s['CustomName']}_{record:08d}.exr"
@@ -125,16 +175,28 @@ def render_like_resolve(scene: Scene, jobs: list[str], status: list | None = Non
                 for comp in scene.source.comps:
                     for saver in comp.GetToolList(False, "Saver").values():
                         if not saver.pass_through:
-                            matte = shot.affected[i] if saver.upstream.reg_id == "BSplineMask" else shot.remove[i]
+                            matte = (
+                                shot.affected[i]
+                                if saver.upstream.reg_id == "BSplineMask"
+                                else shot.remove[i]
+                            )
                             frame = int(comp.attrs["COMPN_RenderStart"]) + i
-                            write_image(fusion_frame_path(saver.inputs["Clip"], frame), matte.astype(np.float16), channels=["A"])
+                            write_image(
+                                fusion_frame_path(saver.inputs["Clip"], frame),
+                                matte.astype(np.float16),
+                                channels=["A"],
+                            )
             else:  # the matte clip alone: white on black
                 m = shot.remove[i].astype(np.float16)
                 write_image(path, np.stack([m, m, m], -1), channels=["R", "G", "B"])
-        project.job_status[job] = status if status is not None else [
-            {"JobStatus": "Rendering", "CompletionPercentage": 40},
-            {"JobStatus": "Complete", "CompletionPercentage": 100},
-        ]
+        project.job_status[job] = (
+            status
+            if status is not None
+            else [
+                {"JobStatus": "Rendering", "CompletionPercentage": 40},
+                {"JobStatus": "Complete", "CompletionPercentage": 100},
+            ]
+        )
 
 
 def import_like_resolve(scene: Scene, infos: list[dict], fps: str = "24") -> list[Any]:
@@ -145,11 +207,21 @@ def import_like_resolve(scene: Scene, infos: list[dict], fps: str = "24") -> lis
         frames = range(info["StartIndex"], info["EndIndex"] + 1)
         if not all(Path(info["FilePath"] % f).is_file() for f in frames):
             continue
-        name = Path(info["FilePath"]).name.replace("%08d", f"[{info['StartIndex']}-{info['EndIndex']}]")
-        item = FakeMediaPoolItem(scene.calls, name, {
-            "File Path": info["FilePath"], "Start": str(info["StartIndex"]), "End": str(info["EndIndex"]),
-            "Frames": str(len(frames)), "FPS": fps, "Resolution": "x".join(map(str, scene.shot.plate.shape[2:0:-1])),
-        })
+        name = Path(info["FilePath"]).name.replace(
+            "%08d", f"[{info['StartIndex']}-{info['EndIndex']}]"
+        )
+        item = FakeMediaPoolItem(
+            scene.calls,
+            name,
+            {
+                "File Path": info["FilePath"],
+                "Start": str(info["StartIndex"]),
+                "End": str(info["EndIndex"]),
+                "Frames": str(len(frames)),
+                "FPS": fps,
+                "Resolution": "x".join(map(str, scene.shot.plate.shape[2:0:-1])),
+            },
+        )
         item.folder = pool.current
         pool.current.clips.append(item)
         out.append(item)
@@ -161,7 +233,13 @@ def append_like_resolve(scene: Scene, infos: list[dict]) -> list[Any]:
     out = []
     for info in infos:
         media = info["mediaPoolItem"]
-        item = FakeTimelineItem(scene.calls, media.name, info["recordFrame"], info["endFrame"] - info["startFrame"], media)
+        item = FakeTimelineItem(
+            scene.calls,
+            media.name,
+            info["recordFrame"],
+            info["endFrame"] - info["startFrame"],
+            media,
+        )
         scene.timeline.tracks[info["trackIndex"] - 1].append(item)
         out.append(item)
     return out

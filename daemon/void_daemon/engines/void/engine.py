@@ -21,7 +21,6 @@ import numpy as np
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import KEEP, snap
 from void_client.windows import is_valid_length
-
 from void_daemon.engines.base import Engine, EngineConfig, WindowInput
 from void_daemon.engines.void.layout import PASS2_FILE, WeightsLayout
 from void_daemon.engines.void.options import VoidOptions
@@ -117,7 +116,12 @@ class VoidEngine(Engine):
         import torch
 
         from void_daemon.engines.void import devices
-        from void_daemon.engines.void.loading import load_schedulers, load_text_encoder, load_transformer, load_vae
+        from void_daemon.engines.void.loading import (
+            load_schedulers,
+            load_text_encoder,
+            load_transformer,
+            load_vae,
+        )
         from void_daemon.engines.void.pipeline import VoidInpaintPipeline
         from void_daemon.engines.void.tokenizer import load_tokenizer
 

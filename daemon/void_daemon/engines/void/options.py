@@ -13,8 +13,11 @@ from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.windows import is_valid_length
-
-from void_daemon.engines.void.defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT, NOISE_AUG_STRENGTH
+from void_daemon.engines.void.defaults import (
+    MAX_SEQUENCE_LENGTH,
+    NEGATIVE_PROMPT,
+    NOISE_AUG_STRENGTH,
+)
 
 log = logging.getLogger(__name__)
 

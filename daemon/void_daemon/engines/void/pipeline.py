@@ -36,7 +36,6 @@ from diffusers.schedulers import CogVideoXDDIMScheduler, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from void_client.errors import ErrorCode, VoidError
-
 from void_daemon.engines.void.defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
 
 log = logging.getLogger(__name__)
