@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from void_client.atomic import write_text_atomic
+from void_client.job_state import is_final
 from void_client.paths import home
 from void_client.sequence_job import RemoveRequest
 
@@ -30,8 +31,6 @@ HISTORY_FILE = "panel-history.json"
 HISTORY_VERSION = 1
 #: Oldest entries are dropped beyond this many.
 MAX_ENTRIES = 200
-#: Daemon job states after which nothing more happens to a job.
-FINAL_STATES = ("done", "failed", "cancelled")
 
 
 def default_history_path() -> Path:
@@ -59,7 +58,7 @@ class HistoryEntry:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL_STATES
+        return is_final(self.state)
 
     def request(self, autostart: bool = False) -> RemoveRequest:
         """The request to re-attach with (same sequences, same settings, same daemon)."""
@@ -206,4 +205,4 @@ class JobHistory:
         write_text_atomic(self.path, json.dumps(data, indent=1))
 
 
-__all__ = ["HistoryEntry", "JobHistory", "default_history_path", "FINAL_STATES"]
+__all__ = ["HistoryEntry", "JobHistory", "default_history_path"]

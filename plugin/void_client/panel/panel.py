@@ -6,29 +6,34 @@ it), shows the job's progress per window and step with an ETA, cancels, logs eve
 errors, keeps a history of jobs that can be re-attached, and views source / result /
 before-after / quadmask overlay while frames arrive.
 
-All blocking work runs in :mod:`.worker` objects on their own threads; this module only
-builds widgets and reacts to signals.
+:class:`VoidPanel` composes the widgets, each in its own module: :class:`StatusBar`
+(``status_bar.py``), :class:`JobForm` (``job_form.py``), :class:`ViewerWidget` (``viewer.py``),
+:class:`LogView` (``log_view.py``), :class:`HistoryTab` (``history_tab.py``) and
+:class:`ProgressBox` (``progress_box.py``), and wires them to the workers. All blocking work
+runs in :mod:`.worker` objects on their own threads; this module only reacts to signals
+(see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import html
 import logging
 import os
-import re
-import time
+from typing import Any
 
 from void_client import protocol as P
-from void_client.client import is_local
 from void_client.errors import ErrorCode, VoidError
-from void_client.job_spec import JobSpec
+from void_client.job_state import JobState
 from void_client.panel.history import HistoryEntry, JobHistory
-from void_client.panel.progress import JobProgress, WindowBar, format_seconds
+from void_client.panel.history_tab import HistoryTab
+from void_client.panel.job_form import JobForm, pattern_from_file
+from void_client.panel.log_view import LOG_COLOURS, LogView
+from void_client.panel.progress import JobProgress
+from void_client.panel.progress_box import ProgressBox
 from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, application, exec_
+from void_client.panel.status_bar import StatusBar
 from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
-from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
+from void_client.sequence import SequencePattern, SequenceRef, format_ranges
 from void_client.sequence_job import RemoveRequest
 
 log = logging.getLogger(__name__)
@@ -37,28 +42,11 @@ log = logging.getLogger(__name__)
 #: until they end, because destroying a running QThread aborts the host.
 _PARKED: dict[QtCore.QThread, QtCore.QObject] = {}
 
-LOG_COLOURS = {
-    "info": "#d0d0d0",
-    "event": "#9fc9ff",
-    "ok": "#8fd19e",
-    "warning": "#f0c060",
-    "error": "#ff7b72",
-}
 
-#: A frame number right before the extension, for turning a picked file into a pattern.
-_FRAME_RE = re.compile(r"(\d+)(\.[A-Za-z0-9]+)$")
-
-
-def pattern_from_file(path: str) -> str:
-    """``/shots/plate.1001.exr`` -> ``/shots/plate.####.exr`` (a file-dialog pick to a sequence)."""
-    m = _FRAME_RE.search(path)
-    if not m:
-        return path
-    return path[: m.start(1)] + "#" * len(m.group(1)) + m.group(2)
-
-
-def format_bytes(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+def _part(part: str, name: str) -> Any:
+    """A read-only panel attribute for a widget that now lives in one of its parts, so
+    ``panel.stage_label`` and the like keep working for tests, the bench and host scripts."""
+    return property(lambda self: getattr(getattr(self, part), name), doc=f"``{part}.{name}``")
 
 
 class VoidPanel(QtWidgets.QWidget):
@@ -75,6 +63,20 @@ class VoidPanel(QtWidgets.QWidget):
     _poll_requested = Signal()
     _endpoint_changed = Signal(str)
     _start_daemon_requested = Signal()
+
+    # The parts' widgets under the names they had before the panel was split.
+    status_label = _part("status_bar", "status_label")
+    engines_label = _part("status_bar", "engines_label")
+    gpu_label = _part("status_bar", "gpu_label")
+    queue_label = _part("status_bar", "queue_label")
+    start_daemon_button = _part("status_bar", "start_daemon_button")
+    endpoint_edit = _part("status_bar", "endpoint_edit")
+    engine_combo = _part("job_form", "engine_combo")
+    stage_label = _part("progress_box", "stage_label")
+    eta_label = _part("progress_box", "eta_label")
+    frames_bar = _part("progress_box", "frames_bar")
+    window_bar = _part("progress_box", "window_bar")
+    history_view = _part("history_tab", "history_view")
 
     def __init__(
         self,
@@ -131,13 +133,22 @@ class VoidPanel(QtWidgets.QWidget):
         root = QtWidgets.QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.setSpacing(6)
-        root.addWidget(self._build_status_bar())
+        self.status_bar = StatusBar(self.endpoint)
+        self.status_bar.endpoint_edited.connect(self.set_endpoint)
+        self.status_bar.start_daemon_clicked.connect(self.start_daemon)
+        root.addWidget(self.status_bar)
 
         self.viewer = ViewerWidget(self, prefer_gl=prefer_gl)
+        self.job_form = JobForm()
+        self.log_view = LogView(logger=log)
+        self.history_tab = HistoryTab(self.reattach_action)
+        self.history_tab.selection_changed.connect(self._update_actions)
+        self.history_tab.view_requested.connect(self.show_selected)
+        self.history_tab.forget_requested.connect(self.forget_selected)
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(self._build_job_tab(), "Job")
-        self.tabs.addTab(self._build_log_tab(), "Log")
-        self.tabs.addTab(self._build_history_tab(), "History")
+        self.tabs.addTab(self.job_form, "Job")
+        self.tabs.addTab(self.log_view, "Log")
+        self.tabs.addTab(self.history_tab, "History")
         self.splitter = QtWidgets.QSplitter(Qt.Horizontal)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.tabs)
@@ -150,259 +161,8 @@ class VoidPanel(QtWidgets.QWidget):
             max(self.viewer.minimumSizeHint().width(), self.tabs.minimumSizeHint().width())
         )
         root.addWidget(self.splitter, 1)
-        root.addWidget(self._build_progress_box())
-
-    def _build_status_bar(self) -> QtWidgets.QWidget:
-        box = QtWidgets.QFrame()
-        box.setFrameShape(QtWidgets.QFrame.StyledPanel)
-        rows = QtWidgets.QVBoxLayout(box)
-        rows.setContentsMargins(8, 4, 8, 4)
-        rows.setSpacing(2)
-        self._status_rows = (QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout())
-        for r in self._status_rows:
-            r.setSpacing(6)
-            rows.addLayout(r)
-        self.status_dot = QtWidgets.QLabel("●")
-        self.status_label = QtWidgets.QLabel("connecting…")
-        self.engines_label = QtWidgets.QLabel("engines: —")
-        self.gpu_label = QtWidgets.QLabel("GPU: —")
-        self.queue_label = QtWidgets.QLabel("queue: —")
-        self.endpoint_edit = QtWidgets.QLineEdit(self.endpoint)
-        self.endpoint_edit.setToolTip(
-            "the daemon's address, e.g. tcp://127.0.0.1:47615 or tcp://gpu-box:47615"
-        )
-        self.endpoint_edit.setMinimumWidth(170)
-        self.endpoint_edit.editingFinished.connect(
-            lambda: self.set_endpoint(self.endpoint_edit.text().strip())
-        )
-        self.start_daemon_button = QtWidgets.QPushButton("Start daemon")
-        self.start_daemon_button.setToolTip("start a local daemon on this machine")
-        self.start_daemon_button.clicked.connect(self.start_daemon)
-        self.start_daemon_button.hide()
-        self._status_seps = [_separator() for _ in range(3)]
-        self._status_narrow: bool | None = None
-        # Ask no more width than the two-row layout needs, so a dock can be made narrow; the
-        # one-row layout is only used when the panel is far wider than that (resizeEvent).
-        self._layout_status(narrow=True)
-        box.setMinimumWidth(box.minimumSizeHint().width())
-        self._layout_status(narrow=False)
-        self._set_dot("#888888")
-        return box
-
-    def _layout_status(self, narrow: bool) -> None:
-        """One row when there is room; two when docked narrow (engines and GPU below)."""
-        if narrow == self._status_narrow:
-            return
-        self._status_narrow = narrow
-        first, second = self._status_rows
-        for row in (first, second):
-            while row.count():
-                row.takeAt(0)  # the widgets stay; only their places are rebuilt
-        e_sep, g_sep, q_sep = self._status_seps
-        if narrow:
-            placed = [
-                (
-                    first,
-                    [
-                        self.status_dot,
-                        self.status_label,
-                        q_sep,
-                        self.queue_label,
-                        None,
-                        self.start_daemon_button,
-                        self.endpoint_edit,
-                    ],
-                ),
-                (second, [self.engines_label, e_sep, self.gpu_label, None]),
-            ]
-            g_sep.hide()
-        else:
-            placed = [
-                (
-                    first,
-                    [
-                        self.status_dot,
-                        self.status_label,
-                        e_sep,
-                        self.engines_label,
-                        g_sep,
-                        self.gpu_label,
-                        q_sep,
-                        self.queue_label,
-                        None,
-                        self.start_daemon_button,
-                        self.endpoint_edit,
-                    ],
-                )
-            ]
-            g_sep.show()
-        for row, widgets in placed:
-            for w in widgets:
-                if w is None:
-                    row.addStretch(1)
-                else:
-                    row.addWidget(w)
-
-    def _build_job_tab(self) -> QtWidgets.QWidget:
-        page = QtWidgets.QWidget()
-        form = QtWidgets.QFormLayout(page)
-        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
-        self.plate_edit = self._path_row(
-            form, "Plate", "plate sequence, e.g. /shots/sh010/plate.####.exr"
-        )
-        self.remove_edit = self._path_row(
-            form, "Remove matte", "the object to delete; PATTERN or PATTERN:layer.channel"
-        )
-        self.affected_edit = self._path_row(
-            form, "Affected matte", "optional: its shadow, reflection, what it moves"
-        )
-        self.out_edit = self._path_row(
-            form, "Output", "where the clean plate goes, e.g. /shots/sh010/clean.####.exr"
-        )
-        self.range_edit = QtWidgets.QLineEdit()
-        self.range_edit.setPlaceholderText("FIRST-LAST (empty: every plate frame on disk)")
-        form.addRow("Frame range", self.range_edit)
-
-        d = JobSpec(frames=[1], width=1, height=1)  # the spec's defaults: one definition
-        self.engine_combo = QtWidgets.QComboBox()
-        self.engine_combo.addItem(d.engine)
-        form.addRow("Engine", self.engine_combo)
-        grid = QtWidgets.QGridLayout()
-        self.window_spin = _spin(
-            1, 197, d.window, "longest window in frames (rounded down to 8m+5)"
-        )
-        self.overlap_spin = _spin(0, 196, d.overlap, "frames shared by neighbouring windows")
-        self.seam_combo = QtWidgets.QComboBox()
-        self.seam_combo.addItems(["crossfade", "chain"])
-        self.seam_combo.setCurrentText(d.seam)
-        self.dilation_spin = _spin(0, 256, d.dilation, "grow the mattes by this many pixels")
-        self.margin_spin = _spin(0, 4096, d.roi_margin, "context around the masks, pixels")
-        self.feather_spin = _spin(0, 256, d.feather, "soft edge of the composite, pixels")
-        self.seed_spin = _spin(0, 2**31 - 1, d.seed, "noise seed (void engine)")
-        for i, (label, w) in enumerate(
-            (
-                ("Window", self.window_spin),
-                ("Overlap", self.overlap_spin),
-                ("Seam", self.seam_combo),
-                ("Dilation", self.dilation_spin),
-                ("ROI margin", self.margin_spin),
-                ("Feather", self.feather_spin),
-            )
-        ):
-            grid.addWidget(QtWidgets.QLabel(label), i // 2, (i % 2) * 2)
-            grid.addWidget(w, i // 2, (i % 2) * 2 + 1)
-        form.addRow("Settings", grid)
-        self.prompt_edit = QtWidgets.QLineEdit()
-        self.prompt_edit.setPlaceholderText("background description (void engine)")
-        form.addRow("Prompt", self.prompt_edit)
-        options = QtWidgets.QHBoxLayout()
-        options.addWidget(QtWidgets.QLabel("Seed"))
-        options.addWidget(self.seed_spin)
-        self.pass2_check = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement)")
-        self.autostart_check = QtWidgets.QCheckBox("Start a local daemon if none answers")
-        self.autostart_check.setChecked(True)
-        options.addWidget(self.pass2_check)
-        options.addStretch(1)
-        form.addRow("", options)
-        form.addRow("", self.autostart_check)
-        return page
-
-    def _path_row(self, form: QtWidgets.QFormLayout, label: str, tip: str) -> QtWidgets.QLineEdit:
-        edit = QtWidgets.QLineEdit()
-        edit.setPlaceholderText(tip)
-        edit.setToolTip(tip)
-        browse = QtWidgets.QToolButton()
-        browse.setText("…")
-        browse.clicked.connect(lambda: self._browse(edit, label))
-        row = QtWidgets.QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(edit, 1)
-        row.addWidget(browse)
-        form.addRow(label, row)
-        return edit
-
-    def _browse(self, edit: QtWidgets.QLineEdit, label: str) -> None:
-        start = os.path.dirname(edit.text()) or os.getcwd()
-        if label == "Output":
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"VOID Remove: {label}", start, "EXR (*.exr)"
-            )
-        else:
-            path, _ = QtWidgets.QFileDialog.getOpenFileName(
-                self,
-                f"VOID Remove: {label}",
-                start,
-                "Images (*.exr *.tif *.tiff *.png *.dpx);;All files (*)",
-            )
-        if path:
-            edit.setText(pattern_from_file(path) if label != "Output" else path)
-
-    def _build_log_tab(self) -> QtWidgets.QWidget:
-        self.log_view = QtWidgets.QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
-        return self.log_view
-
-    def _build_history_tab(self) -> QtWidgets.QWidget:
-        page = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(page)
-        lay.setContentsMargins(0, 4, 0, 0)
-        self.history_view = QtWidgets.QTreeWidget()
-        self.history_view.setRootIsDecorated(False)
-        self.history_view.setAlternatingRowColors(True)
-        self.history_view.setHeaderLabels(["Job", "Name", "State", "Frames", "Started", "Output"])
-        self.history_view.itemSelectionChanged.connect(self._update_actions)
-        self.history_view.itemDoubleClicked.connect(lambda *_: self.show_selected())
-        lay.addWidget(self.history_view, 1)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(_tool_button(self.reattach_action))
-        self.show_button = QtWidgets.QPushButton("View")
-        self.show_button.setToolTip("show the selected job's plate and results in the viewer")
-        self.show_button.clicked.connect(self.show_selected)
-        self.forget_button = QtWidgets.QPushButton("Forget")
-        self.forget_button.setToolTip(
-            "remove the entry from this history (the daemon keeps the job)"
-        )
-        self.forget_button.clicked.connect(self.forget_selected)
-        row.addWidget(self.show_button)
-        row.addWidget(self.forget_button)
-        row.addStretch(1)
-        lay.addLayout(row)
-        return page
-
-    def _build_progress_box(self) -> QtWidgets.QWidget:
-        box = QtWidgets.QFrame()
-        box.setFrameShape(QtWidgets.QFrame.StyledPanel)
-        grid = QtWidgets.QGridLayout(box)
-        grid.setContentsMargins(8, 6, 8, 6)
-        self.stage_label = QtWidgets.QLabel("idle")
-        self.stage_label.setMinimumWidth(180)
-        self.job_label = QtWidgets.QLabel("")
-        self.job_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.frames_bar = QtWidgets.QProgressBar()
-        self.frames_bar.setFormat("%v/%m frames")
-        self.frames_bar.setRange(0, 1)
-        self.frames_bar.setValue(0)
-        self.window_bar = WindowBar()
-        self.window_label = QtWidgets.QLabel("windows —")
-        self.step_bar = QtWidgets.QProgressBar()
-        self.step_bar.setRange(0, 1)
-        self.step_bar.setValue(0)
-        self.step_bar.setFormat("step —")
-        self.eta_label = QtWidgets.QLabel("ETA —")
-        self.eta_label.setMinimumWidth(120)
-        grid.addWidget(self.stage_label, 0, 0)
-        grid.addWidget(self.frames_bar, 0, 1)
-        grid.addWidget(self.eta_label, 0, 2)
-        grid.addWidget(_tool_button(self.run_action), 0, 3)
-        grid.addWidget(self.job_label, 1, 0)
-        grid.addWidget(self.window_bar, 1, 1)
-        grid.addWidget(self.window_label, 1, 2)
-        grid.addWidget(_tool_button(self.cancel_action), 1, 3)
-        grid.addWidget(self.step_bar, 2, 1)
-        grid.setColumnStretch(1, 1)
-        return box
+        self.progress_box = ProgressBox(self.run_action, self.cancel_action)
+        root.addWidget(self.progress_box)
 
     def _start_status_worker(self, interval_s: float) -> None:
         self._status_thread = QtCore.QThread()
@@ -430,145 +190,44 @@ class VoidPanel(QtWidgets.QWidget):
         if not endpoint or endpoint == self.endpoint:
             return
         self.endpoint = endpoint
-        self.endpoint_edit.setText(endpoint)
+        self.status_bar.set_endpoint(endpoint)
         self.log_event(f"daemon address set to {endpoint}")
         self._endpoint_changed.emit(endpoint)
 
     def start_daemon(self) -> None:
         self.log_event(f"starting a local daemon at {self.endpoint}…")
-        self.status_label.setText("starting the daemon…")
+        self.status_bar.show_starting()
         self._start_daemon_requested.emit()
-
-    def _set_dot(self, colour: str) -> None:
-        self.status_dot.setStyleSheet(f"color: {colour}; font-size: 14pt;")
 
     def _on_status(self, st: DaemonStatus) -> None:
         if st.endpoint != self.endpoint:
             return  # an answer about the previous address
         was = self.daemon_status.connected if self.daemon_status else None
         self.daemon_status = st
+        self.status_bar.show_status(st)
         if st.connected:
-            self._set_dot("#4caf50")
-            self.status_label.setText(f"connected · daemon {st.version}")
-            self.status_label.setToolTip(f"{st.endpoint}, round trip {st.round_trip_ms:.0f} ms")
-            engines = [f"{e['name']} {'✓' if e.get('available') else '✗'}" for e in st.engines]
-            self.engines_label.setText("engines: " + ", ".join(engines))
-            self.engines_label.setToolTip(
-                "\n".join(
-                    f"{e['name']}: {'available' if e.get('available') else e.get('reason', 'unavailable')}"
-                    for e in st.engines
-                )
-            )
-            self.gpu_label.setText(
-                f"GPU: {st.gpu} · {format_bytes(st.vram_free)} free"
-                if st.gpu and st.vram_free
-                else f"GPU: {st.gpu}"
-                if st.gpu
-                else "GPU: none"
-            )
-            self.queue_label.setText(
-                f"queue: {st.queue_length} job{'s' if st.queue_length != 1 else ''}"
-            )
-            self._fill_engines(st.engines)
+            self.job_form.fill_engines(st.engines)
             if self.history.update_from_status(st.jobs, st.endpoint):
                 self.refresh_history()
-        else:
-            self._set_dot("#e05050")
-            self.status_label.setText("not connected")
-            self.status_label.setToolTip(st.error)
-            self.queue_label.setText("queue: —")
-        self.start_daemon_button.setVisible(not st.connected and is_local(st.endpoint))
         if was is not st.connected:
             if st.connected:
                 self.log_event(
-                    f"connected to daemon {st.version} at {st.endpoint}; {self.engines_label.text()}; {self.gpu_label.text()}",
+                    f"connected to daemon {st.version} at {st.endpoint}; "
+                    f"{self.engines_label.text()}; {self.gpu_label.text()}",
                     "ok",
                 )
             else:
                 self.log_event(f"no daemon at {st.endpoint}: {st.error}", "warning")
         self.status_changed.emit(st)
 
-    def _fill_engines(self, engines: list[dict]) -> None:
-        current = self.engine_combo.currentText()
-        names = [e["name"] for e in engines]
-        if names == [self.engine_combo.itemText(i) for i in range(self.engine_combo.count())]:
-            return
-        self.engine_combo.clear()
-        model = self.engine_combo.model()
-        for i, e in enumerate(engines):
-            self.engine_combo.addItem(e["name"])
-            if not e.get("available"):
-                item = model.item(i) if hasattr(model, "item") else None
-                if item is not None:
-                    item.setEnabled(False)
-                    item.setToolTip(e.get("reason", ""))
-        if current in names:
-            self.engine_combo.setCurrentText(current)
-
     # ================================================================== the job form
     def request_from_form(self) -> RemoveRequest:
         """The Job tab as a request; raises :class:`VoidError` naming the field that is missing."""
-        for edit, name in (
-            (self.plate_edit, "plate"),
-            (self.remove_edit, "remove"),
-            (self.out_edit, "out"),
-        ):
-            if not edit.text().strip():
-                raise VoidError(
-                    ErrorCode.BAD_SPEC, f"fill in the {name} sequence in the Job tab", name
-                )
-        text = self.range_edit.text().strip()
-        return RemoveRequest(
-            plate=self.plate_edit.text().strip(),
-            remove=self.remove_edit.text().strip(),
-            affected=self.affected_edit.text().strip(),
-            out=self.out_edit.text().strip(),
-            frame_range=parse_range(text) if text else None,
-            settings={
-                "engine": self.engine_combo.currentText(),
-                "window": self.window_spin.value(),
-                "overlap": self.overlap_spin.value(),
-                "seam": self.seam_combo.currentText(),
-                "dilation": self.dilation_spin.value(),
-                "roi_margin": self.margin_spin.value(),
-                "feather": self.feather_spin.value(),
-                "prompt": self.prompt_edit.text(),
-                "seed": self.seed_spin.value(),
-                "pass2": self.pass2_check.isChecked(),
-            },
-            endpoint=self.endpoint,
-            autostart=self.autostart_check.isChecked(),
-        )
+        return self.job_form.request(self.endpoint)
 
     def set_request(self, req: RemoveRequest) -> None:
         """Fill the Job tab from a request (hosts and ``void-remove panel --plate ...``)."""
-        self.plate_edit.setText(req.plate)
-        self.remove_edit.setText(req.remove)
-        self.affected_edit.setText(req.affected)
-        self.out_edit.setText(req.out)
-        self.range_edit.setText(
-            f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else ""
-        )
-        s = req.settings
-        if "engine" in s:
-            if self.engine_combo.findText(s["engine"]) < 0:
-                self.engine_combo.addItem(s["engine"])
-            self.engine_combo.setCurrentText(s["engine"])
-        for key, spin in (
-            ("window", self.window_spin),
-            ("overlap", self.overlap_spin),
-            ("dilation", self.dilation_spin),
-            ("roi_margin", self.margin_spin),
-            ("feather", self.feather_spin),
-            ("seed", self.seed_spin),
-        ):
-            if key in s:
-                spin.setValue(int(s[key]))
-        if "seam" in s:
-            self.seam_combo.setCurrentText(s["seam"])
-        self.prompt_edit.setText(s.get("prompt", self.prompt_edit.text()))
-        self.pass2_check.setChecked(bool(s.get("pass2", self.pass2_check.isChecked())))
-        self.autostart_check.setChecked(req.autostart)
+        self.job_form.set_request(req)
         if req.endpoint:
             self.set_endpoint(req.endpoint)
 
@@ -615,7 +274,7 @@ class VoidPanel(QtWidgets.QWidget):
             if attach
             else f"submitting {req.plate} to {req.endpoint}…"
         )
-        self.stage_label.setText("re-attaching…" if attach else "submitting…")
+        self.progress_box.set_stage_text("re-attaching…" if attach else "submitting…")
         self._update_actions()
         self._eta_timer.start()
         thread.start()
@@ -637,7 +296,7 @@ class VoidPanel(QtWidgets.QWidget):
         if self._worker is None:
             return
         self.log_event(f"cancelling job {self.job or '(submitting)'}…", "warning")
-        self.stage_label.setText("cancelling…")
+        self.progress_box.set_stage_text("cancelling…")
         self._worker.cancel()
         self.cancel_action.setEnabled(False)
 
@@ -652,7 +311,7 @@ class VoidPanel(QtWidgets.QWidget):
         self.job = job
         self.progress.job = job
         self.progress.frames_total = len(info["frames"])
-        self.job_label.setText(f"job {job} · {info['name']}")
+        self.progress_box.set_job(job, info["name"])
         req = self.request
         assert req is not None
         self.viewer.set_source(
@@ -677,12 +336,12 @@ class VoidPanel(QtWidgets.QWidget):
         p.update(msg)
         # Log each stage and each window once (progress comes several times a second).
         events = []
-        if p.stage in ("queued", "receiving"):
+        if p.stage in (JobState.QUEUED, JobState.RECEIVING):
             events.append(
                 (
                     p.stage,
                     "queued in the daemon"
-                    if p.stage == "queued"
+                    if p.stage == JobState.QUEUED
                     else f"sending {p.frames_total} frames to the daemon",
                 )
             )
@@ -718,7 +377,7 @@ class VoidPanel(QtWidgets.QWidget):
 
     def _on_finished(self, report: object) -> None:
         self._flush_written()
-        self.progress.finish("done")
+        self.progress.finish(JobState.DONE)
         n = len(report.frames_written)  # type: ignore[attr-defined]
         cached = report.cached_windows  # type: ignore[attr-defined]
         self.log_event(
@@ -727,7 +386,7 @@ class VoidPanel(QtWidgets.QWidget):
             "ok",
         )
         self.history.update(
-            self.job, state="done", frames_done=self.progress.frames_total, error=""
+            self.job, state=JobState.DONE.value, frames_done=self.progress.frames_total, error=""
         )
         self.refresh_history()
         self._refresh_progress()
@@ -736,7 +395,7 @@ class VoidPanel(QtWidgets.QWidget):
     def _on_failed(self, code: str, message: str, field: str) -> None:
         self._flush_written()
         cancelled = code == ErrorCode.CANCELLED.value
-        self.progress.finish("cancelled" if cancelled else "failed")
+        self.progress.finish(JobState.CANCELLED if cancelled else JobState.FAILED)
         if cancelled:
             self.log_event(f"job {self.job} cancelled", "warning")
         else:
@@ -780,34 +439,7 @@ class VoidPanel(QtWidgets.QWidget):
 
     # ---- progress display
     def _refresh_progress(self) -> None:
-        p = self.progress
-        if self._job_thread is not None or p.finished_at:
-            self.stage_label.setText(p.describe() if p.stage != "idle" else self.stage_label.text())
-        total = max(1, p.frames_total)
-        self.frames_bar.setRange(0, total)
-        self.frames_bar.setValue(min(total, p.frames_written))
-        self.frames_bar.setFormat("%v/%m frames written" if p.frames_total else "frames —")
-        self.window_bar.set_progress(p)
-        self.window_label.setText(
-            f"windows {p.windows_done}/{p.windows}"
-            + (f" ({len(p.cached)} cached)" if p.cached else "")
-            if p.windows
-            else "windows —"
-        )
-        if p.steps and p.running_window is not None:
-            self.step_bar.setRange(0, p.steps)
-            self.step_bar.setValue(p.step)
-            self.step_bar.setFormat(f"window {p.running_window + 1}: {p.step_what} %v/%m")
-        else:
-            self.step_bar.setRange(0, 1)
-            self.step_bar.setValue(1 if p.stage == "done" else 0)
-            self.step_bar.setFormat("all steps done" if p.stage == "done" else "step —")
-        if p.finished_at:
-            self.eta_label.setText(f"{p.stage} in {format_seconds(p.elapsed())}")
-        elif p.stage != "idle":
-            self.eta_label.setText(
-                f"ETA {format_seconds(p.eta())} · {format_seconds(p.elapsed())} so far"
-            )
+        self.progress_box.show_progress(self.progress, following=self._job_thread is not None)
 
     def _update_actions(self) -> None:
         busy = self.is_busy()
@@ -817,54 +449,24 @@ class VoidPanel(QtWidgets.QWidget):
         )
         selected = self._selected_entry()
         self.reattach_action.setEnabled(not busy and selected is not None)
-        self.show_button.setEnabled(selected is not None)
-        self.forget_button.setEnabled(
-            selected is not None and not (busy and selected.job == self.job)
+        self.history_tab.set_buttons(
+            can_view=selected is not None,
+            can_forget=selected is not None and not (busy and selected.job == self.job),
         )
 
     # ================================================================== history
     def refresh_history(self) -> None:
-        entries = self.history.reload()
-        selected = self._selected_entry()
-        self.history_view.clear()
-        for e in entries:
-            started = (
-                _dt.datetime.fromtimestamp(e.started).strftime("%Y-%m-%d %H:%M")
-                if e.started
-                else ""
-            )
-            frames = f"{e.frames_done}/{e.frames_total}" if e.frames_total else ""
-            item = QtWidgets.QTreeWidgetItem([e.job, e.name, e.state, frames, started, e.out])
-            item.setData(0, Qt.UserRole, e.job)
-            item.setToolTip(2, e.error or e.state)
-            item.setToolTip(
-                5,
-                f"plate {e.plate}\nremove {e.remove}\naffected {e.affected or '—'}\nout {e.out}\ndaemon {e.endpoint}",
-            )
-            if e.state == "failed":
-                item.setForeground(2, QtGui.QBrush(QtGui.QColor(LOG_COLOURS["error"])))
-            elif e.state == "done":
-                item.setForeground(2, QtGui.QBrush(QtGui.QColor(LOG_COLOURS["ok"])))
-            self.history_view.addTopLevelItem(item)
-            if selected is not None and e.job == selected.job:
-                item.setSelected(True)
-        for c in range(5):
-            self.history_view.resizeColumnToContents(c)
+        self.history_tab.show_entries(self.history.reload())
         self._update_actions()
 
     def _selected_entry(self) -> HistoryEntry | None:
-        if not hasattr(self, "history_view"):
-            return None
-        items = self.history_view.selectedItems()
-        return self.history.get(items[0].data(0, Qt.UserRole)) if items else None
+        if not hasattr(self, "history_tab"):
+            return None  # still being built
+        job = self.history_tab.selected_job()
+        return self.history.get(job) if job is not None else None
 
     def select_history(self, job: str) -> bool:
-        for i in range(self.history_view.topLevelItemCount()):
-            item = self.history_view.topLevelItem(i)
-            if item.data(0, Qt.UserRole) == job:
-                self.history_view.setCurrentItem(item)
-                return True
-        return False
+        return self.history_tab.select(job)
 
     def reattach_selected(self) -> bool:
         entry = self._selected_entry()
@@ -908,12 +510,7 @@ class VoidPanel(QtWidgets.QWidget):
     # ================================================================== log
     def log_event(self, text: str, level: str = "info") -> None:
         """A timestamped line in the Log tab (errors in red) and in Python's log."""
-        stamp = time.strftime("%H:%M:%S")
-        colour = LOG_COLOURS.get(level, LOG_COLOURS["info"])
-        self.log_view.appendHtml(
-            f'<span style="color:#808080">{stamp}</span> <span style="color:{colour}">{html.escape(text)}</span>'
-        )
-        {"error": log.error, "warning": log.warning}.get(level, log.info)("%s", text)
+        self.log_view.add(text, level)
 
     def log_text(self) -> str:
         return self.log_view.toPlainText()
@@ -926,7 +523,7 @@ class VoidPanel(QtWidgets.QWidget):
         )
         narrow = event.size().width() < side_by_side
         self.splitter.setOrientation(Qt.Vertical if narrow else Qt.Horizontal)
-        self._layout_status(narrow)
+        self.status_bar.set_narrow(narrow)
         super().resizeEvent(event)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
@@ -960,28 +557,6 @@ class VoidPanel(QtWidgets.QWidget):
 def _park(thread: QtCore.QThread, worker: QtCore.QObject) -> None:
     _PARKED[thread] = worker  # the worker too: it is still running on that thread
     thread.finished.connect(lambda t=thread: _PARKED.pop(t, None))
-
-
-def _separator() -> QtWidgets.QWidget:
-    bar = QtWidgets.QLabel("|")
-    bar.setStyleSheet("color: rgba(128, 128, 128, 160); padding: 0 4px;")
-    return bar
-
-
-def _spin(lo: int, hi: int, value: int, tip: str) -> QtWidgets.QSpinBox:
-    s = QtWidgets.QSpinBox()
-    s.setRange(lo, hi)
-    s.setValue(value)
-    s.setToolTip(tip)
-    return s
-
-
-def _tool_button(action: QAction) -> QtWidgets.QToolButton:
-    b = QtWidgets.QToolButton()
-    b.setDefaultAction(action)
-    b.setToolButtonStyle(Qt.ToolButtonTextOnly)
-    b.setMinimumWidth(80)
-    return b
 
 
 def apply_dark_theme(app: QtWidgets.QApplication) -> None:
@@ -1039,4 +614,11 @@ def show_panel(
     return panel
 
 
-__all__ = ["VoidPanel", "show_panel", "apply_dark_theme", "pattern_from_file", "ViewMode"]
+__all__ = [
+    "VoidPanel",
+    "show_panel",
+    "apply_dark_theme",
+    "pattern_from_file",
+    "ViewMode",
+    "LOG_COLOURS",
+]

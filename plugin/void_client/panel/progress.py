@@ -11,17 +11,18 @@ import time
 from dataclasses import dataclass, field
 
 from void_client import protocol as P
+from void_client.job_state import JobState, is_final
 from void_client.panel.qt import QtCore, QtGui, QtWidgets
 
 #: The daemon reports engine steps in ``Progress.message`` as ``"<what> <i>/<n>"``.
 STEP_RE = re.compile(r"^(?P<what>.*?)\s*(?P<i>\d+)\s*/\s*(?P<n>\d+)\s*$")
 
-#: Stages after which nothing more happens (the daemon's own final states).
-FINAL_STAGES = ("done", "failed", "cancelled")
-
 
 @dataclass
 class JobProgress:
+    """``stage`` is a daemon :class:`~void_client.job_state.JobState` as sent on the wire, or
+    one of the panel's own: ``idle`` (no job yet) and ``detached`` (stopped following it)."""
+
     job: str = ""
     stage: str = "idle"
     windows: int = 0
@@ -48,7 +49,7 @@ class JobProgress:
         self.stage = msg.stage or self.stage
         if msg.windows:
             self.windows = msg.windows
-        if msg.window > self.windows_done or msg.stage == "done":
+        if msg.window > self.windows_done or msg.stage == JobState.DONE:
             # A new window started: the last one's steps are over.
             self.step_what, self.step, self.steps = "", 0, 0
         self.windows_done = max(self.windows_done, min(msg.window, self.windows or msg.window))
@@ -63,18 +64,18 @@ class JobProgress:
         self.queue_position = msg.queue_position
         if msg.eta_s >= 0:
             self.eta_s, self.eta_at = msg.eta_s, now
-        if self.stage in FINAL_STAGES and not self.finished_at:
+        if is_final(self.stage) and not self.finished_at:
             self.finished_at = now
-        if self.stage == "done":
+        if self.stage == JobState.DONE:
             self.windows_done = self.windows
 
     def finish(self, stage: str, now: float | None = None) -> None:
-        self.stage = stage
+        self.stage = str(stage)  # a JobState becomes its wire string, like the daemon's
         self.finished_at = time.monotonic() if now is None else now
 
     @property
     def running_window(self) -> int | None:
-        if self.stage == "running" and self.windows_done < self.windows:
+        if self.stage == JobState.RUNNING and self.windows_done < self.windows:
             return self.windows_done
         return None
 
@@ -86,7 +87,7 @@ class JobProgress:
         """Seconds left: the daemon's estimate (per-window times) counted down since it came,
         else this client's frame rate so far; None before there is anything to go on."""
         now = time.monotonic() if now is None else now
-        if self.stage in FINAL_STAGES:
+        if is_final(self.stage):
             return 0.0
         if self.eta_s >= 0:
             return max(0.0, self.eta_s - (now - self.eta_at))
@@ -102,12 +103,12 @@ class JobProgress:
 
     def describe(self) -> str:
         """One line for the stage label."""
-        if self.stage == "queued" and self.queue_position > 0:
+        if self.stage == JobState.QUEUED and self.queue_position > 0:
             ahead = self.queue_position  # the daemon's position 0 is the job it serves now
             return f"queued: {ahead} job{'s' if ahead != 1 else ''} ahead"
-        if self.stage == "receiving":
+        if self.stage == JobState.RECEIVING:
             return f"sending frames {self.frames_received}/{self.frames_total}"
-        if self.stage == "running":
+        if self.stage == JobState.RUNNING:
             k = self.running_window
             text = f"running window {k + 1}/{self.windows}" if k is not None else "finishing frames"
             if self.steps:

@@ -1,35 +1,32 @@
 """The panel's viewer: source, result, before/after wipe and quadmask overlay, frame by frame.
 
-Two ways to draw the same picture:
+The Qt half only: what each mode shows is :func:`void_client.preview.compose` (numpy, no Qt),
+and frames are read into :class:`~void_client.preview.FramePreview` proxies by
+:class:`~void_client.preview.SequencePreviewSource` on a worker thread. Two ways to draw:
 
-* :class:`CpuCanvas` always works. It composes an 8-bit image with numpy, the overlay through
-  :func:`void_client.shader_reference.quadmask_overlay` (the one definition of the overlay colours),
-  and paints it as a QImage.
+* :class:`CpuCanvas` always works. It paints :func:`~void_client.preview.compose`'s 8-bit
+  image (the overlay through :func:`void_client.shader_reference.quadmask_overlay`, the one
+  definition of the overlay colours) as a QImage.
 * :class:`GlCanvas` draws with ``shaders/quadmask_overlay.frag`` (+ ``fullscreen.vert``) in a
   ``QOpenGLWidget``. It is only used where an OpenGL 3.3 context can be made: Qt's
   ``offscreen`` platform and some remote sessions have none.
 
 Both draw from the same :class:`FramePreview` (display-referred 8-bit proxies), so they agree
 to the 8-bit code. The overlay tints display-referred values: the Okabe-Ito colours in
-``kernels.py`` are that palette's sRGB codes, so this is where they look as intended.
+``shader_reference.py`` are that palette's sRGB codes, so this is where they look as intended.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from void_client.demo_shot import linear_to_srgb
-from void_client.job_spec import JobSpec
 from void_client.panel.qt import (
     QOpenGLShader,
     QOpenGLShaderProgram,
@@ -44,14 +41,22 @@ from void_client.panel.qt import (
     qimage_from_grey8,
     qimage_from_rgb8,
 )
-from void_client.quadmask import AFFECTED, OVERLAP, REMOVE, build_quadmask
-from void_client.sequence import SequencePattern, SequenceRef, read_image, read_matte
-from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, quadmask_overlay
+from void_client.panel.worker import PreviewLoader
+from void_client.preview import (
+    FramePreview,
+    PreviewSource,
+    SequencePreviewSource,
+    ViewMode,
+    compose,
+    fit_box,
+    wipe_column,
+    wipe_position,
+)
+from void_client.quadmask import AFFECTED, OVERLAP, REMOVE
+from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY
 
 log = logging.getLogger(__name__)
 
-#: Longest side of the viewer's proxies: enough for a docked panel, small enough to cache.
-MAX_PREVIEW_SIDE = 1280
 #: Frames kept in memory for scrubbing (each a plate, a result and a quadmask proxy).
 CACHE_FRAMES = 32
 #: ``$VOID_PANEL_GL``: ``0`` always draws on the CPU; anything else lets the viewer try GL.
@@ -70,161 +75,13 @@ GL_SCISSOR_TEST = 0x0C11
 GL_TEXTURE0 = 0x84C0
 
 
-class ViewMode(str, enum.Enum):
-    SOURCE = "source"
-    RESULT = "result"
-    WIPE = "wipe"
-    OVERLAY = "overlay"
-
-    @property
-    def label(self) -> str:
-        return {
-            "source": "Source",
-            "result": "Result",
-            "wipe": "Before / After",
-            "overlay": "Quadmask",
-        }[self.value]
-
-
-# --------------------------------------------------------------------------- numpy side
-
-
-@dataclass
-class FramePreview:
-    """One frame as the viewer shows it: display-referred 8-bit proxies of the same size."""
-
-    frame: int
-    plate: np.ndarray  # (h, w, 3) uint8, sRGB-encoded
-    quadmask: np.ndarray | None = None  # (h, w) uint8 quadmask codes 0/63/127/255
-    result: np.ndarray | None = None  # (h, w, 3) uint8, sRGB-encoded
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.plate.shape[1], self.plate.shape[0]
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """0..1 floats to 8-bit codes, rounding half up like a GL framebuffer write."""
-    return np.clip(np.floor(np.asarray(x, np.float32) * 255.0 + 0.5), 0, 255).astype(np.uint8)
-
-
-def display_rgb8(pixels: np.ndarray) -> np.ndarray:
-    """Scene-linear plate pixels ``(h, w, c)`` to sRGB-encoded 8-bit RGB for the screen."""
-    a = np.asarray(pixels, np.float32)
-    if a.ndim == 2:
-        a = a[..., None]
-    rgb = a[..., :3] if a.shape[2] >= 3 else np.repeat(a[..., :1], 3, axis=2)
-    return to_uint8(linear_to_srgb(np.nan_to_num(rgb, nan=0.0, posinf=1.0, neginf=0.0)))
-
-
-def proxy_indices(height: int, width: int, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest-neighbour sample rows and columns that fit ``max_side`` (no upscaling).
-
-    Nearest, not filtered: the quadmask must keep its four codes, and the plate and result
-    must stay pixel-aligned with it."""
-    scale = min(1.0, max_side / max(height, width))
-    h, w = max(1, round(height * scale)), max(1, round(width * scale))
-    rows = np.minimum(((np.arange(h) + 0.5) * height / h).astype(np.int64), height - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * width / w).astype(np.int64), width - 1)
-    return rows, cols
-
-
-def shrink(a: np.ndarray, max_side: int) -> np.ndarray:
-    rows, cols = proxy_indices(a.shape[0], a.shape[1], max_side)
-    return np.ascontiguousarray(a[rows][:, cols])
-
-
-def overlay8(
-    rgb8: np.ndarray, quadmask: np.ndarray | None, opacity: float = OVERLAY_OPACITY
-) -> np.ndarray:
-    """The quadmask overlay on an 8-bit display image (the CPU twin of quadmask_overlay.frag)."""
-    if quadmask is None:
-        return rgb8
-    return to_uint8(
-        quadmask_overlay(rgb8.astype(np.float32) / np.float32(255.0), quadmask, opacity)
-    )
-
-
-def wipe_column(width: int, position: float) -> int:
-    """Columns left of this show *before* (the source), from it on *after* (the result)."""
-    return int(np.clip(round(float(position) * width), 0, width))
-
-
-def compose(
-    preview: FramePreview, mode: ViewMode, wipe: float = 0.5, opacity: float = OVERLAY_OPACITY
-) -> np.ndarray:
-    """What the viewer shows for ``mode``, as ``(h, w, 3)`` uint8. A missing result shows the plate."""
-    before = preview.plate
-    if mode is ViewMode.SOURCE:
-        return before
-    if mode is ViewMode.OVERLAY:
-        return overlay8(before, preview.quadmask, opacity)
-    after = preview.result if preview.result is not None else before
-    if mode is ViewMode.RESULT:
-        return after
-    col = wipe_column(before.shape[1], wipe)
-    out = after.copy()
-    out[:, :col] = before[:, :col]
-    return out
-
-
-class PreviewSource(Protocol):
-    """Anything that can make a :class:`FramePreview` for a frame number (called off the GUI thread)."""
-
-    def load(self, frame: int) -> FramePreview: ...
-
-
-class SequencePreviewSource:
-    """Previews from the EXR sequences of a job: plate, mattes (quadmask built exactly as the
-    daemon builds it, with the job's dilation) and the output where it is already on disk."""
-
-    def __init__(
-        self,
-        plate: str,
-        remove: str,
-        out: str,
-        affected: str = "",
-        dilation: int | None = None,
-        max_side: int = MAX_PREVIEW_SIDE,
-    ) -> None:
-        self.plate = SequenceRef.parse(plate)
-        self.remove = SequenceRef.parse(remove) if remove else None
-        self.affected = SequenceRef.parse(affected) if affected else None
-        self.out = SequencePattern.parse(out) if out else None
-        self.dilation = JobSpec.dilation if dilation is None else int(dilation)
-        self.max_side = max_side
-
-    def load(self, frame: int) -> FramePreview:
-        plate = read_image(self.plate.path(frame), frame, self.plate.channel).pixels
-        qm = None
-        if self.remove is not None:
-            remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
-            affected = (
-                read_matte(self.affected.path(frame), frame, self.affected.channel)
-                if self.affected
-                else None
-            )
-            qm = shrink(build_quadmask(remove, affected, self.dilation, frame), self.max_side)
-        result = None
-        if self.out is not None and os.path.exists(self.out.path(frame)):
-            result = shrink(
-                display_rgb8(read_image(self.out.path(frame), frame).pixels), self.max_side
-            )
-        return FramePreview(frame, shrink(display_rgb8(plate), self.max_side), qm, result)
-
-
 # --------------------------------------------------------------------------- drawing helpers
 
 
 def fit_rect(image_w: int, image_h: int, area: QtCore.QRect) -> QtCore.QRectF:
-    """The largest rectangle of the image's aspect centred in ``area``."""
-    if image_w <= 0 or image_h <= 0 or area.width() <= 0 or area.height() <= 0:
-        return QtCore.QRectF()
-    scale = min(area.width() / image_w, area.height() / image_h)
-    w, h = image_w * scale, image_h * scale
-    return QtCore.QRectF(
-        area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h
-    )
+    """The largest rectangle of the image's aspect centred in ``area`` (empty if either is)."""
+    x, y, w, h = fit_box(image_w, image_h, area.x(), area.y(), area.width(), area.height())
+    return QtCore.QRectF(x, y, w, h) if w > 0 else QtCore.QRectF()
 
 
 def paint_decorations(
@@ -257,7 +114,7 @@ def paint_decorations(
 
 
 def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
-    """Colour chips for the overlay levels, from kernels.OVERLAY_COLOURS (the one definition)."""
+    """Colour chips for the overlay levels, from shader_reference.OVERLAY_COLOURS (the one definition)."""
     fm = painter.fontMetrics()
     entries = [(REMOVE, "remove"), (OVERLAP, "overlap"), (AFFECTED, "affected")]
     chip, pad, h = fm.height() - 4, 6, fm.height() + 4
@@ -320,8 +177,9 @@ class _CanvasMixin:
 
     def _wipe_at(self, x: float) -> None:
         rect = self.image_rect()
-        if rect.width() > 0:
-            self.wipe = float(np.clip((x - rect.left()) / rect.width(), 0.0, 1.0))
+        wipe = wipe_position(x, rect.left(), rect.width())
+        if wipe is not None:
+            self.wipe = wipe
             self.wipe_moved.emit(self.wipe)  # type: ignore[attr-defined]
             self.update()  # type: ignore[attr-defined]
 
@@ -651,10 +509,6 @@ class ViewerWidget(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> None:
         super().__init__(parent)
-        from void_client.panel.worker import (
-            PreviewLoader,
-        )  # the loader is a worker; worker.py imports this module
-
         self.source: PreviewSource | None = None
         self.frames: list[int] = []
         self._frame = 0
@@ -900,3 +754,24 @@ class ViewerWidget(QtWidgets.QWidget):
         old.hide()
         old.deleteLater()
         self._show()
+
+
+__all__ = [
+    # The picture maths lives in void_client.preview; these names stay importable from here.
+    "FramePreview",
+    "PreviewSource",
+    "SequencePreviewSource",
+    "ViewMode",
+    "compose",
+    "wipe_column",
+    # The Qt half.
+    "CpuCanvas",
+    "FrameStrip",
+    "GlCanvas",
+    "ViewerWidget",
+    "fit_rect",
+    "gl_available",
+    "make_canvas",
+    "paint_decorations",
+    "shaders_dir",
+]

@@ -23,7 +23,7 @@ from void_client.client import DaemonClient, connect
 from void_client.errors import ErrorCode, VoidError
 from void_client.panel.history import HistoryEntry, JobHistory
 from void_client.panel.qt import QtCore, Signal, Slot
-from void_client.panel.viewer import PreviewSource
+from void_client.preview import PreviewSource
 from void_client.sequence_job import RemoveRequest, SequenceJob, check_writable_folder
 from void_client.session import FrameInput, JobSession
 
@@ -266,7 +266,7 @@ class PreviewLoader(QtCore.QObject):
     """Loads viewer frames off the GUI thread. Only the latest request counts, so scrubbing
     fast never builds a queue of reads nobody will look at."""
 
-    loaded = Signal(object)  # viewer.FramePreview
+    loaded = Signal(object)  # preview.FramePreview
     failed = Signal(int, str)
     _kick = Signal()
 

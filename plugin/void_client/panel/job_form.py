@@ -1,0 +1,220 @@
+"""The panel's Job tab: the sequences and settings of a job, as a :class:`RemoveRequest`.
+
+The same settings as ``void-remove run``, with the job spec's defaults (one definition:
+:class:`~void_client.job_spec.JobSpec`). See ``docs/architecture.md`` for the layering.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
+from void_client.panel.qt import QtWidgets
+from void_client.sequence import parse_range
+from void_client.sequence_job import RemoveRequest
+
+#: A frame number right before the extension, for turning a picked file into a pattern.
+_FRAME_RE = re.compile(r"(\d+)(\.[A-Za-z0-9]+)$")
+
+
+def pattern_from_file(path: str) -> str:
+    """``/shots/plate.1001.exr`` -> ``/shots/plate.####.exr`` (a file-dialog pick to a sequence)."""
+    m = _FRAME_RE.search(path)
+    if not m:
+        return path
+    return path[: m.start(1)] + "#" * len(m.group(1)) + m.group(2)
+
+
+class JobForm(QtWidgets.QWidget):
+    """Plate, mattes, output, frame range, engine and settings; ``request()`` reads them."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QtWidgets.QFormLayout(self)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
+        self.plate_edit = self._path_row(
+            form, "Plate", "plate sequence, e.g. /shots/sh010/plate.####.exr"
+        )
+        self.remove_edit = self._path_row(
+            form, "Remove matte", "the object to delete; PATTERN or PATTERN:layer.channel"
+        )
+        self.affected_edit = self._path_row(
+            form, "Affected matte", "optional: its shadow, reflection, what it moves"
+        )
+        self.out_edit = self._path_row(
+            form, "Output", "where the clean plate goes, e.g. /shots/sh010/clean.####.exr"
+        )
+        self.range_edit = QtWidgets.QLineEdit()
+        self.range_edit.setPlaceholderText("FIRST-LAST (empty: every plate frame on disk)")
+        form.addRow("Frame range", self.range_edit)
+
+        d = JobSpec(frames=[1], width=1, height=1)  # the spec's defaults: one definition
+        self.engine_combo = QtWidgets.QComboBox()
+        self.engine_combo.addItem(d.engine)
+        form.addRow("Engine", self.engine_combo)
+        grid = QtWidgets.QGridLayout()
+        self.window_spin = _spin(
+            1, 197, d.window, "longest window in frames (rounded down to 8m+5)"
+        )
+        self.overlap_spin = _spin(0, 196, d.overlap, "frames shared by neighbouring windows")
+        self.seam_combo = QtWidgets.QComboBox()
+        self.seam_combo.addItems(["crossfade", "chain"])
+        self.seam_combo.setCurrentText(d.seam)
+        self.dilation_spin = _spin(0, 256, d.dilation, "grow the mattes by this many pixels")
+        self.margin_spin = _spin(0, 4096, d.roi_margin, "context around the masks, pixels")
+        self.feather_spin = _spin(0, 256, d.feather, "soft edge of the composite, pixels")
+        self.seed_spin = _spin(0, 2**31 - 1, d.seed, "noise seed (void engine)")
+        for i, (label, w) in enumerate(
+            (
+                ("Window", self.window_spin),
+                ("Overlap", self.overlap_spin),
+                ("Seam", self.seam_combo),
+                ("Dilation", self.dilation_spin),
+                ("ROI margin", self.margin_spin),
+                ("Feather", self.feather_spin),
+            )
+        ):
+            grid.addWidget(QtWidgets.QLabel(label), i // 2, (i % 2) * 2)
+            grid.addWidget(w, i // 2, (i % 2) * 2 + 1)
+        form.addRow("Settings", grid)
+        self.prompt_edit = QtWidgets.QLineEdit()
+        self.prompt_edit.setPlaceholderText("background description (void engine)")
+        form.addRow("Prompt", self.prompt_edit)
+        options = QtWidgets.QHBoxLayout()
+        options.addWidget(QtWidgets.QLabel("Seed"))
+        options.addWidget(self.seed_spin)
+        self.pass2_check = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement)")
+        self.autostart_check = QtWidgets.QCheckBox("Start a local daemon if none answers")
+        self.autostart_check.setChecked(True)
+        options.addWidget(self.pass2_check)
+        options.addStretch(1)
+        form.addRow("", options)
+        form.addRow("", self.autostart_check)
+
+    # ------------------------------------------------------------------ reading and filling
+    def request(self, endpoint: str) -> RemoveRequest:
+        """The form as a request to ``endpoint``; raises :class:`VoidError` naming the field
+        that is missing."""
+        for edit, name in (
+            (self.plate_edit, "plate"),
+            (self.remove_edit, "remove"),
+            (self.out_edit, "out"),
+        ):
+            if not edit.text().strip():
+                raise VoidError(
+                    ErrorCode.BAD_SPEC, f"fill in the {name} sequence in the Job tab", name
+                )
+        text = self.range_edit.text().strip()
+        return RemoveRequest(
+            plate=self.plate_edit.text().strip(),
+            remove=self.remove_edit.text().strip(),
+            affected=self.affected_edit.text().strip(),
+            out=self.out_edit.text().strip(),
+            frame_range=parse_range(text) if text else None,
+            settings={
+                "engine": self.engine_combo.currentText(),
+                "window": self.window_spin.value(),
+                "overlap": self.overlap_spin.value(),
+                "seam": self.seam_combo.currentText(),
+                "dilation": self.dilation_spin.value(),
+                "roi_margin": self.margin_spin.value(),
+                "feather": self.feather_spin.value(),
+                "prompt": self.prompt_edit.text(),
+                "seed": self.seed_spin.value(),
+                "pass2": self.pass2_check.isChecked(),
+            },
+            endpoint=endpoint,
+            autostart=self.autostart_check.isChecked(),
+        )
+
+    def set_request(self, req: RemoveRequest) -> None:
+        """Fill the form from a request (its endpoint is the panel's business, not the form's)."""
+        self.plate_edit.setText(req.plate)
+        self.remove_edit.setText(req.remove)
+        self.affected_edit.setText(req.affected)
+        self.out_edit.setText(req.out)
+        self.range_edit.setText(
+            f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else ""
+        )
+        s = req.settings
+        if "engine" in s:
+            if self.engine_combo.findText(s["engine"]) < 0:
+                self.engine_combo.addItem(s["engine"])
+            self.engine_combo.setCurrentText(s["engine"])
+        for key, spin in (
+            ("window", self.window_spin),
+            ("overlap", self.overlap_spin),
+            ("dilation", self.dilation_spin),
+            ("roi_margin", self.margin_spin),
+            ("feather", self.feather_spin),
+            ("seed", self.seed_spin),
+        ):
+            if key in s:
+                spin.setValue(int(s[key]))
+        if "seam" in s:
+            self.seam_combo.setCurrentText(s["seam"])
+        self.prompt_edit.setText(s.get("prompt", self.prompt_edit.text()))
+        self.pass2_check.setChecked(bool(s.get("pass2", self.pass2_check.isChecked())))
+        self.autostart_check.setChecked(req.autostart)
+
+    def fill_engines(self, engines: list[dict]) -> None:
+        """The daemon's engines (``hello``); unavailable ones are listed but cannot be picked."""
+        current = self.engine_combo.currentText()
+        names = [e["name"] for e in engines]
+        if names == [self.engine_combo.itemText(i) for i in range(self.engine_combo.count())]:
+            return
+        self.engine_combo.clear()
+        model = self.engine_combo.model()
+        for i, e in enumerate(engines):
+            self.engine_combo.addItem(e["name"])
+            if not e.get("available"):
+                item = model.item(i) if hasattr(model, "item") else None
+                if item is not None:
+                    item.setEnabled(False)
+                    item.setToolTip(e.get("reason", ""))
+        if current in names:
+            self.engine_combo.setCurrentText(current)
+
+    # ------------------------------------------------------------------ internals
+    def _path_row(self, form: QtWidgets.QFormLayout, label: str, tip: str) -> QtWidgets.QLineEdit:
+        edit = QtWidgets.QLineEdit()
+        edit.setPlaceholderText(tip)
+        edit.setToolTip(tip)
+        browse = QtWidgets.QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(lambda: self._browse(edit, label))
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        row.addWidget(browse)
+        form.addRow(label, row)
+        return edit
+
+    def _browse(self, edit: QtWidgets.QLineEdit, label: str) -> None:
+        start = os.path.dirname(edit.text()) or os.getcwd()
+        if label == "Output":
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, f"VOID Remove: {label}", start, "EXR (*.exr)"
+            )
+        else:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self,
+                f"VOID Remove: {label}",
+                start,
+                "Images (*.exr *.tif *.tiff *.png *.dpx);;All files (*)",
+            )
+        if path:
+            edit.setText(pattern_from_file(path) if label != "Output" else path)
+
+
+def _spin(lo: int, hi: int, value: int, tip: str) -> QtWidgets.QSpinBox:
+    s = QtWidgets.QSpinBox()
+    s.setRange(lo, hi)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+__all__ = ["JobForm", "pattern_from_file"]
