@@ -1,8 +1,10 @@
 """What the VOID Remove node does in Nuke: its buttons, its callbacks, and the batch entry point.
 
-Glue: decisions live in ``void_client`` (:mod:`~void_client.node_job`: settings, range, plan,
-fingerprint, progress; :mod:`~void_nuke.node_spec`: knob names, internal nodes, export recipe)
-and every Nuke call goes through :mod:`void_nuke.host`.
+Glue: decisions live in :mod:`void_client.node_job` (settings, range, fingerprint, plan, run
+state, the run itself as :class:`~void_client.node_job.NodeRun`, farm submission) and
+:mod:`void_nuke.node_spec` (knob names, internal nodes, export recipe); every Nuke call goes
+through :mod:`void_nuke.host`. ``nuke_path/init.py`` and ``menu.py`` reach this module through
+:mod:`void_nuke.startup`, ``nuke_path/void_remove_batch.py`` through :func:`batch_main`.
 
 In the GUI a run exports plate and mattes with temporary Writes executed in the main thread under a
 ``ProgressTask``, then runs the job on a worker thread; the node's status, the progress bar and
@@ -22,6 +24,7 @@ from typing import Any
 from void_client import node_job as H
 from void_client.client import is_local
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_state import JobState
 from void_nuke import host
 from void_nuke import node_spec as N
 
@@ -44,12 +47,12 @@ class Prepared:
 
 
 @dataclass
-class NodeRun:
+class GuiRun:
     """A GUI run in flight. Worker threads post here; the main thread applies (coalesced)."""
 
     prepared: Prepared
     task: Any
-    job: H.HostJob | None = None
+    job: H.NodeRun | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     latest: H.RunState | None = None
     frames_arrived: bool = False
@@ -57,7 +60,7 @@ class NodeRun:
 
 
 #: GUI runs in flight, by node full name.
-RUNS: dict[str, NodeRun] = {}
+RUNS: dict[str, GuiRun] = {}
 _LAST_REFRESH: dict[str, float] = {}
 
 
@@ -204,8 +207,8 @@ def export(p: Prepared, task: Any = None) -> None:
 
 # --------------------------------------------------------------------------- GUI run
 def _start(p: Prepared, task: Any, autostart: bool) -> None:
-    current = NodeRun(p, task)
-    current.job = H.HostJob(
+    current = GuiRun(p, task)
+    current.job = H.NodeRun(
         p.plan,
         p.settings,
         on_state=lambda state: _post(current, state=state),
@@ -214,11 +217,11 @@ def _start(p: Prepared, task: Any, autostart: bool) -> None:
     )
     RUNS[p.name] = current
     _show_results(p)  # the Read follows the new run: frames replace the Source as they arrive
-    _set_status(p.node, "starting", "running")
+    _set_status(p.node, str(H.RunStage.STARTING), "running")
     current.job.start(on_done=lambda job: host.in_main_thread(_finish, current))
 
 
-def _post(current: NodeRun, state: H.RunState | None = None, frame: bool = False) -> None:
+def _post(current: GuiRun, state: H.RunState | None = None, frame: bool = False) -> None:
     """Worker threads: remember the news; ask the main thread to apply it unless already asked."""
     with current.lock:
         if state is not None:
@@ -230,7 +233,7 @@ def _post(current: NodeRun, state: H.RunState | None = None, frame: bool = False
     host.in_main_thread(_apply, current)
 
 
-def _apply(current: NodeRun) -> None:
+def _apply(current: GuiRun) -> None:
     """Main thread: show the latest state and load newly arrived frames."""
     with current.lock:
         state, frames = current.latest, current.frames_arrived
@@ -251,7 +254,7 @@ def _apply(current: NodeRun) -> None:
         current.job.cancel()
 
 
-def _finish(current: NodeRun) -> None:
+def _finish(current: GuiRun) -> None:
     """Main thread, once the worker is done: final state, error message, or an offer to start the daemon."""
     _apply(current)
     RUNS.pop(current.prepared.name, None)
@@ -261,10 +264,10 @@ def _finish(current: NodeRun) -> None:
     if node is None or job is None:
         return
     state = job.state
-    if state.stage == "done":
+    if state.stage == JobState.DONE:
         _mark_done(node, current.prepared, state)
         return
-    if state.stage == "cancelled":
+    if state.stage == JobState.CANCELLED:
         _set_status(node, state.text(), "idle")
         return
     error = state.error or VoidError(ErrorCode.INTERNAL, "the run ended without a result")
@@ -291,7 +294,7 @@ def run_blocking(node: Any, force: bool = False) -> H.RunState:
         _set_status(node, "exporting", "running")
         export(p)
         _show_results(p)
-        job = H.HostJob(
+        job = H.NodeRun(
             p.plan, p.settings, on_state=lambda state: _log_state(p.name, state), autostart=True
         )
         job.run()
@@ -430,7 +433,7 @@ def _reload(node: Any) -> None:
 def _show_reused(p: Prepared) -> H.RunState:
     _show_results(p)
     host.set_knob(p.node, "run_hash", p.plan.fingerprint)
-    state = H.RunState(total=len(p.plan.frames), stage="reused")
+    state = H.RunState(total=len(p.plan.frames), stage=H.RunStage.REUSED)
     _set_status(p.node, state.text(), "done")
     return state
 

@@ -1,7 +1,8 @@
 """Write the VOID Remove node as a Nuke ``.gizmo`` from :mod:`void_nuke.node_spec`.
 
-``nuke/void_nuke/nuke_path/VOIDRemove.gizmo`` is this module's output, checked in so Nuke finds it on ``NUKE_PATH``;
-never edit it by hand (``tests/test_nuke_gizmo.py`` fails when it drifts)::
+``nuke/void_nuke/nuke_path/VOIDRemove.gizmo`` (package data) is this module's output, checked
+in so Nuke finds it on ``NUKE_PATH``; never edit it by hand (``tests/unit/test_nuke_gizmo.py``
+fails when it drifts)::
 
     python -m void_nuke.gizmo_writer --write nuke/void_nuke/nuke_path/VOIDRemove.gizmo
     python -m void_nuke.gizmo_writer --check nuke/void_nuke/nuke_path/VOIDRemove.gizmo
@@ -15,7 +16,7 @@ Inside the group::
 ``VOID_ResultOrSource`` shows a result frame where its file exists and the Source elsewhere, so
 frames appear as they arrive. The quadmask preview is built the way the daemon builds it
 (threshold, dilate, combine) and tinted with the overlay colours of :mod:`void_client.shader_reference`,
-either by a MergeExpression (any Nuke) or by ``shaders/quadmask_overlay.blink`` in a BlinkScript.
+either by a MergeExpression (any Nuke) or by ``void_shaders/quadmask_overlay.blink`` in a BlinkScript.
 """
 
 from __future__ import annotations

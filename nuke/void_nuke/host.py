@@ -1,5 +1,7 @@
 """The one place VOID Remove calls Nuke: thin on purpose, no decisions, one Nuke call (or a fixed
-recipe of them) per function. Tests swap ``nuke`` for ``tests/fakes/fake_nuke.py``.
+recipe of them) per function; no other module of :mod:`void_nuke` imports ``nuke``
+(``tests/unit/test_host_seams.py`` checks). Tests swap ``nuke`` for
+``tests/support/fakes/fake_nuke.py``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Add VOID Remove to Nuke: its NUKE_PATH folder in ~/.nuke/init.py, the client's deps for Nuke's Python.
+"""``void-remove install nuke``: VOID Remove's NUKE_PATH folder in ~/.nuke/init.py, the client's
+dependencies for Nuke's Python.
 
 Writes one marked block into the user's ``init.py`` (running again replaces the block, so it is
-there once) that appends ``<nuke-dir>/void_remove/site-packages`` to ``sys.path`` and calls
-``nuke.pluginAddPath`` on this installation's ``void_nuke/nuke_path`` folder (``init.py``, ``menu.py``,
-``VOIDRemove.gizmo``, ``void_nuke``). The client's light dependencies (numpy, pyzmq, msgpack,
+there once) that appends ``<nuke-dir>/void_remove/site-packages`` and the folders holding
+``void_nuke``, ``void_client`` and ``void_shaders`` to ``sys.path``, and calls
+``nuke.pluginAddPath`` on this installation's ``void_nuke/nuke_path`` folder (package data:
+``init.py``, ``menu.py``, ``VOIDRemove.gizmo``, ``void_remove_batch.py``; found with
+:func:`find_nuke_path`). The client's light dependencies (numpy, pyzmq, msgpack,
 OpenImageIO) are pip-installed with ``--target`` into that site-packages folder for Nuke's own
 Python version, so Nuke's installation is never touched. Qt is not installed by default: Nuke
 13-15 ship PySide2 and Nuke 16 ships PySide6, and a second copy on ``sys.path`` would load a Qt

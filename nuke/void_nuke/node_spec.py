@@ -1,9 +1,10 @@
 """The VOID Remove node for Nuke, as data: its knobs, inputs, internal nodes and export recipe.
 
 This is the one definition the gizmo file (:mod:`void_nuke.gizmo_writer` writes
-``nuke/void_nuke/nuke_path/VOIDRemove.gizmo`` from it) and the glue in ``nuke/void_nuke`` both read, so a knob's name
-is written once. No Nuke API is called here; facts about Nuke (knob type ids, Write knob values,
-cosmetic knob names) are data.
+``nuke_path/VOIDRemove.gizmo`` from it) and the glue (:mod:`void_nuke.actions`) both read, so a
+knob's name is written once. No Nuke API is called here (:mod:`void_nuke.host` is the one module
+that does); facts about Nuke (knob type ids, Write knob values, cosmetic knob names) are data.
+The run's settings themselves are :class:`void_client.node_job.NodeSettings`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The dockable VOID Remove panel in Nuke: ``void_client.panel.VoidPanel``, imported when opened.
 
+:mod:`void_nuke.startup` registers :func:`make_widget` with Nuke (through :mod:`void_nuke.host`).
+
 The panel picks the Qt binding Nuke already loaded (PySide2 in Nuke 13-15, PySide6 in 16).
 When it cannot be imported the panel says why instead of failing silently.
 """

@@ -1,4 +1,4 @@
-"""What ``init.py`` and ``menu.py`` run.
+"""What ``nuke_path/init.py`` and ``nuke_path/menu.py`` run when Nuke starts.
 
 :func:`init` is safe in every mode Nuke starts in (GUI, ``nuke -t``, render): it registers the
 before-render hook and imports no Qt. :func:`menu` (GUI only) adds the toolbar entry, the node's

@@ -12,7 +12,7 @@ import sys
 
 from void_client.protocol import DEFAULT_ENDPOINT
 from void_resolve.app import UIS, main
-from void_resolve.plan import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
+from void_resolve.settings import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,9 +1,11 @@
 """The seam: every call VOID Remove makes into DaVinci Resolve and Fusion, and nothing else.
 
 Each method is one Resolve call, or a short read of several into a plain record from
-:mod:`void_resolve.plan`. Nothing is decided here: what to render, which matte,
-where the clean plate goes and what to undo live in ``void_client.hosts`` and are tested there
-against a fake of the Resolve objects passed to :class:`ResolveAPI`.
+:mod:`void_resolve.records`. Nothing is decided here: what to render, which matte, where the
+clean plate goes and what to undo live in the decision modules (:mod:`~void_resolve.selection`,
+:mod:`~void_resolve.mattes`, :mod:`~void_resolve.render`, :mod:`~void_resolve.placement`,
+:mod:`~void_resolve.rollback`) and are tested against a fake of the Resolve objects passed to
+:class:`ResolveAPI` (``tests/support/fakes/fake_resolve.py``).
 
 Resolve's objects are opaque handles to the rest of the code; only this module calls them.
 """
@@ -20,7 +22,8 @@ from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
 from void_resolve.locations import scripting_api_dirs
-from void_resolve.plan import ItemInfo, SaverInfo, TimelineInfo, progress_bar
+from void_resolve.records import ItemInfo, SaverInfo, TimelineInfo
+from void_resolve.rollback import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -259,9 +262,6 @@ class ResolveAPI:
 
     def add_sub_folder(self, pool: Any, parent: Any, name: str) -> Any:
         return pool.AddSubFolder(parent, name)
-
-    def folder_clips(self, folder: Any) -> list[Any]:
-        return list(folder.GetClipList() or [])
 
     def delete_folders(self, pool: Any, folders: list[Any]) -> bool:
         return bool(pool.DeleteFolders(list(folders)))

@@ -19,7 +19,7 @@ from typing import Any
 from void_client.errors import VoidError
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
-from void_resolve.plan import (
+from void_resolve.settings import (
     ENGINES,
     MATTE_LABELS,
     MATTE_MODES,

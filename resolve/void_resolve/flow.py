@@ -3,7 +3,7 @@
 :class:`RemoveFlow` reads like the artist's flow: find the clip and its frames → render the plate
 (and the matte) to EXR through Resolve's render queue → run the job on the daemon → import the
 clean plate into the ``VOID`` bin and put it on a new track above the source, at the same record
-frame. Every change to the project is registered with a :class:`~.resolve_plan.Rollback` as it
+frame. Every change to the project is registered with a :class:`~void_resolve.rollback.Rollback` as it
 is made, so a failure or a cancel leaves no half-imported media, stray render job, extra track or
 redirected Saver behind.
 
@@ -31,17 +31,12 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.paths import home
 from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_client.session import JobReport
-from void_resolve import plan as plan
-from void_resolve.plan import (
-    FrameSpan,
-    ItemInfo,
-    MatteChoice,
-    ResolveSettings,
-    Rollback,
-    WorkFiles,
-    host_failed,
-    overall,
-)
+from void_resolve import formats, mattes, placement, render, selection
+from void_resolve.mattes import MatteChoice
+from void_resolve.records import FrameSpan, ItemInfo, SaverInfo, TimelineInfo, host_failed
+from void_resolve.render import WorkFiles
+from void_resolve.rollback import Rollback, overall
+from void_resolve.settings import ResolveSettings
 
 log = logging.getLogger(__name__)
 
@@ -141,20 +136,20 @@ class RemoveFlow:
         current = (
             self._find(tracks, api.item_uid(current_item)) if current_item is not None else None
         )
-        marks = plan.marked_span(tl)
-        source = plan.choose_source(tracks, current, marks)
-        span = plan.choose_span(source, marks, s.range_mode)
-        fmt = plan.check_format(tl, source)
+        marks = selection.marked_span(tl)
+        source = selection.choose_source(tracks, current, marks)
+        span = selection.choose_span(source, marks, s.range_mode)
+        fmt = formats.check_format(tl, source)
         savers = (
             api.fusion_savers(source.handle)
             if source.comp_count and s.matte in ("auto", "fusion")
             else []
         )
         above = (
-            plan.matte_track_item(tracks, source, span) if s.matte in ("auto", "track") else None
+            mattes.matte_track_item(tracks, source, span) if s.matte in ("auto", "track") else None
         )
-        matte = plan.choose_matte(s.matte, savers, above)
-        codec = plan.pick_exr_codec(api.render_codecs(project, "exr"))
+        matte = mattes.choose_matte(s.matte, savers, above)
+        codec = render.pick_exr_codec(api.render_codecs(project, "exr"))
         if api.rendering(project):
             raise host_failed(
                 "render", "Resolve is already rendering; let the Deliver page's queue finish first"
@@ -181,10 +176,10 @@ class RemoveFlow:
 
         # 3. The job on the daemon; the output folder is new, and deleted again on failure.
         project_name = api.project_name(project)
-        out_dir = plan.output_folder(
-            s.output_root or plan.default_output_root(), project_name, source.name, span
+        out_dir = placement.output_folder(
+            s.output_root or placement.default_output_root(), project_name, source.name, span
         )
-        out = plan.output_pattern(out_dir, source.name)
+        out = placement.output_pattern(out_dir, source.name)
         out_dir.mkdir(parents=True)
         rollback.add(f"delete {out_dir}", lambda: shutil.rmtree(out_dir, ignore_errors=True))
         remove_ref = str(work.sequence("remove")) + (":R" if matte.kind == "track" else "")
@@ -205,7 +200,7 @@ class RemoveFlow:
 
         # 4. Into the VOID bin and onto a new track above the source.
         yield FlowEvent(
-            "import", overall("import", 0.0), f"importing {out} into the {plan.BIN_NAME} bin"
+            "import", overall("import", 0.0), f"importing {out} into the {placement.BIN_NAME} bin"
         )
         media, track = self._bring_back(rollback, project, timeline, source, matte, span, fmt, out)
         name = api.media_name(media)
@@ -237,10 +232,10 @@ class RemoveFlow:
         self,
         project: Any,
         timeline: Any,
-        tl: plan.TimelineInfo,
+        tl: TimelineInfo,
         source: ItemInfo,
         span: FrameSpan,
-        fmt: plan.Format,
+        fmt: formats.Format,
         codec: str,
         matte: MatteChoice,
         work: WorkFiles,
@@ -277,30 +272,35 @@ class RemoveFlow:
         finally:
             for handle, state in reversed(states):
                 api.restore_saver(handle, state)
-        plan.adopt(
-            plan.rendered_frames(work.render_dir("plate"), "plate", span, "plate"),
+        render.adopt(
+            render.rendered_frames(work.render_dir("plate"), "plate", span, "plate"),
             work.sequence("plate"),
             span,
         )
         if matte.kind == "alpha":
-            plan.split_alpha(work.sequence("plate"), work.sequence("remove"), span)
+            render.split_alpha(work.sequence("plate"), work.sequence("remove"), span)
         elif matte.kind == "track":
             track = matte.remove.track  # type: ignore[union-attr]
             yield from self._render(
                 project, timeline, tl, track, "matte", span, fmt, codec, work, False, (0.5, 1.0)
             )
-            plan.adopt(
-                plan.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"),
+            render.adopt(
+                render.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"),
                 work.sequence("remove"),
                 span,
             )
 
     def _collect_saver(
-        self, kind: str, saver: plan.SaverInfo, source: ItemInfo, span: FrameSpan, work: WorkFiles
+        self,
+        kind: str,
+        saver: SaverInfo,
+        source: ItemInfo,
+        span: FrameSpan,
+        work: WorkFiles,
     ) -> None:
-        numbers = plan.comp_frames(self.api.comp_render_range(saver.comp), source, span)
+        numbers = render.comp_frames(self.api.comp_render_range(saver.comp), source, span)
         folder, prefix = work.saver_clip(kind).parent, f"{kind}_"
-        files = plan.saver_frames(folder, prefix, numbers, saver.name)
+        files = render.saver_frames(folder, prefix, numbers, saver.name)
         if files is None:
             # Savers normally write while Resolve renders the clip; if this one did not, render its comp.
             log.info(
@@ -310,23 +310,23 @@ class RemoveFlow:
                 numbers[-1],
             )
             self.api.render_comp(saver.comp, numbers[0], numbers[-1])
-            files = plan.saver_frames(folder, prefix, numbers, saver.name)
+            files = render.saver_frames(folder, prefix, numbers, saver.name)
         if files is None:
             raise host_failed(
                 "matte",
                 f"the Saver '{saver.name}' wrote no frames; check that it is not disabled and is fed by the matte",
             )
-        plan.adopt(files, work.sequence(kind), span)
+        render.adopt(files, work.sequence(kind), span)
 
     def _render(
         self,
         project: Any,
         timeline: Any,
-        tl: plan.TimelineInfo,
+        tl: TimelineInfo,
         track: int,
         kind: str,
         span: FrameSpan,
-        fmt: plan.Format,
+        fmt: formats.Format,
         codec: str,
         work: WorkFiles,
         alpha: bool,
@@ -349,7 +349,7 @@ class RemoveFlow:
             api.set_render_mode(project, SINGLE_CLIP)
             target = work.render_dir(kind)
             target.mkdir(parents=True, exist_ok=True)
-            settings = plan.render_settings(target, kind, span, fmt, alpha)
+            settings = render.render_settings(target, kind, span, fmt, alpha)
             if not api.set_render_settings(project, settings):
                 raise host_failed("render", f"Resolve refused the render settings {settings}")
             job = api.add_render_job(project)
@@ -368,7 +368,7 @@ class RemoveFlow:
                         f"cancelled while Resolve was rendering the {kind}",
                         "render",
                     )
-                state = plan.render_state(api.render_status(project, job), api.rendering(project))
+                state = render.render_state(api.render_status(project, job), api.rendering(project))
                 if state.done:
                     break
                 if state.idle:
@@ -454,45 +454,45 @@ class RemoveFlow:
         source: ItemInfo,
         matte: MatteChoice,
         span: FrameSpan,
-        fmt: plan.Format,
+        fmt: formats.Format,
         out: Any,
     ) -> tuple[Any, int]:
         api = self.api
         pool = api.media_pool(project)
         root = api.root_folder(pool)
-        bin_ = api.sub_folders(root).get(plan.BIN_NAME)
+        bin_ = api.sub_folders(root).get(placement.BIN_NAME)
         if bin_ is None:
-            bin_ = api.add_sub_folder(pool, root, plan.BIN_NAME)
+            bin_ = api.add_sub_folder(pool, root, placement.BIN_NAME)
             if bin_ is None:
-                raise host_failed("import", f"Resolve did not create the {plan.BIN_NAME} bin")
+                raise host_failed("import", f"Resolve did not create the {placement.BIN_NAME} bin")
             rollback.add(
-                f"delete the {plan.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_])
+                f"delete the {placement.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_])
             )
         previous = api.current_folder(pool)
         try:
             api.set_current_folder(pool, bin_)
-            items = api.import_media(pool, [plan.import_info(out, span)])
+            items = api.import_media(pool, [placement.import_info(out, span)])
         finally:
             if previous is not None:
                 api.set_current_folder(pool, previous)
         if not items:
-            raise host_failed("import", f"Resolve did not import {plan.printf_path(out)}")
+            raise host_failed("import", f"Resolve did not import {placement.printf_path(out)}")
         rollback.add("remove the imported clean plate", lambda: api.delete_media(pool, items))
         media = items[0]
         props = api.clip_properties(media)
-        plan.check_import(props, span)
-        if not plan.import_rate_ok(props, fmt.rate):
+        placement.check_import(props, span)
+        if not placement.import_rate_ok(props, fmt.rate):
             # Image sequences come in at the project's default rate; the timeline's is the one that keeps frames 1:1.
             api.set_clip_property(media, "FPS", fmt.rate.text)
             props = api.clip_properties(media)
-            if not plan.import_rate_ok(props, fmt.rate):
+            if not placement.import_rate_ok(props, fmt.rate):
                 raise VoidError(
                     ErrorCode.UNSUPPORTED_MEDIA,
                     f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
                     "frame_rate",
                 )
 
-        wanted = plan.new_track_index(source, matte.remove if matte.kind == "track" else None)  # type: ignore[arg-type]
+        wanted = placement.new_track_index(source, matte.remove if matte.kind == "track" else None)  # type: ignore[arg-type]
         before = self._track_ids(timeline)
         added = (
             api.append_video_track(timeline)
@@ -502,12 +502,13 @@ class RemoveFlow:
         after = self._track_ids(timeline)
         if not added or len(after) != len(before) + 1:
             raise host_failed("timeline", "Resolve did not add a video track for the clean plate")
-        track = plan.locate_new_track(before, after, wanted)
+        track = placement.locate_new_track(before, after, wanted)
         rollback.add(f"delete track V{track}", lambda: api.delete_video_track(timeline, track))
-        api.set_track_name(timeline, track, plan.TRACK_NAME)
+        api.set_track_name(timeline, track, placement.TRACK_NAME)
 
         placed = api.append_to_timeline(
-            pool, [plan.clip_info(media, plan.media_first_frame(props, span), span, track)]
+            pool,
+            [placement.clip_info(media, placement.media_first_frame(props, span), span, track)],
         )
         if not placed:
             raise host_failed("timeline", f"Resolve did not place the clean plate on V{track}")
@@ -520,7 +521,7 @@ class RemoveFlow:
             raise host_failed(
                 "timeline", f"Resolve placed the clean plate somewhere other than V{track}"
             )
-        plan.check_placement(api.item_info(placed[0], track), track, span)
+        placement.check_placement(api.item_info(placed[0], track), track, span)
         return media, track
 
     def _track_ids(self, timeline: Any) -> list[tuple[str, ...]]:

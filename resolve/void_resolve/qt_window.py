@@ -1,7 +1,7 @@
 """DaVinci Resolve: the VOID Remove window in Qt, used when Resolve's Python can import PySide6.
 
 The same controls as Resolve's own UIManager dialog (range, matte, engine, prompt, pass 2,
-Run/Cancel, progress), driven by the same :class:`~.resolve_flow.FlowController`, so the two
+Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
 windows behave alike. A ``QTimer`` steps the flow, so the window never blocks. When the panel
 (:mod:`void_client.panel`: daemon status, job log and history with re-attach) imports, a
 Panel button opens it.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from void_client.protocol import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
-from void_resolve.plan import ENGINES, MATTE_LABELS, MATTE_MODES, RANGE_LABELS, RANGE_MODES
+from void_resolve.settings import ENGINES, MATTE_LABELS, MATTE_MODES, RANGE_LABELS, RANGE_MODES
 
 try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
     from void_client.panel.qt import QtCore, QtWidgets

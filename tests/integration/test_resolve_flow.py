@@ -26,7 +26,7 @@ from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
 from void_daemon.roi import composite_alpha
 from void_resolve.flow import RemoveFlow
-from void_resolve.plan import ResolveSettings
+from void_resolve.settings import ResolveSettings
 
 from void_resolve.api import ResolveAPI  # isort: skip  (importable once resolve_scene has run)
 

@@ -208,7 +208,7 @@ def test_connect_inside_resolve_uses_the_injected_objects(tmp_path) -> None:
 
 def test_resolves_own_dialog_only_where_it_opens(monkeypatch) -> None:
     from void_client.demo_shot import make_shot
-    from void_resolve.plan import uimanager_allowed
+    from void_resolve.settings import uimanager_allowed
 
     assert uimanager_allowed("DaVinci Resolve Studio", "20.0.1.6") and uimanager_allowed(
         "DaVinci Resolve", "19.0.3.7"

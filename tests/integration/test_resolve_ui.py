@@ -10,7 +10,7 @@ import pytest
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
 from void_client.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
-from void_resolve.plan import ResolveSettings, form_values, settings_from_form
+from void_resolve.settings import ResolveSettings, form_values, settings_from_form
 
 from void_resolve.api import Dialog, ResolveAPI  # isort: skip  (importable once resolve_scene has run)
 from void_resolve.app import run_dialog  # isort: skip

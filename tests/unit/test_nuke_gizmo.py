@@ -1,6 +1,6 @@
-"""The VOID Remove gizmo file: read with our own small .nk reader (DESIGN §11: never bend the file
-to a registry parser), checked for inputs, knobs, wiring, and overlay/quadmask expressions that
-compute what the numpy reference computes."""
+"""The VOID Remove gizmo file: read with our own small .nk reader (``docs/architecture.md``,
+"Tests": never bend the file to a registry parser), checked for inputs, knobs, wiring, and
+overlay/quadmask expressions that compute what the numpy reference computes."""
 
 from __future__ import annotations
 

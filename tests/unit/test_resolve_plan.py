@@ -7,8 +7,8 @@ import pytest
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.sequence import SequencePattern
-from void_resolve import plan as plan
-from void_resolve.plan import FrameSpan, ItemInfo, SaverInfo, TimelineInfo
+from void_resolve import formats, mattes, placement, render, rollback, selection, settings
+from void_resolve.records import FrameSpan, ItemInfo, SaverInfo, TimelineInfo
 
 
 def item(name: str, track: int, start: int = 100, duration: int = 50, **kw) -> ItemInfo:
@@ -35,37 +35,37 @@ def timeline(**kw) -> TimelineInfo:
 
 def test_matte_under_the_playhead_hands_over_to_the_shot_below() -> None:
     shot, matte = item("A001_C002", 1), item("ball matte", 2)
-    assert plan.choose_source([[shot], [matte], []], matte, None) is shot
-    assert plan.choose_source([[shot], [matte], []], shot, None) is shot
+    assert selection.choose_source([[shot], [matte], []], matte, None) is shot
+    assert selection.choose_source([[shot], [matte], []], shot, None) is shot
 
 
 def test_without_a_current_item_the_topmost_shot_covering_the_marks_is_used() -> None:
     low, high, matte = item("bg", 1, 0, 400), item("fg", 2, 100, 50), item("fg roto", 3, 100, 50)
-    assert plan.choose_source([[low], [high], [matte]], None, FrameSpan(110, 120)) is high
-    assert plan.choose_source([[low], [high], [matte]], None, FrameSpan(10, 20)) is low
+    assert selection.choose_source([[low], [high], [matte]], None, FrameSpan(110, 120)) is high
+    assert selection.choose_source([[low], [high], [matte]], None, FrameSpan(10, 20)) is low
     with pytest.raises(VoidError, match="no clip covers the In/Out marks 500-510"):
-        plan.choose_source([[low], [high], [matte]], None, FrameSpan(500, 510))
+        selection.choose_source([[low], [high], [matte]], None, FrameSpan(500, 510))
     with pytest.raises(VoidError, match="no clip under the playhead") as err:
-        plan.choose_source([[low]], None, None)
+        selection.choose_source([[low]], None, None)
     assert (err.value.code, err.value.field) == (ErrorCode.NOTHING_SELECTED, "clip")
 
 
 def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> None:
-    assert plan.marked_span(timeline(marks={"video": {"in": 5, "out": 9}})) == FrameSpan(
+    assert selection.marked_span(timeline(marks={"video": {"in": 5, "out": 9}})) == FrameSpan(
         86405, 86409
     )
-    assert plan.marked_span(timeline(marks={"video": {"in": 5}})) is None
-    assert plan.marked_span(timeline(marks={})) is None
+    assert selection.marked_span(timeline(marks={"video": {"in": 5}})) is None
+    assert selection.marked_span(timeline(marks={})) is None
     clip = item("A", 1, 86400, 24)
     marks = FrameSpan(86410, 86500)
-    assert plan.choose_span(clip, None, "auto") == FrameSpan(86400, 86423)
-    assert plan.choose_span(clip, marks, "auto") == FrameSpan(86410, 86423)
-    assert plan.choose_span(clip, marks, "clip") == FrameSpan(86400, 86423)
-    assert plan.choose_span(clip, FrameSpan(1, 2), "auto") == FrameSpan(86400, 86423)
+    assert selection.choose_span(clip, None, "auto") == FrameSpan(86400, 86423)
+    assert selection.choose_span(clip, marks, "auto") == FrameSpan(86410, 86423)
+    assert selection.choose_span(clip, marks, "clip") == FrameSpan(86400, 86423)
+    assert selection.choose_span(clip, FrameSpan(1, 2), "auto") == FrameSpan(86400, 86423)
     with pytest.raises(VoidError, match="do not overlap"):
-        plan.choose_span(clip, FrameSpan(1, 2), "inout")
+        selection.choose_span(clip, FrameSpan(1, 2), "inout")
     with pytest.raises(VoidError, match="no In and Out marks"):
-        plan.choose_span(clip, None, "inout")
+        selection.choose_span(clip, None, "inout")
 
 
 # --------------------------------------------------------------------------- format
@@ -83,18 +83,18 @@ def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> Non
     ],
 )
 def test_timeline_rates_resolve_offers_are_read(text, fps, drop) -> None:
-    assert plan.parse_frame_rate(text) == plan.FrameRate(fps, drop)
+    assert formats.parse_frame_rate(text) == formats.FrameRate(fps, drop)
 
 
 @pytest.mark.parametrize("text", ["12.5", "", "variable", "1000"])
 def test_other_rates_are_refused(text) -> None:
     with pytest.raises(VoidError) as err:
-        plan.parse_frame_rate(text)
+        formats.parse_frame_rate(text)
     assert (err.value.code, err.value.field) == (ErrorCode.UNSUPPORTED_MEDIA, "frame_rate")
 
 
 def test_format_is_the_clips_resolution_at_the_timelines_rate() -> None:
-    fmt = plan.check_format(timeline(frame_rate="25"), item("A", 1, resolution="3840x2160"))
+    fmt = formats.check_format(timeline(frame_rate="25"), item("A", 1, resolution="3840x2160"))
     assert (fmt.width, fmt.height, fmt.rate.fps) == (3840, 2160, 25.0)
     for res, words in (
         ("8x8", "16 to 16384"),
@@ -103,26 +103,26 @@ def test_format_is_the_clips_resolution_at_the_timelines_rate() -> None:
         ("", "no readable resolution"),
     ):
         with pytest.raises(VoidError, match=words) as err:
-            plan.check_format(timeline(), item("A", 1, resolution=res))
+            formats.check_format(timeline(), item("A", 1, resolution=res))
         assert err.value.code == ErrorCode.UNSUPPORTED_MEDIA
 
 
 def test_half_exr_codec_prefers_lossless_compression() -> None:
     assert (
-        plan.pick_exr_codec(
+        render.pick_exr_codec(
             {"a": "RGBFloat", "b": "RGBHalfDWAA", "c": "RGBHalf", "d": "RGBHalfZIP"}
         )
         == "RGBHalfZIP"
     )
-    assert plan.pick_exr_codec({"a": "RGBHalfPIZ", "b": "RGBHalf"}) == "RGBHalfPIZ"
-    assert plan.pick_exr_codec({"b": "RGBHalfDWAA", "c": "RGBHalf"}) == "RGBHalf"
+    assert render.pick_exr_codec({"a": "RGBHalfPIZ", "b": "RGBHalf"}) == "RGBHalfPIZ"
+    assert render.pick_exr_codec({"b": "RGBHalfDWAA", "c": "RGBHalf"}) == "RGBHalf"
     with pytest.raises(VoidError, match="no half-float EXR codec"):
-        plan.pick_exr_codec({"a": "RGBFloat"})
+        render.pick_exr_codec({"a": "RGBFloat"})
 
 
 def test_render_settings_ask_for_straight_alpha_only_when_the_matte_is_the_alpha(tmp_path) -> None:
-    fmt = plan.Format(1920, 1080, plan.FrameRate(23.976))
-    s = plan.render_settings(tmp_path, "plate", FrameSpan(86400, 86499), fmt, alpha=True)
+    fmt = formats.Format(1920, 1080, formats.FrameRate(23.976))
+    s = render.render_settings(tmp_path, "plate", FrameSpan(86400, 86499), fmt, alpha=True)
     assert s == {
         "SelectAllFrames": False,
         "MarkIn": 86400,
@@ -137,22 +137,22 @@ def test_render_settings_ask_for_straight_alpha_only_when_the_matte_is_the_alpha
         "ExportAlpha": True,
         "AlphaMode": 1,
     }
-    assert "AlphaMode" not in plan.render_settings(tmp_path, "plate", FrameSpan(1, 2), fmt)
+    assert "AlphaMode" not in render.render_settings(tmp_path, "plate", FrameSpan(1, 2), fmt)
 
 
 def test_render_status_is_read_as_resolve_reports_it() -> None:
-    assert plan.render_state(
+    assert render.render_state(
         {"JobStatus": "Complete", "CompletionPercentage": 100}, False
-    ) == plan.RenderState(True, True, 100.0, "Complete")
-    failed = plan.render_state(
+    ) == render.RenderState(True, True, 100.0, "Complete")
+    failed = render.render_state(
         {"JobStatus": "Failed", "CompletionPercentage": 12, "Error": "disk full"}, False
     )
     assert (failed.done, failed.ok, failed.message) == (True, False, "disk full")
-    assert plan.render_state({"JobStatus": "Cancelled"}, False).ok is False
-    running = plan.render_state({"JobStatus": "Rendering", "CompletionPercentage": 55.5}, True)
+    assert render.render_state({"JobStatus": "Cancelled"}, False).ok is False
+    running = render.render_state({"JobStatus": "Rendering", "CompletionPercentage": 55.5}, True)
     assert (running.done, running.percent, running.idle) == (False, 55.5, False)
-    assert plan.render_state({"JobStatus": "Ready"}, False).idle is True
-    assert plan.render_state(None, True) == plan.RenderState(False, False, 0.0, "", False)
+    assert render.render_state({"JobStatus": "Ready"}, False).idle is True
+    assert render.render_state(None, True) == render.RenderState(False, False, 0.0, "", False)
 
 
 # --------------------------------------------------------------------------- rendered files
@@ -164,7 +164,7 @@ def test_rendered_files_map_in_order_to_record_frames_whatever_resolve_numbers_t
     for n in (7, 8, 9):
         (tmp_path / f"plate_{n:08d}.exr").write_bytes(b"")
     (tmp_path / "other_00000001.exr").write_bytes(b"")
-    files = plan.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
+    files = render.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
     assert [f.name for f in files] == [
         "plate_00000007.exr",
         "plate_00000008.exr",
@@ -172,20 +172,20 @@ def test_rendered_files_map_in_order_to_record_frames_whatever_resolve_numbers_t
     ]
     (tmp_path / "plate_00000011.exr").write_bytes(b"")
     with pytest.raises(VoidError, match="wrote 4 frames"):
-        plan.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
+        render.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
 
 
 def test_saver_frames_are_found_in_comp_time(tmp_path) -> None:
     clip = item("A", 1, 86400, 10)
-    numbers = plan.comp_frames((0.0, 9.0), clip, FrameSpan(86403, 86405))
+    numbers = render.comp_frames((0.0, 9.0), clip, FrameSpan(86403, 86405))
     assert numbers == [3, 4, 5]
-    assert plan.saver_frames(tmp_path, "remove_", numbers, "VOID_remove") is None
+    assert render.saver_frames(tmp_path, "remove_", numbers, "VOID_remove") is None
     for n in (3, 4):
         (tmp_path / f"remove_{n:04d}.exr").write_bytes(b"")
     with pytest.raises(VoidError, match=r"missing comp frames \[5\]"):
-        plan.saver_frames(tmp_path, "remove_", numbers, "VOID_remove")
+        render.saver_frames(tmp_path, "remove_", numbers, "VOID_remove")
     with pytest.raises(VoidError, match="renders 5 frames"):
-        plan.comp_frames((1001, 1005), clip, FrameSpan(86400, 86401))
+        render.comp_frames((1001, 1005), clip, FrameSpan(86400, 86401))
 
 
 def test_adopt_renames_to_record_frames(tmp_path) -> None:
@@ -194,7 +194,7 @@ def test_adopt_renames_to_record_frames(tmp_path) -> None:
         files.append(tmp_path / f"r{n}.exr")
         files[-1].write_text(str(n))
     pattern = SequencePattern(str(tmp_path / "seq" / "plate."), 8, ".exr")
-    plan.adopt(files, pattern, FrameSpan(86400, 86401))
+    render.adopt(files, pattern, FrameSpan(86400, 86401))
     assert [open(pattern.path(f)).read() for f in (86400, 86401)] == ["1", "2"]
 
 
@@ -211,60 +211,60 @@ def test_matte_savers_by_name_else_the_one_fed_by_a_mask() -> None:
         saver("VOID_remove", "MediaIn"),
         saver("VOID_affected", "BSplineMask"),
     ]
-    assert [s.name for s in plan.choose_matte_savers(named)] == ["VOID_remove", "VOID_affected"]
+    assert [s.name for s in mattes.choose_matte_savers(named)] == ["VOID_remove", "VOID_affected"]
     assert [
         getattr(s, "name", None)
-        for s in plan.choose_matte_savers(
+        for s in mattes.choose_matte_savers(
             [saver("Saver1", "MatteControl", "MediaIn"), saver("Saver2", "MediaIn")]
         )
     ] == ["Saver1", None]
     with pytest.raises(VoidError, match="several Savers write mattes"):
-        plan.choose_matte_savers([saver("Saver1", "PolylineMask"), saver("Saver2", "MagicMask")])
+        mattes.choose_matte_savers([saver("Saver1", "PolylineMask"), saver("Saver2", "MagicMask")])
 
 
 def test_auto_matte_prefers_fusion_then_a_matte_named_clip_above() -> None:
     above, title = item("ball matte", 2), item("Title 1", 2)
-    assert plan.choose_matte("auto", [saver("Saver1", "PolylineMask")], above).kind == "fusion"
-    assert plan.choose_matte("auto", [], above) == plan.MatteChoice("track", above)
-    assert plan.choose_matte("track", [], title) == plan.MatteChoice("track", title)
-    assert plan.choose_matte("alpha", [], None).describe() == "the clip's alpha"
+    assert mattes.choose_matte("auto", [saver("Saver1", "PolylineMask")], above).kind == "fusion"
+    assert mattes.choose_matte("auto", [], above) == mattes.MatteChoice("track", above)
+    assert mattes.choose_matte("track", [], title) == mattes.MatteChoice("track", title)
+    assert mattes.choose_matte("alpha", [], None).describe() == "the clip's alpha"
     with pytest.raises(VoidError, match="no matte found"):
-        plan.choose_matte("auto", [], title)
+        mattes.choose_matte("auto", [], title)
     with pytest.raises(VoidError, match="no matte Saver"):
-        plan.choose_matte("fusion", [], above)
+        mattes.choose_matte("fusion", [], above)
     with pytest.raises(VoidError, match="no matte clip on the track above"):
-        plan.choose_matte("track", [], None)
+        mattes.choose_matte("track", [], None)
 
 
 def test_the_matte_clip_must_cover_the_whole_range_on_the_next_track_up() -> None:
     source = item("A", 1, 100, 50)
     short = item("matte", 2, 110, 10)
     full = item("matte", 2, 90, 80)
-    assert plan.matte_track_item([[source], [short]], source, FrameSpan(100, 149)) is None
-    assert plan.matte_track_item([[source], [short, full]], source, FrameSpan(100, 149)) is full
-    assert plan.matte_track_item([[source]], source, FrameSpan(100, 149)) is None
+    assert mattes.matte_track_item([[source], [short]], source, FrameSpan(100, 149)) is None
+    assert mattes.matte_track_item([[source], [short, full]], source, FrameSpan(100, 149)) is full
+    assert mattes.matte_track_item([[source]], source, FrameSpan(100, 149)) is None
 
 
 # --------------------------------------------------------------------------- placement and output
 
 
 def test_new_track_goes_above_the_source_and_its_matte() -> None:
-    assert plan.new_track_index(item("A", 1)) == 2
-    assert plan.new_track_index(item("A", 2), item("m", 3)) == 4
+    assert placement.new_track_index(item("A", 1)) == 2
+    assert placement.new_track_index(item("A", 2), item("m", 3)) == 4
 
 
 def test_where_the_added_track_went_is_read_from_the_item_lists() -> None:
     before = [("a",), ("t",)]
-    assert plan.locate_new_track(before, [("a",), (), ("t",)], 2) == 2
-    assert plan.locate_new_track(before, [("a",), ("t",), ()], 2) == 3
-    assert plan.locate_new_track(before, [("a",), ("t",), ()], 3) == 3
+    assert placement.locate_new_track(before, [("a",), (), ("t",)], 2) == 2
+    assert placement.locate_new_track(before, [("a",), ("t",), ()], 2) == 3
+    assert placement.locate_new_track(before, [("a",), ("t",), ()], 3) == 3
     with pytest.raises(VoidError, match="not as track V2 or on top"):
-        plan.locate_new_track(before, [(), ("a",), ("t",)], 2)
+        placement.locate_new_track(before, [(), ("a",), ("t",)], 2)
 
 
 def test_clip_info_places_the_whole_plate_at_the_first_record_frame() -> None:
     media = object()
-    assert plan.clip_info(media, 86400, FrameSpan(86400, 86423), 3) == {
+    assert placement.clip_info(media, 86400, FrameSpan(86400, 86423), 3) == {
         "mediaPoolItem": media,
         "startFrame": 86400,
         "endFrame": 86424,
@@ -272,35 +272,35 @@ def test_clip_info_places_the_whole_plate_at_the_first_record_frame() -> None:
         "trackIndex": 3,
         "recordFrame": 86400,
     }
-    assert plan.media_first_frame({"Start": "1001"}, FrameSpan(5, 6)) == 1001
-    assert plan.media_first_frame({}, FrameSpan(5, 6)) == 5
+    assert placement.media_first_frame({"Start": "1001"}, FrameSpan(5, 6)) == 1001
+    assert placement.media_first_frame({}, FrameSpan(5, 6)) == 5
     with pytest.raises(VoidError, match="imported 20 of the 24"):
-        plan.check_import({"Frames": "20"}, FrameSpan(86400, 86423))
+        placement.check_import({"Frames": "20"}, FrameSpan(86400, 86423))
 
 
 def test_output_folders_are_never_reused(tmp_path) -> None:
     span = FrameSpan(86400, 86423)
-    first = plan.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span)
+    first = placement.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span)
     assert first == tmp_path / "My_Show_S01" / "A001_C002_mov_86400-86423"
     first.mkdir(parents=True)
     assert (
-        plan.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span).name
+        placement.output_folder(tmp_path, "My Show: S01", "A001_C002.mov", span).name
         == "A001_C002_mov_86400-86423_v2"
     )
-    out = plan.output_pattern(first, "A001_C002.mov")
-    assert plan.import_info(out, span) == {
+    out = placement.output_pattern(first, "A001_C002.mov")
+    assert placement.import_info(out, span) == {
         "FilePath": str(first / "A001_C002_mov_void.%08d.exr"),
         "StartIndex": 86400,
         "EndIndex": 86423,
     }
-    assert plan.default_output_root({"VOID_RESOLVE_OUTPUT": str(tmp_path)}) == tmp_path
+    assert placement.default_output_root({"VOID_RESOLVE_OUTPUT": str(tmp_path)}) == tmp_path
 
 
 # --------------------------------------------------------------------------- settings, progress, undo
 
 
 def test_form_values_become_settings() -> None:
-    s = plan.settings_from_form(
+    s = settings.settings_from_form(
         {
             "range": 2,
             "matte": "Clip alpha (Color page Alpha Output)",
@@ -317,23 +317,23 @@ def test_form_values_become_settings() -> None:
         True,
     )
     assert s.job_settings() == {"engine": "void", "prompt": "a wall", "pass2": True, "seed": 42}
-    assert plan.settings_from_form({"range": "clip", "matte": "track"}).matte == "track"
+    assert settings.settings_from_form({"range": "clip", "matte": "track"}).matte == "track"
     with pytest.raises(VoidError, match="range must be one of"):
-        plan.settings_from_form({"range": "sometimes"})
+        settings.settings_from_form({"range": "sometimes"})
     with pytest.raises(VoidError, match="shot-owned job settings"):
-        plan.ResolveSettings(job={"frames": [1]}).validate()
-    assert plan.ResolveSettings(job={"window": 21}).validate().job_settings()["window"] == 21
+        settings.ResolveSettings(job={"frames": [1]}).validate()
+    assert settings.ResolveSettings(job={"window": 21}).validate().job_settings()["window"] == 21
 
 
 def test_progress_bar_and_stage_shares() -> None:
-    assert plan.progress_bar(0.5, 10) == "█████░░░░░  50%"
-    assert plan.overall("render", 0.5) == pytest.approx(0.16)
-    assert plan.overall("remove", 2.0) == pytest.approx(0.95)
+    assert rollback.progress_bar(0.5, 10) == "█████░░░░░  50%"
+    assert rollback.overall("render", 0.5) == pytest.approx(0.16)
+    assert rollback.overall("remove", 2.0) == pytest.approx(0.95)
 
 
 def test_rollback_undoes_newest_first_and_keeps_going_past_a_failure() -> None:
     done = []
-    rb = plan.Rollback()
+    rb = rollback.Rollback()
     rb.add("bin", lambda: done.append("bin"))
     rb.add("media", lambda: 1 / 0)
     rb.add("track", lambda: done.append("track"))

@@ -338,9 +338,6 @@ class FakeFolder(_Fake):
     def GetName(self) -> str:
         return self.name
 
-    def GetClipList(self) -> list:
-        return list(self.clips)
-
     def GetSubFolderList(self) -> list:
         return list(self.subfolders)
 

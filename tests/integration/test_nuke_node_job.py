@@ -1,5 +1,5 @@
 """Host-independent logic behind the Nuke node (void_client.node_job, void_nuke.node_spec):
-settings, range, fingerprint, run folders, manifest, progress text, and a HostJob against the real
+settings, range, fingerprint, run folders, manifest, progress text, and a NodeRun against the real
 daemon with real EXR exports."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from void_client import node_job as H
 from void_client import protocol as P
 from void_client.demo_shot import Shot, make_shot
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_state import FINAL_STATES, JobState
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_nuke import node_spec as N
 
@@ -248,6 +249,19 @@ def test_run_state_reads_like_a_status_line() -> None:
     )
 
 
+def test_run_stages_are_the_runs_own_around_the_daemon_jobs_states() -> None:
+    # A run ends where its job ends, or reused; its own stages never collide with a job state.
+    assert H.FINAL_STAGES == {*FINAL_STATES, H.RunStage.REUSED}
+    assert not {s.value for s in H.RunStage} & {s.value for s in JobState}
+    s = H.RunState(total=4)
+    assert s.stage == H.RunStage.STARTING and s.text() == "starting, 0/4 frames"
+    for stage in ("queued", "receiving", "running"):  # as the daemon sends them
+        s.update(P.Progress(job="j1", stage=stage, frames_total=4))
+        assert s.stage == JobState(stage) and not s.finished
+    s.update(P.Progress(job="j1", stage="done", frames_total=4))
+    assert s.finished and s.percent == 100
+
+
 def test_node_definition_facts() -> None:
     assert set(N.SETTINGS_KNOBS) <= set(N.KNOB_NAMES)
     assert len(set(N.KNOB_NAMES)) == len(N.KNOB_NAMES)
@@ -271,7 +285,7 @@ def test_node_definition_facts() -> None:
     assert N.assign_inputs([]) == {}
 
 
-# --------------------------------------------------------------------------- HostJob on the real daemon
+# --------------------------------------------------------------------------- NodeRun on the real daemon
 def write_exports(plan: H.RunPlan, shot: Shot, remove: np.ndarray | None = None) -> None:
     """What the host's renderer does: plate RGBA half, mattes as one channel A."""
     plan.make_dirs()
@@ -312,7 +326,7 @@ def test_host_job_runs_exports_through_the_daemon_and_records_a_complete_manifes
     write_exports(plan, shot)
     states: list[H.RunState] = []
     frames: list[int] = []
-    job = H.HostJob(plan, settings, on_state=states.append, on_frame=frames.append, autostart=False)
+    job = H.NodeRun(plan, settings, on_state=states.append, on_frame=frames.append, autostart=False)
     report = job.run()
     assert sorted(frames) == plan.frames == report.frames_written
     assert (
@@ -343,7 +357,7 @@ def test_host_job_resubmits_when_the_job_it_would_reattach_to_is_gone(
     plan = _plan(tmp_path, shot, settings)
     write_exports(plan, shot)
     H.Manifest(plan.fingerprint, plan.first, plan.last, job="deadbeef0000").save(plan.manifest_path)
-    report = H.HostJob(plan, settings, autostart=False).run()
+    report = H.NodeRun(plan, settings, autostart=False).run()
     assert (
         report.job != "deadbeef0000"
         and len(report.frames_written) == 12
@@ -355,7 +369,7 @@ def test_host_job_failures_name_the_problem(daemon, shot: Shot, tmp_path: Path) 
     settings = H.NodeSettings(endpoint=daemon.endpoint)
     plan = _plan(tmp_path, shot, settings)
     write_exports(plan, shot, remove=np.zeros_like(shot.remove))
-    job = H.HostJob(plan, settings, autostart=False)
+    job = H.NodeRun(plan, settings, autostart=False)
     with pytest.raises(VoidError) as e:
         job.run()
     assert (
@@ -365,7 +379,7 @@ def test_host_job_failures_name_the_problem(daemon, shot: Shot, tmp_path: Path) 
     )
     os.remove(SequencePattern.parse(plan.pattern("plate")).path(1005))
     with pytest.raises(VoidError) as e:
-        H.HostJob(plan, settings, autostart=False).run()
+        H.NodeRun(plan, settings, autostart=False).run()
     assert e.value.code == ErrorCode.MISSING_FRAMES and "1005" in e.value.message
 
 
