@@ -29,11 +29,14 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from void_client.errors import ErrorCode, VoidError
+
+if TYPE_CHECKING:
+    from void_client.job_spec import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,9 @@ class ColourSettings:
     knee: float = DEFAULT_KNEE
 
     @classmethod
-    def from_spec(cls, spec: Any) -> ColourSettings:
+    def from_spec(cls, spec: JobSpec) -> ColourSettings:
         """From a :class:`~void_client.job_spec.JobSpec` (``ocio_config``, ``colourspace``)."""
-        return cls(
-            config=getattr(spec, "ocio_config", "") or "",
-            input=getattr(spec, "colourspace", "") or "",
-        )
+        return cls(config=spec.ocio_config, input=spec.colourspace)
 
     def config_ref(self) -> str:
         return self.config or os.environ.get("OCIO", "") or BUILTIN_CONFIG
@@ -89,7 +89,7 @@ def shoulder(x: np.ndarray, knee: float = DEFAULT_KNEE) -> np.ndarray:
     float type (float32 keeps the round trip within 1e-5 relative up to 16.0; float64 input
     stays float64), on the pixels above the knee only.
     """
-    out = np.array(x, dtype=_float_type(x), copy=True)
+    out: np.ndarray = np.array(x, dtype=_float_type(x), copy=True)
     over = out > knee
     if over.any():
         h = out.dtype.type(1.0 - knee)
@@ -100,7 +100,7 @@ def shoulder(x: np.ndarray, knee: float = DEFAULT_KNEE) -> np.ndarray:
 
 def inverse_shoulder(y: np.ndarray, knee: float = DEFAULT_KNEE) -> np.ndarray:
     """Inverse of :func:`shoulder`; values at or above its limit give :data:`MAX_LINEAR`."""
-    out = np.array(y, dtype=_float_type(y), copy=True)
+    out: np.ndarray = np.array(y, dtype=_float_type(y), copy=True)
     over = out > knee
     if over.any():
         f = out.dtype.type

@@ -30,6 +30,7 @@ import numpy as np
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm.farm_spec import FarmSpec
+from void_client.job_state import JobState
 from void_client.quadmask import build_quadmask
 from void_client.sequence import (
     Image,
@@ -196,7 +197,7 @@ class _EngineIdentity(Engine):
     """What the runner needs of an engine to finish frames (colour space, model size), without
     loading it: ``assemble`` may run on a node that has no weights and no GPU."""
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         raise RuntimeError("finishing frames never runs the engine")
 
 
@@ -312,7 +313,7 @@ def run_assemble_task(farm: FarmSpec, progress: Progress = _no_progress) -> Task
         job.log("written", pos=pos, frame=frame, path=path)
         written.append(frame)
         progress(100.0 * (i + 1) / len(todo), f"frame {frame} ({i + 1}/{len(todo)})")
-    job.log("state", state="done")
+    job.log("state", state=JobState.DONE.value)
     seconds = time.perf_counter() - t0
     progress(100.0, f"assembled {len(written)} frames into {farm.out_pattern} in {seconds:.1f} s")
     return TaskOutcome("assemble", frames_written=written, seconds=seconds)

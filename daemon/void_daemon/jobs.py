@@ -33,13 +33,11 @@ import numpy as np
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
+from void_client.job_state import FINAL_STATES, JobState
+from void_client.protocol import StatusJob
 from void_daemon.cache import save_npy_atomic
 
 log = logging.getLogger(__name__)
-
-ACTIVE_STATES = ("queued", "receiving", "running", "finishing")
-FINAL_STATES = ("done", "failed", "cancelled")
-
 
 #: Job folders and the jobs root are readable by the daemon's user only.
 PRIVATE_DIR_MODE = 0o700
@@ -47,11 +45,12 @@ PRIVATE_DIR_MODE = 0o700
 
 @dataclass
 class Job:
-    """A job's state, rebuilt from its journal. Guarded by ``lock``; ``changed`` wakes waiters."""
+    """A job's state, rebuilt from its journal (everything above "transient") plus what only
+    this daemon's life knows. Fields change under ``lock``."""
 
     spec: JobSpec
     dir: Path
-    state: str = "queued"
+    state: JobState = JobState.QUEUED
     received: set[int] = field(default_factory=set)
     windows_done: dict[int, dict[str, Any]] = field(default_factory=dict)
     final: set[int] = field(default_factory=set)
@@ -133,19 +132,20 @@ class Job:
             self.final.add(pos)
         self.log("final", pos=pos)
 
-    def set_state(self, state: str, error: dict | None = None) -> None:
+    def set_state(self, state: JobState, error: dict | None = None) -> None:
         with self.lock:
             self.state = state
             if error is not None:
                 self.error = error
-        self.log("state", state=state, error=error)
+        self.log("state", state=state.value, error=error)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, queue_position: int, attached: bool) -> StatusJob:
+        """This job in a ``status`` reply."""
         with self.lock:
             return {
                 "job": self.id,
                 "name": self.spec.name,
-                "state": self.state,
+                "state": self.state.value,
                 "frames_total": self.n,
                 "frames_received": len(self.received),
                 "frames_done": len(self.final),
@@ -154,6 +154,8 @@ class Job:
                 "windows_done": len(self.windows_done),
                 "error": self.error,
                 "engine": self.spec.engine,
+                "queue_position": queue_position,
+                "attached": attached,
             }
 
     def missing_frames(self) -> list[int]:
@@ -249,14 +251,23 @@ class JobStore:
             elif kind == "acked":
                 job.acked.update(e["pos"])
             elif kind == "state":
-                job.state = e["state"]
+                job.state = _journalled_state(e["state"])
                 job.error = e.get("error")
             elif kind == "created":
                 job.created = e.get("t", job.created)
                 job.user = str(e.get("user") or "")
-        if job.state in ("running", "finishing", "receiving"):
-            job.state = "queued"
+        if job.state not in FINAL_STATES:  # its inputs and windows are on disk: queue it again
+            job.state = JobState.QUEUED
         return job
+
+
+def _journalled_state(text: str) -> JobState:
+    """A state line of the journal. An unknown one (``finishing``, written by older daemons) is
+    treated as unfinished, so the job is resumed rather than lost."""
+    try:
+        return JobState(text)
+    except ValueError:
+        return JobState.QUEUED
 
 
 def _read_journal(journal: Path) -> list[str]:

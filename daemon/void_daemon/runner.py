@@ -67,7 +67,7 @@ class JobRunner:
         self.rgb = rgb_channel_indices(spec.channels)
         # The feathered edge must stay inside every crop, whatever margin the artist asked for.
         self.margin = max(spec.roi_margin, spec.feather + 4)
-        self.pixel_aspect = float(getattr(spec, "pixel_aspect", 1.0) or 1.0)
+        self.pixel_aspect = float(spec.pixel_aspect)
         self.colour_settings = colour.ColourSettings.from_spec(spec)
         if engine.colour == "display":
             colour.transform(self.colour_settings)  # a bad config or colour space fails the job now
@@ -124,7 +124,7 @@ class JobRunner:
         """
         _, h, w = holes.shape
         pa = self.pixel_aspect
-        sizes = model_sizes(self.engine.model_size, getattr(self.engine, "model_sizes", None))
+        sizes = model_sizes(self.engine.model_size, self.engine.model_sizes)
         if not sizes:
             return compute_roi(holes, self.margin, pixel_aspect=pa), None
         full = Box(0, 0, w, h)
@@ -210,7 +210,7 @@ class JobRunner:
         result = self.cache.get(key)
         cached = result is not None
         if result is None:
-            result = self.engine.prepare(
+            result = self.engine.fill(
                 WindowInput(
                     frames=frames,
                     quadmask=qcrop,
@@ -299,7 +299,7 @@ class JobRunner:
             fill += weight * self._from_engine(
                 np.asarray(result[pos - win.start]), box, region, info.get("peak")
             )
-        if getattr(spec, "restore_detail", False):
+        if spec.restore_detail:
             fill = restore_detail(fill, plate, holes, region, self.rgb, spec.seed, job.frame(pos))
         return composite(plate, fill, alpha, self.rgb, region)
 

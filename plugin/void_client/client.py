@@ -121,7 +121,7 @@ class DaemonClient:
         self,
         job: str,
         images: list[tuple[P.ImageDesc, Any]] | None = None,
-        paths: list[dict] | None = None,
+        paths: list[P.PathEntry] | None = None,
     ) -> None:
         self.send(P.Frames(job=job, images=images or [], paths=paths or []))
 
@@ -136,7 +136,7 @@ class DaemonClient:
         assert isinstance(reply, P.Ack)
         return reply
 
-    def status(self, job: str = "") -> list[dict]:
+    def status(self, job: str = "") -> list[P.StatusJob]:
         reply = self.request(P.Status(job=job))
         assert isinstance(reply, P.Status)
         return reply.jobs

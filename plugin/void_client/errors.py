@@ -38,7 +38,6 @@ class ErrorCode(str, Enum):
     #: The daemon has as many active jobs as it is configured to hold; retry later.
     QUEUE_FULL = "queue_full"
     DAEMON_UNREACHABLE = "daemon_unreachable"
-    TIMEOUT = "timeout"
     INTERNAL = "internal"
     # host applications (raised host-side, never by the daemon)
     #: No project, timeline or clip to work on; ``field`` says which.

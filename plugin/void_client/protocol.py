@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import msgpack
 import numpy as np
@@ -157,6 +157,60 @@ def _window(v: Any) -> tuple[int, int, int, int] | None:
     return t  # type: ignore[return-value]
 
 
+# --------------------------------------------------------------------------- typed payloads
+# Plain maps on the wire (msgpack); these say which keys each one carries.
+
+
+class EngineInfo(TypedDict):
+    """One engine in ``Hello.engines``: whether it can run on this daemon, and if not, why."""
+
+    name: str
+    available: bool
+    reason: str
+
+
+class _PathEntryBase(TypedDict):
+    frame: int
+    plate: str
+    remove: str
+
+
+class PathEntry(_PathEntryBase, total=False):
+    """One frame in path mode (``Frames.paths``): files the daemon reads itself. Mattes may
+    name a channel (``file.exr:alpha``); ``affected`` is optional (absent, ``None`` or ``""``)."""
+
+    affected: str | None
+
+
+class ResultPath(TypedDict):
+    """One finished frame in path mode (``Result.paths``): where the daemon wrote it."""
+
+    frame: int
+    path: str
+
+
+class StatusJob(TypedDict):
+    """One job in a ``status`` reply (``Status.jobs``)."""
+
+    job: str
+    name: str
+    #: A :class:`void_client.job_state.JobState` value.
+    state: str
+    frames_total: int
+    frames_received: int
+    frames_done: int
+    frames_acked: int
+    frames_inflight: int
+    windows_done: int
+    #: ``VoidError.to_dict()`` of a failed job, else ``None``.
+    error: dict[str, Any] | None
+    engine: str
+    #: Place among the daemon's active jobs (0 runs next), -1 once the job has ended.
+    queue_position: int
+    #: Whether results go to the client that asked (else it should ``attach``).
+    attached: bool
+
+
 # --------------------------------------------------------------------------- messages
 
 
@@ -186,7 +240,7 @@ class Hello(Message):
     client: str = ""
     daemon_version: str = ""
     protocol: int = PROTOCOL_VERSION
-    engines: list = field(default_factory=list)
+    engines: list[EngineInfo] = field(default_factory=list)
     gpu: str = ""
     vram_free: int = 0
     max_message_bytes: int = MAX_MESSAGE_BYTES
@@ -205,15 +259,16 @@ class Submit(Message):
 @dataclass
 class Frames(Message):
     """Client → daemon: input frames. Pixel mode uses ``images`` (roles plate/remove/affected);
-    path mode uses ``paths``: ``[{"frame": n, "plate": p, "remove": p, "affected": p|None}]``."""
+    path mode uses ``paths`` (:class:`PathEntry`)."""
 
     TYPE: ClassVar[str] = "frames"
-    paths: list = field(default_factory=list)
+    paths: list[PathEntry] = field(default_factory=list)
 
 
 @dataclass
 class Progress(Message):
-    """Daemon → client: where the job is. ``stage`` is queued/receiving/running/finishing/done."""
+    """Daemon → client: where the job is. ``stage`` is a :class:`void_client.job_state.JobState`
+    value: queued, receiving, running, done, failed or cancelled."""
 
     TYPE: ClassVar[str] = "progress"
     stage: str = ""
@@ -233,7 +288,7 @@ class Result(Message):
     """Daemon → client: finished frames, as ``images`` (role result) or as written ``paths``."""
 
     TYPE: ClassVar[str] = "result"
-    paths: list = field(default_factory=list)
+    paths: list[ResultPath] = field(default_factory=list)
 
 
 @dataclass
@@ -266,7 +321,7 @@ class Status(Message):
     """Client → daemon: ask about ``job`` (or all jobs when empty). Daemon → client: ``jobs``."""
 
     TYPE: ClassVar[str] = "status"
-    jobs: list = field(default_factory=list)
+    jobs: list[StatusJob] = field(default_factory=list)
 
 
 @dataclass
@@ -317,6 +372,60 @@ def encode(msg: Message) -> list[Any]:
 def _buf(f: Any) -> Any:
     # zmq.Frame exposes .buffer; bytes/memoryview are used as they are.
     return getattr(f, "buffer", f)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What :func:`peek_header` could read of a header without decoding the message."""
+
+    #: The protocol version, or ``None`` when absent or not an int.
+    v: int | None
+    #: The message type, ``""`` when absent or not a string.
+    type: str
+    #: The request id, ``0`` when absent or out of range.
+    id: int
+    #: The job id, ``""`` when absent, not a string or too long to be one.
+    job: str
+    #: Frame numbers of the images the header describes (only the readable ones).
+    image_frames: tuple[int, ...] = ()
+
+
+def peek_header(parts: list[Any]) -> Header:
+    """The routing fields of a message's header, read safely: for answering a message that failed
+    to decode, or accounting for one that was never delivered. Raises :class:`VoidError` only
+    (``BAD_MESSAGE`` or ``TOO_LARGE``) when the first frame is not a readable msgpack map."""
+    if not parts:
+        raise VoidError(ErrorCode.BAD_MESSAGE, "empty message")
+    try:
+        head = memoryview(_buf(parts[0]))
+    except TypeError as exc:
+        raise VoidError(ErrorCode.BAD_MESSAGE, "header is not a byte buffer") from exc
+    if head.nbytes > MAX_HEADER_BYTES:
+        raise VoidError(
+            ErrorCode.TOO_LARGE, f"header of {head.nbytes} bytes exceeds {MAX_HEADER_BYTES}"
+        )
+    try:
+        h = msgpack.unpackb(head, raw=False, max_bin_len=MAX_HEADER_BYTES)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise VoidError(
+            ErrorCode.BAD_MESSAGE, f"header is not valid msgpack: {exc.__class__.__name__}"
+        ) from exc
+    if not isinstance(h, dict):
+        raise VoidError(ErrorCode.BAD_MESSAGE, "header must be a msgpack map")
+    v, mtype, req, job = h.get("v"), h.get("type"), h.get("id"), h.get("job")
+    images = h.get("images")
+    frames = tuple(
+        d["frame"]
+        for d in (images if isinstance(images, list) else [])
+        if isinstance(d, dict) and type(d.get("frame")) is int
+    )
+    return Header(
+        v=v if type(v) is int else None,
+        type=mtype if isinstance(mtype, str) else "",
+        id=req if type(req) is int and 0 <= req < 2**63 else 0,
+        job=job if isinstance(job, str) and len(job) <= 64 else "",
+        image_frames=frames,
+    )
 
 
 def decode(parts: list[Any]) -> Message:

@@ -131,7 +131,3 @@ def seam_weights(windows: list[Window], seam: str = "crossfade") -> list[list[fl
         for i, x in enumerate(ws):
             total[w.start + i] += x
     return [[x / total[w.start + i] for i, x in enumerate(ws)] for w, ws in zip(windows, raw)]
-
-
-def windows_touching(windows: list[Window], position: int) -> list[int]:
-    return [w.index for w in windows if w.covers(position)]

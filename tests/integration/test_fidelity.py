@@ -40,7 +40,7 @@ class IdentityDisplayEngine(Engine):
     colour = "display"
     model_size = (384, 672)
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         return window.frames.copy()
 
 
@@ -49,7 +49,7 @@ class WhiteDisplayEngine(IdentityDisplayEngine):
 
     name = "test-white-display"
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         out = window.frames.copy()
         out[hole(window.quadmask)] = 1.0
         return out
@@ -62,7 +62,7 @@ class SoftEngine(Engine):
     name = "test-soft"
     colour = "linear"
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         out = []
         for f, q in zip(window.frames, window.quadmask):
             keep = (~hole(q)).astype(np.float32)
@@ -156,6 +156,9 @@ def spec_facts(spec: oiio.ImageSpec) -> dict:
 
 
 # ------------------------------------------------------------------ 4K through the daemon
+# slow: ~16 s idle, minutes on a shared machine; a 4K crop and composite and metadata through the
+# daemon stay in the default run (test_4k_display_engine_..., test_data_window_and_metadata_...)
+@pytest.mark.slow
 def test_4k_plate_small_moving_object_through_the_daemon(daemon, tmp_path: Path) -> None:
     """3840×2160 half RGBA + two AOVs with timecode and studio metadata, a 90-px object moving
     across 5 frames: bit-exact outside the matte, crop boxes hold the mask, metadata kept.

@@ -113,7 +113,7 @@ def test_a_client_that_stops_reading_gets_every_result_once_it_reads_again(tmp_p
                 and time.monotonic() < deadline
             ):
                 backlog_peak = max(
-                    backlog_peak, sum(len(b) for b in list(daemon._backlog.values()))
+                    backlog_peak, sum(len(b) for b in list(daemon.outbox.backlog.values()))
                 )
                 time.sleep(0.01)
             assert watcher.status(job)[0]["frames_inflight"] <= 8
@@ -134,7 +134,7 @@ def test_a_client_that_stops_reading_gets_every_result_once_it_reads_again(tmp_p
                 done = True
             assert not isinstance(msg, P.Error), msg
         assert done and sorted(got) == shot.frames and set(got.values()) == {1}
-        assert not daemon._backlog  # all delivered
+        assert not daemon.outbox.backlog  # all delivered
     finally:
         sock.close(0)
         daemon.stop()

@@ -30,14 +30,14 @@ def install(fault: str) -> None:
         from void_daemon.engines.propagate import PropagateEngine
 
         target = int(arg)
-        prepare = PropagateEngine.prepare
+        fill = PropagateEngine.fill
 
-        def faulty_prepare(self, window):  # type: ignore[no-untyped-def]
+        def faulty_fill(self, window):  # type: ignore[no-untyped-def]
             if window.index == target:
                 die()
-            return prepare(self, window)
+            return fill(self, window)
 
-        PropagateEngine.prepare = faulty_prepare
+        PropagateEngine.fill = faulty_fill
     elif kind == "write":
         folder, _, nth = arg.partition(":")
         count = {"n": 0}

@@ -14,7 +14,7 @@ from void_daemon.engines.propagate import PropagateEngine, complete_flow
 
 def run(shot, dilation: int = 4):
     q = np.stack([build_quadmask(r, a, dilation) for r, a in zip(shot.remove, shot.affected)])
-    out = PropagateEngine().prepare(WindowInput(shot.plate[..., :3].copy(), q))
+    out = PropagateEngine().fill(WindowInput(shot.plate[..., :3].copy(), q))
     return out, hole(q)
 
 
@@ -35,7 +35,7 @@ def test_never_visible_background_gets_a_finite_in_range_fill() -> None:
     frames = np.repeat(base[None], 5, axis=0)  # a locked-off camera
     q = np.full((5, 40, 60), KEEP, np.uint8)
     q[:, 10:30, 20:40] = 0  # static hole: nothing behind it is ever seen
-    out = PropagateEngine().prepare(WindowInput(frames, q))
+    out = PropagateEngine().fill(WindowInput(frames, q))
     filled = out[:, 10:30, 20:40]
     assert np.isfinite(filled).all()
     assert filled.min() >= 0.0 and filled.max() <= 4.0
@@ -60,5 +60,5 @@ def test_context_frames_are_not_changed() -> None:
     ctx = np.zeros(13, bool)
     ctx[:4] = True
     frames = shot.plate[..., :3].copy()
-    out = PropagateEngine().prepare(WindowInput(frames, q, context=ctx))
+    out = PropagateEngine().fill(WindowInput(frames, q, context=ctx))
     assert np.array_equal(out[:4], frames[:4])

@@ -122,7 +122,7 @@ def test_pass2_without_its_weights_is_weights_missing_naming_the_file(tmp_path):
     assert ok and PASS2_FILE in message
     eng = VoidEngine(EngineConfig(weights_dir=str(root), options={"min_frames": 0}))
     with pytest.raises(VoidError) as err:
-        eng.prepare(make_window(5, pass2=True))
+        eng.fill(make_window(5, pass2=True))
     assert err.value.code == ErrorCode.WEIGHTS_MISSING
     assert str(root / PASS2_FILE) in err.value.message
     assert "huggingface-cli download netflix/void-model" in err.value.message
@@ -164,17 +164,17 @@ def test_base_patch_embedding_is_widened_like_the_reference(weights, tmp_path):
 # -- pass 1 ---------------------------------------------------------------------------------------
 
 
-def test_prepare_returns_the_window_shape_in_display_range(engine):
+def test_fill_returns_the_window_shape_in_display_range(engine):
     window = make_window(13)
-    out = engine.prepare(window)
+    out = engine.fill(window)
     assert out.shape == (13, H, W, 3) and out.dtype == np.float32
     assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
 
 
 def test_same_seed_same_frames_other_seed_other_frames(engine):
-    a = engine.prepare(make_window(5, seed=3))
-    b = engine.prepare(make_window(5, seed=3))
-    c = engine.prepare(make_window(5, seed=4))
+    a = engine.fill(make_window(5, seed=3))
+    b = engine.fill(make_window(5, seed=3))
+    c = engine.fill(make_window(5, seed=4))
     assert np.array_equal(a, b)
     assert np.abs(a - c).mean() > 1e-4
 
@@ -207,7 +207,7 @@ def _record_vae_inputs(monkeypatch, engine) -> list:
 def test_the_vae_sees_one_minus_the_trimask_then_the_video(engine, monkeypatch):
     seen = _record_vae_inputs(monkeypatch, engine)
     window = make_window(5)
-    engine.prepare(window)
+    engine.fill(window)
     mask_rgb, video = seen
     assert mask_rgb.shape == (1, 3, 5, H, W)
     values = sorted({round(float(v), 6) for v in mask_rgb.unique()})
@@ -224,7 +224,7 @@ def test_the_vae_sees_one_minus_the_trimask_then_the_video(engine, monkeypatch):
 def test_context_frames_are_all_keep(engine, monkeypatch):
     seen = _record_vae_inputs(monkeypatch, engine)
     context = np.array([True, True, False, False, False])
-    engine.prepare(make_window(5, context=context))
+    engine.fill(make_window(5, context=context))
     mask_rgb = seen[0]
     assert torch.all(mask_rgb[0, :, :2] == 1) and torch.any(mask_rgb[0, :, 2:] < 1)
 
@@ -246,17 +246,17 @@ def _count_transformer_calls(monkeypatch, engine) -> list:
 
 def test_pass1_makes_one_transformer_call_per_step_on_48_channels(engine, monkeypatch):
     calls = _count_transformer_calls(monkeypatch, engine)
-    engine.prepare(make_window(13, options={"steps": 3}))
+    engine.fill(make_window(13, options={"steps": 3}))
     assert calls == [(1, 4, 48)] * 3  # batch 1 (no CFG at guidance 1.0), 4 latent frames
     calls.clear()
-    engine.prepare(make_window(13, options={"steps": 2, "guidance": 6.0}))
+    engine.fill(make_window(13, options={"steps": 2, "guidance": 6.0}))
     assert calls == [(2, 4, 48)] * 2  # CFG doubles the batch, still one call per step
 
 
 def test_long_windows_are_denoised_in_overlapping_internal_windows(engine, monkeypatch):
     calls = _count_transformer_calls(monkeypatch, engine)
     options = {"steps": 2, "temporal_window": 21, "temporal_overlap": 8}
-    out = engine.prepare(make_window(37, options=options))  # 10 latent frames, windows of 6
+    out = engine.fill(make_window(37, options=options))  # 10 latent frames, windows of 6
     assert out.shape == (37, H, W, 3)
     assert [c[1] for c in calls] == [6, 6] * 2
 
@@ -288,7 +288,7 @@ def test_short_windows_are_padded_like_the_reference_and_cropped_back(weights):
     x = np.arange(5)
     np.testing.assert_array_equal(temporal_pad(x, 13), [0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 0, 1, 2])
     eng = VoidEngine(EngineConfig(weights_dir=str(weights), options={"min_frames": 13}))
-    out = eng.prepare(make_window(5))
+    out = eng.fill(make_window(5))
     assert out.shape == (5, H, W, 3)
     eng.close()
 
@@ -299,26 +299,27 @@ def test_cancel_stops_at_the_next_step(engine):
     window.progress = lambda step, steps, stage: progress.append((step, steps, stage))
     window.cancelled = lambda: len(progress) >= 1
     with pytest.raises(VoidError) as err:
-        engine.prepare(window)
+        engine.fill(window)
     assert err.value.code == ErrorCode.CANCELLED
     assert progress == [(1, 5, "void pass 1")]
 
 
 def test_bad_options_and_shapes_are_refused_with_the_field(engine):
     with pytest.raises(VoidError) as err:
-        engine.prepare(make_window(5, options={"steps": 0}))
+        engine.fill(make_window(5, options={"steps": 0}))
     assert err.value.code == ErrorCode.BAD_SPEC and err.value.field == "options.steps"
     with pytest.raises(VoidError) as err:
-        engine.prepare(make_window(7))
+        engine.fill(make_window(7))
     assert err.value.code == ErrorCode.FRAME_COUNT_MISMATCH
     with pytest.raises(VoidError) as err:
-        engine.prepare(make_window(5, h=24))
+        engine.fill(make_window(5, h=24))
     assert err.value.code == ErrorCode.RESOLUTION_MISMATCH
 
 
 # -- pass 2 ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the 197-frame pass 2 also runs in test_pass2_runs_past_85_frames, at 16x32
 def test_pass2_noise_has_one_latent_frame_per_4_frames_at_197(engine):
     frames = np.random.default_rng(0).random((197, 64, 128, 3), dtype=np.float32)
     from void_daemon.engines.void.options import VoidOptions
@@ -361,7 +362,7 @@ def test_pass2_runs_past_85_frames(engine, monkeypatch):
     progress = []
     window = make_window(197, h=16, w=32, pass2=True, options={"steps": 1, "pass2_steps": 1})
     window.progress = lambda step, steps, stage: progress.append((step, steps, stage))
-    out = engine.prepare(window)
+    out = engine.fill(window)
     assert out.shape == (197, 16, 32, 3) and np.isfinite(out).all()
     # pass 1: three windows (22, 22, 14 latents), batch 1; pass 2: the same windows under CFG
     assert calls == [(1, 22, 48), (1, 22, 48), (1, 14, 48), (2, 22, 48), (2, 22, 48), (2, 14, 48)]
@@ -370,8 +371,8 @@ def test_pass2_runs_past_85_frames(engine, monkeypatch):
 
 def test_pass2_is_deterministic(engine):
     options = {"steps": 1, "pass2_steps": 2}
-    a = engine.prepare(make_window(13, pass2=True, options=options))
-    b = engine.prepare(make_window(13, pass2=True, options=options))
+    a = engine.fill(make_window(13, pass2=True, options=options))
+    b = engine.fill(make_window(13, pass2=True, options=options))
     assert np.array_equal(a, b)
 
 
@@ -393,7 +394,7 @@ def test_fp8_weight_storage_runs(weights):
     eng = VoidEngine(
         EngineConfig(weights_dir=str(weights), options={"min_frames": 0, "transformer_fp8": True})
     )
-    out = eng.prepare(make_window(5))
+    out = eng.fill(make_window(5))
     assert out.shape == (5, H, W, 3) and np.isfinite(out).all()
     assert (
         eng.pipeline.transformer.transformer_blocks[0].attn1.to_q.weight.dtype

@@ -15,7 +15,17 @@ def test_valid_lengths_are_8m_plus_5() -> None:
     assert valid_length_at_most(100) == 93 and valid_length_at_most(3) == 5
 
 
-@pytest.mark.parametrize("window, overlap", [(197, 16), (85, 8), (21, 6), (29, 0), (13, 12)])
+@pytest.mark.parametrize(
+    "window, overlap",
+    [
+        (197, 16),
+        (85, 8),
+        (21, 6),
+        (29, 0),
+        # one-frame steps: ~2 million windows, 15 s of the quick run; (21, 6) covers short windows
+        pytest.param(13, 12, marks=pytest.mark.slow),
+    ],
+)
 def test_every_length_from_1_to_2000(window: int, overlap: int) -> None:
     length = valid_length_at_most(window)
     eff_overlap = min(overlap, length - 1)

@@ -10,6 +10,7 @@ import logging
 from importlib.metadata import entry_points
 
 from void_client.errors import ErrorCode, VoidError
+from void_client.protocol import EngineInfo
 from void_daemon.engines.base import Engine, EngineConfig, WindowInput
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(module, attr)
 
 
-def capabilities(config: EngineConfig) -> list[dict]:
+def capabilities(config: EngineConfig) -> list[EngineInfo]:
     """For ``hello``: each engine with whether it can run here and why not."""
-    out = []
+    out: list[EngineInfo] = []
     for name in engine_names():
         try:
             ok, reason = engine_class(name).availability(config)

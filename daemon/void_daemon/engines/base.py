@@ -1,4 +1,4 @@
-"""The engine interface: ``prepare(window) -> frames``. Adding an engine touches one file."""
+"""The engine interface: ``fill(window) -> frames``. Adding an engine touches one file."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class WindowInput:
 
 
 class Engine(ABC):
-    """A removal engine. Subclasses set ``name``/``version`` and implement :meth:`prepare`."""
+    """A removal engine. Subclasses set ``name``/``version`` and implement :meth:`fill`."""
 
     name: ClassVar[str] = ""
     #: Bumped when results change; part of the per-window cache key.
@@ -55,6 +55,8 @@ class Engine(ABC):
     #: ``(h, w)`` the engine works at (the ROI is fitted to this aspect and resized), or None
     #: to take the ROI crop at its own size.
     model_size: ClassVar[tuple[int, int] | None] = None
+    #: Every ``(h, w)`` the engine accepts, when it takes more than ``model_size`` both ways round.
+    model_sizes: ClassVar[tuple[tuple[int, int], ...] | None] = None
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
@@ -65,7 +67,7 @@ class Engine(ABC):
         return True, ""
 
     @abstractmethod
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         """Return the filled RGB frames, float32 ``(T, H, W, 3)``, same shape as the input."""
 
     def close(self) -> None:

@@ -312,7 +312,7 @@ class PropagateEngine(Engine):
     colour = "linear"
     model_size = None
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         frames = np.ascontiguousarray(window.frames, np.float32)
         holes = quadmask_hole(window.quadmask).copy()
         if window.context is not None:

@@ -1,6 +1,6 @@
-"""``VoidEngine``: the daemon's face of the VOID model (DESIGN §8).
+"""``VoidEngine``: the daemon's face of the VOID model (``docs/architecture.md``, "Engines").
 
-``prepare(window)`` takes one window at the model size in display space and returns the filled
+``fill(window)`` takes one window at the model size in display space and returns the filled
 frames: pass 1 (quadmask → trimask, 30 DDIM steps, no CFG), then optionally pass 2 (binary mask,
 flow-warped noise from the pass-1 result, 50 steps, guidance 6). Weights load on first use from
 local folders only (:mod:`.layout`); torch is imported then, not when the engine is listed.
@@ -14,6 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,20 +100,20 @@ class VoidEngine(Engine):
 
     # -- loading -----------------------------------------------------------------------------
 
-    def load(self) -> None:
+    def load(self) -> _Runtime:
         """Load every component (idempotent). Raises ``WEIGHTS_MISSING`` naming what is absent."""
         with self._lock:
             if self._runtime is None:
-                self.layout.require()
-                self._runtime = self._build()
+                base, pass1 = self.layout.require()
+                self._runtime = self._build(base, pass1)
+            return self._runtime
 
     @property
     def pipeline(self) -> Any:
         """The loaded :class:`~.pipeline.VoidInpaintPipeline` (loading it if needed)."""
-        self.load()
-        return self._runtime.pipe
+        return self.load().pipe
 
-    def _build(self) -> _Runtime:
+    def _build(self, base: Path, pass1: Path) -> _Runtime:
         import torch
 
         from void_daemon.engines.void import devices
@@ -130,16 +131,13 @@ class VoidEngine(Engine):
         mode = devices.choose_memory_mode(self.config.memory_mode, device)
         log.info(
             "loading VOID from %s on %s (%s, %s)",
-            self.layout.base,
+            base,
             device,
             str(dtype).removeprefix("torch."),
             mode,
         )
-        base = self.layout.base
         vae = load_vae(base, dtype)
-        transformer, info = load_transformer(
-            base, self.layout.pass1, vae.config.latent_channels, dtype
-        )
+        transformer, info = load_transformer(base, pass1, vae.config.latent_channels, dtype)
         self._maybe_fp8(transformer, dtype, torch)
         pass1_scheduler, pass2_scheduler = load_schedulers(base)
         pipe = VoidInpaintPipeline(
@@ -192,9 +190,9 @@ class VoidEngine(Engine):
 
             from void_daemon.engines.void.loading import load_transformer
 
-            self.layout.require(pass2=True)
+            base, _ = self.layout.require()
             transformer, info = load_transformer(
-                self.layout.base, self.layout.pass2, rt.pipe.vae.config.latent_channels, rt.dtype
+                base, self.layout.require_pass2(), rt.pipe.vae.config.latent_channels, rt.dtype
             )
             self._maybe_fp8(transformer, rt.dtype, torch)
             rt.transformers[n] = transformer
@@ -329,7 +327,7 @@ class VoidEngine(Engine):
 
         from void_daemon.engines.void.noise_warp import warped_noise
 
-        rt = self._runtime
+        rt = self.load()
         pipe = rt.pipe
         t, h, w, _ = frames.shape
         shape = pipe.latent_shape(1, t, h, w)
@@ -350,7 +348,7 @@ class VoidEngine(Engine):
             cancelled=cancelled,
         )
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         frames, quadmask = self._check_window(window)
         opts = VoidOptions.merge(self.config.options, window.options)
         if window.pass2:
@@ -366,10 +364,9 @@ class VoidEngine(Engine):
             quadmask = quadmask.copy()
             quadmask[context] = KEEP
         with self._lock:
-            self.load()
-            return self._prepare_locked(self._runtime, frames, quadmask, window, opts)
+            return self._fill_locked(self.load(), frames, quadmask, window, opts)
 
-    def _prepare_locked(
+    def _fill_locked(
         self,
         rt: _Runtime,
         frames: np.ndarray,
