@@ -18,13 +18,13 @@ import glob
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import OpenImageIO as oiio
 
+from void_client.atomic import replace_durably, temp_path_for
 from void_client.errors import ErrorCode, VoidError
 
 log = logging.getLogger(__name__)
@@ -188,16 +188,47 @@ def _warn_integer(path: str, spec: oiio.ImageSpec) -> None:
     )
 
 
+def oiio_message(*texts: str, path: str = "") -> str:
+    """OpenImageIO's error text folded into one line for our message.
+
+    OIIO queues several lines per failure (``EXR Error (path): ...`` twice, then the cause);
+    printed as-is they appear as raw lines after our one-line error. Keep each distinct line
+    once, drop the repeated ``(path)`` we already name, and join them with "; ".
+    """
+    seen: list[str] = []
+    for text in texts:
+        for line in (text or "").splitlines():
+            line = line.strip()
+            if path:
+                line = line.replace(f" ({path})", "")
+            if line and line not in seen:
+                seen.append(line)
+    return "; ".join(seen)
+
+
+def _drain_oiio_errors() -> str:
+    """Take OIIO's pending global error (so nothing is printed for it later) and return it."""
+    return oiio.geterror()
+
+
 def open_image(path: str, frame: int | None = None, field: str = "frames") -> oiio.ImageInput:
     """Open for reading, or say which frame is missing or unreadable. The caller closes it."""
     label = f"frame {frame} ({path})" if frame is not None else path
+    if os.path.isdir(path):
+        raise VoidError(
+            ErrorCode.MISSING_FRAMES,
+            f"{label} is a folder, not an image file; give a file pattern such as "
+            f"{os.path.join(path, 'name.####.exr')}",
+            field,
+        )
     if not os.path.isfile(path):
-        raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} does not exist", field)
+        what = "exists but is not a regular file" if os.path.exists(path) else "does not exist"
+        raise VoidError(ErrorCode.MISSING_FRAMES, f"{label} {what}", field)
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise VoidError(
             ErrorCode.CORRUPT_FRAME,
-            f"{label} cannot be read: {oiio.geterror() or 'unknown format'}",
+            f"{label} cannot be read: {oiio_message(_drain_oiio_errors(), path=path) or 'unknown format'}",
             field,
         )
     return inp
@@ -240,7 +271,8 @@ def read_image(
         if pixels is None:
             raise VoidError(
                 ErrorCode.CORRUPT_FRAME,
-                f"{label} is truncated or corrupt: {inp.geterror()}",
+                f"{label} is truncated or corrupt: "
+                f"{oiio_message(inp.geterror(), _drain_oiio_errors(), path=path) or 'no detail'}",
                 "frames",
             )
     finally:
@@ -315,21 +347,23 @@ def write_image(
         spec.channelnames = tuple(channels)
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=os.path.splitext(path)[1] or ".exr", dir=folder
-    )
-    os.close(fd)
+    # Created 0666 & ~umask (not mkstemp's 0600): results are readable like any file the user
+    # writes. OIIO reopens the file in place, so the mode stays.
+    tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
     try:
         out = oiio.ImageOutput.create(tmp)
         if out is None or not out.open(tmp, spec):
-            err = out.geterror() if out is not None else oiio.geterror()
+            err = out.geterror() if out is not None else ""
+            err = oiio_message(err, _drain_oiio_errors(), path=tmp)
             raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
         ok = out.write_image(px)
         err = out.geterror()
         out.close()
         if not ok:
+            err = oiio_message(err, _drain_oiio_errors(), path=tmp)
             raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
-        os.replace(tmp, path)
+        # Data on disk before the rename, the rename on disk before we acknowledge the frame.
+        replace_durably(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,6 +1,10 @@
 """The library call behind ``void-remove run``: EXR sequences in, EXR sequence out, via the daemon.
 
-Scripts, the Nuke node (in batch mode) and the farm use this directly.
+Scripts, the Nuke node (in batch mode) and the farm use this directly. Before anything is sent,
+:class:`SequenceJob` refuses an output that would write over any input frame
+(:mod:`void_client.output_guard`), and :func:`remove_sequence` holds the output sequence for the
+run (lock + manifest, :mod:`void_client.output_manifest`) so two results are never mixed. See
+docs/reliability.md, "Sources and outputs".
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from void_client import protocol as P
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
+from void_client.output_guard import check_job_paths
+from void_client.output_manifest import claim_output
 from void_client.quadmask import check_matte
 from void_client.sequence import (
     SequencePattern,
@@ -47,6 +53,9 @@ class RemoveRequest:
     settings: dict = field(default_factory=dict)
     endpoint: str = P.DEFAULT_ENDPOINT
     autostart: bool = True
+    #: Replace frames another job (or other settings) left in the output sequence; without it
+    #: such a sequence is refused (see :mod:`void_client.output_manifest`).
+    overwrite: bool = False
 
 
 class SequenceJob:
@@ -55,6 +64,14 @@ class SequenceJob:
     def __init__(self, req: RemoveRequest) -> None:
         self.req = req
         self.plate = SequenceRef.parse(req.plate)
+        if self.plate.channel:
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"--plate {req.plate}: the plate is used with all its channels, so it takes no "
+                f"channel selector; drop ':{self.plate.channel}' (selectors are for --remove "
+                "and --affected)",
+                "plate",
+            )
         self.remove = SequenceRef.parse(req.remove)
         self.affected = SequenceRef.parse(req.affected) if req.affected else None
         self.out = SequencePattern.parse(req.out)
@@ -71,6 +88,13 @@ class SequenceJob:
         require_frames(self.remove, self.frames, "remove")
         if self.affected:
             require_frames(self.affected, self.frames, "affected")
+        # Sources are sacred: no output frame may be an input frame, however it is spelled.
+        inputs = [("plate", self.plate.pattern), ("remove matte", self.remove.pattern)]
+        if self.affected:
+            inputs.append(("affected matte", self.affected.pattern))
+        check_job_paths(inputs, self.out, self.frames)
+        #: Called with each frame once its result is on disk (the output manifest).
+        self.on_written: Callable[[int], None] | None = None
         self.specs: dict[int, oiio.ImageSpec] = {}
         self._lock = threading.Lock()
         first = read_image(self.plate.path(self.frames[0]), self.frames[0], self.plate.channel)
@@ -80,6 +104,9 @@ class SequenceJob:
         self.plate_settings: dict = {"pixel_aspect": first.pixel_aspect}
         if first.is_integer and first.colourspace:
             self.plate_settings["colourspace"] = first.colourspace
+        # A wrong matte selector fails now, not after the upload: read the first frame's mattes.
+        if self.affected:
+            read_matte(self.affected.path(self.frames[0]), self.frames[0], self.affected.channel)
 
     def job_spec(self) -> JobSpec:
         name = self.plate.pattern.prefix.rstrip("._/").rsplit("/", 1)[-1] or "shot"
@@ -142,6 +169,8 @@ class SequenceJob:
             pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False),
             like,
         )
+        if self.on_written is not None:
+            self.on_written(frame)
 
 
 def _is_half(spec: oiio.ImageSpec) -> bool:
@@ -169,25 +198,54 @@ def remove_sequence(
     on_event: Callable[[P.Message], None] | None = None,
     cancel: threading.Event | None = None,
     attach: str = "",
+    on_submit: Callable[[str], None] | None = None,
+    detach: bool = False,
 ) -> JobReport:
-    """Run a removal job end to end; returns when every output frame is on disk."""
+    """Run a removal job end to end; returns when every output frame is on disk.
+
+    ``on_submit`` gets the job id as soon as the daemon accepted it; ``detach``: return once the
+    daemon holds every input frame (the job keeps running; ``void-remove attach`` collects it).
+    ``JobReport.frames_missing`` lists requested frames this call did not put in the output.
+    """
     seq = SequenceJob(req)
     if not attach:
         seq.check_remove_not_empty()
     check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
     sweep_stale_temps(seq.out)  # a previous client killed mid-write
     spec = seq.job_spec()
-    client = connect(req.endpoint, autostart=req.autostart)
-    try:
-        session = JobSession(
-            client,
-            None if attach else spec,
-            seq.read_frame,
-            seq.write_result,
-            on_event,
-            cancel,
-            attach=attach,
-        )
-        return session.run()
-    finally:
-        client.close()
+    inputs = [req.plate, req.remove, req.affected]
+    with claim_output(seq.out, seq.frames, spec, inputs, req.overwrite, job=attach) as claim:
+        seq.on_written = claim.frame_written
+
+        def submitted(job: str) -> None:
+            claim.set_job(job)
+            if on_submit is not None:
+                on_submit(job)
+
+        client = connect(req.endpoint, autostart=req.autostart)
+        try:
+            session = JobSession(
+                client,
+                None if attach else spec,
+                seq.read_frame,
+                seq.write_result,
+                on_event,
+                cancel,
+                attach=attach,
+                on_submit=submitted,
+                detach_after_upload=detach,
+            )
+            report = session.run()
+        except KeyboardInterrupt:
+            claim.finish("detached")  # a second Ctrl-C: the job runs on, attach collects it
+            raise
+        finally:
+            client.close()
+        if report.detached:
+            claim.finish("detached")
+            return report
+        have = claim.frames_on_record() | set(report.frames_written)
+        report.frames_missing = [f for f in seq.frames if f not in have]
+        if report.frames_missing:
+            claim.finish("incomplete")
+    return report

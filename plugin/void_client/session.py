@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 #: that is gone fails that request, so a dead daemon is reported as ``daemon_unreachable``
 #: after at most ``STALL_CHECK_S`` plus the client's request timeout.
 STALL_CHECK_S = 10.0
+#: While input frames are still to be sent and none went out for this long, the client sends a
+#: cheap ``status`` for its job: a heartbeat, so the daemon can tell a slow upload from a
+#: client that vanished and expire the latter's job (the daemon's lease is documented there).
+HEARTBEAT_S = 5.0
+#: How long a cancel (Ctrl-C, a failed upload) waits for the daemon's confirmation.
+CANCEL_WAIT_S = 3.0
 
 
 @dataclass
@@ -69,6 +75,11 @@ class JobReport:
     seconds: float
     windows: int = 0
     cached_windows: int = 0
+    #: Requested frames this command did not put in the output (filled in by the caller that
+    #: knows the output, e.g. :func:`void_client.sequence_job.remove_sequence`).
+    frames_missing: list[int] = field(default_factory=list)
+    #: The session returned once the daemon held every input (``detach_after_upload``).
+    detached: bool = False
 
 
 class JobSession:
@@ -88,6 +99,8 @@ class JobSession:
         attach: str = "",
         result_credit: int = 8,
         io_threads: int = 2,
+        on_submit: Callable[[str], None] | None = None,
+        detach_after_upload: bool = False,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -99,6 +112,8 @@ class JobSession:
         self.result_credit = result_credit
         self.io_threads = io_threads
         self.job = attach
+        self.on_submit = on_submit
+        self.detach_after_upload = detach_after_upload
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -116,8 +131,21 @@ class JobSession:
         t.start()
         return t
 
+    def _cancel_on_daemon(self) -> bool:
+        """Ask the daemon to cancel this job and wait briefly for its word; False if none came."""
+        if not self.job:
+            return False
+        try:
+            self.client.request(P.Cancel(job=self.job), timeout=CANCEL_WAIT_S)
+            return True
+        except VoidError as exc:
+            log.warning("job %s: the daemon did not confirm the cancel: %s", self.job, exc.message)
+            return False
+
     def run(self) -> JobReport:
         t0 = time.perf_counter()
+        if self.cancel_event.is_set():  # cancelled before anything was sent
+            raise VoidError(ErrorCode.CANCELLED, "cancelled before the job was submitted")
         if self.attach_id:
             ack = self.client.attach(self.attach_id, self.result_credit)
             to_send = list(ack.missing)
@@ -126,6 +154,8 @@ class JobSession:
             ack = self.client.submit(self.spec, self.result_credit)
             self.job = ack.job
             to_send = list(self.spec.frames)
+        if self.on_submit is not None:
+            self.on_submit(self.job)
         credit = ack.credit
         if to_send and self.read_frame is None:
             raise VoidError(
@@ -138,7 +168,8 @@ class JobSession:
         writes: dict[int, Future] = {}
         done = False
         windows = cached = 0
-        last_heard = time.monotonic()
+        last_heard = last_sent = time.monotonic()
+        upload_failed = False
         with (
             ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-read") as rpool,
             ThreadPoolExecutor(self.io_threads, thread_name_prefix="void-write") as wpool,
@@ -146,9 +177,12 @@ class JobSession:
             try:
                 while not done:
                     if self.cancel_event.is_set():
-                        self.client.cancel(self.job)
+                        confirmed = self._cancel_on_daemon()
                         raise VoidError(
-                            ErrorCode.CANCELLED, f"job {self.job} cancelled", job=self.job
+                            ErrorCode.CANCELLED,
+                            f"job {self.job} cancelled"
+                            + ("" if confirmed else " (the daemon did not confirm in time)"),
+                            job=self.job,
                         )
                     # Read ahead of the credit so the wire never waits on EXR decoding.
                     while to_send and len(reads) < credit + self.io_threads:
@@ -156,8 +190,36 @@ class JobSession:
                         reads.append((f, rpool.submit(self.read_frame, f)))  # type: ignore[arg-type]
                     while credit > 0 and reads and reads[0][1].done():
                         f, fut = reads.pop(0)
-                        self.client.send_frames(self.job, images=fut.result().images())
+                        try:
+                            frame_input = fut.result()
+                        except BaseException:
+                            upload_failed = True  # the job can never get its inputs: cancel it
+                            raise
+                        self.client.send_frames(self.job, images=frame_input.images())
                         credit -= 1
+                        last_sent = time.monotonic()
+                    uploading = bool(to_send or reads)
+                    if uploading and time.monotonic() - last_sent > HEARTBEAT_S:
+                        # Heartbeat: the reply (a Status) is ignored below.
+                        self.client.send(P.Status(job=self.job))
+                        last_sent = time.monotonic()
+                    if self.detach_after_upload and not uploading:
+                        for fut in writes.values():
+                            fut.result()
+                        done_writes = list(writes)
+                        if done_writes:
+                            written.extend(done_writes)
+                            self.client.ack(self.job, done_writes)
+                        # A round trip: the daemon has taken every frame sent before it.
+                        self.client.status(self.job)
+                        return JobReport(
+                            self.job,
+                            sorted(written),
+                            time.perf_counter() - t0,
+                            windows,
+                            cached,
+                            detached=True,
+                        )
                     # Acknowledge results that are safely on disk.
                     finished = [f for f, fut in writes.items() if fut.done()]
                     if finished:
@@ -171,7 +233,14 @@ class JobSession:
                         if time.monotonic() - last_heard > STALL_CHECK_S:
                             state = self.client.status(self.job)[0]  # raises if the daemon is gone
                             last_heard = time.monotonic()
-                            if state["state"] in ("failed", "cancelled"):
+                            if state["state"] == "cancelled":
+                                raise VoidError(
+                                    ErrorCode.CANCELLED,
+                                    f"job {self.job} was cancelled on the daemon "
+                                    "(void-remove cancel, or another client)",
+                                    job=self.job,
+                                )
+                            if state["state"] == "failed":
                                 raise VoidError(
                                     ErrorCode.ENGINE_FAILED,
                                     f"job {self.job} is {state['state']}: {state.get('error')}",
@@ -219,6 +288,10 @@ class JobSession:
             except BaseException:
                 for _, fut in reads:
                     fut.cancel()
+                if upload_failed:
+                    # A frame that cannot be read (corrupt, wrong size) means the job can never
+                    # run: cancel it rather than leave it queued for ever.
+                    self._cancel_on_daemon()
                 raise
         return JobReport(self.job, sorted(written), time.perf_counter() - t0, windows, cached)
 

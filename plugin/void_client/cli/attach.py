@@ -1,4 +1,9 @@
-"""``void-remove attach``: collect a job's frames after the client that started it went away."""
+"""``void-remove attach``: collect a job's frames after the client that started it went away.
+
+Exits 0 only when every frame of the job is in ``--out`` from this job (written now, or by this
+job's earlier run as its output manifest records); 3 naming the frames that are not (another
+client collected them); Ctrl-C cancels the job, a second Ctrl-C leaves it running (130).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import argparse
 import sys
 
 from void_client import protocol as P
-from void_client.cli.progress import job_progress
-from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.cli.run import run_job
+from void_client.sequence_job import RemoveRequest
+from void_client.session import JobReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,17 +26,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remove", required=True)
     p.add_argument("--affected", default="")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace frames another job left in the output sequence",
+    )
     p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT)
 
 
 def main(args: argparse.Namespace) -> int:
     req = RemoveRequest(
-        args.plate, args.remove, args.out, args.affected, endpoint=args.endpoint, autostart=False
+        args.plate,
+        args.remove,
+        args.out,
+        args.affected,
+        endpoint=args.endpoint,
+        autostart=False,
+        overwrite=args.overwrite,
     )
-    with job_progress(None) as on_event:  # type: ignore[arg-type]
-        report = remove_sequence(req, on_event, attach=args.job)
-    print(
-        f"job {report.job}: wrote {len(report.frames_written)} frames to {args.out}",
-        file=sys.stderr,
-    )
-    return 0
+
+    def done(report: JobReport) -> None:
+        print(
+            f"job {report.job}: wrote {len(report.frames_written)} frames to {args.out}",
+            file=sys.stderr,
+        )
+
+    return run_job(req, None, attach=args.job, done=done)

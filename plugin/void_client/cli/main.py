@@ -14,12 +14,9 @@ from void_client.errors import VoidError
 #: other packages provide (``task``, from the daemon) come from :mod:`void_client.plugins`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("void_client.cli.run", "remove an object from an EXR sequence through the daemon"),
-    "demo": (
-        "void_client.cli.demo",
-        "generate a shot, run it, and score it against the ground truth",
-    ),
     "status": ("void_client.cli.status", "show the daemon's jobs"),
     "attach": ("void_client.cli.attach", "re-attach to a job and collect its frames"),
+    "cancel": ("void_client.cli.cancel", "cancel a job on the daemon"),
     "panel": (
         "void_client.cli.panel",
         "open the VOID Remove panel: daemon status, jobs, progress, viewer",
