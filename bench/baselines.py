@@ -22,17 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
 ROOT = Path(__file__).resolve().parents[1]
-for _sub in ("plugin", "daemon"):
-    if str(ROOT / _sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / _sub))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
 from scenes import Scene  # noqa: E402
 
-from void_client.demo_shot import linear_to_srgb, srgb_to_linear  # noqa: E402
 from void_client.job_spec import JobSpec  # noqa: E402
-from void_client.metrics import cv2_inpaint_baseline  # noqa: E402
 from void_client.quadmask import build_quadmask  # noqa: E402
+from void_client.srgb import linear_to_srgb, srgb_to_linear  # noqa: E402
+from void_daemon.metrics import cv2_inpaint_baseline  # noqa: E402
 
 #: Neighbours the median baseline looks at: every ``MEDIAN_STEP``-th frame within ±``MEDIAN_REACH``.
 MEDIAN_REACH = 24

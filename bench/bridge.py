@@ -2,7 +2,7 @@
 
 Measured in one run on the same generated shot (1080p half RGBA, ~10% of the frame to fill):
 
-1. **engine** — `PropagateEngine.prepare` alone on each window's ROI (frames/s), peak RSS of a
+1. **engine** — `PropagateEngine.fill` alone on each window's ROI (frames/s), peak RSS of a
    child process doing only that;
 2. **in-process job** — the daemon's `JobRunner` on inputs already in memory/disk: ROI, engine,
    seam blend, composite (what a job costs with no transport at all);
@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
-from void_client.demo_shot import make_shot, write_shot
-from void_client.job_spec import JobSpec
-from void_client.quadmask import build_quadmask, hole
-from void_client.sequence_job import RemoveRequest, remove_sequence
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from tests.support.daemons import DaemonProcess  # noqa: E402
+from void_client.job_spec import JobSpec  # noqa: E402
+from void_client.quadmask import build_quadmask, hole  # noqa: E402
+from void_client.sequence_job import RemoveRequest, remove_sequence  # noqa: E402
+from void_daemon.demo_shot import make_shot, write_shot  # noqa: E402
 
 SETTINGS = {"window": 197, "overlap": 16, "dilation": 4}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def engine_inputs(frames: int, width: int, height: int, folder: Path) -> dict:
@@ -68,7 +68,7 @@ def engine_only(folder: Path) -> dict:
     crop = np.load(folder / "crop.npy")
     q = np.load(folder / "quadmask.npy")
     t0 = time.perf_counter()
-    PropagateEngine().prepare(WindowInput(crop, q))
+    PropagateEngine().fill(WindowInput(crop, q))
     dt = time.perf_counter() - t0
     # Measured here: RUSAGE_CHILDREN in the parent would also count the fork's copy of the parent.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -110,26 +110,9 @@ def in_process_job(paths: dict, frames: list[int], width: int, height: int, work
 
 
 def end_to_end(paths: dict, workdir: Path) -> float:
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    log = open(workdir / "daemon.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "void_daemon",
-            "serve",
-            "--endpoint",
-            endpoint,
-            "--jobs-dir",
-            str(workdir / "djobs"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    daemon = DaemonProcess(workdir / "djobs").start()
+    endpoint = daemon.endpoint
     try:
-        from void_client.client import connect
-
-        connect(endpoint, autostart=False, timeout=60).close()
         req = RemoveRequest(
             paths["plate"],
             paths["remove"],
@@ -143,8 +126,7 @@ def end_to_end(paths: dict, workdir: Path) -> float:
         remove_sequence(req)
         return time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(30)
+        daemon.stop()
 
 
 def main() -> None:

@@ -29,10 +29,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("plugin", "daemon"):
-    if str(ROOT / sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / sub))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
 from void_client.job_spec import JobSpec  # noqa: E402
 from void_client.quadmask import build_quadmask  # noqa: E402
@@ -51,12 +52,12 @@ class IdentityDisplay(Engine):
     colour = "display"
     model_size = (384, 672)
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         return window.frames.copy()
 
 
 class Timed(Engine):
-    """Wraps an engine and adds up the time spent in ``prepare``."""
+    """Wraps an engine and adds up the time spent in ``fill``."""
 
     def __init__(self, inner: Engine) -> None:
         super().__init__(inner.config)
@@ -69,10 +70,10 @@ class Timed(Engine):
         )  # type: ignore[misc]
         self.seconds = 0.0
 
-    def prepare(self, window: WindowInput) -> np.ndarray:
+    def fill(self, window: WindowInput) -> np.ndarray:
         t0 = time.perf_counter()
         try:
-            return self.inner.prepare(window)
+            return self.inner.fill(window)
         finally:
             self.seconds += time.perf_counter() - t0
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,15 +25,21 @@ import numpy as np
 import psutil
 import zmq
 
-from void_client import protocol as P
-from void_client.client import DaemonClient
-from void_client.demo_shot import Shot, make_shot
-from void_client.errors import VoidError
-from void_client.job_spec import JobSpec
-from void_client.metrics import psnr
-from void_client.quadmask import build_quadmask, hole
-from void_client.session import FrameInput, JobSession
-from void_daemon.roi import composite_alpha
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from tests.support.daemons import DaemonProcess, PeakRSS  # noqa: E402
+from void_client import protocol as P  # noqa: E402
+from void_client.client import DaemonClient  # noqa: E402
+from void_client.job_spec import JobSpec  # noqa: E402
+from void_client.quadmask import build_quadmask, hole  # noqa: E402
+from void_client.session import FrameInput, JobSession  # noqa: E402
+from void_daemon.demo_shot import Shot, make_shot  # noqa: E402
+from void_daemon.metrics import psnr  # noqa: E402
+from void_daemon.roi import composite_alpha  # noqa: E402
 
 
 @dataclass
@@ -79,28 +83,6 @@ class LoadResult:
     @property
     def load_fps(self) -> float:
         return self.frames_total / self.load_seconds if self.load_seconds else 0.0
-
-
-class PeakRSS(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.halt = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.01)
-
-    def stop(self) -> int:
-        self.halt.set()
-        self.join(2)
-        return self.peak
 
 
 def spec_for(cfg: LoadConfig, shot: Shot, name: str) -> JobSpec:
@@ -225,38 +207,6 @@ class SlowClient(threading.Thread):
         self.sock.close(0)
 
 
-def start_daemon(jobs: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    log = open(jobs.parent / "daemon.log", "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "void_daemon",
-            "serve",
-            "--endpoint",
-            endpoint,
-            "--jobs-dir",
-            str(jobs),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the daemon exited; see {log.name}")
-        with DaemonClient(endpoint) as c:
-            try:
-                c.hello(timeout=0.5)
-                return proc, endpoint
-            except VoidError:
-                pass
-    raise RuntimeError("the daemon did not start")
-
-
 def window_order(
     jobs_dir: Path, job_ids: list[str], spec: JobSpec
 ) -> tuple[list[tuple[float, str, int]], dict[tuple[str, int], float]]:
@@ -301,7 +251,8 @@ def overtakes(order: list[tuple[float, str, int]], ready: dict[tuple[str, int], 
 def run_load(cfg: LoadConfig, workdir: Path | None = None) -> LoadResult:
     res = LoadResult(cfg)
     tmp = Path(workdir or tempfile.mkdtemp(prefix="void-load-"))
-    daemon, endpoint = start_daemon(tmp / "jobs")
+    daemon = DaemonProcess(tmp / "jobs").start()
+    endpoint = daemon.endpoint
     RecordingClient.positions = res.queue_positions
     try:
         pid = daemon.pid
@@ -319,7 +270,7 @@ def run_load(cfg: LoadConfig, workdir: Path | None = None) -> LoadResult:
                 c, spec_for(cfg, shots[0], "single"), reader(shots[0]), lambda f, px: None
             ).run()
             res.single_seconds = time.perf_counter() - t0
-        rss = PeakRSS(pid)
+        rss = PeakRSS(pid, interval=0.01)
         slow_shot = make_shot(
             frames=cfg.slow_frames, width=cfg.slow_size, height=cfg.slow_size, seed=7
         )
@@ -388,8 +339,7 @@ def run_load(cfg: LoadConfig, workdir: Path | None = None) -> LoadResult:
         first_of_last = min(rank[(job, last_windows[job])] for job in ids) if ids else 0
         res.interleaved_jobs = sum(1 for job in ids if rank[(job, 0)] < first_of_last)
     finally:
-        daemon.terminate()
-        daemon.wait(30)
+        daemon.stop()
     return res
 
 

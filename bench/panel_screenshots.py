@@ -43,13 +43,13 @@ def main() -> int:
     args = ap.parse_args()
 
     from void_client.client import DaemonClient
-    from void_client.demo_shot import make_shot, write_shot
     from void_client.errors import VoidError
     from void_client.panel import VoidPanel
     from void_client.panel.panel import apply_dark_theme
     from void_client.panel.qt import application
     from void_client.panel.viewer import ViewMode
     from void_client.sequence_job import RemoveRequest
+    from void_daemon.demo_shot import make_shot, write_shot
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

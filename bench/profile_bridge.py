@@ -29,9 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,16 +40,21 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
 import report  # noqa: E402
 from scenes import build_scene  # noqa: E402
 
-from void_client.autostart import wait_for_daemon  # noqa: E402
+from tests.support.daemons import DaemonProcess  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
-from void_client.demo_shot import write_shot  # noqa: E402
 from void_client.sequence_job import RemoveRequest, SequenceJob  # noqa: E402
 from void_client.session import JobSession  # noqa: E402
 from void_client.windows import plan_windows, seam_weights  # noqa: E402
+from void_daemon.demo_shot import write_shot  # noqa: E402
 
 log = logging.getLogger("bench.profile")
 
@@ -61,45 +63,6 @@ STAGES = ("receive", "decode", "engine", "encode", "send", "write")
 #: The goal from the issue: the engine waits for data less than this share of its span.
 IDLE_GOAL = 0.05
 CHART_COLUMNS = 72
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    """``python -m void_daemon serve`` in a subprocess, with stage timings switched on."""
-
-    def __init__(self, folder: Path) -> None:
-        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
-        self.timings = folder / "timings.jsonl"
-        self.log = folder / "daemon.log"
-        env = {**os.environ, "VOID_DAEMON_TIMINGS": str(self.timings)}
-        cmd = [
-            sys.executable,
-            "-m",
-            "void_daemon",
-            "serve",
-            "--endpoint",
-            self.endpoint,
-            "--jobs-dir",
-            str(folder / "jobs"),
-        ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env
-        )
-        wait_for_daemon(self.endpoint, self.proc, 60, self.log)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 class TimedClient(DaemonClient):
@@ -171,7 +134,9 @@ def run_job(
 ) -> Profile:
     scene = build_scene("pan", 0, frames=frames, width=width, height=height)
     paths = write_shot(scene.shot, str(folder / "in"))
-    daemon = Daemon(folder)
+    # the daemon writes its stage timings there (void_daemon.timings)
+    timings = folder / "timings.jsonl"
+    daemon = DaemonProcess(folder / "jobs", env={"VOID_DAEMON_TIMINGS": str(timings)}).start()
     try:
         settings = {
             "window": window,
@@ -205,9 +170,7 @@ def run_job(
         job = report_.job
     finally:
         daemon.stop()
-    events = [
-        e for e in map(json.loads, daemon.timings.read_text().splitlines()) if e["job"] == job
-    ]
+    events = [e for e in map(json.loads, timings.read_text().splitlines()) if e["job"] == job]
     return build_profile(
         seam,
         scene.shot.frames,

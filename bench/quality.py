@@ -38,12 +38,19 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
 import baselines  # noqa: E402
 import report  # noqa: E402
 from scenes import SCENES, Scene, build_scene, scene_names  # noqa: E402
 
-from void_client.metrics import (  # noqa: E402
+from void_client.quadmask import hole  # noqa: E402
+from void_client.windows import MAX_WINDOW, valid_length_at_least  # noqa: E402
+from void_daemon.metrics import (  # noqa: E402
     QualityTotals,
     flow_pairs,
     region_box,
@@ -51,8 +58,6 @@ from void_client.metrics import (  # noqa: E402
     seam_transitions,
     warp_errors,
 )
-from void_client.quadmask import hole  # noqa: E402
-from void_client.windows import MAX_WINDOW, valid_length_at_least  # noqa: E402
 
 log = logging.getLogger("bench.quality")
 

@@ -20,7 +20,7 @@ long       (``--full``) 448 frames, camera swinging back and forth: three 197-fr
 4k         (``--full``) 3840×2160, 21 frames, fast pan: ROI crop at plate resolution
 ========== ================================================================================
 
-``build_scene(name, seed)`` returns a :class:`Scene`: the :class:`~void_client.demo_shot.Shot`
+``build_scene(name, seed)`` returns a :class:`Scene`: the :class:`~void_daemon.demo_shot.Shot`
 (plate RGBA, remove and affected mattes, truth) plus the job settings it is benchmarked with.
 """
 
@@ -33,12 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
 ROOT = Path(__file__).resolve().parents[1]
-for _sub in ("plugin", "daemon"):
-    if str(ROOT / _sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / _sub))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
-from void_client.demo_shot import Shot, srgb_to_linear  # noqa: E402
+from void_client.srgb import srgb_to_linear  # noqa: E402
+from void_daemon.demo_shot import Shot  # noqa: E402
 
 #: Photographs bundled with scikit-image (checked to load offline).
 PHOTOS = ("coffee", "astronaut", "chelsea", "rocket")

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+# Bench scripts run as `python bench/<name>.py` from the dev venv (pip install -e '.[dev]'); the
+# repository root goes on sys.path for the helpers they share with the tests (tests.support).
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("plugin", "daemon", "tests"):
-    if str(ROOT / sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / sub))
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 
 from void_daemon.engines.base import EngineConfig, WindowInput  # noqa: E402
 from void_daemon.engines.void import VoidEngine  # noqa: E402
@@ -98,7 +99,7 @@ def run(engine: VoidEngine, t: int, h: int, w: int, steps: int, pass2: bool) -> 
         torch.cuda.synchronize(device)
     reset_peak_memory(device)
     start = time.perf_counter()
-    out = engine.prepare(window)
+    out = engine.fill(window)
     end = time.perf_counter()
     assert out.shape == frames.shape
     peak = peak_memory(device)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'frames':>6}  {'size':>8}  {'stage':<18} {'steps':>5}  {'s/step':>8}  {'fixed s':>8}  {'total s':>8}  peak memory"
     print(header)
     print("-" * len(header))
-    engine.prepare(WindowInput(*synthetic_window(5, h, w), options={"steps": 1}))  # warm-up
+    engine.fill(WindowInput(*synthetic_window(5, h, w), options={"steps": 1}))  # warm-up
     for t in frames:
         for row in run(engine, t, h, w, args.steps, args.pass2):
             print(

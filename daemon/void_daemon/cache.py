@@ -19,7 +19,7 @@ def window_key(arrays: list[np.ndarray], settings: dict[str, Any]) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))  # the ndarray buffer itself, no copy
     return h.hexdigest()
 
 

@@ -57,7 +57,7 @@ def _lag1(hp: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _grain(shape: tuple[int, int], size: float, rng: np.random.Generator) -> np.ndarray:
-    white = rng.standard_normal(shape).astype(np.float32)
+    white: np.ndarray = rng.standard_normal(shape).astype(np.float32)
     if size > 0:
         white = cv2.GaussianBlur(white, (0, 0), size, borderType=cv2.BORDER_REFLECT)
     grain = high_pass(white)

@@ -260,8 +260,9 @@ def resize_region(frame: np.ndarray, size: tuple[int, int], region: Box) -> np.n
     if th < h or tw < w:
         return _resize_one(frame, th, tw, False)[region.slices]
     sx, sy = w / tw, h / th
-    m = np.float64(
-        [[sx, 0.0, (region.x0 + 0.5) * sx - 0.5], [0.0, sy, (region.y0 + 0.5) * sy - 0.5]]
+    m = np.array(
+        [[sx, 0.0, (region.x0 + 0.5) * sx - 0.5], [0.0, sy, (region.y0 + 0.5) * sy - 0.5]],
+        dtype=np.float64,
     )
     out = cv2.warpAffine(
         np.ascontiguousarray(frame),

@@ -31,7 +31,7 @@ START_TIMEOUT_S = 60.0
 def _file_lock(path: str) -> Iterator[None]:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a+") as f:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             while True:
@@ -47,7 +47,7 @@ def _file_lock(path: str) -> Iterator[None]:
         try:
             yield
         finally:
-            if os.name != "nt":
+            if sys.platform != "win32":
                 import fcntl
 
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)

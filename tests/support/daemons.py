@@ -28,12 +28,20 @@ def free_port() -> int:
 
 
 class DaemonProcess:
+    """``python -m void_daemon serve`` on a free loopback port; ``env`` is added to this process's
+    environment for the daemon (e.g. ``VOID_DAEMON_TIMINGS`` for the bridge profile)."""
+
     def __init__(
-        self, jobs_dir: Path, endpoint: str | None = None, extra: list[str] | None = None
+        self,
+        jobs_dir: Path,
+        endpoint: str | None = None,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
         self.jobs_dir = jobs_dir
         self.extra = extra or []
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.log = jobs_dir.parent / f"daemon-{self.endpoint.rsplit(':', 1)[-1]}.log"
 
@@ -49,12 +57,22 @@ class DaemonProcess:
             str(self.jobs_dir),
             *self.extra,
         ]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None,
+        )
         try:
             wait_for_daemon(self.endpoint, self.proc, timeout)
         except VoidError as exc:
             raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
         return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "start() the daemon first"
+        return self.proc.pid
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from void_client.metrics import (
+from void_client.windows import plan_windows
+from void_daemon.metrics import (
     QualityTotals,
     flow_pairs,
     psnr,
@@ -20,7 +21,6 @@ from void_client.metrics import (
     temporal_consistency,
     warp_errors,
 )
-from void_client.windows import plan_windows
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

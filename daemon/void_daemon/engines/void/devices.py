@@ -7,6 +7,7 @@ branch. Half precision (float16) is refused on MPS, where CogVideoX produces NaN
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 
@@ -33,6 +34,17 @@ MODEL_OFFLOAD_NEEDS_GIB = 20
 def mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def gpu_summary() -> dict[str, Any]:
+    """What ``hello`` reports about the GPU: the first CUDA device's name and free memory in
+    bytes, else Apple MPS (shared memory, so no free figure), else no GPU (``""``, 0)."""
+    if torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info()
+        return {"gpu": torch.cuda.get_device_name(0), "vram_free": int(free)}
+    if mps_available():
+        return {"gpu": "Apple MPS", "vram_free": 0}
+    return {"gpu": "", "vram_free": 0}
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -174,8 +174,18 @@ class WeightsLayout:
         lines = "\n".join(f"  {p}" for p in problems)
         return f"VOID weights are incomplete{where}:\n{lines}\n{self.how_to_get()}"
 
-    def require(self, pass2: bool = False) -> None:
-        """Raise ``WEIGHTS_MISSING`` naming every missing file, with the commands to fetch them."""
+    def require(self, pass2: bool = False) -> tuple[Path, Path]:
+        """Raise ``WEIGHTS_MISSING`` naming every missing file, with the commands to fetch them;
+        else return ``(base, pass1)``, both known to be set."""
         message = self.missing_message(pass2)
         if message:
             raise VoidError(ErrorCode.WEIGHTS_MISSING, message, "weights_dir")
+        # problems() reports an unset base or pass1, so an empty message means both are set
+        assert self.base is not None and self.pass1 is not None
+        return self.base, self.pass1
+
+    def require_pass2(self) -> Path:
+        """:meth:`require` with pass 2, returning the pass-2 checkpoint's path."""
+        self.require(pass2=True)
+        assert self.pass2 is not None  # problems(pass2=True) reports an unset pass2
+        return self.pass2

@@ -18,6 +18,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -233,9 +234,11 @@ def load_text_encoder(base_dir: Path, dtype: torch.dtype):
     from packaging.version import Version
     from transformers import T5EncoderModel
 
+    # The keyword was renamed in 4.56; typed as a plain mapping because its name is chosen here.
     key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    dtype_kwarg: dict[str, Any] = {key: dtype}
     model = T5EncoderModel.from_pretrained(
-        str(base_dir / "text_encoder"), local_files_only=True, **{key: dtype}
+        str(base_dir / "text_encoder"), local_files_only=True, **dtype_kwarg
     )
     return model.eval().requires_grad_(False)
 

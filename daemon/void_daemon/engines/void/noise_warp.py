@@ -51,14 +51,15 @@ class FlowEstimator:
 
     def __init__(self, scale: float = 0.5, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self.scale = scale
-        self.dis = cv2.DISOpticalFlow_create(preset)
+        self.dis = cv2.DISOpticalFlow.create(preset)
 
     def __call__(self, prev: np.ndarray, nxt: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
         h, w = prev.shape[:2]
         fh, fw = max(8, round(h * self.scale)), max(8, round(w * self.scale))
         a = cv2.resize(_grey(prev), (fw, fh), interpolation=cv2.INTER_AREA)
         b = cv2.resize(_grey(nxt), (fw, fh), interpolation=cv2.INTER_AREA)
-        flow = self.dis.calc(a, b, None)  # (fh, fw, 2)
+        # (fh, fw, 2); OpenCV allocates the output for flow=None, which its stubs do not list
+        flow = self.dis.calc(a, b, None)  # type: ignore[call-overload]
         oh, ow = out_size
         flow = cv2.resize(flow, (ow, oh), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= ow / fw

@@ -101,7 +101,8 @@ class VoidInpaintPipeline(DiffusionPipeline):
     ``CogVideoXDDIMScheduler`` or ``DDIMScheduler``).
     """
 
-    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    # diffusers annotates the base attribute as None; every pipeline sets this string
+    model_cpu_offload_seq = "text_encoder->transformer->vae"  # type: ignore[assignment]
     _optional_components: list[str] = []
 
     def __init__(
@@ -333,7 +334,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
         # "slice" takes the first grid_h/grid_w rows of a table max_size long; the values do not
         # depend on max_size, so widening it only avoids a crash on sizes past the config's.
         max_size = (max(cfg.sample_height // p, grid_h), max(cfg.sample_width // p, grid_w))
-        return get_3d_rotary_pos_embed(
+        cos_sin = get_3d_rotary_pos_embed(
             embed_dim=cfg.attention_head_dim,
             crops_coords=None,
             grid_size=(grid_h, grid_w),
@@ -342,6 +343,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
             max_size=max_size,
             device=device,
         )
+        # annotated Tensor | tuple; with use_real=True, the only mode diffusers supports, it is (cos, sin)
+        assert isinstance(cos_sin, tuple)
+        return cos_sin
 
     def denoise_window(
         self,
@@ -446,6 +450,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
             )
         prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).expand(batch, -1, -1)
         if do_cfg:
+            assert negative_prompt_embeds is not None  # encode_prompt returns both when do_cfg
             negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype).expand(
                 batch, -1, -1
             )
@@ -505,7 +510,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
 
         # 6. Decode and trim to 4·(latents−1)+1 frames.
         check_cancel()
-        frames = self.decode_latents(latents)
+        decoded = self.decode_latents(latents)
         self.maybe_free_model_hooks()
-        frames = frames.permute(0, 2, 3, 4, 1).cpu().numpy().astype(np.float32)
+        frames = decoded.permute(0, 2, 3, 4, 1).cpu().numpy().astype(np.float32)
         return VoidPipelineOutput(frames=frames)

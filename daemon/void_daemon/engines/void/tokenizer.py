@@ -58,10 +58,10 @@ class SentencePieceT5Tokenizer:
             width = max_length
         else:
             width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        batch = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r[:width], dtype=torch.long)
-        return Encoding(input_ids=ids)
+            batch[i, : len(r)] = torch.tensor(r[:width], dtype=torch.long)
+        return Encoding(input_ids=batch)
 
     def batch_decode(self, ids: torch.Tensor) -> list[str]:
         return [
