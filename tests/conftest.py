@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.support.daemons import DaemonProcess, free_port  # noqa: F401  (re-exported for fixtures)
-from void_client.demo_shot import Shot, make_shot, write_shot
+from void_daemon.demo_shot import Shot, make_shot, write_shot
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -19,11 +19,11 @@ from typing import Protocol
 
 import numpy as np
 
-from void_client.demo_shot import linear_to_srgb
 from void_client.job_spec import JobSpec
 from void_client.quadmask import build_quadmask
 from void_client.sequence import SequencePattern, SequenceRef, read_image, read_matte
 from void_client.shader_reference import OVERLAY_OPACITY, quadmask_overlay
+from void_client.srgb import linear_to_srgb
 
 #: Longest side of the viewer's proxies: enough for a docked panel, small enough to cache.
 MAX_PREVIEW_SIDE = 1280

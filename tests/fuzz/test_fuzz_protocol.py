@@ -31,9 +31,9 @@ from tests.support.daemons import DaemonProcess
 from tests.support.reporting import say
 from void_client import protocol as P
 from void_client.client import DaemonClient
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
+from void_daemon.demo_shot import make_shot, write_shot
 
 #: Examples per category: (default run, slow run).
 BUDGET = {

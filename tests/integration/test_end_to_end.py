@@ -13,13 +13,13 @@ import pytest
 from tests.support.daemons import DaemonProcess, free_port
 from void_client import protocol as P
 from void_client.client import DaemonClient, connect
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
-from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobSession
+from void_daemon.demo_shot import make_shot, write_shot
+from void_daemon.metrics import psnr
 from void_daemon.roi import composite_alpha
 
 SETTINGS = {"window": 21, "overlap": 6, "dilation": 3, "feather": 6}

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from openjd.model import decode_job_template
 
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import FarmSpec, submit_job
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
 from void_client.sequence_job import RemoveRequest
+from void_daemon.demo_shot import make_shot, write_shot
 from void_daemon.farm_tasks import FAULT_ENV, open_farm_job, run_assemble_task, run_window_task
 from void_daemon.roi import composite_alpha
 

@@ -20,10 +20,10 @@ from tests.support.daemons import DaemonProcess
 from void_client import protocol as P
 from void_client.autostart import wait_for_daemon
 from void_client.client import DaemonClient
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import VoidError
 from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, SequenceJob
+from void_daemon.demo_shot import make_shot, write_shot
 
 FAST = ["--window", "5", "--overlap", "2", "--dilation", "2", "--feather", "2"]
 

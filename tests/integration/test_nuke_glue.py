@@ -22,10 +22,10 @@ from tests.support.daemons import free_port
 from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Node
 from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
 from void_client import node_job as H
-from void_client.demo_shot import Shot, make_shot
-from void_client.metrics import psnr
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image, write_image
+from void_daemon.demo_shot import Shot, make_shot
+from void_daemon.metrics import psnr
 from void_daemon.roi import composite_alpha
 from void_nuke import node_spec as N
 

@@ -14,10 +14,10 @@ import pytest
 
 from void_client import node_job as H
 from void_client import protocol as P
-from void_client.demo_shot import Shot, make_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import FINAL_STATES, JobState
 from void_client.sequence import SequencePattern, read_image, write_image
+from void_daemon.demo_shot import Shot, make_shot
 from void_nuke import node_spec as N
 
 

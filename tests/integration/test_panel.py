@@ -23,7 +23,6 @@ pytest.importorskip("pytestqt")
 
 from void_client import protocol as P  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
-from void_client.demo_shot import linear_to_srgb  # noqa: E402
 from void_client.panel import VoidPanel  # noqa: E402
 from void_client.panel.history import HistoryEntry, JobHistory  # noqa: E402
 from void_client.panel.progress import JobProgress, format_seconds  # noqa: E402
@@ -39,6 +38,7 @@ from void_client.quadmask import AFFECTED, KEEP, REMOVE, build_quadmask  # noqa:
 from void_client.sequence import SequencePattern, read_image  # noqa: E402
 from void_client.sequence_job import RemoveRequest  # noqa: E402
 from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY  # noqa: E402
+from void_client.srgb import linear_to_srgb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRE_GL = os.environ.get("VOID_REQUIRE_GL") == "1"

@@ -33,11 +33,11 @@ from tests.support.daemons import (
 from void_client import protocol as P
 from void_client import session as session_mod
 from void_client.client import DaemonClient
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.sequence import SequencePattern, read_image
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobSession
+from void_daemon.demo_shot import make_shot, write_shot
 
 SETTINGS = {"window": 13, "overlap": 4, "dilation": 3, "feather": 6}
 N = 24

@@ -20,8 +20,8 @@ from tests.support.daemons import free_port
 from tests.support.reporting import say
 from void_client import protocol as P
 from void_client.client import DaemonClient
-from void_client.demo_shot import make_shot
 from void_client.job_spec import JobSpec
+from void_daemon.demo_shot import make_shot
 from void_daemon.server import Daemon, Limits
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"

@@ -20,10 +20,11 @@ from tests.support.fakes.resolve_scene import (
     make_scene,
     render_like_resolve,
 )
-from void_client.demo_shot import make_shot
 from void_client.errors import ErrorCode, VoidError
+from void_client.output_manifest import read_manifest
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
+from void_daemon.demo_shot import make_shot
 from void_daemon.roi import composite_alpha
 from void_resolve.flow import RemoveFlow
 from void_resolve.settings import ResolveSettings
@@ -126,7 +127,7 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
         / "out"
         / "Show_1"
         / f"A001_C002_mov_{first}-{last}"
-        / "A001_C002_mov_void.%08d.exr"
+        / "A001_C002_mov_void_v001.%08d.exr"
     )
     assert scene.calls.args("MediaPool.ImportMedia") == [
         ([{"FilePath": out_pattern, "StartIndex": first, "EndIndex": last}],)
@@ -475,3 +476,104 @@ def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files
     assert err.value.code == expected[0] and expected[1] in err.value.message
     assert_project_untouched(scene, 1, tmp_path)
     assert scene.timeline.tracks == [[scene.source]]
+
+
+# --------------------------------------------------------------------------- versions (issue 15)
+
+
+def _frames(pattern: str, first: int) -> list[bytes]:
+    return [read_image(pattern % f).pixels.tobytes() for f in range(first, first + FRAMES)]
+
+
+def _out(tmp_path: Path, version: int) -> str:
+    return str(
+        tmp_path
+        / "out"
+        / "Show_1"
+        / "A001_C002_mov_86400-86408"
+        / f"A001_C002_mov_void_v{version:03d}.%08d.exr"
+    )
+
+
+def _changed(daemon, tmp_path: Path, **kw) -> ResolveSettings:
+    return dataclasses.replace(settings(daemon, tmp_path, **kw), job={**JOB, "dilation": 4})
+
+
+def test_a_rerun_with_other_settings_writes_v002_and_places_it_leaving_v001_untouched(
+    daemon, shot, tmp_path
+) -> None:
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    first = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert first.output.endswith("A001_C002_mov_void_v001.########.exr")
+    v001 = _frames(_out(tmp_path, 1), 86400)
+    stat_before = [Path(_out(tmp_path, 1) % f).stat().st_mtime_ns for f in range(86400, 86409)]
+
+    # A new scene of the same project: the artist runs again on the same clip, other settings.
+    again = make_scene(shot, tracks=1)
+    add_fusion_savers(again, affected=False)
+    second = flow(again, _changed(daemon, tmp_path), tmp_path).run()
+
+    assert second.output.endswith("A001_C002_mov_void_v002.########.exr")
+    assert again.calls.args("MediaPool.ImportMedia") == [
+        ([{"FilePath": _out(tmp_path, 2), "StartIndex": 86400, "EndIndex": 86408}],)
+    ]
+    [placed] = again.timeline.tracks[1]
+    assert placed.start == 86400 and placed.duration == FRAMES
+    # v001 is bit-identical and was not even rewritten; v002 differs (other dilation).
+    assert _frames(_out(tmp_path, 1), 86400) == v001
+    assert [
+        Path(_out(tmp_path, 1) % f).stat().st_mtime_ns for f in range(86400, 86409)
+    ] == stat_before
+    v002 = _frames(_out(tmp_path, 2), 86400)
+    assert all(a != b for a, b in zip(v001, v002, strict=True))
+    m1 = read_manifest(SequencePattern.parse(_out(tmp_path, 1)))
+    m2 = read_manifest(SequencePattern.parse(_out(tmp_path, 2)))
+    assert (m1["job"], m1["state"]) == (first.report.job, "complete")
+    assert (m2["job"], m2["state"], m2["frames_written"]) == (
+        second.report.job,
+        "complete",
+        list(range(86400, 86409)),
+    )
+
+
+def test_overwrite_replaces_the_latest_version_without_mixing_frames(
+    daemon, shot, tmp_path
+) -> None:
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    first = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    v001 = _frames(_out(tmp_path, 1), 86400)
+
+    again = make_scene(shot, tracks=1)
+    add_fusion_savers(again, affected=False)
+    second = flow(again, _changed(daemon, tmp_path, overwrite=True), tmp_path).run()
+
+    assert second.output == first.output
+    assert not list((tmp_path / "out").rglob("*_v002*"))
+    after = _frames(_out(tmp_path, 1), 86400)
+    # Every frame is the new job's: none of the old result is left among them.
+    assert all(a != b for a, b in zip(v001, after, strict=True))
+    m = read_manifest(SequencePattern.parse(_out(tmp_path, 1)))
+    assert [(e["job"], e["frames"]) for e in m["jobs"]] == [
+        (second.report.job, list(range(86400, 86409)))
+    ]
+    assert m["state"] == "complete"
+
+
+def test_a_failed_rerun_deletes_only_its_own_version(daemon, shot, tmp_path) -> None:
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    v001 = _frames(_out(tmp_path, 1), 86400)
+    folder = tmp_path / "out" / "Show_1" / "A001_C002_mov_86400-86408"
+    names = sorted(p.name for p in folder.iterdir())
+
+    again = make_scene(shot, tracks=1)
+    add_fusion_savers(again, affected=False)
+    again.project.media_pool.on_import = lambda infos: []
+    with pytest.raises(VoidError, match="did not import"):
+        flow(again, _changed(daemon, tmp_path), tmp_path).run()
+    # v002 was written, then removed with its manifest; v001 and its manifest are as they were.
+    assert sorted(p.name for p in folder.iterdir()) == names
+    assert _frames(_out(tmp_path, 1), 86400) == v001

@@ -142,7 +142,7 @@ def test_installed_script_runs_the_flow_inside_resolve(
 ) -> None:
     """What Workspace ▸ Scripts ▸ VOID Remove does: Resolve runs the file with its objects in the
     globals. No window here (console), so the saved settings of the last run are used."""
-    from void_client.demo_shot import make_shot
+    from void_daemon.demo_shot import make_shot
 
     assert installer.install(args(scripts_dir=str(tmp_path / "Scripts"))) == 0
     script = tmp_path / "Scripts" / "Utility" / "VOID Remove.py"
@@ -174,7 +174,7 @@ def test_installed_script_says_what_is_missing(tmp_path, monkeypatch, caplog) ->
     script = tmp_path / "Utility" / "VOID Remove.py"
     monkeypatch.setenv("VOID_RESOLVE_UI", "console")
     scene = make_scene(
-        __import__("void_client.demo_shot", fromlist=["make_shot"]).make_shot(
+        __import__("void_daemon.demo_shot", fromlist=["make_shot"]).make_shot(
             frames=5, width=32, height=32
         )
     )
@@ -191,7 +191,7 @@ def test_installed_script_says_what_is_missing(tmp_path, monkeypatch, caplog) ->
 
 
 def test_connect_inside_resolve_uses_the_injected_objects(tmp_path) -> None:
-    from void_client.demo_shot import make_shot
+    from void_daemon.demo_shot import make_shot
 
     scene = make_scene(make_shot(frames=5, width=32, height=32))
     api = resolve_api.connect(scene.namespace)
@@ -207,7 +207,7 @@ def test_connect_inside_resolve_uses_the_injected_objects(tmp_path) -> None:
 
 
 def test_resolves_own_dialog_only_where_it_opens(monkeypatch) -> None:
-    from void_client.demo_shot import make_shot
+    from void_daemon.demo_shot import make_shot
     from void_resolve.settings import uimanager_allowed
 
     assert uimanager_allowed("DaVinci Resolve Studio", "20.0.1.6") and uimanager_allowed(
@@ -225,7 +225,7 @@ def test_resolves_own_dialog_only_where_it_opens(monkeypatch) -> None:
 
 
 def test_connect_outside_resolve_through_davinciresolvescript(tmp_path, monkeypatch) -> None:
-    from void_client.demo_shot import make_shot
+    from void_daemon.demo_shot import make_shot
 
     scene = make_scene(make_shot(frames=5, width=32, height=32))
     monkeypatch.setitem(

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
-from void_client.demo_shot import make_shot
+from void_daemon.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
 from void_resolve.settings import ResolveSettings, form_values, settings_from_form
 
@@ -62,6 +62,7 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
             items["matte"].CurrentIndex,
             items["engine"].CurrentIndex,
             items["pass2"].Checked,
+            items["overwrite"].Checked,
         )
         items["matte"].CurrentIndex = 1  # Fusion Saver
         items["engine"].CurrentText = "propagate"
@@ -87,11 +88,11 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
     assert seen["choices"]["matte"][1] == "Fusion Saver in the clip's comp" and seen["choices"][
         "engine"
     ] == ["propagate", "void"]
-    assert seen["initial"] == (0, 0, 0, True)  # from the settings handed in
+    assert seen["initial"] == (0, 0, 0, True, False)  # from the settings handed in
     assert seen["running"] == (False, "Cancel")
     bar, status, button = seen["end"]
     assert bar.endswith("100%") and status.startswith(
-        "Done: 'A001_C002_mov_void.[86400-86405].exr' on V2 at frame 86400"
+        "Done: 'A001_C002_mov_void_v001.[86400-86405].exr' on V2 at frame 86400"
     )
     assert button == "Close"
     assert scene.calls.names()[-1] == "Dispatcher.ExitLoop"
@@ -137,14 +138,16 @@ def test_qt_window_runs_and_shows_progress(qtbot, daemon, scene, tmp_path) -> No
     api = ResolveAPI(scene.resolve, scene.resolve.fusion)
     window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path))
     qtbot.addWidget(window)
-    window.set_values(form_values(ResolveSettings(matte="fusion", prompt="a wall")))
+    window.set_values(form_values(ResolveSettings(matte="fusion", prompt="a wall", overwrite=True)))
     assert window.values() == {
         "range": 0,
         "matte": 1,
         "engine": "propagate",
         "prompt": "a wall",
         "pass2": False,
+        "overwrite": True,
     }
+    assert settings_from_form(window.values()).overwrite is True
     window.run_button.click()
     assert not window.run_button.isEnabled() and window.cancel_button.text() == "Cancel"
     qtbot.waitUntil(lambda: window.run_button.isEnabled(), timeout=60000)

@@ -24,13 +24,13 @@ from void_client.curvezmq import (
     load_public_key,
     load_secret_keys,
 )
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
 from void_client.sequence_job import RemoveRequest, SequenceJob
 from void_client.session import JobSession
+from void_daemon.demo_shot import make_shot, write_shot
 from void_daemon.roi import composite_alpha
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_client.sequence_job import RemoveRequest, SequenceJob
+from void_daemon.demo_shot import make_shot, write_shot
 
 FAST = ["--window", "5", "--overlap", "2", "--dilation", "2", "--feather", "2"]
 

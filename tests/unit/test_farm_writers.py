@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openjd.model import create_job, decode_job_template
 
-from void_client.demo_shot import make_shot, write_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import FarmSpec, farm_names, submit_job
 from void_client.farm.openjd import template, to_yaml
 from void_client.sequence_job import RemoveRequest
+from void_daemon.demo_shot import make_shot, write_shot
 
 COMMAND = [sys.executable, "-m", "void_client.cli.main"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from void_client.demo_shot import make_shot
-from void_client.metrics import cv2_inpaint_baseline, sequence_scores
 from void_client.quadmask import KEEP, build_quadmask, hole
+from void_daemon.demo_shot import make_shot
 from void_daemon.engines.base import WindowInput
 from void_daemon.engines.propagate import PropagateEngine, complete_flow
+from void_daemon.metrics import cv2_inpaint_baseline, sequence_scores
 
 
 def run(shot, dilation: int = 4):

@@ -325,6 +325,40 @@ def test_form_values_become_settings() -> None:
     assert settings.ResolveSettings(job={"window": 21}).validate().job_settings()["window"] == 21
 
 
+def test_overwrite_is_a_form_value_and_persists(tmp_path) -> None:
+    assert settings.ResolveSettings().overwrite is False  # versioning up is the default
+    s = settings.settings_from_form({"overwrite": True})
+    assert s.overwrite is True and settings.form_values(s)["overwrite"] is True
+    settings.save_settings(s, tmp_path / "s.json")
+    assert settings.load_settings(tmp_path / "s.json").overwrite is True
+    # A settings file from before the option keeps the default.
+    (tmp_path / "old.json").write_text('{"engine": "void"}')
+    assert settings.load_settings(tmp_path / "old.json").overwrite is False
+
+
+def test_clean_plates_version_up_or_overwrite_the_latest(tmp_path) -> None:
+    from void_resolve.flow import choose_output, clean_plate_folder
+
+    folder = clean_plate_folder(tmp_path, "My Show: S01", "A001_C002.mov", FrameSpan(1, 2))
+    assert folder == tmp_path / "My_Show_S01" / "A001_C002_mov_1-2"
+    assert str(choose_output(folder, "A001_C002.mov", False)).endswith(
+        "A001_C002_mov_void_v001.########.exr"
+    )
+    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v001.########.exr")
+    folder.mkdir(parents=True)
+    (folder / "A001_C002_mov_void_v001.00000001.exr").write_bytes(b"x")
+    (folder / "A001_C002_mov_void_v003.00000001.exr").write_bytes(b"x")
+    # Counts on from the latest (never back into a gap), and overwrite takes the latest.
+    assert str(choose_output(folder, "A001_C002.mov", False)).endswith("_v004.########.exr")
+    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v003.########.exr")
+    # A version that holds only a manifest (a run under way) is taken too.
+    (folder / ".A001_C002_mov_void_v004.########.exr.void-remove.json").write_text("{}")
+    assert str(choose_output(folder, "A001_C002.mov", False)).endswith("_v005.########.exr")
+    # Another clip's plates in the same folder do not count.
+    (folder / "B_void_v009.00000001.exr").write_bytes(b"x")
+    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v004.########.exr")
+
+
 def test_progress_bar_and_stage_shares() -> None:
     assert rollback.progress_bar(0.5, 10) == "█████░░░░░  50%"
     assert rollback.overall("render", 0.5) == pytest.approx(0.16)

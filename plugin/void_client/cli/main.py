@@ -15,6 +15,7 @@ from void_client.errors import VoidError
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("void_client.cli.run", "remove an object from an EXR sequence through the daemon"),
     "status": ("void_client.cli.status", "show the daemon's jobs"),
+    "jobs": ("void_client.cli.jobs", "list jobs with their disk use; 'jobs clean' frees disk"),
     "attach": ("void_client.cli.attach", "re-attach to a job and collect its frames"),
     "cancel": ("void_client.cli.cancel", "cancel a job on the daemon"),
     "panel": (

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from void_client.demo_shot import Shot
 from void_client.sequence import write_image
+from void_daemon.demo_shot import Shot
 
 from .fake_resolve import (
     Calls,

@@ -1,4 +1,8 @@
-"""Image quality numbers used by the demo, the tests and the benchmarks."""
+"""Image quality numbers used by the demo, the tests and the benchmarks.
+
+PSNR/SSIM (scikit-image), the ``cv2.inpaint`` baseline and optical-flow temporal metrics (OpenCV):
+daemon-side, since the light client imports neither (``docs/architecture.md``, import rules).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from void_client.demo_shot import linear_to_srgb
+from void_client.srgb import linear_to_srgb, srgb_to_linear
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -55,8 +59,6 @@ def cv2_inpaint_baseline(
     for f, m in zip(plate, region):
         disp = (linear_to_srgb(f[..., :3]) * 255).round().astype(np.uint8)
         filled = cv2.inpaint(disp, m.astype(np.uint8), radius, flag).astype(np.float32) / 255.0
-        from void_client.demo_shot import srgb_to_linear
-
         out.append(srgb_to_linear(filled))
     return np.stack(out)
 
@@ -144,7 +146,7 @@ def _grow_box(box: tuple[int, int, int, int], by: int, h: int, w: int) -> tuple[
 def region_box(region: np.ndarray, margin: int) -> tuple[slice, slice]:
     """Slices of the box around the region over the whole shot ``(T, H, W)``, grown by ``margin``."""
     _, h, w = region.shape
-    y0, x0, y1, x1 = _grow_box(_bbox(region.any(0)), margin, h, w)
+    y0, x0, y1, x1 = _grow_box(_bbox(np.asarray(region.any(axis=0))), margin, h, w)
     return slice(y0, y1), slice(x0, x1)
 
 
@@ -168,14 +170,15 @@ def flow_pairs(reference: np.ndarray) -> list[FlowPair]:
     benchmark, so every method is warped by the same, true motion)."""
     import cv2
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     t_count, h, w = reference.shape[:3]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     grey = [_grey8(f) for f in reference]
     pairs = []
     for t in range(t_count - 1):
-        fw = dis.calc(grey[t], grey[t + 1], None)
-        bw = dis.calc(grey[t + 1], grey[t], None)
+        # OpenCV allocates the output for flow=None, which its stubs do not list
+        fw = dis.calc(grey[t], grey[t + 1], None)  # type: ignore[call-overload]
+        bw = dis.calc(grey[t + 1], grey[t], None)  # type: ignore[call-overload]
         mx, my = xs + fw[..., 0], ys + fw[..., 1]
         back = cv2.remap(bw, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Sundaram et al.'s occlusion test: forward then backward should come home.

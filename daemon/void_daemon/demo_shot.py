@@ -1,7 +1,9 @@
 """A generated shot with its ground truth: a real photograph under a panning camera, a moving
 ball that casts a shadow, and the clean plate without them (VOID's own counterfactual idea).
 
-Deterministic from ``seed``. Needs scikit-image (its bundled sample photographs) and OpenCV.
+Deterministic from ``seed``. Needs scikit-image (its bundled sample photographs) and OpenCV, so
+it lives in the daemon package, not in the light client (``docs/architecture.md``, import rules).
+Used by ``void-remove demo`` (:mod:`void_daemon.demo_command`), the tests and the benchmarks.
 """
 
 from __future__ import annotations
@@ -11,17 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from void_client.sequence import write_image
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
-        np.float32
-    )
+from void_client.srgb import srgb_to_linear
 
 
 @dataclass
@@ -78,7 +70,7 @@ def make_shot(
     for t in range(frames):
         cam_x = 2.0 + (0.0 if static else pan * t)
         cam_y = y_off + (0.0 if static else 1.5 * np.sin(t / 7.0))
-        m = np.float32([[1, 0, -cam_x], [0, 1, -cam_y]])
+        m = np.array([[1, 0, -cam_x], [0, 1, -cam_y]], dtype=np.float32)
         clean = cv2.warpAffine(
             bg, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
