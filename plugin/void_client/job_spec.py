@@ -120,9 +120,7 @@ class JobSpec:
             default = (
                 f.default
                 if f.default is not dataclasses.MISSING
-                else (
-                    f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-                )
+                else (f.default_factory() if callable(f.default_factory) else None)
             )
             if default is not None:
                 if (

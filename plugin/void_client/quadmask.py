@@ -1,6 +1,6 @@
 """VOID's quadmask, built from the artist's remove and affected mattes.
 
-The four levels are fixed by the model (DESIGN §5) and defined only here.
+The four levels are fixed by the model (``docs/architecture.md``, "Quadmask") and defined only here.
 Artists never paint them: they give a float *remove* matte and an optional *affected*
 matte (shadow, reflection, things the object moved), and this module dilates, combines
 and validates them.

@@ -24,6 +24,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_resolve.locations import scripting_api_dirs
 from void_resolve.records import ItemInfo, SaverInfo, TimelineInfo
 from void_resolve.rollback import progress_bar
+from void_resolve.settings import OVERWRITE_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,8 @@ class ResolveAPI:
 
 
 class Dialog:
-    """Resolve's own window (UIManager): range, matte, engine, prompt, pass 2, Run/Cancel, progress.
+    """Resolve's own window (UIManager): range, matte, engine, prompt, pass 2, overwrite,
+    Run/Cancel, progress.
 
     UIManager has no progress widget, so progress is a text bar in a label.
     """
@@ -349,6 +351,7 @@ class Dialog:
                             "Weight": 0,
                         }
                     ),
+                    ui.CheckBox({"ID": "overwrite", "Text": OVERWRITE_LABEL, "Weight": 0}),
                     ui.Label({"ID": "progress", "Text": "", "Weight": 0}),
                     ui.Label({"ID": "status", "Text": "", "WordWrap": True}),
                     ui.HGroup(
@@ -374,6 +377,7 @@ class Dialog:
             "engine": str(self.items["engine"].CurrentText),
             "prompt": str(self.items["prompt"].Text),
             "pass2": bool(self.items["pass2"].Checked),
+            "overwrite": bool(self.items["overwrite"].Checked),
         }
 
     def set_values(self, values: Mapping[str, Any]) -> None:
@@ -385,6 +389,7 @@ class Dialog:
         )
         self.items["prompt"].Text = str(values["prompt"])
         self.items["pass2"].Checked = bool(values["pass2"])
+        self.items["overwrite"].Checked = bool(values.get("overwrite", False))
 
     def show_progress(self, fraction: float, message: str) -> None:
         self.items["progress"].Text = progress_bar(fraction)

@@ -7,6 +7,13 @@ frame. Every change to the project is registered with a :class:`~void_resolve.ro
 is made, so a failure or a cancel leaves no half-imported media, stray render job, extra track or
 redirected Saver behind.
 
+Clean plates are versioned: ``<root>/<project>/<clip>_<first>-<last>/<clip>_void_v001.########.exr``,
+then ``_v002``... Each run writes the next free version (:func:`choose_output`) through the
+output manifest and lock of ``void_client.output_manifest``, so an earlier result (perhaps
+already cut in) is never touched; with the ``overwrite`` setting the latest version is replaced
+instead. On a failure or cancel only what this run wrote is deleted (:func:`undo_output`).
+See docs/resolve.md and docs/architecture.md.
+
 All Resolve calls go through ``api`` (``void_resolve.api.ResolveAPI``, the one seam). The run is
 a generator of :class:`FlowEvent` so a UI can drive it from a timer, one short step per tick,
 without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the end for scripts.
@@ -14,8 +21,11 @@ without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the en
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -26,9 +36,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from void_client import protocol as P
+from void_client.atomic import write_text_atomic
 from void_client.client import connect as connect_daemon
 from void_client.errors import ErrorCode, VoidError
+from void_client.output_manifest import manifest_path, next_version, read_manifest
 from void_client.paths import home
+from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_client.session import JobReport
 from void_resolve import formats, mattes, placement, render, selection
@@ -63,6 +76,74 @@ class FlowResult:
     media_item: str
     matte: str
     report: JobReport
+
+
+def clean_plate_folder(root: str | os.PathLike, project: str, clip: str, span: FrameSpan) -> Path:
+    """One folder per clip and frame span, holding every version of its clean plate."""
+    return (
+        Path(root)
+        / placement.safe_name(project, "project")
+        / f"{placement.safe_name(clip)}_{span.first}-{span.last}"
+    )
+
+
+def clean_plate_pattern(folder: str | os.PathLike, clip: str, version: int) -> SequencePattern:
+    """``<clip>_void_v001.########.exr``: the version is in the name Resolve shows."""
+    name = f"{placement.safe_name(clip)}_void_v{version:03d}."
+    return SequencePattern(str(Path(folder) / name), 8, ".exr")
+
+
+def clean_plate_versions(folder: str | os.PathLike, clip: str) -> list[int]:
+    """Versions in ``folder`` with a frame or a manifest (a run that wrote nothing has none)."""
+    stem = re.escape(f"{placement.safe_name(clip)}_void_v")
+    found = re.compile(rf"^\.?{stem}(\d+)\.")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted({int(m.group(1)) for n in names if (m := found.match(n))})
+
+
+def choose_output(folder: str | os.PathLike, clip: str, overwrite: bool) -> SequencePattern:
+    """The clean plate this run writes: the next free ``_v###`` (counting on from the latest, the
+    CLI's ``--version-up``), or with ``overwrite`` the latest version (``_v001`` when none)."""
+    latest = max(clean_plate_versions(folder, clip), default=0)
+    if overwrite:
+        return clean_plate_pattern(folder, clip, latest or 1)
+    if not latest:
+        return clean_plate_pattern(folder, clip, 1)
+    return SequencePattern.parse(next_version(str(clean_plate_pattern(folder, clip, latest))))
+
+
+def undo_output(out: SequencePattern, job: str, created: list[Path]) -> None:
+    """Delete what job ``job`` wrote into ``out`` (frames and its manifest entry), then the
+    folders this run created if they are empty. Other versions and other jobs' frames stay;
+    frames an ``overwrite`` run replaced were deleted when it started and cannot come back."""
+    manifest = read_manifest(out) if job else None
+    if manifest is not None:
+        entries = manifest.get("jobs", [])
+        for entry in entries:
+            if entry.get("job") == job:
+                for f in entry.get("frames", []):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(out.path(int(f)))
+        rest = [e for e in entries if e.get("job") != job and e.get("frames")]
+        if rest:
+            last = rest[-1]
+            manifest.update(
+                jobs=rest,
+                job=last.get("job", ""),
+                settings_hash=last.get("settings_hash", ""),
+                frames_written=sorted(last.get("frames", [])),
+                state=last.get("state", "complete"),
+            )
+            write_text_atomic(manifest_path(out), json.dumps(manifest, indent=1) + "\n")
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                manifest_path(out).unlink()
+    for folder in created:  # deepest first; rmdir refuses a folder that still holds anything
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 class RemoveFlow:
@@ -174,14 +255,20 @@ class RemoveFlow:
                 )
             api.set_render_mode(project, saved_mode)
 
-        # 3. The job on the daemon; the output folder is new, and deleted again on failure.
+        # 3. The job on the daemon, into the next clean plate version (or the latest one, with
+        # overwrite); on failure only what this run wrote is deleted again.
         project_name = api.project_name(project)
-        out_dir = placement.output_folder(
+        out_dir = clean_plate_folder(
             s.output_root or placement.default_output_root(), project_name, source.name, span
         )
-        out = placement.output_pattern(out_dir, source.name)
-        out_dir.mkdir(parents=True)
-        rollback.add(f"delete {out_dir}", lambda: shutil.rmtree(out_dir, ignore_errors=True))
+        created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = choose_output(out_dir, source.name, s.overwrite)
+        job_box: dict[str, str] = {}
+        rollback.add(
+            f"delete this run's frames of {out}",
+            lambda: undo_output(out, job_box.get("job", ""), created),
+        )
         remove_ref = str(work.sequence("remove")) + (":R" if matte.kind == "track" else "")
         affected_ref = (
             str(work.sequence("affected")) if matte.kind == "fusion" and matte.affected else ""
@@ -195,8 +282,10 @@ class RemoveFlow:
             settings=s.job_settings(),
             endpoint=s.endpoint,
             autostart=s.autostart,
+            overwrite=s.overwrite,
         )
-        report = yield from self._remove(self.request, span)
+        log.info("%s the clean plate %s", "overwriting" if s.overwrite else "writing", out)
+        report = yield from self._remove(self.request, span, job_box)
 
         # 4. Into the VOID bin and onto a new track above the source.
         yield FlowEvent(
@@ -208,7 +297,7 @@ class RemoveFlow:
         yield FlowEvent(
             "done",
             1.0,
-            f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files in {out_dir}",
+            f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files: {out}",
         )
 
     def _tracks(self, timeline: Any, count: int) -> list[list[ItemInfo]]:
@@ -401,8 +490,11 @@ class RemoveFlow:
                 api.set_track_enabled(timeline, t, enabled[t])
 
     # ------------------------------------------------------------------ daemon job
-    def _remove(self, req: RemoveRequest, span: FrameSpan) -> Iterator[FlowEvent]:
-        """Run the job on a worker thread (it owns the ZeroMQ socket) and report as it goes."""
+    def _remove(
+        self, req: RemoveRequest, span: FrameSpan, job_box: dict[str, str]
+    ) -> Iterator[FlowEvent]:
+        """Run the job on a worker thread (it owns the ZeroMQ socket) and report as it goes;
+        ``job_box["job"]`` gets the job id once the daemon accepted it (for the rollback)."""
         box: dict[str, Any] = {}
         written = [0]
         stage = ["queued"]
@@ -420,7 +512,9 @@ class RemoveFlow:
 
         def target() -> None:
             try:
-                box["report"] = remove_sequence(req, on_event, cancel)
+                box["report"] = remove_sequence(
+                    req, on_event, cancel, on_submit=lambda job: job_box.update(job=job)
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to the generator
                 box["error"] = exc
 

@@ -1,7 +1,7 @@
 """DaVinci Resolve: the VOID Remove window in Qt, used when Resolve's Python can import PySide6.
 
 The same controls as Resolve's own UIManager dialog (range, matte, engine, prompt, pass 2,
-Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
+overwrite, Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
 windows behave alike. A ``QTimer`` steps the flow, so the window never blocks. When the panel
 (:mod:`void_client.panel`: daemon status, job log and history with re-attach) imports, a
 Panel button opens it.
@@ -16,7 +16,15 @@ from collections.abc import Callable
 
 from void_client.protocol import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
-from void_resolve.settings import ENGINES, MATTE_LABELS, MATTE_MODES, RANGE_LABELS, RANGE_MODES
+from void_resolve.settings import (
+    ENGINES,
+    MATTE_LABELS,
+    MATTE_MODES,
+    OVERWRITE_LABEL,
+    OVERWRITE_TIP,
+    RANGE_LABELS,
+    RANGE_MODES,
+)
 
 try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
     from void_client.panel.qt import QtCore, QtWidgets
@@ -59,6 +67,8 @@ class RemoveWindow(QtWidgets.QWidget):
         self.prompt = QtWidgets.QLineEdit()
         self.prompt.setPlaceholderText("what the background looks like (void engine)")
         self.pass2 = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement, void engine)")
+        self.overwrite = QtWidgets.QCheckBox(OVERWRITE_LABEL)
+        self.overwrite.setToolTip(OVERWRITE_TIP)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QtWidgets.QLabel("")
@@ -72,6 +82,7 @@ class RemoveWindow(QtWidgets.QWidget):
         form.addRow("Engine", self.engine)
         form.addRow("Prompt", self.prompt)
         form.addRow("", self.pass2)
+        form.addRow("", self.overwrite)
         buttons = QtWidgets.QHBoxLayout()
         self._show_panel = panel_opener()
         if self._show_panel is not None:
@@ -106,6 +117,7 @@ class RemoveWindow(QtWidgets.QWidget):
         self.engine.setEditText(str(values["engine"]))
         self.prompt.setText(str(values["prompt"]))
         self.pass2.setChecked(bool(values["pass2"]))
+        self.overwrite.setChecked(bool(values.get("overwrite", False)))
 
     # ------------------------------------------------------------------ FlowView
     def values(self) -> dict:
@@ -115,6 +127,7 @@ class RemoveWindow(QtWidgets.QWidget):
             "engine": self.engine.currentText(),
             "prompt": self.prompt.text(),
             "pass2": self.pass2.isChecked(),
+            "overwrite": self.overwrite.isChecked(),
         }
 
     def show_progress(self, fraction: float, message: str) -> None:
@@ -123,7 +136,7 @@ class RemoveWindow(QtWidgets.QWidget):
 
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
-        for w in (self.range, self.matte, self.engine, self.prompt, self.pass2):
+        for w in (self.range, self.matte, self.engine, self.prompt, self.pass2, self.overwrite):
             w.setEnabled(not running)
         self.cancel_button.setText("Cancel" if running else "Close")
 

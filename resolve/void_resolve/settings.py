@@ -1,4 +1,5 @@
-"""DaVinci Resolve: what the artist chose (range, matte, engine, prompt), kept between runs.
+"""DaVinci Resolve: what the artist chose (range, matte, engine, prompt, overwrite), kept between
+runs.
 
 :class:`ResolveSettings` is what a window (Qt, Resolve's UIManager) or the command line hands to
 :class:`void_resolve.flow.RemoveFlow`; :func:`form_values` / :func:`settings_from_form` translate
@@ -42,6 +43,12 @@ MATTE_LABELS = {
     "alpha": "Clip alpha (Color page Alpha Output)",
 }
 ENGINES = ("propagate", "void")
+#: The overwrite checkbox, the same words in every window.
+OVERWRITE_LABEL = "Overwrite the latest clean plate (else write the next _v### version)"
+OVERWRITE_TIP = (
+    "Off: every run writes a new version beside the earlier ones, which stay untouched. "
+    "On: the clip's latest version is replaced (its old frames are deleted first)."
+)
 
 
 @dataclass
@@ -59,6 +66,9 @@ class ResolveSettings:
     autostart: bool = True
     #: Folder for clean plates ("" = ``$VOID_RESOLVE_OUTPUT`` or ``~/VOID Remove``).
     output_root: str = ""
+    #: Replace the clip's latest clean plate version instead of writing the next ``_v###``
+    #: (the default: an earlier result, maybe already cut in, is never touched).
+    overwrite: bool = False
 
     def validate(self) -> ResolveSettings:
         if self.range_mode not in RANGE_MODES:
@@ -136,13 +146,15 @@ def form_values(settings: ResolveSettings) -> dict:
         "engine": settings.engine,
         "prompt": settings.prompt,
         "pass2": bool(settings.pass2),
+        "overwrite": bool(settings.overwrite),
     }
 
 
 def settings_from_form(
     values: Mapping[str, Any], base: ResolveSettings | None = None
 ) -> ResolveSettings:
-    """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``) → settings.
+    """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``,
+    ``overwrite``) → settings.
 
     ``range`` and ``matte`` may be a mode key, its label, or its index in the mode list, so
     every UI toolkit can hand over what its combo box gives most easily.
@@ -168,6 +180,8 @@ def settings_from_form(
         s.prompt = str(values["prompt"] or "").strip()
     if "pass2" in values:
         s.pass2 = bool(values["pass2"])
+    if "overwrite" in values:
+        s.overwrite = bool(values["overwrite"])
     return s.validate()
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
-from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; Nuke 15 runs 3.10
+    from importlib.resources.abc import Traversable
 
 SPEC_NAME = "spec.json"
 

@@ -15,7 +15,9 @@ import pytest
 from void_client import node_job as H
 from void_client import protocol as P
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 from void_client.job_state import FINAL_STATES, JobState
+from void_client.output_manifest import claim_output, read_manifest
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_daemon.demo_shot import Shot, make_shot
 from void_nuke import node_spec as N
@@ -363,6 +365,51 @@ def test_host_job_resubmits_when_the_job_it_would_reattach_to_is_gone(
         and len(report.frames_written) == 12
         and H.results_complete(plan)
     )
+
+
+def test_host_job_rerun_after_a_cancel_reattaches_through_the_output_manifest(
+    daemon, shot: Shot, tmp_path: Path
+) -> None:
+    # A dilation no other test uses: the first window is not in the daemon's cache.
+    settings = H.NodeSettings(endpoint=daemon.endpoint, window=5, overlap=2, dilation=7)
+    plan = _plan(tmp_path, shot, settings)
+    write_exports(plan, shot)
+    result = SequencePattern.parse(plan.pattern("result"))
+    first = H.NodeRun(plan, settings, autostart=False)
+    first.on_frame = lambda frame: first.cancel()
+    with pytest.raises(VoidError) as e:
+        first.run()
+    assert e.value.code == ErrorCode.CANCELLED and first.state.stage == "cancelled"
+    cancelled = read_manifest(result)
+    assert cancelled is not None and cancelled["state"] == "cancelled"
+    assert 0 < len(cancelled["frames_written"]) < 12
+    job = H.Manifest.load(plan.manifest_path).job
+    assert cancelled["job"] == job
+
+    # Same node, same settings: the output manifest lets it finish the sequence, never refuses.
+    report = H.NodeRun(plan, settings, autostart=False).run()
+    assert H.results_complete(plan) and result.scan() == plan.frames
+    done = read_manifest(result)
+    assert done["state"] == "complete" and done["job"] == report.job
+    assert sorted(f for e in done["jobs"] for f in e["frames"]) == plan.frames
+    assert {e["settings_hash"] for e in done["jobs"]} == {cancelled["settings_hash"]}
+
+
+def test_host_job_refuses_a_second_writer_of_its_results(
+    daemon, shot: Shot, tmp_path: Path
+) -> None:
+    settings = H.NodeSettings(endpoint=daemon.endpoint, window=13, overlap=4)
+    plan = _plan(tmp_path, shot, settings)
+    write_exports(plan, shot)
+    result = SequencePattern.parse(plan.pattern("result"))
+    spec = JobSpec(frames=plan.frames, width=96, height=64)
+    # Another writer (the same node running in a second Nuke, a script) holds the sequence.
+    with claim_output(result, plan.frames, spec, [], job="otherjob0001"):
+        with pytest.raises(VoidError) as e:
+            H.NodeRun(plan, settings, autostart=False).run()
+    assert e.value.code == ErrorCode.BAD_SPEC
+    assert "job otherjob0001" in e.value.message and "is writing" in e.value.message
+    assert result.scan() == []  # nothing was written beside the other writer
 
 
 def test_host_job_failures_name_the_problem(daemon, shot: Shot, tmp_path: Path) -> None:

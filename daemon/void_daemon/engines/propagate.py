@@ -57,7 +57,7 @@ class _Flow:
     def __init__(
         self, grey: np.ndarray, holes: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
     ) -> None:
-        self.dis = cv2.DISOpticalFlow_create(preset)
+        self.dis = cv2.DISOpticalFlow.create(preset)
         _, h, w = grey.shape
         self.size = (w, h)
         self.scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
@@ -79,7 +79,8 @@ class _Flow:
         """Flow from frame ``a`` to frame ``b`` at full resolution."""
         small = self._memo.get((a, b))
         if small is None:
-            flow = self.dis.calc(self.grey[a], self.grey[b], None)
+            # None lets calc allocate the output; OpenCV's stubs declare that argument required.
+            flow = self.dis.calc(self.grey[a], self.grey[b], None)  # type: ignore[call-overload]
             small = self._memo[(a, b)] = complete_flow(flow, self.holes[a], self.holes[b])
         if self.scale == 1.0:
             return small
@@ -174,8 +175,8 @@ def _propagate(
     come from, or -1. Returns per-frame arrays aligned with ``np.nonzero(holes[t])``."""
     t_count, h, w = holes.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    src_t = [None] * t_count
-    src_xy = [None] * t_count
+    src_t: list[np.ndarray | None] = [None] * t_count
+    src_xy: list[np.ndarray | None] = [None] * t_count
     prev = None  # full maps of the previous frame in this pass: (index, x, y)
     for i, t in enumerate(order):
         if window.cancelled():
@@ -266,7 +267,7 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     known = (~unknown).astype(np.float32)
     if not known.any():
         return frame.copy()
-    levels = [(frame * known[..., None], known)]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(frame * known[..., None], known)]
     while min(levels[-1][1].shape) > 1:
         c, w = levels[-1]
         h2, w2 = max(1, c.shape[0] // 2), max(1, c.shape[1] // 2)

@@ -3,6 +3,13 @@
 It checks the exports, sends the job to the daemon (re-attaching to the job of an interrupted
 run with the same fingerprint), writes results as they arrive and the manifest at the end.
 :meth:`NodeRun.run` blocks (batch, render farm); :meth:`NodeRun.start` runs on a worker thread (GUI).
+
+The run folder is named by the settings fingerprint, so two different settings never share a
+result sequence; results are still written through the output manifest and lock of
+:func:`~void_client.output_manifest.claim_output` (as ``void-remove run`` does), so a second
+writer (the same node run twice at once, a script pointed at the folder) is refused and a
+cancelled run is recorded as such. Re-attaching to the run's own job is allowed: its frames are
+its own. See docs/nuke.md and docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from void_client.job_state import JobState
 from void_client.node_job.plan import Manifest, RunPlan
 from void_client.node_job.run_state import RunStage, RunState
 from void_client.node_job.settings import NodeSettings
+from void_client.output_manifest import OutputClaim, claim_output
+from void_client.sequence import sweep_stale_temps
 from void_client.sequence_job import SequenceJob
 from void_client.session import JobReport, JobSession
 
@@ -128,17 +137,23 @@ class NodeRun:
         if not req.autostart and is_local(req.endpoint):
             with DaemonClient(req.endpoint) as probe:  # fail fast: loopback answers in milliseconds
                 probe.hello(timeout=LOCAL_PROBE_S)
-        client = connect(req.endpoint, autostart=req.autostart)
-        try:
-            report = self._session(client, seq, manifest, attach)
-        finally:
-            client.close()
+        sweep_stale_temps(seq.out)  # a previous session killed mid-write
+        inputs = [req.plate, req.remove, req.affected]
+        with claim_output(seq.out, seq.frames, self.spec, inputs, job=attach) as claim:
+            seq.on_written = claim.frame_written
+            client = connect(req.endpoint, autostart=req.autostart)
+            try:
+                report = self._session(client, seq, manifest, attach, claim)
+            finally:
+                client.close()
         manifest.job, manifest.complete = report.job, True
         manifest.frames_written, manifest.seconds = len(report.frames_written), report.seconds
         manifest.save(plan.manifest_path)
         return report
 
-    def _session(self, client: Any, seq: SequenceJob, manifest: Manifest, attach: str) -> JobReport:
+    def _session(
+        self, client: Any, seq: SequenceJob, manifest: Manifest, attach: str, claim: OutputClaim
+    ) -> JobReport:
         def write(frame: int, pixels: Any) -> None:
             seq.write_result(frame, pixels)
             with self._lock:
@@ -154,8 +169,14 @@ class NodeRun:
                 # Remember the job as soon as it exists, so a new session can re-attach to it.
                 manifest.job = job
                 manifest.save(self.plan.manifest_path)
+            if job and claim.job != job:
+                claim.set_job(job)  # the output manifest names the job writing the frames
             self._set()
 
+        if attach and self._ended(client, attach):
+            # The earlier run was cancelled (or its job failed): this run is the artist asking
+            # again, so it submits anew instead of re-attaching to an ended job.
+            attach = ""
         if attach:
             try:
                 log.info("re-attaching to job %s", attach)
@@ -171,3 +192,19 @@ class NodeRun:
         return JobSession(
             client, self.spec, seq.read_frame, write, on_event, self.cancel_event
         ).run()
+
+    @staticmethod
+    def _ended(client: Any, job: str) -> bool:
+        """True when the daemon has ``job`` as cancelled or failed (unknown: the attach finds out)."""
+        try:
+            jobs = client.status(job)
+        except VoidError:
+            return False
+        ended = [
+            j
+            for j in jobs
+            if j.get("job") == job and j.get("state") in (JobState.CANCELLED, JobState.FAILED)
+        ]
+        if ended:
+            log.info("job %s was %s; submitting it again", job, ended[0]["state"])
+        return bool(ended)

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ class HistoryEntry:
     def from_request(
         cls, job: str, name: str, req: RemoveRequest, frames_total: int = 0
     ) -> HistoryEntry:
+        fr = req.frame_range
         return cls(
             job=job,
             name=name,
@@ -85,7 +87,7 @@ class HistoryEntry:
             remove=req.remove,
             out=req.out,
             affected=req.affected,
-            frame_range=tuple(req.frame_range) if req.frame_range else None,  # type: ignore[arg-type]
+            frame_range=(int(fr[0]), int(fr[1])) if fr else None,
             settings=dict(req.settings),
             started=time.time(),
             frames_total=frames_total,
@@ -168,7 +170,7 @@ class JobHistory:
         self._write()
         return entry
 
-    def update_from_status(self, jobs: list[dict], endpoint: str) -> list[str]:
+    def update_from_status(self, jobs: Sequence[Mapping[str, Any]], endpoint: str) -> list[str]:
         """Take state and progress from a daemon ``status`` reply; returns the changed job ids."""
         by_id = {j.get("job"): j for j in jobs}
         self._entries = self._read()

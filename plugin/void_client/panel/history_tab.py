@@ -61,7 +61,7 @@ class HistoryTab(QtWidgets.QWidget):
             )
             frames = f"{e.frames_done}/{e.frames_total}" if e.frames_total else ""
             item = QtWidgets.QTreeWidgetItem([e.job, e.name, e.state, frames, started, e.out])
-            item.setData(0, Qt.UserRole, e.job)
+            item.setData(0, Qt.ItemDataRole.UserRole, e.job)
             item.setToolTip(2, e.error or e.state)
             item.setToolTip(
                 5,
@@ -80,12 +80,12 @@ class HistoryTab(QtWidgets.QWidget):
 
     def selected_job(self) -> str | None:
         items = self.history_view.selectedItems()
-        return items[0].data(0, Qt.UserRole) if items else None
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
 
     def select(self, job: str) -> bool:
         for i in range(self.history_view.topLevelItemCount()):
             item = self.history_view.topLevelItem(i)
-            if item is not None and item.data(0, Qt.UserRole) == job:
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == job:
                 self.history_view.setCurrentItem(item)
                 return True
         return False

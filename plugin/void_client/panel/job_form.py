@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.panel.qt import QtWidgets
+from void_client.protocol import EngineInfo
 from void_client.sequence import parse_range
 from void_client.sequence_job import RemoveRequest
 
@@ -33,7 +35,7 @@ class JobForm(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         form = QtWidgets.QFormLayout(self)
-        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.plate_edit = self._path_row(
             form, "Plate", "plate sequence, e.g. /shots/sh010/plate.####.exr"
         )
@@ -91,6 +93,12 @@ class JobForm(QtWidgets.QWidget):
         options.addWidget(self.pass2_check)
         options.addStretch(1)
         form.addRow("", options)
+        # Off (the default): every run writes the output's next free _v### version, so an
+        # earlier result is never touched; on: the output pattern as given, old frames replaced.
+        self.overwrite_check = QtWidgets.QCheckBox(
+            "Overwrite the output (else write its next free _v### version)"
+        )
+        form.addRow("", self.overwrite_check)
         form.addRow("", self.autostart_check)
 
     # ------------------------------------------------------------------ reading and filling
@@ -127,6 +135,7 @@ class JobForm(QtWidgets.QWidget):
             },
             endpoint=endpoint,
             autostart=self.autostart_check.isChecked(),
+            overwrite=self.overwrite_check.isChecked(),
         )
 
     def set_request(self, req: RemoveRequest) -> None:
@@ -158,8 +167,9 @@ class JobForm(QtWidgets.QWidget):
         self.prompt_edit.setText(s.get("prompt", self.prompt_edit.text()))
         self.pass2_check.setChecked(bool(s.get("pass2", self.pass2_check.isChecked())))
         self.autostart_check.setChecked(req.autostart)
+        self.overwrite_check.setChecked(req.overwrite)
 
-    def fill_engines(self, engines: list[dict]) -> None:
+    def fill_engines(self, engines: Sequence[EngineInfo]) -> None:
         """The daemon's engines (``hello``); unavailable ones are listed but cannot be picked."""
         current = self.engine_combo.currentText()
         names = [e["name"] for e in engines]

@@ -34,7 +34,7 @@ class LogView(QtWidgets.QPlainTextEdit):
         self.logger = logger or logging.getLogger(__name__)
         self.setReadOnly(True)
         self.setMaximumBlockCount(self.MAX_LINES)
-        self.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
+        self.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
 
     def add(self, text: str, level: str = "info") -> None:
         """A timestamped line (``level``: info, event, ok, warning, error)."""

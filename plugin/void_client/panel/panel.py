@@ -16,6 +16,7 @@ runs in :mod:`.worker` objects on their own threads; this module only reacts to 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any
@@ -35,6 +36,7 @@ from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMo
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
 from void_client.sequence import SequencePattern, SequenceRef, format_ranges
 from void_client.sequence_job import RemoveRequest
+from void_client.session import JobReport
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,7 @@ class VoidPanel(QtWidgets.QWidget):
         self.tabs.addTab(self.job_form, "Job")
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.history_tab, "History")
-        self.splitter = QtWidgets.QSplitter(Qt.Horizontal)
+        self.splitter = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)
@@ -314,6 +316,12 @@ class VoidPanel(QtWidgets.QWidget):
         self.progress_box.set_job(job, info["name"])
         req = self.request
         assert req is not None
+        if info.get("out") and info["out"] != req.out:
+            # The worker chose the next free version: preview and report that one.
+            self.log_event(f"writing {info['out']} (next free version of {req.out})")
+            req = self.request = dataclasses.replace(req, out=info["out"])
+        elif req.overwrite and not info["attached"]:
+            self.log_event(f"overwriting {req.out}", "warning")
         self.viewer.set_source(
             SequencePreviewSource(
                 req.plate, req.remove, req.out, req.affected, req.settings.get("dilation")
@@ -375,14 +383,14 @@ class VoidPanel(QtWidgets.QWidget):
             self.log_event(f"wrote frames {format_ranges(sorted(self._written))}", "info")
             self._written = []
 
-    def _on_finished(self, report: object) -> None:
+    def _on_finished(self, report: JobReport) -> None:
         self._flush_written()
         self.progress.finish(JobState.DONE)
-        n = len(report.frames_written)  # type: ignore[attr-defined]
-        cached = report.cached_windows  # type: ignore[attr-defined]
+        n = len(report.frames_written)
+        cached = report.cached_windows
         self.log_event(
-            f"job {self.job} done: {n} frames written to {self.request.out if self.request else '?'} in {report.seconds:.1f} s "  # type: ignore[attr-defined]
-            f"({report.windows} windows{f', {cached} from cache' if cached else ''})",  # type: ignore[attr-defined]
+            f"job {self.job} done: {n} frames written to {self.request.out if self.request else '?'} in {report.seconds:.1f} s "
+            f"({report.windows} windows{f', {cached} from cache' if cached else ''})",
             "ok",
         )
         self.history.update(
@@ -522,7 +530,9 @@ class VoidPanel(QtWidgets.QWidget):
             self.viewer.minimumSizeHint().width() + self.tabs.minimumSizeHint().width() + 120
         )
         narrow = event.size().width() < side_by_side
-        self.splitter.setOrientation(Qt.Vertical if narrow else Qt.Horizontal)
+        self.splitter.setOrientation(
+            Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal
+        )
         self.status_bar.set_narrow(narrow)
         super().resizeEvent(event)
 
@@ -566,23 +576,29 @@ def apply_dark_theme(app: QtWidgets.QApplication) -> None:
     pal = QtGui.QPalette()
     c = QtGui.QColor
     for role, colour in (
-        (QtGui.QPalette.Window, c(50, 50, 52)),
-        (QtGui.QPalette.WindowText, c(220, 220, 220)),
-        (QtGui.QPalette.Base, c(36, 36, 38)),
-        (QtGui.QPalette.AlternateBase, c(44, 44, 47)),
-        (QtGui.QPalette.ToolTipBase, c(60, 60, 64)),
-        (QtGui.QPalette.ToolTipText, c(230, 230, 230)),
-        (QtGui.QPalette.Text, c(220, 220, 220)),
-        (QtGui.QPalette.Button, c(62, 62, 66)),
-        (QtGui.QPalette.ButtonText, c(225, 225, 225)),
-        (QtGui.QPalette.Highlight, c(230, 150, 40)),
-        (QtGui.QPalette.HighlightedText, c(20, 20, 20)),
-        (QtGui.QPalette.PlaceholderText, c(130, 130, 134)),
+        (QtGui.QPalette.ColorRole.Window, c(50, 50, 52)),
+        (QtGui.QPalette.ColorRole.WindowText, c(220, 220, 220)),
+        (QtGui.QPalette.ColorRole.Base, c(36, 36, 38)),
+        (QtGui.QPalette.ColorRole.AlternateBase, c(44, 44, 47)),
+        (QtGui.QPalette.ColorRole.ToolTipBase, c(60, 60, 64)),
+        (QtGui.QPalette.ColorRole.ToolTipText, c(230, 230, 230)),
+        (QtGui.QPalette.ColorRole.Text, c(220, 220, 220)),
+        (QtGui.QPalette.ColorRole.Button, c(62, 62, 66)),
+        (QtGui.QPalette.ColorRole.ButtonText, c(225, 225, 225)),
+        (QtGui.QPalette.ColorRole.Highlight, c(230, 150, 40)),
+        (QtGui.QPalette.ColorRole.HighlightedText, c(20, 20, 20)),
+        (QtGui.QPalette.ColorRole.PlaceholderText, c(130, 130, 134)),
     ):
         pal.setColor(role, colour)
-    pal.setColor(QtGui.QPalette.Disabled, QtGui.QPalette.Text, c(120, 120, 120))
-    pal.setColor(QtGui.QPalette.Disabled, QtGui.QPalette.ButtonText, c(120, 120, 120))
-    pal.setColor(QtGui.QPalette.Disabled, QtGui.QPalette.WindowText, c(120, 120, 120))
+    pal.setColor(
+        QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.Text, c(120, 120, 120)
+    )
+    pal.setColor(
+        QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.ButtonText, c(120, 120, 120)
+    )
+    pal.setColor(
+        QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.WindowText, c(120, 120, 120)
+    )
     app.setPalette(pal)
 
 

@@ -141,7 +141,9 @@ class WindowBar(QtWidgets.QWidget):
         self.progress = JobProgress()
         self.setMinimumHeight(18)
         self.setMinimumWidth(120)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed
+        )
 
     def set_progress(self, progress: JobProgress) -> None:
         self.progress = progress

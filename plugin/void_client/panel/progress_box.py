@@ -16,7 +16,7 @@ def tool_button(action: QAction) -> QtWidgets.QToolButton:
     """A text button for ``action`` (enabled and disabled with it)."""
     b = QtWidgets.QToolButton()
     b.setDefaultAction(action)
-    b.setToolButtonStyle(Qt.ToolButtonTextOnly)
+    b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     b.setMinimumWidth(80)
     return b
 
@@ -26,13 +26,13 @@ class ProgressBox(QtWidgets.QFrame):
         self, run_action: QAction, cancel_action: QAction, parent: QtWidgets.QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.setFrameShape(QtWidgets.QFrame.StyledPanel)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(8, 6, 8, 6)
         self.stage_label = QtWidgets.QLabel("idle")
         self.stage_label.setMinimumWidth(180)
         self.job_label = QtWidgets.QLabel("")
-        self.job_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.job_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.frames_bar = QtWidgets.QProgressBar()
         self.frames_bar.setFormat("%v/%m frames")
         self.frames_bar.setRange(0, 1)

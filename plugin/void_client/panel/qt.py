@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -47,7 +47,9 @@ def _choose_api() -> str:
 
 API = _choose_api()
 
-if API == "PySide6":
+# mypy checks the panel against PySide6's stubs (PySide2 ships none); ``TYPE_CHECKING`` makes it
+# read the PySide6 branch only, while at run time the branch follows ``API``.
+if TYPE_CHECKING or API == "PySide6":
     from PySide6 import QtCore, QtGui, QtWidgets
 
     QAction = QtGui.QAction
@@ -60,17 +62,18 @@ if API == "PySide6":
         )
         from PySide6.QtOpenGLWidgets import QOpenGLWidget
     except ImportError:  # pragma: no cover - depends on the PySide6 build
+        # None marks "no GL" for viewer.gl_available; the names are classes everywhere else.
         QOpenGLWidget = QOpenGLShader = QOpenGLShaderProgram = None  # type: ignore[assignment,misc]
         QOpenGLTexture = QOpenGLVertexArrayObject = None  # type: ignore[assignment,misc]
 else:  # pragma: no cover - exercised in Nuke <= 15 and by tests/test_panel.py's PySide2 check
-    from PySide2 import QtCore, QtGui, QtWidgets  # type: ignore[no-redef]
+    from PySide2 import QtCore, QtGui, QtWidgets
 
-    QAction = QtWidgets.QAction  # type: ignore[misc]
-    QOpenGLWidget = QtWidgets.QOpenGLWidget  # type: ignore[misc]
-    QOpenGLShader = QtGui.QOpenGLShader  # type: ignore[misc]
-    QOpenGLShaderProgram = QtGui.QOpenGLShaderProgram  # type: ignore[misc]
-    QOpenGLTexture = QtGui.QOpenGLTexture  # type: ignore[misc]
-    QOpenGLVertexArrayObject = QtGui.QOpenGLVertexArrayObject  # type: ignore[misc]
+    QAction = QtWidgets.QAction
+    QOpenGLWidget = QtWidgets.QOpenGLWidget
+    QOpenGLShader = QtGui.QOpenGLShader
+    QOpenGLShaderProgram = QtGui.QOpenGLShaderProgram
+    QOpenGLTexture = QtGui.QOpenGLTexture
+    QOpenGLVertexArrayObject = QtGui.QOpenGLVertexArrayObject
 
 Qt = QtCore.Qt
 Signal = QtCore.Signal
@@ -88,7 +91,9 @@ def application() -> tuple[QtWidgets.QApplication, bool]:
     """The running QApplication, or a new one; the flag says whether this call created it."""
     app = QtWidgets.QApplication.instance()
     if app is not None:
-        return app, False  # type: ignore[return-value]
+        # The panel is a widget: the hosts (Nuke, Resolve) and our own entry point all run a
+        # QApplication, whatever instance() is declared to return.
+        return cast(QtWidgets.QApplication, app), False
     return QtWidgets.QApplication(sys.argv[:1] or ["void-remove"]), True
 
 
@@ -99,19 +104,19 @@ def qimage_from_rgb8(rgb: np.ndarray) -> QtGui.QImage:
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected (h, w, 3) uint8, got {a.shape}")
     # The constructor borrows the buffer; .copy() makes Qt own the pixels before ``a`` goes.
-    return QtGui.QImage(a.tobytes(), w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
+    return QtGui.QImage(a.tobytes(), w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
 
 
 def qimage_from_grey8(grey: np.ndarray) -> QtGui.QImage:
     """A Grayscale8 QImage that owns a copy of ``grey`` (``(h, w)`` uint8)."""
     a = np.ascontiguousarray(grey, dtype=np.uint8)
     h, w = a.shape
-    return QtGui.QImage(a.tobytes(), w, h, w, QtGui.QImage.Format_Grayscale8).copy()
+    return QtGui.QImage(a.tobytes(), w, h, w, QtGui.QImage.Format.Format_Grayscale8).copy()
 
 
 def qimage_to_rgb8(image: QtGui.QImage) -> np.ndarray:
     """The pixels of ``image`` as ``(h, w, 3)`` uint8 (for tests and screenshots)."""
-    img = image.convertToFormat(QtGui.QImage.Format_RGB888)
+    img = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
     h, w, bpl = img.height(), img.width(), img.bytesPerLine()
     bits = img.constBits()
     raw = bytes(bits) if not hasattr(bits, "asstring") else bits.asstring(bpl * h)

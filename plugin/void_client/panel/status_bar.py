@@ -27,7 +27,7 @@ class StatusBar(QtWidgets.QFrame):
 
     def __init__(self, endpoint: str, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFrameShape(QtWidgets.QFrame.StyledPanel)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         rows = QtWidgets.QVBoxLayout(self)
         rows.setContentsMargins(8, 4, 8, 4)
         rows.setSpacing(2)

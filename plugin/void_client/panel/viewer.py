@@ -24,6 +24,7 @@ from collections import OrderedDict
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -93,15 +94,25 @@ def paint_decorations(
     widget_rect: QtCore.QRect,
 ) -> None:
     """Wipe line and labels, and a note (e.g. "waiting for the result"), over either canvas."""
-    painter.setRenderHint(QtGui.QPainter.Antialiasing, True)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
     if mode is ViewMode.WIPE and not rect.isEmpty():
         x = rect.left() + wipe * rect.width()
         painter.setPen(QtGui.QPen(QtGui.QColor(255, 255, 255, 220), 1.5))
         painter.drawLine(QtCore.QPointF(x, rect.top()), QtCore.QPointF(x, rect.bottom()))
         painter.setBrush(QtGui.QColor(255, 255, 255, 220))
         painter.drawEllipse(QtCore.QPointF(x, rect.center().y()), 5.0, 5.0)
-        _label(painter, QtCore.QPointF(rect.left() + 6, rect.top() + 6), "before", Qt.AlignLeft)
-        _label(painter, QtCore.QPointF(rect.right() - 6, rect.top() + 6), "after", Qt.AlignRight)
+        _label(
+            painter,
+            QtCore.QPointF(rect.left() + 6, rect.top() + 6),
+            "before",
+            Qt.AlignmentFlag.AlignLeft,
+        )
+        _label(
+            painter,
+            QtCore.QPointF(rect.right() - 6, rect.top() + 6),
+            "after",
+            Qt.AlignmentFlag.AlignRight,
+        )
     if mode is ViewMode.OVERLAY and not rect.isEmpty():
         _legend(painter, QtCore.QPointF(rect.left() + 6, rect.bottom() - 6))
     if note:
@@ -109,7 +120,7 @@ def paint_decorations(
             painter,
             QtCore.QPointF(widget_rect.center().x(), widget_rect.bottom() - 28),
             note,
-            Qt.AlignHCenter,
+            Qt.AlignmentFlag.AlignHCenter,
         )
 
 
@@ -120,7 +131,7 @@ def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
     chip, pad, h = fm.height() - 4, 6, fm.height() + 4
     w = pad + sum(chip + 4 + fm.horizontalAdvance(name) + pad for _, name in entries)
     box = QtCore.QRectF(bottom_left.x(), bottom_left.y() - h, w, h)
-    painter.setPen(Qt.NoPen)
+    painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QtGui.QColor(0, 0, 0, 150))
     painter.drawRoundedRect(box, 3, 3)
     x = box.left() + pad
@@ -133,7 +144,9 @@ def _legend(painter: QtGui.QPainter, bottom_left: QtCore.QPointF) -> None:
         painter.setPen(QtGui.QColor(235, 235, 235))
         tw = fm.horizontalAdvance(name)
         painter.drawText(
-            QtCore.QRectF(x, box.top(), tw + 2, h), Qt.AlignVCenter | Qt.AlignLeft, name
+            QtCore.QRectF(x, box.top(), tw + 2, h),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            name,
         )
         x += tw + pad
 
@@ -143,22 +156,49 @@ def _label(
 ) -> None:
     fm = painter.fontMetrics()
     w, h = fm.horizontalAdvance(text) + 10, fm.height() + 4
-    x = anchor.x() - (w if align == Qt.AlignRight else w / 2 if align == Qt.AlignHCenter else 0)
+    x = anchor.x() - (
+        w
+        if align == Qt.AlignmentFlag.AlignRight
+        else w / 2
+        if align == Qt.AlignmentFlag.AlignHCenter
+        else 0
+    )
     box = QtCore.QRectF(x, anchor.y(), w, h)
-    painter.setPen(Qt.NoPen)
+    painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QtGui.QColor(0, 0, 0, 150))
     painter.drawRoundedRect(box, 3, 3)
     painter.setPen(QtGui.QColor(235, 235, 235))
-    painter.drawText(box, Qt.AlignCenter, text)
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
-class _CanvasMixin:
-    """State and mouse handling shared by both canvases."""
+if TYPE_CHECKING:
+    # Both canvases are widgets; the mixin says so to the type checker only (at run time it must
+    # stay a plain class, ahead of the widget class in each canvas's bases).
+    _CanvasBase = QtWidgets.QWidget
+else:
+    _CanvasBase = object
+
+
+class _CanvasMixin(_CanvasBase):
+    """State and mouse handling shared by both canvases; the interface the viewer uses."""
 
     preview: FramePreview | None
     mode: ViewMode
     wipe: float
     note: str
+    decorate: bool
+    #: ``"cpu"`` or ``"gl"``.
+    backend: str
+    if TYPE_CHECKING:
+        wipe_moved: Signal
+
+    def show_preview(
+        self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = ""
+    ) -> None:
+        raise NotImplementedError
+
+    def rendered(self) -> QtGui.QImage | None:
+        raise NotImplementedError
 
     def _init_state(self) -> None:
         self.preview = None
@@ -173,18 +213,18 @@ class _CanvasMixin:
         if self.preview is None:
             return QtCore.QRectF()
         w, h = self.preview.size
-        return fit_rect(w, h, self.rect())  # type: ignore[attr-defined]
+        return fit_rect(w, h, self.rect())
 
     def _wipe_at(self, x: float) -> None:
         rect = self.image_rect()
         wipe = wipe_position(x, rect.left(), rect.width())
         if wipe is not None:
             self.wipe = wipe
-            self.wipe_moved.emit(self.wipe)  # type: ignore[attr-defined]
-            self.update()  # type: ignore[attr-defined]
+            self.wipe_moved.emit(self.wipe)
+            self.update()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt override
-        if self.mode is ViewMode.WIPE and event.button() == Qt.LeftButton:
+        if self.mode is ViewMode.WIPE and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = True
             self._wipe_at(_event_x(event))
 
@@ -212,7 +252,9 @@ class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
         self._init_state()
         self._image: QtGui.QImage | None = None
         self.setMinimumSize(160, 100)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding
+        )
 
     def show_preview(
         self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = ""
@@ -234,7 +276,7 @@ class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
         if self._image is not None and not rect.isEmpty():
             # Smooth when shrinking; nearest when enlarging so pixels (and mask edges) stay crisp.
             painter.setRenderHint(
-                QtGui.QPainter.SmoothPixmapTransform, rect.width() < self._image.width()
+                QtGui.QPainter.RenderHint.SmoothPixmapTransform, rect.width() < self._image.width()
             )
             painter.drawImage(rect, self._image)
         if self.decorate:
@@ -261,7 +303,7 @@ def shaders_dir() -> Path | None:
 def gl_format() -> QtGui.QSurfaceFormat:
     fmt = QtGui.QSurfaceFormat()
     fmt.setVersion(3, 3)  # the shaders are #version 330 core (macOS only offers it as core)
-    fmt.setProfile(QtGui.QSurfaceFormat.CoreProfile)
+    fmt.setProfile(QtGui.QSurfaceFormat.OpenGLContextProfile.CoreProfile)
     return fmt
 
 
@@ -292,7 +334,7 @@ def gl_available() -> bool:
 
 if QOpenGLWidget is not None:
 
-    class GlCanvas(_CanvasMixin, QOpenGLWidget):  # type: ignore[misc,valid-type]
+    class GlCanvas(_CanvasMixin, QOpenGLWidget):
         """Draws with the GLSL overlay shader; emits ``failed`` if the shaders do not build."""
 
         wipe_moved = Signal(float)
@@ -304,7 +346,9 @@ if QOpenGLWidget is not None:
             self._init_state()
             self.setFormat(gl_format())
             self.setMinimumSize(160, 100)
-            self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
+            self.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding
+            )
             self._program: QOpenGLShaderProgram | None = None
             self._vao: QOpenGLVertexArrayObject | None = None
             self._textures: dict[str, QOpenGLTexture] = {}
@@ -324,13 +368,14 @@ if QOpenGLWidget is not None:
         def initializeGL(self) -> None:  # noqa: N802
             folder = shaders_dir()
             program = QOpenGLShaderProgram(self)
-            ok = folder is not None
-            if ok:
+            ok = False
+            if folder is not None:
                 ok = program.addShaderFromSourceCode(
-                    QOpenGLShader.Vertex, (folder / "fullscreen.vert").read_text()
+                    QOpenGLShader.ShaderTypeBit.Vertex, (folder / "fullscreen.vert").read_text()
                 )
                 ok = ok and program.addShaderFromSourceCode(
-                    QOpenGLShader.Fragment, (folder / "quadmask_overlay.frag").read_text()
+                    QOpenGLShader.ShaderTypeBit.Fragment,
+                    (folder / "quadmask_overlay.frag").read_text(),
                 )
                 ok = ok and program.link()
             if not ok:
@@ -358,10 +403,10 @@ if QOpenGLWidget is not None:
             old = self._textures.pop(key, None)
             if old is not None:
                 old.destroy()
-            tex = QOpenGLTexture(image, QOpenGLTexture.DontGenerateMipMaps)
-            filt = QOpenGLTexture.Nearest if nearest else QOpenGLTexture.Linear
+            tex = QOpenGLTexture(image, QOpenGLTexture.MipMapGeneration.DontGenerateMipMaps)
+            filt = QOpenGLTexture.Filter.Nearest if nearest else QOpenGLTexture.Filter.Linear
             tex.setMinMagFilters(filt, filt)
-            tex.setWrapMode(QOpenGLTexture.ClampToEdge)
+            tex.setWrapMode(QOpenGLTexture.WrapMode.ClampToEdge)
             self._textures[key] = tex
             return tex
 
@@ -402,18 +447,22 @@ if QOpenGLWidget is not None:
             vao.bind()
             set_i = getattr(prog, "setUniformValue1i", prog.setUniformValue)
             set_f = getattr(prog, "setUniformValue1f", prog.setUniformValue)
+            # By location, not by name: the bindings' stubs type a uniform's name as bytes, and
+            # the by-name setters only look the location up themselves.
+            loc = prog.uniformLocation
             # Textures hold the image top row first: flip v so it shows upright.
-            prog.setUniformValue("uv_scale", QtGui.QVector2D(1.0, -1.0))
-            prog.setUniformValue("uv_offset", QtGui.QVector2D(0.0, 1.0))
-            set_i("plate", 0)
-            set_i("quadmask", 1)
+            prog.setUniformValue(loc("uv_scale"), QtGui.QVector2D(1.0, -1.0))
+            prog.setUniformValue(loc("uv_offset"), QtGui.QVector2D(0.0, 1.0))
+            set_i(loc("plate"), 0)
+            set_i(loc("quadmask"), 1)
+            opacity_at = loc("opacity")
 
             def draw(plate_key: str, opacity: float) -> None:
                 f.glActiveTexture(GL_TEXTURE0)
                 self._textures[plate_key].bind()
                 f.glActiveTexture(GL_TEXTURE0 + 1)
                 self._textures["quadmask"].bind()
-                set_f("opacity", float(opacity))
+                set_f(opacity_at, float(opacity))
                 f.glDrawArrays(GL_TRIANGLES, 0, 3)
 
             if self.mode is ViewMode.OVERLAY:
@@ -436,12 +485,10 @@ if QOpenGLWidget is not None:
             f.glActiveTexture(GL_TEXTURE0)
 
 else:  # pragma: no cover
-    GlCanvas = None  # type: ignore[assignment,misc]
+    GlCanvas = None  # type: ignore[assignment,misc]  # None: no GL here, make_canvas checks
 
 
-def make_canvas(
-    parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True
-) -> QtWidgets.QWidget:
+def make_canvas(parent: QtWidgets.QWidget | None = None, prefer_gl: bool = True) -> _CanvasMixin:
     """The GL canvas where a GL 3.3 context exists, else the CPU canvas."""
     if prefer_gl and GlCanvas is not None and gl_available():
         return GlCanvas(parent)
@@ -462,8 +509,10 @@ class FrameStrip(QtWidgets.QWidget):
         self.current = 0
         self.done: set[int] = set()
         self.setMinimumHeight(22)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
-        self.setFocusPolicy(Qt.ClickFocus)
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed
+        )
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
 
     def set_range(self, first: int, last: int) -> None:
         self.first, self.last = first, max(first, last)
@@ -497,7 +546,7 @@ class FrameStrip(QtWidgets.QWidget):
         self.frame_picked.emit(self.frame_at(_event_x(event)))
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
-        if event.buttons() & Qt.LeftButton:
+        if event.buttons() & Qt.MouseButton.LeftButton:
             self.frame_picked.emit(self.frame_at(_event_x(event)))
 
 
@@ -541,18 +590,19 @@ class ViewerWidget(QtWidgets.QWidget):
 
         self.canvas = make_canvas(self, prefer_gl)
         self.canvas.wipe_moved.connect(self._on_wipe)
-        if getattr(self.canvas, "failed", None) is not None:
-            self.canvas.failed.connect(self._fall_back_to_cpu)
+        failed = getattr(self.canvas, "failed", None)  # the GL canvas's shaders may not build
+        if failed is not None:
+            failed.connect(self._fall_back_to_cpu)
 
         bottom = QtWidgets.QHBoxLayout()
         self.prev_button = QtWidgets.QToolButton()
-        self.prev_button.setArrowType(Qt.LeftArrow)
+        self.prev_button.setArrowType(Qt.ArrowType.LeftArrow)
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.frame_box = QtWidgets.QSpinBox()
         self.frame_box.setKeyboardTracking(False)
         self.frame_box.valueChanged.connect(self._scrub)
         self.next_button = QtWidgets.QToolButton()
-        self.next_button.setArrowType(Qt.RightArrow)
+        self.next_button.setArrowType(Qt.ArrowType.RightArrow)
         self.next_button.clicked.connect(lambda: self.step(1))
         self.strip = FrameStrip()
         self.strip.frame_picked.connect(self._scrub)
@@ -722,7 +772,8 @@ class ViewerWidget(QtWidgets.QWidget):
             # The result landed after the loader read the frame: read it again (once: a
             # result deleted from disk must not make the loader spin).
             self._reread.add(preview.frame)
-            self.loader.request(self.source, preview.frame)
+            if self.source is not None:
+                self.loader.request(self.source, preview.frame)
         self.cache[preview.frame] = preview
         self.cache.move_to_end(preview.frame)
         while len(self.cache) > CACHE_FRAMES:
@@ -750,6 +801,7 @@ class ViewerWidget(QtWidgets.QWidget):
         self.canvas = CpuCanvas(self)
         self.canvas.wipe_moved.connect(self._on_wipe)
         lay = self.layout()
+        assert lay is not None  # set in __init__
         lay.replaceWidget(old, self.canvas)
         old.hide()
         old.deleteLater()

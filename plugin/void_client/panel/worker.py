@@ -5,10 +5,17 @@ Each worker is a QObject moved to its own QThread and owns whatever blocks: a
 :class:`~void_client.session.JobSession`, EXR reads. The GUI thread only ever talks to them
 through queued signals, and they answer through signals too, so nothing the daemon or the disk
 does can freeze the host's UI.
+
+A job writes its output the way ``void-remove run`` does: the output sequence is held with the
+lock and manifest of :func:`~void_client.output_manifest.claim_output`, and unless the request
+says ``overwrite`` a new job goes to the next free ``_v###`` version
+(:func:`~void_client.output_manifest.next_version`, the CLI's ``--version-up``). See
+docs/panel.md and docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -21,9 +28,11 @@ import numpy as np
 from void_client import protocol as P
 from void_client.client import DaemonClient, connect
 from void_client.errors import ErrorCode, VoidError
+from void_client.output_manifest import claim_output, next_version
 from void_client.panel.history import HistoryEntry, JobHistory
 from void_client.panel.qt import QtCore, Signal, Slot
 from void_client.preview import PreviewSource
+from void_client.sequence import sweep_stale_temps
 from void_client.sequence_job import RemoveRequest, SequenceJob, check_writable_folder
 from void_client.session import FrameInput, JobSession
 
@@ -44,17 +53,17 @@ class DaemonStatus:
     endpoint: str
     connected: bool = False
     version: str = ""
-    engines: list[dict] = field(default_factory=list)
+    engines: list[P.EngineInfo] = field(default_factory=list)
     gpu: str = ""
     vram_free: int = 0
     queue_length: int = 0
-    jobs: list[dict] = field(default_factory=list)
+    jobs: list[P.StatusJob] = field(default_factory=list)
     error: str = ""
     round_trip_ms: float = 0.0
 
     @classmethod
     def from_hello(
-        cls, endpoint: str, hello: P.Hello, jobs: list[dict], round_trip_ms: float
+        cls, endpoint: str, hello: P.Hello, jobs: list[P.StatusJob], round_trip_ms: float
     ) -> DaemonStatus:
         return cls(
             endpoint,
@@ -150,7 +159,7 @@ class JobWorker(QtCore.QObject):
     ``detached``; then ``done``.
     """
 
-    submitted = Signal(str, object)  # job id, {"name", "frames", "attached"}
+    submitted = Signal(str, object)  # job id, {"name", "frames", "attached", "out"}
     progress = Signal(object)  # protocol.Progress
     frames_written = Signal(list)  # frame numbers now on disk
     finished = Signal(object)  # session.JobReport
@@ -187,38 +196,60 @@ class JobWorker(QtCore.QObject):
     def run(self) -> None:
         client: DaemonClient | None = None
         try:
-            seq = SequenceJob(self.request)
+            req = self.request
+            if not self.attach and not req.overwrite:
+                # Version up (the default): never into a sequence that already holds frames.
+                req = dataclasses.replace(req, out=next_version(req.out))
+            seq = SequenceJob(req)
             spec = seq.job_spec()
             # The same checks as remove_sequence, before any GPU time is spent.
             if not self.attach:
                 seq.check_remove_not_empty()
             check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
-            client = connect(self.request.endpoint, autostart=self.request.autostart)
-            if not self.attach:
-                # Submit first and record the job before a single frame goes out, then stream
-                # through the same attach path a later session would use: whatever happens to
-                # this host from here on, the history can re-attach.
-                self.job = client.submit(spec).job
-                if self.history_path is not None:
-                    JobHistory(self.history_path).record(
-                        HistoryEntry.from_request(
-                            self.job, spec.name, self.request, len(seq.frames)
+            sweep_stale_temps(seq.out)  # a previous client killed mid-write
+            inputs = [req.plate, req.remove, req.affected]
+            with claim_output(
+                seq.out, seq.frames, spec, inputs, req.overwrite, job=self.attach
+            ) as claim:
+                seq.on_written = claim.frame_written
+                client = connect(req.endpoint, autostart=req.autostart)
+                if not self.attach:
+                    # Submit first and record the job before a single frame goes out, then
+                    # stream through the same attach path a later session would use: whatever
+                    # happens to this host from here on, the history can re-attach.
+                    self.job = client.submit(spec).job
+                    claim.set_job(self.job)
+                    if self.history_path is not None:
+                        JobHistory(self.history_path).record(
+                            HistoryEntry.from_request(self.job, spec.name, req, len(seq.frames))
                         )
-                    )
-            self.submitted.emit(
-                self.job,
-                {"name": spec.name, "frames": list(seq.frames), "attached": bool(self.attach)},
-            )
-            session = JobSession(
-                client,
-                None,
-                self._reader(seq),
-                self._writer(seq),
-                self._on_event,
-                self.cancel_event,
-                attach=self.job,
-            )
-            report = session.run()
+                self.submitted.emit(
+                    self.job,
+                    {
+                        "name": spec.name,
+                        "frames": list(seq.frames),
+                        "attached": bool(self.attach),
+                        "out": req.out,
+                    },
+                )
+                session = JobSession(
+                    client,
+                    None,
+                    self._reader(seq),
+                    self._writer(seq),
+                    self._on_event,
+                    self.cancel_event,
+                    attach=self.job,
+                )
+                try:
+                    report = session.run()
+                except _Detached:
+                    claim.finish("detached")  # the job runs on; History ▸ Re-attach collects it
+                    raise
+                have = claim.frames_on_record() | set(report.frames_written)
+                report.frames_missing = [f for f in seq.frames if f not in have]
+                if report.frames_missing:
+                    claim.finish("incomplete")
             self.finished.emit(report)
         except _Detached:
             self.detached.emit(self.job)
