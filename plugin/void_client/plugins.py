@@ -1,7 +1,7 @@
 """Commands and host installers that other packages add to ``void-remove``, found by entry point.
 
 The client never imports the daemon or a host package (``docs/architecture.md``, import rules).
-What they contribute to the CLI (``void-remove task`` from the daemon, ``void-remove install
+What they contribute to the CLI (``void-remove task`` and ``demo`` from the daemon, ``void-remove install
 nuke|resolve`` from the host packages) is declared in ``pyproject.toml`` as entry points and
 loaded here by name, only when the user asks for it. An install that lacks the package (a host's
 light client without the daemon) says which extra to install instead of failing on an import.
@@ -23,7 +23,12 @@ INSTALLERS_GROUP = "void_remove.installers"
 
 def names(group: str) -> list[str]:
     """The plugin names registered in ``group``, sorted."""
-    return sorted({ep.name for ep in entry_points(group=group)})
+    return sorted(providers(group))
+
+
+def providers(group: str) -> dict[str, str]:
+    """Plugin name -> the module that provides it, without importing anything."""
+    return {ep.name: ep.value for ep in entry_points(group=group)}
 
 
 def load(group: str, name: str) -> ModuleType:

@@ -11,7 +11,7 @@ from void_client import plugins
 from void_client.errors import VoidError
 
 #: name -> module; each module has ``add_arguments(parser)`` and ``main(args) -> int``. Commands
-#: other packages provide (``task``, from the daemon) come from :mod:`void_client.plugins`.
+#: other packages provide (``task`` and ``demo``, from the daemon) come from :mod:`void_client.plugins`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("void_client.cli.run", "remove an object from an EXR sequence through the daemon"),
     "status": ("void_client.cli.status", "show the daemon's jobs"),
@@ -43,13 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
-    for name in plugins.names(plugins.COMMANDS_GROUP):
+    for name, module in sorted(plugins.providers(plugins.COMMANDS_GROUP).items()):
         if name in COMMANDS:
             continue
         # Loaded only when asked for: the light client never imports the daemon to build --help.
         p = sub.add_parser(
             name,
-            help=f"(from an installed package) see 'void-remove {name} -h'",
+            help=f"provided by {module.split('.')[0]}: see 'void-remove {name} -h'",
             add_help=False,
             prefix_chars="\0",
         )
