@@ -11,6 +11,7 @@ import sys
 from void_client.errors import VoidError
 from void_client.paths import default_jobs_dir
 from void_client.protocol import DEFAULT_ENDPOINT
+from void_daemon.connections import fit_max_clients, raise_descriptor_limit
 from void_daemon.engines import EngineConfig
 from void_daemon.server import Limits
 
@@ -89,6 +90,44 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=d.max_inflight_result_bytes / 2**20,
         help="results sent but not acknowledged, per job (MiB)",
+    )
+    lim.add_argument(
+        "--memory-budget-gib",
+        type=float,
+        default=0.0,
+        help="daemon memory one job's window may take, as estimated before the job is accepted "
+        "(GiB; default 0: the memory available when the daemon starts)",
+    )
+    lim.add_argument(
+        "--max-clients",
+        type=int,
+        default=d.max_clients,
+        help="clients served at once; a new one beyond it is told 'busy' (lowered to fit the "
+        "open-file limit)",
+    )
+    life = s.add_argument_group("jobs and disk (docs/reliability.md: Jobs end, Disk)")
+    life.add_argument(
+        "--job-lease-s",
+        type=float,
+        default=60.0,
+        help="a job whose inputs stop arriving fails after this many seconds without word of it",
+    )
+    life.add_argument(
+        "--retention-days",
+        type=float,
+        default=7.0,
+        help="finished jobs are removed this many days after they end (0: never)",
+    )
+    life.add_argument(
+        "--disk-budget-gib",
+        type=float,
+        default=0.0,
+        help="jobs and window cache stay under this; oldest finished jobs go first (0: no budget)",
+    )
+    life.add_argument(
+        "--keep-job-files",
+        action="store_true",
+        help="keep a finished job's stored frames (inspection, debugging); age and budget still apply",
     )
     k = sub.add_parser(
         "keys", help="write a CurveZMQ key pair (NAME.key public, NAME.key_secret private)"
@@ -219,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from void_daemon.retention import RetentionPolicy
     from void_daemon.server import serve
 
     config = EngineConfig(
@@ -229,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         max_job_bytes=int(args.max_job_gib * 2**30),
         max_active_jobs=args.max_jobs,
         max_inflight_result_bytes=int(args.max_inflight_mib * 2**20),
+        memory_budget_bytes=int(args.memory_budget_gib * 2**30),
+        # Idle connections must not take the descriptors jobs need (docs/reliability.md).
+        max_clients=fit_max_clients(max(1, args.max_clients), raise_descriptor_limit()),
     )
     try:
         serve(
@@ -240,7 +283,16 @@ def main(argv: list[str] | None = None) -> int:
             limits,
             curve,
             args.curve_authorized_keys or None,
+            retention=RetentionPolicy(
+                retention_days=args.retention_days,
+                disk_budget_bytes=int(args.disk_budget_gib * 2**30),
+                drop_collected=not args.keep_job_files,
+            ),
+            job_lease_s=args.job_lease_s,
         )
+    except VoidError as exc:  # jobs folder in use or unsafe, endpoint taken: say how to fix it
+        print(f"void-daemon: {exc.message}", file=sys.stderr)
+        return 1
     except Exception as exc:  # e.g. address in use
         print(f"void-daemon: {exc}", file=sys.stderr)
         return 1

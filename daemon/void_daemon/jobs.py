@@ -14,6 +14,11 @@ finished windows are not recomputed and finished frames are not lost. Every file
 temp name, fsynced and renamed, and the journal line that announces it is written after the
 rename, so a line in the journal always names a whole file; temp files a crash left behind are
 deleted on replay. Folders are private to the daemon's user (0700): footage is under NDA.
+
+The jobs folder must belong to the daemon's user and not be writable by others, and a job folder
+is never a link (``docs/reliability.md``, "One daemon per jobs folder"): whoever could write the
+folder could otherwise redirect a job's files. A final job's stored frames are dropped by the
+retention policy (:mod:`void_daemon.housekeeping`); its journal then says what it held.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +42,14 @@ from void_client.job_spec import JobSpec
 from void_client.job_state import FINAL_STATES, JobState
 from void_client.protocol import StatusJob
 from void_daemon.cache import save_npy_atomic
+from void_daemon.folder_lock import check_jobs_folder
+from void_daemon.retention import disk_bytes
 
 log = logging.getLogger(__name__)
+
+#: Daemon lives that froze or died while starting a job (engine load, colour config) before it
+#: is no longer resumed automatically (``docs/reliability.md``, "Jobs end").
+MAX_START_ATTEMPTS = 2
 
 #: Job folders and the jobs root are readable by the daemon's user only.
 PRIVATE_DIR_MODE = 0o700
@@ -64,11 +76,25 @@ class Job:
     user: str = ""
     created: float = field(default_factory=time.time)
     cancel_requested: bool = False
+    #: When the job reached a final state (epoch seconds; 0 while active): retention ages by it.
+    ended: float = 0.0
+    #: Its stored frames were dropped by the retention policy: from then on the journal, not the
+    #: files, says which frames were received and finished.
+    pruned: bool = False
+    #: Bytes its folder holds (kept current by the stages that write it and by housekeeping).
+    disk_bytes: int = 0
     # transient (not journalled)
     result_credit: int = 8
     inflight: set[int] = field(default_factory=set)
     input_credit: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    #: Monotonic time a client last named the job or one of its inputs was stored. ``None`` for a
+    #: job replayed after a restart until a client names it: see :meth:`holds_a_place`.
+    seen: float | None = field(default_factory=time.monotonic)
+    #: Start of the lease of a job nobody has named in this daemon's life.
+    lease_from: float = field(default_factory=time.monotonic)
+    #: Called once the job reaches a final state (housekeeping drops what it no longer needs).
+    on_final: Callable[[Job], None] | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -85,12 +111,28 @@ class Job:
         try:
             return self._index[frame]
         except AttributeError:
-            self._index = {f: i for i, f in enumerate(self.spec.frames)}
+            self._index: dict[int, int] = {f: i for i, f in enumerate(self.spec.frames)}
             return self.position(frame)
         except KeyError:
             raise VoidError(
                 ErrorCode.UNKNOWN_FRAME, f"frame {frame} is not in job {self.id}'s range", "frames"
             ) from None
+
+    # ---- lease (docs/reliability.md, "Jobs end")
+    def touch(self) -> None:
+        """A client named the job, or an input of it was stored: its inputs are still coming."""
+        self.seen = time.monotonic()
+
+    def last_heard(self) -> float:
+        return self.lease_from if self.seen is None else max(self.seen, self.lease_from)
+
+    def holds_a_place(self) -> bool:
+        """Counts against ``--max-jobs`` and in queue positions: an active job that has all its
+        inputs, or that a client has named in this daemon's life. An orphan replayed after a
+        restart (its client died mid-upload) holds none; it expires after its lease."""
+        return self.state not in FINAL_STATES and (
+            self.seen is not None or len(self.received) >= self.n
+        )
 
     # ---- files
     def plate_path(self, pos: int) -> Path:
@@ -124,12 +166,15 @@ class Job:
         save_npy_atomic(self.quadmask_path(pos), quadmask)
         with self.lock:
             self.received.add(pos)
+            self.disk_bytes += plate.nbytes + quadmask.nbytes
+            self.touch()  # a slow path-mode read is progress too, not a vanished client
         self.log("received", pos=pos)
 
     def store_output(self, pos: int, pixels: np.ndarray) -> None:
         save_npy_atomic(self.out_path(pos), pixels)
         with self.lock:
             self.final.add(pos)
+            self.disk_bytes += pixels.nbytes
         self.log("final", pos=pos)
 
     def set_state(self, state: JobState, error: dict | None = None) -> None:
@@ -137,7 +182,11 @@ class Job:
             self.state = state
             if error is not None:
                 self.error = error
+            if state in FINAL_STATES:
+                self.ended = time.time()
         self.log("state", state=state.value, error=error)
+        if state in FINAL_STATES and self.on_final is not None:
+            self.on_final(self)
 
     def summary(self, queue_position: int, attached: bool) -> StatusJob:
         """This job in a ``status`` reply."""
@@ -156,6 +205,8 @@ class Job:
                 "engine": self.spec.engine,
                 "queue_position": queue_position,
                 "attached": attached,
+                "disk_bytes": self.disk_bytes,
+                "created": self.created,
             }
 
     def missing_frames(self) -> list[int]:
@@ -168,12 +219,25 @@ class JobStore:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).expanduser()
+        check_jobs_folder(self.root)  # before anything is made or changed in it
         self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         if hasattr(os, "getuid") and self.root.stat().st_uid == os.getuid():
             os.chmod(self.root, PRIVATE_DIR_MODE)  # an existing folder made with a looser umask
         self.cache_dir = self.root / "cache"
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
+        #: Called with each job that reaches a final state (wired to housekeeping).
+        self.on_job_ended: Callable[[Job], None] | None = None
+
+    def _ended(self, job: Job) -> None:
+        if self.on_job_ended is not None:
+            self.on_job_ended(job)
+
+    def touch(self, job_id: str, user: str) -> None:
+        """A request named this job: renew its lease (only for the key that owns it)."""
+        job = self.jobs.get(job_id) if job_id else None
+        if job is not None and job.user == user:
+            job.touch()
 
     def create(self, spec: JobSpec, user: str = "") -> Job:
         if not spec.job_id:
@@ -190,11 +254,20 @@ class JobStore:
                     "job_id",
                 )
             d = self.root / spec.job_id
+            # A new folder, never an existing entry: a link planted under this name would
+            # redirect the job's files (a folder a crash left without its spec is reused).
+            if d.is_symlink() or d.exists() and (not d.is_dir() or (d / "spec.json").exists()):
+                raise VoidError(
+                    ErrorCode.BAD_SPEC,
+                    f"job_id {spec.job_id!r} is already taken in the jobs folder (by a file, a "
+                    "link or an old job); leave job_id empty or choose another",
+                    "job_id",
+                )
             d.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             (d / "in").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             (d / "out").mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             write_text_atomic(d / "spec.json", spec.to_json())
-            job = Job(spec=spec, dir=d, user=user)
+            job = Job(spec=spec, dir=d, user=user, on_final=self._ended)
             self.jobs[spec.job_id] = job
         job.log("created", user=user)
         return job
@@ -212,6 +285,9 @@ class JobStore:
             for p in self.cache_dir.glob("*/.*"):
                 p.unlink(missing_ok=True)
         for d in sorted(self.root.iterdir()):
+            if d.is_symlink():
+                log.warning("%s is a link, not a job folder; it is never followed (remove it)", d)
+                continue
             if not (d / "spec.json").exists() or d.name in self.jobs:
                 continue
             try:
@@ -226,16 +302,25 @@ class JobStore:
 
     def _replay(self, d: Path) -> Job:
         spec = JobSpec.from_json((d / "spec.json").read_text())
-        job = Job(spec=spec, dir=d)
+        # Dormant until a client names it (seen=None); its lease runs from this restart.
+        job = Job(spec=spec, dir=d, seen=None, on_final=self._ended)
         _remove_temp_files(d)
         journal = d / "journal.jsonl"
         lines = _read_journal(journal)
+        received: set[int] = set()
+        final: set[int] = set()
+        was_pruned = False
+        starts = 0  # daemon lives that began starting the job and never got it started
         for line in lines:
             try:
                 e = json.loads(line)
             except json.JSONDecodeError:
                 continue  # torn write at a crash
             kind = e.get("event")
+            if kind == "received":
+                received.add(e["pos"])
+            elif kind == "final":
+                final.add(e["pos"])
             if (
                 kind == "received"
                 and job.plate_path(e["pos"]).exists()
@@ -253,11 +338,39 @@ class JobStore:
             elif kind == "state":
                 job.state = _journalled_state(e["state"])
                 job.error = e.get("error")
+                job.ended = float(e.get("t", 0.0)) if job.state in FINAL_STATES else 0.0
             elif kind == "created":
                 job.created = e.get("t", job.created)
                 job.user = str(e.get("user") or "")
-        if job.state not in FINAL_STATES:  # its inputs and windows are on disk: queue it again
+            elif kind == "pruned":
+                was_pruned = True
+                job.pruned = not e.get("kept_outputs")
+            elif kind == "starting":
+                starts += 1
+            elif kind in ("started", "window"):
+                starts = 0
+        if was_pruned:
+            # The files were dropped on purpose: the journal says what the job held.
+            job.received, job.final = received, final
+        job.disk_bytes = disk_bytes(d)
+        if job.state in FINAL_STATES:
+            return job
+        if starts >= MAX_START_ATTEMPTS:
+            # The daemon froze or died twice while starting it (an engine that hangs loading,
+            # a colour config that never finishes reading): a third try would freeze it again.
+            exc = VoidError(
+                ErrorCode.ENGINE_FAILED,
+                f"the job failed to start {'twice' if starts == 2 else f'{starts} times'} (the daemon stopped or froze while "
+                "loading its engine and colour settings); it is not resumed automatically. "
+                "Check its settings (ocio_config, engine) and submit it again",
+                "engine",
+                job.id,
+            )
+            log.warning("job %s: %s", job.id, exc.message)
             job.state = JobState.QUEUED
+            job.set_state(JobState.FAILED, exc.to_dict())
+            return job
+        job.state = JobState.QUEUED  # its inputs and windows are on disk: queue it again
         return job
 
 

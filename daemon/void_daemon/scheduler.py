@@ -66,7 +66,14 @@ class Scheduler:
             self.cond.notify_all()
 
     def active(self) -> list[str]:
-        return [j for j in list(self.queue) if self.store.jobs[j].state not in FINAL_STATES]
+        """Jobs holding a place (``--max-jobs``, queue positions): not orphans replayed after a
+        restart that no client has named since (``Job.holds_a_place``)."""
+        jobs = self.store.jobs
+        return [j for j in list(self.queue) if j in jobs and jobs[j].holds_a_place()]
+
+    def _unfinished(self) -> list[str]:
+        jobs = self.store.jobs
+        return [j for j in list(self.queue) if j in jobs and jobs[j].state not in FINAL_STATES]
 
     def position(self, job_id: str) -> int:
         active = self.active()
@@ -107,7 +114,7 @@ class Scheduler:
 
     def _next(self) -> tuple[Job, JobRunner, int] | None:
         """Called with ``cond`` held (as is every change to ``queue``)."""
-        active = self.active()
+        active = self._unfinished()
         # Finished jobs leave, so the queue does not grow with the daemon's age.
         self.queue[:] = active
         for gone in set(self._turn) - set(active):
@@ -123,12 +130,16 @@ class Scheduler:
                 continue
             runner = self.runners.get(job.id)
             if runner is None:
+                # Journalled around the start, so that a job that freezes the daemon while
+                # starting is not resumed forever (JobStore._replay, MAX_START_ATTEMPTS).
+                job.log("starting")
                 with self.failures.guard(job, "planning", other=_cannot_plan(job.id)) as attempt:
                     runner = self.runners[job.id] = JobRunner(
                         job, self._engine(job.spec.engine), self.cache
                     )
                 if not attempt.ok or runner is None:
                     continue
+                job.log("started")
             pending = [w.index for w in runner.windows if w.index not in job.windows_done]
             if not pending:
                 # Resumed after a crash between the last window and its frames: finish them.

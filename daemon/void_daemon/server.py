@@ -26,11 +26,10 @@ handler, jobs owned by the authenticated key, path mode confined to ``--allow-ro
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import signal
 import threading
+import time
 from typing import Any
 
 import zmq
@@ -38,13 +37,17 @@ import zmq
 from void_client import protocol as P
 from void_client.curvezmq import CurveKeys, apply_server
 from void_client.errors import ErrorCode, VoidError
-from void_daemon import __version__
+from void_daemon import __version__, shutdown
 from void_daemon.admission import Limits, PathPolicy
 from void_daemon.cache import WindowCache
-from void_daemon.engines import EngineConfig
+from void_daemon.connections import MONITOR_EVENTS, drain_monitor
+from void_daemon.engines import EngineConfig, detect_gpu
+from void_daemon.folder_lock import FolderLock, claim_ipc_endpoint
 from void_daemon.handlers import Handlers
+from void_daemon.housekeeping import DEFAULT_LEASE_S, Housekeeper
 from void_daemon.jobs import JobStore
 from void_daemon.progress import ProgressReporter
+from void_daemon.retention import RetentionPolicy
 from void_daemon.scheduler import Scheduler
 from void_daemon.stages import Failures, Finisher, Receiver, forget_inflight
 from void_daemon.transport import OUTBOX, Outbox, bind, configure_router
@@ -63,11 +66,15 @@ class Daemon:
         limits: Limits | None = None,
         curve: CurveKeys | None = None,
         authorized_keys: str | os.PathLike | None = None,
+        retention: RetentionPolicy | None = None,
+        job_lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         """``curve``: the daemon's key pair; with it every endpoint requires CurveZMQ and only
-        client keys found in the ``authorized_keys`` folder are served (ZAP handler)."""
+        client keys found in the ``authorized_keys`` folder are served (ZAP handler).
+        ``retention`` and ``job_lease_s``: see :mod:`void_daemon.housekeeping`."""
         self.endpoints = [endpoint, *(extra_endpoints or [])]
-        self.store = JobStore(jobs_dir)
+        self.store = JobStore(jobs_dir)  # refuses a folder others own or may write
+        self.folder_lock = FolderLock(self.store.root)
         self.engine_config = engine_config or EngineConfig()
         self.paths = PathPolicy(allowed_roots)
         self.limits = limits or Limits()
@@ -92,6 +99,7 @@ class Daemon:
             self.ctx,
             self.limits.max_backlog_messages,
             on_undelivered=lambda job_id, frames: forget_inflight(store, job_id, frames),
+            max_backlog_bytes=self.limits.max_backlog_bytes,
         )
         send = self.outbox.send
         self.scheduler = Scheduler(
@@ -126,12 +134,30 @@ class Daemon:
             self.engine_config,
             gpu=lambda: self._gpu,
         )
+        self.housekeeper = Housekeeper(
+            store,
+            retention or RetentionPolicy(),
+            job_lease_s,
+            self.failures.fail,
+            self.scheduler.forget_runner,
+        )
+        store.on_job_ended = self.housekeeper.job_ended
+        self.handlers.housekeeper = self.housekeeper
 
     # ------------------------------------------------------------------ lifecycle
     def serve_forever(self) -> None:
+        # One daemon per jobs folder, and never someone else's socket: checked before anything
+        # is resumed or bound (docs/reliability.md, "One daemon per jobs folder").
+        self.folder_lock.acquire(self.endpoints)
+        for ep in self.endpoints:
+            claim_ipc_endpoint(ep)
         auth = None
         router = self.ctx.socket(zmq.ROUTER)
         configure_router(router, self.limits.send_hwm)
+        # Connections counted as libzmq accepts them, from before the first bind: beyond
+        # --max-clients they are shut down (docs/reliability.md, "Admission, memory and
+        # connections").
+        monitor = router.get_monitor_socket(MONITOR_EVENTS)
         if self.curve is not None:
             from zmq.auth.thread import ThreadAuthenticator
 
@@ -153,12 +179,14 @@ class Daemon:
                 len(job.windows_done),
             )
             self.scheduler.queue.append(job.id)
+        self.housekeeper.start()
         threading.Thread(target=self._detect_gpu, daemon=True).start()
         scheduler = threading.Thread(target=self.scheduler.loop, name="void-scheduler", daemon=True)
         scheduler.start()
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(pull, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
         log.info(
             "void-daemon %s serving on %s, jobs in %s",
             __version__,
@@ -179,6 +207,8 @@ class Daemon:
                             )
                         except zmq.Again:
                             break
+                if monitor in events:
+                    drain_monitor(monitor, self.handlers.clients)
                 if router in events:
                     for _ in range(16):
                         try:
@@ -187,43 +217,71 @@ class Daemon:
                             break
                         self.handlers.dispatch(parts[0].bytes, parts[1:])
         finally:
-            self.stopping.set()
-            with self.cond:
-                self.cond.notify_all()
-            self.receiver.shutdown()
-            self.finisher.shutdown()
-            scheduler.join(timeout=10)
+            router.disable_monitor()
+            monitor.close(0)
+            # Closed before the stages wind down: a client's request must not land on a socket
+            # nobody reads; once it is closed the client reconnects to the next daemon.
             router.close(0)
+            self._stop_bounded(scheduler)
             pull.close(0)
             if auth is not None:
                 auth.stop()
             self.scheduler.close_engines()
             self.ctx.destroy(0)  # the pool threads' outbox sockets
+            self.folder_lock.release()
+
+    def _stop_bounded(self, scheduler: threading.Thread) -> None:
+        """Stop the stages within ``shutdown.STOP_GRACE_S``: active jobs are journalled as
+        interrupted first (a restart resumes them); a thread stuck in a call that never returns
+        (a FIFO, a hung mount, an engine ignoring cancellation) is abandoned with the process."""
+        t0 = time.monotonic()
+        self.stopping.set()
+        with self.cond:
+            self.cond.notify_all()
+        self.housekeeper.stop()
+        interrupted = shutdown.journal_interrupted(
+            list(self.store.jobs.values()), dict(self.scheduler.running)
+        )
+
+        def drain() -> None:
+            self.receiver.pool.shutdown(wait=True, cancel_futures=True)
+            self.finisher.pool.shutdown(wait=True, cancel_futures=True)
+
+        drainer = threading.Thread(target=drain, name="void-stop", daemon=True)
+        drainer.start()
+        drainer.join(shutdown.STOP_GRACE_S)
+        scheduler.join(max(0.1, shutdown.STOP_GRACE_S - (time.monotonic() - t0)))
+        stuck = [t.name for t in (drainer, scheduler) if t.is_alive()]
+        log.info(
+            "stopped in %.2f s; %d active jobs journalled as interrupted (resumed on restart)",
+            time.monotonic() - t0,
+            len(interrupted),
+        )
+        if stuck:
+            self.folder_lock.release()
+            shutdown.hard_exit(
+                0, f"threads stuck in a call that never returns ({', '.join(stuck)})"
+            )
 
     def stop(self) -> None:
         self.stopping.set()
 
     def _detect_gpu(self) -> None:
-        if importlib.util.find_spec("torch") is None:
-            return
         try:
-            import torch
-
-            if torch.cuda.is_available():
-                free, _ = torch.cuda.mem_get_info()
-                self._gpu = {"gpu": torch.cuda.get_device_name(0), "vram_free": int(free)}
-            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-                self._gpu = {"gpu": "Apple MPS", "vram_free": 0}
+            self._gpu = detect_gpu()  # torch is imported only in the engines layer
         except Exception:
             log.exception("GPU detection failed")
 
 
 def install_signal_handlers(daemon: Daemon) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        daemon.stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    """SIGTERM/SIGINT stop the daemon within seconds whatever it is doing (a watchdog bounds a
+    stop that a stuck thread would delay); a second signal exits at once."""
+    shutdown.install(
+        daemon.stop,
+        lambda: shutdown.journal_interrupted(
+            list(daemon.store.jobs.values()), dict(daemon.scheduler.running)
+        ),
+    )
 
 
 def serve(
@@ -235,9 +293,20 @@ def serve(
     limits: Limits | None = None,
     curve: CurveKeys | None = None,
     authorized_keys: str | None = None,
+    retention: RetentionPolicy | None = None,
+    job_lease_s: float = DEFAULT_LEASE_S,
 ) -> None:
     daemon = Daemon(
-        endpoint, jobs_dir, config, allowed_roots, extra_endpoints, limits, curve, authorized_keys
+        endpoint,
+        jobs_dir,
+        config,
+        allowed_roots,
+        extra_endpoints,
+        limits,
+        curve,
+        authorized_keys,
+        retention,
+        job_lease_s,
     )
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(daemon)

@@ -33,6 +33,9 @@ MAX_MESSAGE_BYTES = 1 << 30
 MAX_IMAGE_SIDE = 16384
 MAX_CHANNELS = 64
 MAX_IMAGES_PER_MESSAGE = 256
+#: Maps and lists nested in a header (``engine_options`` included); checked right after decoding,
+#: so that nothing later recurses through 500 levels of a hostile message.
+MAX_NESTING = 32
 
 DTYPES: dict[str, np.dtype] = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
@@ -73,7 +76,7 @@ class ImageDesc:
                 frame=int(d["frame"]),
                 role=str(d["role"]),
                 dtype=str(d["dtype"]),
-                shape=shape,  # type: ignore[arg-type]
+                shape=shape,  # type: ignore[arg-type]  # any length: validate() refuses non-3
                 channels=[str(c) for c in d.get("channels") or []],
                 data_window=_window(d.get("data_window")),
                 display_window=_window(d.get("display_window")),
@@ -145,7 +148,7 @@ class ImageDesc:
                 f"only float16/float32 images go on the wire, got {arr.dtype}",
                 "images.dtype",
             )
-        return cls(frame, role, dt, tuple(arr.shape), list(channels or []), **windows)  # type: ignore[arg-type]
+        return cls(frame, role, dt, tuple(arr.shape), list(channels or []), **windows)
 
 
 def _window(v: Any) -> tuple[int, int, int, int] | None:
@@ -154,7 +157,7 @@ def _window(v: Any) -> tuple[int, int, int, int] | None:
     t = tuple(int(x) for x in v)
     if len(t) != 4:
         raise ValueError("a window is (x, y, w, h)")
-    return t  # type: ignore[return-value]
+    return t
 
 
 # --------------------------------------------------------------------------- typed payloads
@@ -209,6 +212,10 @@ class StatusJob(TypedDict):
     queue_position: int
     #: Whether results go to the client that asked (else it should ``attach``).
     attached: bool
+    #: Bytes the job's folder holds on the daemon's disk (``void-remove jobs``).
+    disk_bytes: int
+    #: When the job was submitted (seconds since the epoch).
+    created: float
 
 
 # --------------------------------------------------------------------------- messages
@@ -322,6 +329,22 @@ class Status(Message):
 
     TYPE: ClassVar[str] = "status"
     jobs: list[StatusJob] = field(default_factory=list)
+    #: Daemon → client: jobs not listed because the reply is capped in entries and bytes (the
+    #: newest are listed; ask for one ``job`` by id to see an older one).
+    left_out: int = 0
+
+
+@dataclass
+class Clean(Message):
+    """Client → daemon: remove this client's finished jobs that ended ``older_than_s`` ago (or
+    all of them with ``all_finished``); active jobs and the window cache are kept. Daemon →
+    client: what was removed (``{"job", "reason", "bytes"}`` each) and the bytes freed."""
+
+    TYPE: ClassVar[str] = "clean"
+    older_than_s: float = 7 * 86_400.0
+    all_finished: bool = False
+    removed: list[dict] = field(default_factory=list)
+    freed_bytes: int = 0
 
 
 @dataclass
@@ -350,7 +373,8 @@ class Error(Message):
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (Hello, Submit, Frames, Progress, Result, Ack, Cancel, Attach, Status, Error)
+    m.TYPE: m
+    for m in (Hello, Submit, Frames, Progress, Result, Ack, Cancel, Attach, Status, Clean, Error)
 }
 
 
@@ -365,7 +389,7 @@ def encode(msg: Message) -> list[Any]:
                 f"frame {desc.frame} {desc.role}: array does not match its description",
                 "images",
             )
-        frames.append(memoryview(a).cast("B"))
+        frames.append(a.data.cast("B"))  # a.data: the array's memoryview (typed, unlike the array)
     return frames
 
 
@@ -428,6 +452,26 @@ def peek_header(parts: list[Any]) -> Header:
     )
 
 
+def check_nesting(value: Any, limit: int = MAX_NESTING, where: str = "header") -> None:
+    """Refuse maps and lists nested deeper than ``limit`` (iteratively: nothing to recurse)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise VoidError(
+                ErrorCode.BAD_MESSAGE,
+                f"the {where} nests maps and lists more than {limit} deep",
+                where,
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
 def decode(parts: list[Any]) -> Message:
     """Parse and validate a multipart message. Raises :class:`VoidError` with a specific code."""
     if not parts:
@@ -445,6 +489,7 @@ def decode(parts: list[Any]) -> Message:
         ) from exc
     if not isinstance(h, dict):
         raise VoidError(ErrorCode.BAD_MESSAGE, "header must be a msgpack map")
+    check_nesting(h)
     v = h.get("v")
     if (
         type(v) is not int or v != PROTOCOL_VERSION
@@ -467,7 +512,11 @@ def decode(parts: list[Any]) -> Message:
         if f.name == "images" or f.name not in h:
             continue
         value = h[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        # Every message field has a default or a default factory (callable(): MISSING is not).
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        else:
+            default = f.default_factory() if callable(f.default_factory) else None
         kwargs[f.name] = _check_type(f.name, value, default)
     raw_images = h.get("images") or []
     if not isinstance(raw_images, list) or len(raw_images) > MAX_IMAGES_PER_MESSAGE:

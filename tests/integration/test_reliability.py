@@ -34,6 +34,7 @@ from void_client import protocol as P
 from void_client import session as session_mod
 from void_client.client import DaemonClient
 from void_client.errors import ErrorCode, VoidError
+from void_client.output_manifest import MANIFEST_SUFFIX
 from void_client.sequence import SequencePattern, read_image
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobSession
@@ -105,7 +106,8 @@ def run_through_crash(
     """One JobSession against a daemon that kills itself at ``fault`` and is restarted clean."""
     monkeypatch.setattr(session_mod, "STALL_CHECK_S", 0.5)
     jobs = tmp_path / "jobs"
-    d = FaultyDaemon(jobs).start(fault=fault)
+    # --keep-job-files: these tests inspect the job's stored frames after it is done.
+    d = FaultyDaemon(jobs, extra=["--keep-job-files"]).start(fault=fault)
     restarter = Restarter(d, snapshot=lambda: snapshot(jobs))
     seq = make_seq(shot_paths, tmp_path)
     got = Collector()
@@ -151,6 +153,15 @@ def test_sigkill_mid_window_resumes_without_recomputing_and_the_session_gets_eve
     ]
     assert sorted(windows) == [0, 1, 2]  # each window ran once across both lives
     assert_exactly_once_and_identical(got, reference)
+
+
+def stray_dotfiles(folder: Path) -> list[str]:
+    """Hidden files in an output folder other than the sequence's manifest: temp files left behind."""
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name.startswith(".") and not p.name.endswith(MANIFEST_SUFFIX)
+    )
 
 
 def test_sigkill_half_way_through_a_frame_file_leaves_no_partial_output(
@@ -284,7 +295,7 @@ def test_killed_client_job_finishes_and_a_new_client_attaches_and_collects(
         for f in FRAMES:
             px = read_image(pattern.path(f)).pixels
             assert px.astype(np.float16).tobytes() == reference[f], f
-        assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+        assert stray_dotfiles(out.parent) == []  # no temp files; the output manifest is expected
         with DaemonClient(d.endpoint) as c:
             assert c.status(job)[0]["state"] == "done"
     finally:
@@ -362,7 +373,7 @@ def small_job(tmp: Path, seed: int, frames: int = 8) -> tuple[SequenceJob, dict]
 def test_full_jobs_disk_fails_the_job_with_io_error_and_the_daemon_keeps_serving(
     tmp_path, tmpfs
 ) -> None:
-    d = DaemonProcess(tmpfs / "jobs").start()
+    d = DaemonProcess(tmpfs / "jobs", extra=["--keep-job-files"]).start()
     try:
         first, _ = small_job(tmp_path, 1)
         done: dict[int, bytes] = {}
@@ -429,7 +440,7 @@ def test_full_output_disk_gives_io_error_and_earlier_frames_stay_whole(
     assert 0 < len(written) < 16
     for f in written:  # every file that exists is a whole, readable frame
         assert read_image(SequencePattern.parse(str(out)).path(f)).pixels.shape == (48, 64, 4)
-    assert not [p for p in (tmpfs / "out").iterdir() if p.name.startswith(".")]
+    assert stray_dotfiles(tmpfs / "out") == []
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(tmp_path, daemon) -> None:
