@@ -277,11 +277,25 @@ def test_temporal_windows_and_blend_weights_match_the_reference():
     np.testing.assert_allclose(total[18:22].numpy(), 1.0, rtol=1e-6)  # ramps cross-fade to 1
 
 
-def test_decoded_frames_are_trimmed_to_4_latents_minus_3(engine):
+def test_decoded_frames_are_4_latents_minus_3_with_nothing_trimmed(engine):
+    # The reference's order: latent 0 alone (1 frame), then pairs (8 frames), a last lone latent
+    # 4 frames; the decoder's outputs add up to the clip, nothing decoded is thrown away.
     pipe = engine.pipeline
-    for latents, frames in ((2, 5), (4, 13), (6, 21)):
-        z = torch.zeros(1, latents, LATENT_CHANNELS, H // 8, W // 8)
-        assert pipe.decode_latents(z).shape == (1, 3, frames, H, W)
+    chunks: list[int] = []
+    hook = pipe.vae.decoder.register_forward_hook(lambda m, a, out: chunks.append(out[0].shape[2]))
+    try:
+        for latents, frames, pieces in (
+            (2, 5, [1, 4]),
+            (3, 9, [1, 8]),
+            (4, 13, [1, 8, 4]),
+            (6, 21, [1, 8, 8, 4]),
+        ):
+            chunks.clear()
+            z = torch.zeros(1, latents, LATENT_CHANNELS, H // 8, W // 8)
+            assert pipe.decode_latents(z).shape == (1, 3, frames, H, W)
+            assert chunks == pieces
+    finally:
+        hook.remove()
 
 
 def test_short_windows_are_padded_like_the_reference_and_cropped_back(weights):

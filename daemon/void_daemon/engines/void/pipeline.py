@@ -15,7 +15,8 @@ step, with the reference's configuration baked in (``use_vae_mask=True``, ``stac
 5. denoise: the transformer reads 48 channels ``[noisy latents | mask latents | video latents]``;
    videos longer than the internal temporal window are denoised window by window at every step
    and averaged over the overlapping latent frames;
-6. decode with the VAE and trim the frames the temporal VAE adds, so ``4·(latents−1)+1`` come out.
+6. decode with the VAE in the reference's order (latent frame 0 alone, then pairs), which gives
+   exactly ``4·(latents−1)+1`` frames.
 
 Window planning, colour and compositing live outside; so do weights loading and devices.
 """
@@ -23,16 +24,19 @@ Window planning, colour and compositing live outside; so do weights loading and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
+from diffusers.models.upsampling import CogVideoXUpsample3D
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.schedulers import CogVideoXDDIMScheduler, DDIMScheduler
+from diffusers.utils.accelerate_utils import apply_forward_hook
 from diffusers.utils.torch_utils import randn_tensor
 
 from void_client.errors import ErrorCode, VoidError
@@ -90,6 +94,102 @@ def window_weights(
         ramp = torch.linspace(1.0, 0.0, overlap + 2)[1:-1]
         weights[:, -overlap:] = ramp.to(device, dtype).reshape(1, overlap, 1, 1, 1)
     return weights
+
+
+def _double_a_single_frame(
+    module: torch.nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor
+) -> torch.Tensor | None:
+    """Forward hook: a one-frame input to a time-compressing upsampler comes out as two frames.
+
+    diffusers' ``CogVideoXUpsample3D`` treats a lone frame as the video's first frame (space
+    only). The reference's, outside the first frame, interpolates it in time too (nearest, ×2),
+    and its convolution is per frame, so its output is diffusers' frame twice.
+    """
+    return output.repeat_interleave(2, dim=2) if args[0].shape[2] == 1 else None
+
+
+@contextmanager
+def _time_upsampling_of_single_frames(decoder: torch.nn.Module, active: bool) -> Iterator[None]:
+    handles = []
+    if active:
+        handles = [
+            m.register_forward_hook(_double_a_single_frame)
+            for m in decoder.modules()
+            if isinstance(m, CogVideoXUpsample3D) and m.compress_time
+        ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _decode_clip(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    """Latent frame 0 alone (one frame), then pairs (8 frames each), one cache carried through."""
+    num = z.shape[2]
+    chunks = [z[:, :, :1]] + [z[:, :, i : i + 2] for i in range(1, num, 2)]
+    conv_cache = None
+    out = []
+    for k, chunk in enumerate(chunks):
+        if vae.post_quant_conv is not None:
+            chunk = vae.post_quant_conv(chunk)
+        # a lone latent after frame 0 (the last one when the count is even) stands for 4 frames
+        with _time_upsampling_of_single_frames(vae.decoder, k > 0 and chunk.shape[2] == 1):
+            frames, conv_cache = vae.decoder(chunk, conv_cache=conv_cache)
+        out.append(frames)
+    return torch.cat(out, dim=2)
+
+
+def _decode_tiled(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    """The VAE's spatial tiling and blending (as in diffusers and the reference), per-tile order ours."""
+    height, width = z.shape[-2:]
+    tile_h, tile_w = vae.tile_latent_min_height, vae.tile_latent_min_width
+    step_h = int(tile_h * (1 - vae.tile_overlap_factor_height))
+    step_w = int(tile_w * (1 - vae.tile_overlap_factor_width))
+    blend_h = int(vae.tile_sample_min_height * vae.tile_overlap_factor_height)
+    blend_w = int(vae.tile_sample_min_width * vae.tile_overlap_factor_width)
+    keep_h = vae.tile_sample_min_height - blend_h
+    keep_w = vae.tile_sample_min_width - blend_w
+    rows = [
+        [
+            _decode_clip(vae, z[:, :, :, i : i + tile_h, j : j + tile_w])
+            for j in range(0, width, step_w)
+        ]
+        for i in range(0, height, step_h)
+    ]
+    out_rows = []
+    for i, row in enumerate(rows):
+        kept = []
+        for j, tile in enumerate(row):
+            if i > 0:
+                tile = vae.blend_v(rows[i - 1][j], tile, blend_h)
+            if j > 0:
+                tile = vae.blend_h(row[j - 1], tile, blend_w)
+            kept.append(tile[:, :, :, :keep_h, :keep_w])
+        out_rows.append(torch.cat(kept, dim=4))
+    return torch.cat(out_rows, dim=3)
+
+
+# vae: Any, an AutoencoderKLCogVideoX — whose decoder, tiling and slicing attributes are set in
+# __init__ without annotations that mypy can see.
+def decode_in_reference_order(vae: Any, z: torch.Tensor) -> torch.Tensor:
+    """Pixels ``(b, 3, 4·(f−1)+1, H, W)`` in [-1, 1] from scaled-back latents ``(b, c, f, h, w)``.
+
+    The reference's VAE (``videox_fun/models/cogvideox_vae.py``, ``_decode`` and
+    ``tiled_decode`` with its default ``auto_split_process=False``) decodes latent frame 0 alone
+    and then latent frames in pairs (1, 2), (3, 4), …, carrying the causal convolutions' cache:
+    exactly ``4·(f−1)+1`` frames. diffusers' ``vae.decode`` pairs from frame 0 ((0, 1), (2, 3), …:
+    88 frames for 22 latents), and dropping 3 of those is not the same video (43–45 dB apart on
+    a random VAE). This is diffusers' own decoder run in the reference's order.
+    """
+    if vae.use_slicing and z.shape[0] > 1:
+        return torch.cat([decode_in_reference_order(vae, clip) for clip in z.split(1)])
+    height, width = z.shape[-2:]
+    if vae.use_tiling and (
+        width > vae.tile_latent_min_width or height > vae.tile_latent_min_height
+    ):
+        return _decode_tiled(vae, z)
+    return _decode_clip(vae, z)
 
 
 class VoidInpaintPipeline(DiffusionPipeline):
@@ -380,20 +480,17 @@ class VoidInpaintPipeline(DiffusionPipeline):
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Frames ``(b, c, 4·(f−1)+1, h, w)`` in [0, 1] from latents ``(b, f, c, h, w)``.
 
-        With an even number of latent frames (always, for CogVideoX 1.5) the VAE decodes every
-        latent frame — the first included — into four frames, three more than the clip stands
-        for. The first latent frame encodes input frame 0 alone, so the extra frames are the
-        three leading copies of it: trimming them keeps output frame i on input frame i.
+        Decoded in the reference's order (``decode_in_reference_order``), which yields exactly
+        ``4·(f−1)+1`` frames, frame *i* on input frame *i*, with nothing to trim.
         """
         z = latents.permute(0, 2, 1, 3, 4) / self.vae.config.scaling_factor
-        frames = self.vae.decode(z.to(self.vae.dtype)).sample
+        # apply_forward_hook: what vae.decode does first, so model CPU offload moves the VAE in
+        frames = apply_forward_hook(decode_in_reference_order)(self.vae, z.to(self.vae.dtype))
         expected = self.decoded_frames(latents.shape[1])
-        extra = frames.shape[2] - expected
-        if extra < 0:
+        if frames.shape[2] != expected:
             raise RuntimeError(
                 f"VAE decoded {frames.shape[2]} frames from {latents.shape[1]} latents, expected {expected}"
             )
-        frames = frames[:, :, extra:]
         return (frames.float() / 2 + 0.5).clamp(0, 1)
 
     # -- the algorithm -----------------------------------------------------------------------
@@ -508,7 +605,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
             if callback is not None:
                 callback(i + 1, len(timesteps))
 
-        # 6. Decode and trim to 4·(latents−1)+1 frames.
+        # 6. Decode to 4·(latents−1)+1 frames.
         check_cancel()
         decoded = self.decode_latents(latents)
         self.maybe_free_model_hooks()
