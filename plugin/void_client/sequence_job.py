@@ -76,8 +76,8 @@ class SequenceJob:
         self.affected = SequenceRef.parse(req.affected) if req.affected else None
         self.out = SequencePattern.parse(req.out)
         if req.frame_range:
-            first, last = req.frame_range
-            self.frames = list(range(first, last + 1))
+            start, end = req.frame_range
+            self.frames = list(range(start, end + 1))
         else:
             self.frames = self.plate.pattern.scan()
             if not self.frames:

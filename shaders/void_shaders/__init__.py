@@ -8,11 +8,15 @@ source checkout alike and names the file when an install lacks it.
 from __future__ import annotations
 
 import json
+import sys
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; Nuke 15 runs 3.10
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 SPEC_NAME = "spec.json"
 

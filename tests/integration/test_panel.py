@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIRE_GL = os.environ.get("VOID_REQUIRE_GL") == "1"
 FRAMES = list(range(1001, 1041))  # the conftest small shot: 40 frames 128x80
 
+
 def srgb8(linear: np.ndarray) -> np.ndarray:
     """The expected display codes of linear pixels, written out here rather than imported."""
     return np.floor(linear_to_srgb(np.asarray(linear, np.float32)[..., :3]) * 255.0 + 0.5).astype(
