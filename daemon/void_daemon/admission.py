@@ -1,8 +1,11 @@
 """Admission: what a request may commit the daemon to, decided before anything is allocated or
 stored (``docs/reliability.md``), and which files path mode may touch (``docs/security.md``).
 
-Everything here runs on the I/O thread (submit, frames) or a receiver (probes) and blocks on
-nothing but a ``stat`` or a file header; see ``docs/architecture.md``.
+The size checks (:func:`check_limits`, :func:`check_memory`) run on the I/O thread and touch
+no file. What touches the disk (:func:`check_free_space`, :func:`check_client_files`, the output
+folder probe, engine availability) runs on the admission worker (``handlers.Handlers._admit``),
+and probes on a receiver; see ``docs/architecture.md`` and ``docs/reliability.md``
+("Admission, memory and connections").
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.sequence import SequencePattern, open_image
 from void_client.sequence_job import check_writable_folder
+from void_client.units import format_bytes
 from void_client.windows import plan_windows
+from void_daemon import memory_model, safe_files
+from void_daemon.connections import DEFAULT_MAX_CLIENTS
 from void_daemon.engines import EngineConfig, engine_class
 
 
 @dataclass
 class Limits:
-    """What one request may commit the daemon to; checked before anything is allocated or stored."""
+    """What one request may commit the daemon to; checked before anything is allocated or stored.
+
+    The lengths of the strings a request carries (names, ids, paths, padding widths, nesting)
+    are protocol constants in :mod:`void_daemon.bounds` and ``protocol.MAX_NESTING``; the
+    figures are listed in ``docs/reliability.md`` ("Admission, memory and connections").
+    """
 
     #: Frames in one job (a one-hour shot at 24 fps is 86,400).
     max_job_frames: int = 100_000
@@ -39,12 +50,28 @@ class Limits:
     #: Must-deliver messages held for one client that is not reading; beyond it the client is
     #: treated as gone (its results are resent when it re-attaches).
     max_backlog_messages: int = 10_000
+    #: Bytes of replies, errors and credit held for one client that is not reading; beyond it
+    #: the client is treated as gone. Results are not counted: result credit bounds them
+    #: (``max_inflight_result_bytes``). With ``send_hwm`` and the bounded replies below, this
+    #: caps what a client that sends requests and reads nothing costs the daemon.
+    max_backlog_bytes: int = 64 << 20
     #: Messages ZeroMQ queues per client before a send would block (ZMQ_SNDHWM); past it the
-    #: daemon holds must-deliver messages in its backlog and drops progress.
-    send_hwm: int = 1000
+    #: daemon holds must-deliver messages in its backlog and drops progress. Counted in
+    #: messages by ZeroMQ, so kept small: replies are at most ``max_status_bytes`` each.
+    send_hwm: int = 100
+    #: Jobs listed by one ``status`` reply, and its size in bytes (long names are shortened);
+    #: the reply says how many jobs were left out.
+    max_status_jobs: int = 500
+    max_status_bytes: int = 256 << 10
+    #: Daemon memory the longest window of one job may take, as estimated by
+    #: :mod:`void_daemon.memory_model` (``--memory-budget-gib``); 0 takes the memory the machine
+    #: has available when the daemon starts.
+    memory_budget_bytes: int = 0
+    #: Clients served at once (``--max-clients``); a new one beyond it is told ``busy``.
+    max_clients: int = DEFAULT_MAX_CLIENTS
 
 
-def check_limits(spec: JobSpec, limits: Limits, active_jobs: int, jobs_root: Path) -> None:
+def check_limits(spec: JobSpec, limits: Limits, active_jobs: int) -> None:
     """Refuse what this daemon cannot hold, from the declared sizes alone."""
     lim = limits
     n, c = len(spec.frames), len(spec.channels)
@@ -75,21 +102,68 @@ def check_limits(spec: JobSpec, limits: Limits, active_jobs: int, jobs_root: Pat
             f"the job would store about {need / 2**30:.1f} GiB; this daemon takes at most {lim.max_job_bytes / 2**30:.1f} GiB per job (split the range)",
             "frames",
         )
+    check_memory(spec, lim.memory_budget_bytes)
     if active_jobs >= lim.max_active_jobs:
         raise VoidError(
             ErrorCode.QUEUE_FULL,
             f"the daemon already holds {active_jobs} active jobs (its limit); retry when one finishes",
             "job",
         )
+
+
+def check_free_space(spec: JobSpec, jobs_root: Path) -> None:
+    """Refuse a job whose smallest possible inputs cannot fit on the jobs disk (a ``statvfs``:
+    run off the I/O thread, which a hung mount must not stop)."""
     # Half-float plates are the least a job stores: refuse now what cannot fit at all.
-    least = n * spec.width * spec.height * (2 * 2 * c + 1)
+    least = len(spec.frames) * spec.width * spec.height * (2 * 2 * len(spec.channels) + 1)
     free = shutil.disk_usage(jobs_root).free
     if least > free:
         raise VoidError(
             ErrorCode.IO_ERROR,
-            f"the job needs at least {least / 2**20:.0f} MiB in {jobs_root} but only {free / 2**20:.0f} MiB are free",
+            f"the job needs at least {format_bytes(least)} in {jobs_root} but only "
+            f"{format_bytes(free)} are free; free some space or split the range",
             "jobs_dir",
         )
+
+
+def memory_budget(limits: Limits) -> int:
+    """The budget in force: the configured one, else what the machine has available now."""
+    if limits.memory_budget_bytes > 0:
+        return limits.memory_budget_bytes
+    return memory_model.available_memory() or 0
+
+
+def check_memory(spec: JobSpec, budget: int) -> None:
+    """Refuse a job whose longest window would take more daemon memory than ``budget`` bytes
+    (0: no budget), naming the largest frame size of the same aspect that fits."""
+    if budget <= 0:
+        return
+    frames = memory_model.window_frames(len(spec.frames), spec.window, spec.overlap)
+    need = memory_model.estimate(spec.engine, spec.width, spec.height, frames)
+    if need <= budget:
+        return
+    fit = memory_model.largest_fit(spec.engine, spec.width, spec.height, frames, budget)
+    ways = [f"{fit[0]}x{fit[1]} fits" if fit else "no frame size fits these windows"]
+    window = memory_model.longest_window_that_fits(
+        spec.engine, spec.width, spec.height, len(spec.frames), spec.overlap, budget
+    )
+    if window is not None and frames > window:
+        ways.append(f"so does --window {window} at this size")
+    raise VoidError(
+        ErrorCode.TOO_LARGE,
+        f"a {spec.width}x{spec.height} job with {frames}-frame windows needs about "
+        f"{format_bytes(need)} of daemon memory with engine {spec.engine}, over this daemon's "
+        f"budget of {format_bytes(budget)} (--memory-budget-gib): {', '.join(ways)}",
+        "width",
+    )
+
+
+def check_client_files(spec: JobSpec) -> None:
+    """Files the job names on the daemon host must be regular files (a FIFO would block the
+    daemon; ``docs/reliability.md``). ``stat`` only: never blocks on the file itself."""
+    ref = spec.ocio_config
+    if ref and not ref.startswith("ocio://"):
+        safe_files.check_regular_file(os.path.expanduser(ref), "ocio_config")
 
 
 def check_engine(spec: JobSpec, config: EngineConfig) -> None:
@@ -145,7 +219,10 @@ class PathPolicy:
 
 
 def probe(path: str, frame: int, spec: JobSpec, channels: int | None) -> None:
-    """Refuse a file whose header disagrees with the job before its pixels are read."""
+    """Refuse a file whose header disagrees with the job before its pixels are read, and
+    anything but a regular file before it is opened (a FIFO would block the receiver)."""
+    if os.path.lexists(path):
+        safe_files.check_regular_file(path, "paths")
     inp = open_image(path, frame, "paths")
     try:
         s = inp.spec()

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from void_client.errors import ErrorCode, VoidError
+from void_daemon import safe_files
 
 if TYPE_CHECKING:
     from void_client.job_spec import JobSpec
@@ -131,10 +132,25 @@ def _ocio() -> Any:
 
 @functools.lru_cache(maxsize=8)
 def load_config(ref: str) -> Any:
-    """An OCIO config from a path or ``ocio://`` URI (cached; configs are immutable here)."""
+    """An OCIO config from a path or ``ocio://`` URI (cached; configs are immutable here).
+
+    A path is read by the daemon itself, only if it is a regular file (``safe_files``): OCIO's
+    own reader blocks on a FIFO with the GIL held, which froze the whole daemon. The text is
+    parsed with the config's folder as working directory, as ``CreateFromFile`` would.
+    """
     ocio = _ocio()
     try:
-        return ocio.Config.CreateFromFile(ref)
+        if ref.startswith("ocio://"):
+            return ocio.Config.CreateFromFile(ref)
+        if ref.lower().endswith(".ocioz"):  # an archive: OCIO opens it by name
+            safe_files.check_regular_file(ref, "ocio_config")
+            return ocio.Config.CreateFromFile(ref)
+        text = safe_files.read_regular_file(ref, "ocio_config").decode("utf-8", "replace")
+        config = ocio.Config.CreateFromStream(text)
+        config.setWorkingDir(os.path.dirname(os.path.abspath(ref)))
+        return config
+    except VoidError:
+        raise
     except Exception as exc:  # OCIO raises its own Exception type with a useful message
         raise VoidError(
             ErrorCode.BAD_SPEC,

@@ -312,8 +312,14 @@ class Handlers:
                     self.store.jobs.pop(spec.job_id, None)
                 shutil.rmtree(job.dir, ignore_errors=True)
             elif job is None and spec.job_id:
+                # Only a folder this submit began: the spec is written atomically, so a folder
+                # holding one belongs to someone else and stays.
                 folder = self.store.root / spec.job_id
-                if folder.is_dir() and not folder.is_symlink():
+                if (
+                    folder.is_dir()
+                    and not folder.is_symlink()
+                    and not (folder / "spec.json").exists()
+                ):
                     shutil.rmtree(folder, ignore_errors=True)
             raise disk_error(exc, self.store.root, f"job {spec.job_id}") from exc
 
@@ -433,7 +439,7 @@ class Handlers:
         )
         self.outbox.send(
             ident,
-            P.Status(id=msg.id, job=msg.job, jobs=kept, left_out=left_out),  # type: ignore[arg-type]
+            P.Status(id=msg.id, job=msg.job, jobs=kept, left_out=left_out),
         )
 
     def clean(self, ident: bytes, msg: P.Clean, user: str) -> None:

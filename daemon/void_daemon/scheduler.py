@@ -17,6 +17,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import FINAL_STATES, JobState
 from void_client.windows import plan_windows
 from void_daemon import timings
+from void_daemon.bounds import disk_error
 from void_daemon.cache import WindowCache
 from void_daemon.engines import Engine, EngineConfig, load_engine
 from void_daemon.jobs import Job, JobStore
@@ -182,11 +183,8 @@ class Scheduler:
                     job.id,
                 ),
                 # The window cache or the journal: disk full, folder gone.
-                io=lambda exc: VoidError(
-                    ErrorCode.IO_ERROR,
-                    f"window {k + 1}/{n_windows}: cannot store its result in {self.store.root}: {exc}",
-                    "jobs_dir",
-                    job.id,
+                io=lambda exc: disk_error(
+                    exc, self.store.root, f"the result of window {k + 1}/{n_windows}", job.id
                 ),
                 cancelled=on_cancel,
             ) as attempt:

@@ -23,6 +23,7 @@ import numpy as np
 from void_client import protocol as P
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import FINAL_STATES, JobState
+from void_client.output_guard import check_outputs_disjoint
 from void_client.quadmask import build_quadmask
 from void_client.sequence import (
     SequencePattern,
@@ -33,7 +34,9 @@ from void_client.sequence import (
 )
 from void_daemon import timings
 from void_daemon.admission import PathPolicy, probe
+from void_daemon.bounds import disk_error
 from void_daemon.jobs import Job, JobStore
+from void_daemon.native_stderr import native_stderr, with_native_lines
 from void_daemon.progress import ProgressReporter
 from void_daemon.runner import JobRunner, check_job_has_hole
 
@@ -202,6 +205,31 @@ def _matte(text: str, frame: int) -> tuple[str, int, str]:
     return path, frame, channel
 
 
+def _read_paths(
+    job: Job, frame: int, paths: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Path mode: one frame's plate and mattes, each probed before it is read. What the image
+    libraries print on stderr meanwhile goes into the error, not the log (native_stderr)."""
+    lines: list[str] = []
+    try:
+        with native_stderr() as lines:
+            # Check the files' declared size before reading: a header must not make us allocate.
+            probe(paths["plate"], frame, job.spec, len(job.spec.channels))
+            for key in ("remove", "affected"):
+                if paths.get(key):
+                    probe(split_channel(paths[key])[0], frame, job.spec, None)
+            plate = read_image(paths["plate"], frame).pixels
+            remove = read_matte(*_matte(paths["remove"], frame))
+            affected = (
+                read_matte(*_matte(paths["affected"], frame)) if paths.get("affected") else None
+            )
+    except VoidError as exc:
+        raise VoidError(exc.code, with_native_lines(exc.message, lines), exc.field) from exc
+    if lines:
+        log.info("frame %s of job %s: the image library said: %s", frame, job.id, lines)
+    return plate, remove, affected
+
+
 class Receiver:
     """The receiver pool: one grouped frame at a time, stored atomically, then one input credit."""
 
@@ -238,12 +266,7 @@ class Receiver:
                 "frames",
                 job.id,
             ),
-            io=lambda exc: VoidError(
-                ErrorCode.IO_ERROR,
-                f"cannot store frame {frame} in {job.dir}: {exc}",
-                "jobs_dir",
-                job.id,
-            ),
+            io=lambda exc: disk_error(exc, job.dir, f"frame {frame}", job.id),
         ) as attempt:
             self._store(job, pos, frame, entry)
         if not attempt.ok:
@@ -271,16 +294,17 @@ class Receiver:
     def _store(job: Job, pos: int, frame: int, entry: dict[str, Any]) -> None:
         if "paths" in entry:
             paths = entry["paths"]
-            # Check the files' declared size before reading: a header must not make us allocate.
-            probe(paths["plate"], frame, job.spec, len(job.spec.channels))
-            for key in ("remove", "affected"):
-                if paths.get(key):
-                    probe(split_channel(paths[key])[0], frame, job.spec, None)
-            plate = read_image(paths["plate"], frame).pixels
-            remove = read_matte(*_matte(paths["remove"], frame))
-            affected = (
-                read_matte(*_matte(paths["affected"], frame)) if paths.get("affected") else None
+            # Sources are sacred: the frame's output must not be one of its inputs, however
+            # spelled (docs/reliability.md), checked before anything is read or written.
+            check_outputs_disjoint(
+                [
+                    split_channel(paths[k])[0]
+                    for k in ("plate", "remove", "affected")
+                    if paths.get(k)
+                ],
+                [SequencePattern.parse(job.spec.out_pattern).path(frame)],
             )
+            plate, remove, affected = _read_paths(job, frame, paths)
         else:
             plate = entry["plate"]
             remove = entry["remove"][:, :, 0]
@@ -340,12 +364,7 @@ class Finisher:
             other=lambda exc: VoidError(
                 ErrorCode.INTERNAL, f"finishing frames failed: {exc}", None, job.id
             ),
-            io=lambda exc: VoidError(
-                ErrorCode.IO_ERROR,
-                f"cannot store a finished frame in {job.dir}: {exc}",
-                "jobs_dir",
-                job.id,
-            ),
+            io=lambda exc: disk_error(exc, job.dir, "a finished frame", job.id),
         ):
             for pos in runner.ready_positions():
                 if pos in job.final or job.cancel_requested:

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 OUTBOX = "inproc://void-daemon-outbox"
 #: First frame of every message queued for the I/O loop: may it be dropped for a slow reader?
-DROPPABLE, MUST_DELIVER = b"p", b"m"
+#: Results must be delivered too, but their bytes are bounded by result credit, not the backlog.
+DROPPABLE, MUST_DELIVER, RESULT = b"p", b"m", b"r"
+#: A must-deliver reply that ends a request handed off the I/O thread (a submit's ack or error):
+#: once it is forwarded, the I/O thread goes on with that client's later requests (in order).
+HANDED_BACK = b"h"
 #: How often the I/O loop retries the backlog of a client that stopped reading.
 BACKLOG_RETRY_S = 0.05
 
@@ -80,16 +84,26 @@ class Outbox:
         ctx: zmq.Context,
         max_backlog_messages: int,
         on_undelivered: Callable[[str, tuple[int, ...]], None],
+        max_backlog_bytes: int = 64 << 20,
     ) -> None:
         self.ctx = ctx
         self.max_backlog_messages = max_backlog_messages
+        self.max_backlog_bytes = max_backlog_bytes
         self.on_undelivered = on_undelivered
         self._local = threading.local()
         #: Per client identity: must-deliver messages waiting for a client that is not reading.
         self.backlog: dict[bytes, deque] = {}
+        #: Per client identity: the byte size of each backlog entry (0 for results) and the sum;
+        #: the cap is in bytes because one reply may be 60 bytes or 256 KiB.
+        self._sizes: dict[bytes, deque] = {}
+        self.backlog_bytes: dict[bytes, int] = {}
+        #: Called on the I/O thread once a ``handed_back`` reply has been forwarded.
+        self.on_handed_back: Callable[[bytes], None] | None = None
 
-    def send(self, ident: bytes, msg: P.Message) -> None:
-        """Thread-safe: every thread gets its own PUSH socket into the I/O loop."""
+    def send(self, ident: bytes, msg: P.Message, handed_back: bool = False) -> None:
+        """Thread-safe: every thread gets its own PUSH socket into the I/O loop.
+        ``handed_back``: this is the reply to a request handed off the I/O thread, after which
+        ``on_handed_back(ident)`` runs on the I/O thread."""
         if not ident:
             return
         sock = getattr(self._local, "push", None)
@@ -100,7 +114,15 @@ class Outbox:
             self._local.push = sock
         # Progress is superseded by the next one; everything else (results, credit, errors,
         # replies) must reach the client or be resent.
-        kind = DROPPABLE if isinstance(msg, P.Progress) else MUST_DELIVER
+        kind = (
+            HANDED_BACK
+            if handed_back
+            else DROPPABLE
+            if isinstance(msg, P.Progress)
+            else RESULT
+            if isinstance(msg, P.Result)
+            else MUST_DELIVER
+        )
         sock.send_multipart([ident, kind, *P.encode(msg)], copy=False)
 
     # The methods below run on the I/O thread only (they own the ROUTER socket).
@@ -110,6 +132,13 @@ class Outbox:
 
     def forward(self, router: zmq.Socket, parts: list) -> None:
         ident, kind, frames = parts[0].bytes, parts[1].bytes, [parts[0], *parts[2:]]
+        try:
+            self._forward(router, ident, kind, frames)
+        finally:
+            if kind == HANDED_BACK and self.on_handed_back is not None:
+                self.on_handed_back(ident)
+
+    def _forward(self, router: zmq.Socket, ident: bytes, kind: bytes, frames: list) -> None:
         if ident in self.backlog:  # keep order behind what already waits for this client
             self._hold(ident, kind, frames)
             return
@@ -127,13 +156,23 @@ class Outbox:
             return
         backlog = self.backlog.setdefault(ident, deque())
         backlog.append(frames)
-        if len(backlog) > self.max_backlog_messages:
+        size = 0 if kind == RESULT else sum(len(f) for f in frames)
+        self._sizes.setdefault(ident, deque()).append(size)
+        held = self.backlog_bytes[ident] = self.backlog_bytes.get(ident, 0) + size
+        if len(backlog) > self.max_backlog_messages or held > self.max_backlog_bytes:
             log.warning(
-                "client %s reads nothing and has %d messages waiting; treating it as gone",
+                "client %s reads nothing and has %d messages (%d bytes) waiting; treating it as gone",
                 ident.hex(),
                 len(backlog),
+                held,
             )
-            self._drop(ident, list(self.backlog.pop(ident)))
+            self._forget(ident)
+            self._drop(ident, list(backlog))
+
+    def _forget(self, ident: bytes) -> None:
+        self.backlog.pop(ident, None)
+        self._sizes.pop(ident, None)
+        self.backlog_bytes.pop(ident, None)
 
     def retry_backlog(self, router: zmq.Socket) -> None:
         for ident in list(self.backlog):
@@ -150,8 +189,9 @@ class Outbox:
                     backlog.clear()
                     break
                 backlog.popleft()
+                self.backlog_bytes[ident] -= self._sizes[ident].popleft()
             if not backlog:
-                del self.backlog[ident]
+                self._forget(ident)
 
     def _drop(self, ident: bytes, messages: list[list]) -> None:
         """Results that never left are no longer in flight: a later pump or attach resends them."""

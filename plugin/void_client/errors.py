@@ -37,6 +37,8 @@ class ErrorCode(str, Enum):
     IO_ERROR = "io_error"
     #: The daemon has as many active jobs as it is configured to hold; retry later.
     QUEUE_FULL = "queue_full"
+    #: The daemon serves as many clients as it is configured to (``--max-clients``); retry later.
+    BUSY = "busy"
     DAEMON_UNREACHABLE = "daemon_unreachable"
     INTERNAL = "internal"
     # host applications (raised host-side, never by the daemon)

@@ -6,8 +6,10 @@ Third-party engines register through the ``void_remove.engines`` entry-point gro
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from importlib.metadata import entry_points
+from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.protocol import EngineInfo
@@ -65,6 +67,20 @@ def capabilities(config: EngineConfig) -> list[EngineInfo]:
     return out
 
 
+def detect_gpu() -> dict[str, Any]:
+    """For ``hello``: ``{"gpu": name, "vram_free": bytes}``, ``""``/0 without a GPU or torch.
+
+    torch is imported only inside the ``void`` engine (``docs/architecture.md``, import rules), so
+    the daemon asks that engine's device module here, and only when torch is installed: the CPU
+    daemon never pays for the import. Slow the first time (torch loads); call it off the loop.
+    """
+    if importlib.util.find_spec("torch") is None:
+        return {"gpu": "", "vram_free": 0}
+    from void_daemon.engines.void.devices import gpu_summary
+
+    return gpu_summary()
+
+
 def load_engine(name: str, config: EngineConfig) -> Engine:
     cls = engine_class(name)
     ok, reason = cls.availability(config)
@@ -80,6 +96,7 @@ __all__ = [
     "EngineConfig",
     "WindowInput",
     "capabilities",
+    "detect_gpu",
     "engine_class",
     "load_engine",
     "engine_names",
