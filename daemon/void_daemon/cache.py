@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from void_client.atomic import temp_path_for
 
 
 def window_key(arrays: list[np.ndarray], settings: dict[str, Any]) -> str:
@@ -24,10 +25,13 @@ def window_key(arrays: list[np.ndarray], settings: dict[str, Any]) -> str:
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``path`` whole or not at all. Mode 0666 & ~umask (not ``mkstemp``'s 0600): a farm's
+    cache and chain frames are shared by workers running as other users; the daemon's private
+    job folders are 0700, which keeps what it stores there private anyway."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    tmp = temp_path_for(path, ".npy")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             np.save(f, array)
             # On disk before the rename: the journal line written after it must never name a
             # file that a power cut could leave empty.

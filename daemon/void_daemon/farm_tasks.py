@@ -12,7 +12,12 @@ State lives in the job's folder on shared storage (see :class:`void_client.farm.
   content-addressed cache (written first, atomically); a finished window is skipped;
 * ``chain`` seams: the frames a window starts from (the previous windows' finished frames) are
   stored under ``out/`` by the window that needs them;
-* ``assemble`` writes each output EXR atomically and journals it, so a re-run continues.
+* ``assemble`` writes each output EXR atomically and journals it, so a re-run continues; then,
+  unless the job says ``keep_work``, it prunes the job's cache entries and chain frames.
+
+``task check`` (:func:`check_job`) runs the same checks at submission, with the worker command
+and the job's environment: colour space, weights, writable folders. The GPU a task uses is the
+one its farm assigned (:func:`assigned_device`). See docs/farm.md.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from void_client.atomic import temp_path_for
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm.farm_spec import FarmSpec
 from void_client.job_state import JobState
@@ -216,13 +223,137 @@ def _identity(name: str) -> Engine:
     return ident()
 
 
-def engine_config(farm: FarmSpec, overrides: dict[str, Any] | None = None) -> EngineConfig:
-    """The spec's engine settings, then the node's overrides; weights default to ``$VOID_WEIGHTS_DIR``."""
+#: OpenCue's RQD: the GPU indices a frame was booked on (``GPU_LIST``, comma-separated).
+CUE_GPU_ENV = "CUE_GPU_CORES"
+#: CUDA's own mask; OpenJD/Deadline Cloud workers, containers and Deadline Worker instances
+#: configured per GPU set it, and a ``cuda:N`` is counted within it.
+CUDA_VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
+
+
+def assigned_device(configured: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The device a farm task runs on, and why: ``(device, reason)``.
+
+    An explicit ``cpu``/``mps``/``cuda:N`` in the job wins. Otherwise (``auto``/``cuda``) the
+    farm's assignment decides, so two tasks booked on one multi-GPU host do not both take
+    ``cuda:0``: OpenCue's ``CUE_GPU_CORES`` (physical indices, mapped through
+    ``CUDA_VISIBLE_DEVICES`` when that is set too), else ``CUDA_VISIBLE_DEVICES`` (the first
+    visible GPU is ``cuda:0``; an empty or ``-1`` mask means no GPU: ``cpu``).
+    """
+    env = os.environ if environ is None else environ
+    name = (configured or "auto").strip().lower()
+    if name in ("cpu", "mps") or name.startswith("cuda:"):
+        return name, f"device {name} set in the job"
+    visible_raw = env.get(CUDA_VISIBLE_ENV)
+    visible = (
+        [v.strip() for v in visible_raw.split(",") if v.strip()]
+        if visible_raw is not None
+        else None
+    )
+    if visible is not None and (not visible or visible[0] == "-1"):
+        return "cpu", f"{CUDA_VISIBLE_ENV}={visible_raw!r} leaves no GPU visible"
+    cue = [v.strip() for v in env.get(CUE_GPU_ENV, "").split(",") if v.strip()]
+    if cue:
+        first = cue[0]
+        if visible is None:
+            return f"cuda:{first}", f"OpenCue booked GPU {first} ({CUE_GPU_ENV}={','.join(cue)})"
+        if first in visible:
+            return (
+                f"cuda:{visible.index(first)}",
+                f"OpenCue booked GPU {first}, position {visible.index(first)} in "
+                f"{CUDA_VISIBLE_ENV}={visible_raw}",
+            )
+        log.warning(
+            "%s=%s is not among %s=%s; using the first visible GPU",
+            CUE_GPU_ENV,
+            ",".join(cue),
+            CUDA_VISIBLE_ENV,
+            visible_raw,
+        )
+        return "cuda:0", f"first GPU of {CUDA_VISIBLE_ENV}={visible_raw}"
+    if visible is not None:
+        return "cuda:0", f"first GPU of {CUDA_VISIBLE_ENV}={visible_raw} (the farm's mask)"
+    return name, "no GPU assigned by the farm"
+
+
+def engine_config(
+    farm: FarmSpec,
+    overrides: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> EngineConfig:
+    """The spec's engine settings, then the node's overrides; weights default to
+    ``$VOID_WEIGHTS_DIR``; the device is the one the farm assigned (:func:`assigned_device`)."""
+    env = os.environ if environ is None else environ
     values = {**farm.engine_config, **{k: v for k, v in (overrides or {}).items() if v}}
     config = EngineConfig(**values)
     if not config.weights_dir:
-        config.weights_dir = os.environ.get("VOID_WEIGHTS_DIR", "")
+        config.weights_dir = env.get("VOID_WEIGHTS_DIR", "")
+    config.device, why = assigned_device(config.device, env)
+    log.info("device %s: %s", config.device, why)
     return config
+
+
+def _probe_writable(folder: str, what: str, job_id: str) -> None:
+    """Create ``folder`` if needed and write (then remove) a file in it, as a task would."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.unlink(temp_path_for(os.path.join(folder, "void-remove-check")))
+    except OSError as exc:
+        raise VoidError(
+            ErrorCode.IO_ERROR,
+            f"the {what} {folder} cannot be written ({exc.strerror or exc}); choose a folder on "
+            "shared storage the farm's workers can write",
+            what.replace(" ", "_"),
+            job_id,
+        ) from exc
+
+
+def check_job(farm: FarmSpec, config: EngineConfig | None = None) -> dict[str, Any]:
+    """What ``task check`` verifies before submission; raises the first problem as a VoidError.
+
+    Run with the job's environment applied (``$OCIO``, ``$VOID_WEIGHTS_DIR``...), as a task.
+    """
+    checked: list[str] = []
+    cls = engine_class(farm.job.engine)  # unknown engine: unknown_engine
+    checked.append(f"engine {cls.name}")
+    if farm.job.colourspace or farm.job.ocio_config:
+        from void_daemon.colour import ColourSettings, transform
+
+        t = transform(ColourSettings.from_spec(farm.job))
+        checked.append(f"colour: {t.description}")
+    config = config or engine_config(farm)
+    if farm.job.engine == "void":
+        from void_daemon.engines.void.layout import WeightsLayout
+
+        layout = WeightsLayout.resolve(config.weights_dir, config.options)
+        layout.require(pass2=farm.job.pass2)
+        checked.append(f"weights in {layout.root}")
+    out_folder = os.path.dirname(farm.out_pattern)
+    _probe_writable(out_folder, "output folder", farm.job_id)
+    _probe_writable(farm.work_dir, "work dir", farm.job_id)
+    checked.append(f"{out_folder} and {farm.work_dir} writable")
+    return {"ok": True, "job": farm.job_id, "checked": checked}
+
+
+def prune_work(farm: FarmSpec) -> int:
+    """Remove this job's cache entries and chain frames (journals and job files stay, so a
+    requeued ``assemble`` still knows it is done). Returns the number of files removed."""
+    job, cache = open_farm_job(farm, "prune")
+    keys = {str(e["key"]) for e in job.windows_done.values() if e.get("key")}
+    removed = 0
+    for key in sorted(keys):
+        path = cache.root / key[:2] / f"{key}.npy"
+        if path.exists():
+            path.unlink()
+            removed += 1
+            try:
+                path.parent.rmdir()  # the fan-out folder, when this was its last entry
+            except OSError:
+                pass
+    chain = job.dir / "out"
+    if chain.is_dir():
+        removed += sum(1 for p in chain.rglob("*") if p.is_file())
+        shutil.rmtree(chain, ignore_errors=True)
+    return removed
 
 
 def run_window_task(
@@ -289,6 +420,10 @@ def run_assemble_task(farm: FarmSpec, progress: Progress = _no_progress) -> Task
     """Blend the seams and write every output frame not written yet. Needs every window done."""
     t0 = time.perf_counter()
     job, cache = open_farm_job(farm, "assemble")
+    if all(p in job.written for p in range(job.n)):
+        # A requeued assemble after a finished one (whose work may already be pruned).
+        progress(100.0, f"all {job.n} frames already written to {farm.out_pattern}")
+        return TaskOutcome("assemble", seconds=time.perf_counter() - t0)
     windows = farm.windows()
     missing = [w.index for w in windows if w.index not in job.windows_done]
     if missing:
@@ -314,6 +449,10 @@ def run_assemble_task(farm: FarmSpec, progress: Progress = _no_progress) -> Task
         written.append(frame)
         progress(100.0 * (i + 1) / len(todo), f"frame {frame} ({i + 1}/{len(todo)})")
     job.log("state", state=JobState.DONE.value)
+    if not farm.keep_work:
+        removed = prune_work(farm)
+        job.log("pruned", files=removed)
+        progress(100.0, f"pruned {removed} work files (keep them with --keep-work)")
     seconds = time.perf_counter() - t0
     progress(100.0, f"assembled {len(written)} frames into {farm.out_pattern} in {seconds:.1f} s")
     return TaskOutcome("assemble", frames_written=written, seconds=seconds)

@@ -1,21 +1,28 @@
-"""``void-remove task window|assemble``: one farm task, run in-process on a farm node.
+"""``void-remove task window|assemble|check``: one farm task, run in-process on a farm node.
 
 No daemon: the task reads the shot from shared storage, runs the same job code the daemon runs,
 writes atomically into the job's work folder, and is idempotent (a finished window is skipped,
 written frames are not written again). Progress goes to stdout as the lines OpenJD reads
 (``openjd_progress: <percent>``, ``openjd_status: <message>``); other farms show them in the log.
+
+Before anything else a task applies what the job carries (``farm.json``): its environment
+(``OCIO``, ``VOID_*``, ``--env``; the job's values win over the worker's) and its umask, so
+every file it writes is readable by the team whichever user the farm runs it as.
+``check`` is what ``void-remove farm`` runs at submission: one JSON line on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 from void_client.farm.farm_spec import FarmSpec
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble}")
+    sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble,check}")
     window = sub.add_parser(
         "window", help="run one temporal window of a farm job (skipped if already done)"
     )
@@ -28,7 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     assemble = sub.add_parser(
         "assemble", help="blend the seams and write the final frames (after every window)"
     )
-    for q in (window, assemble):
+    check = sub.add_parser(
+        "check",
+        help="check a farm job as a worker would (colour space, weights, writable folders)",
+    )
+    for q in (window, assemble, check):
         q.add_argument("--spec", required=True, help="the job's farm.json")
     window.add_argument(
         "--device", default="", help="override the spec's device: cpu | cuda | cuda:N | mps"
@@ -46,12 +57,30 @@ def farm_progress(percent: float, message: str) -> None:
     print(f"openjd_status: {message}", flush=True)
 
 
+def apply_job_environment(farm: FarmSpec) -> None:
+    """The job's environment and umask, before any file is read or written."""
+    for key, value in farm.farm.env.items():
+        os.environ[str(key)] = str(value)
+    os.umask(int(farm.umask, 8))
+
+
 def main(args: argparse.Namespace) -> int:
     farm = FarmSpec.load(args.spec)
+    apply_job_environment(farm)
     # The daemon package (numpy job code, OpenCV, the engines) is imported only here: the
     # client stays light for hosts, and farm nodes have the daemon installed.
-    from void_daemon.farm_tasks import engine_config, run_assemble_task, run_window_task
+    from void_daemon.farm_tasks import check_job, engine_config, run_assemble_task, run_window_task
 
+    if args.task_kind == "check":
+        from void_client.errors import VoidError
+
+        try:
+            report = check_job(farm)
+        except VoidError as exc:
+            print(json.dumps({"ok": False, **exc.to_dict()}), flush=True)
+            return 1
+        print(json.dumps(report), flush=True)
+        return 0
     if args.task_kind == "window":
         config = engine_config(farm, {"device": args.device, "weights_dir": args.weights_dir})
         outcome = run_window_task(farm, args.index, farm_progress, config)

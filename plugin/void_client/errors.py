@@ -32,6 +32,8 @@ class ErrorCode(str, Enum):
     ENGINE_UNAVAILABLE = "engine_unavailable"
     WEIGHTS_MISSING = "weights_missing"
     ENGINE_FAILED = "engine_failed"
+    #: A render farm's own client (deadlinecommand, openjd, the OpenCue API) is not installed here.
+    FARM_TOOL_MISSING = "farm_tool_missing"
     # runtime
     CANCELLED = "cancelled"
     IO_ERROR = "io_error"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from openjd.model import decode_job_template
 
 from void_client.errors import ErrorCode, VoidError
@@ -103,7 +104,10 @@ def direct(shot, daemon, tmp_path_factory: pytest.TempPathFactory):
     return run
 
 
-def farm_spec(paths: dict, tmp_path: Path, seam: str = "crossfade") -> FarmSpec:
+def farm_spec(
+    paths: dict, tmp_path: Path, seam: str = "crossfade", keep_work: bool = True
+) -> FarmSpec:
+    """A farm job; ``keep_work`` by default so tests can look at the cache after assemble."""
     req = RemoveRequest(
         paths["plate"],
         paths["remove"],
@@ -111,7 +115,9 @@ def farm_spec(paths: dict, tmp_path: Path, seam: str = "crossfade") -> FarmSpec:
         paths["affected"],
         settings={**SETTINGS, "seam": seam},
     )
-    return FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
+    spec = FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
+    spec.keep_work = keep_work
+    return spec
 
 
 @pytest.mark.parametrize("seam", ["crossfade", "chain"])
@@ -188,7 +194,9 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
     for k in range(3):
         events = [e for e in journal(farm, f"window-{k:03d}") if e["event"] == "window"]
         assert len(events) == 1 and events[0]["cached"] is False
-    assert cache_entries(farm) == 3
+    # Assemble pruned the job's work (no --keep-work): its cache entries and chain frames.
+    assert cache_entries(farm) == 0 and not (farm.job_dir / "out").exists()
+    assert [e["event"] for e in journal(farm, "assemble")][-1] == "pruned"
 
 
 def test_a_killed_window_task_resumes_without_recomputing_finished_windows(
@@ -305,3 +313,71 @@ def test_the_client_side_never_imports_the_daemon() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def clean_env() -> dict[str, str]:
+    """A worker's environment: no venv on PATH, no VIRTUAL_ENV, none of our variables."""
+    return {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+
+
+def test_a_job_written_with_the_default_worker_command_runs_where_the_venv_is_not_on_path(
+    shot, direct, tmp_path: Path
+) -> None:
+    """Issue 17, finding 1: tasks ran a bare ``void-remove`` from the worker's PATH."""
+    _, paths = shot
+    shot_args = [
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--affected",
+        paths["affected"],
+        "--window",
+        "13",
+        "--overlap",
+        "4",
+        "--dilation",
+        "3",
+        "--feather",
+        "4",
+    ]
+    # What the old default wrote: the bare console-script name. On a worker whose PATH does
+    # not hold the venv it cannot even start.
+    bare = cli(
+        "farm",
+        "openjd",
+        *shot_args,
+        "--out",
+        str(tmp_path / "bare" / "clean.####.exr"),
+        "--worker-command",
+        "void-remove",
+        "--no-check",
+    )
+    assert bare.returncode == 0, bare.stderr
+    failed = openjd_run(Path(bare.stdout.strip()), env=clean_env())
+    assert failed.returncode != 0
+    assert "void-remove" in failed.stdout + failed.stderr
+
+    # The default now: this install's interpreter and module, absolute, recorded in farm.json.
+    out = str(tmp_path / "farm" / "clean.####.exr")
+    r = cli("farm", "openjd", *shot_args, "--out", out)
+    assert r.returncode == 0, r.stderr
+    template = Path(r.stdout.strip())
+    farm = FarmSpec.load(template.parent / "farm.json")
+    assert farm.command == [sys.executable, "-m", "void_client.cli.main"]
+    assert os.path.isabs(farm.command[0])
+    # The work folder sits beside the delivery folder, not inside it (finding 7).
+    assert Path(farm.work_dir) == tmp_path / "_void_work"
+    step = yaml.safe_load(template.read_text())["steps"][0]
+    assert step["script"]["actions"]["onRun"]["command"] == sys.executable
+
+    run = openjd_run(template, env=clean_env())
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "Session ended successfully" in run.stdout
+    farm_px, direct_px = pixels(out), pixels(direct("crossfade"))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(farm_px, direct_px, strict=True)), (
+        "farm and daemon results differ"
+    )
+    # Work pruned after assemble; a requeued assemble finds every frame written and does nothing.
+    assert cache_entries(farm) == 0
+    assert run_assemble_task(farm).frames_written == []

@@ -87,7 +87,7 @@ def test_farm_spec_round_trips_and_refuses_what_a_task_could_not_run(paths, tmp_
 def test_registry_lists_the_three_farms_and_names_an_unknown_one(paths, tmp_path: Path) -> None:
     assert {"openjd", "opencue", "deadline"} <= set(farm_names())
     with pytest.raises(VoidError) as err:
-        submit_job(spec_for(paths, tmp_path), "tractor", tmp_path / "x")
+        submit_job(spec_for(paths, tmp_path), "tractor", tmp_path / "x", check=False)
     assert "unknown farm 'tractor'" in err.value.message
 
 
@@ -97,7 +97,7 @@ def test_openjd_template_validates_and_says_how_windows_run(
     paths, tmp_path: Path, seam: str
 ) -> None:
     spec = spec_for(paths, tmp_path, seam=seam, engine="void")
-    main = submit_job(spec, "openjd", tmp_path / "bundle")
+    main = submit_job(spec, "openjd", tmp_path / "bundle", check=False)
     assert main == tmp_path / "bundle" / "template.yaml"
     data = yaml.safe_load(main.read_text())
     assert data == template(spec, "farm.json")
@@ -174,7 +174,7 @@ def test_opencue_job_spec_has_a_windows_layer_and_a_dependent_assemble_layer(
 ) -> None:
     spec = spec_for(paths, tmp_path)
     spec.farm.env["OCIO"] = "/studio/config.ocio"
-    main = submit_job(spec, "opencue", tmp_path / "cue")
+    main = submit_job(spec, "opencue", tmp_path / "cue", check=False)
     text = main.read_text()
     assert text.startswith(
         '<?xml version="1.0"?>\n<!DOCTYPE spec PUBLIC "SPI Cue  Specification Language"'
@@ -250,7 +250,7 @@ def test_opencue_job_spec_has_a_windows_layer_and_a_dependent_assemble_layer(
 def test_opencue_chain_job_orders_one_layer_per_window(paths, tmp_path: Path) -> None:
     spec = spec_for(paths, tmp_path, seam="chain", engine="void")
     root = Et.fromstring(
-        submit_job(spec, "opencue", tmp_path / "cue").read_text().split("\n", 2)[2]
+        submit_job(spec, "opencue", tmp_path / "cue", check=False).read_text().split("\n", 2)[2]
     )
     layers = root.findall("job/layers/layer")
     assert [lay.get("name") for lay in layers] == [
@@ -278,7 +278,7 @@ def test_opencue_submission_needs_cuebot_hosts_and_sends_the_written_spec(
     spec = spec_for(paths, tmp_path)
     monkeypatch.delenv("CUEBOT_HOSTS", raising=False)
     with pytest.raises(VoidError) as err:
-        submit_job(spec, "opencue", tmp_path / "cue", submit=True)
+        submit_job(spec, "opencue", tmp_path / "cue", submit=True, check=False)
     assert "CUEBOT_HOSTS" in err.value.message
     assert (tmp_path / "cue" / "job.xml").is_file()  # written even when it cannot be submitted
     monkeypatch.setenv("CUEBOT_HOSTS", "cuebot.invalid")
@@ -294,7 +294,7 @@ def test_opencue_submission_needs_cuebot_hosts_and_sends_the_written_spec(
 
     monkeypatch.setitem(sys.modules, "opencue", type(sys)("opencue"))
     sys.modules["opencue"].api = Api  # type: ignore[attr-defined]
-    main = submit_job(spec, "opencue", tmp_path / "cue", submit=True)
+    main = submit_job(spec, "opencue", tmp_path / "cue", submit=True, check=False)
     assert sent == [main.read_text()]
     assert (
         "launched void-plate-root_void_remove_x" in (tmp_path / "cue" / "submitted.log").read_text()
@@ -307,7 +307,7 @@ def test_deadline_files_describe_a_windows_job_and_a_dependent_assemble_job(
 ) -> None:
     spec = spec_for(paths, tmp_path)
     spec.farm.pool, spec.farm.priority = "gpu", 70
-    main = submit_job(spec, "deadline", tmp_path / "dl")
+    main = submit_job(spec, "deadline", tmp_path / "dl", check=False)
     manifest = json.loads(main.read_text())
     assert [(j["name"], j["frames"], j["depends_on"]) for j in manifest["jobs"]] == [
         ("windows", "0-2", []),
@@ -339,7 +339,7 @@ def test_deadline_files_describe_a_windows_job_and_a_dependent_assemble_job(
 
 def test_deadline_chain_is_one_job_per_window_each_after_the_last(paths, tmp_path: Path) -> None:
     spec = spec_for(paths, tmp_path, seam="chain")
-    manifest = json.loads(submit_job(spec, "deadline", tmp_path / "dl").read_text())
+    manifest = json.loads(submit_job(spec, "deadline", tmp_path / "dl", check=False).read_text())
     assert [(j["name"], j["frames"], j["depends_on"]) for j in manifest["jobs"]] == [
         ("window-000", "0", []),
         ("window-001", "1", ["window-000"]),
@@ -359,8 +359,10 @@ def test_deadline_submission_chains_job_ids_into_the_dependent_job_info(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("DEADLINE_PATH", raising=False)
     with pytest.raises(VoidError) as err:
-        submit_job(spec, "deadline", tmp_path / "dl", submit=True)
+        submit_job(spec, "deadline", tmp_path / "dl", submit=True, check=False)
     assert "deadlinecommand is not on PATH" in err.value.message
+    # Named for what failed (issue 17, finding 7): the farm's tool, not our engine.
+    assert err.value.code == ErrorCode.FARM_TOOL_MISSING
     # deadlinecommand is the farm's own client (not installable here): a stand-in script on
     # PATH logs its arguments and the job info it was given, and answers like Deadline does.
     bindir = tmp_path / "bin"
@@ -377,7 +379,7 @@ def test_deadline_submission_chains_job_ids_into_the_dependent_job_info(
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     log.write_text("")
     monkeypatch.setenv("PATH", str(bindir))
-    submit_job(spec, "deadline", tmp_path / "dl", submit=True)
+    submit_job(spec, "deadline", tmp_path / "dl", submit=True, check=False)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [Path(c["argv"][0]).name for c in calls] == [
         "windows.job_info.txt",
@@ -415,8 +417,10 @@ def test_cli_rewrites_a_farm_spec_for_another_farm_and_explains_bad_input(
         "80",
         "--env",
         "OCIO=/c.ocio",
-        "--command",
+        "--worker-command",
         "/opt/void/bin/void-remove",
+        # That install exists only on the workers: nothing to check it with here.
+        "--no-check",
     )
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()) == tmp_path / "dl" / "submission.json"
@@ -454,3 +458,40 @@ def test_cli_task_help_lists_both_tasks() -> None:
     r = cli("task", "--help")
     assert r.returncode == 0 and "window" in r.stdout and "assemble" in r.stdout
     assert ErrorCode.BAD_SPEC.value == "bad_spec"
+
+
+def test_what_a_job_carries_defaults_to_this_install_and_a_work_folder_beside_delivery(
+    paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17, findings 1, 2, 3 and 7, as recorded in farm.json."""
+    from void_client.farm.farm_spec import carried_environment, default_worker_command
+
+    monkeypatch.delenv("VOID_REMOVE_WORKER_COMMAND", raising=False)
+    assert default_worker_command() == [sys.executable, "-m", "void_client.cli.main"]
+    monkeypatch.setenv("VOID_REMOVE_WORKER_COMMAND", "/opt/void/bin/void-remove --quiet")
+    assert default_worker_command() == ["/opt/void/bin/void-remove", "--quiet"]
+
+    env = carried_environment(
+        {
+            "OCIO": "configs/show.ocio",
+            "VOID_WEIGHTS_DIR": "/models/void",
+            "VOID_ENDPOINT": "tcp://127.0.0.1:5555",
+            "VOID_CURVE_SECRET_KEY": "x",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert env == {"OCIO": os.path.abspath("configs/show.ocio"), "VOID_WEIGHTS_DIR": "/models/void"}
+    assert carried_environment({"OCIO": "ocio://studio-config-latest"})["OCIO"].startswith("ocio:")
+
+    req = RemoveRequest(
+        paths["plate"], paths["remove"], str(tmp_path / "delivery" / "clean.####.exr")
+    )
+    spec = FarmSpec.from_request(req)
+    assert spec.work_dir == str(tmp_path / "_void_work") and spec.umask == "022"
+    assert not spec.keep_work
+    d = json.loads(spec.to_json())
+    for bad in ("077", "640", "abc"):
+        with pytest.raises(VoidError) as err:
+            FarmSpec.from_dict({**d, "umask": bad})
+        assert err.value.field == "umask"
+    assert FarmSpec.from_dict({**d, "umask": "027"}).umask == "027"

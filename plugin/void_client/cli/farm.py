@@ -7,13 +7,20 @@ existing ``farm.json`` (re-writing it resumes the same job: the tasks skip finis
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
 from void_client.cli.run import add_job_settings, request_from_args
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import farm_names, submit_job
-from void_client.farm.farm_spec import DEFAULT_COMMAND, FarmSettings, FarmSpec
+from void_client.farm.farm_spec import (
+    GROUP_WRITABLE_UMASK,
+    WORK_DIR_NAME,
+    WORKER_COMMAND_ENV,
+    FarmSettings,
+    FarmSpec,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     shot.add_argument(
         "--work-dir",
         default="",
-        help="shared folder for journals and the window cache (default: OUT's folder/.void-remove)",
+        help=f"shared folder for journals and the window cache (default: {WORK_DIR_NAME} next to "
+        "OUT's folder)",
     )
     add_job_settings(p)
     job = p.add_argument_group("farm job")
@@ -52,9 +60,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="submit too: openjd runs it here, opencue needs CUEBOT_HOSTS, deadline needs deadlinecommand",
     )
     job.add_argument(
+        "--worker-command",
         "--command",
+        dest="command",
         default=None,
-        help=f"how farm nodes run void-remove (default {shlex.join(DEFAULT_COMMAND)!r})",
+        help="how farm nodes run void-remove, as one command line (default: $"
+        f"{WORKER_COMMAND_ENV}, else this install's interpreter with -m void_client.cli.main)",
+    )
+    job.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not run the worker command's check here (for a command that exists only on workers)",
+    )
+    job.add_argument(
+        "--keep-work",
+        action="store_true",
+        help="keep the job's cache entries and chain frames after assemble (default: pruned)",
+    )
+    modes = job.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--group-writable",
+        action="store_true",
+        help=f"tasks write with umask {GROUP_WRITABLE_UMASK} (files 0664, folders 0775)",
+    )
+    modes.add_argument(
+        "--umask", default=None, help="octal umask the tasks write with (default 022: 0644/0755)"
     )
     job.add_argument(
         "--device",
@@ -103,9 +133,17 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
         spec = FarmSpec.from_request(req, args.work_dir)
     if args.command is not None:
         spec.command = shlex.split(args.command)
-    for key in ("device", "weights_dir"):
-        if getattr(args, key) is not None:
-            spec.engine_config[key] = getattr(args, key)
+    if args.keep_work:
+        spec.keep_work = True
+    if args.group_writable:
+        spec.umask = GROUP_WRITABLE_UMASK
+    elif args.umask is not None:
+        spec.umask = args.umask
+    if args.device is not None:
+        spec.engine_config["device"] = args.device
+    if args.weights_dir is not None:
+        # Absolute: a task runs in the farm's folder, not the submitter's.
+        spec.engine_config["weights_dir"] = os.path.abspath(args.weights_dir)
     farm: FarmSettings = spec.farm
     for key in ("priority", "pool", "group", "show", "shot", "timeout_minutes"):
         if getattr(args, key) is not None:
@@ -120,13 +158,16 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
 
 def main(args: argparse.Namespace) -> int:
     spec = build_spec(args)
-    main_file = submit_job(spec, args.farm, args.out_dir or None, args.submit)
+    main_file = submit_job(
+        spec, args.farm, args.out_dir or None, args.submit, check=not args.no_check
+    )
     n = len(spec.windows())
     order = "in order (chain seams)" if spec.sequential else "in parallel (crossfade seams)"
     print(
         f"{args.farm} job {spec.job_id}: {n} window task{'s' if n != 1 else ''} {order} + assemble",
         file=sys.stderr,
     )
+    print(f"  worker   {shlex.join(spec.command)}", file=sys.stderr)
     print(f"  work dir {spec.work_dir}", file=sys.stderr)
     print(f"  output   {spec.out_pattern}", file=sys.stderr)
     if args.submit:

@@ -118,7 +118,7 @@ def submit(main: Path, spec: FarmSpec) -> str:
     exe = deadlinecommand()
     if exe is None:
         raise VoidError(
-            ErrorCode.ENGINE_UNAVAILABLE,
+            ErrorCode.FARM_TOOL_MISSING,
             f"deadlinecommand is not on PATH (or in $DEADLINE_PATH); the job files are in {main.parent}",
             "farm",
             spec.job_id,

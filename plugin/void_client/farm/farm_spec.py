@@ -10,16 +10,26 @@ window needs from the one before it, and the per-window result cache::
     <work_dir>/jobs/<job_id>/journal/  one append-only journal per task (``window-000.jsonl``...)
     <work_dir>/jobs/<job_id>/out/      finished frames a later ``chain`` window starts from
 
-Every farm writer (OpenJD, OpenCue, Deadline) and both task commands read this one file, so the
-job that runs is the job that was submitted. Kept light: the Nuke node builds one of these.
+The work directory defaults to ``_void_work`` *next to* the delivery folder (never inside it),
+and a job's cache entries and chain frames are pruned after ``assemble`` unless ``keep_work``.
+
+Every farm writer (OpenJD, OpenCue, Deadline) and every task command read this one file, so the
+job that runs is the job that was submitted: it carries the exact worker command (the
+interpreter and module of the install that wrote it), the environment the tasks need (``OCIO``,
+``VOID_*``, ``--env``) and the umask the tasks write with. See docs/farm.md. Kept light: the
+Nuke node builds one of these.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import logging
 import os
 import shlex
+import shutil
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +40,86 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.windows import Window, plan_windows
 
+log = logging.getLogger(__name__)
+
 FARM_SPEC_VERSION = 1
-#: What a farm node runs by default; ``--command`` / ``FarmSpec.command`` change it per site.
+#: The last resort when no install can be named: ``void-remove`` from the worker's PATH.
 DEFAULT_COMMAND = ("void-remove",)
+#: Site setting: the worker command line for farms whose workers have the tool elsewhere.
+WORKER_COMMAND_ENV = "VOID_REMOVE_WORKER_COMMAND"
+#: Default folder for journals, chain frames and the window cache, next to the delivery folder.
+WORK_DIR_NAME = "_void_work"
+#: Files 0644, folders 0755: the team reads what a farm's service user wrote.
+DEFAULT_UMASK = "022"
+#: ``--group-writable``: files 0664, folders 0775.
+GROUP_WRITABLE_UMASK = "002"
+#: Environment a task needs that is not a flag: the artist's colour config and our own settings.
+CARRIED_ENV = ("OCIO",)
+CARRIED_PREFIX = "VOID_"
+#: Never carried: per-host secrets and endpoints, test-only fault injection, the site command.
+NOT_CARRIED = (
+    "VOID_ENDPOINT",
+    "VOID_CURVE_SERVER_KEY",
+    "VOID_CURVE_SECRET_KEY",
+    "VOID_CURVE_CLIENT_KEY",
+    "VOID_CURVE_AUTHORIZED_KEYS",
+    "VOID_REMOVE_HOME",
+    "VOID_REMOVE_TASK_FAULT",
+    "VOID_DAEMON_COMMAND",
+    "VOID_QT_API",
+    "VOID_PANEL_GL",
+    WORKER_COMMAND_ENV,
+)
+
+
+def default_worker_command() -> list[str]:
+    """The command a worker runs: ``$VOID_REMOVE_WORKER_COMMAND`` (a site setting), else this
+    interpreter running our CLI module (absolute, so no worker PATH is needed), else the
+    ``void-remove`` console script found here, else a bare ``void-remove``.
+
+    ``sys.executable`` is kept as spelled (not resolved): a venv's ``bin/python`` is a link to
+    the base interpreter, and only the link's path puts the venv's packages on ``sys.path``.
+    A host (Nuke) runs its own binary as ``sys.executable``, so only a Python is taken.
+    """
+    site = os.environ.get(WORKER_COMMAND_ENV, "").strip()
+    if site:
+        return shlex.split(site)
+    exe = os.path.abspath(sys.executable) if sys.executable else ""
+    if (
+        exe
+        and os.path.basename(exe).lower().startswith("python")
+        and importlib.util.find_spec("void_daemon") is not None
+    ):
+        return [exe, "-m", "void_client.cli.main"]
+    found = shutil.which("void-remove") or shutil.which(
+        "void-remove", path=os.path.dirname(exe) if exe else None
+    )
+    if found:
+        return [os.path.abspath(found)]
+    log.warning(
+        "no void-remove install found here: farm tasks will run 'void-remove' from the worker's "
+        "PATH; pass --worker-command or set %s",
+        WORKER_COMMAND_ENV,
+    )
+    return list(DEFAULT_COMMAND)
+
+
+def carried_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """What a task needs from the submitter's environment: ``$OCIO`` (made absolute) and our
+    ``VOID_*`` settings, minus per-host secrets and endpoints (see :data:`NOT_CARRIED`)."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, str] = {}
+    for key, value in sorted(environ.items()):
+        if key in NOT_CARRIED or not value:
+            continue
+        if key in CARRIED_ENV or key.startswith(CARRIED_PREFIX):
+            out[key] = value
+    ocio = out.get("OCIO", "")
+    if ocio and "://" not in ocio:
+        out["OCIO"] = os.path.abspath(ocio)
+    if out.get("VOID_WEIGHTS_DIR"):
+        out["VOID_WEIGHTS_DIR"] = os.path.abspath(out["VOID_WEIGHTS_DIR"])
+    return out
 
 
 @dataclass
@@ -72,11 +159,16 @@ class FarmSpec:
     remove: str
     work_dir: str
     affected: str = ""
-    #: argv prefix that runs ``void-remove`` on a farm node (a wrapper, a venv's path...).
-    command: list[str] = field(default_factory=lambda: list(DEFAULT_COMMAND))
+    #: argv prefix that runs ``void-remove`` on a farm node: by default the interpreter and
+    #: module of the install that wrote the job (see :func:`default_worker_command`).
+    command: list[str] = field(default_factory=default_worker_command)
     #: :class:`void_daemon.engines.EngineConfig` fields for the task (device, weights_dir...).
     engine_config: dict = field(default_factory=dict)
     farm: FarmSettings = field(default_factory=FarmSettings)
+    #: Octal umask every task sets before writing (outputs, cache, chain frames, journals).
+    umask: str = DEFAULT_UMASK
+    #: Keep the job's cache entries and chain frames after ``assemble`` (default: pruned).
+    keep_work: bool = False
     version: int = FARM_SPEC_VERSION
 
     # ------------------------------------------------------------------ derived facts
@@ -187,6 +279,20 @@ class FarmSpec:
             raise bad(
                 "command", "command must be a non-empty list of strings, e.g. ['void-remove']"
             )
+        try:
+            mask = int(self.umask, 8)
+        except (TypeError, ValueError):
+            mask = -1
+        if not 0 <= mask <= 0o777:
+            raise bad("umask", f"umask must be octal like '022' or '002', got {self.umask!r}")
+        if mask & 0o440:
+            raise bad(
+                "umask",
+                f"umask {self.umask} hides outputs from their owner or group; use '022' or '002'",
+            )
+        bad_env = [k for k in self.farm.env if not k or "=" in str(k)]
+        if bad_env:
+            raise bad("env", f"environment names may not be empty or hold '=': {bad_env}")
         if self.version != FARM_SPEC_VERSION:
             raise bad(
                 "version",
@@ -269,17 +375,28 @@ class FarmSpec:
         job.job_id = job_id or f"{_slug(job.name)}-{uuid.uuid4().hex[:8]}"
         if isinstance(command, str):
             command = shlex.split(command)
-        out_folder = os.path.dirname(job.out_pattern)
+        farm = farm or FarmSettings()
+        # The submitter's colour config and VOID_* settings, under anything set explicitly.
+        farm.env = {**carried_environment(), **farm.env}
+        config = dict(engine_config or {})
+        if config.get("weights_dir"):
+            config["weights_dir"] = os.path.abspath(config["weights_dir"])
         return cls(
             job=job,
             plate=_abs_ref(req.plate),
             remove=_abs_ref(req.remove),
             affected=_abs_ref(req.affected) if req.affected else "",
-            work_dir=os.path.abspath(work_dir or os.path.join(out_folder, ".void-remove")),
-            command=list(command or DEFAULT_COMMAND),
-            engine_config=dict(engine_config or {}),
-            farm=farm or FarmSettings(),
+            work_dir=os.path.abspath(work_dir or default_work_dir(job.out_pattern)),
+            command=list(command or default_worker_command()),
+            engine_config=config,
+            farm=farm,
         ).validate()
+
+
+def default_work_dir(out_pattern: str) -> str:
+    """``_void_work`` beside the delivery folder: nothing but frames lands where they deliver."""
+    delivery = os.path.dirname(os.path.abspath(out_pattern))
+    return os.path.join(os.path.dirname(delivery), WORK_DIR_NAME)
 
 
 def _abs_ref(text: str) -> str:

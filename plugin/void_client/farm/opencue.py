@@ -168,7 +168,7 @@ def submit(main: Path, spec: FarmSpec) -> str:
         import opencue  # type: ignore[import-not-found]
     except ImportError as exc:
         raise VoidError(
-            ErrorCode.ENGINE_UNAVAILABLE,
+            ErrorCode.FARM_TOOL_MISSING,
             f"the OpenCue Python API is not installed (pip install opencue-pycue); the job is written to {main}",
             "farm",
             spec.job_id,

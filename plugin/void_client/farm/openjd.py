@@ -149,7 +149,7 @@ def submit(main: Path, spec: FarmSpec) -> str:
     exe = shutil.which("openjd") or shutil.which("openjd", path=os.path.dirname(sys.executable))
     if exe is None:
         raise VoidError(
-            ErrorCode.ENGINE_UNAVAILABLE,
+            ErrorCode.FARM_TOOL_MISSING,
             "openjd is not on PATH; pip install openjd-cli (or submit the folder with 'deadline bundle submit')",
             "farm",
         )
