@@ -408,7 +408,7 @@ def _finish_context(job: FarmJob, runner: JobRunner, index: int, progress: Progr
             job.id,
         )
     # The runner's own rule for which frames a chain window takes as already-final context.
-    context = [p for p in runner._context_positions(index) if p not in job.final]
+    context = [p for p in runner.context_positions(index) if p not in job.final]
     for i, pos in enumerate(context):
         job.store_output(pos, runner.finish_frame(pos))
         progress(

@@ -85,7 +85,9 @@ class JobRunner:
                 return all(i in self.job.windows_done for i in range(k))
         return True
 
-    def _context_positions(self, k: int) -> list[int]:
+    def context_positions(self, k: int) -> list[int]:
+        """Positions of window ``k`` that are context only (chain seams: the previous window's
+        finished result, marked keep); the farm's window task fetches them before it runs."""
         w = self.windows[k]
         if self.job.spec.seam != "chain" or k == 0:
             return []
@@ -157,7 +159,7 @@ class JobRunner:
         job, spec, w = self.job, self.job.spec, self.windows[k]
         qms = np.stack([job.load_quadmask(p) for p in w.positions])
         context = np.zeros(len(w.positions), bool)
-        ctx = set(self._context_positions(k))
+        ctx = set(self.context_positions(k))
         for i, p in enumerate(w.positions):
             if p in ctx:
                 context[i] = True
