@@ -63,9 +63,8 @@ def make_window(t: int = 13, h: int = H, w: int = W, seed: int = 42, **kw) -> Wi
     q[:, h // 4 : h // 2, w // 2 : 3 * w // 4] = 63  # overlap
     q[:, h // 2 : 3 * h // 4, w // 4 : 3 * w // 4] = 127  # affected (a shadow)
     kw.setdefault("options", {"steps": 2})
-    return WindowInput(
-        frames=frames, quadmask=q, seed=seed, prompt="a table with a cup on it", **kw
-    )
+    kw.setdefault("prompt", "a table with a cup on it")
+    return WindowInput(frames=frames, quadmask=q, seed=seed, **kw)
 
 
 # -- weights and availability -------------------------------------------------------------------
@@ -381,6 +380,67 @@ def test_pass2_runs_past_85_frames(engine, monkeypatch):
     # pass 1: three windows (22, 22, 14 latents), batch 1; pass 2: the same windows under CFG
     assert calls == [(1, 22, 48), (1, 22, 48), (1, 14, 48), (2, 22, 48), (2, 22, 48), (2, 14, 48)]
     assert progress == [(1, 2, "void pass 1"), (1, 2, "void pass 2 noise"), (2, 2, "void pass 2")]
+
+
+def test_pass2_with_an_empty_prompt_runs_without_cfg_unless_forced(engine, monkeypatch, caplog):
+    # Issue 18: with prompt and negative prompt both empty, CFG's two halves see the same text,
+    # so guidance 6 cost a second batch row per step for the same result.
+    calls = _count_transformer_calls(monkeypatch, engine)
+    steps = {"steps": 1, "pass2_steps": 3}
+    with caplog.at_level("INFO", logger="void_daemon.engines.void.engine"):
+        auto = engine.fill(make_window(13, pass2=True, prompt="", options=steps))
+    assert calls == [(1, 4, 48)] + [(1, 4, 48)] * 3  # pass 1, then pass 2: batch 1 per step
+    assert "pass 2: no prompt, so no classifier-free guidance" in caplog.text
+    calls.clear()
+    forced = engine.fill(
+        make_window(13, pass2=True, prompt="", options={**steps, "pass2_guidance": 6.0})
+    )
+    assert calls == [(1, 4, 48)] + [(2, 4, 48)] * 3  # forced: CFG doubles every pass-2 step
+    np.testing.assert_allclose(auto, forced, atol=1e-5)  # and changes nothing
+    calls.clear()
+    engine.fill(make_window(13, pass2=True, options=steps))  # a prompt: the reference's CFG 6
+    assert calls == [(1, 4, 48)] + [(2, 4, 48)] * 3
+
+
+def test_vae_tiling_only_when_the_untiled_decode_would_not_fit():
+    from void_daemon.engines.void import devices
+
+    choose = devices.choose_vae_tiling
+    need = devices.vae_decode_peak_bytes(384, 672, 197, 2) / devices.GIB
+    assert 4 < need < 10  # a few GiB at the model size: far below the old 40 GiB threshold
+    assert choose(None, 38.0, 384, 672, 197) is False  # an A100-40GB (was tiled before)
+    assert choose(None, 70.0, 384, 672, 197) is False
+    assert choose(None, 4.0, 384, 672, 197) is True
+    assert choose(None, 20.0, 768, 1344, 197) is True  # 4x the pixels: 4x the working set
+    assert choose(None, 60.0, 768, 1344, 197) is False
+    assert choose(None, None, 2160, 3840, 197) is False  # CPU / MPS: host memory, the reference
+    assert choose(True, 80.0, 384, 672, 197) is True and choose(False, 1.0, 384, 672, 197) is False
+    # the decode's working set is per pair of latents: the window length adds only its video
+    assert (
+        devices.vae_decode_peak_bytes(384, 672, 13, 2)
+        < devices.vae_decode_peak_bytes(384, 672, 197, 2)
+        < 1.2 * devices.vae_decode_peak_bytes(384, 672, 13, 2)
+    )
+    assert (
+        devices.vae_decode_peak_bytes(768, 1344, 85, 2, tile=devices.VAE_TILE)
+        < devices.vae_decode_peak_bytes(768, 1344, 85, 2) / 3
+    )
+
+
+def test_engine_sets_vae_tiling_per_window_from_free_memory(engine, monkeypatch):
+    from void_daemon.engines.void import devices
+
+    vae = engine.pipeline.vae
+    monkeypatch.setattr(devices, "activation_free_gib", lambda d: 1e-4)
+    engine.fill(make_window(5, options={"steps": 1}))
+    assert vae.use_tiling
+    monkeypatch.setattr(devices, "activation_free_gib", lambda d: 100.0)
+    engine.fill(make_window(5, options={"steps": 1}))
+    assert not vae.use_tiling
+    engine.fill(make_window(5, options={"steps": 1, "vae_tiling": True}))
+    assert vae.use_tiling
+    engine.fill(make_window(5, options={"steps": 1}))
+    assert not vae.use_tiling
 
 
 def test_pass2_is_deterministic(engine):

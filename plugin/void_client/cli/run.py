@@ -267,6 +267,13 @@ def run_job(
 
 def main(args: argparse.Namespace) -> int:
     req = request_from_args(args)
+    if args.engine == "void" and not args.prompt.strip():
+        print(
+            "void-remove: warning: no --prompt; the VOID model card asks for a description of the "
+            "clean background (the shot without the object), e.g. --prompt 'a wooden table in a "
+            "kitchen'",
+            file=sys.stderr,
+        )
     if args.version_up:
         req.out = next_version(req.out)
         print(f"void-remove: --version-up: writing {req.out}", file=sys.stderr)

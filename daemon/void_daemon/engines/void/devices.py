@@ -129,6 +129,69 @@ def choose_memory_mode(name: str, device: torch.device) -> str:
     return "sequential_offload"
 
 
+#: The VAE decoder's peak, in tensors of ``256 channels × 10 frames × H × W``: a pair of latent
+#: frames decodes to 8 frames (10 with the causal convolution's 2 cached frames), and the peak is
+#: where the last 256-channel block is upsampled to full resolution and enters the 128-channel one
+#: (interpolated input, convolution output, its permuted copy, the residual and a norm output
+#: live at once). An estimate from the decoder's structure, rounded up; not measured on a GPU yet.
+DECODE_PEAK_TENSORS = 5.0
+DECODE_PEAK_CHANNELS = 256
+DECODE_PEAK_FRAMES = 10
+#: The VAE's default tile in pixels (diffusers: half the 480×720 sample size) and overlap.
+VAE_TILE = (240, 360)
+#: Share of the free memory the estimate may use before tiling turns on (headroom for the
+#: allocator's fragmentation and for what the estimate leaves out).
+DECODE_HEADROOM = 0.8
+
+
+def vae_decode_peak_bytes(
+    height: int, width: int, frames: int, dtype_bytes: int, tile: tuple[int, int] | None = None
+) -> int:
+    """Estimated accelerator memory the VAE decode of one window needs beyond the loaded weights.
+
+    The decode runs latent frame 0, then pairs (``pipeline.decode_in_reference_order``), so its
+    working set depends on the picture size, not the window length; the decoded video
+    (``3 × frames × H × W``, kept in the VAE's dtype, then concatenated and made float32) is added.
+    With ``tile=(h, w)`` the working set is one tile's and the decoded tiles are held until blended.
+    """
+    h, w = (min(height, tile[0]), min(width, tile[1])) if tile else (height, width)
+    working = DECODE_PEAK_TENSORS * DECODE_PEAK_CHANNELS * DECODE_PEAK_FRAMES * h * w * dtype_bytes
+    video = 3 * frames * height * width * (2 * dtype_bytes + 4)
+    if tile:
+        video += 3 * frames * height * width * dtype_bytes  # tiles awaiting their blend
+    return int(working + video)
+
+
+def choose_vae_tiling(
+    setting: bool | None,
+    free_gib: float | None,
+    height: int,
+    width: int,
+    frames: int,
+    dtype_bytes: int = 2,
+) -> bool:
+    """Tile the VAE decode only when the untiled decode would not fit (the reference never tiles).
+
+    ``setting`` (the ``vae_tiling`` option) wins when given. ``free_gib`` is what the accelerator
+    has free for activations now (None on CPU and MPS, where memory is the host's: no tiling).
+    """
+    if setting is not None:
+        return setting
+    if free_gib is None:
+        return False
+    need = vae_decode_peak_bytes(height, width, frames, dtype_bytes) / GIB
+    return need > free_gib * DECODE_HEADROOM
+
+
+def activation_free_gib(device: torch.device) -> float | None:
+    """Memory free for activations on CUDA: the driver's free plus what torch holds unused."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return (free + max(0, cached)) / GIB
+
+
 def make_generator(seed: int, device: torch.device) -> torch.Generator:
     """A seeded generator: on the GPU for CUDA (the reference's noise), on the CPU otherwise."""
     gen_device = device if device.type == "cuda" else torch.device("cpu")

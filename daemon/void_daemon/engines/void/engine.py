@@ -2,8 +2,9 @@
 
 ``fill(window)`` takes one window at the model size in display space and returns the filled
 frames: pass 1 (quadmask → trimask, 30 DDIM steps, no CFG), then optionally pass 2 (binary mask,
-flow-warped noise from the pass-1 result, 50 steps, guidance 6). Weights load on first use from
-local folders only (:mod:`.layout`); torch is imported then, not when the engine is listed.
+flow-warped noise from the pass-1 result, 50 steps, guidance 6, or 1 with an empty prompt).
+Weights load on first use from local folders only (:mod:`.layout`), checked by header first;
+torch is imported then, not when the engine is listed.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import KEEP, snap
 from void_client.windows import is_valid_length
 from void_daemon.engines.base import Engine, EngineConfig, WindowInput
-from void_daemon.engines.void.layout import PASS2_FILE, WeightsLayout
-from void_daemon.engines.void.options import VoidOptions
+from void_daemon.engines.void.layout import WeightsLayout
+from void_daemon.engines.void.options import PASS2_GUIDANCE, VoidOptions
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,23 @@ class _Runtime:
     active: int = 1
 
 
+def pass2_guidance(opts: VoidOptions, prompt: str) -> float:
+    """Pass 2's guidance: ``pass2_guidance`` when set; else the reference's 6, except when the
+    prompt and the negative prompt are both empty: then both halves of classifier-free guidance
+    see the same text and the result equals guidance 1 at twice the transformer work."""
+    if opts.pass2_guidance is not None:
+        return opts.pass2_guidance
+    if not prompt.strip() and not opts.pass2_negative_prompt.strip():
+        log.info(
+            "pass 2: no prompt, so no classifier-free guidance (guidance 1 instead of %g: with an "
+            "empty prompt and negative prompt it changes nothing and doubles the work); set "
+            "pass2_guidance to force it",
+            PASS2_GUIDANCE,
+        )
+        return 1.0
+    return PASS2_GUIDANCE
+
+
 class VoidEngine(Engine):
     """Netflix VOID on CogVideoX-Fun-V1.5-5b-InP (pass 1, optional pass 2)."""
 
@@ -95,7 +113,7 @@ class VoidEngine(Engine):
         if message:
             return False, message
         if not layout.has_pass2():
-            return True, f"pass 2 unavailable ({PASS2_FILE} not found next to the pass-1 weights)"
+            return True, f"pass 2 unavailable ({layout.pass2_problem()})"
         return True, ""
 
     # -- loading -----------------------------------------------------------------------------
@@ -147,11 +165,7 @@ class VoidEngine(Engine):
             transformer=transformer,
             scheduler=pass1_scheduler,
         )
-        tiling = (
-            self.defaults.vae_tiling if self.defaults.vae_tiling is not None else mode != "full"
-        )
-        if tiling:
-            vae.enable_tiling()
+        # VAE tiling is decided per window from the decode's estimated peak (_choose_tiling)
         if self.defaults.vae_slicing:
             vae.enable_slicing()
         pipe.set_progress_bar_config(disable=True)
@@ -291,8 +305,8 @@ class VoidEngine(Engine):
 
         self._use_pass(rt, n)
         steps = opts.steps if n == 1 else opts.pass2_steps
-        guidance = opts.guidance if n == 1 else opts.pass2_guidance
         negative = opts.negative_prompt if n == 1 else opts.pass2_negative_prompt
+        guidance = opts.guidance if n == 1 else pass2_guidance(opts, window.prompt)
         do_cfg = guidance > 1.0
         positive, negative_embeds = self._prompt_embeds(
             rt, window.prompt, negative, do_cfg, opts.max_sequence_length
@@ -318,6 +332,36 @@ class VoidEngine(Engine):
             cancelled=window.cancelled,
         )
         return result.frames[0]
+
+    @staticmethod
+    def _choose_tiling(
+        rt: _Runtime, opts: VoidOptions, height: int, width: int, frames: int
+    ) -> None:
+        """Tile the VAE decode only when this window's untiled decode would not fit."""
+        from void_daemon.engines.void import devices
+
+        vae = rt.pipe.vae
+        tiled = devices.choose_vae_tiling(
+            opts.vae_tiling,
+            devices.activation_free_gib(rt.device),
+            height,
+            width,
+            frames,
+            rt.dtype.itemsize,
+        )
+        if tiled != bool(vae.use_tiling):
+            log.info(
+                "VAE tiling %s for %dx%d (decode needs ~%.1f GiB untiled)",
+                "on" if tiled else "off",
+                width,
+                height,
+                devices.vae_decode_peak_bytes(height, width, frames, rt.dtype.itemsize)
+                / devices.GIB,
+            )
+            if tiled:
+                vae.enable_tiling()
+            else:
+                vae.disable_tiling()
 
     def pass2_noise(
         self, frames: np.ndarray, seed: int, opts: VoidOptions, cancelled: Any = None
@@ -385,6 +429,7 @@ class VoidEngine(Engine):
         video = torch.from_numpy(np.ascontiguousarray(frames_in.transpose(3, 0, 1, 2)))[None]
         mask_video = torch.from_numpy(np.ascontiguousarray(mask_in))[None, None]
         total = opts.steps + (opts.pass2_steps if window.pass2 else 0)
+        self._choose_tiling(rt, opts, frames_in.shape[1], frames_in.shape[2], length)
         try:
             out = self._run_pass(rt, 1, video, mask_video, window, opts, None, 0, total)
             if window.pass2:

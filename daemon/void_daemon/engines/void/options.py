@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Keys that locate weights; read by :class:`~.layout.WeightsLayout`, not here.
 LAYOUT_KEYS = frozenset({"base_dir", "pass1_path", "pass2_path"})
+#: The reference's pass-2 guidance (``inference_with_pass1_warped_noise.py``).
+PASS2_GUIDANCE = 6.0
 _WARNED: set[str] = set()
 
 
@@ -34,9 +36,11 @@ class VoidOptions:
     steps: int = 30
     guidance: float = 1.0
     negative_prompt: str = NEGATIVE_PROMPT
-    # pass 2 (reference: CogVideoX DDIM, 50 steps, guidance 6.0, empty negative prompt)
+    # pass 2 (reference: CogVideoX DDIM, 50 steps, guidance 6.0, empty negative prompt). None:
+    # PASS2_GUIDANCE, or 1 (no CFG) when prompt and negative prompt are both empty
+    # (engine.pass2_guidance); a number forces it.
     pass2_steps: int = 50
-    pass2_guidance: float = 6.0
+    pass2_guidance: float | None = None
     pass2_negative_prompt: str = ""
     # time: internal multi-diffusion window and overlap (frames), and the reference's minimum
     # clip length (shorter windows are padded by flip-concatenation, then cropped back)
@@ -51,7 +55,8 @@ class VoidOptions:
     flow_scale: float = 0.5
     noise_warp_scale: int = 8
     noise_degradation: float = 0.0
-    # memory (daemon-wide): VAE tiling/slicing, fp8 storage of transformer weights
+    # memory: VAE tiling (None: only when the untiled decode would not fit, per window), slicing
+    # and fp8 storage of transformer weights (daemon-wide, read at load)
     vae_tiling: bool | None = None
     vae_slicing: bool = False
     transformer_fp8: bool = False
@@ -87,7 +92,7 @@ class VoidOptions:
             if not 1 <= getattr(self, name) <= 1000:
                 raise bad(name, "must be between 1 and 1000")
         for name in ("guidance", "pass2_guidance"):
-            if not 0.0 <= getattr(self, name) <= 50.0:
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 50.0:
                 raise bad(name, "must be between 0 and 50")
         if not is_valid_length(self.temporal_window):
             raise bad(
@@ -128,7 +133,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             if isinstance(value, bool) or float(value) != int(float(value)):
                 raise ValueError("not an integer")
             return int(float(value))
-        if kind == "float":
+        if kind.startswith("float"):
+            if value in (None, "") and "None" in kind:
+                return None
             return float(value)
         if kind == "str":
             return str(value)
