@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from void_client.errors import ErrorCode, VoidError
+from void_client.units import format_bytes
 from void_daemon.engines.void.checkpoint_header import FileStatus
 from void_daemon.engines.void.layout import (
     BASE_REPO,
@@ -69,14 +70,6 @@ def layout_for(folder: str) -> WeightsLayout:
     return layout
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
-
-
 def check_ok(checks: list[FileCheck]) -> bool:
     """Everything pass 1 needs is whole, and pass 2's checkpoint is whole or simply absent."""
     return all(c.ok or (not c.required and c.status == FileStatus.MISSING) for c in checks)
@@ -88,7 +81,7 @@ def report(layout: WeightsLayout, checks: list[FileCheck]) -> str:
     for c in checks:
         where = f"{c.path}/" if c.folder else str(c.path)
         detail = f"  ({c.detail})" if c.detail else ""
-        size = _size(c.size) if c.status != FileStatus.MISSING else "-"
+        size = format_bytes(c.size) if c.status != FileStatus.MISSING else "-"
         lines.append(f"  {c.status.value:<15} {size:>9}  {c.role:<22} {where}{detail}")
         if not c.ok:
             lines.append(f"      get it: {c.source}")

@@ -14,6 +14,7 @@ import time
 from void_client import protocol as P
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
+from void_client.units import format_bytes
 
 DAY_S = 86_400.0
 
@@ -57,15 +58,6 @@ def parse_age(text: str) -> float:
     return value
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
 def _age(created: float) -> str:
     if not created:
         return "?"
@@ -87,9 +79,9 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps({"removed": reply.removed, "freed_bytes": reply.freed_bytes}))
             return 0
         n = len(reply.removed)
-        print(f"removed {n} job{'' if n == 1 else 's'}, freed {human_bytes(reply.freed_bytes)}")
+        print(f"removed {n} job{'' if n == 1 else 's'}, freed {format_bytes(reply.freed_bytes)}")
         for r in reply.removed:
-            print(f"  {r['job']}  {human_bytes(r['bytes']):>10}  {r['reason']}")
+            print(f"  {r['job']}  {format_bytes(r['bytes']):>10}  {r['reason']}")
         return 0
     with connect(args.endpoint, autostart=False) as client:
         jobs = client.status()
@@ -107,13 +99,13 @@ def main(args: argparse.Namespace) -> int:
             j["name"],
             j["state"],
             f"{j['frames_done']}/{j['frames_total']}",
-            human_bytes(int(j.get("disk_bytes", 0))),
+            format_bytes(int(j.get("disk_bytes", 0))),
             _age(float(j.get("created", 0) or 0)),
         )
     console = Console()
     console.print(table)
     console.print(
-        f"{len(jobs)} jobs, total {human_bytes(total)} on the daemon's disk "
+        f"{len(jobs)} jobs, total {format_bytes(total)} on the daemon's disk "
         "(void-remove jobs clean --all-finished frees the finished ones)"
     )
     return 0

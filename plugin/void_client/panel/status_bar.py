@@ -10,13 +10,10 @@ from __future__ import annotations
 from void_client.client import is_local
 from void_client.panel.qt import QtWidgets, Signal
 from void_client.panel.worker import DaemonStatus
+from void_client.units import format_bytes
 
 #: The dot's colours: not asked yet, connected, not connected.
 DOT_UNKNOWN, DOT_CONNECTED, DOT_DISCONNECTED = "#888888", "#4caf50", "#e05050"
-
-
-def format_bytes(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 class StatusBar(QtWidgets.QFrame):
@@ -142,4 +139,4 @@ def _separator() -> QtWidgets.QWidget:
     return bar
 
 
-__all__ = ["StatusBar", "format_bytes"]
+__all__ = ["StatusBar"]
