@@ -133,6 +133,10 @@ def submit_job(
     folder = Path(out_dir) if out_dir else farm_spec.job_dir
     folder = folder.absolute()
     folder.mkdir(parents=True, exist_ok=True)
+    # The farm's own rules (OpenCue's names, Deadline's plugin) before the slower worker check.
+    farm_check = getattr(w, "validate", None)
+    if farm_check is not None:
+        farm_check(farm_spec)
     spec_path = farm_spec.save(folder / SPEC_FILE)
     if check:
         preflight(farm_spec, spec_path)

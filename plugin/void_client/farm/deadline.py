@@ -5,7 +5,19 @@
 * ``assemble.job_info.txt`` / ``assemble.plugin_info.txt`` — one frame, dependent on the windows;
 * ``chain`` seams: Deadline does not order the tasks of one job, so each window is its own job
   (``window-000``...), each dependent on the one before;
-* ``submission.json`` — the jobs in submission order with what each depends on.
+* ``submission.json`` — the jobs in submission order with what each depends on;
+* ``submit_deadline.sh`` — the same submission by hand: each job with ``deadlinecommand``, its
+  ``JobID=`` read from the reply and written as ``JobDependencies=`` into the jobs that wait on it;
+* ``deadline_plugin/VoidRemove/`` — an application plugin that runs the same command line as
+  ``CommandLine`` and turns our ``openjd_progress:``/``openjd_status:`` lines into the task's
+  progress and status (the stock ``CommandLine`` plugin registers no stdout handler, so it shows
+  none). Copied once into ``<repository>/custom/plugins/``, it is used by ``--deadline-plugin
+  VoidRemove``.
+
+GPU: Deadline 10 has no job key that requires a GPU (GPU affinity is a Worker property that a
+plugin reads), so GPU work is routed by ``--pool``/``--group`` (the group only on the windows of a
+GPU job: assemble runs anywhere), and a ``void`` window task refuses to run on a worker without a
+GPU unless the job says ``--allow-cpu`` (``void_daemon.farm_tasks.require_gpu``).
 
 ``submit`` runs ``deadlinecommand JOB_INFO PLUGIN_INFO`` for each job in order, reads the
 ``JobID=`` it prints and writes ``JobDependencies=<ids>`` into each dependent job's info file
@@ -18,6 +30,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,7 +43,17 @@ from void_client.farm.farm_spec import FarmSpec
 log = logging.getLogger(__name__)
 
 MANIFEST = "submission.json"
+SUBMIT_SCRIPT = "submit_deadline.sh"
 PLUGIN = "CommandLine"
+#: Our plugin: ``CommandLine`` plus stdout handlers for the task's progress lines.
+PROGRESS_PLUGIN = "VoidRemove"
+PLUGINS = (PLUGIN, PROGRESS_PLUGIN)
+PLUGIN_DIR = "deadline_plugin"
+#: The stdout handlers ``VoidRemove.py`` registers (``AddStdoutHandlerCallback``); the lines are
+#: the ones ``void-remove task`` prints (``void_daemon.task_command.farm_progress``).
+PROGRESS_REGEX = r"openjd_progress: ([0-9]+(?:\.[0-9]+)?)"
+STATUS_REGEX = r"openjd_status: (.*)"
+GPU_ENGINES = ("void",)
 #: The CommandLine plugin replaces this with the task's first frame (our window index).
 FRAME_TOKEN = "<STARTFRAME>"
 _JOB_ID = re.compile(r"^JobID=(\S+)", re.MULTILINE)
@@ -55,9 +78,21 @@ def _info(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"{k}={v}\n" for k, v in pairs if v not in ("", None))
 
 
+def validate(spec: FarmSpec) -> None:
+    if spec.farm.deadline_plugin not in PLUGINS:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--deadline-plugin must be one of {list(PLUGINS)}, got {spec.farm.deadline_plugin!r}",
+            "deadline_plugin",
+            spec.job_id,
+        )
+
+
 def job_info(spec: FarmSpec, job: dict[str, Any]) -> str:
+    gpu_job = spec.job.engine in GPU_ENGINES
+    needs_gpu = gpu_job and job["name"] != "assemble"
     pairs: list[tuple[str, Any]] = [
-        ("Plugin", PLUGIN),
+        ("Plugin", spec.farm.deadline_plugin),
         ("Name", f"{spec.title()} - {job['name']}"),
         ("BatchName", spec.title()),
         ("Comment", spec.seam_note()),
@@ -65,11 +100,18 @@ def job_info(spec: FarmSpec, job: dict[str, Any]) -> str:
         ("ChunkSize", 1),
         ("Priority", spec.farm.priority),
         ("Pool", spec.farm.pool),
-        ("Group", spec.farm.group),
+        # The group names GPU workers: a GPU job's assemble (CPU only) is left to any worker.
+        ("Group", spec.farm.group if needs_gpu or not gpu_job else ""),
         ("TaskTimeoutMinutes", spec.farm.timeout_minutes or ""),
         ("OutputFilename0", spec.out_pattern if job["name"] == "assemble" else ""),
         ("ExtraInfoKeyValue0", f"VoidRemoveJob={spec.job_id}"),
         ("ExtraInfoKeyValue1", f"VoidRemoveStage={job['name']}"),
+        (
+            "ExtraInfoKeyValue2",
+            "VoidRemoveGpu=" + ("allow-cpu" if spec.farm.allow_cpu else "required")
+            if needs_gpu
+            else "",
+        ),
     ]
     for i, (k, v) in enumerate(sorted(spec.farm.env.items())):
         pairs.append((f"EnvironmentKeyValue{i}", f"{k}={v}"))
@@ -103,7 +145,111 @@ def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
             }
         )
     note = {"job": spec.job_id, "title": spec.title(), "seams": spec.seam_note(), "jobs": manifest}
+    script = write_text_atomic(out_dir / SUBMIT_SCRIPT, submit_script(manifest))
+    script.chmod(script.stat().st_mode | 0o111)
+    for name, text in plugin_files().items():
+        write_text_atomic(out_dir / PLUGIN_DIR / PROGRESS_PLUGIN / name, text)
     return write_text_atomic(out_dir / MANIFEST, json.dumps(note, indent=2) + "\n")
+
+
+def _var(name: str) -> str:
+    return "ID_" + re.sub(r"[^A-Za-z0-9]", "_", name)
+
+
+def submit_script(manifest: list[dict[str, Any]]) -> str:
+    """A POSIX shell script that submits the jobs in order, as :func:`submit` does.
+
+    ``deadlinecommand JOB_INFO PLUGIN_INFO`` answers with a ``JobID=<id>`` line (what
+    :func:`submit` reads too); each dependent job's info gets ``JobDependencies=<ids>`` first.
+    """
+    lines = [
+        "#!/bin/sh",
+        "# Submit this VOID Remove job to Deadline 10 by hand, in order: each job that waits on",
+        "# another gets JobDependencies=<its JobID> written into its job info before it is sent.",
+        "# DEADLINECOMMAND names deadlinecommand when it is not on PATH.",
+        "set -eu",
+        'cd "$(dirname "$0")"',
+        'DL="${DEADLINECOMMAND:-deadlinecommand}"',
+        "submit() {  # NAME JOB_INFO PLUGIN_INFO",
+        '    out=$("$DL" "$2" "$3") || { printf \'%s\\n\' "$out" >&2; echo "deadlinecommand refused $1" >&2; exit 1; }',
+        "    id=$(printf '%s\\n' \"$out\" | sed -n 's/^JobID=\\([^[:space:]]*\\).*/\\1/p' | head -n 1)",
+        '    [ -n "$id" ] || { printf \'%s\\n\' "$out" >&2; echo "no JobID= in the reply for $1" >&2; exit 1; }',
+        "    printf '%s\\n' \"$id\"",
+        "}",
+        "depend() {  # JOB_INFO IDS: replace any JobDependencies= line",
+        '    grep -v \'^JobDependencies=\' "$1" > "$1.tmp" || true',
+        '    echo "JobDependencies=$2" >> "$1.tmp"',
+        '    mv "$1.tmp" "$1"',
+        "}",
+    ]
+    for job in manifest:
+        ji, pi = shlex.quote(job["job_info"]), shlex.quote(job["plugin_info"])
+        if job["depends_on"]:
+            ids = ",".join("${" + _var(d) + "}" for d in job["depends_on"])
+            lines.append(f'depend {ji} "{ids}"')
+        lines.append(f"{_var(job['name'])}=$(submit {shlex.quote(job['name'])} {ji} {pi})")
+        lines.append(f'echo "{job["name"]} JobID=${{{_var(job["name"])}}}"')
+    return "\n".join(lines) + "\n"
+
+
+def plugin_files() -> dict[str, str]:
+    """``VoidRemove.py`` and ``VoidRemove.param``: the plugin folder for ``custom/plugins``."""
+    py = f'''"""VoidRemove: Deadline 10 application plugin for void-remove farm tasks.
+
+Runs Executable + Arguments from the plugin info exactly as the CommandLine plugin does, and
+reads the task's progress lines (void-remove prints openjd_progress: / openjd_status:).
+Install: copy this folder to <DeadlineRepository>/custom/plugins/VoidRemove/.
+"""
+from Deadline.Plugins import DeadlinePlugin, PluginType
+from Deadline.Scripting import RepositoryUtils
+
+PROGRESS_REGEX = r"{PROGRESS_REGEX}"
+STATUS_REGEX = r"{STATUS_REGEX}"
+
+
+def GetDeadlinePlugin():
+    return VoidRemovePlugin()
+
+
+def CleanupDeadlinePlugin(deadlinePlugin):
+    deadlinePlugin.Cleanup()
+
+
+class VoidRemovePlugin(DeadlinePlugin):
+    def __init__(self):
+        self.InitializeProcessCallback += self.InitializeProcess
+        self.RenderExecutableCallback += self.RenderExecutable
+        self.RenderArgumentCallback += self.RenderArgument
+
+    def Cleanup(self):
+        for stdoutHandler in self.StdoutHandlers:
+            del stdoutHandler.HandleCallback
+        del self.InitializeProcessCallback
+        del self.RenderExecutableCallback
+        del self.RenderArgumentCallback
+
+    def InitializeProcess(self):
+        self.PluginType = PluginType.Simple
+        self.SingleFramesOnly = False
+        self.StdoutHandling = True
+        self.AddStdoutHandlerCallback(PROGRESS_REGEX).HandleCallback += self.HandleProgress
+        self.AddStdoutHandlerCallback(STATUS_REGEX).HandleCallback += self.HandleStatus
+
+    def HandleProgress(self):
+        self.SetProgress(float(self.GetRegexMatch(1)))
+
+    def HandleStatus(self):
+        self.SetStatusMessage(self.GetRegexMatch(1))
+
+    def RenderExecutable(self):
+        return RepositoryUtils.CheckPathMapping(self.GetPluginInfoEntry("Executable").strip())
+
+    def RenderArgument(self):
+        return RepositoryUtils.CheckPathMapping(self.GetPluginInfoEntry("Arguments").strip())
+'''
+    param = "[About]\nType=label\nLabel=About\nCategory=About Plugin\nCategoryOrder=-1\n"
+    param += "Index=0\nDefault=VoidRemove: void-remove farm tasks with progress\n"
+    return {f"{PROGRESS_PLUGIN}.py": py, f"{PROGRESS_PLUGIN}.param": param}
 
 
 def deadlinecommand() -> str | None:

@@ -1,21 +1,33 @@
-"""OpenCue: the job as Cuebot receives it (``job.xml``) and as pyoutline loads it (``outline.json``).
-
-Written without a Cuebot or pyoutline installed:
+"""OpenCue: the job as Cuebot receives it (``job.xml``, checked against Cuebot's own rules).
 
 * ``job.xml`` — an OpenCue job spec (``cjsl-1.14``, the XML pyoutline's serializer sends to
   Cuebot): a ``windows`` layer whose frames are the window indices (``#IFRAME#`` in the command),
   an ``assemble`` layer, and a ``LAYER_ON_LAYER`` dependency between them. ``chain`` seams give
   one layer per window, each depending on the one before (OpenCue has no in-layer ordering).
-* ``outline.json`` — the same job as a pyoutline JSON outline (``outline.loader.load_json``):
-  ``Shell`` layers, dependencies as ``require: "<layer>:all"``, for sites that launch with cuerun.
+* **Who launches it** is not in the file: ``<user>`` holds :data:`USER_PLACEHOLDER` and there is
+  no ``<uid>`` (optional in the DTD). :func:`submit` fills both with the submitting user, and
+  refuses root as Cuebot does (``JobSpec.java``: ``if (user.equals("root") ||
+  uid.equals(Optional.of(0))) throw new SpecBuilderException("Cannot launch jobs as root.")``).
+* Names follow Cuebot's rules (``JobSpec.NAME_REGEX = "^([\\w\\.-]{3,})$"``, applied to
+  show, shot, layer names and each ``|``-separated tag); :func:`validate` refuses what Cuebot
+  would, before anything is written.
+* ``maxretries``: Cuebot clamps it to ``FRAME_RETRIES_MIN..FRAME_RETRIES_MAX`` (0..1) at launch;
+  we write the clamped value and warn.
+* GPU layers (a GPU engine's windows) carry ``gpus``/``gpu_memory`` and the ``--group`` tags;
+  the CPU-only ``assemble`` layer carries neither.
 
-Submission (``submit``) sends ``job.xml`` with the OpenCue Python API and needs ``CUEBOT_HOSTS``.
+There is no pyoutline ``outline.json`` any more: pyoutline's JSON loader
+(``outline/loader.py: load_json``) reads only ``name``, ``facility``, ``maxcores``, ``maxgpus``,
+``range`` and the layers; priority, retries, show, shot and user come from the launcher and the
+job environment from the Python API, so loaded and serialised (opencue-pyoutline 1.37) it gave
+priority 1, ``gpu_memory`` 1g, no environment, and the serialising user (root, uid 0).
+
+Submission (``submit``) sends the spec with the OpenCue Python API and needs ``CUEBOT_HOSTS``.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import logging
 import os
 import re
@@ -33,14 +45,22 @@ log = logging.getLogger(__name__)
 
 SPEC_VERSION = "1.14"
 JOB_FILE = "job.xml"
-OUTLINE_FILE = "outline.json"
 #: OpenCue replaces this token in a layer's command with the frame number (our window index).
 FRAME_TOKEN = "#IFRAME#"
-SHELL_MODULE = "outline.modules.shell.Shell"
+#: ``<user>`` in the written file; :func:`submit` puts the submitting user there.
+USER_PLACEHOLDER = "VOID_SUBMITTING_USER"
+#: Cuebot's ``JobSpec.NAME_REGEX`` (Java's ``\\w`` is ASCII): show, shot, layer and tag names.
+CUEBOT_NAME = re.compile(r"^([\w.-]{3,})$", re.ASCII)
+#: Cuebot's ``JobSpec.FRAME_RETRIES_MIN`` / ``FRAME_RETRIES_MAX``: ``maxretries`` is clamped to these.
+CUEBOT_RETRIES = (0, 1)
+#: ``gpu_memory`` as Cuebot's ``convertMemoryInput`` reads it: ``<int>g``, ``<number>m`` or GB.
+GPU_MEMORY = re.compile(r"^(\d+g|\d+(\.\d+)?m|\d+)$")
+#: Engines whose window layers need a GPU.
+GPU_ENGINES = ("void",)
 
 
 def _nmtoken(text: str) -> str:
-    """OpenCue names are XML NMTOKENs; keep letters, digits, '_', '-' and '.'."""
+    """A default name made from free text (job name, ``$SHOT``): letters, digits, '_', '-', '.'."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text).strip("_") or "void"
 
 
@@ -60,23 +80,84 @@ def _shell(argv: list[str]) -> str:
 def _names(spec: FarmSpec) -> dict[str, str]:
     return {
         "job": _nmtoken(f"void_remove_{spec.job_id}"),
-        "show": _nmtoken(spec.farm.show or os.environ.get("SHOW", "") or "void"),
-        "shot": _nmtoken(spec.farm.shot or os.environ.get("SHOT", "") or spec.job.name),
-        "user": _nmtoken(getpass.getuser()),
+        "show": spec.farm.show or _nmtoken(os.environ.get("SHOW", "") or "void"),
+        "shot": spec.farm.shot or _nmtoken(os.environ.get("SHOT", "") or spec.job.name),
     }
 
 
+def tags(spec: FarmSpec) -> list[str]:
+    """``--group`` as Cuebot splits layer tags: on ``|``, spaces removed (``determineTags``)."""
+    return [t for t in spec.farm.group.replace(" ", "").split("|") if t]
+
+
+def gpu_layer(spec: FarmSpec, layer_name: str) -> bool:
+    return spec.job.engine in GPU_ENGINES and layer_name != "assemble"
+
+
+def max_retries(spec: FarmSpec) -> int:
+    """``max_retries`` within Cuebot's range; a warning says when it is clamped."""
+    lo, hi = CUEBOT_RETRIES
+    value = min(max(spec.farm.max_retries, lo), hi)
+    if value != spec.farm.max_retries:
+        log.warning(
+            "OpenCue: max retries %d is outside Cuebot's %d..%d (JobSpec.FRAME_RETRIES_MIN/MAX); "
+            "the job asks for %d",
+            spec.farm.max_retries,
+            lo,
+            hi,
+            value,
+        )
+    return value
+
+
+def validate(spec: FarmSpec) -> None:
+    """Refuse, before anything is written, what Cuebot would refuse at launch."""
+
+    def bad(name: str, msg: str) -> VoidError:
+        return VoidError(ErrorCode.BAD_SPEC, msg, name, spec.job_id)
+
+    names = _names(spec)
+    for what, flag in (("show", "--show"), ("shot", "--shot")):
+        if not CUEBOT_NAME.match(names[what]):
+            raise bad(
+                what,
+                f"OpenCue {what} {names[what]!r} breaks Cuebot's name rule (3 or more of letters, "
+                f"digits, '_', '.', '-'); pass {flag}",
+            )
+    for tag in tags(spec):
+        if not CUEBOT_NAME.match(tag):
+            raise bad(
+                "group",
+                f"--group tag {tag!r} breaks Cuebot's tag rule (3 or more of letters, digits, "
+                "'_', '.', '-'; several tags separated by '|')",
+            )
+    for layer in spec.task_graph("farm.json", FRAME_TOKEN):
+        if not CUEBOT_NAME.match(layer.name):
+            raise bad("layer", f"OpenCue layer name {layer.name!r} breaks Cuebot's name rule")
+    if isinstance(spec.farm.gpus, bool) or not isinstance(spec.farm.gpus, int):
+        raise bad("gpus", f"--gpus must be a whole number, got {spec.farm.gpus!r}")
+    if spec.job.engine in GPU_ENGINES:
+        if spec.farm.gpus < 1:
+            raise bad("gpus", f"the {spec.job.engine} engine needs --gpus 1 or more")
+        if not GPU_MEMORY.match(str(spec.farm.gpu_memory).lower()):
+            raise bad(
+                "gpu_memory",
+                f"--gpu-memory {spec.farm.gpu_memory!r} is not a size Cuebot reads: use e.g. "
+                "24g or 16384m",
+            )
+
+
 def job_xml(spec: FarmSpec, spec_path: str) -> str:
+    """The job spec as written to disk: ``<user>`` is :data:`USER_PLACEHOLDER`, no ``<uid>``."""
     names = _names(spec)
     root = Et.Element("spec")
-    for tag in ("show", "shot", "user"):
-        Et.SubElement(root, tag).text = names[tag]
-    if hasattr(os, "getuid"):
-        Et.SubElement(root, "uid").text = str(os.getuid())
+    Et.SubElement(root, "show").text = names["show"]
+    Et.SubElement(root, "shot").text = names["shot"]
+    Et.SubElement(root, "user").text = USER_PLACEHOLDER
     job = Et.SubElement(root, "job", {"name": names["job"]})
     Et.SubElement(job, "paused").text = "False"
     Et.SubElement(job, "priority").text = str(spec.farm.priority)
-    Et.SubElement(job, "maxretries").text = str(spec.farm.max_retries)
+    Et.SubElement(job, "maxretries").text = str(max_retries(spec))
     Et.SubElement(job, "autoeat").text = "False"
     env = Et.SubElement(job, "env")
     for k, v in spec.farm.env.items():
@@ -89,13 +170,15 @@ def job_xml(spec: FarmSpec, spec_path: str) -> str:
         Et.SubElement(el, "cmd").text = _shell(layer["command"])
         Et.SubElement(el, "range").text = layer["range"]
         Et.SubElement(el, "chunk").text = "1"
-        if spec.job.engine == "void" and layer["name"] != "assemble":
-            Et.SubElement(el, "gpus").text = "1"
-            Et.SubElement(el, "gpu_memory").text = "24g"
+        gpu = gpu_layer(spec, layer["name"])
+        if gpu:
+            Et.SubElement(el, "gpus").text = str(spec.farm.gpus)
+            Et.SubElement(el, "gpu_memory").text = str(spec.farm.gpu_memory).lower()
         if spec.farm.timeout_minutes > 0:
             Et.SubElement(el, "timeout").text = str(spec.farm.timeout_minutes)
-        if spec.farm.group:
-            Et.SubElement(el, "tags").text = _nmtoken(spec.farm.group)
+        # The group names the GPU hosts: the CPU-only assemble layer of a GPU job runs anywhere.
+        if tags(spec) and (gpu or spec.job.engine not in GPU_ENGINES):
+            Et.SubElement(el, "tags").text = " | ".join(tags(spec))
         Et.SubElement(el, "env")
         Et.SubElement(Et.SubElement(el, "services"), "service").text = "shell"
         for on in layer["depends"]:
@@ -115,42 +198,44 @@ def job_xml(spec: FarmSpec, spec_path: str) -> str:
 
 
 def _comment(spec: FarmSpec) -> str:
-    return f"{spec.title()}: {spec.seam_note()} Generated by void-remove farm opencue.".replace(
-        "--", "-"
-    )
+    return (
+        f"{spec.title()}: {spec.seam_note()} Generated by void-remove farm opencue; submit it "
+        "with void-remove farm opencue FARM_JSON -submit, which fills in the launching user."
+    ).replace("--", "-")
 
 
-def outline(spec: FarmSpec, spec_path: str) -> dict[str, Any]:
-    """pyoutline's JSON outline: ``outline.loader.load_json(text)`` builds the Outline."""
-    names = _names(spec)
-    all_layers = layers(spec, spec_path)
-    n = len(spec.windows())
-    out_layers = []
-    for layer in all_layers:
-        item: dict[str, Any] = {
-            "name": layer["name"],
-            "module": SHELL_MODULE,
-            "command": layer["command"],
-            "range": layer["range"],
-            "chunk": 1,
-        }
-        if layer["depends"]:
-            item["require"] = [f"{d}:all" for d in layer["depends"]]
-        if spec.job.engine == "void" and layer["name"] != "assemble":
-            item["gpus"] = 1
-        out_layers.append(item)
-    return {
-        "name": names["job"],
-        "range": f"0-{n - 1}" if n > 1 else "0",
-        "description": f"{spec.title()}: {spec.seam_note()}",
-        "layers": out_layers,
-    }
+def fill_submitter(text: str, user: str | None = None, uid: int | None = None) -> str:
+    """``job.xml`` with the launching user and uid in place of the placeholder.
+
+    Refuses root, as Cuebot would, with a message that says what to do.
+    """
+    user = user if user is not None else getpass.getuser()
+    if uid is None and hasattr(os, "getuid"):
+        uid = os.getuid()
+    if user == "root" or uid == 0:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            "Cuebot refuses jobs launched as root ('Cannot launch jobs as root.'); submit as "
+            "the artist's own user",
+            "user",
+        )
+    if f"<user>{USER_PLACEHOLDER}</user>" not in text:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"the job spec has no <user>{USER_PLACEHOLDER}</user> to fill; re-write it with "
+            "void-remove farm opencue FARM_JSON",
+            "user",
+        )
+    esc = user.replace("&", "&amp;").replace("<", "&lt;")
+    who = f"<user>{esc}</user>" + (f"\n  <uid>{uid}</uid>" if uid is not None else "")
+    return text.replace(f"<user>{USER_PLACEHOLDER}</user>", who, 1)
 
 
 def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
-    write_text_atomic(
-        out_dir / OUTLINE_FILE, json.dumps(outline(spec, str(spec_path)), indent=2) + "\n"
-    )
+    validate(spec)
+    stale = out_dir / "outline.json"  # written by earlier versions; it was not the same job
+    if stale.exists():
+        stale.unlink()
     return write_text_atomic(out_dir / JOB_FILE, job_xml(spec, str(spec_path)))
 
 
@@ -173,6 +258,7 @@ def submit(main: Path, spec: FarmSpec) -> str:
             "farm",
             spec.job_id,
         ) from exc
+    text = fill_submitter(main.read_text())
     log.info("launching %s on Cuebot %s", main, hosts)
-    names = opencue.api.launchSpec(main.read_text())  # the names of the jobs Cuebot created
+    names = opencue.api.launchSpec(text)  # the names of the jobs Cuebot created
     return "\n".join(f"launched {name}" for name in names)
