@@ -1,7 +1,11 @@
 """EXR (and other OpenImageIO) image sequences: patterns, channel selection, atomic writes.
 
 Patterns: ``name.####.exr`` (one ``#`` per digit), ``name.%04d.exr``, ``name.$F4.exr``.
-A matte may be a channel of another sequence: ``PATTERN:layer.channel`` (``plate.####.exr:remove.a``).
+A matte may be a channel of another sequence: ``PATTERN:layer.channel`` (``plate.####.exr:remove.a``),
+found in whichever part of a multi-part EXR holds it, or ``PATTERN:part/layer.channel`` to name the
+part. A multi-part plate is written back with the same parts (:func:`write_layout`): the edited part
+replaced, the others copied bit-exactly. Deep EXRs are refused by their headers (docs/user-guide.md,
+"Plates we accept").
 Pixels come back in the file's own type (half stays half, float stays float) so a round trip is
 bit-exact, and writing reuses the source's spec: data/display windows, pixel aspect and metadata.
 
@@ -26,6 +30,7 @@ import OpenImageIO as oiio
 
 from void_client.atomic import replace_durably, temp_path_for
 from void_client.errors import ErrorCode, VoidError
+from void_client.pattern_hint import pattern_hint
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +105,19 @@ def split_channel(text: str) -> tuple[str, str]:
     """``"plate.####.exr:remove.a"`` → (``"plate.####.exr"``, ``"remove.a"``).
 
     The selector follows the last ':' unless that colon belongs to a Windows drive or a folder.
+    After an ``.exr`` pattern it may name a part: ``shot.####.exr:mattes/remove.A`` (one '/').
     """
     head, sep, tail = text.rpartition(":")
+    if not sep or not tail or "\\" in tail or (len(head) == 1 and head.isalpha()):
+        return text, ""
+    if "/" not in tail:
+        return head, tail
+    # A '/' in the tail is a folder unless the head is an EXR pattern and the tail is part/…
     if (
-        sep
-        and tail
-        and "/" not in tail
-        and "\\" not in tail
-        and not (len(head) == 1 and head.isalpha())
+        head.lower().endswith(".exr")
+        and tail.count("/") == 1
+        and not tail.startswith("/")
+        and not re.search(r"\.[A-Za-z]{3,4}$", tail)
     ):
         return head, tail
     return text, ""
@@ -120,6 +130,9 @@ class Image:
     pixels: np.ndarray
     channels: list[str]
     spec: oiio.ImageSpec
+    #: Which part (EXR subimage) the pixels came from, and how many parts the file has.
+    part: int = 0
+    nparts: int = 1
 
     @property
     def data_window(self) -> tuple[int, int, int, int]:
@@ -234,10 +247,209 @@ def open_image(path: str, frame: int | None = None, field: str = "frames") -> oi
     return inp
 
 
+def part_name(spec: oiio.ImageSpec, index: int) -> str:
+    """A part's name (the EXR ``name`` attribute), or ``#index`` for a nameless subimage."""
+    return spec.get_string_attribute("oiio:subimagename", "") or f"#{index}"
+
+
+def read_parts(inp: oiio.ImageInput, label: str) -> list[oiio.ImageSpec]:
+    """Every part's spec; a deep part anywhere refuses the file before any pixel is read."""
+    specs: list[oiio.ImageSpec] = []
+    while inp.seek_subimage(len(specs), 0):
+        specs.append(oiio.ImageSpec(inp.spec()))
+    if not specs:  # a reader that cannot seek: its one spec
+        specs = [oiio.ImageSpec(inp.spec())]
+    deep = [part_name(s, i) for i, s in enumerate(specs) if s.deep]
+    if deep:
+        which = "" if len(specs) == 1 else f" (part {', '.join(deep)} of {len(specs)})"
+        raise VoidError(
+            ErrorCode.UNSUPPORTED_MEDIA,
+            f"{label} is a deep image{which}; flatten it first (Nuke: DeepToImage, then Write) "
+            "and give the flat EXR",
+            "frames",
+        )
+    return specs
+
+
+def describe_parts(specs: list[oiio.ImageSpec]) -> str:
+    """``rgba: [R, G, B, A]; mattes: [remove.A]`` for error messages."""
+    return "; ".join(
+        f"{part_name(s, i)}: [{', '.join(s.channelnames)}]" for i, s in enumerate(specs)
+    )
+
+
+def check_flat(path: str, frame: int | None = None, field: str = "frames") -> None:
+    """Refuse a deep file (any part) by its headers alone; nothing else is read."""
+    label = f"frame {frame} ({path})" if frame is not None else path
+    inp = open_image(path, frame, field)
+    try:
+        read_parts(inp, label)
+    finally:
+        inp.close()
+
+
+def find_part(specs: list[oiio.ImageSpec], name: str, label: str) -> int:
+    """The index of the part called ``name`` (case-insensitive; ``#N`` or ``N`` by number)."""
+    key = name.strip().lower()
+    for i, s in enumerate(specs):
+        if part_name(s, i).lower() == key or key in (str(i), f"#{i}"):
+            return i
+    raise VoidError(
+        ErrorCode.BAD_SPEC,
+        f"{label} has no part {name!r}; its parts are {describe_parts(specs)}",
+        "channel",
+    )
+
+
+def select_part_channel(specs: list[oiio.ImageSpec], selector: str, label: str) -> tuple[int, int]:
+    """(part, channel) a selector names: ``part/layer.channel`` explicitly, else the one part
+    holding ``layer.channel`` (an error naming the parts when several do)."""
+    if "/" in selector:
+        name, _, rest = selector.partition("/")
+        part = find_part(specs, name, label)
+        return part, select_channel(list(specs[part].channelnames), rest, f"{label} part {name}")
+    if len(specs) == 1:
+        return 0, select_channel(list(specs[0].channelnames), selector, label)
+    exact = [
+        (i, [n.lower() for n in s.channelnames].index(selector.lower()))
+        for i, s in enumerate(specs)
+        if selector.lower() in [n.lower() for n in s.channelnames]
+    ]
+    found = exact
+    if not found:
+        for i, s in enumerate(specs):
+            with contextlib.suppress(VoidError):
+                found.append((i, select_channel(list(s.channelnames), selector)))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        names = [part_name(specs[i], i) for i, _ in found]
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{label}: {selector!r} is in several parts ({', '.join(names)}); say which with "
+            f"PATTERN:{names[0]}/{selector}",
+            "channel",
+        )
+    raise VoidError(
+        ErrorCode.BAD_SPEC,
+        f"{label} has no channel {selector!r} in any part; it has {describe_parts(specs)}",
+        "channel",
+    )
+
+
+def file_views(specs: list[oiio.ImageSpec]) -> list[str]:
+    """A stereo file's views in order: the parts' ``view`` attributes (one part per view), else
+    the ``multiView`` list (all views in one part); ``[]`` for a mono file."""
+    if len(specs) > 1:
+        found = [s.get_string_attribute("view", "") for s in specs]
+        return list(dict.fromkeys(v for v in found if v))
+    listed = specs[0].getattribute("multiView") if specs else None
+    if isinstance(listed, str):
+        listed = (listed,)
+    return [str(v) for v in listed or ()]
+
+
+def channel_view(name: str, views: list[str]) -> str:
+    """OpenEXR's rule (ImfMultiView): a one-component name is the default (first) view's; else
+    the second-to-last component names the view, or the channel belongs to no view ("")."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        return views[0] if views else ""
+    return parts[-2] if parts[-2] in views else ""
+
+
+@dataclass(frozen=True)
+class ViewPlace:
+    """Where one view lives in a file: a part, and which of its channels (None: all)."""
+
+    part: int
+    channels: tuple[int, ...] | None = None
+
+
+def view_place(specs: list[oiio.ImageSpec], view: str, label: str) -> ViewPlace:
+    """The part (one part per view: its first part of that view) or the view's beauty channels
+    in a single multi-view part."""
+    views = file_views(specs)
+    if view not in views:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{label} has no view {view!r}; its views are {views or 'none (mono)'}",
+            "view",
+        )
+    if len(specs) > 1:
+        return ViewPlace(
+            next(i for i, s in enumerate(specs) if s.get_string_attribute("view") == view)
+        )
+    # The view's beauty only (``R`` in the default view, ``right.R``): its other layers
+    # (``depth.right.Z``, mattes) are passed through like every channel of no view.
+    names = list(specs[0].channelnames)
+    beauty = tuple(
+        i
+        for i, n in enumerate(names)
+        if channel_view(n, views) == view and n.count(".") == (0 if "." not in n else 1)
+    )
+    return ViewPlace(0, beauty)
+
+
+def view_selector(specs: list[oiio.ImageSpec], selector: str, view: str, label: str) -> str:
+    """A matte selector made explicit for one view of a stereo matte file: ``part/channel`` in
+    the view's parts, or the view's own channel name in a single multi-view part."""
+    views = file_views(specs)
+    if view not in views:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{label} has no {view!r} view (its views: {views or 'none, it is mono'}); give a "
+            "matte for that view, or reuse another view's with --matte-view NAME",
+            "view",
+        )
+    if len(specs) > 1:
+        mine = [(i, s) for i, s in enumerate(specs) if s.get_string_attribute("view") == view]
+        part, chan = select_part_channel([s for _, s in mine], selector, f"{label} view {view}")
+        index = mine[part][0]
+        return f"{part_name(specs[index], index)}/{specs[index].channelnames[chan]}"
+    names = list(specs[0].channelnames)
+    layer, _, last = selector.rpartition(".")
+    candidates = [f"{layer}.{view}.{last}" if layer else f"{view}.{last}", f"{view}.{selector}"]
+    if view == views[0]:
+        candidates.insert(0, selector)
+    lower = {n.lower(): n for n in names}
+    for cand in candidates:
+        if cand.lower() in lower and channel_view(lower[cand.lower()], views) == view:
+            return lower[cand.lower()]
+    raise VoidError(
+        ErrorCode.BAD_SPEC,
+        f"{label} has no {selector!r} for view {view!r} (tried {candidates}); it has {names}",
+        "channel",
+    )
+
+
+def read_specs(path: str, frame: int | None = None, field: str = "frames") -> list[oiio.ImageSpec]:
+    """Every part's header (deep files refused)."""
+    label = f"frame {frame} ({path})" if frame is not None else path
+    inp = open_image(path, frame, field)
+    try:
+        return read_parts(inp, label)
+    finally:
+        inp.close()
+
+
+def _read_format(spec: oiio.ImageSpec, chbegin: int, chend: int) -> str:
+    """The type that holds every channel in [chbegin, chend) exactly (bit-exact round trip)."""
+    kinds = set(_formats(spec)[chbegin:chend])
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "double"  # half, float and uint32 all fit exactly
+
+
 def read_image(
-    path: str | os.PathLike, frame: int | None = None, channel: str = "", matte: bool = False
+    path: str | os.PathLike,
+    frame: int | None = None,
+    channel: str = "",
+    matte: bool = False,
+    part: int = 0,
 ) -> Image:
-    """Read a whole image, or one channel of it (``channel`` as for :class:`SequenceRef`).
+    """Read a whole part (the first unless ``part``), or one channel found in any part
+    (``channel`` as for :class:`SequenceRef`, ``part/layer.channel`` to name the part).
 
     ``matte``: the image is a matte, so an integer format needs no colour warning.
     """
@@ -245,29 +457,18 @@ def read_image(
     label = f"frame {frame} ({path})" if frame is not None else path
     inp = open_image(path, frame)
     try:
-        spec = inp.spec()
-        if spec.deep:
-            raise VoidError(
-                ErrorCode.CORRUPT_FRAME,
-                f"{label} is a deep image; flatten it (DeepToImage) before removal",
-                "frames",
-            )
-        if not matte and inp.seek_subimage(1, 0):
-            _warn_once(
-                f"parts|{os.path.dirname(os.path.abspath(path))}",
-                "%s has several parts; only the first (%s) is processed and written back",
-                path,
-                ", ".join(spec.channelnames),
-            )
-            inp.seek_subimage(0, 0)
+        specs = read_parts(inp, label)
+        if channel:
+            part, idx = select_part_channel(specs, channel, label)
+            lo, hi = idx, idx + 1
+        else:
+            lo, hi = 0, specs[part].nchannels
+        spec = specs[part]
         if not matte and not is_float_format(spec):
             _warn_integer(path, spec)
         names = list(spec.channelnames)
-        lo, hi = 0, spec.nchannels
-        if channel:
-            idx = select_channel(names, channel, label)
-            lo, hi = idx, idx + 1
-        pixels = inp.read_image(0, 0, lo, hi, _native_type(spec, lo, hi))
+        inp.seek_subimage(part, 0)
+        pixels = inp.read_image(part, 0, lo, hi, _native_type(spec, lo, hi))
         if pixels is None:
             raise VoidError(
                 ErrorCode.CORRUPT_FRAME,
@@ -280,7 +481,20 @@ def read_image(
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    return Image(pixels, names[lo:hi], spec)
+    return Image(pixels, names[lo:hi], spec, part, len(specs))
+
+
+def plate_part(path: str, selector: str, frame: int | None = None) -> int:
+    """The part ``--plate PATTERN:part/`` names (``""``: the first part)."""
+    if not selector:
+        return 0
+    label = f"frame {frame} ({path})" if frame is not None else path
+    inp = open_image(path, frame, "plate")
+    try:
+        specs = read_parts(inp, label)
+    finally:
+        inp.close()
+    return find_part(specs, selector.rstrip("/"), label)
 
 
 def select_channel(names: list[str], selector: str, label: str = "") -> int:
@@ -369,6 +583,105 @@ def write_image(
         raise
 
 
+Edit = tuple[int, tuple[int, ...] | None, np.ndarray]
+
+
+def write_layout(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    source: str,
+    part: int = 0,
+    channels: tuple[int, ...] | None = None,
+) -> None:
+    """Write ``pixels`` as part ``part`` (or those of its ``channels``) of a copy of
+    ``source``'s layout, atomically (:func:`write_edits`)."""
+    write_edits(path, source, [(part, channels, pixels)])
+
+
+def write_edits(path: str | os.PathLike, source: str, edits: list[Edit]) -> None:
+    """A copy of ``source`` with each edit's pixels in its part (all channels, or the listed
+    ones), written atomically.
+
+    Everything else is copied from ``source`` bit-exactly with its own spec (channels, pixel
+    types, compression, tiling, windows, metadata). A single-part source edited whole is
+    :func:`write_image`.
+    """
+    path = os.fspath(path)
+    inp = open_image(source, None, "plate")
+    whole = len(edits) == 1 and edits[0][0] == 0 and edits[0][1] is None
+    try:
+        specs = read_parts(inp, source)
+        layers: list[np.ndarray] = []
+        by_part: dict[int, list[tuple[tuple[int, ...] | None, np.ndarray]]] = {}
+        for part, chans, px in edits:  # several edits of one part: views of a multi-view part
+            by_part.setdefault(part, []).append((chans, px))
+        for i, s in enumerate(specs if not (whole and len(specs) == 1) else []):
+            if i in by_part and by_part[i][0][0] is None:
+                px = np.ascontiguousarray(by_part[i][0][1])
+                px = px[:, :, None] if px.ndim == 2 else px
+                if px.shape != (s.height, s.width, s.nchannels):
+                    raise VoidError(
+                        ErrorCode.SHAPE_MISMATCH,
+                        f"pixels are {px.shape[1]}x{px.shape[0]}x{px.shape[2]} but part "
+                        f"{part_name(s, i)} of {source} is {s.width}x{s.height}x{s.nchannels}",
+                    )
+                layers.append(px)
+                continue
+            inp.seek_subimage(i, 0)
+            got = inp.read_image(i, 0, 0, s.nchannels, _read_format(s, 0, s.nchannels))
+            if got is None:
+                raise VoidError(
+                    ErrorCode.CORRUPT_FRAME,
+                    f"part {part_name(s, i)} of {source} cannot be read: "
+                    f"{oiio_message(inp.geterror(), _drain_oiio_errors(), path=source)}",
+                    "plate",
+                )
+            got = np.asarray(got)
+            got = got[:, :, None] if got.ndim == 2 else got
+            for chans, px in by_part.get(i, []):  # some channels of this part (one view's)
+                px = px[:, :, None] if px.ndim == 2 else px
+                if px.dtype != got.dtype and got.dtype != np.float64:
+                    got = got.astype(np.float64)  # holds half, float and uint32 exactly
+                got[:, :, list(chans or ())] = px
+            layers.append(got)
+    finally:
+        inp.close()
+    if whole and len(specs) == 1:
+        write_image(path, edits[0][2], specs[0])
+        return
+    if len({s.tile_width > 0 for s in specs}) > 1:
+        # OpenImageIO 3.2 cannot write a multi-part file mixing tiled and scanline parts (it
+        # fails or crashes on the second kind); the pixels stay exact, the parts become scanline.
+        _warn_once(
+            f"tiles|{os.path.dirname(os.path.abspath(path))}",
+            "%s mixes tiled and scanline parts; the output's parts are all scanline",
+            source,
+        )
+        for s in specs:
+            s.tile_width = s.tile_height = s.tile_depth = 0
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
+    try:
+        out = oiio.ImageOutput.create(tmp)
+        ok, err = False, ""
+        if out is not None:
+            ok = out.open(tmp, tuple(specs))
+            for i, (s, px) in enumerate(zip(specs, layers)):
+                if i and ok:
+                    ok = out.open(tmp, s, "AppendSubimage")
+                ok = ok and out.write_image(np.ascontiguousarray(px))
+            err = out.geterror()
+            out.close()
+        if not ok:
+            err = oiio_message(err, _drain_oiio_errors(), path=tmp)
+            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
+        replace_durably(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def sweep_stale_temps(pattern: SequencePattern) -> list[str]:
     """Remove temp files :func:`write_image` left for this pattern when its writer was killed.
 
@@ -400,9 +713,17 @@ def require_frames(ref: SequenceRef, frames: list[int], what: str) -> None:
     """Refuse a range with missing files, naming the frames (as compact ranges)."""
     missing = [f for f in frames if not os.path.exists(ref.path(f))]
     if missing:
+        # Say what is there: the frames on disk, or (none match) the sequence meant.
+        have = ref.pattern.scan()
+        p = ref.pattern
+        there = (
+            f" (on disk: {format_ranges(have)})"
+            if have
+            else f"; {pattern_hint(p.prefix, p.padding, p.suffix)}"
+        )
         raise VoidError(
             ErrorCode.MISSING_FRAMES,
-            f"{what} {ref.pattern} is missing frames {format_ranges(missing)}",
+            f"{what} {ref.pattern} is missing frames {format_ranges(missing)}{there}",
             what,
         )
 

@@ -25,20 +25,33 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.output_guard import check_job_paths
 from void_client.output_manifest import claim_output
+from void_client.pattern_hint import pattern_hint
 from void_client.quadmask import check_matte
 from void_client.sequence import (
+    Image,
     SequencePattern,
     SequenceRef,
+    check_flat,
+    file_views,
     format_ranges,
+    plate_part,
     read_image,
     read_matte,
+    read_specs,
     require_frames,
     sweep_stale_temps,
+    view_place,
+    view_selector,
     write_image,
+    write_layout,
 )
 from void_client.session import FrameInput, JobReport, JobSession
 
 log = logging.getLogger(__name__)
+
+#: A remove matte covering at least this fraction of the frame is almost surely not a roto
+#: (a plate's alpha, an inverted matte): warned about before anything is sent.
+FULL_FRAME_COVERAGE = 0.99
 
 
 @dataclass
@@ -56,20 +69,30 @@ class RemoveRequest:
     #: Replace frames another job (or other settings) left in the output sequence; without it
     #: such a sequence is refused (see :mod:`void_client.output_manifest`).
     overwrite: bool = False
+    #: Frames to write (a ``--preview``); empty: every frame. The others are computed only as
+    #: the windows' context, and their results are dropped.
+    keep: tuple[int, ...] = ()
+    #: Stereo plates: ``all`` (every view the plate has, one job each) or one view's name.
+    view: str = "all"
+    #: Take every view's mattes from this view of the matte files (a matte drawn for one view).
+    matte_view: str = ""
 
 
 class SequenceJob:
     """Reads plate and mattes per frame and writes results with the plate's own spec."""
 
-    def __init__(self, req: RemoveRequest) -> None:
+    def __init__(self, req: RemoveRequest, view: str = "") -> None:
+        """``view``: process that view of a stereo plate (its part, or its channels of a
+        multi-view part); "": the plate part as named (the first by default)."""
         self.req = req
+        self.view = view
         self.plate = SequenceRef.parse(req.plate)
-        if self.plate.channel:
+        if self.plate.channel and not self.plate.channel.endswith("/"):
             raise VoidError(
                 ErrorCode.BAD_SPEC,
                 f"--plate {req.plate}: the plate is used with all its channels, so it takes no "
                 f"channel selector; drop ':{self.plate.channel}' (selectors are for --remove "
-                "and --affected)",
+                "and --affected; a multi-part plate may name its part: PATTERN:rgba/)",
                 "plate",
             )
         self.remove = SequenceRef.parse(req.remove)
@@ -81,8 +104,11 @@ class SequenceJob:
         else:
             self.frames = self.plate.pattern.scan()
             if not self.frames:
+                pat = self.plate.pattern
                 raise VoidError(
-                    ErrorCode.MISSING_FRAMES, f"no frames match {self.plate.pattern}", "plate"
+                    ErrorCode.MISSING_FRAMES,
+                    f"no frames match {pat}; {pattern_hint(pat.prefix, pat.padding, pat.suffix)}",
+                    "plate",
                 )
         require_frames(self.plate, self.frames, "plate")
         require_frames(self.remove, self.frames, "remove")
@@ -96,8 +122,18 @@ class SequenceJob:
         #: Called with each frame once its result is on disk (the output manifest).
         self.on_written: Callable[[int], None] | None = None
         self.specs: dict[int, oiio.ImageSpec] = {}
+        #: Where results go instead of the output (one view's job of a stereo run).
+        self.stash: SequencePattern | None = None
         self._lock = threading.Lock()
-        first = read_image(self.plate.path(self.frames[0]), self.frames[0], self.plate.channel)
+        # Deep files anywhere are refused here, by their headers, before anything is sent.
+        self.part = plate_part(self.plate.path(self.frames[0]), self.plate.channel, self.frames[0])
+        #: The view's channels in its part (a multi-view part); None: every channel of the part.
+        self.view_channels: tuple[int, ...] | None = None
+        self.remove_sel = self.remove.channel
+        self.affected_sel = self.affected.channel if self.affected else ""
+        if view:
+            self._place_view(view)
+        first = self._read_plate(self.frames[0])
         self.width, self.height = first.pixels.shape[1], first.pixels.shape[0]
         self.channels = first.channels
         # What the plate says about itself (anamorphic squeeze, an 8-bit file's sRGB); settings win.
@@ -106,7 +142,31 @@ class SequenceJob:
             self.plate_settings["colourspace"] = first.colourspace
         # A wrong matte selector fails now, not after the upload: read the first frame's mattes.
         if self.affected:
-            read_matte(self.affected.path(self.frames[0]), self.frames[0], self.affected.channel)
+            read_matte(self.affected.path(self.frames[0]), self.frames[0], self.affected_sel)
+        check_flat(self.remove.path(self.frames[0]), self.frames[0], "remove")
+
+    def _place_view(self, view: str) -> None:
+        """Where ``view`` is in the plate and in each matte file (the matte's own view, or
+        ``--matte-view``'s; a mono matte serves as it is)."""
+        f0 = self.frames[0]
+        place = view_place(read_specs(self.plate.path(f0), f0), view, f"plate frame {f0}")
+        self.part, self.view_channels = place.part, place.channels
+        for ref, key in ((self.remove, "remove"), (self.affected, "affected")):
+            if ref is None:
+                continue
+            specs = read_specs(ref.path(f0), f0, key)
+            if file_views(specs):
+                sel = view_selector(
+                    specs, ref.channel or "A", self.req.matte_view or view, f"{key} frame {f0}"
+                )
+                setattr(self, f"{key}_sel", sel)
+
+    def _read_plate(self, frame: int) -> Image:
+        img = read_image(self.plate.path(frame), frame, part=self.part)
+        if self.view_channels is None:
+            return img
+        idx = list(self.view_channels)
+        return Image(img.pixels[:, :, idx], [img.channels[i] for i in idx], img.spec, img.part)
 
     def job_spec(self) -> JobSpec:
         name = self.plate.pattern.prefix.rstrip("._/").rsplit("/", 1)[-1] or "shot"
@@ -121,10 +181,22 @@ class SequenceJob:
         ).validate()
 
     def check_remove_not_empty(self) -> None:
-        """Find a frame with something to remove before any work is sent (stops at the first)."""
+        """Find a frame with something to remove before any work is sent (stops at the first);
+        warn when that frame's matte covers (nearly) the whole frame: a plate's alpha given as
+        the remove matte, which would repaint every pixel."""
         for f in self.frames:
-            m = check_matte(read_matte(self.remove.path(f), f, self.remove.channel), "remove", f)
+            m = check_matte(read_matte(self.remove.path(f), f, self.remove_sel), "remove", f)
             if (m > 0.5).any():
+                coverage = float((m > 0.5).mean())
+                if coverage >= FULL_FRAME_COVERAGE:
+                    log.warning(
+                        "the remove matte %s covers %.0f%% of frame %d: is it the plate's alpha? "
+                        "Every pixel would be repainted. Give the matte's own file or channel "
+                        "(e.g. --remove PATTERN:remove.a)",
+                        self.req.remove,
+                        100 * coverage,
+                        f,
+                    )
                 return
         raise VoidError(
             ErrorCode.EMPTY_MATTE,
@@ -133,16 +205,16 @@ class SequenceJob:
         )
 
     def read_frame(self, frame: int) -> FrameInput:
-        img = read_image(self.plate.path(frame), frame, self.plate.channel)
+        img = self._read_plate(frame)
         if img.pixels.shape[:2] != (self.height, self.width):
             raise VoidError(
                 ErrorCode.RESOLUTION_MISMATCH,
                 f"plate frame {frame} is {img.pixels.shape[1]}x{img.pixels.shape[0]}, the first frame is {self.width}x{self.height}",
                 "plate",
             )
-        remove = read_matte(self.remove.path(frame), frame, self.remove.channel)
+        remove = read_matte(self.remove.path(frame), frame, self.remove_sel)
         affected = (
-            read_matte(self.affected.path(frame), frame, self.affected.channel)
+            read_matte(self.affected.path(frame), frame, self.affected_sel)
             if self.affected
             else None
         )
@@ -160,17 +232,58 @@ class SequenceJob:
         )
 
     def write_result(self, frame: int, pixels: np.ndarray) -> None:
+        if self.req.keep and frame not in self.req.keep:
+            return  # a preview's context frame: computed, not written
         with self._lock:
             like = self.specs.get(frame)
         if like is None:  # re-attached session: take the spec from the plate on disk
-            like = read_image(self.plate.path(frame), frame, self.plate.channel).spec
-        write_image(
-            self.out.path(frame),
-            pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False),
-            like,
-        )
+            like = read_image(self.plate.path(frame), frame, part=self.part).spec
+        pixels = pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False)
+        if self.stash is not None:  # one view of several: assembled once every view is done
+            write_image(self.stash.path(frame), pixels)
+        else:
+            # The plate file's layout: other parts (AOVs, mattes, depth) are copied as they are.
+            write_layout(
+                self.out.path(frame), pixels, self.plate.path(frame), self.part, self.view_channels
+            )
         if self.on_written is not None:
             self.on_written(frame)
+
+
+def plate_views(req: RemoveRequest) -> list[str]:
+    """The views a run processes: ``[]`` for a mono plate (or a part named with ``PATTERN:part/``), else
+    ``--view``'s one view or every view of the plate's first frame."""
+    plate = SequenceRef.parse(req.plate)
+    frames = [req.frame_range[0]] if req.frame_range else plate.pattern.scan()[:1]
+    if not frames or not os.path.exists(plate.path(frames[0])):
+        return []  # SequenceJob says what is missing
+    views = file_views(read_specs(plate.path(frames[0]), frames[0], "plate"))
+    view = req.view or "all"
+    if not views:
+        if view != "all":
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"--view {view}: the plate {plate.pattern} is mono (no views); drop --view",
+                "view",
+            )
+        return []
+    if plate.channel:
+        if view != "all":
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"--plate {req.plate} names a part and --view {view} a view; give one of them",
+                "view",
+            )
+        return []  # the named part alone, as a mono plate
+    if view == "all":
+        return views
+    if view not in views:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--view {view}: the plate has views {', '.join(views)}",
+            "view",
+        )
+    return [view]
 
 
 def _is_half(spec: oiio.ImageSpec) -> bool:
@@ -207,14 +320,27 @@ def remove_sequence(
     daemon holds every input frame (the job keeps running; ``void-remove attach`` collects it).
     ``JobReport.frames_missing`` lists requested frames this call did not put in the output.
     """
-    seq = SequenceJob(req)
+    views = plate_views(req)
+    if views and (attach or detach):
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--detach and attach are not available for stereo plates yet (views: "
+            f"{', '.join(views)}); run in the foreground",
+            "view",
+        )
+    if len(views) > 1:  # one job per view, written back together (void_client.stereo_job)
+        from void_client.stereo_job import remove_views
+
+        return remove_views(req, views, on_event, cancel, on_submit)
+    seq = SequenceJob(req, views[0] if views else "")
     if not attach:
         seq.check_remove_not_empty()
     check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
     sweep_stale_temps(seq.out)  # a previous client killed mid-write
     spec = seq.job_spec()
     inputs = [req.plate, req.remove, req.affected]
-    with claim_output(seq.out, seq.frames, spec, inputs, req.overwrite, job=attach) as claim:
+    wanted = [f for f in seq.frames if f in req.keep] if req.keep else seq.frames
+    with claim_output(seq.out, wanted, spec, inputs, req.overwrite, job=attach) as claim:
         seq.on_written = claim.frame_written
 
         def submitted(job: str) -> None:
@@ -245,7 +371,7 @@ def remove_sequence(
             claim.finish("detached")
             return report
         have = claim.frames_on_record() | set(report.frames_written)
-        report.frames_missing = [f for f in seq.frames if f not in have]
+        report.frames_missing = [f for f in wanted if f not in have]
         if report.frames_missing:
             claim.finish("incomplete")
     return report

@@ -82,6 +82,46 @@ class JobReport:
     detached: bool = False
 
 
+@dataclass
+class JobClock:
+    """A job's size and time left, from its ``progress`` messages, for any front end.
+
+    The daemon sends ``frames_total`` with every message and ``eta_s`` once its first window
+    has finished (the mean window time so far times the windows left; -1 before). Between
+    messages the ETA counts down on ``clock``, so a long window does not freeze it.
+    """
+
+    total: int = 0
+    eta_s: float = -1.0
+    clock: Callable[[], float] = time.monotonic
+    _at: float = field(default=0.0, init=False, repr=False)
+
+    def update(self, msg: P.Message) -> None:
+        if not isinstance(msg, P.Progress):
+            return
+        if msg.frames_total > 0:
+            self.total = msg.frames_total
+        if msg.stage == "done":
+            self.eta_s, self._at = 0.0, self.clock()
+        elif msg.eta_s >= 0:
+            self.eta_s, self._at = msg.eta_s, self.clock()
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None while no window has finished."""
+        if self.eta_s < 0:
+            return None
+        return max(0.0, self.eta_s - (self.clock() - self._at))
+
+    def eta_text(self) -> str:
+        """``ETA 1:05:09`` / ``ETA 3:07``, or ``ETA after the first window``."""
+        left = self.remaining()
+        if left is None:
+            return "ETA after the first window"
+        m, sec = divmod(round(left), 60)
+        h, m = divmod(m, 60)
+        return f"ETA {h}:{m:02d}:{sec:02d}" if h else f"ETA {m}:{sec:02d}"
+
+
 class JobSession:
     """Drive one job to completion. ``on_event`` gets every Progress/Result/Error message.
 

@@ -382,6 +382,7 @@ def test_wipe_splits_before_and_after_at_the_right_column(
     split = (cols.min() + cols.max()) / 2 / plate.shape[1]
     viewer.set_mode(ViewMode.WIPE)
     viewer.set_wipe(split)
+    viewer.set_view(outline=False)  # the matte outline: tests/integration/test_panel_qc.py
     got = rendered(viewer)
     col = wipe_column(plate.shape[1], split)
     assert 0 < col < plate.shape[1]

@@ -17,16 +17,26 @@ import pytest
 
 from void_client.job_spec import JobSpec
 from void_client.preview import (
+    FULL_FRAME_COVERAGE,
+    OUTLINE_RGB8,
     FramePreview,
     SequencePreviewSource,
     ViewMode,
+    ViewSettings,
     compose,
+    difference8,
     display_rgb8,
     fit_box,
+    grade_linear,
+    matte_coverage,
+    matte_outline,
+    matte_warnings,
+    one_to_one_zoom,
     overlay8,
     proxy_indices,
     shrink,
     to_uint8,
+    view_box,
     wipe_column,
     wipe_position,
 )
@@ -124,19 +134,26 @@ def test_compose_shows_what_each_mode_promises() -> None:
     assert np.array_equal(compose(p, ViewMode.SOURCE), plate)
     assert np.array_equal(compose(p, ViewMode.RESULT), result)
     assert np.array_equal(compose(p, ViewMode.OVERLAY), overlay8(plate, qm))
-    wiped = compose(p, ViewMode.WIPE, 0.3)
+    plain = ViewSettings(outline=False)  # the wipe's matte outline is tested on its own
+    wiped = compose(p, ViewMode.WIPE, 0.3, view=plain)
     assert np.array_equal(wiped[:, :3], plate[:, :3]) and np.array_equal(
         wiped[:, 3:], result[:, 3:]
     )
-    assert np.array_equal(compose(p, ViewMode.WIPE, 0.0), result)
-    assert np.array_equal(compose(p, ViewMode.WIPE, 1.0), plate)
+    assert np.array_equal(compose(p, ViewMode.WIPE, 0.0, view=plain), result)
+    assert np.array_equal(compose(p, ViewMode.WIPE, 1.0, view=plain), plate)
     # No result yet: Result and Before/After show the plate, and nothing is written in place.
     early = FramePreview(7, plate.copy(), qm)
     assert np.array_equal(compose(early, ViewMode.RESULT), plate)
-    assert np.array_equal(compose(early, ViewMode.WIPE, 0.5), plate)
+    assert np.array_equal(compose(early, ViewMode.WIPE, 0.5, view=plain), plate)
     assert np.array_equal(early.plate, plate)
     assert ViewMode("wipe") is ViewMode.WIPE and ViewMode.WIPE.label == "Before / After"
-    assert [m.label for m in ViewMode] == ["Source", "Result", "Before / After", "Quadmask"]
+    assert [m.label for m in ViewMode] == [
+        "Source",
+        "Result",
+        "Before / After",
+        "Quadmask",
+        "Difference",
+    ]
 
 
 def test_sequence_source_reads_a_jobs_exrs_as_the_daemon_sees_them(shot_files, tmp_path) -> None:
@@ -203,3 +220,133 @@ def test_preview_imports_no_qt_directly_or_through_the_client() -> None:
     )
     assert qt == [] and not any(n.startswith("void_client.panel") for n in seen), qt
     assert "void_client.sequence" in seen  # the walk did follow the client's own imports
+
+
+# --------------------------------------------------------------------------- QC views (issue 20)
+
+
+def _linear_preview(h: int = 4, w: int = 5, seed: int = 2) -> FramePreview:
+    rng = np.random.default_rng(seed)
+    plate = rng.uniform(0.0, 0.4, (h, w, 3)).astype(np.float16)
+    result = rng.uniform(0.0, 0.4, (h, w, 3)).astype(np.float16)
+    return FramePreview(
+        1,
+        display_rgb8(plate.astype(np.float32)),
+        None,
+        display_rgb8(result.astype(np.float32)),
+        plate,
+        result,
+    )
+
+
+def test_exposure_plus_one_stop_doubles_linear_values_before_the_display_encoding() -> None:
+    lin = np.array([[[0.05, 0.1, 0.2]]], np.float32)
+    assert np.allclose(grade_linear(lin, 1.0), [[[0.1, 0.2, 0.4]]])
+    assert np.allclose(grade_linear(lin, -2.0), lin / 4)
+    p = _linear_preview()
+    shown = compose(p, ViewMode.SOURCE, view=ViewSettings(exposure=1.0))
+    expected = np.array(
+        [
+            [[int(srgb_encode(2.0 * float(c)) * 255 + 0.5) for c in px] for px in row]
+            for row in p.plate_linear
+        ],
+        np.uint8,
+    )
+    assert np.array_equal(shown, expected)
+    # The result side follows the same exposure; neutral settings show the stored proxies.
+    assert np.array_equal(
+        compose(p, ViewMode.RESULT, view=ViewSettings(exposure=1.0)),
+        display_rgb8(2.0 * p.result_linear.astype(np.float32)),
+    )
+    assert np.array_equal(compose(p, ViewMode.SOURCE, view=ViewSettings()), p.plate)
+
+
+def test_gamma_applies_to_linear_values_before_the_display_encoding() -> None:
+    lin = np.array([[[0.25, 0.04, 1.0]]], np.float32)
+    assert np.allclose(grade_linear(lin, 0.0, 2.0), [[[0.5, 0.2, 1.0]]])
+    assert np.allclose(grade_linear(lin, 1.0, 2.0), np.sqrt(2 * lin))  # exposure first
+    assert grade_linear(np.array([-1.0], np.float32), 0.0, 2.2)[0] == 0.0  # no NaN from a power
+
+
+def test_difference_view_shows_abs_result_minus_plate_times_gain() -> None:
+    p = _linear_preview()
+    gain = 10.0
+    d = np.abs(p.result_linear.astype(np.float64) - p.plate_linear.astype(np.float64)) * gain
+    expected = np.clip(np.floor(d * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    shown = compose(p, ViewMode.DIFFERENCE, view=ViewSettings(diff_gain=gain))
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64
+    assert np.array_equal(shown, difference8(p.plate_linear, p.result_linear, gain))
+    # Untouched pixels are exactly black, whatever the gain.
+    same = FramePreview(1, p.plate, None, p.plate, p.plate_linear, p.plate_linear)
+    assert not compose(same, ViewMode.DIFFERENCE, view=ViewSettings(diff_gain=1000.0)).any()
+    # No result yet: black, not the plate.
+    early = FramePreview(1, p.plate, None, None, p.plate_linear)
+    assert not compose(early, ViewMode.DIFFERENCE).any()
+
+
+def test_wipe_draws_the_matte_outline_on_both_sides() -> None:
+    qm = np.full((7, 9), KEEP, np.uint8)
+    qm[2:5, 3:7] = REMOVE
+    edge = matte_outline(qm)
+    assert edge.sum() == 3 * 4 - 1 * 2  # the 3x4 block's border; its 1x2 inside is not
+    assert not edge[3, 4] and not edge[3, 5] and edge[2, 3] and edge[4, 6]
+    plate = np.full((7, 9, 3), 10, np.uint8)
+    result = np.full((7, 9, 3), 200, np.uint8)
+    wiped = compose(FramePreview(1, plate, qm, result), ViewMode.WIPE, 0.5)
+    assert (wiped[edge] == OUTLINE_RGB8).all()
+    assert (wiped[~edge][:, 0] != OUTLINE_RGB8[0]).all()
+    off = compose(
+        FramePreview(1, plate, qm, result), ViewMode.WIPE, 0.5, view=ViewSettings(outline=False)
+    )
+    assert not (off == OUTLINE_RGB8).all(axis=2).any()
+
+
+def test_zoomed_view_box_is_pixel_snapped_and_one_to_one_counts_the_proxy() -> None:
+    assert view_box(100, 50, (0, 0, 300, 300)) == fit_box(100, 50, 0, 0, 300, 300)
+    assert view_box(100, 50, (0, 0, 301, 300), zoom=1.0) == (100.0, 125.0, 100.0, 50.0)
+    assert view_box(100, 50, (0, 0, 300, 300), zoom=2.0, pan=(10.4, -3.0)) == (
+        60.0,
+        97.0,
+        200.0,
+        100.0,
+    )
+    small = FramePreview(1, np.zeros((50, 100, 3), np.uint8), full_size=(100, 50))
+    assert one_to_one_zoom(small) == 1.0
+    big = FramePreview(1, np.zeros((720, 1280, 3), np.uint8), full_size=(3840, 2160))
+    assert one_to_one_zoom(big) == 3.0 and one_to_one_zoom(big, 2.0) == 1.5
+
+
+# --------------------------------------------------------------------------- matte coverage
+
+
+def test_coverage_counts_pixels_above_the_matte_threshold() -> None:
+    remove = np.zeros((10, 20), np.float32)
+    remove[:2, :5] = 1.0
+    remove[5, 5] = 0.5  # at the threshold: not in the quadmask either
+    affected = np.zeros((10, 20), np.float32)
+    affected[:, :10] = 0.6
+    c = matte_coverage(3, remove, affected)
+    assert (c.frame, c.remove, c.affected) == (3, 10 / 200, 0.5)
+    assert matte_coverage(3, remove).affected is None
+
+
+def test_each_matte_warning_appears_for_a_shot_built_to_trigger_it() -> None:
+    steady = {f: 0.05 + 0.001 * (f - 1001) for f in range(1001, 1011)}
+    assert matte_warnings(steady) == []
+    empty = {**steady, 1004: 0.0, 1005: 0.0}
+    kinds = {w.kind: w for w in matte_warnings(empty)}
+    assert kinds["empty"].frames == (1004, 1005) and "1004-1005" in kinds["empty"].message
+    assert set(kinds) == {"empty"}  # dropping out is reported once, not as flicker too
+    assert matte_warnings({1: 0.0, 2: 0.0})[0].message.startswith(
+        "the remove matte is empty on every frame"
+    )
+    alpha = {f: 1.0 for f in range(1, 5)}
+    (full,) = matte_warnings(alpha)
+    assert full.kind == "full_frame" and full.frames == (1, 2, 3, 4) and "100%" in full.message
+    assert matte_warnings({1: FULL_FRAME_COVERAGE, 2: FULL_FRAME_COVERAGE})[0].kind == "full_frame"
+    assert matte_warnings({1: 0.98, 2: 0.98}) == []
+    flicker = {f: (0.02 if f % 2 else 0.08) for f in range(1, 7)}
+    (fl,) = matte_warnings(flicker)
+    assert fl.kind == "flicker" and fl.frames == (2, 3, 4, 5, 6)
+    # A tiny matte jittering by a few pixels is not flicker.
+    assert matte_warnings({1: 0.0005, 2: 0.0012, 3: 0.0005}) == []

@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace frames another job left in the output sequence",
     )
-    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT)
+    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT, help="daemon address")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--endpoint",
         default=P.DEFAULT_ENDPOINT,
-        help=f"daemon address (default {P.DEFAULT_ENDPOINT})",
+        help="daemon address",
     )
 
 

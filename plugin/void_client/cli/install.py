@@ -16,7 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="host", required=True)
     for host in plugins.names(plugins.INSTALLERS_GROUP):
         module = plugins.load(plugins.INSTALLERS_GROUP, host)
-        hp = sub.add_parser(host, help=(module.__doc__ or "").strip().splitlines()[0])
+        hp = sub.add_parser(
+            host,
+            help=(module.__doc__ or "").strip().splitlines()[0],
+            formatter_class=p.formatter_class,
+        )
         module.add_arguments(hp)
 
 

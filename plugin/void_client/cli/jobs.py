@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="clean: every finished job (done, failed or cancelled), whatever its age",
     )
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT)
+    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT, help="daemon address")
 
 
 def parse_age(text: str) -> float:

@@ -33,14 +33,36 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with ``(default: X)``, the same way in every command, unless
+    the default says nothing (None, False, "", []) or the help already says what it is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        silent = (
+            default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or (isinstance(default, (str, list, tuple)) and not default)
+        )
+        if not action.option_strings or silent or "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="void-remove", description="VOID Remove: video object and interaction removal."
+        prog="void-remove",
+        description="VOID Remove: video object and interaction removal.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     for name, module in sorted(plugins.providers(plugins.COMMANDS_GROUP).items()):
@@ -65,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         # The plugin parses everything after its name itself (its --help included).
         at = argv.index(args._plugin)
         args = _plugin_args(args._plugin, argv[at + 1 :], args.verbose)
+    else:
+        args._explicit = explicit_options(build_parser(), argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -87,13 +111,36 @@ def _plugin_args(name: str, rest: list[str], verbose: bool) -> argparse.Namespac
         print(f"void-remove: error [{exc.code.value}]: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
     p = argparse.ArgumentParser(
-        prog=f"void-remove {name}", description=(module.__doc__ or "").strip().splitlines()[0]
+        prog=f"void-remove {name}",
+        description=(module.__doc__ or "").strip().splitlines()[0],
+        formatter_class=HelpFormatter,
     )
     module.add_arguments(p)
     args = p.parse_args(rest)
+    p2 = argparse.ArgumentParser(prog=p.prog)
+    module.add_arguments(p2)
+    args._explicit = explicit_options(p2, rest)
     args.verbose = verbose
     args._module = module.__name__
     return args
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The ``dest`` of every option given on the command line (not left at its default), so
+    ``--preset`` can yield to explicit flags. ``parser`` is a fresh one: it is modified."""
+
+    def suppress(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    suppress(child)
+            else:
+                action.default = argparse.SUPPRESS
+        p._defaults.clear()
+
+    suppress(parser)
+    given, _ = parser.parse_known_args(argv)
+    return {k for k in vars(given) if k != "command"}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""A rich progress bar fed by daemon events (shared by ``run``, ``demo`` and ``attach``)."""
+"""A rich progress bar fed by daemon events (shared by ``run``, ``demo`` and ``attach``).
+
+The total is the frames the command knows it asked for, else the job's ``frames_total`` from
+its first progress message (no ``N/?``); the ETA is the daemon's, from the first finished
+window on (:class:`void_client.session.JobClock`).
+"""
 
 from __future__ import annotations
 
@@ -10,44 +15,71 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
+from rich.text import Text
 
 from void_client import protocol as P
+from void_client.session import JobClock
+
+
+class EtaColumn(ProgressColumn):
+    """The job clock's ETA, counting down between messages."""
+
+    def __init__(self, clock: JobClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def render(self, task: Task) -> Text:
+        return Text(self.clock.eta_text(), style="progress.remaining")
 
 
 @contextmanager
-def job_progress(total: int) -> Iterator[Callable[[P.Message], None]]:
-    console = Console(stderr=True)
+def job_progress(
+    total: int | None, console: Console | None = None
+) -> Iterator[Callable[[P.Message], None]]:
+    console = console or Console(stderr=True)
+    clock = JobClock(total=total or 0)
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        EtaColumn(clock),
     ]
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("receiving", total=total, detail="")
-        written = 0
+    # Started by the first event: an error before the job is submitted (a wrong pattern, a
+    # refused output) prints its one line without an empty "0/?" bar above it.
+    bar = Progress(*columns, console=console, transient=False)
+    task = None
+    written = 0
 
-        def on_event(msg: P.Message) -> None:
-            nonlocal written
-            if isinstance(msg, P.Progress):
-                detail = (
-                    f"window {min(msg.window + 1, msg.windows)}/{msg.windows}"
-                    if msg.windows
-                    else ""
-                )
-                if msg.queue_position > 0:
-                    detail = f"queued (position {msg.queue_position})"
-                if msg.message:
-                    detail += f" {msg.message}"
-                bar.update(task, description=msg.stage, detail=detail)
-            elif isinstance(msg, P.Result):
-                written += len(msg.images) or len(msg.paths)
-                bar.update(task, completed=written)
+    def on_event(msg: P.Message) -> None:
+        nonlocal written, task
+        clock.update(msg)
+        if task is None:
+            bar.start()
+            task = bar.add_task("receiving", total=total or clock.total or None, detail="")
+        if isinstance(msg, P.Progress):
+            detail = (
+                f"window {min(msg.window + 1, msg.windows)}/{msg.windows}" if msg.windows else ""
+            )
+            if msg.queue_position > 0:
+                detail = f"queued (position {msg.queue_position})"
+            if msg.message:
+                detail += f" {msg.message}"
+            bar.update(
+                task, description=msg.stage, detail=detail, total=total or clock.total or None
+            )
+        elif isinstance(msg, P.Result):
+            written += len(msg.images) or len(msg.paths)
+            bar.update(task, completed=written)
 
+    try:
         yield on_event
+    finally:
+        if task is not None:
+            bar.stop()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +23,11 @@ from void_client import protocol as P
 from void_client.cli.progress import job_progress
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import next_version
-from void_client.sequence import format_ranges, parse_range
-from void_client.sequence_job import RemoveRequest, remove_sequence
+from void_client.presets import PRESET_KEYS, PRESETS, Preset, apply_preset
+from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
+from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobReport
-from void_client.windows import valid_length_at_most
+from void_client.windows import Window, plan_windows, valid_length_at_most
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +37,27 @@ EXIT_MISSING = 3
 EXIT_INTERRUPTED = 130
 #: Overlap used when ``--overlap`` is not given: this, or a third of the window when shorter.
 DEFAULT_OVERLAP = 16
+#: ``--preview`` with the void engine: this many DDIM steps (the reference's 30 for a run), pass 1
+#: only. The propagate engine has no speed knobs: its defaults are its fastest settings.
+PREVIEW_VOID_STEPS = 10
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plate", required=True, help="plate sequence, e.g. shot.####.exr")
+    p.add_argument(
+        "--plate",
+        required=True,
+        help="plate sequence, e.g. shot.####.exr; PATTERN:part/ names a multi-part file's part",
+    )
+    p.add_argument(
+        "--view",
+        default="all",
+        help="stereo plates: left, right... or all (default: every view, one job each)",
+    )
+    p.add_argument(
+        "--matte-view",
+        default="",
+        help="stereo: take every view's mattes from this view (a matte drawn for one view)",
+    )
     p.add_argument(
         "--remove", required=True, help="remove matte sequence, or PATTERN:layer.channel"
     )
@@ -58,6 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--detach",
         action="store_true",
         help="return once the daemon has every input frame; prints the attach command",
+    )
+    p.add_argument(
+        "--preview",
+        default="",
+        metavar="FRAME[,FRAME...]",
+        help="quick look: compute only the windows that hold these frames (with their context) "
+        "at the engine's fastest settings (void: "
+        f"{PREVIEW_VOID_STEPS} steps, pass 1 only) and write them beside --out as "
+        "<name>_preview.####.exr, replacing earlier previews of those frames",
     )
     add_job_settings(p)
 
@@ -80,8 +109,16 @@ def add_output_policy(p: argparse.ArgumentParser) -> None:
 def add_job_settings(p: argparse.ArgumentParser) -> None:
     """Flags shared by every command that creates a job."""
     p.add_argument(
-        "--engine", default="propagate", help="propagate (CPU, default) or void (the VOID model)"
+        "--preset",
+        default="",
+        metavar="NAME",
+        help="artist preset that sets window, overlap, seam, dilation, ROI margin, feather, "
+        "pass 2 and engine options; flags given explicitly override it. One of: "
+        + ", ".join(f"'{x.name}'" for x in PRESETS)
+        + " (or with '-' for spaces: fast-preview); see 'presets' below",
     )
+    p.epilog = "\n".join(["presets:", *(_describe_preset(x) for x in PRESETS)])
+    p.add_argument("--engine", default="propagate", help="propagate (CPU) or void (the VOID model)")
     p.add_argument(
         "--window", type=int, default=197, help="longest window in frames (rounded down to 8m+5)"
     )
@@ -89,27 +126,33 @@ def add_job_settings(p: argparse.ArgumentParser) -> None:
         "--overlap",
         type=int,
         default=None,
-        help=f"frames shared by neighbouring windows (default {DEFAULT_OVERLAP}, or a third of "
+        help=f"frames shared by neighbouring windows (default: {DEFAULT_OVERLAP}, or a third of "
         "a shorter window)",
     )
-    p.add_argument("--seam", choices=("crossfade", "chain"), default="crossfade")
+    p.add_argument(
+        "--seam",
+        choices=("crossfade", "chain"),
+        default="crossfade",
+        help="how neighbouring windows meet: crossfade blends the overlap, chain continues "
+        "from the previous window",
+    )
     p.add_argument("--dilation", type=int, default=4, help="grow the mattes by this many pixels")
     p.add_argument("--roi-margin", type=int, default=48, help="context around the masks, pixels")
     p.add_argument("--feather", type=int, default=6, help="soft edge of the composite, pixels")
     p.add_argument("--prompt", default="", help="background description (void engine)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="noise seed (void engine)")
     p.add_argument(
         "--pass2", action="store_true", help="run VOID's warped-noise refinement pass (void engine)"
     )
     p.add_argument(
         "--ocio-config",
         default="",
-        help="OCIO config for the plate (default $OCIO, else OCIO's built-in config)",
+        help="OCIO config for the plate (default: $OCIO, else OCIO's built-in config)",
     )
     p.add_argument(
         "--colourspace",
         default="",
-        help="the plate's colour space in that config (default scene-linear Rec.709)",
+        help="the plate's colour space in that config (default: scene-linear Rec.709)",
     )
     p.add_argument(
         "--restore-detail",
@@ -119,10 +162,20 @@ def add_job_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--endpoint",
         default=P.DEFAULT_ENDPOINT,
-        help=f"daemon address (default {P.DEFAULT_ENDPOINT})",
+        help="daemon address",
     )
     p.add_argument(
         "--no-autostart", action="store_true", help="fail instead of starting a local daemon"
+    )
+
+
+def _describe_preset(preset: Preset) -> str:
+    fields = ", ".join(f"{k} {v}" for k, v in {**preset.settings, **preset.engine_options}.items())
+    return textwrap.fill(
+        f"{preset.name}: {preset.description} ({fields})",
+        width=88,
+        initial_indent="  ",
+        subsequent_indent="      ",
     )
 
 
@@ -133,14 +186,40 @@ def default_overlap(window: int) -> int:
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
-    overlap = args.overlap
-    if overlap is None:
-        overlap = default_overlap(args.window)
-        log.info("--overlap not given: using --overlap %d for --window %d", overlap, args.window)
+    """The job settings the flags describe: ``--preset`` first, explicit flags on top.
+
+    ``args._explicit`` (set by :func:`void_client.cli.main.main`) names the flags given on the
+    command line; without it (a script's Namespace) the preset wins over every field it sets.
+    """
+    settings = _flag_settings(args)
+    preset = getattr(args, "preset", "")
+    if preset:
+        explicit: set[str] = getattr(args, "_explicit", set())
+        chosen = apply_preset(preset, settings)
+        for key in PRESET_KEYS:
+            if key in explicit:
+                chosen[key] = settings[key]
+        if "window" in explicit and "overlap" not in explicit:
+            # The preset's overlap was chosen for its own window: keep it valid for this one.
+            length = valid_length_at_most(max(chosen["window"], 5))
+            chosen["overlap"] = min(chosen["overlap"], length // 3)
+        settings = chosen
+        log.info("--preset %s: %s", preset, {k: settings.get(k) for k in PRESET_KEYS})
+    if settings["overlap"] is None:
+        settings["overlap"] = default_overlap(settings["window"])
+        log.info(
+            "--overlap not given: using --overlap %d for --window %d",
+            settings["overlap"],
+            settings["window"],
+        )
+    return settings
+
+
+def _flag_settings(args: argparse.Namespace) -> dict:
     return {
         "engine": args.engine,
         "window": args.window,
-        "overlap": overlap,
+        "overlap": args.overlap,
         "seam": args.seam,
         "dilation": args.dilation,
         "roi_margin": args.roi_margin,
@@ -167,6 +246,8 @@ def request_from_args(args: argparse.Namespace) -> RemoveRequest:
         endpoint=getattr(args, "endpoint", P.DEFAULT_ENDPOINT),
         autostart=not getattr(args, "no_autostart", False),
         overwrite=getattr(args, "overwrite", False),
+        view=getattr(args, "view", "all"),
+        matte_view=getattr(args, "matte_view", ""),
     )
 
 
@@ -230,7 +311,7 @@ def run_job(
 
     with ctrl_c_cancels() as cancel:
         try:
-            with job_progress(total) as on_event:  # type: ignore[arg-type]
+            with job_progress(total) as on_event:
                 report = remove_sequence(
                     req, on_event, cancel, attach=attach, on_submit=submitted, detach=detach
                 )
@@ -265,6 +346,125 @@ def run_job(
     return report_missing(report, req.out)
 
 
+def parse_preview(text: str) -> list[int]:
+    """``"1010,1050"`` (ranges allowed: ``"1010-1012,1050"``) → sorted unique frames."""
+    frames: set[int] = set()
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        first, last = parse_range(part)
+        frames.update(range(first, last + 1))
+    if not frames:
+        raise VoidError(
+            ErrorCode.BAD_SPEC, f"--preview {text!r} names no frame; e.g. --preview 1010,1050"
+        )
+    return sorted(frames)
+
+
+def preview_pattern(out: str) -> str:
+    """``/o/clean.####.exr`` → ``/o/clean_preview.####.exr`` (beside the output)."""
+    pat = SequencePattern.parse(out)
+    stem = pat.prefix.rstrip("._-")
+    sep = pat.prefix[len(stem) :]
+    if not os.path.basename(stem):  # "/o/.####.exr" or "/o/####.exr": no name to extend
+        stem = os.path.join(stem, "clean") if stem else "clean"
+    return f"{stem}_preview{sep}{'#' * pat.padding}{pat.suffix}"
+
+
+def covering_windows(
+    n_frames: int, positions: list[int], window: int, overlap: int
+) -> list[Window]:
+    """The windows of a full run (``plan_windows``) needed for ``positions``: per position, the
+    window it sits deepest in (most context on both sides), each window once, in order."""
+    plan = plan_windows(n_frames, window, overlap)
+    chosen: dict[int, Window] = {}
+    for p in positions:
+        best = max((w for w in plan if w.covers(p)), key=lambda w: min(p - w.start, w.stop - 1 - p))
+        chosen[best.index] = best
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def preview_spans(windows: list[Window]) -> list[tuple[int, int]]:
+    """Overlapping or touching windows merged into ``[start, stop)`` position spans: one job
+    each, so no job's window straddles a gap between two previews."""
+    spans: list[tuple[int, int]] = []
+    for w in windows:
+        if spans and w.start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], w.stop))
+        else:
+            spans.append((w.start, w.stop))
+    return spans
+
+
+def fast_settings(settings: dict) -> dict:
+    """The settings a preview runs with: the engine's fastest, the look (mattes, feather,
+    window plan) unchanged."""
+    fast = {**settings, "pass2": False}
+    if settings.get("engine") == "void":
+        fast["engine_options"] = {
+            **(settings.get("engine_options") or {}),
+            "steps": PREVIEW_VOID_STEPS,
+        }
+    else:
+        fast.pop("engine_options", None)  # propagate: its defaults
+    return fast
+
+
+def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
+    """``--preview``: the covering windows only, fast settings, ``<name>_preview.####.exr``."""
+    wanted = parse_preview(args.preview)
+    shot = SequenceJob(req).frames  # every check of a full run (and its "did you mean")
+    outside = [f for f in wanted if f not in shot]
+    if outside:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--preview frames {format_ranges(outside)} are not in the shot "
+            f"({format_ranges(shot)}); pick frames of the plate or widen --range",
+            "preview",
+        )
+    settings = fast_settings(req.settings)
+    windows = covering_windows(
+        len(shot), [shot.index(f) for f in wanted], settings["window"], settings["overlap"]
+    )
+    out = preview_pattern(req.out)
+    mode = (
+        f"void fast mode: {PREVIEW_VOID_STEPS} steps, pass 1 only"
+        if settings.get("engine") == "void"
+        else f"{settings.get('engine')} defaults"
+    )
+    print(
+        f"void-remove: preview of frames {format_ranges(wanted)} ({mode}): computing "
+        f"{len(windows)} window(s), frames "
+        + ", ".join(f"{shot[w.start]}-{shot[w.stop - 1]}" for w in windows),
+        file=sys.stderr,
+    )
+    status = 0
+    for start, stop in preview_spans(windows):
+        frames = shot[start:stop]
+        part = RemoveRequest(
+            plate=req.plate,
+            remove=req.remove,
+            affected=req.affected,
+            out=out,
+            frame_range=(frames[0], frames[-1]),
+            settings=settings,
+            endpoint=req.endpoint,
+            autostart=req.autostart,
+            overwrite=True,  # a preview replaces earlier previews of its frames
+            keep=tuple(f for f in wanted if frames[0] <= f <= frames[-1]),
+        )
+        status = max(status, run_job(part, len(frames)))
+        if status == EXIT_INTERRUPTED:
+            return status
+    shown = SequencePattern.parse(out)
+    print(
+        "void-remove: preview written: "
+        + ", ".join(shown.path(f) for f in wanted if os.path.exists(shown.path(f))),
+        file=sys.stderr,
+    )
+    return status
+
+
 def main(args: argparse.Namespace) -> int:
     req = request_from_args(args)
     if args.engine == "void" and not args.prompt.strip():
@@ -274,10 +474,12 @@ def main(args: argparse.Namespace) -> int:
             "kitchen'",
             file=sys.stderr,
         )
+    if args.preview:
+        return run_preview(args, req)  # beside --out itself: previews are not versioned
     if args.version_up:
         req.out = next_version(req.out)
         print(f"void-remove: --version-up: writing {req.out}", file=sys.stderr)
-    total = (req.frame_range[1] - req.frame_range[0] + 1) if req.frame_range else 0
+    total = shot_length(req)
 
     def done(report: JobReport) -> None:
         print(
@@ -287,3 +489,14 @@ def main(args: argparse.Namespace) -> int:
         )
 
     return run_job(req, total or None, detach=args.detach, done=done)
+
+
+def shot_length(req: RemoveRequest) -> int:
+    """Frames the job will have: the range, else the plate frames on disk (0 if unreadable:
+    the job's own checks then say why)."""
+    if req.frame_range:
+        return req.frame_range[1] - req.frame_range[0] + 1
+    try:
+        return len(SequenceRef.parse(req.plate).pattern.scan())
+    except VoidError:
+        return 0

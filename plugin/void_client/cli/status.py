@@ -13,7 +13,7 @@ from void_client.client import connect
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", nargs="?", default="", help="one job id (default: all)")
-    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT)
+    p.add_argument("--endpoint", default=P.DEFAULT_ENDPOINT, help="daemon address")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """The panel's History tab: the jobs of a :class:`~void_client.panel.history.JobHistory`,
-newest first, with Re-attach, View and Forget.
+newest first, and every other job the daemon knows (started by the CLI or a host), with
+Re-attach, Cancel, View and Forget.
 
 The tab shows entries and says what the user asked for; the panel does it (re-attaching runs
 a job, viewing fills the viewer). See ``docs/architecture.md``.
@@ -22,6 +23,7 @@ class HistoryTab(QtWidgets.QWidget):
     selection_changed = Signal()
     view_requested = Signal()  # View, or a double click on an entry
     forget_requested = Signal()
+    cancel_requested = Signal()
 
     def __init__(self, reattach_action: QAction, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,13 +46,22 @@ class HistoryTab(QtWidgets.QWidget):
             "remove the entry from this history (the daemon keeps the job)"
         )
         self.forget_button.clicked.connect(lambda *_: self.forget_requested.emit())
+        self.cancel_button = QtWidgets.QPushButton("Cancel job")
+        self.cancel_button.setToolTip(
+            "cancel the selected job on the daemon, whoever started it (CLI, host, panel)"
+        )
+        self.cancel_button.clicked.connect(lambda *_: self.cancel_requested.emit())
+        row.addWidget(self.cancel_button)
         row.addWidget(self.show_button)
         row.addWidget(self.forget_button)
         row.addStretch(1)
         lay.addLayout(row)
 
-    def show_entries(self, entries: list[HistoryEntry]) -> None:
-        """Replace the list with ``entries``, keeping the selected job selected."""
+    def show_entries(
+        self, entries: list[HistoryEntry], elsewhere: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """Replace the list with ``entries``, keeping the selected job selected. Jobs in
+        ``elsewhere`` were started by another client (CLI, a host): shown in italics."""
         selected = self.selected_job()
         self.history_view.clear()
         for e in entries:
@@ -68,6 +79,17 @@ class HistoryTab(QtWidgets.QWidget):
                 f"plate {e.plate}\nremove {e.remove}\naffected {e.affected or '—'}\n"
                 f"out {e.out}\ndaemon {e.endpoint}",
             )
+            if e.job in elsewhere:
+                font = item.font(0)
+                font.setItalic(True)
+                for c in range(len(COLUMNS)):
+                    item.setFont(c, font)
+                item.setText(5, "started elsewhere (CLI or a host)")
+                item.setToolTip(
+                    5,
+                    "not started from this panel: Cancel job stops it; to Re-attach, fill in "
+                    "its plate, mattes and output in the Job tab first (like void-remove attach)",
+                )
             if e.state == JobState.FAILED:
                 item.setForeground(2, QtGui.QBrush(QtGui.QColor(LOG_COLOURS["error"])))
             elif e.state == JobState.DONE:
@@ -90,9 +112,10 @@ class HistoryTab(QtWidgets.QWidget):
                 return True
         return False
 
-    def set_buttons(self, can_view: bool, can_forget: bool) -> None:
+    def set_buttons(self, can_view: bool, can_forget: bool, can_cancel: bool = False) -> None:
         self.show_button.setEnabled(can_view)
         self.forget_button.setEnabled(can_forget)
+        self.cancel_button.setEnabled(can_cancel)
 
 
 __all__ = ["HistoryTab"]

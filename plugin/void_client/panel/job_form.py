@@ -6,13 +6,16 @@ The same settings as ``void-remove run``, with the job spec's defaults (one defi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-from void_client.panel.qt import QtWidgets
+from void_client.panel.qt import QtWidgets, Signal
+from void_client.presets import apply_preset, get_preset, matching_preset, preset_names
 from void_client.protocol import EngineInfo
 from void_client.sequence import parse_range
 from void_client.sequence_job import RemoveRequest
@@ -30,7 +33,14 @@ def pattern_from_file(path: str) -> str:
 
 
 class JobForm(QtWidgets.QWidget):
-    """Plate, mattes, output, frame range, engine and settings; ``request()`` reads them."""
+    """Plate, mattes, output, frame range, engine, preset and settings; ``request()`` reads them.
+
+    ``sequences_changed`` fires when what the viewer can preview before a run changes (plate,
+    mattes, frame range, dilation); the panel debounces it."""
+
+    sequences_changed = Signal()
+    #: Shown in the preset list when the Advanced fields match no preset.
+    CUSTOM = "custom"
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +66,24 @@ class JobForm(QtWidgets.QWidget):
         self.engine_combo = QtWidgets.QComboBox()
         self.engine_combo.addItem(d.engine)
         form.addRow("Engine", self.engine_combo)
+        # Presets in artist language (void_client.presets, shared with the CLI's --preset): they
+        # set the engineering fields below, which stay editable under Advanced.
+        self.preset_combo = QtWidgets.QComboBox()
+        self.preset_combo.addItems([*preset_names(), self.CUSTOM])
+        self.preset_combo.setToolTip(
+            "\n".join(f"{n}: {get_preset(n).description}" for n in preset_names())
+        )
+        self.preset_combo.activated.connect(
+            lambda _i: self.apply_preset(self.preset_combo.currentText())
+        )
+        self.advanced_button = QtWidgets.QToolButton()
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolTip("window, overlap, seam, dilation, feather, engine options")
+        preset_row = QtWidgets.QHBoxLayout()
+        preset_row.addWidget(self.preset_combo, 1)
+        preset_row.addWidget(self.advanced_button)
+        form.addRow("Preset", preset_row)
         grid = QtWidgets.QGridLayout()
         self.window_spin = _spin(
             1, 197, d.window, "longest window in frames (rounded down to 8m+5)"
@@ -80,7 +108,18 @@ class JobForm(QtWidgets.QWidget):
         ):
             grid.addWidget(QtWidgets.QLabel(label), i // 2, (i % 2) * 2)
             grid.addWidget(w, i // 2, (i % 2) * 2 + 1)
-        form.addRow("Settings", grid)
+        self.engine_options_edit = QtWidgets.QLineEdit("{}")
+        self.engine_options_edit.setToolTip(
+            'engine options as JSON, e.g. {"steps": 30} (void engine); presets set them'
+        )
+        grid.addWidget(QtWidgets.QLabel("Engine options"), 3, 0)
+        grid.addWidget(self.engine_options_edit, 3, 1, 1, 3)
+        self.advanced_box = QtWidgets.QWidget()
+        self.advanced_box.setLayout(grid)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.advanced_box.setVisible(False)
+        self.advanced_button.toggled.connect(self.advanced_box.setVisible)
+        form.addRow("", self.advanced_box)
         self.prompt_edit = QtWidgets.QLineEdit()
         self.prompt_edit.setPlaceholderText("background description (void engine)")
         form.addRow("Prompt", self.prompt_edit)
@@ -100,6 +139,97 @@ class JobForm(QtWidgets.QWidget):
         )
         form.addRow("", self.overwrite_check)
         form.addRow("", self.autostart_check)
+
+        for edit in (self.plate_edit, self.remove_edit, self.affected_edit, self.range_edit):
+            edit.textChanged.connect(lambda *_: self.sequences_changed.emit())
+        self.dilation_spin.valueChanged.connect(lambda *_: self.sequences_changed.emit())
+        for spin in (
+            self.window_spin,
+            self.overlap_spin,
+            self.dilation_spin,
+            self.margin_spin,
+            self.feather_spin,
+        ):
+            spin.valueChanged.connect(self._sync_preset)
+        self.seam_combo.currentTextChanged.connect(self._sync_preset)
+        self.pass2_check.toggled.connect(self._sync_preset)
+        self.engine_options_edit.textChanged.connect(self._sync_preset)
+        self._sync_preset()
+
+    # ------------------------------------------------------------------ presets
+    def advanced_settings(self) -> dict[str, Any]:
+        """The fields a preset sets, as the form holds them now."""
+        return {**self._fields_no_options(), "engine_options": self.engine_options()}
+
+    def engine_options(self) -> dict[str, Any]:
+        """The engine options field as a dict; raises :class:`VoidError` if it is not JSON."""
+        text = self.engine_options_edit.text().strip() or "{}"
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f'engine options must be a JSON object like {{"steps": 30}}: {exc}',
+                "engine_options",
+            ) from exc
+        if not isinstance(value, dict):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                'engine options must be a JSON object like {"steps": 30}',
+                "engine_options",
+            )
+        return value
+
+    def apply_preset(self, name: str) -> None:
+        """Set the Advanced fields from preset ``name`` (``custom`` leaves them as they are)."""
+        if name == self.CUSTOM:
+            return
+        try:
+            current = self.advanced_settings()
+        except VoidError:  # unparseable engine options: the preset's replace them
+            current = self._fields_no_options()
+        self._fill_advanced(apply_preset(name, current))
+
+    def _fields_no_options(self) -> dict[str, Any]:
+        return {
+            "window": self.window_spin.value(),
+            "overlap": self.overlap_spin.value(),
+            "seam": self.seam_combo.currentText(),
+            "dilation": self.dilation_spin.value(),
+            "roi_margin": self.margin_spin.value(),
+            "feather": self.feather_spin.value(),
+            "pass2": self.pass2_check.isChecked(),
+        }
+
+    def _fill_advanced(self, s: dict[str, Any]) -> None:
+        # The window first: the overlap spin's valid range depends on nothing, but a preset's
+        # overlap is only valid for its own window.
+        for key, spin in (
+            ("window", self.window_spin),
+            ("overlap", self.overlap_spin),
+            ("dilation", self.dilation_spin),
+            ("roi_margin", self.margin_spin),
+            ("feather", self.feather_spin),
+        ):
+            if key in s:
+                spin.setValue(int(s[key]))
+        if "seam" in s:
+            self.seam_combo.setCurrentText(s["seam"])
+        if "pass2" in s:
+            self.pass2_check.setChecked(bool(s["pass2"]))
+        if "engine_options" in s:
+            self.engine_options_edit.setText(json.dumps(s["engine_options"] or {}))
+        self._sync_preset()
+
+    def _sync_preset(self, *_: object) -> None:
+        """Show the preset the fields match, or ``custom`` once one is edited by hand."""
+        try:
+            name = matching_preset(self.advanced_settings())
+        except VoidError:
+            name = None
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentText(name or self.CUSTOM)
+        self.preset_combo.blockSignals(False)
 
     # ------------------------------------------------------------------ reading and filling
     def request(self, endpoint: str) -> RemoveRequest:
@@ -132,6 +262,7 @@ class JobForm(QtWidgets.QWidget):
                 "prompt": self.prompt_edit.text(),
                 "seed": self.seed_spin.value(),
                 "pass2": self.pass2_check.isChecked(),
+                "engine_options": self.engine_options(),
             },
             endpoint=endpoint,
             autostart=self.autostart_check.isChecked(),
@@ -166,6 +297,9 @@ class JobForm(QtWidgets.QWidget):
             self.seam_combo.setCurrentText(s["seam"])
         self.prompt_edit.setText(s.get("prompt", self.prompt_edit.text()))
         self.pass2_check.setChecked(bool(s.get("pass2", self.pass2_check.isChecked())))
+        if "engine_options" in s:
+            self.engine_options_edit.setText(json.dumps(s["engine_options"] or {}))
+        self._sync_preset()
         self.autostart_check.setChecked(req.autostart)
         self.overwrite_check.setChecked(req.overwrite)
 

@@ -3,8 +3,11 @@
 It shows the daemon (connected, engines, GPU and free memory, queue), runs a job from the
 sequences in its Job tab (or from a :class:`~void_client.sequence_job.RemoveRequest` a host hands
 it), shows the job's progress per window and step with an ETA, cancels, logs events and
-errors, keeps a history of jobs that can be re-attached, and views source / result /
-before-after / quadmask overlay while frames arrive.
+errors, keeps a history of jobs that can be re-attached (and lists every other job the daemon
+knows, with cancel and attach), and views source / result / before-after / quadmask overlay /
+difference while frames arrive. Before any job, as soon as the Job tab names a plate and a
+remove matte, the viewer previews them: the plate, the quadmask overlay and the mattes'
+coverage per frame, with warnings for empty, full-frame and flickering mattes.
 
 :class:`VoidPanel` composes the widgets, each in its own module: :class:`StatusBar`
 (``status_bar.py``), :class:`JobForm` (``job_form.py``), :class:`ViewerWidget` (``viewer.py``),
@@ -23,7 +26,7 @@ from typing import Any
 
 from void_client import protocol as P
 from void_client.errors import ErrorCode, VoidError
-from void_client.job_state import JobState
+from void_client.job_state import JobState, is_final
 from void_client.panel.history import HistoryEntry, JobHistory
 from void_client.panel.history_tab import HistoryTab
 from void_client.panel.job_form import JobForm, pattern_from_file
@@ -34,7 +37,7 @@ from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, 
 from void_client.panel.status_bar import StatusBar
 from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
-from void_client.sequence import SequencePattern, SequenceRef, format_ranges
+from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
 from void_client.sequence_job import RemoveRequest
 from void_client.session import JobReport
 
@@ -65,6 +68,7 @@ class VoidPanel(QtWidgets.QWidget):
     _poll_requested = Signal()
     _endpoint_changed = Signal(str)
     _start_daemon_requested = Signal()
+    _cancel_job_requested = Signal(str)
 
     # The parts' widgets under the names they had before the panel was split.
     status_label = _part("status_bar", "status_label")
@@ -103,6 +107,11 @@ class VoidPanel(QtWidgets.QWidget):
         self._logged: set[str] = set()
         self._closed = False
         self._outcome: tuple | None = None
+        #: Jobs the daemon knows that are not in this panel's history (CLI, hosts).
+        self.elsewhere: dict[str, HistoryEntry] = {}
+        self._elsewhere_seen: tuple = ()
+        #: True while the viewer shows the Job tab's sequences, not a job.
+        self.previewing = False
 
         self._build_actions()
         self._build_ui(prefer_gl)
@@ -147,6 +156,13 @@ class VoidPanel(QtWidgets.QWidget):
         self.history_tab.selection_changed.connect(self._update_actions)
         self.history_tab.view_requested.connect(self.show_selected)
         self.history_tab.forget_requested.connect(self.forget_selected)
+        self.history_tab.cancel_requested.connect(self.cancel_selected)
+        # Preview before Run: the form's sequences, re-read once typing pauses.
+        self._preview_timer = QtCore.QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(300)
+        self._preview_timer.timeout.connect(self.preview_form)
+        self.job_form.sequences_changed.connect(self._preview_timer.start)
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.job_form, "Job")
         self.tabs.addTab(self.log_view, "Log")
@@ -175,6 +191,8 @@ class VoidPanel(QtWidgets.QWidget):
         self._poll_requested.connect(self._status_worker.poll)
         self._endpoint_changed.connect(self._status_worker.set_endpoint)
         self._start_daemon_requested.connect(self._status_worker.start_daemon)
+        self._cancel_job_requested.connect(self._status_worker.cancel_job)
+        self._status_worker.job_cancelled.connect(self._on_job_cancelled)
         self._status_thread.start()
         # The timer lives in the GUI thread; a poll is only queued when none is running.
         self._status_timer = QtCore.QTimer(self)
@@ -209,7 +227,10 @@ class VoidPanel(QtWidgets.QWidget):
         self.status_bar.show_status(st)
         if st.connected:
             self.job_form.fill_engines(st.engines)
-            if self.history.update_from_status(st.jobs, st.endpoint):
+            changed = bool(self.history.update_from_status(st.jobs, st.endpoint))
+            seen = tuple((j.get("job"), j.get("state"), j.get("frames_done")) for j in st.jobs)
+            if changed or seen != self._elsewhere_seen:
+                self._elsewhere_seen = seen
                 self.refresh_history()
         if was is not st.connected:
             if st.connected:
@@ -233,6 +254,44 @@ class VoidPanel(QtWidgets.QWidget):
         if req.endpoint:
             self.set_endpoint(req.endpoint)
 
+    # ================================================================== preview before Run
+    def preview_form(self) -> bool:
+        """Show the Job tab's plate and mattes in the viewer, without a job: the plate, the
+        quadmask overlay and the mattes' coverage per frame with its warnings. Returns False
+        (and says why in the viewer) when there is nothing to preview yet. Never replaces a
+        running job's frames."""
+        if self.is_busy():
+            return False
+        f = self.job_form
+        plate, remove = f.plate_edit.text().strip(), f.remove_edit.text().strip()
+        if not plate or not remove:
+            return False
+        try:
+            ref = SequenceRef.parse(plate)
+            text = f.range_edit.text().strip()
+            on_disk = ref.pattern.scan()
+            if text:
+                first, last = parse_range(text)
+                frames = [n for n in on_disk if first <= n <= last]
+            else:
+                frames = on_disk
+            source = SequencePreviewSource(
+                plate, remove, "", f.affected_edit.text().strip(), f.dilation_spin.value()
+            )
+        except (VoidError, OSError, ValueError) as exc:
+            self.viewer.empty_note = f"cannot preview: {getattr(exc, 'message', exc)}"
+            self.viewer.set_source(None, [])
+            return False
+        if not frames:
+            self.viewer.empty_note = f"no plate frames found at {plate}"
+            self.viewer.set_source(None, [])
+            return False
+        self.previewing = True
+        self.viewer.set_source(source, frames)
+        self.viewer.follow.setChecked(False)
+        self.viewer.set_mode(ViewMode.OVERLAY)
+        return True
+
     # ================================================================== running a job
     def is_busy(self) -> bool:
         return self._job_thread is not None
@@ -252,6 +311,8 @@ class VoidPanel(QtWidgets.QWidget):
         if self.is_busy():
             self.log_event(f"job {self.job} is still running: cancel it or wait", "warning")
             return False
+        self._preview_timer.stop()
+        self.previewing = False
         self.request = req
         self.job = attach
         self.progress = JobProgress(job=attach)
@@ -457,21 +518,72 @@ class VoidPanel(QtWidgets.QWidget):
         )
         selected = self._selected_entry()
         self.reattach_action.setEnabled(not busy and selected is not None)
+        foreign = selected is not None and selected.job in self.elsewhere
         self.history_tab.set_buttons(
-            can_view=selected is not None,
-            can_forget=selected is not None and not (busy and selected.job == self.job),
+            can_view=selected is not None and not foreign,
+            can_forget=selected is not None
+            and not foreign
+            and not (busy and selected.job == self.job),
+            can_cancel=selected is not None and not is_final(selected.state),
         )
 
     # ================================================================== history
     def refresh_history(self) -> None:
-        self.history_tab.show_entries(self.history.reload())
+        """This panel's history, then every other job the daemon at our address knows
+        (started by the CLI or a host), newest first."""
+        own = self.history.reload()
+        known = {e.job for e in own}
+        st = self.daemon_status
+        self.elsewhere = {}
+        if st is not None and st.connected and st.endpoint == self.endpoint:
+            for j in st.jobs:
+                if j["job"] in known:
+                    continue
+                self.elsewhere[j["job"]] = HistoryEntry(
+                    job=j["job"],
+                    name=j.get("name", ""),
+                    endpoint=st.endpoint,
+                    plate="",
+                    remove="",
+                    out="",
+                    started=float(j.get("created", 0.0) or 0.0),
+                    state=str(j.get("state", "")),
+                    frames_done=int(j.get("frames_done", 0)),
+                    frames_total=int(j.get("frames_total", 0)),
+                    error=str((j.get("error") or {}).get("message", "")),
+                )
+        entries = sorted([*own, *self.elsewhere.values()], key=lambda e: e.started, reverse=True)
+        self.history_tab.show_entries(entries, set(self.elsewhere))
         self._update_actions()
 
     def _selected_entry(self) -> HistoryEntry | None:
         if not hasattr(self, "history_tab"):
             return None  # still being built
         job = self.history_tab.selected_job()
-        return self.history.get(job) if job is not None else None
+        if job is None:
+            return None
+        return self.history.get(job) or self.elsewhere.get(job)
+
+    def cancel_selected(self) -> bool:
+        """Cancel the selected job on the daemon, whoever started it."""
+        entry = self._selected_entry()
+        if entry is None:
+            return False
+        if self.is_busy() and entry.job == self.job:
+            self.cancel()
+            return True
+        self.log_event(f"cancelling job {entry.job} on the daemon…", "warning")
+        self._cancel_job_requested.emit(entry.job)
+        return True
+
+    def _on_job_cancelled(self, job: str, error: str) -> None:
+        if error:
+            self.log_event(f"could not cancel job {job}: {error}", "error")
+        else:
+            self.log_event(f"job {job} cancelled on the daemon", "warning")
+            if self.history.get(job) is not None:
+                self.history.update(job, state=JobState.CANCELLED.value)
+        self.refresh_history()
 
     def select_history(self, job: str) -> bool:
         return self.history_tab.select(job)
@@ -482,6 +594,20 @@ class VoidPanel(QtWidgets.QWidget):
             return False
         if entry.endpoint != self.endpoint:
             self.set_endpoint(entry.endpoint)
+        if entry.job in self.elsewhere:
+            # Started by the CLI or a host: the daemon has the job but not where its files are;
+            # like `void-remove attach JOB --plate ... --out ...`, the Job tab says.
+            try:
+                req = self.request_from_form()
+            except VoidError:
+                self.log_event(
+                    f"job {entry.job} was started elsewhere (CLI or a host): fill in its "
+                    "plate, mattes and output in the Job tab, then Re-attach",
+                    "error",
+                )
+                self.tabs.setCurrentWidget(self.job_form)
+                return False
+            return self.run_request(dataclasses.replace(req, autostart=False), attach=entry.job)
         return self.attach_job(entry.job, entry.request(autostart=False))
 
     def show_selected(self) -> None:

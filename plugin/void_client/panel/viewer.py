@@ -1,4 +1,5 @@
-"""The panel's viewer: source, result, before/after wipe and quadmask overlay, frame by frame.
+"""The panel's viewer: source, result, before/after wipe, quadmask overlay and difference, frame
+by frame, with fit / 1:1 zoom, pan, exposure and gamma, and the mattes' coverage per frame.
 
 The Qt half only: what each mode shows is :func:`void_client.preview.compose` (numpy, no Qt),
 and frames are read into :class:`~void_client.preview.FramePreview` proxies by
@@ -11,13 +12,15 @@ and frames are read into :class:`~void_client.preview.FramePreview` proxies by
   ``QOpenGLWidget``. It is only used where an OpenGL 3.3 context can be made: Qt's
   ``offscreen`` platform and some remote sessions have none.
 
-Both draw from the same :class:`FramePreview` (display-referred 8-bit proxies), so they agree
-to the 8-bit code. The overlay tints display-referred values: the Okabe-Ito colours in
+Both draw from the same :class:`FramePreview` (display-referred 8-bit proxies, graded by
+:func:`void_client.preview.prepare` for exposure, gamma, the difference view and the wipe's
+matte outline), so they agree to the 8-bit code. The overlay tints display-referred values: the Okabe-Ito colours in
 ``shader_reference.py`` are that palette's sRGB codes, so this is where they look as intended.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import OrderedDict
@@ -42,14 +45,21 @@ from void_client.panel.qt import (
     qimage_from_grey8,
     qimage_from_rgb8,
 )
-from void_client.panel.worker import PreviewLoader
+from void_client.panel.worker import CoverageScanner, PreviewLoader
 from void_client.preview import (
     FramePreview,
+    MatteCoverage,
+    MatteWarning,
     PreviewSource,
     SequencePreviewSource,
     ViewMode,
+    ViewSettings,
     compose,
     fit_box,
+    matte_warnings,
+    one_to_one_zoom,
+    prepare,
+    view_box,
     wipe_column,
     wipe_position,
 )
@@ -58,8 +68,13 @@ from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY
 
 log = logging.getLogger(__name__)
 
-#: Frames kept in memory for scrubbing (each a plate, a result and a quadmask proxy).
+#: Frames kept in memory for scrubbing (each a plate, a result and a quadmask proxy, plus the
+#: linear float16 plate and result for exposure and difference)...
 CACHE_FRAMES = 32
+#: ...and at most this many bytes of them (a 1280x720 frame with a result holds ~17 MB).
+CACHE_BYTES = 384 * 1024 * 1024
+#: Zoom limits (screen pixels per proxy pixel) for the mouse wheel.
+MIN_ZOOM, MAX_ZOOM = 1 / 16, 64.0
 #: ``$VOID_PANEL_GL``: ``0`` always draws on the CPU; anything else lets the viewer try GL.
 GL_ENV = "VOID_PANEL_GL"
 #: ``$VOID_REMOVE_SHADERS``: where the GLSL files are, if not in the source checkout.
@@ -206,6 +221,11 @@ class _CanvasMixin(_CanvasBase):
         self.wipe = 0.5
         self.note = ""
         self._dragging = False
+        #: Screen pixels per proxy pixel; None fits the picture to the canvas.
+        self.zoom: float | None = None
+        #: Offset of a zoomed picture from the centre, in screen pixels.
+        self.pan = (0.0, 0.0)
+        self._pan_from: tuple[float, float, float, float] | None = None
         #: Wipe line, labels and notes over the picture (off to compare raw pixels).
         self.decorate = True
 
@@ -213,7 +233,33 @@ class _CanvasMixin(_CanvasBase):
         if self.preview is None:
             return QtCore.QRectF()
         w, h = self.preview.size
-        return fit_rect(w, h, self.rect())
+        if self.zoom is None:
+            return fit_rect(w, h, self.rect())
+        r = self.rect()
+        x, y, bw, bh = view_box(w, h, (r.x(), r.y(), r.width(), r.height()), self.zoom, self.pan)
+        return QtCore.QRectF(x, y, bw, bh)
+
+    def set_zoom(self, zoom: float | None, pan: tuple[float, float] = (0.0, 0.0)) -> None:
+        """``None`` fits; a number is screen pixels per proxy pixel (see ``one_to_one_zoom``)."""
+        self.zoom = None if zoom is None else float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
+        self.pan = pan if zoom is not None else (0.0, 0.0)
+        self.update()
+
+    def wheelEvent(self, event: QtGui.QWheelEvent) -> None:  # noqa: N802
+        if self.preview is None:
+            return
+        rect = self.image_rect()
+        current = (
+            self.zoom if self.zoom is not None else rect.width() / max(1, self.preview.size[0])
+        )
+        factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        new = float(np.clip(current * factor, MIN_ZOOM, MAX_ZOOM))
+        # Keep the picture point under the pointer where it is.
+        pos = event.position() if hasattr(event, "position") else event.posF()  # type: ignore[attr-defined]  # Qt 5
+        cx, cy = self.rect().center().x(), self.rect().center().y()
+        ix = (pos.x() - rect.center().x()) / current
+        iy = (pos.y() - rect.center().y()) / current
+        self.set_zoom(new, (pos.x() - cx - ix * new, pos.y() - cy - iy * new))
 
     def _wipe_at(self, x: float) -> None:
         rect = self.image_rect()
@@ -227,18 +273,34 @@ class _CanvasMixin(_CanvasBase):
         if self.mode is ViewMode.WIPE and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = True
             self._wipe_at(_event_x(event))
+        elif self.zoom is not None and event.button() in (
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.MiddleButton,
+        ):
+            # Pan a zoomed picture: left drag (middle drag in the wipe, where left moves it).
+            self._pan_from = (_event_x(event), _event_y(event), *self.pan)
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
         if self._dragging:
             self._wipe_at(_event_x(event))
+        elif self._pan_from is not None:
+            x0, y0, px, py = self._pan_from
+            self.pan = (px + _event_x(event) - x0, py + _event_y(event) - y0)
+            self.update()
 
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
         self._dragging = False
+        self._pan_from = None
 
 
 def _event_x(event: QtGui.QMouseEvent) -> float:
     pos = event.position() if hasattr(event, "position") else event.localPos()  # Qt 6 / Qt 5
     return float(pos.x())
+
+
+def _event_y(event: QtGui.QMouseEvent) -> float:
+    pos = event.position() if hasattr(event, "position") else event.localPos()
+    return float(pos.y())
 
 
 class CpuCanvas(_CanvasMixin, QtWidgets.QWidget):
@@ -358,7 +420,10 @@ if QOpenGLWidget is not None:
         def show_preview(
             self, preview: FramePreview | None, mode: ViewMode, wipe: float, note: str = ""
         ) -> None:
-            self.preview, self.mode, self.wipe, self.note = preview, mode, wipe, note
+            # The textures hold the prepared pictures (a no-op for the viewer's, which come
+            # prepared with its exposure, gamma and gain; a raw preview gets the neutral view).
+            shown = prepare(preview, mode) if preview is not None else None
+            self.preview, self.mode, self.wipe, self.note = shown, mode, wipe, note
             self.update()
 
         def rendered(self) -> QtGui.QImage:
@@ -469,8 +534,8 @@ if QOpenGLWidget is not None:
                 draw("plate", OVERLAY_OPACITY)
             elif self.mode is ViewMode.SOURCE:
                 draw("plate", 0.0)  # opacity 0 passes the plate through unchanged
-            elif self.mode is ViewMode.RESULT:
-                draw("result", 0.0)
+            elif self.mode in (ViewMode.RESULT, ViewMode.DIFFERENCE):
+                draw("result", 0.0)  # prepare() put the difference in the result
             else:
                 draw("result", 0.0)
                 col = wipe_column(w, self.wipe)
@@ -508,6 +573,10 @@ class FrameStrip(QtWidgets.QWidget):
         self.first, self.last = 0, 0
         self.current = 0
         self.done: set[int] = set()
+        #: Remove-matte coverage per frame (0..1), drawn as a line over the bar.
+        self.coverage: dict[int, float] = {}
+        #: Frames a matte warning names, marked red.
+        self.flagged: set[int] = set()
         self.setMinimumHeight(22)
         self.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed
@@ -538,6 +607,22 @@ class FrameStrip(QtWidgets.QWidget):
         for f in self.done:
             x0, x1 = self._x(f), self._x(f + 1)
             p.fillRect(QtCore.QRectF(x0, 4, max(1.0, x1 - x0), h - 8), green)
+        red = QtGui.QColor(213, 94, 0)
+        for f in self.flagged:
+            x0, x1 = self._x(f), self._x(f + 1)
+            p.fillRect(QtCore.QRectF(x0, h - 4, max(1.0, x1 - x0), 4), red)
+        if self.coverage:
+            # Coverage on a square-root scale: a 1% matte still reads, a full frame hits the top.
+            top = max(self.coverage.values())
+            scale = (h - 6) / max(np.sqrt(top), 1e-6)
+            path = QtGui.QPainterPath()
+            for i, f in enumerate(sorted(self.coverage)):
+                pt = QtCore.QPointF(
+                    self._x(f + 0.5), h - 3 - float(np.sqrt(self.coverage[f])) * scale
+                )
+                path.moveTo(pt) if i == 0 else path.lineTo(pt)
+            p.setPen(QtGui.QPen(QtGui.QColor(230, 230, 230, 200), 1.0))
+            p.drawPath(path)
         x0, x1 = self._x(self.current), self._x(self.current + 1)
         p.fillRect(QtCore.QRectF(x0, 0, max(2.0, x1 - x0), h), QtGui.QColor(240, 200, 80))
         p.end()
@@ -567,6 +652,17 @@ class ViewerWidget(QtWidgets.QWidget):
         self.results: set[int] = set()
         self.load_errors: dict[int, str] = {}
         self._reread: set[int] = set()
+        self._view = ViewSettings()
+        #: The mattes' coverage per frame (preview before Run) and the warnings it raises.
+        self.coverage: dict[int, MatteCoverage] = {}
+        self.warnings: list[MatteWarning] = []
+        self.coverage_errors: dict[int, str] = {}
+        self._scan_token = 0
+        self.scanning = False
+        #: What to say when there is nothing to show (the panel says why).
+        self.empty_note = (
+            "fill in the plate and remove matte to preview them, or pick a job in History"
+        )
 
         self.mode_buttons: dict[ViewMode, QtWidgets.QToolButton] = {}
         top = QtWidgets.QHBoxLayout()
@@ -587,6 +683,64 @@ class ViewerWidget(QtWidgets.QWidget):
         self.follow.setToolTip("jump to each frame as its result arrives")
         self.follow.setChecked(True)
         top.addWidget(self.follow)
+
+        # QC controls: zoom, exposure and gamma (scene-linear, before the display curve), the
+        # difference view's gain, the wipe's matte outline.
+        qc = QtWidgets.QHBoxLayout()
+        self.fit_button = QtWidgets.QToolButton()
+        self.fit_button.setText("Fit")
+        self.fit_button.setToolTip("fit the picture to the viewer")
+        self.fit_button.clicked.connect(self.zoom_fit)
+        self.one_to_one_button = QtWidgets.QToolButton()
+        self.one_to_one_button.setText("1:1")
+        self.one_to_one_button.setToolTip(
+            "one plate pixel per screen pixel (wheel zooms, drag pans)"
+        )
+        self.one_to_one_button.clicked.connect(self.zoom_one_to_one)
+        self.exposure_spin = QtWidgets.QDoubleSpinBox()
+        self.exposure_spin.setRange(-16.0, 16.0)
+        self.exposure_spin.setSingleStep(0.5)
+        self.exposure_spin.setDecimals(1)
+        self.exposure_spin.setSuffix(" stops")
+        self.exposure_spin.setToolTip("exposure of the scene-linear plate and result, in stops")
+        self.gamma_spin = QtWidgets.QDoubleSpinBox()
+        self.gamma_spin.setRange(0.1, 8.0)
+        self.gamma_spin.setSingleStep(0.1)
+        self.gamma_spin.setValue(1.0)
+        self.gamma_spin.setToolTip(
+            "gamma on linear values, after exposure, before the display curve"
+        )
+        self.gain_spin = QtWidgets.QDoubleSpinBox()
+        self.gain_spin.setRange(1.0, 10000.0)
+        self.gain_spin.setValue(1.0)
+        self.gain_spin.setToolTip("Difference view: |result - plate| multiplied by this")
+        self.outline_check = QtWidgets.QCheckBox("Outline")
+        self.outline_check.setToolTip("draw the edited region's outline in Before / After")
+        self.outline_check.setChecked(True)
+        for sp in (self.exposure_spin, self.gamma_spin, self.gain_spin):
+            sp.setKeyboardTracking(False)
+            sp.valueChanged.connect(self._on_view_controls)
+        self.outline_check.toggled.connect(self._on_view_controls)
+        qc.addWidget(self.fit_button)
+        qc.addWidget(self.one_to_one_button)
+        for label, spin in (
+            ("Exposure", self.exposure_spin),
+            ("Gamma", self.gamma_spin),
+            ("Gain", self.gain_spin),
+        ):
+            qc.addWidget(QtWidgets.QLabel(label))
+            qc.addWidget(spin)
+        qc.addWidget(self.outline_check)
+        qc.addStretch(1)
+        self.coverage_label = QtWidgets.QLabel("")
+        self.coverage_label.setToolTip(
+            "how much of this frame the remove (and affected) matte covers, before dilation"
+        )
+        qc.addWidget(self.coverage_label)
+        self.warnings_label = QtWidgets.QLabel("")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet("color: #e69f00;")
+        self.warnings_label.hide()
 
         self.canvas = make_canvas(self, prefer_gl)
         self.canvas.wipe_moved.connect(self._on_wipe)
@@ -615,9 +769,11 @@ class ViewerWidget(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
+        lay.addLayout(qc)
         lay.addWidget(self.canvas, 1)
         lay.addLayout(bottom)
-        self._canvas_index = 1
+        lay.addWidget(self.warnings_label)
+        self._canvas_index = 2
 
         self._loader_thread = QtCore.QThread(self)
         self._loader_thread.setObjectName("void-preview-loader")
@@ -626,6 +782,14 @@ class ViewerWidget(QtWidgets.QWidget):
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self._loader_thread.start()
+        self._coverage_thread = QtCore.QThread(self)
+        self._coverage_thread.setObjectName("void-matte-coverage")
+        self.scanner = CoverageScanner()
+        self.scanner.moveToThread(self._coverage_thread)
+        self.scanner.measured.connect(self._on_coverage)
+        self.scanner.failed.connect(self._on_coverage_failed)
+        self.scanner.finished.connect(self._on_coverage_finished)
+        self._coverage_thread.start()
         self._update_controls()
         self._show()
 
@@ -643,8 +807,41 @@ class ViewerWidget(QtWidgets.QWidget):
     def wipe(self) -> float:
         return self._wipe
 
-    def set_source(self, source: PreviewSource | None, frames: list[int]) -> None:
-        """Show a new job's frames; results already on disk appear as they are loaded."""
+    def view_settings(self) -> ViewSettings:
+        return self._view
+
+    def set_view(self, **changes: float | bool) -> None:
+        """Change exposure, gamma, diff_gain or outline (the controls follow)."""
+        view = dataclasses.replace(self._view, **changes)  # type: ignore[arg-type]
+        for sp, value in (
+            (self.exposure_spin, view.exposure),
+            (self.gamma_spin, view.gamma),
+            (self.gain_spin, view.diff_gain),
+        ):
+            sp.blockSignals(True)
+            sp.setValue(float(value))
+            sp.blockSignals(False)
+        self.outline_check.blockSignals(True)
+        self.outline_check.setChecked(bool(view.outline))
+        self.outline_check.blockSignals(False)
+        self._view = view
+        self._show()
+
+    def zoom_fit(self) -> None:
+        self.canvas.set_zoom(None)
+
+    def zoom_one_to_one(self) -> None:
+        """One plate pixel per device pixel, centred."""
+        p = self.canvas.preview or self.cache.get(self._frame)
+        if p is not None:
+            self.canvas.set_zoom(one_to_one_zoom(p, self.canvas.devicePixelRatioF()))
+
+    def set_source(
+        self, source: PreviewSource | None, frames: list[int], scan_coverage: bool = True
+    ) -> None:
+        """Show a new job's frames (or a job yet to run); results already on disk appear as
+        they are loaded. With a remove matte, its coverage of every frame is measured on a
+        worker thread and checked for empty, full-frame and flickering mattes."""
         self.source = source
         self.frames = sorted(frames)
         self.cache.clear()
@@ -652,6 +849,20 @@ class ViewerWidget(QtWidgets.QWidget):
         self.load_errors.clear()
         self._reread.clear()
         self.strip.done.clear()
+        self.coverage.clear()
+        self.coverage_errors.clear()
+        self.warnings = []
+        self.strip.coverage.clear()
+        self.strip.flagged.clear()
+        self._show_warnings()
+        self._scan_token += 1
+        can_scan = getattr(source, "remove", None) is not None and hasattr(source, "coverage")
+        if scan_coverage and can_scan and self.frames:
+            self.scanning = True
+            self.scanner.scan(self._scan_token, source, self.frames)
+        else:
+            self.scanning = False
+            self.scanner.stop()
         if self.frames:
             self.strip.set_range(self.frames[0], self.frames[-1])
             self.frame_box.blockSignals(True)
@@ -714,8 +925,66 @@ class ViewerWidget(QtWidgets.QWidget):
         return self.canvas.rendered()
 
     def shutdown(self) -> None:
+        self.scanner.stop()
+        self._coverage_thread.quit()
+        self._coverage_thread.wait(5000)
         self._loader_thread.quit()
         self._loader_thread.wait(5000)
+
+    # ------------------------------------------------------------------ matte coverage
+    def _on_coverage(self, token: int, batch: list[MatteCoverage]) -> None:
+        if token != self._scan_token:
+            return
+        for c in batch:
+            self.coverage[c.frame] = c
+            self.strip.coverage[c.frame] = c.remove
+        self._update_warnings()
+        self._update_coverage_label()
+        self.strip.update()
+
+    def _on_coverage_failed(self, token: int, frame: int, message: str) -> None:
+        if token == self._scan_token:
+            self.coverage_errors[frame] = message
+
+    def _on_coverage_finished(self, token: int) -> None:
+        if token == self._scan_token:
+            self.scanning = False
+            self._update_warnings()
+
+    def _update_warnings(self) -> None:
+        self.warnings = matte_warnings({f: c.remove for f, c in self.coverage.items()})
+        self.strip.flagged = {f for w in self.warnings for f in w.frames}
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        lines = [f"⚠ {w.message}" for w in self.warnings]
+        if self.coverage_errors:
+            first = min(self.coverage_errors)
+            lines.append(
+                f"⚠ {len(self.coverage_errors)} matte frame(s) unreadable, e.g. "
+                f"{first}: {self.coverage_errors[first]}"
+            )
+        self.warnings_label.setText("\n".join(lines))
+        self.warnings_label.setVisible(bool(lines))
+
+    def _update_coverage_label(self) -> None:
+        c = self.coverage.get(self._frame)
+        if c is None:
+            self.coverage_label.setText("")
+            return
+        text = f"remove {c.remove:.1%}"
+        if c.affected is not None:
+            text += f" · affected {c.affected:.1%}"
+        self.coverage_label.setText(text)
+
+    def _on_view_controls(self, *_: object) -> None:
+        self._view = ViewSettings(
+            self.exposure_spin.value(),
+            self.gamma_spin.value(),
+            self.gain_spin.value(),
+            self.outline_check.isChecked(),
+        )
+        self._show()
 
     # ------------------------------------------------------------------ internals
     def _update_controls(self) -> None:
@@ -727,6 +996,7 @@ class ViewerWidget(QtWidgets.QWidget):
             self.frame_box.blockSignals(False)
         n = len(self.frames)
         self.count_label.setText(f"{len(self.results)}/{n} results" if n else "no frames")
+        self._update_coverage_label()
         for w in (self.prev_button, self.next_button, self.frame_box, self.strip):
             w.setEnabled(bool(n))
 
@@ -734,12 +1004,8 @@ class ViewerWidget(QtWidgets.QWidget):
         if self._frame in self.load_errors:
             return f"frame {self._frame}: {self.load_errors[self._frame]}"
         if p is None:
-            return (
-                f"loading frame {self._frame}…"
-                if self.frames
-                else "no job yet: run one, or pick one in History"
-            )
-        if self._mode in (ViewMode.RESULT, ViewMode.WIPE) and p.result is None:
+            return f"loading frame {self._frame}…" if self.frames else self.empty_note
+        if self._mode in (ViewMode.RESULT, ViewMode.WIPE, ViewMode.DIFFERENCE) and p.result is None:
             return f"frame {self._frame}: no result yet"
         return ""
 
@@ -747,7 +1013,9 @@ class ViewerWidget(QtWidgets.QWidget):
         p = self.cache.get(self._frame)
         if p is not None:
             self.cache.move_to_end(self._frame)
-            self.canvas.show_preview(p, self._mode, self._wipe, self._note(p))
+            self.canvas.show_preview(
+                prepare(p, self._mode, self._view), self._mode, self._wipe, self._note(p)
+            )
             self.frame_shown.emit(self._frame)
             return
         if self.source is not None and self.frames and self._frame not in self.load_errors:
@@ -755,13 +1023,18 @@ class ViewerWidget(QtWidgets.QWidget):
         # Keep the last picture up while the next one loads: scrubbing stays smooth.
         shown = self.canvas.preview
         stale = (
-            shown
+            self.cache[shown.frame]
             if shown is not None
             and shown.frame in self.cache
             and self._frame not in self.load_errors
             else None
         )
-        self.canvas.show_preview(stale, self._mode, self._wipe, self._note(None))
+        self.canvas.show_preview(
+            prepare(stale, self._mode, self._view) if stale is not None else None,
+            self._mode,
+            self._wipe,
+            self._note(None),
+        )
 
     def _on_loaded(self, preview: FramePreview) -> None:
         if (
@@ -776,7 +1049,10 @@ class ViewerWidget(QtWidgets.QWidget):
                 self.loader.request(self.source, preview.frame)
         self.cache[preview.frame] = preview
         self.cache.move_to_end(preview.frame)
-        while len(self.cache) > CACHE_FRAMES:
+        while len(self.cache) > 1 and (
+            len(self.cache) > CACHE_FRAMES
+            or sum(c.nbytes for c in self.cache.values()) > CACHE_BYTES
+        ):
             self.cache.popitem(last=False)
         if preview.result is not None and preview.frame not in self.results:
             self.results.add(preview.frame)
@@ -799,6 +1075,7 @@ class ViewerWidget(QtWidgets.QWidget):
     def _fall_back_to_cpu(self, reason: str) -> None:
         old = self.canvas
         self.canvas = CpuCanvas(self)
+        self.canvas.set_zoom(old.zoom, old.pan)
         self.canvas.wipe_moved.connect(self._on_wipe)
         lay = self.layout()
         assert lay is not None  # set in __init__

@@ -86,6 +86,7 @@ class StatusWorker(QtCore.QObject):
     """Answers ``poll()`` with a :class:`DaemonStatus`; ``start_daemon()`` starts a local one."""
 
     status = Signal(object)
+    job_cancelled = Signal(str, str)  # job id, "" or why the daemon refused
 
     def __init__(self, endpoint: str, timeout_s: float = STATUS_TIMEOUT_S) -> None:
         super().__init__()
@@ -117,6 +118,22 @@ class StatusWorker(QtCore.QObject):
         return DaemonStatus.from_hello(
             self.endpoint, hello, jobs, (time.perf_counter() - t0) * 1000
         )
+
+    @Slot(str)
+    def cancel_job(self, job: str) -> None:
+        """Cancel any job the daemon knows (one started by the CLI or a host too), then poll."""
+        self.busy.set()
+        try:
+            if self._client is None:
+                self._client = DaemonClient(self.endpoint, self.timeout_s)
+            self._client.cancel(job)
+            self.job_cancelled.emit(job, "")
+        except VoidError as exc:
+            self.close()
+            self.job_cancelled.emit(job, exc.message)
+        finally:
+            self.busy.clear()
+        self.poll()
 
     @Slot(str)
     def set_endpoint(self, endpoint: str) -> None:
@@ -327,3 +344,53 @@ class PreviewLoader(QtCore.QObject):
         except Exception as exc:
             log.exception("preview of frame %d failed", frame)
             self.failed.emit(frame, f"{exc.__class__.__name__}: {exc}")
+
+
+class CoverageScanner(QtCore.QObject):
+    """Measures the mattes' coverage of every frame off the GUI thread (preview before Run).
+
+    Each scan has a token; starting a new scan (or :meth:`stop`) makes the running one stop at
+    its next frame, so editing the Job tab never queues scans of sequences nobody looks at.
+    Results come in batches (a signal per frame would flood the GUI on long shots).
+    """
+
+    measured = Signal(int, list)  # token, [preview.MatteCoverage, ...]
+    failed = Signal(int, int, str)  # token, frame, message
+    finished = Signal(int)  # token
+    _kick = Signal(int, object, list)
+
+    #: Frames per ``measured`` batch.
+    BATCH = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = 0
+        self._kick.connect(self._scan)
+
+    def scan(self, token: int, source: object, frames: list[int]) -> None:
+        """Any thread: measure ``frames`` of ``source`` (anything with ``coverage(frame)``)."""
+        self.current = token  # an int assignment: atomic, read by the running scan
+        self._kick.emit(token, source, list(frames))
+
+    def stop(self) -> None:
+        self.current = -1
+
+    @Slot(int, object, list)
+    def _scan(self, token: int, source: Any, frames: list[int]) -> None:
+        batch: list = []
+        for frame in frames:
+            if token != self.current:
+                return
+            try:
+                batch.append(source.coverage(frame))
+            except VoidError as exc:
+                self.failed.emit(token, frame, exc.message)
+            except Exception as exc:
+                log.warning("coverage of frame %d failed: %s", frame, exc)
+                self.failed.emit(token, frame, f"{exc.__class__.__name__}: {exc}")
+            if len(batch) >= self.BATCH:
+                self.measured.emit(token, batch)
+                batch = []
+        if batch:
+            self.measured.emit(token, batch)
+        self.finished.emit(token)
