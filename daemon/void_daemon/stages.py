@@ -25,20 +25,30 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import FINAL_STATES, JobState
 from void_client.output_guard import check_outputs_disjoint
 from void_client.quadmask import build_quadmask
+from void_client.reference import read_reference
 from void_client.sequence import (
     SequencePattern,
+    check_flat,
     read_image,
     read_matte,
     split_channel,
     write_image,
+    write_layout,
 )
 from void_daemon import timings
 from void_daemon.admission import PathPolicy, probe
 from void_daemon.bounds import disk_error
+from void_daemon.cache import save_npy_atomic
 from void_daemon.jobs import Job, JobStore
 from void_daemon.native_stderr import native_stderr, with_native_lines
 from void_daemon.progress import ProgressReporter
-from void_daemon.runner import JobRunner, check_job_has_hole
+from void_daemon.runner import (
+    JobRunner,
+    check_job_has_hole,
+    reference_path,
+    result_frame_bytes,
+    result_images,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +136,22 @@ def group_images(job: Job, images: list) -> list[dict[str, Any]]:
                 f"frame {desc.frame} plate has {c} channels, the job declared {len(spec.channels)}",
                 "images.channels",
             )
+        if desc.role == "reference" and c not in (1, 3):
+            raise VoidError(
+                ErrorCode.SHAPE_MISMATCH,
+                f"frame {desc.frame} reference must be RGB or grey (3 or 1 channels), got {c}",
+                "images.shape",
+            )
         if desc.role in ("remove", "affected") and c != 1:
             raise VoidError(
                 ErrorCode.SHAPE_MISMATCH,
                 f"frame {desc.frame} {desc.role} matte must have one channel, got {c}",
                 "images.shape",
             )
-        if desc.role == "result":
+        if desc.role in P.RESULT_ROLES:
             raise VoidError(
                 ErrorCode.BAD_MESSAGE,
-                "clients send plate/remove/affected images, not results",
+                "clients send plate/remove/affected images, not results or their layers",
                 "images.role",
             )
         entry = by_frame.setdefault(desc.frame, {"pos": pos, "frame": desc.frame})
@@ -153,7 +169,19 @@ def group_images(job: Job, images: list) -> list[dict[str, Any]]:
                 f"frame {frame} needs a plate and a remove matte",
                 "images",
             )
+        _check_reference_declared(job, frame, "reference" in entry)
     return list(by_frame.values())
+
+
+def _check_reference_declared(job: Job, frame: int, has: bool) -> None:
+    """A frame carries a reference exactly when the spec declared one for it."""
+    if has != (frame in job.spec.references):
+        what = (
+            "carries a reference the job did not declare"
+            if has
+            else "came without the reference the job declared"
+        )
+        raise VoidError(ErrorCode.BAD_MESSAGE, f"frame {frame} {what}", "images.role")
 
 
 def group_paths(job: Job, paths: list[P.PathEntry], policy: PathPolicy) -> list[dict[str, Any]]:
@@ -174,6 +202,7 @@ def group_paths(job: Job, paths: list[P.PathEntry], policy: PathPolicy) -> list[
             or not isinstance(item.get("remove"), str)
             or not item["remove"]
             or not isinstance(item.get("affected") or "", str)
+            or not isinstance(item.get("reference") or "", str)
         ):
             raise VoidError(
                 ErrorCode.BAD_MESSAGE,
@@ -181,11 +210,12 @@ def group_paths(job: Job, paths: list[P.PathEntry], policy: PathPolicy) -> list[
                 "paths",
             )
         resolved: dict[str, Any] = {"frame": item["frame"]}
-        for key in ("plate", "remove", "affected"):
+        _check_reference_declared(job, item["frame"], bool(item.get("reference")))
+        for key in ("plate", "remove", "affected", "reference"):
             text = item.get(key)
             if text:
                 path, channel = split_channel(str(text))
-                if channel and key == "plate":
+                if channel and key in ("plate", "reference"):
                     raise VoidError(
                         ErrorCode.BAD_MESSAGE,
                         "the plate is a whole image file; channel selectors are for mattes",
@@ -213,6 +243,10 @@ def _read_paths(
     lines: list[str] = []
     try:
         with native_stderr() as lines:
+            # A deep file is refused by its headers first: its sizes would mislead the probe.
+            for key in ("plate", "remove", "affected"):
+                if paths.get(key):
+                    check_flat(split_channel(paths[key])[0], frame, "paths")
             # Check the files' declared size before reading: a header must not make us allocate.
             probe(paths["plate"], frame, job.spec, len(job.spec.channels))
             for key in ("remove", "affected"):
@@ -299,7 +333,7 @@ class Receiver:
             check_outputs_disjoint(
                 [
                     split_channel(paths[k])[0]
-                    for k in ("plate", "remove", "affected")
+                    for k in ("plate", "remove", "affected", "reference")
                     if paths.get(k)
                 ],
                 [SequencePattern.parse(job.spec.out_pattern).path(frame)],
@@ -309,11 +343,37 @@ class Receiver:
             plate = entry["plate"]
             remove = entry["remove"][:, :, 0]
             affected = entry["affected"][:, :, 0] if "affected" in entry else None
+        reference = _read_reference(job, frame, entry)
+        if reference is not None:  # stored before the frame counts as received (window_ready)
+            save_npy_atomic(reference_path(job, pos), reference)
+            with job.lock:
+                job.disk_bytes += reference.nbytes
         qm = build_quadmask(remove, affected, job.spec.dilation, frame=frame)
         job.store_input(pos, np.ascontiguousarray(plate), qm)
         if "paths" in entry:
             job.sources[pos] = entry["paths"]["plate"]
             job.log("source", pos=pos, plate=entry["paths"]["plate"])
+
+
+def _read_reference(job: Job, frame: int, entry: dict[str, Any]) -> np.ndarray | None:
+    """The frame's clean reference as float32 RGB (or grey), NaN-free, or None."""
+    if "paths" in entry:
+        path = entry["paths"].get("reference")
+        if not path:
+            return None
+        probe(path, frame, job.spec, None)
+        return read_reference(path, frame, job.spec.width, job.spec.height)
+    ref = entry.get("reference")
+    if ref is None:
+        return None
+    ref = np.asarray(ref, np.float32)
+    if not np.isfinite(ref).all():
+        raise VoidError(
+            ErrorCode.NAN_IN_INPUT,
+            f"frame {frame} reference holds NaN or infinite pixels; repaint or clamp it",
+            "images",
+        )
+    return np.ascontiguousarray(ref)
 
 
 # --------------------------------------------------------------------------- finisher
@@ -370,8 +430,8 @@ class Finisher:
                 if pos in job.final or job.cancel_requested:
                     continue
                 t0 = time.monotonic()
-                pixels = runner.finish_frame(pos)
-                job.store_output(pos, pixels)
+                pixels, layers = runner.finish_with_layers(pos)
+                job.store_output(pos, pixels, layers)
                 if job.spec.transfer == "paths":
                     self._write_path_result(job, pos, pixels)
                 timings.record(job.id, "encode", pos, t0)
@@ -383,13 +443,15 @@ class Finisher:
     def _write_path_result(self, job: Job, pos: int, pixels: np.ndarray) -> None:
         frame = job.frame(pos)
         src = job.sources.get(pos)
-        like = read_image(src, frame).spec if src else None
         out = SequencePattern.parse(job.spec.out_pattern).path(frame)
         # Checked again at write time: the folder may have been swapped for a link since submit.
         folder = self.paths.check(os.path.dirname(out) or ".", "out_pattern")
         out = os.path.join(folder, os.path.basename(out))
         try:
-            write_image(out, pixels, like)
+            if src:  # the plate's layout: its other parts are copied through bit-exactly
+                write_layout(out, pixels, src)
+            else:
+                write_image(out, pixels)
         except OSError as exc:
             raise VoidError(
                 ErrorCode.IO_ERROR, f"cannot write {out}: {exc}", "out_pattern", job.id
@@ -407,7 +469,7 @@ class Finisher:
             return
         # Result credit is counted in frames by the client and capped in bytes by the daemon, so
         # that results in flight to a slow reader stay bounded whatever the frame size.
-        frame_bytes = max(1, job.spec.width * job.spec.height * len(job.spec.channels) * 4)
+        frame_bytes = result_frame_bytes(job.spec)
         cap = max(1, self.max_inflight_result_bytes // frame_bytes)
         with job.lock:
             waiting = sorted(job.final - job.acked - job.inflight)
@@ -417,9 +479,7 @@ class Finisher:
             owner = job.owner
         for pos in batch:
             t0 = time.monotonic()
-            arr = job.load_out(pos)
-            desc = P.ImageDesc.for_array(job.frame(pos), "result", arr, job.spec.channels)
-            self.send(owner, P.Result(job=job.id, images=[(desc, arr)]))
+            self.send(owner, P.Result(job=job.id, images=result_images(job, pos)))
             timings.record(job.id, "send", pos, t0)
         self.maybe_done(job)
 

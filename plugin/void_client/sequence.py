@@ -592,23 +592,39 @@ def write_layout(
     source: str,
     part: int = 0,
     channels: tuple[int, ...] | None = None,
+    out_layer: str = "",
 ) -> None:
     """Write ``pixels`` as part ``part`` (or those of its ``channels``) of a copy of
-    ``source``'s layout, atomically (:func:`write_edits`)."""
-    write_edits(path, source, [(part, channels, pixels)])
+    ``source``'s layout, atomically (:func:`write_edits`); with ``out_layer`` the part is kept
+    and the pixels are added beside it as a new layer."""
+    if out_layer:
+        if channels is not None:
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "--out-layer works on a whole part, not a view", "out_layer"
+            )
+        write_edits(path, source, [], add=(part, out_layer, pixels))
+    else:
+        write_edits(path, source, [(part, channels, pixels)])
 
 
-def write_edits(path: str | os.PathLike, source: str, edits: list[Edit]) -> None:
+def write_edits(
+    path: str | os.PathLike,
+    source: str,
+    edits: list[Edit],
+    add: tuple[int, str, np.ndarray] | None = None,
+) -> None:
     """A copy of ``source`` with each edit's pixels in its part (all channels, or the listed
     ones), written atomically.
 
     Everything else is copied from ``source`` bit-exactly with its own spec (channels, pixel
     types, compression, tiling, windows, metadata). A single-part source edited whole is
-    :func:`write_image`.
+    :func:`write_image`. ``add`` = (part, layer, pixels): the pixels become layer ``layer``
+    beside that part's channels: ``layer.R``… in the same part of a single-part file, a new part
+    ``layer`` right after it in a multi-part one.
     """
     path = os.fspath(path)
     inp = open_image(source, None, "plate")
-    whole = len(edits) == 1 and edits[0][0] == 0 and edits[0][1] is None
+    whole = add is None and len(edits) == 1 and edits[0][0] == 0 and edits[0][1] is None
     try:
         specs = read_parts(inp, source)
         layers: list[np.ndarray] = []
@@ -649,6 +665,8 @@ def write_edits(path: str | os.PathLike, source: str, edits: list[Edit]) -> None
     if whole and len(specs) == 1:
         write_image(path, edits[0][2], specs[0])
         return
+    if add is not None:
+        _add_layer(specs, layers, *add, source)
     if len({s.tile_width > 0 for s in specs}) > 1:
         # OpenImageIO 3.2 cannot write a multi-part file mixing tiled and scanline parts (it
         # fails or crashes on the second kind); the pixels stay exact, the parts become scanline.
@@ -680,6 +698,48 @@ def write_edits(path: str | os.PathLike, source: str, edits: list[Edit]) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _add_layer(
+    specs: list[oiio.ImageSpec],
+    layers: list[np.ndarray],
+    part: int,
+    layer: str,
+    pixels: np.ndarray,
+    source: str,
+) -> None:
+    """Put ``pixels`` beside part ``part`` as layer ``layer`` (see :func:`write_edits`)."""
+    base = specs[part]
+    names = [f"{layer}.{n.rsplit('.', 1)[-1]}" for n in base.channelnames]
+    taken = {n.lower() for s in specs for n in s.channelnames}
+    taken |= {part_name(s, i).lower() for i, s in enumerate(specs)}
+    if layer.lower() in taken or any(n.lower() in taken for n in names):
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--out-layer {layer}: {source} already has that layer; its parts are "
+            f"{describe_parts(specs)}",
+            "out_layer",
+        )
+    px = np.asarray(pixels)
+    px = px[:, :, None] if px.ndim == 2 else px
+    formats = list(base.channelformats) or [base.format] * base.nchannels
+    if len(specs) == 1:
+        spec = oiio.ImageSpec(base)
+        spec.nchannels = base.nchannels * 2
+        spec.channelnames = (*base.channelnames, *names)
+        if base.channelformats:
+            spec.channelformats = (*formats, *formats)
+        here = layers[part]
+        if here.dtype != px.dtype:
+            here, px = here.astype(np.float64), px.astype(np.float64)
+        specs[part], layers[part] = spec, np.concatenate([here, px], axis=2)
+        return
+    spec = oiio.ImageSpec(base)
+    spec.channelnames = tuple(names)
+    spec.attribute("name", layer)
+    spec.attribute("oiio:subimagename", layer)  # what OpenImageIO names the part from
+    specs.insert(part + 1, spec)
+    layers.insert(part + 1, px)
 
 
 def sweep_stale_temps(pattern: SequencePattern) -> list[str]:

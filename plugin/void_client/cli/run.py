@@ -24,6 +24,7 @@ from void_client.cli.progress import job_progress
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import next_version
 from void_client.presets import PRESET_KEYS, PRESETS, Preset, apply_preset
+from void_client.reference import parse_references
 from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobReport
@@ -59,6 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stereo: take every view's mattes from this view (a matte drawn for one view)",
     )
     p.add_argument(
+        "--out-layer",
+        default="",
+        metavar="NAME",
+        help="keep the plate's channels and add the clean plate beside them as layer NAME "
+        "(NAME.R...; a new part NAME in a multi-part EXR)",
+    )
+    p.add_argument(
         "--remove", required=True, help="remove matte sequence, or PATTERN:layer.channel"
     )
     p.add_argument(
@@ -68,12 +76,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="output pattern; frame numbers match the input")
     p.add_argument(
+        "--fill-out",
+        default="",
+        metavar="PATTERN",
+        help="also write the premultiplied fill (RGBA, float EXR) of the edited region here",
+    )
+    p.add_argument(
+        "--matte-out",
+        default="",
+        metavar="PATTERN",
+        help="also write the matte the composite used here: out = plate * (1 - matte) + fill",
+    )
+    p.add_argument(
         "--range",
         dest="frame_range",
         default="",
         help="FIRST-LAST (default: every plate frame on disk)",
     )
     add_output_policy(p)
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="FRAME=PATH",
+        help="a clean frame you painted (an EXR of the plate's size) that the propagate engine "
+        "spreads through the shot as the hole's source; repeatable (void ignores it)",
+    )
     p.add_argument(
         "--detach",
         action="store_true",
@@ -143,6 +171,11 @@ def add_job_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="noise seed (void engine)")
     p.add_argument(
         "--pass2", action="store_true", help="run VOID's warped-noise refinement pass (void engine)"
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="void engine: step caching, faster with a small deviation (default: the reference's output)",
     )
     p.add_argument(
         "--ocio-config",
@@ -228,6 +261,7 @@ def _flag_settings(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "pass2": args.pass2,
         "restore_detail": args.restore_detail,
+        **({"engine_options": {"fast": True}} if getattr(args, "fast", False) else {}),
         # Left out when empty, so what the plate file says about itself (e.g. sRGB PNG) stands.
         **({"ocio_config": args.ocio_config} if args.ocio_config else {}),
         **({"colourspace": args.colourspace} if args.colourspace else {}),
@@ -248,6 +282,10 @@ def request_from_args(args: argparse.Namespace) -> RemoveRequest:
         overwrite=getattr(args, "overwrite", False),
         view=getattr(args, "view", "all"),
         matte_view=getattr(args, "matte_view", ""),
+        references=parse_references(getattr(args, "reference", None) or []),
+        out_layer=getattr(args, "out_layer", ""),
+        fill_out=getattr(args, "fill_out", ""),
+        matte_out=getattr(args, "matte_out", ""),
     )
 
 
@@ -451,6 +489,7 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
             endpoint=req.endpoint,
             autostart=req.autostart,
             overwrite=True,  # a preview replaces earlier previews of its frames
+            references={f: p for f, p in req.references.items() if frames[0] <= f <= frames[-1]},
             keep=tuple(f for f in wanted if frames[0] <= f <= frames[-1]),
         )
         status = max(status, run_job(part, len(frames)))
@@ -474,10 +513,26 @@ def main(args: argparse.Namespace) -> int:
             "kitchen'",
             file=sys.stderr,
         )
+    if req.references and req.settings.get("engine") == "void":
+        print(
+            "void-remove: warning: the void engine ignores --reference (only propagate uses "
+            "reference frames; see docs/void-engine.md)",
+            file=sys.stderr,
+        )
+    layers = [f for f, v in (("--fill-out", req.fill_out), ("--matte-out", req.matte_out)) if v]
+    if layers and (args.preview or args.detach):
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"{'/'.join(layers)} are written by a full run in the foreground; drop them with "
+            f"{'--preview' if args.preview else '--detach'}",
+            "fill_out",
+        )
     if args.preview:
         return run_preview(args, req)  # beside --out itself: previews are not versioned
     if args.version_up:
         req.out = next_version(req.out)
+        req.fill_out = next_version(req.fill_out) if req.fill_out else ""
+        req.matte_out = next_version(req.matte_out) if req.matte_out else ""
         print(f"void-remove: --version-up: writing {req.out}", file=sys.stderr)
     total = shot_length(req)
 
