@@ -156,6 +156,11 @@ class Housekeeper:
                 return 0
             self._pruned_at[job.id] = len(job.acked)
             keep = {job.out_path(p).name for p in job.final - job.acked}
+            keep |= {  # an uncollected frame's fill/matte layers go with it
+                job.layer_path(p, layer).name
+                for p in job.final - job.acked
+                for layer in job.spec.outputs
+            }
         freed = drop_files(job.dir / "in") + drop_files(job.dir / "out", keep=keep)
         job.pruned = not keep
         job.log("pruned", freed=freed, kept_outputs=len(keep))

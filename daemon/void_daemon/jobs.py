@@ -7,6 +7,7 @@ Layout under the jobs directory::
     <job>/in/<pos>.plate.npy   received plate (native dtype, all channels)
     <job>/in/<pos>.qm.npy      its quadmask (uint8)
     <job>/out/<pos>.npy        the finished frame, written before it is announced
+    <job>/out/<pos>.<layer>.npy its fill/matte layers, for a job whose spec lists ``outputs``
     cache/                     per-window engine results by content hash, shared by all jobs
 
 If the daemon dies, :meth:`JobStore.load_unfinished` rebuilds each job from its journal, so
@@ -153,6 +154,12 @@ class Job:
     def load_out(self, pos: int) -> np.ndarray:
         return np.load(self.out_path(pos))
 
+    def layer_path(self, pos: int, layer: str) -> Path:
+        return self.dir / "out" / f"{pos:06d}.{layer}.npy"
+
+    def load_layer(self, pos: int, layer: str) -> np.ndarray:
+        return np.load(self.layer_path(pos, layer))
+
     # ---- journal
     def log(self, event: str, **data: Any) -> None:
         line = json.dumps({"t": time.time(), "event": event, **data})
@@ -170,11 +177,16 @@ class Job:
             self.touch()  # a slow path-mode read is progress too, not a vanished client
         self.log("received", pos=pos)
 
-    def store_output(self, pos: int, pixels: np.ndarray) -> None:
+    def store_output(
+        self, pos: int, pixels: np.ndarray, layers: dict[str, np.ndarray] | None = None
+    ) -> None:
+        layers = layers or {}
+        for name, arr in layers.items():  # before the frame: a final frame has its layers
+            save_npy_atomic(self.layer_path(pos, name), arr)
         save_npy_atomic(self.out_path(pos), pixels)
         with self.lock:
             self.final.add(pos)
-            self.disk_bytes += pixels.nbytes
+            self.disk_bytes += pixels.nbytes + sum(a.nbytes for a in layers.values())
         self.log("final", pos=pos)
 
     def set_state(self, state: JobState, error: dict | None = None) -> None:

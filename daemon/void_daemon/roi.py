@@ -344,6 +344,37 @@ def composite(
     return out
 
 
+def fill_and_matte(
+    shape: tuple[int, int],
+    fill_rgb: np.ndarray | None,
+    alpha: np.ndarray | None,
+    colours: int,
+    region: Box | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The composite's own inputs for a compositor: premultiplied fill RGBA and the matte.
+
+    Whole-frame float32 ``(h, w, colours + 1)`` and ``(h, w)`` from :func:`composite`'s
+    ``fill_rgb`` and ``alpha`` (over ``region`` when given; None: nothing was filled). The fill is
+    ``alpha * fill`` with the same float32 product :func:`composite` forms, so in float32
+    ``plate * (1 - matte) + fill`` is :func:`composite`'s value term for term, and equal to its
+    result once rounded to the plate's dtype (a finite plate; see docs/user-guide.md). Both are
+    exactly 0 where ``alpha == 0``.
+    """
+    h, w = shape
+    fill = np.zeros((h, w, colours + 1), np.float32)
+    matte = np.zeros((h, w), np.float32)
+    if fill_rgb is None or alpha is None:
+        return fill, matte
+    box = region or Box(0, 0, w, h)
+    a = np.asarray(alpha, np.float32)
+    premult = a[..., None] * np.asarray(fill_rgb, np.float32)[..., :colours]
+    # Exactly 0 outside the matte, whatever the fill there (-0.0, NaN from a far window).
+    fill[box.slices][..., :colours] = np.where(a[..., None] > 0, premult, np.float32(0))
+    fill[box.slices][..., colours] = a
+    matte[box.slices] = a
+    return fill, matte
+
+
 def rgb_channel_indices(channels: list[str]) -> tuple[int, ...]:
     """Indices of the colour channels the engine fills.
 
@@ -370,3 +401,11 @@ def rgb_channel_indices(channels: list[str]) -> tuple[int, ...]:
     if len(channels) >= 3 and not {"a", "alpha", "z"} & set(bare[:3]):
         return (0, 1, 2)
     return (0,)
+
+
+def layer_channels(channels: list[str]) -> dict[str, list[str]]:
+    """Channel names of the ``fill`` and ``matte`` layers for a plate with ``channels``: the
+    plate's colour channels plus an alpha of the same layer (``rgba.R`` → ``rgba.A``)."""
+    colours = [channels[i] for i in rgb_channel_indices(channels)]
+    layer = colours[0].rsplit(".", 1)[0] + "." if "." in colours[0] else ""
+    return {"fill": [*colours, f"{layer}A"], "matte": [f"{layer}A"]}

@@ -18,9 +18,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from void_client import protocol as P
+from void_client.job_spec import JobSpec
 from void_client.quadmask import KEEP, hole, require_nonempty, snap
 from void_client.windows import Window, plan_windows, seam_weights
 from void_daemon import colour
@@ -35,7 +38,9 @@ from void_daemon.roi import (
     composite,
     compute_roi,
     crop,
+    fill_and_matte,
     fit_aspect,
+    layer_channels,
     mask_bbox,
     model_sizes,
     resize,
@@ -44,6 +49,29 @@ from void_daemon.roi import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def reference_path(job: Job, pos: int) -> Path:
+    """Where the clean reference frame the artist painted for ``pos`` is stored (RGB float32)."""
+    return job.dir / "in" / f"{pos:06d}.ref.npy"
+
+
+@dataclass
+class FinishedFrame:
+    """One composited frame and what it was made from: the fill (linear RGB) and the composite
+    matte over ``region`` (all None when the frame has nothing to fill)."""
+
+    pixels: np.ndarray
+    region: Box | None = None
+    fill: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+
+    def layers(self, colours: int) -> dict[str, np.ndarray]:
+        """``fill`` (premultiplied RGBA) and ``matte``, whole frame: :func:`roi.fill_and_matte`."""
+        fill, matte = fill_and_matte(
+            self.pixels.shape[:2], self.fill, self.alpha, colours, self.region
+        )
+        return {"fill": fill, "matte": matte[..., None]}
 
 
 @dataclass
@@ -80,6 +108,10 @@ class JobRunner:
         w = self.windows[k]
         with self.job.lock:
             if not all(p in self.job.received for p in range(w.start, w.stop)):
+                return False
+            # Every reference frame is a source for every window (propagate: the nearest one
+            # outside the window too), and it arrives with its frame's inputs.
+            if not all(p in self.job.received for p in self._reference_positions()):
                 return False
             if self.job.spec.seam == "chain" and k > 0:
                 return all(i in self.job.windows_done for i in range(k))
@@ -208,7 +240,12 @@ class JobRunner:
         # VOID's loader: area-resample the mask, then snap back to the four levels.
         if size is not None and size != qcrop.shape[1:]:
             qcrop = snap(resize(qcrop.astype(np.float32), size))
-        key = window_key([frames, qcrop, context], settings)
+        references = self._references(w, box, size)
+        # Without references the key is the one it always was: cached windows stay valid.
+        key = window_key(
+            [frames, qcrop, context, *(r for _, r in references)],
+            {**settings, "references": [o for o, _ in references]} if references else settings,
+        )
         result = self.cache.get(key)
         cached = result is not None
         if result is None:
@@ -223,6 +260,7 @@ class JobRunner:
                     seed=spec.seed,
                     pass2=spec.pass2,
                     options=dict(spec.engine_options),
+                    references=references,
                     progress=progress,
                     cancelled=cancelled,
                 )
@@ -234,6 +272,22 @@ class JobRunner:
                 )
             self.cache.put(key, result)
         return self._done(k, key, box, peak, cached, t0)
+
+    def _reference_positions(self) -> list[int]:
+        return [self.job.position(f) for f in self.job.spec.references]
+
+    def _references(
+        self, w: Window, box: Box, size: tuple[int, int] | None
+    ) -> list[tuple[int, np.ndarray]]:
+        """Every reference frame as ``(offset from the window's start, RGB crop in the engine's
+        size and colour)``, cropped like the window's frames."""
+        out = []
+        for p in self._reference_positions():
+            c = crop(np.load(reference_path(self.job, p), mmap_mode="r"), box)
+            rgb = np.empty((1, box.height, box.width, 3), np.float32)
+            rgb[0] = c[:, :, :3] if len(self.rgb) == 3 and c.shape[2] >= 3 else c[:, :, :1]
+            out.append((p - w.start, self._to_engine(rgb, size)[0]))
+        return out
 
     def _done(
         self, k: int, key: str, box: Box, peak: np.ndarray | None, cached: bool, t0: float
@@ -273,13 +327,25 @@ class JobRunner:
     # ------------------------------------------------------------------ finishing frames
     def finish_frame(self, pos: int) -> np.ndarray:
         """Blend every window's fill for ``pos`` and composite it into the plate."""
+        return self.finish(pos).pixels
+
+    def finish_with_layers(self, pos: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The finished frame and the layers its job's spec asks for (``JobSpec.outputs``)."""
+        if not self.job.spec.outputs:
+            return self.finish_frame(pos), {}
+        done = self.finish(pos)
+        layers = done.layers(len(self.rgb))
+        return done.pixels, {name: layers[name] for name in self.job.spec.outputs}
+
+    def finish(self, pos: int) -> FinishedFrame:
+        """:meth:`finish_frame`, keeping the fill and matte the composite used."""
         job, spec = self.job, self.job.spec
         # Mapped, not read: the composite's one copy of the plate is its only full pass over it.
         plate = job.load_plate(pos)
         holes = hole(job.load_quadmask(pos))
         found = alpha_region(holes, spec.feather, self.pixel_aspect)
         if found is None:
-            return np.array(plate)
+            return FinishedFrame(np.array(plate))
         region, alpha = found
         fill = np.zeros((region.height, region.width, 3), np.float32)
         for win in self.windows:
@@ -303,7 +369,28 @@ class JobRunner:
             )
         if spec.restore_detail:
             fill = restore_detail(fill, plate, holes, region, self.rgb, spec.seed, job.frame(pos))
-        return composite(plate, fill, alpha, self.rgb, region)
+        return FinishedFrame(composite(plate, fill, alpha, self.rgb, region), region, fill, alpha)
+
+
+def result_images(job: Job, pos: int) -> list[tuple[P.ImageDesc, np.ndarray]]:
+    """A stored finished frame as the ``result`` message's images: the composite, then the
+    layers the spec asks for (docs/protocol.md)."""
+    frame, spec = job.frame(pos), job.spec
+    arr = job.load_out(pos)
+    images = [(P.ImageDesc.for_array(frame, "result", arr, spec.channels), arr)]
+    names = layer_channels(spec.channels)
+    for layer in spec.outputs:
+        extra = job.load_layer(pos, layer)
+        images.append((P.ImageDesc.for_array(frame, layer, extra, names[layer]), extra))
+    return images
+
+
+def result_frame_bytes(spec: JobSpec) -> int:
+    """Bytes of one frame's ``result`` images at most (float32), layers included."""
+    channels = len(spec.channels) + sum(
+        len(layer_channels(spec.channels)[layer]) for layer in spec.outputs
+    )
+    return max(1, spec.width * spec.height * channels * 4)
 
 
 def check_job_has_hole(job: Job) -> None:

@@ -11,6 +11,8 @@ from void_client.errors import ErrorCode, VoidError
 
 SEAM_MODES = ("crossfade", "chain")
 TRANSFER_MODES = ("pixels", "paths")
+#: Layers a job may ask for beside the composite (docs/protocol.md, ``result``).
+OUTPUT_LAYERS = ("fill", "matte")
 
 
 @dataclass
@@ -49,6 +51,12 @@ class JobSpec:
     pixel_aspect: float = 1.0
     #: Re-inject the plate's grain into the filled region (see ``void_daemon/detail.py``).
     restore_detail: bool = False
+    #: Frames that come with a clean reference frame the artist painted (``--reference``); its
+    #: pixels travel with that frame's inputs (role ``reference``, or a path-mode ``reference``).
+    references: list[int] = field(default_factory=list)
+    #: Layers sent with each result beside the composite, for compositors: ``fill`` (premultiplied
+    #: RGBA of the edited region) and/or ``matte`` (the composite's matte). Pixel transfer only.
+    outputs: list[str] = field(default_factory=list)
 
     def validate(self) -> JobSpec:
         def bad(field_name: str, msg: str) -> VoidError:
@@ -98,10 +106,33 @@ class JobSpec:
             raise bad(
                 "pixel_aspect", f"pixel_aspect must be between 0.1 and 10, got {self.pixel_aspect}"
             )
+        for f in self.references:
+            if not isinstance(f, int) or isinstance(f, bool) or f not in set(self.frames):
+                raise bad(
+                    "references",
+                    f"reference frame {f} is outside the job's frames "
+                    f"{self.frames[0]}-{self.frames[-1]}; give a frame of the shot",
+                )
+        if len(set(self.references)) != len(self.references):
+            raise bad("references", "each frame takes at most one reference")
+        if any(o not in OUTPUT_LAYERS for o in self.outputs) or len(set(self.outputs)) != len(
+            self.outputs
+        ):
+            raise bad("outputs", f"outputs must be distinct names from {OUTPUT_LAYERS}")
+        if self.outputs and self.transfer == "paths":
+            raise bad(
+                "outputs",
+                "fill/matte outputs are written by the client; use pixel transfer for such a job",
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["references"]:
+            del d["references"]  # a job without references reads as before to an older daemon
+        if not d["outputs"]:
+            del d["outputs"]  # nor one without fill/matte layers
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> JobSpec:

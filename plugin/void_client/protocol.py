@@ -40,7 +40,12 @@ MAX_NESTING = 32
 DTYPES: dict[str, np.dtype] = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
-ROLES = ("plate", "remove", "affected", "result")
+ROLES = ("plate", "remove", "affected", "reference", "result", "fill", "matte")
+#: Extra images a ``result`` may carry beside the composite, only for a job whose spec asks for
+#: them (``JobSpec.outputs``): the premultiplied fill RGBA and the composite's matte.
+LAYER_ROLES = ("fill", "matte")
+#: Roles only the daemon sends.
+RESULT_ROLES = ("result", *LAYER_ROLES)
 
 
 @dataclass
@@ -183,6 +188,8 @@ class PathEntry(_PathEntryBase, total=False):
     name a channel (``file.exr:alpha``); ``affected`` is optional (absent, ``None`` or ``""``)."""
 
     affected: str | None
+    #: The clean frame the artist painted for this frame (JobSpec.references), a whole image.
+    reference: str | None
 
 
 class ResultPath(TypedDict):
@@ -292,7 +299,10 @@ class Progress(Message):
 
 @dataclass
 class Result(Message):
-    """Daemon → client: finished frames, as ``images`` (role result) or as written ``paths``."""
+    """Daemon → client: finished frames, as ``images`` (role result) or as written ``paths``.
+
+    A job whose spec lists ``outputs`` gets, after each frame's ``result`` image, one image per
+    listed layer (roles ``fill``, ``matte``; :data:`LAYER_ROLES`); other jobs never do."""
 
     TYPE: ClassVar[str] = "result"
     paths: list[ResultPath] = field(default_factory=list)

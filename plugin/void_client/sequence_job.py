@@ -23,10 +23,12 @@ from void_client import protocol as P
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-from void_client.output_guard import check_job_paths
+from void_client.layer_outputs import LayerOutputs
+from void_client.output_guard import check_job_paths, check_outputs_disjoint
 from void_client.output_manifest import claim_output
 from void_client.pattern_hint import pattern_hint
 from void_client.quadmask import check_matte
+from void_client.reference import check_references, read_reference
 from void_client.sequence import (
     Image,
     SequencePattern,
@@ -76,6 +78,13 @@ class RemoveRequest:
     view: str = "all"
     #: Take every view's mattes from this view of the matte files (a matte drawn for one view).
     matte_view: str = ""
+    #: Also write the premultiplied fill RGBA / the composite's matte here (void_client.layer_outputs).
+    fill_out: str = ""
+    matte_out: str = ""
+    #: Clean frames the artist painted, by frame (``--reference FRAME=PATH``; void_client.reference).
+    references: dict[int, str] = field(default_factory=dict)
+    #: Keep the plate's own channels and add the clean plate beside them as this layer.
+    out_layer: str = ""
 
 
 class SequenceJob:
@@ -98,6 +107,16 @@ class SequenceJob:
         self.remove = SequenceRef.parse(req.remove)
         self.affected = SequenceRef.parse(req.affected) if req.affected else None
         self.out = SequencePattern.parse(req.out)
+        if req.out_layer and (
+            not self.out.suffix.lower().endswith(".exr")
+            or not req.out_layer.replace("_", "").isalnum()
+        ):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"--out-layer {req.out_layer!r}: give a plain layer name (letters, digits, _) "
+                "and an .exr --out; only EXR holds layers",
+                "out_layer",
+            )
         if req.frame_range:
             start, end = req.frame_range
             self.frames = list(range(start, end + 1))
@@ -119,6 +138,12 @@ class SequenceJob:
         if self.affected:
             inputs.append(("affected matte", self.affected.pattern))
         check_job_paths(inputs, self.out, self.frames)
+        self.layers = LayerOutputs(
+            {"fill": req.fill_out, "matte": req.matte_out}, inputs, self.out, self.frames
+        )
+        check_outputs_disjoint(
+            list(req.references.values()), [self.out.path(f) for f in self.frames]
+        )
         #: Called with each frame once its result is on disk (the output manifest).
         self.on_written: Callable[[int], None] | None = None
         self.specs: dict[int, oiio.ImageSpec] = {}
@@ -136,6 +161,7 @@ class SequenceJob:
         first = self._read_plate(self.frames[0])
         self.width, self.height = first.pixels.shape[1], first.pixels.shape[0]
         self.channels = first.channels
+        check_references(req.references, self.frames, self.width, self.height)
         # What the plate says about itself (anamorphic squeeze, an 8-bit file's sRGB); settings win.
         self.plate_settings: dict = {"pixel_aspect": first.pixel_aspect}
         if first.is_integer and first.colourspace:
@@ -178,6 +204,8 @@ class SequenceJob:
             channels=self.channels,
             name=name,
             **settings,
+            references=sorted(self.req.references),
+            outputs=self.layers.layers,
         ).validate()
 
     def check_remove_not_empty(self) -> None:
@@ -227,24 +255,46 @@ class SequenceJob:
                 )
         with self._lock:
             self.specs[frame] = img.spec
+        ref = self.req.references.get(frame)
         return FrameInput(
-            frame, img.pixels, remove, affected, img.channels, img.data_window, img.display_window
+            frame,
+            img.pixels,
+            remove,
+            affected,
+            img.channels,
+            img.data_window,
+            img.display_window,
+            reference=read_reference(ref, frame, self.width, self.height) if ref else None,
         )
 
-    def write_result(self, frame: int, pixels: np.ndarray) -> None:
-        if self.req.keep and frame not in self.req.keep:
-            return  # a preview's context frame: computed, not written
+    def _plate_spec(self, frame: int) -> oiio.ImageSpec:
         with self._lock:
             like = self.specs.get(frame)
         if like is None:  # re-attached session: take the spec from the plate on disk
             like = read_image(self.plate.path(frame), frame, part=self.part).spec
+        return like
+
+    def write_layers(self, frame: int, layers: dict[str, tuple[list[str], np.ndarray]]) -> None:
+        """``--fill-out``/``--matte-out`` frames, written before the composite."""
+        if self.layers.layers and not (self.req.keep and frame not in self.req.keep):
+            self.layers.write(frame, layers, self._plate_spec(frame))
+
+    def write_result(self, frame: int, pixels: np.ndarray) -> None:
+        if self.req.keep and frame not in self.req.keep:
+            return  # a preview's context frame: computed, not written
+        like = self._plate_spec(frame)
         pixels = pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False)
         if self.stash is not None:  # one view of several: assembled once every view is done
             write_image(self.stash.path(frame), pixels)
         else:
             # The plate file's layout: other parts (AOVs, mattes, depth) are copied as they are.
             write_layout(
-                self.out.path(frame), pixels, self.plate.path(frame), self.part, self.view_channels
+                self.out.path(frame),
+                pixels,
+                self.plate.path(frame),
+                self.part,
+                self.view_channels,
+                self.req.out_layer,
             )
         if self.on_written is not None:
             self.on_written(frame)
@@ -328,6 +378,19 @@ def remove_sequence(
             f"{', '.join(views)}); run in the foreground",
             "view",
         )
+    if views and (req.fill_out or req.matte_out):
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--fill-out/--matte-out are not available for stereo plates yet (views: "
+            f"{', '.join(views)}); process one view with --plate PATTERN:part/",
+            "fill_out",
+        )
+    if views and req.out_layer:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--out-layer is not available for stereo plates yet (views: {', '.join(views)})",
+            "out_layer",
+        )
     if len(views) > 1:  # one job per view, written back together (void_client.stereo_job)
         from void_client.stereo_job import remove_views
 
@@ -337,14 +400,21 @@ def remove_sequence(
         seq.check_remove_not_empty()
     check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
     sweep_stale_temps(seq.out)  # a previous client killed mid-write
+    for extra in seq.layers.patterns.values():
+        check_writable_folder(os.path.dirname(extra.path(seq.frames[0])) or ".")
+        sweep_stale_temps(extra)
     spec = seq.job_spec()
     inputs = [req.plate, req.remove, req.affected]
     wanted = [f for f in seq.frames if f in req.keep] if req.keep else seq.frames
-    with claim_output(seq.out, wanted, spec, inputs, req.overwrite, job=attach) as claim:
+    with (
+        claim_output(seq.out, wanted, spec, inputs, req.overwrite, job=attach) as claim,
+        seq.layers.claimed(wanted, spec, inputs, req.overwrite, job=attach),
+    ):
         seq.on_written = claim.frame_written
 
         def submitted(job: str) -> None:
             claim.set_job(job)
+            seq.layers.set_job(job)
             if on_submit is not None:
                 on_submit(job)
 
@@ -360,18 +430,22 @@ def remove_sequence(
                 attach=attach,
                 on_submit=submitted,
                 detach_after_upload=detach,
+                write_layers=seq.write_layers,
             )
             report = session.run()
         except KeyboardInterrupt:
             claim.finish("detached")  # a second Ctrl-C: the job runs on, attach collects it
+            seq.layers.finish("detached")
             raise
         finally:
             client.close()
         if report.detached:
             claim.finish("detached")
+            seq.layers.finish("detached")
             return report
         have = claim.frames_on_record() | set(report.frames_written)
         report.frames_missing = [f for f in wanted if f not in have]
         if report.frames_missing:
             claim.finish("incomplete")
+            seq.layers.finish("incomplete")
     return report

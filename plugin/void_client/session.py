@@ -48,6 +48,8 @@ class FrameInput:
     channels: list[str] = field(default_factory=list)
     data_window: tuple[int, int, int, int] | None = None
     display_window: tuple[int, int, int, int] | None = None
+    #: The artist's clean frame for this frame (``--reference``): (h, w, 3) RGB or (h, w, 1).
+    reference: np.ndarray | None = None
 
     def images(self) -> list[tuple[P.ImageDesc, np.ndarray]]:
         out = []
@@ -58,6 +60,9 @@ class FrameInput:
             if m is not None:
                 arr = _wire(m)[..., None] if np.asarray(m).ndim == 2 else _wire(m)
                 out.append((P.ImageDesc.for_array(self.frame, role, arr), arr))
+        if self.reference is not None:
+            ref = _wire(self.reference)
+            out.append((P.ImageDesc.for_array(self.frame, "reference", ref), ref))
         return out
 
 
@@ -141,6 +146,7 @@ class JobSession:
         io_threads: int = 2,
         on_submit: Callable[[str], None] | None = None,
         detach_after_upload: bool = False,
+        write_layers: Callable[[int, dict[str, tuple[list[str], np.ndarray]]], None] | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -154,6 +160,9 @@ class JobSession:
         self.job = attach
         self.on_submit = on_submit
         self.detach_after_upload = detach_after_upload
+        #: Gets each result's ``fill``/``matte`` layers (role → channel names, pixels) before the
+        #: composite is written; a job whose spec lists ``outputs`` sends them.
+        self.write_layers = write_layers
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -300,7 +309,13 @@ class JobSession:
                     if isinstance(msg, P.Ack):
                         credit += msg.credit
                     elif isinstance(msg, P.Result):
+                        layers: dict[int, dict[str, tuple[list[str], np.ndarray]]] = {}
                         for desc, arr in msg.images:
+                            if desc.role in P.LAYER_ROLES:
+                                layers.setdefault(desc.frame, {})[desc.role] = (desc.channels, arr)
+                        for desc, arr in msg.images:
+                            if desc.role != "result":
+                                continue
                             if desc.frame in written:
                                 self.client.ack(
                                     self.job, [desc.frame]
@@ -308,7 +323,9 @@ class JobSession:
                                 continue
                             if desc.frame in writes:
                                 continue  # a resend while our write is still running; acked when it lands
-                            writes[desc.frame] = wpool.submit(self._write, desc.frame, arr)
+                            writes[desc.frame] = wpool.submit(
+                                self._write, desc.frame, arr, layers.get(desc.frame, {})
+                            )
                         self.on_event(msg)
                     elif isinstance(msg, P.Progress):
                         windows = msg.windows
@@ -335,9 +352,13 @@ class JobSession:
                 raise
         return JobReport(self.job, sorted(written), time.perf_counter() - t0, windows, cached)
 
-    def _write(self, frame: int, arr: np.ndarray) -> None:
+    def _write(
+        self, frame: int, arr: np.ndarray, layers: dict[str, tuple[list[str], np.ndarray]]
+    ) -> None:
         if self.write_result is not None:
             try:
+                if self.write_layers is not None:  # first: a written composite has its layers
+                    self.write_layers(frame, {k: (c, np.array(a)) for k, (c, a) in layers.items()})
                 self.write_result(frame, np.array(arr))  # own the memory: the zmq frame is reused
             except (
                 OSError

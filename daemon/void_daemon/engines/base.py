@@ -29,6 +29,10 @@ class WindowInput:
     ``frames`` are float32 RGB ``(T, H, W, 3)`` in the engine's colour space (see
     ``Engine.colour``); ``quadmask`` holds VOID's levels 0/63/127/255 as uint8 ``(T, H, W)``.
     ``context`` marks frames that are already final (``chain`` seams): their mask is all keep.
+    ``references`` are clean frames the artist painted (``--reference``), as ``(offset, rgb)``:
+    ``offset`` is the frame's index relative to this window's first frame (negative or past the
+    end for a reference outside the window), ``rgb`` float32 ``(H, W, 3)`` cropped, sized and
+    coloured like ``frames``. An engine may ignore them (``void`` does; see docs/void-engine.md).
     """
 
     frames: np.ndarray
@@ -40,6 +44,7 @@ class WindowInput:
     seed: int = 42
     pass2: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    references: list[tuple[int, np.ndarray]] = field(default_factory=list)
     progress: Callable[[int, int, str], None] = lambda step, steps, stage: None
     cancelled: Callable[[], bool] = lambda: False
 

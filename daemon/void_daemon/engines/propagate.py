@@ -16,6 +16,11 @@ the previous window, filled without seeing the future, so they are usually a lit
 what this window finds; switching to this window's own fill at once would pop. Instead, for
 hole pixels that still trace back to the context, the fill eases from the context's over as
 many frames as there are context frames (a raised-cosine ramp, like a crossfade).
+
+Reference frames (``--reference``, :func:`_with_references`): the artist's clean frame is
+visible background inside its frame's hole, so propagation carries it along the motion; the
+nearest reference outside the window joins as an extra frame at its true distance in time.
+Without references every computation is the one it was before (same weights, same order).
 """
 
 from __future__ import annotations
@@ -319,38 +324,113 @@ class PropagateEngine(Engine):
         if window.context is not None:
             holes[np.asarray(window.context, bool)] = False
         t_count = frames.shape[0]
+        lead = _context_lead(window.context)
+        times: np.ndarray | None = None
+        first = 0  # index of the window's first real frame (1 after a prepended reference)
+        if window.references and holes.any():
+            frames, holes, times, first = _with_references(frames, holes, window.references)
+            lead = lead + first if lead >= 0 else -1
         if not holes.any():
-            return frames.copy()
+            return frames[first : first + t_count].copy()
+        n = frames.shape[0]
         flow = _Flow(np.stack([_grey(f) for f in frames]), holes)
         out = frames.copy()
-        steps = 2 * t_count
-        unknown = self._fill(frames, holes, flow, window, out, steps)
+        steps = 2 * n
+        fill = _Filler(window, lead, first, times)
+        unknown = fill(frames, holes, flow, out, steps)
         if unknown.any():
             # Nothing ever shows this background: fill one key frame spatially, then let
             # propagation carry that fill to the others, so the fill is stable in time.
-            key = int(np.argmax(unknown.reshape(t_count, -1).sum(1)))
+            key = int(np.argmax(unknown.reshape(n, -1).sum(1)))
             out[key] = _spatial_fill(out[key], unknown[key])
             holes2 = unknown.copy()
             holes2[key] = False
             # In place is safe: sources are never inside holes2 of their own frame. The flows
             # are round one's (already completed inside the original holes).
-            unknown = self._fill(out, holes2, flow, window, out, steps)
-            for t in np.flatnonzero(unknown.reshape(t_count, -1).any(1)):
+            unknown = fill(out, holes2, flow, out, steps)
+            for t in np.flatnonzero(unknown.reshape(n, -1).any(1)):
                 out[t] = _spatial_fill(out[t], unknown[t])
-        return out
+        return out[first : first + t_count] if n != t_count else out
 
-    def _fill(
+
+#: A reference frame outside the window is used only this many frames from the window's
+#: nearest end at most: its motion to that frame is estimated in one step, which fails for
+#: long gaps (docs/user-guide.md, "Reference frames").
+REFERENCE_REACH = 24
+
+
+def _with_references(
+    frames: np.ndarray, holes: np.ndarray, references: list[tuple[int, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The window with the artist's clean frames as background samples.
+
+    A reference inside the window replaces its frame's hole: those pixels become fully visible
+    background, so propagation carries them along the motion like any visible pixel. The
+    nearest reference outside the window (within ``REFERENCE_REACH``) joins as an extra frame
+    at that end, with its true distance in time, so nearer real sources still weigh more.
+    Returns frames, holes, each frame's time (window index) and the first real frame's index.
+    """
+    t_count = frames.shape[0]
+    frames = frames.copy()
+    times = np.arange(t_count, dtype=np.float64)
+    outside: list[tuple[int, int, np.ndarray]] = []
+    for offset, rgb in references:
+        rgb = np.asarray(rgb, np.float32)
+        if 0 <= offset < t_count:
+            frames[offset] = np.where(holes[offset][..., None], rgb, frames[offset])
+            holes[offset] = False
+        else:
+            gap = -offset if offset < 0 else offset - (t_count - 1)
+            if gap <= REFERENCE_REACH:
+                outside.append((gap, offset, rgb))
+    if not outside:
+        return frames, holes, times, 0
+    _, offset, rgb = min(outside, key=lambda r: r[0])
+    none = np.zeros((1, *holes.shape[1:]), bool)
+    if offset < 0:
+        return (
+            np.concatenate([rgb[None], frames]),
+            np.concatenate([none, holes]),
+            np.concatenate([[float(offset)], times]),
+            1,
+        )
+    return (
+        np.concatenate([frames, rgb[None]]),
+        np.concatenate([holes, none]),
+        np.concatenate([times, [float(offset)]]),
+        0,
+    )
+
+
+class _Filler:
+    """Forward/backward propagation and their blend for one window (see :meth:`__call__`)."""
+
+    def __init__(
+        self, window: WindowInput, lead: int, first: int, times: np.ndarray | None
+    ) -> None:
+        self.window = window
+        self.lead = lead
+        self.first = first
+        self.times = times
+
+    def _weight(self, t: int, src: np.ndarray, known: np.ndarray) -> np.ndarray:
+        if self.times is None:  # the frames are consecutive: their index is their time
+            dist = np.abs(t - src)
+        else:
+            dist = np.abs(self.times[t] - self.times[np.where(known, src, 0)])
+        return np.where(known, 1.0 / np.maximum(dist, 1), 0.0)[:, None]
+
+    def __call__(
         self,
         frames: np.ndarray,
         holes: np.ndarray,
         flow: _Flow,
-        window: WindowInput,
         out: np.ndarray,
         steps: int,
     ) -> np.ndarray:
         """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
+        window, lead = self.window, self.lead
         t_count = frames.shape[0]
-        lead = _context_lead(window.context)
         fwd_t, fwd_xy = _propagate(holes, range(t_count), flow, window, 0, steps)
         bwd_t, bwd_xy = _propagate(holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
         unknown = np.zeros_like(holes)
@@ -362,14 +442,14 @@ class PropagateEngine(Engine):
             cb = _sample(frames, bwd_t[t], bwd_xy[t])
             kf, kb = fwd_t[t] >= 0, bwd_t[t] >= 0
             # Nearer sources in time are more trustworthy: weight by inverse distance.
-            wf = np.where(kf, 1.0 / np.maximum(np.abs(t - fwd_t[t]), 1), 0.0)[:, None]
-            wb = np.where(kb, 1.0 / np.maximum(np.abs(bwd_t[t] - t), 1), 0.0)[:, None]
+            wf = self._weight(t, fwd_t[t], kf)
+            wb = self._weight(t, bwd_t[t], kb)
             total = wf + wb
             known = total[:, 0] > 0
             col = (cf * wf + cb * wb) / np.maximum(total, 1e-9)
             ease = _continuation(t, lead)
             if ease > 0.0:
-                from_context = kf & (fwd_t[t] <= lead)
+                from_context = kf & (fwd_t[t] <= lead) & (fwd_t[t] >= self.first)
                 col[from_context] = ease * cf[from_context] + (1.0 - ease) * col[from_context]
             out[t, hy[known], hx[known]] = col[known]
             unknown[t, hy[~known], hx[~known]] = True
