@@ -24,7 +24,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_resolve.locations import scripting_api_dirs
 from void_resolve.records import ItemInfo, SaverInfo, TimelineInfo
 from void_resolve.rollback import progress_bar
-from void_resolve.settings import OVERWRITE_LABEL
+from void_resolve.settings import OVERWRITE_LABEL, uimanager_allowed
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,23 @@ class ResolveAPI:
     def product(self) -> str:
         return str(self.resolve.GetProductName() or "")
 
+    def project_manager(self) -> Any:
+        return self.resolve.GetProjectManager()
+
+    def create_project(self, name: str) -> Any:
+        """README: CreateProject(projectName) -> Project, None when the name is taken."""
+        return self.project_manager().CreateProject(name)
+
+    def load_project(self, name: str) -> Any:
+        return self.project_manager().LoadProject(name)
+
+    def delete_project(self, name: str) -> bool:
+        return bool(self.project_manager().DeleteProject(name))
+
+    def create_timeline(self, pool: Any, name: str) -> Any:
+        """README: MediaPool.CreateEmptyTimeline(name) -> Timeline."""
+        return pool.CreateEmptyTimeline(name)
+
     def current_project(self) -> Any:
         manager = self.resolve.GetProjectManager()
         return manager.GetCurrentProject() if manager else None
@@ -102,6 +119,24 @@ class ResolveAPI:
 
     def current_timeline(self, project: Any) -> Any:
         return project.GetCurrentTimeline()
+
+    def timeline_uid(self, timeline: Any) -> str:
+        return str(timeline.GetUniqueId() or "")
+
+    def timelines(self, project: Any) -> list[Any]:
+        """README: GetTimelineByIndex(idx), 1 <= idx <= GetTimelineCount()."""
+        count = int(project.GetTimelineCount() or 0)
+        return [t for t in (project.GetTimelineByIndex(i) for i in range(1, count + 1)) if t]
+
+    def set_current_timeline(self, project: Any, timeline: Any) -> bool:
+        return bool(project.SetCurrentTimeline(timeline))
+
+    def current_page(self) -> str:
+        return str(self.resolve.GetCurrentPage() or "")
+
+    def open_page(self, page: str) -> bool:
+        """README: OpenPage(pageName) -> Bool. Edits need the Edit page (issue 16 #3)."""
+        return bool(self.resolve.OpenPage(page))
 
     def timeline_info(self, timeline: Any) -> TimelineInfo:
         get_marks = getattr(timeline, "GetMarkInOut", None)  # Resolve 19.1 and later
@@ -212,6 +247,7 @@ class ResolveAPI:
         saver.SetAttrs({"TOOLB_PassThrough": state["TOOLB_PassThrough"]})
 
     def render_comp(self, comp: Any, start: int, end: int) -> bool:
+        # Fusion's comp:Render{Start, End, Wait}: the only render that runs Savers (issue 16 #2).
         return bool(comp.Render({"Start": start, "End": end, "Wait": True}))
 
     # ------------------------------------------------------------------ render queue
@@ -232,6 +268,19 @@ class ResolveAPI:
 
     def set_render_settings(self, project: Any, settings: Mapping[str, Any]) -> bool:
         return bool(project.SetRenderSettings(dict(settings)))
+
+    def load_burn_in_preset(self, project: Any, name: str) -> bool:
+        """README: LoadBurnInPreset(presetName) "Loads user defined data burn in preset"."""
+        return bool(project.LoadBurnInPreset(name))
+
+    def save_render_preset(self, project: Any, name: str) -> bool:
+        return bool(project.SaveAsNewRenderPreset(name))
+
+    def load_render_preset(self, project: Any, name: str) -> bool:
+        return bool(project.LoadRenderPreset(name))
+
+    def delete_render_preset(self, project: Any, name: str) -> bool:
+        return bool(project.DeleteRenderPreset(name))
 
     def add_render_job(self, project: Any) -> str:
         return str(project.AddRenderJob() or "")
@@ -292,7 +341,15 @@ class ResolveAPI:
         return list(pool.AppendToTimeline(list(clip_infos)) or [])
 
     # ------------------------------------------------------------------ UIManager
+    def ui_manager_allowed(self) -> bool:
+        """Whether reading ``fusion.UIManager`` is safe: the free Resolve 19.1 and later puts up
+        an "upgrade to Studio" prompt when a script reads it (issue 16 #1), so the edition is
+        checked first, from the product name and version alone."""
+        return uimanager_allowed(self.product(), self.version())
+
     def has_ui_manager(self) -> bool:
+        if not self.ui_manager_allowed():
+            return False  # never touch UIManager where reading it prompts
         try:
             return (
                 self.fusion is not None
@@ -303,7 +360,17 @@ class ResolveAPI:
             return False
 
     def dialog(self, title: str, choices: Mapping[str, list[str]]) -> Dialog:
-        return Dialog(self.fusion.UIManager, self.bmd, title, choices)
+        if not self.ui_manager_allowed():
+            raise VoidError(
+                ErrorCode.HOST_FAILED,
+                f"{self.product()} {self.version()} has no scripting dialogs (it would show an "
+                "upgrade prompt); run with VOID_RESOLVE_UI=console or install PySide6",
+                "ui",
+            )
+        ui = self.fusion.UIManager
+        if ui is None:
+            raise VoidError(ErrorCode.HOST_FAILED, "Resolve gave no UIManager", "ui")
+        return Dialog(ui, self.bmd, title, choices)
 
 
 class Dialog:
@@ -410,7 +477,10 @@ class Dialog:
         self.window.On.run.Clicked = lambda ev: on_run()
         self.window.On.cancel.Clicked = lambda ev: on_cancel()
         self.window.On[self.WINDOW_ID].Close = lambda ev: on_close()
+        # Builds deliver a Timer's Timeout either to the dispatcher or to the timer's ID; register
+        # both (issue 16 #7), or the run never leaves "starting" on the other kind.
         self.dispatcher.On.Timeout = lambda ev: on_tick()
+        self.window.On[self.TIMER_ID].Timeout = lambda ev: on_tick()
         self.window.Show()
         self.timer.Start()
         try:

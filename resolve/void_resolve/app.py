@@ -51,7 +51,8 @@ def choose_ui(api: ResolveAPI, env: Mapping[str, str] | None = None) -> str:
         return forced
     if qt_available():
         return "qt"
-    if api.has_ui_manager() and uimanager_allowed(api.product(), api.version()):
+    # The edition first: on the free Resolve 19.1+ even reading UIManager prompts (issue 16 #1).
+    if uimanager_allowed(api.product(), api.version()) and api.has_ui_manager():
         return "resolve"
     return "console"
 
@@ -74,6 +75,13 @@ def main(
         return 2
     base = settings or load_settings()
     ui = ui or choose_ui(api)
+    if ui == "resolve" and not api.ui_manager_allowed():
+        log.warning(
+            "%s %s shows an upgrade prompt for script dialogs; running without a window",
+            api.product(),
+            api.version(),
+        )
+        ui = "console"
     log.info("DaVinci Resolve %s, %s window", api.version(), ui)
 
     def make_flow(values: dict) -> RemoveFlow:

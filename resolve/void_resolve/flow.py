@@ -1,9 +1,12 @@
 """DaVinci Resolve: one VOID Remove run, from the clip on the timeline to the clean plate above it.
 
 :class:`RemoveFlow` reads like the artist's flow: find the clip and its frames → render the plate
-(and the matte) to EXR through Resolve's render queue → run the job on the daemon → import the
-clean plate into the ``VOID`` bin and put it on a new track above the source, at the same record
-frame. Every change to the project is registered with a :class:`~void_resolve.rollback.Rollback` as it
+(and the matte) to EXR through Resolve's render queue → place the rendered plate once as a trial
+on the new track (how this Resolve reads ``endFrame``, whether the rate can be set), before the
+long part → run the job on the daemon → import the clean plate into the ``VOID`` bin and put it on
+that track above the source, at the same record frame. Resolve as it behaves (issue 16): the
+timeline is pinned by its unique id and made current again before edits, edits happen on the
+Edit page, and a False or None answer from Resolve is a failure, never a success. Every change to the project is registered with a :class:`~void_resolve.rollback.Rollback` as it
 is made, so a failure or a cancel leaves no half-imported media, stray render job, extra track or
 redirected Saver behind.
 
@@ -22,6 +25,7 @@ without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the en
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -155,6 +159,7 @@ class RemoveFlow:
         poll_s: float = 0.25,
         stall_s: float = 60.0,
         daemon_timeout_s: float = 5.0,
+        render_timeout_s: float = 4 * 3600.0,
     ) -> None:
         self.api = api
         self.settings = (settings or ResolveSettings()).validate()
@@ -163,6 +168,14 @@ class RemoveFlow:
         #: Give up when Resolve neither renders nor finishes the job for this long.
         self.stall_s = stall_s
         self.daemon_timeout_s = daemon_timeout_s
+        #: Give up on a render that is still "Rendering" after this long (renders are
+        #: asynchronous; a stuck one would otherwise hold the run for ever).
+        self.render_timeout_s = render_timeout_s
+        #: The timeline the run started on, by ``GetUniqueId`` (issue 16 #4).
+        self.timeline_uid = ""
+        #: Cleanup steps Resolve refused (named in the final message; the run still succeeded).
+        self.unrestored: list[str] = []
+        self._bin: Any = None
         self.request: RemoveRequest | None = None
         self.result: FlowResult | None = None
         self._cancel = threading.Event()
@@ -210,6 +223,10 @@ class RemoveFlow:
                 "timeline",
             )
 
+        # Pin the timeline by its unique id: the artist may switch timelines during the long run,
+        # and AppendToTimeline / DeleteClips act on the *current* one (issue 16 #4).
+        self.timeline_uid = api.timeline_uid(timeline)
+
         # 1. The clip, its frames, its format and its matte; refuse early, before any render.
         tl = api.timeline_info(timeline)
         tracks = self._tracks(timeline, tl.video_tracks)
@@ -242,18 +259,41 @@ class RemoveFlow:
             f"'{source.name}' V{source.track}, frames {span} ({span.count}) at {fmt.width}x{fmt.height}; matte from {matte.describe()}",
         )
 
-        # 2. Render through Resolve's queue, restoring the Deliver format and mode afterwards.
+        # 2. Render through Resolve's queue. The Deliver page's state is kept in a temporary
+        # render preset and loaded back afterwards (the API cannot read most of it), and its
+        # readable format, codec and mode are put back explicitly as well.
         saved_format, saved_mode = api.render_format_and_codec(project), api.render_mode(project)
+        preset = f"VOID_restore_{uuid.uuid4().hex[:8]}"
+        saved_preset = api.save_render_preset(project, preset)
+        if not saved_preset:
+            log.warning("Resolve did not save the Deliver settings; only format/mode come back")
         try:
+            timeline = self._pinned(project)
+            self._burn_in_off(project)
             yield from self._render_plate_and_mattes(
                 project, timeline, tl, source, span, fmt, codec, matte, work
             )
         finally:
-            if saved_format.get("format"):
-                api.set_render_format_and_codec(
-                    project, saved_format["format"], saved_format.get("codec", "")
+            if saved_preset:
+                self._undo_ok(
+                    api.load_render_preset(project, preset), "the Deliver page's render settings"
                 )
-            api.set_render_mode(project, saved_mode)
+                self._undo_ok(api.delete_render_preset(project, preset), f"render preset {preset}")
+            if saved_format.get("format"):
+                self._undo_ok(
+                    api.set_render_format_and_codec(
+                        project, saved_format["format"], saved_format.get("codec", "")
+                    ),
+                    "the Deliver page's format and codec",
+                )
+            self._undo_ok(api.set_render_mode(project, saved_mode), "the Deliver render mode")
+
+        # 2b. A dry placement of the rendered plate on the new track, before the long job: how
+        # this Resolve reads endFrame and whether it takes the timeline's rate (issue 16 #6).
+        yield FlowEvent("prepare", overall("render", 1.0), "checking how Resolve places clips")
+        track, end_inclusive = self._probe_placement(
+            rollback, project, source, matte, span, fmt, work
+        )
 
         # 3. The job on the daemon, into the next clean plate version (or the latest one, with
         # overwrite); on failure only what this run wrote is deleted again.
@@ -291,13 +331,77 @@ class RemoveFlow:
         yield FlowEvent(
             "import", overall("import", 0.0), f"importing {out} into the {placement.BIN_NAME} bin"
         )
-        media, track = self._bring_back(rollback, project, timeline, source, matte, span, fmt, out)
+        media = self._bring_back(rollback, project, track, end_inclusive, span, fmt, out)
         name = api.media_name(media)
         self.result = FlowResult(source.name, span, track, str(out), name, matte.describe(), report)
+        left = (
+            f"; Resolve refused to put back: {', '.join(self.unrestored)}"
+            if self.unrestored
+            else ""
+        )
         yield FlowEvent(
             "done",
             1.0,
-            f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files: {out}",
+            f"clean plate '{name}' on V{track} at frame {span.first} ({span.count} frames); files: {out}{left}",
+        )
+
+    # ------------------------------------------------------------------ host state
+    def _must(self, ok: Any, field: str, what: str) -> None:
+        """Resolve refuses by returning False or None (issue 16 #3): that is a failure."""
+        if ok is False or ok is None or ok == "":
+            raise host_failed(field, f"Resolve refused to {what}")
+
+    def _undo_ok(self, ok: Any, what: str) -> None:
+        """A cleanup step: a refusal does not stop the others, but it is said, not hidden."""
+        if ok is False or ok is None:
+            log.error("Resolve refused to restore %s; check it by hand", what)
+            self.unrestored.append(what)
+
+    def _pinned(self, project: Any) -> Any:
+        """The timeline the run started on, made current again if the artist switched."""
+        api = self.api
+        current = api.current_timeline(project)
+        if current is not None and api.timeline_uid(current) == self.timeline_uid:
+            return current
+        pinned = next(
+            (t for t in api.timelines(project) if api.timeline_uid(t) == self.timeline_uid), None
+        )
+        if pinned is None:
+            raise host_failed(
+                "timeline",
+                "the timeline VOID Remove started on is gone from the project; nothing was placed",
+            )
+        log.info("the current timeline changed during the run; switching back to the shot's")
+        self._must(
+            api.set_current_timeline(project, pinned), "timeline", "reopen the shot's timeline"
+        )
+        now = api.current_timeline(project)
+        if now is None or api.timeline_uid(now) != self.timeline_uid:
+            raise host_failed("timeline", "Resolve did not reopen the shot's timeline")
+        return pinned
+
+    def _edit(self, project: Any) -> Any:
+        """The pinned timeline, current, on the Edit page: where Resolve accepts edits
+        (DeleteClips returns False elsewhere, issue 16 #3; ledger D042)."""
+        timeline = self._pinned(project)
+        self._must(self.api.open_page("edit"), "timeline", "open the Edit page")
+        return timeline
+
+    def _burn_in_off(self, project: Any) -> None:
+        """Data burn-in is project-wide and the API cannot read it: load the empty burn-in
+        preset named in the settings, or say plainly that it was not checked."""
+        name = self.settings.burn_in_preset
+        if not name:
+            log.warning(
+                "data burn-in was not switched off (no burn_in_preset set); make sure Workspace ▸ "
+                "Data Burn-In is off for this project or the plate carries it"
+            )
+            return
+        self._must(
+            self.api.load_burn_in_preset(project, name),
+            "render",
+            f"load the data burn-in preset '{name}' (create an empty one with that name in "
+            "Workspace ▸ Data Burn-In)",
         )
 
     def _tracks(self, timeline: Any, count: int) -> list[list[ItemInfo]]:
@@ -356,8 +460,9 @@ class RemoveFlow:
                 matte.kind == "alpha",
                 (0.0, 1.0 / passes),
             )
+            rendered: list[Any] = []
             for kind, saver in savers:
-                self._collect_saver(kind, saver, source, span, work)
+                self._collect_saver(kind, saver, source, span, work, rendered)
         finally:
             for handle, state in reversed(states):
                 api.restore_saver(handle, state)
@@ -386,20 +491,23 @@ class RemoveFlow:
         source: ItemInfo,
         span: FrameSpan,
         work: WorkFiles,
+        rendered: list[Any],
     ) -> None:
         numbers = render.comp_frames(self.api.comp_render_range(saver.comp), source, span)
         folder, prefix = work.saver_clip(kind).parent, f"{kind}_"
-        files = render.saver_frames(folder, prefix, numbers, saver.name)
-        if files is None:
-            # Savers normally write while Resolve renders the clip; if this one did not, render its comp.
+        # Savers do not write during a Deliver render (issue 16 #2): render the comp itself,
+        # once per comp, explicitly.
+        if not any(c is saver.comp for c in rendered):
             log.info(
-                "Saver %s wrote nothing during the render; rendering its comp %d-%d",
-                saver.name,
-                numbers[0],
-                numbers[-1],
+                "rendering the Fusion comp of Saver %s, %d-%d", saver.name, numbers[0], numbers[-1]
             )
-            self.api.render_comp(saver.comp, numbers[0], numbers[-1])
-            files = render.saver_frames(folder, prefix, numbers, saver.name)
+            self._must(
+                self.api.render_comp(saver.comp, numbers[0], numbers[-1]),
+                "matte",
+                f"render the Fusion comp holding the Saver '{saver.name}'",
+            )
+            rendered.append(saver.comp)
+        files = render.saver_frames(folder, prefix, numbers, saver.name)
         if files is None:
             raise host_failed(
                 "matte",
@@ -431,11 +539,15 @@ class RemoveFlow:
         try:
             for t, on in enabled.items():
                 if on != (t == track):
-                    api.set_track_enabled(timeline, t, t == track)
+                    self._must(
+                        api.set_track_enabled(timeline, t, t == track),
+                        "render",
+                        f"switch track V{t} {'on' if t == track else 'off'} for the render",
+                    )
                     changed.append(t)
             if not api.set_render_format_and_codec(project, "exr", codec):
                 raise host_failed("render", f"Resolve refused EXR with codec {codec}")
-            api.set_render_mode(project, SINGLE_CLIP)
+            self._must(api.set_render_mode(project, SINGLE_CLIP), "render", "render a single clip")
             target = work.render_dir(kind)
             target.mkdir(parents=True, exist_ok=True)
             settings = render.render_settings(target, kind, span, fmt, alpha)
@@ -450,6 +562,7 @@ class RemoveFlow:
             if not api.start_rendering(project, job):
                 raise host_failed("render", f"Resolve did not start rendering the {kind}")
             idle_since: float | None = None
+            started = time.monotonic()
             while True:
                 if self._cancel.is_set():
                     raise VoidError(
@@ -460,6 +573,12 @@ class RemoveFlow:
                 state = render.render_state(api.render_status(project, job), api.rendering(project))
                 if state.done:
                     break
+                if time.monotonic() - started > self.render_timeout_s:
+                    raise host_failed(
+                        "render",
+                        f"Resolve's render of the {kind} did not finish within {self.render_timeout_s:.0f} s "
+                        f"(status {state.message or 'none'}, {state.percent:.0f}%); is a dialog open in Resolve?",
+                    )
                 if state.idle:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > self.stall_s:
@@ -485,9 +604,11 @@ class RemoveFlow:
             if job:
                 if not finished and api.rendering(project):
                     api.stop_rendering(project)
-                api.delete_render_job(project, job)
+                self._undo_ok(api.delete_render_job(project, job), f"render job {job} (delete it)")
             for t in changed:
-                api.set_track_enabled(timeline, t, enabled[t])
+                self._undo_ok(
+                    api.set_track_enabled(timeline, t, enabled[t]), f"track V{t}'s switch"
+                )
 
     # ------------------------------------------------------------------ daemon job
     def _remove(
@@ -540,38 +661,39 @@ class RemoveFlow:
         return box["report"]
 
     # ------------------------------------------------------------------ back into Resolve
-    def _bring_back(
-        self,
-        rollback: Rollback,
-        project: Any,
-        timeline: Any,
-        source: ItemInfo,
-        matte: MatteChoice,
-        span: FrameSpan,
-        fmt: formats.Format,
-        out: Any,
-    ) -> tuple[Any, int]:
+    def _void_bin(self, rollback: Rollback, pool: Any) -> Any:
         api = self.api
-        pool = api.media_pool(project)
+        if self._bin is not None:
+            return self._bin
         root = api.root_folder(pool)
         bin_ = api.sub_folders(root).get(placement.BIN_NAME)
         if bin_ is None:
             bin_ = api.add_sub_folder(pool, root, placement.BIN_NAME)
             if bin_ is None:
                 raise host_failed("import", f"Resolve did not create the {placement.BIN_NAME} bin")
+            made = bin_
             rollback.add(
-                f"delete the {placement.BIN_NAME} bin", lambda: api.delete_folders(pool, [bin_])
+                f"delete the {placement.BIN_NAME} bin", lambda: api.delete_folders(pool, [made])
             )
+        self._bin = bin_
+        return bin_
+
+    def _import(
+        self, rollback: Rollback, pool: Any, pattern: Any, span: FrameSpan, fmt: formats.Format
+    ) -> tuple[Any, dict]:
+        """One sequence clip in the VOID bin, at the timeline's rate; registered for undo."""
+        api = self.api
+        bin_ = self._void_bin(rollback, pool)
         previous = api.current_folder(pool)
         try:
-            api.set_current_folder(pool, bin_)
-            items = api.import_media(pool, [placement.import_info(out, span)])
+            self._must(api.set_current_folder(pool, bin_), "import", "open the VOID bin")
+            items = api.import_media(pool, [placement.import_info(pattern, span)])
         finally:
             if previous is not None:
-                api.set_current_folder(pool, previous)
+                self._undo_ok(api.set_current_folder(pool, previous), "the media pool's folder")
         if not items:
-            raise host_failed("import", f"Resolve did not import {placement.printf_path(out)}")
-        rollback.add("remove the imported clean plate", lambda: api.delete_media(pool, items))
+            raise host_failed("import", f"Resolve did not import {placement.printf_path(pattern)}")
+        rollback.add("remove the imported clip", lambda: api.delete_media(pool, items))
         media = items[0]
         props = api.clip_properties(media)
         placement.check_import(props, span)
@@ -585,7 +707,26 @@ class RemoveFlow:
                     f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
                     "frame_rate",
                 )
+        return media, props
 
+    def _probe_placement(
+        self,
+        rollback: Rollback,
+        project: Any,
+        source: ItemInfo,
+        matte: MatteChoice,
+        span: FrameSpan,
+        fmt: formats.Format,
+        work: WorkFiles,
+    ) -> tuple[int, bool]:
+        """Before the long job: add the clean plate's track, place the rendered plate there, read
+        back where it landed, and take it off again. Returns the track and whether this Resolve
+        reads ``endFrame`` as the last frame (inclusive) rather than one past it; a placement
+        that cannot be made right fails here, not after the job."""
+        api = self.api
+        pool = api.media_pool(project)
+        media, props = self._import(rollback, pool, work.sequence("plate"), span, fmt)
+        timeline = self._edit(project)
         wanted = placement.new_track_index(source, matte.remove if matte.kind == "track" else None)  # type: ignore[arg-type]
         before = self._track_ids(timeline)
         added = (
@@ -597,18 +738,54 @@ class RemoveFlow:
         if not added or len(after) != len(before) + 1:
             raise host_failed("timeline", "Resolve did not add a video track for the clean plate")
         track = placement.locate_new_track(before, after, wanted)
-        rollback.add(f"delete track V{track}", lambda: api.delete_video_track(timeline, track))
-        api.set_track_name(timeline, track, placement.TRACK_NAME)
-
-        placed = api.append_to_timeline(
-            pool,
-            [placement.clip_info(media, placement.media_first_frame(props, span), span, track)],
+        rollback.add(
+            f"delete track V{track}", lambda: api.delete_video_track(self._edit(project), track)
         )
+        self._must(
+            api.set_track_name(timeline, track, placement.TRACK_NAME), "timeline", "name the track"
+        )
+        first = placement.media_first_frame(props, span)
+        placed = api.append_to_timeline(pool, [placement.clip_info(media, first, span, track)])
+        if not placed:
+            raise host_failed("timeline", f"Resolve did not place the clean plate on V{track}")
+        info = api.item_info(placed[0], track)
+        self._must(
+            api.delete_timeline_items(self._edit(project), placed),
+            "timeline",
+            "take the trial clip off the timeline again",
+        )
+        self._must(api.delete_media(pool, [media]), "import", "remove the trial clip again")
+        rollback.done("remove the imported clip")
+        end_inclusive = info.duration == span.count + 1
+        if end_inclusive:
+            log.info("this Resolve reads AppendToTimeline's endFrame as the last frame")
+        expected = info if not end_inclusive else dataclasses.replace(info, duration=span.count)
+        placement.check_placement(expected, track, span)
+        return track, end_inclusive
+
+    def _bring_back(
+        self,
+        rollback: Rollback,
+        project: Any,
+        track: int,
+        end_inclusive: bool,
+        span: FrameSpan,
+        fmt: formats.Format,
+        out: Any,
+    ) -> Any:
+        api = self.api
+        pool = api.media_pool(project)
+        media, props = self._import(rollback, pool, out, span, fmt)
+        timeline = self._edit(project)  # the shot's timeline, even if the artist switched
+        info = placement.clip_info(
+            media, placement.media_first_frame(props, span), span, track, end_inclusive
+        )
+        placed = api.append_to_timeline(pool, [info])
         if not placed:
             raise host_failed("timeline", f"Resolve did not place the clean plate on V{track}")
         rollback.add(
             "remove the clean plate from the timeline",
-            lambda: api.delete_timeline_items(timeline, placed),
+            lambda: api.delete_timeline_items(self._edit(project), placed),
         )
         uid = api.item_uid(placed[0])
         if uid not in self._track_ids(timeline)[track - 1]:
@@ -616,7 +793,7 @@ class RemoveFlow:
                 "timeline", f"Resolve placed the clean plate somewhere other than V{track}"
             )
         placement.check_placement(api.item_info(placed[0], track), track, span)
-        return media, track
+        return media
 
     def _track_ids(self, timeline: Any) -> list[tuple[str, ...]]:
         api = self.api

@@ -23,6 +23,8 @@ from void_client.atomic import write_text_atomic
 from void_resolve.locations import SCRIPT_FOLDERS, scripts_dir
 
 SCRIPT_NAME = "VOID Remove.py"
+#: The self-test a TD runs in the real Resolve (void_resolve/selftest.py, docs/resolve.md).
+SELFTEST_NAME = "VOID Remove Self-Test.py"
 #: First line of every file this installer writes; uninstall removes nothing else.
 MARKER = "# Installed by 'void-remove install resolve'; run it again to update, with --uninstall to remove."
 
@@ -66,9 +68,20 @@ def install(
         )
     )
     target = root / args.folder / SCRIPT_NAME
+    selftest = root / args.folder / SELFTEST_NAME
     if args.uninstall:
-        return uninstall(target)
-    text = script_text(package_paths(), daemon_command())
+        return max(uninstall(target), uninstall(selftest))
+    paths, daemon = package_paths(), daemon_command()
+    test_text = script_text(paths, daemon, "void_resolve.selftest")
+    if not (selftest.is_file() and selftest.read_text(encoding="utf-8") == test_text):
+        if selftest.is_file() and not _ours(selftest):
+            print(
+                f"void-remove: {selftest} was not written by this installer; left alone",
+                file=sys.stderr,
+            )
+        else:
+            write_text_atomic(selftest, test_text)
+    text = script_text(paths, daemon)
     if target.is_file() and target.read_text(encoding="utf-8") == text:
         print(f"VOID Remove is already installed and up to date: {target}")
         return 0
@@ -132,8 +145,11 @@ def daemon_command() -> str:
     return ""
 
 
-def script_text(paths: list[str], daemon: str) -> str:
+def script_text(paths: list[str], daemon: str, entry: str = "void_resolve.app") -> str:
+    """The menu script with this installation's paths; ``entry`` is the module whose ``main``
+    it runs (``void_resolve.selftest`` for the self-test entry)."""
     source = menu_script_source().read_text(encoding="utf-8")
+    source = source.replace("from void_resolve.app import main", f"from {entry} import main", 1)
     filled = source.replace("VOID_REMOVE_PATHS = []", f"VOID_REMOVE_PATHS = {paths!r}", 1)
     filled = filled.replace('VOID_DAEMON_COMMAND = ""', f"VOID_DAEMON_COMMAND = {daemon!r}", 1)
     if filled.count("VOID_REMOVE_PATHS = [") != 1:

@@ -1,8 +1,9 @@
 """DaVinci Resolve: where the remove (and affected) matte comes from (no Resolve call here).
 
-A Fusion Saver in the clip's comp (by name, else the one Saver fed by a mask tool), a
-white-on-black matte clip on the track above, or the clip's own alpha; ``auto`` tries them in that
-order (:func:`choose_matte`).
+A white-on-black matte clip on the track above, a Fusion Saver in the clip's comp (by name, else
+the one Saver fed by a mask tool; rendered by an explicit comp render, since Savers do not write
+during a Deliver render), or the clip's own alpha; ``auto`` tries them in that order
+(:func:`choose_matte`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def choose_matte(mode: str, savers: list[SaverInfo], track_item: ItemInfo | None
     remove, affected = choose_matte_savers(savers) if mode in ("auto", "fusion") else (None, None)
     if mode == "alpha":
         return MatteChoice("alpha")
+    # Auto takes a matte clip above first: it renders through the Deliver queue like the plate.
+    # A Fusion Saver needs its own comp render (Savers do not write during Deliver, issue 16 #2).
+    if mode == "auto" and track_item is not None and is_matte_name(track_item.name):
+        return MatteChoice("track", track_item)
     if mode in ("auto", "fusion") and remove is not None:
         return MatteChoice("fusion", remove, affected)
     if mode == "fusion":

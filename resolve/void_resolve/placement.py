@@ -111,16 +111,20 @@ def locate_new_track(
     )
 
 
-def clip_info(media_item: Any, media_first: int, span: FrameSpan, track: int) -> dict:
+def clip_info(
+    media_item: Any, media_first: int, span: FrameSpan, track: int, end_inclusive: bool = False
+) -> dict:
     """``MediaPool.AppendToTimeline([...])`` clipInfo placing the whole clean plate at ``span``.
 
-    ``endFrame`` is one past the last frame, as Resolve reads it; the placement is checked after
-    appending anyway (:func:`check_placement`).
+    ``endFrame`` is one past the last frame as Resolve 21 reads it (measured: "``startFrame``
+    inclusive, ``endFrame`` exclusive"); builds that read it as the last frame are found by a
+    trial placement before the job (``end_inclusive``) and the placement is checked afterwards
+    anyway (:func:`check_placement`).
     """
     return {
         "mediaPoolItem": media_item,
         "startFrame": media_first,
-        "endFrame": media_first + span.count,
+        "endFrame": media_first + span.count - (1 if end_inclusive else 0),
         "mediaType": 1,  # video only
         "trackIndex": track,
         "recordFrame": span.first,

@@ -54,6 +54,9 @@ def render_settings(
         "CustomName": name,
         "ExportVideo": True,
         "ExportAudio": False,
+        # Keys not given keep the Deliver page's values; burnt-in subtitles would end up in the
+        # plate (issue 16 #5). Accepted on 21.0.4.5 per a production ledger (D019).
+        "ExportSubtitle": False,
         "FormatWidth": fmt.width,
         "FormatHeight": fmt.height,
         "FrameRate": fmt.rate.fps,

@@ -53,17 +53,33 @@ class Rollback:
         return [label for label, _ in self._steps]
 
     def run(self) -> list[str]:
-        """Undo everything; returns the labels of steps that failed."""
+        """Undo everything; returns the labels of steps that failed.
+
+        Resolve refuses by returning False (or None, with a dialog up), not by raising (issue 16
+        #3), so a step fails unless it returns a true value; undo steps return True when done.
+        """
         failed = []
         while self._steps:
             label, undo = self._steps.pop()
             try:
-                undo()
-                log.info("undid: %s", label)
+                ok = undo()
             except Exception as exc:  # noqa: BLE001 - keep undoing the rest
                 log.warning("could not undo %s: %s", label, exc)
                 failed.append(label)
+                continue
+            if ok is False or ok is None:
+                log.warning("could not undo %s: Resolve refused (returned %r)", label, ok)
+                failed.append(label)
+            else:
+                log.info("undid: %s", label)
         return failed
+
+    def done(self, label: str) -> None:
+        """The step ``label`` was already carried out (a trial undone on purpose): drop it."""
+        for i in range(len(self._steps) - 1, -1, -1):
+            if self._steps[i][0] == label:
+                del self._steps[i]
+                return
 
     def forget(self) -> None:
         """The run succeeded: keep everything."""

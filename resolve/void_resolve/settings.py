@@ -37,7 +37,7 @@ RANGE_LABELS = {
 }
 MATTE_MODES = ("auto", "fusion", "track", "alpha")
 MATTE_LABELS = {
-    "auto": "Auto (Fusion Saver, then matte clip above)",
+    "auto": "Auto (matte clip above, then Fusion Saver)",
     "fusion": "Fusion Saver in the clip's comp",
     "track": "Matte clip on the track above",
     "alpha": "Clip alpha (Color page Alpha Output)",
@@ -69,6 +69,9 @@ class ResolveSettings:
     #: Replace the clip's latest clean plate version instead of writing the next ``_v###``
     #: (the default: an earlier result, maybe already cut in, is never touched).
     overwrite: bool = False
+    #: An empty Data Burn-In preset (Workspace ▸ Data Burn-In) loaded before rendering so no
+    #: burn-in ends up in the plate; "" = not switched (the API cannot read burn-in state).
+    burn_in_preset: str = ""
 
     def validate(self) -> ResolveSettings:
         if self.range_mode not in RANGE_MODES:

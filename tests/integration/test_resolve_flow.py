@@ -13,6 +13,7 @@ import pytest
 from tests.support.daemons import free_port
 from tests.support.fakes.fake_resolve import FakeTimelineItem
 from tests.support.fakes.resolve_scene import (
+    NO_BURN_IN,
     Scene,
     add_fusion_savers,
     add_matte_clip,
@@ -43,7 +44,11 @@ def shot():
 def settings(daemon_or_endpoint, tmp_path: Path, **kw) -> ResolveSettings:
     endpoint = getattr(daemon_or_endpoint, "endpoint", daemon_or_endpoint)
     return ResolveSettings(
-        endpoint=endpoint, autostart=False, output_root=str(tmp_path / "out"), job=dict(JOB), **kw
+        endpoint=endpoint,
+        autostart=False,
+        output_root=str(tmp_path / "out"),
+        job=dict(JOB),
+        **{"burn_in_preset": NO_BURN_IN, **kw},
     )
 
 
@@ -96,6 +101,7 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
         "CustomName": "plate",
         "ExportVideo": True,
         "ExportAudio": False,
+        "ExportSubtitle": False,
         "FormatWidth": 96,
         "FormatHeight": 64,
         "FrameRate": 24.0,
@@ -129,10 +135,12 @@ def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_pat
         / f"A001_C002_mov_{first}-{last}"
         / "A001_C002_mov_void_v001.%08d.exr"
     )
-    assert scene.calls.args("MediaPool.ImportMedia") == [
+    # First the rendered plate for the trial placement (issue 16 #6), then the clean plate.
+    assert scene.calls.args("MediaPool.ImportMedia")[1:] == [
         ([{"FilePath": out_pattern, "StartIndex": first, "EndIndex": last}],)
     ]
-    assert scene.calls.args("MediaPool.AppendToTimeline") == [
+    assert scene.calls.args("MediaPool.ImportMedia")[0][0][0]["FilePath"].endswith("plate.%08d.exr")
+    assert scene.calls.args("MediaPool.AppendToTimeline")[1:] == [
         (
             [
                 {
@@ -218,13 +226,12 @@ def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path)
     assert (result.span.first, result.span.last) == (86412, 86416)
     [(rendered, _)] = scene.renders
     assert (rendered["MarkIn"], rendered["MarkOut"]) == (86412, 86416)
-    [info] = scene.calls.args("MediaPool.AppendToTimeline")[0][0]
+    [info] = scene.calls.args("MediaPool.AppendToTimeline")[-1][0]
     assert (info["startFrame"], info["endFrame"], info["recordFrame"]) == (86412, 86417, 86412)
     [placed] = scene.timeline.tracks[1]
     assert (placed.start, placed.duration) == (86412, 5)
-    assert scene.calls.args("MediaPoolItem.SetClipProperty") == [
-        ("FPS", "24")
-    ]  # set to the timeline's rate
+    # Set to the timeline's rate: the trial import of the plate, then the clean plate.
+    assert scene.calls.args("MediaPoolItem.SetClipProperty") == [("FPS", "24")] * 2
 
 
 def test_clip_alpha_as_the_matte_is_split_off_the_plate(daemon, shot, tmp_path) -> None:
@@ -404,7 +411,10 @@ def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(
     steps.close()  # what FlowRunner.close does when the window closes
     assert stages[-1] == "remove" and f.request is not None
     assert_project_untouched(scene, 1, tmp_path)
-    assert "MediaPool.ImportMedia" not in scene.calls.names()
+    # Only the rendered plate was imported (the trial placement), never a clean plate.
+    assert [a[0][0]["FilePath"][-14:] for a in scene.calls.args("MediaPool.ImportMedia")] == [
+        "plate.%08d.exr"
+    ]
 
 
 def test_an_empty_matte_is_refused_before_the_job_and_undone(daemon, shot, tmp_path) -> None:
@@ -515,7 +525,7 @@ def test_a_rerun_with_other_settings_writes_v002_and_places_it_leaving_v001_unto
     second = flow(again, _changed(daemon, tmp_path), tmp_path).run()
 
     assert second.output.endswith("A001_C002_mov_void_v002.########.exr")
-    assert again.calls.args("MediaPool.ImportMedia") == [
+    assert again.calls.args("MediaPool.ImportMedia")[1:] == [
         ([{"FilePath": _out(tmp_path, 2), "StartIndex": 86400, "EndIndex": 86408}],)
     ]
     [placed] = again.timeline.tracks[1]
@@ -577,3 +587,160 @@ def test_a_failed_rerun_deletes_only_its_own_version(daemon, shot, tmp_path) -> 
     # v002 was written, then removed with its manifest; v001 and its manifest are as they were.
     assert sorted(p.name for p in folder.iterdir()) == names
     assert _frames(_out(tmp_path, 1), 86400) == v001
+
+
+# --------------------------------------------------------------------------- issue 16: the host as it behaves
+
+
+def _clean_plate_one_frame_late(scene: Scene) -> None:
+    """The clean plate (not the trial placement) lands one frame late: the run must undo."""
+    original = scene.project.media_pool.on_append
+
+    def append(infos):
+        if "void_v" in infos[0]["mediaPoolItem"].name:
+            infos = [{**i, "recordFrame": i["recordFrame"] + 1} for i in infos]
+        return original(infos)
+
+    scene.project.media_pool.on_append = append
+
+
+def test_undo_runs_on_the_edit_page_and_a_refused_delete_is_reported(
+    daemon, shot, tmp_path, caplog
+) -> None:
+    """#3: DeleteClips returns False off the Edit page; the undo opens it, and a refusal is a
+    failure, not a success."""
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    assert scene.calls.page == "color"  # the artist ran the script from the Color page
+    _clean_plate_one_frame_late(scene)
+    with pytest.raises(VoidError, match="at 86401"):
+        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert ("Resolve.OpenPage", ("edit",)) in scene.calls
+    assert scene.timeline.tracks == [[scene.source]]
+    assert_project_untouched(scene, 1, tmp_path)
+
+    # Resolve refuses the delete (another timeline is current and will not switch back):
+    # the undo reports it instead of claiming success.
+    scene2 = make_scene(shot, tracks=1)
+    add_fusion_savers(scene2, affected=False)
+    _clean_plate_one_frame_late(scene2)
+    refuse = scene2.timeline.DeleteClips
+    calls = []
+
+    def delete_clips(items, ripple=False):
+        calls.append(items)
+        return False if len(calls) > 1 else refuse(items, ripple)  # the trial delete works
+
+    scene2.timeline.DeleteClips = delete_clips
+    caplog.set_level("WARNING")
+    with pytest.raises(VoidError):
+        flow(scene2, settings(daemon, tmp_path / "2"), tmp_path / "2").run()
+    assert "could not undo remove the clean plate from the timeline" in caplog.text
+    assert "could not undo" in caplog.text and "Resolve refused" in caplog.text
+
+
+def test_the_plate_goes_onto_the_timeline_the_run_started_on(daemon, shot, tmp_path) -> None:
+    """#4: the artist switches timelines during the job; the clean plate still lands on the
+    shot's timeline, by its unique id."""
+    from tests.support.fakes.fake_resolve import FakeTimeline
+
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    other = FakeTimeline(scene.calls, "Edit v4", 86400, 1)
+    scene.project.timelines.append(other)
+    other.project = scene.project
+
+    def on_event(event) -> None:
+        if event.stage == "remove":
+            scene.project.timeline = other  # the artist opens another timeline
+
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run(on_event)
+    [placed] = scene.timeline.tracks[1]
+    assert (result.track, placed.start, placed.duration) == (2, 86400, FRAMES)
+    assert other.tracks == [[]] and scene.project.timeline is scene.timeline
+    assert ("Project.SetCurrentTimeline", ("Edit v3",)) in scene.calls
+
+
+def test_render_pins_burn_in_subtitles_and_restores_the_deliver_page(
+    daemon, shot, tmp_path
+) -> None:
+    """#5: the job inherits the Deliver page unless told; burn-in and subtitles are switched
+    off, the render is waited for asynchronously, and the Deliver page comes back as it was."""
+    scene = make_scene(shot, tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    deliver = dict(scene.project.render_settings)
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert all(not scene.project.jobs.get(j) for j in ("job-1", "job-2"))
+    plate = read_image(str(Path(tmp_path / "out").rglob("*void_v001.00086400.exr").__next__()))
+    assert float(plate.pixels[:2, :, :3].max()) != pytest.approx(0.9)  # no burn-in rows
+    assert [s["ExportSubtitle"] for s, _ in scene.renders] == [False, False]
+    assert scene.calls.args("Project.LoadBurnInPreset") == [(NO_BURN_IN,)]
+    assert scene.project.render_settings == deliver and scene.project.render_presets == {}
+    assert result.track == 3
+
+
+def test_a_render_that_never_finishes_times_out_and_undoes(daemon, shot, tmp_path) -> None:
+    """#5: rendering is asynchronous; a render stuck at 10% is given up after the timeout."""
+    scene = make_scene(shot)
+    add_fusion_savers(scene, affected=False)
+
+    def stuck(p, jobs):
+        p.rendering = True
+        p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 10}
+
+    scene.project.on_start_rendering = stuck
+    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    f.render_timeout_s = 0.2
+    with pytest.raises(VoidError, match="did not finish within"):
+        f.run()
+    assert "Project.StopRendering" in scene.calls.names()
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+def test_an_inclusive_end_frame_is_found_before_the_job(daemon, shot, tmp_path) -> None:
+    """#6: a Resolve that reads endFrame as the last frame is found by the trial placement
+    before the job, and the clean plate is placed with the right length."""
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    scene.end_inclusive = True
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    [placed] = scene.timeline.tracks[1]
+    assert (result.track, placed.start, placed.duration) == (2, 86400, FRAMES)
+    names = scene.calls.names()
+    # The trial placement happened before the job's output was imported.
+    assert names.index("Timeline.DeleteClips") < len(names) - names[::-1].index(
+        "MediaPool.ImportMedia"
+    )
+
+
+def test_a_placement_that_cannot_be_made_fails_before_the_job(daemon, shot, tmp_path) -> None:
+    """#6: a placement Resolve will not make is refused before minutes of daemon work."""
+    scene = make_scene(shot, tracks=1)
+    add_fusion_savers(scene, affected=False)
+    scene.project.media_pool.on_append = lambda infos: []
+    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    with pytest.raises(VoidError, match="did not place"):
+        f.run()
+    assert f.request is None  # no daemon job was ever sent
+    assert_project_untouched(scene, 1, tmp_path)
+
+
+def test_auto_takes_the_matte_clip_and_fusion_savers_render_their_comp(
+    daemon, shot, tmp_path
+) -> None:
+    """#2: Savers do not write during a Deliver render. Auto prefers a matte clip above; the
+    Fusion path renders the comp explicitly, once."""
+    scene = make_scene(shot, tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    comp, _ = add_fusion_savers(scene, affected=True)
+    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    assert result.matte == "matte clip 'ball matte' on V2"
+    assert "FusionComp.Render" not in scene.calls.names()
+
+    scene2 = make_scene(shot, tracks=1)
+    comp2, _ = add_fusion_savers(scene2, affected=True)
+    result2 = flow(scene2, settings(daemon, tmp_path / "2", matte="fusion"), tmp_path / "2").run()
+    assert result2.matte == "Fusion Saver 'Saver1' and 'VOID_affected'"
+    assert scene2.calls.args("FusionComp.Render") == [
+        ({"Start": 0, "End": FRAMES - 1, "Wait": True},)
+    ]

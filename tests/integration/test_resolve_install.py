@@ -267,3 +267,74 @@ def test_running_outside_resolve_without_it_says_what_to_set(tmp_path) -> None:
     )
     assert r.returncode == 2
     assert "VOID Remove needs DaVinci Resolve" in r.stdout and "RESOLVE_SCRIPT_API" in r.stdout
+
+
+def test_free_resolve_19_1_is_never_asked_for_uimanager(tmp_path, monkeypatch) -> None:
+    """Issue 16 #1: reading ``fusion.UIManager`` on the free Resolve 19.1+ puts up the upgrade
+    prompt (a modal dialog: later calls fail). The edition is checked first, so it never is."""
+    from void_daemon.demo_shot import make_shot
+
+    scene = make_scene(make_shot(frames=5, width=32, height=32))
+    scene.resolve.product, scene.resolve.version = "DaVinci Resolve", "19.1.3.7"
+    monkeypatch.setattr("void_resolve.app.qt_available", lambda: False)
+    api = resolve_api.connect(scene.namespace)
+    assert choose_ui(api, {}) == "console"
+    assert scene.calls.modal == ""  # no prompt: choosing the window did not read UIManager
+    assert not api.has_ui_manager()
+    with pytest.raises(VoidError, match="upgrade prompt"):
+        api.dialog("VOID Remove", {})
+    assert scene.calls.modal == "" and not any("UIManager" in n for n in scene.calls.names())
+    # The fake is as strict as the host: reading it would have put the prompt up.
+    assert scene.resolve.fusion.UIManager is None and scene.calls.modal
+    assert scene.project.SetCurrentRenderMode(1) is None  # refused while the prompt is up
+
+
+def test_the_self_test_entry_is_installed_and_runs_every_check(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """The Scripts-menu "VOID Remove Self-Test" on a scratch project, against the strict fake:
+    one line per check with the host version, a report file, the artist's project reopened and
+    the scratch project deleted."""
+    from tests.support.fakes.resolve_scene import scratch_project
+    from void_daemon.demo_shot import make_shot
+
+    assert installer.install(args(scripts_dir=str(tmp_path / "Scripts"))) == 0
+    script = tmp_path / "Scripts" / "Utility" / "VOID Remove Self-Test.py"
+    assert script.read_text(encoding="utf-8").startswith(installer.MARKER)
+    assert "from void_resolve.selftest import main" in script.read_text(encoding="utf-8")
+
+    scene = make_scene(make_shot(frames=5, width=32, height=32))
+    manager = scene.resolve.project_manager
+    manager.on_create_project = lambda name: scratch_project(scene.calls, name)
+    monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path / "home"))
+    exec(
+        compile(script.read_text(encoding="utf-8"), str(script), "exec"),
+        {"__name__": "__main__", **scene.namespace},
+    )
+    out = capsys.readouterr().out
+    lines = [ln.removeprefix("VOID Remove Self-Test: ") for ln in out.splitlines()]
+    verdicts = {
+        ln.split(":")[0][5:].split(" [")[0]: ln[:4].strip()
+        for ln in lines
+        if ln[:4] in ("PASS", "FAIL", "INFO", "SKIP")
+    }
+    assert verdicts == {
+        "host": "INFO",
+        "edition": "INFO",
+        "CreateProject": "PASS",
+        "OpenPage": "PASS",
+        "SetCurrentTimeline by unique id": "PASS",
+        "ImportMedia": "PASS",
+        "AppendToTimeline endFrame": "INFO",
+        "render (async, pinned settings)": "PASS",
+        "DeleteClips and the Edit page": "PASS",
+        "Fusion comp render of a Saver": "SKIP",
+        "dialog timer": "SKIP",
+        "cleanup": "PASS",
+    }, out
+    assert "DaVinci Resolve Studio 19.1.3.7" in out and "endFrame is exclusive" in out
+    assert "off the Edit page: False; on it: True" in out
+    [report] = (tmp_path / "home" / "resolve-selftest").glob("resolve-selftest-*.txt")
+    assert report.read_text(encoding="utf-8").count("\n") == len(verdicts)
+    assert manager.current is scene.project and list(manager.projects) == ["Show 1"]
+    assert scene.calls.modal == ""

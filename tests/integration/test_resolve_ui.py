@@ -195,3 +195,28 @@ def test_qt_window_opens_the_panel_when_it_imports(qtbot, daemon, scene, tmp_pat
         )
     finally:
         panel.close()
+
+
+def test_a_build_that_sends_the_timer_to_its_id_still_runs(daemon, scene, tmp_path) -> None:
+    """Issue 16 #7: some builds deliver a Timer's Timeout to ``win.On[timerID]`` rather than
+    ``disp.On.Timeout``; the dialog must not stay at "starting"."""
+    bmd = scene.namespace["bmd"]
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd.dispatcher.timer_route = "id"
+    seen = {}
+
+    def artist(dispatcher) -> None:
+        items = dispatcher.window.GetItems()
+        items["engine"].CurrentText = "propagate"  # the fake's combo box keeps no text itself
+        dispatcher.window.On.run.Clicked(None)
+        deadline = time.monotonic() + 60
+        while not items["run"].Enabled and time.monotonic() < deadline:
+            if not dispatcher.fire_timer(Dialog.TIMER_ID):
+                break  # nobody listens there: the run would never leave "starting"
+            time.sleep(0.005)
+        seen["status"] = items["status"].Text
+        dispatcher.window.On[Dialog.WINDOW_ID].Close(None)
+
+    bmd.dispatcher.on_run_loop = artist
+    run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path))
+    assert seen["status"].startswith("Done: "), seen["status"]

@@ -131,6 +131,7 @@ def test_render_settings_ask_for_straight_alpha_only_when_the_matte_is_the_alpha
         "CustomName": "plate",
         "ExportVideo": True,
         "ExportAudio": False,
+        "ExportSubtitle": False,
         "FormatWidth": 1920,
         "FormatHeight": 1080,
         "FrameRate": 23.976,
@@ -222,9 +223,11 @@ def test_matte_savers_by_name_else_the_one_fed_by_a_mask() -> None:
         mattes.choose_matte_savers([saver("Saver1", "PolylineMask"), saver("Saver2", "MagicMask")])
 
 
-def test_auto_matte_prefers_fusion_then_a_matte_named_clip_above() -> None:
+def test_auto_matte_prefers_a_matte_named_clip_above_then_fusion() -> None:
+    # Issue 16 #2: a matte clip renders through Deliver like the plate; a Saver needs a comp render.
     above, title = item("ball matte", 2), item("Title 1", 2)
-    assert mattes.choose_matte("auto", [saver("Saver1", "PolylineMask")], above).kind == "fusion"
+    assert mattes.choose_matte("auto", [saver("Saver1", "PolylineMask")], above).kind == "track"
+    assert mattes.choose_matte("auto", [saver("Saver1", "PolylineMask")], title).kind == "fusion"
     assert mattes.choose_matte("auto", [], above) == mattes.MatteChoice("track", above)
     assert mattes.choose_matte("track", [], title) == mattes.MatteChoice("track", title)
     assert mattes.choose_matte("alpha", [], None).describe() == "the clip's alpha"
@@ -368,11 +371,71 @@ def test_progress_bar_and_stage_shares() -> None:
 def test_rollback_undoes_newest_first_and_keeps_going_past_a_failure() -> None:
     done = []
     rb = rollback.Rollback()
-    rb.add("bin", lambda: done.append("bin"))
+    rb.add("bin", lambda: done.append("bin") or True)
     rb.add("media", lambda: 1 / 0)
-    rb.add("track", lambda: done.append("track"))
+    rb.add("track", lambda: done.append("track") or True)
     assert rb.labels == ["bin", "media", "track"]
     assert rb.run() == ["media"] and done == ["track", "bin"] and len(rb) == 0
-    rb.add("x", lambda: done.append("x"))
+    rb.add("x", lambda: done.append("x") or True)
     rb.forget()
     assert rb.run() == [] and "x" not in done
+
+
+def test_rollback_counts_a_false_or_none_return_as_a_failure() -> None:
+    """Issue 16 #3: Resolve refuses by returning False (None with a dialog up), not raising."""
+    rb = rollback.Rollback()
+    rb.add("clip", lambda: False)
+    rb.add("track", lambda: None)
+    rb.add("bin", lambda: True)
+    assert rb.run() == ["track", "clip"]
+
+
+def test_a_step_already_done_leaves_the_rollback() -> None:
+    rb = rollback.Rollback()
+    rb.add("bin", lambda: True)
+    rb.add("trial", lambda: False)
+    rb.done("trial")
+    assert rb.labels == ["bin"] and rb.run() == []
+
+
+def _fake_methods() -> dict[str, object]:
+    import inspect
+
+    from tests.support.fakes import fake_resolve
+
+    out = {}
+    for name, cls in vars(fake_resolve).items():
+        if isinstance(cls, type) and cls.__module__ == fake_resolve.__name__:
+            for attr, value in vars(cls).items():
+                if attr[:1].isupper() and (callable(value) or isinstance(value, property)):
+                    out[f"{name}.{attr}"] = inspect.getdoc(value) or ""
+    return out
+
+
+def test_every_fake_host_method_names_its_source() -> None:
+    """Issue 16: each fake method says which documentation line or measured ledger it models."""
+    sources = ("README", "ledger", "issue 16", "Fusion", "UIManager")
+    missing = sorted(k for k, doc in _fake_methods().items() if not any(w in doc for w in sources))
+    assert missing == []
+
+
+def test_the_glue_calls_no_host_method_the_fake_does_not_declare() -> None:
+    """A Resolve call in api.py that the fake lacks would pass every test and fail on the host."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("void_resolve.api")
+    assert spec is not None and spec.origin
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    called = {
+        n.func.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr[:1].isupper()
+        and n.func.attr not in {"HGroup", "VGroup", "Label", "ComboBox", "LineEdit"}
+        and n.func.attr not in {"CheckBox", "Button", "Timer", "VoidError"}
+    }
+    declared = {k.split(".")[1] for k in _fake_methods()}
+    assert sorted(called - declared) == []
