@@ -5,10 +5,23 @@
   :mod:`void_nuke.gizmo_writer` writes ``nuke_path/VOIDRemove.gizmo`` from it;
 * :mod:`void_nuke.actions` holds the node's buttons, callbacks and the batch entry point,
   :mod:`void_nuke.startup` what ``nuke_path/init.py`` and ``menu.py`` run;
-* :mod:`void_nuke.installer` is ``void-remove install nuke``.
+* :mod:`void_nuke.installer` is ``void-remove install nuke``;
+* :func:`selftest` (:mod:`void_nuke.self_test`) checks every host call inside a real Nuke.
 
 The run itself (settings, fingerprint, plan, progress) is host-agnostic and lives in
 :mod:`void_client.node_job`. Importing this package touches nothing in Nuke; ``void-remove
 install nuke`` puts this package's folder on Nuke's ``sys.path`` and ``nuke_path/`` on its
 plugin path.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def selftest(report_dir: str | None = None) -> Any:
+    """Run the self-test from Nuke's Script Editor: ``import void_nuke; void_nuke.selftest()``.
+    Prints a PASS/FAIL line per host call and writes a report file (``docs/nuke.md``)."""
+    from void_nuke import self_test  # imports nuke: only when called
+
+    return self_test.run(report_dir)

@@ -7,14 +7,26 @@ through :mod:`void_nuke.host`. ``nuke_path/init.py`` and ``menu.py`` reach this 
 :mod:`void_nuke.startup`, ``nuke_path/void_remove_batch.py`` through :func:`batch_main`.
 
 In the GUI a run exports plate and mattes with temporary Writes executed in the main thread under a
-``ProgressTask``, then runs the job on a worker thread; the node's status, the progress bar and
-the internal Read are updated through ``executeInMainThread`` as results arrive. Under
-``nuke -t`` / ``nuke -x`` (no GUI) the same steps run blocking in the calling thread.
+``ProgressTask`` (Nuke is busy for the export: ``nuke.execute`` runs on the main thread; the
+progress window is only for the export), then runs the job on a worker thread; the node's
+status knob is the one progress indicator of the job, and it and the internal Read are updated
+through ``executeInMainThread`` as results arrive. A run follows its node through a rename; a
+deleted node's run asks before it is cancelled. ``nuke -t void_remove_batch.py`` runs the same
+steps blocking in the calling thread.
+
+A render (``nuke -x``, a farm task, a GUI render) never runs the VOID job: the Write's
+``beforeRender`` hook (:func:`before_render`) uses results already on disk, found by the
+fingerprint that names the run folder, or aborts the render with what to do (issue 16, finding 9).
+
+The stale indicator is cheap (finding 10): ``updateUI`` hashes only the node's settings and its
+direct inputs' knobs (:func:`quick_signature`) and walks the whole upstream graph only when that
+changed; Run, Submit and renders always compute the full fingerprint.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import threading
 import time
@@ -32,7 +44,7 @@ log = logging.getLogger("void_nuke")
 
 #: Frames per ``nuke.execute`` of an export: how often progress updates and cancel is checked.
 EXPORT_CHUNK = 8
-#: The stale check walks the upstream graph; in ``updateUI`` do it at most this often per node.
+#: ``updateUI`` compares the quick signature at most this often per node.
 REFRESH_INTERVAL_S = 1.0
 
 
@@ -48,11 +60,15 @@ class Prepared:
 
 @dataclass
 class GuiRun:
-    """A GUI run in flight. Worker threads post here; the main thread applies (coalesced)."""
+    """A GUI run in flight. Worker threads post here; the main thread applies (coalesced).
+
+    ``name`` is the node's full name now: a rename moves the run to the new name."""
 
     prepared: Prepared
-    task: Any
+    name: str
     job: H.NodeRun | None = None
+    #: The node was deleted and the artist chose to let the job finish (None: not asked yet).
+    orphan_kept: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     latest: H.RunState | None = None
     frames_arrived: bool = False
@@ -62,6 +78,8 @@ class GuiRun:
 #: GUI runs in flight, by node full name.
 RUNS: dict[str, GuiRun] = {}
 _LAST_REFRESH: dict[str, float] = {}
+#: The quick signature each node had at its last full stale check, by node full name.
+_QUICK: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------- deciding
@@ -92,14 +110,34 @@ def prepare(node: Any) -> Prepared:
 def fingerprint(node: Any, settings: H.NodeSettings, first: int, last: int) -> str:
     starts = [host.input_node(node, i) for i in range(len(N.INPUTS))]
     digests = H.upstream_digest(starts, host.graph_inputs, host.full_name, _describe)
-    channels = {
-        k: host.knob_script(node, k) for k in ("remove_channel", "affected_channel")
-    }  # Link knobs
-    return H.fingerprint(settings, first, last, digests, channels)
+    return H.fingerprint(settings, first, last, digests, matte_channels(node))
+
+
+def matte_channels(node: Any) -> dict[str, str]:
+    """The matte channels as selected: the internal knobs the Link knobs show, read directly (a
+    Link knob's ``toScript()`` may give the link's name, so a channel switch would go unseen)."""
+    return {k.name: str(host.linked_value(node, k.link)) for k in N.KNOBS if k.kind == N.LINK}
 
 
 def _describe(node: Any) -> str:
     return host.class_name(node) + "\n" + N.describe_knobs(host.knob_scripts(node))
+
+
+def quick_signature(node: Any) -> str:
+    """What ``updateUI`` compares: the node's settings and matte channels, and each direct
+    input's identity, class, knobs and frame range; nothing further upstream is serialised."""
+    parts: list[str] = [
+        repr(sorted(host.knob_values(node, N.SETTINGS_KNOBS).items())),
+        repr(sorted(matte_channels(node).items())),
+    ]
+    for i in range(len(N.INPUTS)):
+        source = host.input_node(node, i)
+        if source is None:
+            parts.append("none")
+            continue
+        parts.append(host.full_name(source) + "\n" + _describe(source))
+        parts.append(repr(host.frame_range(source)))
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- buttons
@@ -122,7 +160,7 @@ def run(node: Any = None, force: bool = False) -> None:
         run_blocking(node, force)
         return
     name = host.full_name(node)
-    if name in RUNS:
+    if _run_of(node) is not None:
         host.message(f"{name} is already running; press Cancel to stop it.")
         return
     try:
@@ -134,18 +172,22 @@ def run(node: Any = None, force: bool = False) -> None:
                 _show_reused(p)
                 return
         _set_status(node, "exporting", "running")
-        task = host.progress_task(f"VOID Remove: {name}")
+        # The progress window is for the export only (it blocks Nuke's main thread); the job's
+        # progress is the node's status knob, not a window for the whole daemon job.
+        task = host.progress_task(f"VOID Remove: exporting {name}")
         export(p, task)
+        task.setProgress(100)
+        del task  # closes the progress window
     except VoidError as exc:
         _show_error(node, exc)
         return
-    _start(p, task, autostart=False)
+    _start(p, autostart=False)
 
 
 def cancel(node: Any = None) -> None:
     """The Cancel button: stops the node's running job at the daemon's next step boundary."""
     node = node if node is not None else host.this_node()
-    current = RUNS.get(host.full_name(node))
+    current = _run_of(node)
     if current is None or current.job is None:
         host.set_knob(node, "status", "nothing to cancel")
         return
@@ -206,8 +248,30 @@ def export(p: Prepared, task: Any = None) -> None:
 
 
 # --------------------------------------------------------------------------- GUI run
-def _start(p: Prepared, task: Any, autostart: bool) -> None:
-    current = GuiRun(p, task)
+def _follow(current: GuiRun) -> Any:
+    """The run's node, following a rename (the run moves to the new name); None once deleted."""
+    node = current.prepared.node
+    name = host.live_full_name(node)
+    if name is None:
+        return None
+    if name != current.name:
+        log.info("%s was renamed %s; its VOID job keeps running", current.name, name)
+        if RUNS.get(current.name) is current:
+            del RUNS[current.name]
+        RUNS[name] = current
+        current.name = name
+    return node
+
+
+def _run_of(node: Any) -> GuiRun | None:
+    """The run in flight for ``node``, whatever it is called now."""
+    for current in list(RUNS.values()):
+        _follow(current)
+    return RUNS.get(host.full_name(node))
+
+
+def _start(p: Prepared, autostart: bool) -> None:
+    current = GuiRun(p, p.name)
     current.job = H.NodeRun(
         p.plan,
         p.settings,
@@ -215,7 +279,7 @@ def _start(p: Prepared, task: Any, autostart: bool) -> None:
         on_frame=lambda frame: _post(current, frame=True),
         autostart=autostart,
     )
-    RUNS[p.name] = current
+    RUNS[current.name] = current
     _show_results(p)  # the Read follows the new run: frames replace the Source as they arrive
     _set_status(p.node, str(H.RunStage.STARTING), "running")
     current.job.start(on_done=lambda job: host.in_main_thread(_finish, current))
@@ -238,28 +302,34 @@ def _apply(current: GuiRun) -> None:
     with current.lock:
         state, frames = current.latest, current.frames_arrived
         current.frames_arrived = current.pending = False
-    node = host.to_node(current.prepared.name)
-    if node is None:  # the node was deleted: nobody is waiting for this job
-        if current.job is not None:
-            current.job.cancel()
+    node = _follow(current)
+    if node is None:
+        _orphaned(current)
         return
     if state is not None:
         host.set_knob(node, "status", state.text())
-        if current.task is not None:
-            current.task.setMessage(state.text())
-            current.task.setProgress(state.percent)
     if frames:
         _reload(node)
-    if current.task is not None and current.task.isCancelled() and current.job is not None:
+
+
+def _orphaned(current: GuiRun) -> None:
+    """The node was deleted while its job runs: ask once whether to cancel the job."""
+    if current.orphan_kept is not None or current.job is None:
+        return
+    current.orphan_kept = not host.ask(
+        f"{current.name} was deleted while its VOID Remove job runs.\nCancel the job?"
+        f"\n(No: it finishes and its results stay in {current.prepared.plan.run_dir})"
+    )
+    if not current.orphan_kept:
         current.job.cancel()
 
 
 def _finish(current: GuiRun) -> None:
     """Main thread, once the worker is done: final state, error message, or an offer to start the daemon."""
     _apply(current)
-    RUNS.pop(current.prepared.name, None)
-    current.task = None  # closes the progress window
-    node = host.to_node(current.prepared.name)
+    if RUNS.get(current.name) is current:
+        del RUNS[current.name]
+    node = _follow(current)
     job = current.job
     if node is None or job is None:
         return
@@ -274,12 +344,8 @@ def _finish(current: GuiRun) -> None:
     endpoint = current.prepared.settings.endpoint
     if error.code == ErrorCode.DAEMON_UNREACHABLE and not job.autostart and is_local(endpoint):
         if host.ask(f"No VOID daemon answers at {endpoint}.\nStart one on this machine?"):
-            p = Prepared(
-                node, current.prepared.name, current.prepared.settings, current.prepared.plan
-            )
-            _start(
-                p, host.progress_task(f"VOID Remove: {p.name}"), autostart=True
-            )  # the exports are still there
+            p = Prepared(node, current.name, current.prepared.settings, current.prepared.plan)
+            _start(p, autostart=True)  # the exports are still there
             return
     _show_error(node, error)
 
@@ -317,26 +383,50 @@ def _log_state(name: str, state: H.RunState) -> None:
 
 
 def before_render() -> None:
-    """Before a Write renders: VOID Remove nodes upstream of it bring their results up to date
-    (blocking, in batch). In the GUI the artist runs them; a render there only warns."""
+    """Before a Write renders, in whatever process renders it (Nuke fires ``beforeRender`` in
+    the GUI, under ``nuke -t`` and in every ``nuke -x`` farm task): never run the VOID job here.
+
+    Each VOID Remove node upstream of the Write must have finished results on disk for its
+    current inputs (the run folder is named by the fingerprint): the node is pointed at them and
+    the render goes on. Otherwise a render process aborts with what to do; the GUI only warns
+    (the artist sees the node's state and may render the Source on purpose)."""
     write = host.this_node()
     upstream = H.upstream_order([write], host.graph_inputs, host.full_name)
     for node in (n for n in upstream if host.class_name(n) == N.NODE_CLASS):
         name = host.full_name(node)
-        if host.is_gui():
-            try:
-                current = name not in RUNS and H.results_complete(prepare(node).plan)
-            except VoidError:
-                current = False
-            if not current:
-                log.warning(
-                    "%s: its results are not up to date; the render shows what is there", name
-                )
-            continue
         try:
-            run_blocking(node)
+            p = prepare(node)
+            current = _run_of(node) is None and H.results_complete(p.plan)
         except VoidError as exc:
+            if host.is_gui():
+                log.warning("%s: %s; the render shows what is there", name, exc.message)
+                continue
             raise RuntimeError(f"VOID Remove {name}: [{exc.code.value}] {exc.message}") from exc
+        if current:
+            _point_at_results(p)
+            continue
+        if host.is_gui():
+            log.warning("%s: its results are not up to date; the render shows what is there", name)
+            continue
+        raise RuntimeError(missing_results_message(name, p.plan))
+
+
+def missing_results_message(name: str, plan: H.RunPlan) -> str:
+    """Why a render of a Write downstream of ``name`` stopped, and what the artist does next."""
+    return (
+        f"VOID Remove {name}: no finished results for its current inputs in {plan.run_dir}. "
+        "A render never runs the VOID job: press VOID Remove on the node (or Submit to farm, or "
+        "run 'nuke -t void_remove_batch.py SCRIPT'), then render again."
+    )
+
+
+def _point_at_results(p: Prepared) -> None:
+    """Make the node show the finished results (a render process: no status, no reload)."""
+    pattern = N.nuke_path(p.plan.pattern("result"))
+    if str(host.knob_value(p.node, "results")) != pattern:
+        host.set_knob(p.node, "results", pattern)
+        host.set_knob(p.node, "result_first", p.plan.first)
+        host.set_knob(p.node, "result_last", p.plan.last)
 
 
 def batch_main(argv: list[str]) -> int:
@@ -385,25 +475,40 @@ def knob_changed() -> None:
         manual = not bool(host.knob_value(node, knob))
         host.set_enabled(node, "range_first", manual)
         host.set_enabled(node, "range_last", manual)
+    if knob == "showPanel":
+        host.set_read_only(node, "results")  # a scripts saved before this version left it editable
     if knob in N.STALE_TRIGGERS:
         refresh(node)
 
 
 def update_ui() -> None:
-    """updateUI callback: notices upstream edits (no knobChanged reaches this node for them)."""
+    """updateUI callback: notices edits of the direct inputs (no knobChanged reaches this node
+    for them) by the quick signature; the full upstream walk runs only when it changed. An edit
+    further upstream is seen by the next Run (no reuse), Submit or render (full fingerprint)."""
     node = host.this_node()
     name, now = host.full_name(node), time.monotonic()
-    if now - _LAST_REFRESH.get(name, 0.0) >= REFRESH_INTERVAL_S:
-        _LAST_REFRESH[name] = now
-        refresh(node)
+    if now - _LAST_REFRESH.get(name, 0.0) < REFRESH_INTERVAL_S:
+        return
+    _LAST_REFRESH[name] = now
+    if not str(host.knob_value(node, "run_hash")) or name in RUNS:
+        return
+    try:
+        quick = quick_signature(node)
+    except VoidError:
+        quick = ""
+    if quick and _QUICK.get(name) == quick:
+        return
+    refresh(node)
 
 
 def refresh(node: Any) -> None:
     """Mark the node stale when its inputs or settings no longer match its last run's."""
     run_hash = str(host.knob_value(node, "run_hash"))
-    if not run_hash or host.full_name(node) in RUNS:
+    name = host.full_name(node)
+    if not run_hash or _run_of(node) is not None:
         return  # never run, or running: nothing to compare yet
     try:
+        _QUICK[name] = quick_signature(node)
         stale = prepare(node).plan.fingerprint != run_hash
     except VoidError:
         stale = True  # e.g. an input was disconnected
@@ -419,6 +524,7 @@ def _set_status(node: Any, text: str, colour: str) -> None:
 
 
 def _show_results(p: Prepared) -> None:
+    host.set_read_only(p.node, "results")  # set by VOID Remove only: the artist cannot edit it
     host.set_knob(p.node, "results", N.nuke_path(p.plan.pattern("result")))
     host.set_knob(p.node, "result_first", p.plan.first)
     host.set_knob(p.node, "result_last", p.plan.last)

@@ -12,6 +12,10 @@ from typing import Any
 import nuke
 
 
+def nuke_version() -> str:
+    return str(nuke.NUKE_VERSION_STRING)
+
+
 def is_gui() -> bool:
     return bool(nuke.GUI)
 
@@ -39,6 +43,16 @@ def all_nodes(node_class: str) -> list[Any]:
 
 def full_name(node: Any) -> str:
     return node.fullName()
+
+
+def live_full_name(node: Any) -> str | None:
+    """The node's full name now (it follows a rename), or None once the node was deleted: Nuke
+    keeps the Python object, which raises ValueError ("A PythonObject is not attached to a
+    node") when used."""
+    try:
+        return str(node.fullName())
+    except ValueError:
+        return None
 
 
 def short_name(node: Any) -> str:
@@ -74,6 +88,18 @@ def set_enabled(node: Any, name: str, enabled: bool) -> None:
     node[name].setEnabled(enabled)
 
 
+def set_read_only(node: Any, name: str) -> None:
+    """The artist can read and copy the knob but not edit it; Python's setValue still works."""
+    node[name].setFlag(nuke.READ_ONLY)
+
+
+def linked_value(node: Any, link: str) -> Any:
+    """The value of the internal knob ``"Node.knob"`` a Link knob shows: the channel itself (a
+    Link knob's ``toScript()`` may give the link's name, not the value)."""
+    child_name, knob_name = link.split(".")
+    return node.node(child_name)[knob_name].value()
+
+
 def knob_scripts(node: Any) -> dict[str, str]:
     return {name: knob.toScript() for name, knob in node.knobs().items()}
 
@@ -101,6 +127,23 @@ def child(group: Any, name: str) -> Any:
 
 def create_node(node_class: str) -> Any:
     return nuke.createNode(node_class)
+
+
+def create_in(group: Any, node_class: str) -> Any:
+    """A node made with ``nuke.nodes`` (no selection wiring, no panel), inside ``group`` or at
+    the script's top level when ``group`` is None."""
+    if group is None:
+        return getattr(nuke.nodes, node_class)()
+    with group:
+        return getattr(nuke.nodes, node_class)()
+
+
+def set_name(node: Any, name: str) -> None:
+    node.setName(name)
+
+
+def is_read_only(node: Any, name: str) -> bool:
+    return bool(node[name].getFlag(nuke.READ_ONLY))
 
 
 def create_write(group: Any, source: Any) -> Any:
@@ -152,6 +195,10 @@ def save_script() -> None:
 
 def add_before_render(function: Callable[[], None]) -> None:
     nuke.addBeforeRender(function)
+
+
+def remove_before_render(function: Callable[[], None]) -> None:
+    nuke.removeBeforeRender(function)
 
 
 def add_knob_changed(function: Callable[[], None], node_class: str) -> None:

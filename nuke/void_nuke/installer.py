@@ -9,8 +9,13 @@ there once) that appends ``<nuke-dir>/void_remove/site-packages`` and the folder
 :func:`find_nuke_path`). The client's light dependencies (numpy, pyzmq, msgpack,
 OpenImageIO) are pip-installed with ``--target`` into that site-packages folder for Nuke's own
 Python version, so Nuke's installation is never touched. Qt is not installed by default: Nuke
-13-15 ship PySide2 and Nuke 16 ships PySide6, and a second copy on ``sys.path`` would load a Qt
+13-15 ship PySide2 and Nuke 16-17 ship PySide6, and a second copy on ``sys.path`` would load a Qt
 that does not match Nuke's (``--with-qt`` adds it for a build that lacks one).
+
+Nuke 13 and 14 are refused before anything changes (issue 16, finding 8): their Python (3.7,
+3.9) is below the client's 3.10 and OpenImageIO publishes no wheel for 3.7, so pip would fail
+half-way or install a client that cannot import. The host isolation planned in ``docs/nuke.md``
+lifts this.
 """
 
 from __future__ import annotations
@@ -25,16 +30,20 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-#: Nuke major version -> (its Python, the Qt binding it ships), per the VFX Reference Platform.
+#: Nuke major version -> (its Python, the Qt binding it ships), per the VFX Reference Platform
+#: year each release follows (13: CY2020, 14: CY2022, 15: CY2023, 16: CY2024, 17: CY2025: Python
+#: 3.11, Qt 6.5). Nuke 17's entry is the platform's, not read off a Foundry release note: pass
+#: ``--nuke-python`` (Nuke's own ``python3``) to be exact.
 NUKE_PYTHONS: dict[int, tuple[str, str]] = {
     13: ("3.7", "PySide2"),
     14: ("3.9", "PySide2"),
     15: ("3.10", "PySide2"),
     16: ("3.11", "PySide6"),
+    17: ("3.11", "PySide6"),
 }
 #: What ``--with-qt`` adds, matching the Qt each Nuke is built against (5.15 and 6.5).
 QT_REQUIREMENTS = {"PySide2": "PySide2>=5.15,<5.16", "PySide6": "PySide6-Essentials>=6.5,<6.6"}
-#: The client's Python floor (pyproject's requires-python); older Nukes get a warning.
+#: The client's Python floor (pyproject's requires-python); older Nukes are refused.
 CLIENT_MIN_PYTHON = (3, 10)
 DISTRIBUTION = "void-remove"
 #: Files that make a folder the VOID Remove NUKE_PATH entry.
@@ -58,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         choices=sorted(NUKE_PYTHONS),
         default=15,
-        help="Nuke major version, picks its Python for the dependencies (default 15)",
+        help="Nuke major version, picks its Python for the dependencies (default 15; 13 and 14 are refused)",
     )
     p.add_argument(
         "--nuke-python",
@@ -103,6 +112,10 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
             init_py.write_text(new, encoding="utf-8")
             print(f"removed the VOID Remove block from {init_py}")
         return 0
+    refusal = unsupported(args.nuke_version)
+    if refusal:
+        print(f"void-remove: {refusal}", file=sys.stderr)
+        return 2
     source = Path(args.source).expanduser().resolve() if args.source else find_nuke_path()
     missing = [f for f in NUKE_PATH_FILES if not (source / f).is_file()]
     if missing:
@@ -123,13 +136,6 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
         print(f"added {source} to Nuke's plugin path in {init_py}")
     else:
         print(f"{init_py} already loads VOID Remove from {source}")
-    py, _qt = NUKE_PYTHONS[args.nuke_version]
-    if tuple(int(x) for x in py.split(".")) < CLIENT_MIN_PYTHON and not args.nuke_python:
-        print(
-            f"warning: Nuke {args.nuke_version} runs Python {py}; the VOID Remove client is built for Python "
-            f"{'.'.join(map(str, CLIENT_MIN_PYTHON))}+ (Nuke 15 and later)",
-            file=sys.stderr,
-        )
     if args.no_deps:
         return 0
     cmd = pip_command(
@@ -149,6 +155,21 @@ def install(args: argparse.Namespace, run: Runner = subprocess.run) -> int:
         return int(done.returncode) or 1
     print("done. Restart Nuke: Nodes toolbar > VOID > VOID Remove (docs/nuke.md)")
     return 0
+
+
+def unsupported(nuke_version: int) -> str:
+    """Why this Nuke cannot run the VOID Remove node (empty when it can)."""
+    py = NUKE_PYTHONS[nuke_version][0]
+    if tuple(int(x) for x in py.split(".")) >= CLIENT_MIN_PYTHON:
+        return ""
+    floor = ".".join(map(str, CLIENT_MIN_PYTHON))
+    why = f"Nuke {nuke_version} runs Python {py}, below the VOID Remove client's {floor}"
+    if py == "3.7":
+        why += " (and OpenImageIO publishes no wheel for Python 3.7)"
+    return (
+        f"{why}; nothing was installed. Use Nuke 15 or later, or run VOID Remove outside Nuke "
+        "('void-remove run', or a render farm) and read its results with a Read node."
+    )
 
 
 def find_nuke_path() -> Path:

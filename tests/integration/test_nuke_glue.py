@@ -13,13 +13,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.support.daemons import free_port
-from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Node
+from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Knob, LinkKnob, Node
 from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
 from void_client import node_job as H
 from void_client.quadmask import build_quadmask, hole
@@ -36,6 +37,7 @@ if str(REPO / "nuke") not in sys.path:
 
 import void_nuke.actions as glue  # noqa: E402
 import void_nuke.host  # noqa: E402  (needs the NUKE_PATH folder on sys.path)
+import void_nuke.startup  # noqa: E402
 
 FIRST = 1001
 JOB = {"window": 13, "overlap": 4, "dilation": 2}
@@ -51,6 +53,8 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeNuke:
     monkeypatch.setitem(sys.modules, "nukescripts", FakeNukescripts())
     monkeypatch.setattr(void_nuke.host, "nuke", f)
     glue.RUNS.clear()
+    glue._LAST_REFRESH.clear()
+    glue._QUICK.clear()
     yield f
     for run in list(glue.RUNS.values()):  # never leave a worker talking to the daemon
         if run.job is not None:
@@ -67,17 +71,23 @@ def void_node(fake: FakeNuke, name: str = "VOIDRemove1", **knobs: Any) -> Node:
     """A VOIDRemove node as Nuke would build it from the gizmo file: its knobs with their saved
     defaults, its internal nodes by name (read with the gizmo test's own reader)."""
     g = read_gizmo(GIZMO.read_text(encoding="utf-8"))
-    values = {k: typed_default(u, g.knobs.get(k)) for k, u in g.user_knobs.items()}
-    for k in N.KNOBS:
-        if k.kind == N.LINK:  # a Link knob shows the internal knob's value
-            node_name, knob_name = k.link.split(".")
-            values[k.name] = g.nodes[node_name].knobs[knob_name]
+    values: dict[str, Any] = {k: typed_default(u, g.knobs.get(k)) for k, u in g.user_knobs.items()}
     values["tile_color"] = int(g.knobs["tile_color"], 16)
-    values.update(knobs)
     children = [
-        Node(n.cls, n.name, {"reload": None} if n.cls == "Read" else {}) for n in g.nodes.values()
+        Node(n.cls, n.name, {**n.knobs, **({"reload": None} if n.cls == "Read" else {})})
+        for n in g.nodes.values()
     ]
-    return fake.add(Node(N.NODE_CLASS, name, values, children=children))
+    by_name = {c.name(): c for c in children}
+    for k in N.KNOBS:
+        if k.kind == N.LINK:  # a Link knob shows (and sets) the internal knob's value
+            node_name, knob_name = k.link.split(".")
+            values[k.name] = LinkKnob(k.name, by_name[node_name][knob_name], k.link)
+    links = {k: v for k, v in knobs.items() if isinstance(values.get(k), LinkKnob)}
+    values.update({k: v for k, v in knobs.items() if k not in links})
+    node = fake.add(Node(N.NODE_CLASS, name, values, children=children))
+    for k, v in links.items():
+        node[k].setValue(v)
+    return node
 
 
 def wired(fake: FakeNuke, shot: Shot, affected: bool = True, **knobs: Any) -> Node:
@@ -243,8 +253,10 @@ def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(
     assert sorted(by_write.values()) == [plan.frames] * 3
     assert all(b - a + 1 <= glue.EXPORT_CHUNK for _, a, b in executes(fake))
     assert [args[0] for name, args in fake.calls if name == "delete"] == list(by_write)
-    task = fake.tasks[0]
+    (task,) = fake.tasks  # one progress window, for the export only (finding 11)
     assert task.progress[0] == 0 and any(m.startswith("exporting remove") for m in task.messages)
+    assert task.progress[-1] == 100
+    export_updates = (len(task.messages), len(task.progress))
     assert (
         node["results"].value() == N.nuke_path(plan.pattern("result"))
         and node["result_first"].value() == FIRST
@@ -258,7 +270,8 @@ def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(
         node["tile_color"].value() == N.TILE_COLOURS["done"]
         and node["run_hash"].value() == plan.fingerprint
     )
-    assert task.progress[-1] == 100 and fake.messages == []
+    assert (len(task.messages), len(task.progress)) == export_updates and fake.messages == []
+    assert len(fake.tasks) == 1  # the job's progress is the node's status, not a window
     assert node.node(N.RESULT_READ)["reload"].executed >= 2 and node["results_version"].value() >= 2
     assert set(node["status"].threads) == {main}  # every UI update came through executeInMainThread
     # The daemon ran the job the knobs describe, and the frames are the real pipeline's.
@@ -482,23 +495,170 @@ def test_batch_failure_exits_nonzero_with_the_reason(
     assert glue.batch_main(["shot.nk", "--node", "NoSuchNode"]) == 2
 
 
-def test_render_mode_brings_upstream_void_nodes_up_to_date_before_a_write(
-    fake: FakeNuke, daemon, shot: Shot
-) -> None:
-    fake.GUI = False
-    node = wired(fake, shot, endpoint=daemon.endpoint)
+def render_graph(fake: FakeNuke, **knobs: Any) -> tuple[Node, Node]:
+    """A comp: Read and rotos into VOID Remove, a Grade, the comp's Write (also built by
+    ``tests/support/nuke_render_task.py`` in each simulated render process)."""
+    node = wired(fake, SimpleNamespace(plate=[None] * 12), **knobs)
+    grade = fake.add(Node("Grade", "Grade1", {"white": 1.2}))
     write = fake.add(Node("Write", "Write1", {"file": "/out/clean.####.exr"}))
-    grade = fake.add(Node("Grade", "Grade1"))
     grade.setInput(0, node)
     write.setInput(0, grade)
+    return node, write
+
+
+RENDER_TASK = REPO / "tests" / "support" / "nuke_render_task.py"
+
+
+def render_tasks(frames: list[int], endpoint: str) -> list[dict]:
+    """Several farm render tasks at once, each its own process (``nuke -x`` per task)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(RENDER_TASK), str(f), endpoint],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in frames
+    ]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=180)
+        assert p.returncode == 0, stderr
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
+
+
+def test_farm_render_tasks_never_run_the_void_job(fake: FakeNuke, daemon, shot: Shot) -> None:
+    """Finding 9: beforeRender fires in every render process; none of them may run the job."""
+
+    def jobs() -> set[str]:
+        return {p.name for p in daemon.jobs_dir.iterdir()} if daemon.jobs_dir.is_dir() else set()
+
+    frames = [FIRST, FIRST + 5, FIRST + 11]
+    before = jobs()
+    # No results yet: every task stops before rendering, says what to do, exports nothing.
+    for frame, task in zip(frames, render_tasks(frames, daemon.endpoint), strict=True):
+        assert task["rendered"] == [] and task["executes"] == [["Write1", frame, frame]]
+        assert "VOID Remove VOIDRemove1: no finished results" in task["error"]
+        assert (
+            "press VOID Remove on the node" in task["error"] and "Submit to farm" in task["error"]
+        )
+    assert jobs() == before
+    # The artist runs VOID Remove (here as `nuke -t void_remove_batch.py` would); then every
+    # task renders from the results on disk, found by the fingerprint, and submits nothing.
+    fake.GUI = False
+    node, _write = render_graph(fake, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
-    fake.this_node = write
-    glue.before_render()
-    assert H.results_complete(glue.prepare(node).plan) and node["status"].value().startswith("done")
+    assert glue.run_blocking(node).stage == "done"
+    plan = glue.prepare(node).plan
+    after_run = jobs()
+    assert len(after_run) == len(before) + 1
+    for task in render_tasks(frames, daemon.endpoint):
+        assert task["error"] == "" and task["rendered"] == ["Write1"]
+        assert task["results"] == N.nuke_path(plan.pattern("result"))
+    assert jobs() == after_run
+    # In this process too (a render here is a task): an upstream edit stops it, no job runs.
     fake.toNode("Roto1")["curves"].setValue("other")
-    fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
-    with pytest.raises(RuntimeError, match=r"VOID Remove VOIDRemove1: \[empty_matte\]"):
-        glue.before_render()
+    fake.on_execute = None
+    void_nuke.startup.init()  # registers the beforeRender hook, as init.py does
+    with pytest.raises(RuntimeError, match="no finished results for its current inputs"):
+        fake.execute(fake.toNode("Write1"), FIRST, FIRST)
+    assert jobs() == after_run
+
+
+def test_switching_the_matte_channel_changes_the_fingerprint_and_marks_the_node_stale(
+    fake: FakeNuke, shot: Shot
+) -> None:
+    """Finding 10: the channel enters the fingerprint as selected, not as a Link's toScript()."""
+    node = wired(fake, shot)
+    link = node["remove_channel"]
+    assert link.toScript() == f"{N.REMOVE_MATTE_NODE}.from0"  # the link's name, as in Nuke
+    original = link.value()
+    before = glue.prepare(node).plan.fingerprint
+    node["run_hash"].setValue(before)
+    link.setValue("rgba.red")
+    assert node.node(N.REMOVE_MATTE_NODE)["from0"].value() == "rgba.red"
+    assert glue.prepare(node).plan.fingerprint != before
+    fake.this_node, fake.this_knob = node, link
+    glue.knob_changed()
+    assert node["status"].value() == N.STALE_STATUS
+    link.setValue(original)
+    glue.knob_changed()
+    assert glue.prepare(node).plan.fingerprint == before
+    assert node["status"].value() == N.UP_TO_DATE_STATUS
+
+
+def test_the_stale_check_serialises_only_the_direct_inputs(fake: FakeNuke, shot: Shot) -> None:
+    """Finding 10: updateUI must not serialise the whole upstream graph every second."""
+    node = wired(fake, shot)
+    upstream = fake.toNode("Read1")
+    for i in range(40):  # a deep comp above the plate
+        grade = fake.add(Node("Grade", f"Grade{i}", {f"knob{j}": j for j in range(10)}))
+        grade.setInput(0, upstream)
+        upstream = grade
+    node.setInput(0, upstream)
+    node["run_hash"].setValue(glue.prepare(node).plan.fingerprint)
+    fake.this_node = node
+    glue.update_ui()  # the first check walks everything once
+    direct = sum(len(node.input(i).knobs()) for i in range(3))
+    whole = fake.serialisations
+    costs = []
+    for _ in range(5):
+        glue._LAST_REFRESH.clear()  # a second has passed
+        n = fake.serialisations
+        glue.update_ui()
+        costs.append(fake.serialisations - n)
+    say = f"knob serialisations per stale check: {costs} (direct inputs {direct}, graph {whole})"
+    print(say)
+    assert max(costs) <= direct < 40 * 10
+    assert node["status"].value() != N.STALE_STATUS  # unchanged: not stale
+    upstream["knob0"].setValue(99)  # an edit of the Source's own node is seen at the next tick
+    glue._LAST_REFRESH.clear()
+    glue.update_ui()
+    assert node["status"].value() == N.STALE_STATUS
+    upstream["knob0"].setValue(0)
+    fake.toNode("Grade3")["knob1"].setValue(7)  # further up: only the full fingerprint sees it
+    assert glue.prepare(node).plan.fingerprint != node["run_hash"].value()
+
+
+def test_the_results_knob_is_read_only_for_the_artist(fake: FakeNuke, shot: Shot) -> None:
+    """Finding 11: the artist cannot type into ``results``; VOID Remove still sets it."""
+    node = wired(fake, shot)
+    fake.this_node, fake.this_knob = node, Knob("showPanel")
+    glue.knob_changed()
+    assert not node["results"].artist_set("/elsewhere/%04d.exr")
+    assert node["results"].getFlag(fake.READ_ONLY)
+    glue._show_results(glue.prepare(node))
+    assert node["results"].value().endswith(".%04d.exr")
+
+
+def test_renaming_the_node_mid_run_keeps_the_job_under_the_new_name(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
+    """Finding 11: a rename while the job runs must not silently cancel it."""
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot)
+    glue.run(node)
+    node.setName("CleanPlate")
+    assert glue._run_of(node) is not None and "CleanPlate" in glue.RUNS
+    pump(fake, lambda: not glue.RUNS)
+    assert node["status"].value().startswith("done: 12 frames"), node["status"].value()
+    assert fake.questions == [] and fake.messages == []
+
+
+def test_deleting_the_node_mid_run_asks_before_cancelling(
+    fake: FakeNuke, daemon, shot: Shot
+) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    fake.on_execute = renderer(shot)
+    glue.run(node)
+    job = glue.RUNS["VOIDRemove1"].job
+    fake.delete(node)
+    fake.ask_answer = True  # "Cancel the job?" -> yes
+    pump(fake, lambda: not glue.RUNS)
+    assert len(fake.questions) == 1 and "was deleted" in fake.questions[0]
+    assert job is not None and job.state.stage in ("cancelled", "done")
 
 
 def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Shot) -> None:
@@ -514,6 +674,41 @@ def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Sh
         Path(plan.run_dir) / "farm" / "jobs" / f"VOIDRemove1-{plan.fingerprint[:8]}" / "farm.json"
     )
     assert json.loads(farm_json.read_text())["remove"] == os.path.abspath(plan.pattern("remove"))
+
+
+def test_selftest_runs_every_step_in_a_scratch_group_and_writes_a_report(
+    fake: FakeNuke, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import void_nuke
+
+    def gizmo_node() -> Node:
+        node = void_node(fake, "VOIDRemove_made")
+        for key in [k for k in fake.registry if k.startswith("VOIDRemove_made")]:
+            del fake.registry[key]  # nuke.nodes registers it under its own name
+        return node
+
+    def render(write: Node, first: int, last: int) -> None:
+        pattern = write["file"].value()
+        for f in range(first, last + 1):
+            write_image(pattern % f, np.zeros((4, 4, 4), np.float16), channels=["R", "G", "B", "A"])
+
+    fake.factories[N.NODE_CLASS] = gizmo_node
+    fake.on_execute = render
+    before = dict(fake.registry)
+    report = void_nuke.selftest(str(tmp_path))
+    out = capsys.readouterr().out
+    assert report.ok, out
+    assert len(report.steps) == 13 and out.count("PASS ") == 13
+    assert "[finding 9]" in out and "beforeRender fired with thisNode=VOID_selftest.Write" in out
+    assert "remove_channel.toScript()='VOID_RemoveMatte.from0'" in out  # what a TD reports back
+    text = Path(report.path).read_text()
+    assert text.startswith("VOID Remove self-test, Nuke fake\n") and "13/13 passed" in text
+    assert fake.registry == before and fake.before_render == []  # the scratch group is gone
+    # A host that breaks a call: that step fails, the others still run, the report says which.
+    fake.factories.clear()
+    report = void_nuke.selftest(str(tmp_path))
+    failed = [s for s in report.steps if not s.ok]
+    assert [s.finding for s in failed] == ["10"] and "host.linked_value" in failed[0].calls
 
 
 def test_panel_widget_is_the_client_panel_or_says_why_not(

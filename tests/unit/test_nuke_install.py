@@ -121,15 +121,15 @@ def test_pip_targets_nukes_python_into_the_void_remove_folder(tmp_path: Path) ->
             "--nuke-dir",
             str(home),
             "--nuke-version",
-            "14",
+            "17",
             "--with-qt",
             "--nuke-python",
-            "/opt/Nuke14.0v5/python3",
+            "/opt/Nuke17.0v1/python3",
         ),
         run=pip,
     )
     assert pip.commands[0][:7] == [
-        "/opt/Nuke14.0v5/python3",
+        "/opt/Nuke17.0v1/python3",
         "-m",
         "pip",
         "install",
@@ -138,8 +138,34 @@ def test_pip_targets_nukes_python_into_the_void_remove_folder(tmp_path: Path) ->
         target,
     ]
     assert (
-        "--python-version" not in pip.commands[0] and pip.commands[0][-1] == "PySide2>=5.15,<5.16"
+        "--python-version" not in pip.commands[0]
+        and pip.commands[0][-1] == "PySide6-Essentials>=6.5,<6.6"
     )
+
+
+@pytest.mark.parametrize(("version", "words"), [(13, "no wheel for Python 3.7"), (14, "3.9")])
+def test_nuke_13_and_14_are_refused_before_anything_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int, words: str
+) -> None:
+    """Finding 8: their Python is below the client's 3.10; pip would fail half-way."""
+    home = tmp_path / ".nuke"
+    pip = Pip()
+    for extra in ((), ("--nuke-python", f"/opt/Nuke{version}.0v1/python3"), ("--no-deps",)):
+        assert (
+            inst.install(
+                parse("--nuke-dir", str(home), "--nuke-version", str(version), *extra), run=pip
+            )
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert f"Nuke {version} runs Python" in err and words in err and "below" in err
+        assert "nothing was installed" in err and "Nuke 15 or later" in err
+    assert pip.commands == [] and not home.exists()
+
+
+def test_the_version_table_knows_nuke_17() -> None:
+    assert inst.NUKE_PYTHONS[17] == ("3.11", "PySide6")
+    assert inst.unsupported(15) == inst.unsupported(16) == inst.unsupported(17) == ""
 
 
 def test_dry_run_changes_nothing_and_failures_are_reported(

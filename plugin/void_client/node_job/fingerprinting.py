@@ -18,7 +18,9 @@ from void_client.node_job.settings import NodeSettings
 T = TypeVar("T")
 
 #: Version of the fingerprint's recipe: bump it when what goes into it changes meaning.
-FINGERPRINT_VERSION = 1
+#: 2: the host's ``extra`` carries the matte channels as selected, no longer a Link knob's
+#: ``toScript()`` (which may be the link's name: issue 16, finding 10).
+FINGERPRINT_VERSION = 2
 
 
 def upstream_order(

@@ -1,10 +1,25 @@
 """A stand-in for the ``nuke`` module: it records what the glue calls and answers what a test set.
 
-Nothing of Nuke's behaviour is imitated: nothing renders, no expression is evaluated, no
-callback fires by itself. A test builds the graph it needs (nodes, knobs, inputs), sets the
-answers (``GUI``, ``ask_answer``, ``on_execute`` standing in for Nuke's renderer, a task's
-``cancelled``), runs the glue, then reads ``calls``, knob values and ``main_thread`` (functions
-handed to ``executeInMainThread``, which the test runs as Nuke's event loop would).
+Little of Nuke's behaviour is imitated: nothing renders and no expression is evaluated. A test
+builds the graph it needs (nodes, knobs, inputs), sets the answers (``GUI``, ``ask_answer``,
+``on_execute`` standing in for Nuke's renderer, a task's ``cancelled``), runs the glue, then reads
+``calls``, knob values and ``main_thread`` (functions handed to ``executeInMainThread``, which the
+test runs as Nuke's event loop would).
+
+Where the real host is less kind than a recorder, the fake is as strict as the host, and each such
+behaviour cites the Foundry page it models (issue 16):
+
+* ``execute`` fires the ``beforeRender`` callbacks registered with ``addBeforeRender`` for a
+  Write, in whatever process renders (GUI, ``nuke -t``, every ``nuke -x`` farm task), and an
+  exception from one aborts the render;
+* a Link knob (``remove_channel``) answers ``value()`` with the linked knob's value (the channel)
+  but ``toScript()`` with the link's target name;
+* knob flags (``setFlag(READ_ONLY)``) and the artist's edits through the panel
+  (:meth:`Knob.artist_set`) which a read-only or disabled knob refuses;
+* every knob serialisation (``toScript``) is counted in ``FakeNuke.serialisations``, so tests can
+  bound what a check costs on Nuke's UI thread;
+* ``Node.setName`` renames a node (its Python object follows it); ``nuke.delete`` detaches the
+  Python object, which then raises ``ValueError`` on use.
 """
 
 from __future__ import annotations
@@ -16,6 +31,10 @@ from typing import Any
 INPUTS = 1
 HIDDEN_INPUTS = 2
 EXPRESSIONS = 4
+#: Knob flag bits the glue uses. Values are Nuke's (``nuke.READ_ONLY`` = 0x10000000,
+#: ``nuke.DISABLED`` = 0x80); only their being distinct matters here.
+DISABLED = 0x80
+READ_ONLY = 0x10000000
 
 
 class Knob:
@@ -24,6 +43,7 @@ class Knob:
         self._value = value
         self.enabled = True
         self.executed = 0
+        self.flags = 0
         self.history: list[Any] = []
         self.threads: list[
             int
@@ -39,6 +59,9 @@ class Knob:
     evaluate = value  # no TCL here: the value as set
 
     def setValue(self, value: Any) -> None:
+        # Python's setValue is not refused by READ_ONLY or DISABLED: those flags stop interface
+        # interaction only ("its value cannot be altered by interface interaction",
+        # https://learn.foundry.com/nuke/developers/160/ndkdevguide/knobs-and-handles/knobflags.html).
         self._value = value
         self.history.append(value)
         self.threads.append(threading.get_ident())
@@ -46,11 +69,75 @@ class Knob:
     def setEnabled(self, enabled: bool) -> None:
         self.enabled = enabled
 
+    # Knob.setFlag / clearFlag / getFlag: "Returns whether the input flag is set"
+    # (https://learn.foundry.com/nuke/developers/160/pythondevguide/_autosummary/nuke.knob.html).
+    def setFlag(self, flag: int) -> None:
+        self.flags |= flag
+
+    def clearFlag(self, flag: int) -> None:
+        self.flags &= ~flag
+
+    def getFlag(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+    def artist_set(self, value: Any) -> bool:
+        """The artist typing into the Properties panel (a test helper, not Nuke API): refused
+        by a READ_ONLY or disabled knob, as the knob-flags page says (``READ_ONLY``, as in
+        ``SetFlags(Knob::LOG_SLIDER | Knob::READ_ONLY)`` there, and ``DISABLED``: "its value
+        cannot be altered by interface interaction")."""
+        if self.getFlag(READ_ONLY) or not self.enabled:
+            return False
+        self.setValue(value)
+        return True
+
     def execute(self) -> None:
         self.executed += 1
 
     def toScript(self) -> str:
+        _count_serialisation()
         return str(self._value)
+
+
+def _count_serialisation() -> None:
+    current = getattr(FakeNuke, "current", None)
+    if current is not None:
+        current.serialisations += 1
+
+
+class LinkKnob(Knob):
+    """A Link_Knob (``addUserKnob {41 ... T Node.knob}``): "data storage and presentation is
+    retrieved from the linked knob" (NDK ``LinkKnobI``,
+    https://learn.foundry.com/nuke/developers/latest/ndkreference/Plugins/classDD_1_1Image_1_1LinkKnobI.html),
+    so ``value()``/``setValue()`` reach the linked knob; ``getLink()`` returns the target's name
+    (``nuke.Link_Knob``, https://learn.foundry.com/nuke/developers/113/pythonreference/nuke.Link_Knob-class.html),
+    and so does ``toScript()`` here: what a script saves for a Link knob is its link, not the
+    linked value, so a fingerprint built from ``toScript()`` never sees a channel switch."""
+
+    def __init__(self, name: str, target: Knob, link: str) -> None:
+        super().__init__(name)
+        self._target = target
+        self._link = link
+
+    def value(self) -> Any:
+        return self._target.value()
+
+    getValue = value
+    evaluate = value
+
+    def setValue(self, value: Any) -> None:
+        self._target.setValue(value)
+        self.history.append(value)
+        self.threads.append(threading.get_ident())
+
+    def getLink(self) -> str:
+        return self._link
+
+    def getLinkedKnob(self) -> Knob:
+        return self._target
+
+    def toScript(self) -> str:
+        _count_serialisation()
+        return self._link
 
 
 class Node:
@@ -69,32 +156,57 @@ class Node:
     ) -> None:
         self._cls = cls
         self._name = name
-        self._knobs = {k: Knob(k, v) for k, v in (knobs or {}).items()}
+        self._knobs = {
+            k: v if isinstance(v, Knob) else Knob(k, v) for k, v in (knobs or {}).items()
+        }
         self._inputs: list[Node | None] = []
         self._frames = frames
         self._children = {c.name(): c for c in children or []}
         self._parent = parent
         self.open_knobs = open_knobs
         self.expression_links: list[Node] = []
+        self.deleted = False
         for c in self._children.values():
             c._parent = self
+
+    def _attached(self) -> None:
+        # A node's Python object outlives the node: once nuke.delete() removed it, using the
+        # object raises ValueError ("A PythonObject is not attached to a node"). Observed
+        # behaviour, not stated on a Foundry page we could find: the self-test checks it.
+        if self.deleted:
+            raise ValueError("A PythonObject is not attached to a node")
 
     def Class(self) -> str:
         return self._cls
 
     def name(self) -> str:
+        self._attached()
         return self._name
 
     def fullName(self) -> str:
+        self._attached()
         return f"{self._parent.fullName()}.{self._name}" if self._parent is not None else self._name
 
+    def setName(self, name: str, uncollide: bool = True, updateExpressions: bool = False) -> None:
+        """``Node.setName`` renames the node; the same Python object now answers the new name
+        (https://learn.foundry.com/nuke/developers/160/pythondevguide/_autosummary/nuke.Node.html)."""
+        self._attached()
+        current = FakeNuke.current
+        old = self.fullName()
+        self._name = name
+        for key in [k for k in current.registry if k == old or k.startswith(old + ".")]:
+            node = current.registry.pop(key)
+            current.registry[node.fullName()] = node
+
     def knobs(self) -> dict[str, Knob]:
+        self._attached()
         return dict(self._knobs)
 
     def knob(self, name: str) -> Knob | None:
         return self._knobs.get(name)
 
     def __getitem__(self, name: str) -> Knob:
+        self._attached()
         if name not in self._knobs:
             if not self.open_knobs:
                 raise NameError(f"knob {name} does not exist")
@@ -181,6 +293,10 @@ class FakeNuke:
     INPUTS = INPUTS
     HIDDEN_INPUTS = HIDDEN_INPUTS
     EXPRESSIONS = EXPRESSIONS
+    DISABLED = DISABLED
+    READ_ONLY = READ_ONLY
+    #: ``nuke.NUKE_VERSION_STRING`` (e.g. "15.1v3" in Nuke); the self-test's report names it.
+    NUKE_VERSION_STRING = "fake"
     current: FakeNuke
 
     def __init__(self) -> None:
@@ -199,6 +315,12 @@ class FakeNuke:
         self.on_execute: Callable[[Node, int, int], None] | None = None
         self.this_node: Node | None = None
         self.this_knob: Knob | None = None
+        #: Knob serialisations (``toScript``) so far: what a check costs on Nuke's UI thread.
+        self.serialisations = 0
+        #: Builders for node classes a test defines (a gizmo's knobs): ``nuke.nodes.X()`` uses them.
+        self.factories: dict[str, Callable[[], Node]] = {}
+        #: (function, args, kwargs, nodeClass) registered with addBeforeRender.
+        self.before_render: list[tuple[Callable[..., Any], tuple, dict, str]] = []
         self.root_node = Node("Root", "Root", {"name": ""})  # an unsaved script
         self.nodes = _NodeConstructors(self)
 
@@ -212,7 +334,14 @@ class FakeNuke:
     def _made(self, cls: str, knobs: dict[str, Any]) -> Node:
         parent = self.group_stack[-1] if self.group_stack else None
         n = sum(1 for x in self.registry.values() if x.Class() == cls) + 1
-        node = Node(cls, f"{cls}{n}", knobs, parent=parent, open_knobs=True)
+        if cls in self.factories:  # e.g. a gizmo's node, built by the test with its knobs
+            node = self.factories[cls]()
+            node._name = f"{cls}{n}"
+            node._parent = parent
+        else:
+            node = Node(cls, f"{cls}{n}", knobs, parent=parent, open_knobs=True)
+        if parent is not None:
+            parent._children[node.name()] = node
         self.calls.append(("create", (cls, parent.fullName() if parent else "")))
         return self.add(node)
 
@@ -238,11 +367,36 @@ class FakeNuke:
         return self._made(cls, {})
 
     def delete(self, node: Node) -> None:
-        self.calls.append(("delete", (node.fullName(),)))
-        self.registry.pop(node.fullName(), None)
+        name = node.fullName()
+        self.calls.append(("delete", (name,)))
+        for key in [k for k in self.registry if k == name or k.startswith(name + ".")]:
+            self.registry.pop(key).deleted = True
+        if node._parent is not None:
+            node._parent._children.pop(node._name, None)
+        node.deleted = True
 
     def execute(self, node: Node, first: int, last: int, incr: int = 1, views: Any = None) -> None:
+        """``nuke.execute`` of a Write: first the beforeRender callbacks, in this process, with
+        ``nuke.thisNode()`` the Write. The Write's "before render" functions "are run before the
+        render starts with execute(). If an exception is thrown, the render is aborted" (the
+        Python tab of render nodes, e.g. Profile's: https://learn.foundry.com/ja/nuke/current/content/reference_guide/image_nodes/profile.html), and ``addBeforeRender(call, args=(), kwargs={},
+        nodeClass='Write')`` registers one for every Write
+        (https://learn.foundry.com/nuke/developers/120/pythonreference/nuke.callbacks-module.html).
+        Nuke runs them in every process that renders: the GUI, ``nuke -t`` and each ``nuke -x``
+        farm task alike."""
         self.calls.append(("execute", (node.fullName(), first, last)))
+        previous = self.this_node
+        try:
+            for function, args, kwargs, node_class in list(self.before_render):
+                if node_class in ("*", node.Class()):
+                    self.this_node = node
+                    try:
+                        function(*args, **kwargs)
+                    except Exception as exc:
+                        # nuke.execute raises RuntimeError when a callback aborts the render.
+                        raise RuntimeError(str(exc)) from exc
+        finally:
+            self.this_node = previous
         if self.on_execute is not None:
             self.on_execute(node, first, last)
 
@@ -293,6 +447,17 @@ class FakeNuke:
     ) -> None:
         self.calls.append(("addUpdateUI", (function, nodeClass)))
 
+    def removeBeforeRender(
+        self,
+        function: Callable[..., Any],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        nodeClass: str = "Write",
+    ) -> None:
+        """``removeBeforeRender(call, args=(), kwargs={}, nodeClass='Write')``: the counterpart
+        of addBeforeRender in ``nuke.callbacks`` (same page as addBeforeRender)."""
+        self.before_render = [c for c in self.before_render if c[0] is not function]
+
     def pluginAddPath(self, path: str) -> None:
         self.calls.append(("pluginAddPath", (path,)))
 
@@ -304,6 +469,7 @@ class FakeNuke:
         nodeClass: str = "Write",
     ) -> None:
         self.calls.append(("addBeforeRender", (function,)))
+        self.before_render.append((function, tuple(args), dict(kwargs or {}), nodeClass))
 
 
 class _Panels:
