@@ -497,9 +497,13 @@ def test_device_dtype_and_memory_choices(monkeypatch):
     assert err.value.field == "dtype"
     assert devices.choose_memory_mode("sequential_offload", cpu) == "full"
     assert devices.choose_memory_mode("auto", mps) == "full"
+    # auto on CUDA: from the estimated needs (tests/unit/test_void_fast.py has the 5B figures)
+    needs = devices.MemoryNeeds(
+        {"transformer": 11 * 2**30, "text_encoder": 9 * 2**30}, 2**31, 2**32
+    )
     for free, mode in ((80, "full"), (24, "model_offload"), (8, "sequential_offload")):
         monkeypatch.setattr(devices, "free_memory_gib", lambda d, f=free: float(f))
-        assert devices.choose_memory_mode("auto", cuda) == mode
+        assert devices.choose_memory_mode("auto", cuda, needs) == mode
     assert devices.make_generator(1, mps).device.type == "cpu"
     with pytest.raises(VoidError):
         devices.choose_memory_mode("everything", cuda)

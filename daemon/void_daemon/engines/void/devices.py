@@ -7,6 +7,7 @@ branch. Half precision (float16) is refused on MPS, where CogVideoX produces NaN
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,10 +26,6 @@ _DTYPES = {
     "fp32": torch.float32,
 }
 GIB = 1024**3
-#: Free GPU memory (GiB) below which ``auto`` offloads. The reference asks for a 40 GB+ GPU for
-#: its default run; under model offload only the 5B transformer (~11 GB bf16) stays resident.
-FULL_NEEDS_GIB = 40
-MODEL_OFFLOAD_NEEDS_GIB = 20
 
 
 def mps_available() -> bool:
@@ -106,8 +103,53 @@ def free_memory_gib(device: torch.device) -> float | None:
     return None
 
 
-def choose_memory_mode(name: str, device: torch.device) -> str:
-    """``auto``: on CUDA by free memory; MPS shares memory with the CPU, so offload buys nothing."""
+@dataclass(frozen=True)
+class MemoryNeeds:
+    """Accelerator bytes a window needs, per component: resident weights and working peaks.
+
+    ``weights`` are the loaded components' parameter and buffer bytes (``component_bytes``);
+    ``transformer_peak`` and ``vae_peak`` the activations of one transformer call and of the VAE
+    decode for the largest window this daemon runs (``transformer_peak_bytes``,
+    ``vae_decode_peak_bytes``).
+    """
+
+    weights: dict[str, int]
+    transformer_peak: int
+    vae_peak: int
+
+    def full(self) -> int:
+        """Everything resident, plus the larger of the two working peaks (they never overlap)."""
+        return sum(self.weights.values()) + max(self.transformer_peak, self.vae_peak)
+
+    def model_offload(self) -> int:
+        """One component resident at a time, with its own working peak."""
+        return max(
+            self.weights.get("transformer", 0) + self.transformer_peak,
+            self.weights.get("vae", 0) + self.vae_peak,
+            self.weights.get("text_encoder", 0),
+        )
+
+
+#: Share of the free memory an estimate may use (the allocator's fragmentation, the CUDA context's
+#: kernels, and what the estimates leave out).
+MEMORY_HEADROOM = 0.8
+
+
+def memory_mode_for(free_bytes: int, needs: MemoryNeeds, headroom: float = MEMORY_HEADROOM) -> str:
+    """The first mode that fits: ``full`` (the reference's: everything on the GPU) when the whole
+    pipeline plus its larger working peak fits, ``model_offload`` when the largest component
+    with its own peak does, else ``sequential_offload``. None changes the output."""
+    budget = free_bytes * headroom
+    if needs.full() <= budget:
+        return "full"
+    if needs.model_offload() <= budget:
+        return "model_offload"
+    return "sequential_offload"
+
+
+def choose_memory_mode(name: str, device: torch.device, needs: MemoryNeeds | None = None) -> str:
+    """``auto``: on CUDA from the estimated peak (``memory_mode_for``) against the free memory;
+    MPS and CPU share memory with the host, so offloading buys nothing there."""
     name = (name or "auto").strip().lower()
     if name not in ("auto", *MEMORY_MODES):
         raise VoidError(
@@ -121,12 +163,43 @@ def choose_memory_mode(name: str, device: torch.device) -> str:
         return "full"
     if name != "auto":
         return name
-    free = free_memory_gib(device) or 0.0
-    if free >= FULL_NEEDS_GIB:
+    if needs is None:  # nothing to estimate from: the reference's full load
         return "full"
-    if free >= MODEL_OFFLOAD_NEEDS_GIB:
-        return "model_offload"
-    return "sequential_offload"
+    free = int((free_memory_gib(device) or 0.0) * GIB)
+    mode = memory_mode_for(free, needs)
+    log.info(
+        "memory mode %s: %.1f GiB free; full needs ~%.1f GiB, model offload ~%.1f GiB",
+        mode,
+        free / GIB,
+        needs.full() / GIB,
+        needs.model_offload() / GIB,
+    )
+    return mode
+
+
+def component_bytes(module: torch.nn.Module) -> int:
+    """Bytes of a component's parameters and buffers (as stored: fp8 storage counts 1 byte)."""
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+#: Values per token and per hidden unit live at a transformer block's peak: the residual stream,
+#: the norm output, the 4× feed-forward intermediate and its activation (8), the output, and slack
+#: for q/k/v and the attention output, which peak earlier. With SDPA's flash / memory-efficient
+#: kernels no tokens² matrix is held. An estimate from the block's structure, rounded up.
+TRANSFORMER_PEAK_VALUES = 16
+
+
+def transformer_tokens(
+    height: int, width: int, frames: int, patch: int = 2, patch_t: int = 2, text: int = 226
+) -> int:
+    """Tokens of one CogVideoX 1.5 transformer call: video patches plus the T5 text tokens."""
+    latents = (frames - 1) // 4 + 1
+    return -(-latents // patch_t) * (height // (8 * patch)) * (width // (8 * patch)) + text
+
+
+def transformer_peak_bytes(tokens: int, inner_dim: int, batch: int, dtype_bytes: int) -> int:
+    """Estimated activations of one transformer call (``batch`` 2 under classifier-free guidance)."""
+    return int(TRANSFORMER_PEAK_VALUES * tokens * inner_dim * batch * dtype_bytes)
 
 
 #: The VAE decoder's peak, in tensors of ``256 channels × 10 frames × H × W``: a pair of latent

@@ -96,6 +96,8 @@ class VoidEngine(Engine):
         self.defaults = VoidOptions.merge(self.config.options)
         self._runtime: _Runtime | None = None
         self._lock = threading.RLock()
+        #: Per pass, the step cache's counts from the last window (fast mode; zeros otherwise).
+        self.cache_stats: dict[int, Any] = {}
 
     # -- availability ------------------------------------------------------------------------
 
@@ -132,7 +134,6 @@ class VoidEngine(Engine):
         return self.load().pipe
 
     def _build(self, base: Path, pass1: Path) -> _Runtime:
-        import torch
 
         from void_daemon.engines.void import devices
         from void_daemon.engines.void.loading import (
@@ -146,17 +147,10 @@ class VoidEngine(Engine):
 
         device = devices.resolve_device(self.config.device)
         dtype = devices.resolve_dtype(self.config.dtype, device)
-        mode = devices.choose_memory_mode(self.config.memory_mode, device)
-        log.info(
-            "loading VOID from %s on %s (%s, %s)",
-            base,
-            device,
-            str(dtype).removeprefix("torch."),
-            mode,
-        )
+        log.info("loading VOID from %s on %s (%s)", base, device, str(dtype).removeprefix("torch."))
         vae = load_vae(base, dtype)
         transformer, info = load_transformer(base, pass1, vae.config.latent_channels, dtype)
-        self._maybe_fp8(transformer, dtype, torch)
+        self._prepare_transformer(transformer, device, dtype)
         pass1_scheduler, pass2_scheduler = load_schedulers(base)
         pipe = VoidInpaintPipeline(
             tokenizer=load_tokenizer(base / "tokenizer"),
@@ -165,6 +159,9 @@ class VoidEngine(Engine):
             transformer=transformer,
             scheduler=pass1_scheduler,
         )
+        # components are on the CPU until _place: the mode is chosen from what they weigh
+        mode = devices.choose_memory_mode(self.config.memory_mode, device, self._needs(pipe, dtype))
+        log.info("VOID memory mode: %s", mode)
         # VAE tiling is decided per window from the decode's estimated peak (_choose_tiling)
         if self.defaults.vae_slicing:
             vae.enable_slicing()
@@ -181,11 +178,51 @@ class VoidEngine(Engine):
         self._place(runtime)
         return runtime
 
-    def _maybe_fp8(self, transformer: Any, dtype: Any, torch: Any) -> None:
+    def _needs(self, pipe: Any, dtype: Any) -> Any:
+        """What the largest window this daemon runs needs on the accelerator (devices.MemoryNeeds):
+        the model size, the internal window (one transformer call; batch 2 for pass 2's
+        guidance) and the longest window's decode."""
+        from void_client.windows import MAX_WINDOW
+        from void_daemon.engines.void import devices
+
+        h, w = self.model_size or (384, 672)
+        cfg = pipe.transformer.config
+        tokens = devices.transformer_tokens(
+            h, w, self.defaults.temporal_window, cfg.patch_size, cfg.patch_size_t or 1
+        )
+        inner = cfg.num_attention_heads * cfg.attention_head_dim
+        return devices.MemoryNeeds(
+            weights={
+                name: devices.component_bytes(getattr(pipe, name))
+                for name in ("text_encoder", "transformer", "vae")
+            },
+            transformer_peak=devices.transformer_peak_bytes(tokens, inner, 2, dtype.itemsize),
+            vae_peak=devices.vae_decode_peak_bytes(h, w, MAX_WINDOW, dtype.itemsize),
+        )
+
+    def _prepare_transformer(self, transformer: Any, device: Any, dtype: Any) -> None:
+        """Daemon-wide, at load: fp8 weight storage and torch.compile, when asked.
+
+        fp8 storage (``transformer_fp8``) is honoured where asked, but the fast mode does not
+        turn it on: it halves the transformer's weight memory and adds a cast per layer, so it
+        is a memory setting, not a speed one (fast.fp8_supported: CUDA only).
+        """
+        import torch
+
+        from void_daemon.engines.void import fast
+
         if self.defaults.transformer_fp8:
+            if not fast.fp8_supported(device):
+                log.info(
+                    "transformer_fp8 on %s: weights stored in fp8 as asked, but this only saves "
+                    "memory and costs a cast per layer here (meant for CUDA GPUs)",
+                    device.type,
+                )
             transformer.enable_layerwise_casting(
                 storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype
             )
+        if self.defaults.torch_compile:
+            fast.compile_blocks(transformer)
 
     @staticmethod
     def _place(rt: _Runtime) -> None:
@@ -200,15 +237,13 @@ class VoidEngine(Engine):
     def _use_pass(self, rt: _Runtime, n: int) -> None:
         """Make pass ``n``'s transformer and scheduler the pipeline's (loading pass 2 once)."""
         if n not in rt.transformers:
-            import torch
-
             from void_daemon.engines.void.loading import load_transformer
 
             base, _ = self.layout.require()
             transformer, info = load_transformer(
                 base, self.layout.require_pass2(), rt.pipe.vae.config.latent_channels, rt.dtype
             )
-            self._maybe_fp8(transformer, rt.dtype, torch)
+            self._prepare_transformer(transformer, rt.device, rt.dtype)
             rt.transformers[n] = transformer
             rt.add_noise[n] = info.add_noise_in_inpaint_model
         rt.pipe.register_modules(scheduler=rt.schedulers[n])
@@ -301,7 +336,7 @@ class VoidEngine(Engine):
         step0: int,
         total: int,
     ) -> np.ndarray:
-        from void_daemon.engines.void import devices
+        from void_daemon.engines.void import devices, fast
 
         self._use_pass(rt, n)
         steps = opts.steps if n == 1 else opts.pass2_steps
@@ -312,25 +347,30 @@ class VoidEngine(Engine):
             rt, window.prompt, negative, do_cfg, opts.max_sequence_length
         )
         stage = f"void pass {n}"
-        result = rt.pipe(
-            video=video,
-            mask_video=mask_video,
-            prompt=window.prompt,
-            negative_prompt=negative,
-            mask_mode="trimask" if n == 1 else "binary",
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=devices.make_generator(window.seed, rt.device),
-            latents=latents,
-            prompt_embeds=positive,
-            negative_prompt_embeds=negative_embeds,
-            temporal_window=opts.temporal_window,
-            temporal_overlap=opts.temporal_overlap,
-            noise_aug_strength=opts.noise_aug_strength if rt.add_noise[n] else 0.0,
-            max_sequence_length=opts.max_sequence_length,
-            callback=lambda i, _n: window.progress(step0 + i, total, stage),
-            cancelled=window.cancelled,
-        )
+        # fast mode: a step cache for this call only; none (the default) leaves the call as it was
+        kind = fast.step_cache_kind(opts.fast, opts.step_cache)
+        cache = fast.cache_config(kind, opts.step_cache_threshold, opts.step_cache_interval, steps)
+        with fast.step_cache(rt.pipe.transformer, cache) as stats:
+            result = rt.pipe(
+                video=video,
+                mask_video=mask_video,
+                prompt=window.prompt,
+                negative_prompt=negative,
+                mask_mode="trimask" if n == 1 else "binary",
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=devices.make_generator(window.seed, rt.device),
+                latents=latents,
+                prompt_embeds=positive,
+                negative_prompt_embeds=negative_embeds,
+                temporal_window=opts.temporal_window,
+                temporal_overlap=opts.temporal_overlap,
+                noise_aug_strength=opts.noise_aug_strength if rt.add_noise[n] else 0.0,
+                max_sequence_length=opts.max_sequence_length,
+                callback=lambda i, _n: window.progress(step0 + i, total, stage),
+                cancelled=window.cancelled,
+            )
+        self.cache_stats[n] = stats  # what the bench and tests read: calls that skipped blocks
         return result.frames[0]
 
     @staticmethod
@@ -376,7 +416,7 @@ class VoidEngine(Engine):
         t, h, w, _ = frames.shape
         shape = pipe.latent_shape(1, t, h, w)
         warp_device = rt.device if rt.device.type == "cuda" else torch.device("cpu")
-        return warped_noise(
+        noise = warped_noise(
             frames,
             latent_frames=shape[1],
             latent_size=(shape[3], shape[4]),
@@ -391,6 +431,8 @@ class VoidEngine(Engine):
             device=warp_device,
             cancelled=cancelled,
         )
+        # 1.0 (default) keeps the warped noise unit-variance; 0.66 is the reference's effective std
+        return noise * opts.pass2_noise_std if opts.pass2_noise_std != 1.0 else noise
 
     def fill(self, window: WindowInput) -> np.ndarray:
         frames, quadmask = self._check_window(window)
@@ -429,6 +471,7 @@ class VoidEngine(Engine):
         video = torch.from_numpy(np.ascontiguousarray(frames_in.transpose(3, 0, 1, 2)))[None]
         mask_video = torch.from_numpy(np.ascontiguousarray(mask_in))[None, None]
         total = opts.steps + (opts.pass2_steps if window.pass2 else 0)
+        self.cache_stats = {}
         self._choose_tiling(rt, opts, frames_in.shape[1], frames_in.shape[2], length)
         try:
             out = self._run_pass(rt, 1, video, mask_video, window, opts, None, 0, total)

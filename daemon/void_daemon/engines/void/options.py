@@ -14,9 +14,12 @@ from typing import Any
 from void_client.errors import ErrorCode, VoidError
 from void_client.windows import is_valid_length
 from void_daemon.engines.void.defaults import (
+    FAST_FBC_THRESHOLD,
+    FAST_TAYLORSEER_INTERVAL,
     MAX_SEQUENCE_LENGTH,
     NEGATIVE_PROMPT,
     NOISE_AUG_STRENGTH,
+    STEP_CACHES,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,18 @@ class VoidOptions:
     vae_tiling: bool | None = None
     vae_slicing: bool = False
     transformer_fp8: bool = False
+    # fast mode (fast.py): step caching per call; "" = TaylorSeer lite when fast, none otherwise.
+    # The default (fast off) is the reference's computation, unchanged.
+    fast: bool = False
+    step_cache: str = ""
+    step_cache_threshold: float = FAST_FBC_THRESHOLD
+    step_cache_interval: int = FAST_TAYLORSEER_INTERVAL
+    # compile each transformer block with torch.compile (daemon-wide, read at load; off: slow to
+    # compile on a CPU and not yet measured on a GPU)
+    torch_compile: bool = False
+    # pass-2 warped noise std: 1.0 (ours: unit-variance Gaussian, what DDIM expects); the
+    # reference's bilinear resize of its warped noise leaves std ~0.66 (docs/void-engine.md)
+    pass2_noise_std: float = 1.0
 
     @classmethod
     def merge(cls, *sources: dict[str, Any] | None) -> VoidOptions:
@@ -118,6 +133,16 @@ class VoidOptions:
             raise bad("noise_warp_scale", "must be between 1 and 32")
         if not 0.0 <= self.noise_degradation <= 1.0:
             raise bad("noise_degradation", "must be between 0 and 1")
+        if self.step_cache not in ("", *STEP_CACHES):
+            raise bad(
+                "step_cache", f"must be one of {', '.join(STEP_CACHES)} (or empty: automatic)"
+            )
+        if not 0.0 < self.step_cache_threshold <= 1.0:
+            raise bad("step_cache_threshold", "must be in (0, 1]")
+        if not 1 <= self.step_cache_interval <= 20:
+            raise bad("step_cache_interval", "must be between 1 and 20")
+        if not 0.1 <= self.pass2_noise_std <= 2.0:
+            raise bad("pass2_noise_std", "must be between 0.1 and 2 (reference ~0.66, ours 1.0)")
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:

@@ -41,6 +41,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from void_client.errors import ErrorCode, VoidError
 from void_daemon.engines.void.defaults import MAX_SEQUENCE_LENGTH, NEGATIVE_PROMPT
+from void_daemon.engines.void.fast import window_context
 
 log = logging.getLogger(__name__)
 
@@ -455,20 +456,26 @@ class VoidInpaintPipeline(DiffusionPipeline):
         prompt_embeds: torch.Tensor,
         guidance_scale: float,
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
+        window_name: str = "window",
     ) -> torch.Tensor:
-        """One scheduler step on one temporal window: one transformer call (batch 2 under CFG)."""
+        """One scheduler step on one temporal window: one transformer call (batch 2 under CFG).
+
+        ``window_name`` names the window's step cache (fast mode, :mod:`.fast`); without a cache
+        it is unused and the call is the default path's.
+        """
         do_cfg = guidance_scale > 1.0
         model_input = torch.cat([latents] * 2) if do_cfg else latents
         model_input = self.scheduler.scale_model_input(model_input, t)
         inpaint = torch.cat([inpaint_latents] * 2) if do_cfg else inpaint_latents
         hidden_states = torch.cat([model_input, inpaint], dim=2)  # [noisy | mask | video]
-        noise_pred = self.transformer(
-            hidden_states=hidden_states,
-            encoder_hidden_states=prompt_embeds,
-            timestep=t.expand(hidden_states.shape[0]),
-            image_rotary_emb=rotary,
-            return_dict=False,
-        )[0].float()
+        with window_context(self.transformer, window_name):
+            noise_pred = self.transformer(
+                hidden_states=hidden_states,
+                encoder_hidden_states=prompt_embeds,
+                timestep=t.expand(hidden_states.shape[0]),
+                image_rotary_emb=rotary,
+                return_dict=False,
+            )[0].float()
         if do_cfg:
             uncond, text = noise_pred.chunk(2)
             noise_pred = uncond + guidance_scale * (text - uncond)
@@ -578,6 +585,9 @@ class VoidInpaintPipeline(DiffusionPipeline):
         rotary = {
             n: self._rotary_embeddings(height, width, n, device) for n in {e - b for b, e in spans}
         }
+        if getattr(self.transformer, "is_cache_enabled", False):
+            # a step cache (fast mode) starts empty: nothing carried over from another video
+            self.transformer._reset_stateful_cache()
 
         for i, t in enumerate(timesteps):
             check_cancel()
@@ -597,6 +607,7 @@ class VoidInpaintPipeline(DiffusionPipeline):
                         prompt_embeds,
                         guidance_scale,
                         rotary[end - begin],
+                        window_name=f"window {begin}:{end}",
                     )
                     w = window_weights(begin, end, num_latents, overlap, latents.dtype, device)
                     canvas[:, begin:end] += denoised * w
