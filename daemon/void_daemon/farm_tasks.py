@@ -292,6 +292,45 @@ def engine_config(
     return config
 
 
+#: Engines that need a GPU on a farm: on a worker without one they would crawl, not fail.
+GPU_ENGINES = ("void",)
+
+
+def require_gpu(farm: FarmSpec, config: EngineConfig, cuda_available: bool | None = None) -> None:
+    """Refuse to run a GPU engine's window on CPU unless the job allows it (``allow_cpu``).
+
+    A worker that has the weights but no usable GPU would otherwise run the 5B model on CPU
+    for hours (Deadline 10 routes GPU work by pool/group only). ``cuda_available`` is for
+    tests; by default the void engine's ``resolve_device`` answers (``auto`` picks CUDA, then
+    MPS, then CPU).
+    """
+    if farm.job.engine not in GPU_ENGINES or farm.farm.allow_cpu:
+        return
+    device = (config.device or "auto").lower()
+    if device == "mps":
+        return
+    if device != "cpu":
+        if cuda_available is None:
+            try:  # the engine's own device choice (torch stays inside the void engine)
+                from void_daemon.engines.void.devices import resolve_device
+            except ImportError:
+                return  # no torch here: loading the engine says so
+            try:
+                cuda_available = resolve_device(device).type in ("cuda", "mps")
+            except VoidError:
+                cuda_available = False
+        if cuda_available:
+            return
+    raise VoidError(
+        ErrorCode.ENGINE_UNAVAILABLE,
+        f"this worker has no usable GPU (device {device}; {CUDA_VISIBLE_ENV}="
+        f"{os.environ.get(CUDA_VISIBLE_ENV, '<unset>')}): the {farm.job.engine} engine would "
+        "run on CPU. Route the job to GPU workers (pool/group), or write it with --allow-cpu",
+        "device",
+        farm.job_id,
+    )
+
+
 def _probe_writable(folder: str, what: str, job_id: str) -> None:
     """Create ``folder`` if needed and write (then remove) a file in it, as a task would."""
     try:
@@ -363,15 +402,99 @@ def run_window_task(
     config: EngineConfig | None = None,
 ) -> TaskOutcome:
     """Run window ``index`` unless it is already done. Safe to re-run at any point."""
-    t0 = time.perf_counter()
-    windows = farm.windows()
-    if not 0 <= index < len(windows):
+    return run_windows_task(farm, index, index, progress, config)[0]
+
+
+def parse_window_run(text: str) -> tuple[int, int]:
+    """``--index``: ``K`` or ``A-B`` (inclusive) -> ``(first, last)``."""
+    first, sep, last = text.strip().partition("-")
+    try:
+        a = int(first)
+        b = int(last) if sep else a
+    except ValueError:
         raise VoidError(
             ErrorCode.BAD_SPEC,
-            f"window index {index} is outside 0..{len(windows) - 1}",
+            f"--index {text!r} must be a window index K or a run A-B, e.g. 3 or 3-5",
+            "index",
+        ) from None
+    return a, b
+
+
+def engine_journal(farm: FarmSpec, first: int, last: int) -> str:
+    """The task's own journal (``task-000-002``): one ``engine`` event per model load, so the
+    loads of a job are counted from its journals (docs/farm.md)."""
+    return f"task-{first:03d}-{last:03d}"
+
+
+def count_engine_loads(farm: FarmSpec) -> int:
+    """How many times the job's window tasks loaded an engine (every run, retries included)."""
+    n = 0
+    for path in sorted((farm.job_dir / "journal").glob("task-*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                n += json.loads(line).get("event") == "engine"
+            except json.JSONDecodeError:
+                continue
+    return n
+
+
+def run_windows_task(
+    farm: FarmSpec,
+    first: int,
+    last: int,
+    progress: Progress = _no_progress,
+    config: EngineConfig | None = None,
+    warm: dict[str, Engine] | None = None,
+) -> list[TaskOutcome]:
+    """Run windows ``first..last`` (inclusive, in order) with **one** engine load.
+
+    Each window is exactly what a one-window task would do (its own journal, cache entry and,
+    for ``chain``, context frames), so a job's frames do not depend on the grouping; the engine
+    is loaded before the first window that is not done yet and kept for the rest. Windows
+    already done are skipped without loading anything. Safe to re-run at any point.
+    ``warm`` keeps the engine across calls (``task serve``: one load per worker session).
+    """
+    windows = farm.windows()
+    for i in (first, last):
+        if not 0 <= i < len(windows):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"window index {i} is outside 0..{len(windows) - 1}",
+                "index",
+                farm.job_id,
+            )
+    if last < first:
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"window run {first}-{last} is backwards; give FIRST-LAST",
             "index",
             farm.job_id,
         )
+    count = last - first + 1
+    engine: Engine | None = (warm or {}).get(farm.job.engine)
+    outcomes: list[TaskOutcome] = []
+    for i, index in enumerate(range(first, last + 1)):
+        # This window's share of the task's progress bar.
+        def part(percent: float, message: str, i: int = i) -> None:
+            progress((100.0 * i + percent) / count, message)
+
+        outcome, engine = _run_one_window(farm, index, part, config, engine, (first, last))
+        if warm is not None and engine is not None:
+            warm[farm.job.engine] = engine
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _run_one_window(
+    farm: FarmSpec,
+    index: int,
+    progress: Progress,
+    config: EngineConfig | None,
+    engine: Engine | None,
+    run: tuple[int, int],
+) -> tuple[TaskOutcome, Engine | None]:
+    t0 = time.perf_counter()
+    windows = farm.windows()
     job, cache = open_farm_job(farm, f"window-{index:03d}")
     w = windows[index]
     # The farm's own index first (what the farm UI shows), then a human count.
@@ -379,12 +502,30 @@ def run_window_task(
     if index in job.windows_done:
         job.log("skipped", index=index)
         progress(100.0, f"{label} already done; skipped")
-        return TaskOutcome("window", index, skipped=True, seconds=time.perf_counter() - t0)
+        return TaskOutcome("window", index, skipped=True, seconds=time.perf_counter() - t0), engine
     runner = JobRunner(job, _identity(farm.job.engine), cache)
     if farm.sequential and index > 0:
         _finish_context(job, runner, index, progress)
-    progress(5.0, f"{label}: loading engine {farm.job.engine}")
-    runner.engine = load_engine(farm.job.engine, config or engine_config(farm))
+    if engine is None:
+        progress(5.0, f"{label}: loading engine {farm.job.engine}")
+        config = config or engine_config(farm)
+        t_load = time.perf_counter()
+        require_gpu(farm, config)
+        engine = load_engine(farm.job.engine, config)
+        # Counted per task, in the task's own journal (window journals stay one per window).
+        job.task = engine_journal(farm, *run)
+        job.log(
+            "engine",
+            engine=farm.job.engine,
+            device=config.device,
+            windows=list(run),
+            seconds=round(time.perf_counter() - t_load, 3),
+            pid=os.getpid(),
+        )
+        job.task = f"window-{index:03d}"
+    else:
+        progress(5.0, f"{label}: engine {farm.job.engine} already loaded by this task")
+    runner.engine = engine
 
     def step(i: int, n: int, stage: str) -> None:
         progress(10.0 + 85.0 * (i / max(n, 1)), f"{label}: {stage} {i}/{n}")
@@ -393,7 +534,7 @@ def run_window_task(
     outcome = runner.run_window(index, step, lambda: False)
     seconds = time.perf_counter() - t0
     progress(100.0, f"{label} done in {seconds:.1f} s{' (from cache)' if outcome.cached else ''}")
-    return TaskOutcome("window", index, cached=outcome.cached, seconds=seconds)
+    return TaskOutcome("window", index, cached=outcome.cached, seconds=seconds), engine
 
 
 def _finish_context(job: FarmJob, runner: JobRunner, index: int, progress: Progress) -> None:

@@ -9,6 +9,8 @@ Before anything else a task applies what the job carries (``farm.json``): its en
 (``OCIO``, ``VOID_*``, ``--env``; the job's values win over the worker's) and its umask, so
 every file it writes is readable by the team whichever user the farm runs it as.
 ``check`` is what ``void-remove farm`` runs at submission: one JSON line on stdout.
+``window --index A-B`` / ``--task k`` runs several windows with one engine load; ``serve`` keeps
+the engine loaded for a worker session's tasks (:mod:`void_daemon.task_server`, docs/farm.md).
 """
 
 from __future__ import annotations
@@ -22,15 +24,22 @@ from void_client.farm.farm_spec import FarmSpec
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble,check}")
+    sub = p.add_subparsers(dest="task_kind", required=True, metavar="{window,assemble,check,serve}")
     window = sub.add_parser(
-        "window", help="run one temporal window of a farm job (skipped if already done)"
+        "window",
+        help="run one temporal window, or a run of them with one engine load, of a farm job "
+        "(finished windows are skipped)",
     )
-    window.add_argument(
+    which = window.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--index",
+        help="window index K, or a run of consecutive windows A-B, 0-based",
+    )
+    which.add_argument(
+        "--task",
         type=int,
-        required=True,
-        help="window index, 0-based (the farm's task/frame number)",
+        help="task number k: windows k*N .. k*N+N-1, N = windows_per_task in the spec "
+        "(the farm's frame number)",
     )
     assemble = sub.add_parser(
         "assemble", help="blend the seams and write the final frames (after every window)"
@@ -39,7 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "check",
         help="check a farm job as a worker would (colour space, weights, writable folders)",
     )
-    for q in (window, assemble, check):
+    serve = sub.add_parser(
+        "serve",
+        help="keep the job's engine loaded for the window tasks of one worker session "
+        "(OpenJD job environment, --warm-engine; POSIX)",
+    )
+    serve.add_argument("--socket", required=True, help="Unix socket path (the session's folder)")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--detach",
+        action="store_true",
+        help="start the server in the background, wait for it, print openjd_env for the session",
+    )
+    mode.add_argument("--stop", action="store_true", help="stop the server on --socket")
+    for q in (window, assemble, check, serve):
         q.add_argument("--spec", required=True, help="the job's farm.json")
     window.add_argument(
         "--device", default="", help="override the spec's device: cpu | cuda | cuda:N | mps"
@@ -69,7 +91,13 @@ def main(args: argparse.Namespace) -> int:
     apply_job_environment(farm)
     # The daemon package (numpy job code, OpenCV, the engines) is imported only here: the
     # client stays light for hosts, and farm nodes have the daemon installed.
-    from void_daemon.farm_tasks import check_job, engine_config, run_assemble_task, run_window_task
+    from void_daemon.farm_tasks import (
+        check_job,
+        engine_config,
+        parse_window_run,
+        run_assemble_task,
+        run_windows_task,
+    )
 
     if args.task_kind == "check":
         from void_client.errors import VoidError
@@ -81,18 +109,49 @@ def main(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(report), flush=True)
         return 0
+    if args.task_kind == "serve":
+        from void_daemon import task_server
+
+        if args.detach:
+            task_server.start_detached(os.path.abspath(args.spec), args.socket)
+        elif args.stop:
+            task_server.stop(args.socket)
+        else:
+            task_server.serve(farm, args.socket)
+        return 0
     if args.task_kind == "window":
+        first, last = (
+            farm.windows_of_task(args.task)
+            if args.task is not None
+            else parse_window_run(args.index)
+        )
+        server = os.environ.get("VOID_REMOVE_TASK_SERVER", "")
+        if server and not (args.device or args.weights_dir):
+            from void_daemon.task_server import run_on_server
+
+            # The session's server keeps the engine loaded; without one, load it here.
+            done = run_on_server(server, first, last)
+            if done is not None:
+                for index, skipped, cached, seconds in done:
+                    what = "skipped" if skipped else ("from cache" if cached else "computed")
+                    print(
+                        f"void-remove: job {farm.job_id} window {index} {what} in {seconds:.1f} s "
+                        "(warm engine of this session)",
+                        file=sys.stderr,
+                    )
+                return 0
         config = engine_config(farm, {"device": args.device, "weights_dir": args.weights_dir})
-        outcome = run_window_task(farm, args.index, farm_progress, config)
-        what = (
-            "skipped (already done)"
-            if outcome.skipped
-            else ("from cache" if outcome.cached else "computed")
-        )
-        print(
-            f"void-remove: job {farm.job_id} window {args.index} {what} in {outcome.seconds:.1f} s",
-            file=sys.stderr,
-        )
+        for outcome in run_windows_task(farm, first, last, farm_progress, config):
+            what = (
+                "skipped (already done)"
+                if outcome.skipped
+                else ("from cache" if outcome.cached else "computed")
+            )
+            print(
+                f"void-remove: job {farm.job_id} window {outcome.index} {what} in "
+                f"{outcome.seconds:.1f} s",
+                file=sys.stderr,
+            )
     else:
         outcome = run_assemble_task(farm, farm_progress)
         print(

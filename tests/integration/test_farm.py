@@ -20,7 +20,13 @@ from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
 from void_client.sequence_job import RemoveRequest
 from void_daemon.demo_shot import make_shot, write_shot
-from void_daemon.farm_tasks import FAULT_ENV, open_farm_job, run_assemble_task, run_window_task
+from void_daemon.farm_tasks import (
+    FAULT_ENV,
+    count_engine_loads,
+    open_farm_job,
+    run_assemble_task,
+    run_window_task,
+)
 from void_daemon.roi import composite_alpha
 
 #: 24 frames with 13-frame windows overlapping by 4: three windows, two seams.
@@ -153,6 +159,10 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
         str(tmp_path / "work"),
         "--command",
         " ".join(COMMAND),
+        # One task per window here (the layout before windows_per_task); runs of windows are
+        # tested by test_openjd_run_of_several_windows_per_task_loads_once_per_task.
+        "--windows-per-task",
+        "1",
         *submit,
     )
     assert r.returncode == 0, r.stderr
@@ -197,6 +207,41 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
     # Assemble pruned the job's work (no --keep-work): its cache entries and chain frames.
     assert cache_entries(farm) == 0 and not (farm.job_dir / "out").exists()
     assert [e["event"] for e in journal(farm, "assemble")][-1] == "pruned"
+
+
+@pytest.mark.parametrize("seam", ["crossfade", "chain"])
+def test_openjd_run_of_several_windows_per_task_loads_once_per_task(
+    shot, direct, tmp_path: Path, seam: str
+) -> None:
+    """Issue 17 ("one model load per worker"): two windows per task, so the three windows are
+    tasks 0-1 and 2: two engine loads, not three, and the same frames bit for bit."""
+    _, paths = shot
+    farm = farm_spec(paths, tmp_path, seam=seam, keep_work=False)
+    farm.windows_per_task = 2
+    template = submit_job(farm, "openjd", tmp_path / "bundle")
+    steps = [
+        st.name for st in decode_job_template(template=yaml.safe_load(template.read_text())).steps
+    ]
+    assert steps == (
+        ["windows", "assemble"]
+        if seam == "crossfade"
+        else ["windows-000-001", "window-002", "assemble"]
+    )
+    run = openjd_run(template)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "Session ended successfully" in run.stdout
+    farm_px, direct_px = pixels(farm.out_pattern), pixels(direct(seam))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(farm_px, direct_px, strict=True)), (
+        "farm and daemon results differ"
+    )
+    loads = [e for e in journal(farm, "task-000-001") if e["event"] == "engine"]
+    loads += [e for e in journal(farm, "task-002-002") if e["event"] == "engine"]
+    assert [e["windows"] for e in loads] == [[0, 1], [2, 2]]
+    assert count_engine_loads(farm) == 2
+    # Each window still ran its engine once and journalled itself in its own journal.
+    for k in range(3):
+        events = [e for e in journal(farm, f"window-{k:03d}") if e["event"] == "window"]
+        assert len(events) == 1 and events[0]["cached"] is False
 
 
 def test_a_killed_window_task_resumes_without_recomputing_finished_windows(

@@ -15,11 +15,13 @@ from void_client.cli.run import add_job_settings, request_from_args
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import farm_names, submit_job
 from void_client.farm.farm_spec import (
+    DEFAULT_FARM_SIZE,
     GROUP_WRITABLE_UMASK,
     WORK_DIR_NAME,
     WORKER_COMMAND_ENV,
     FarmSettings,
     FarmSpec,
+    choose_windows_per_task,
 )
 
 
@@ -73,6 +75,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="do not run the worker command's check here (for a command that exists only on workers)",
     )
     job.add_argument(
+        "--windows-per-task",
+        type=int,
+        default=None,
+        metavar="N",
+        help="consecutive windows one task runs with one model load (default: from the window "
+        "count and --farm-size; chain jobs up to 8 per task; see docs/farm.md)",
+    )
+    job.add_argument(
+        "--warm-engine",
+        action="store_true",
+        help="OpenJD: keep the model loaded across the tasks a worker session runs "
+        "(a 'task serve' step environment; POSIX workers)",
+    )
+    job.add_argument(
+        "--farm-size",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="GPU workers free for this job, for the default --windows-per-task "
+        f"(default {DEFAULT_FARM_SIZE})",
+    )
+    job.add_argument(
         "--keep-work",
         action="store_true",
         help="keep the job's cache entries and chain frames after assemble (default: pruned)",
@@ -102,6 +126,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     job.add_argument("--show", default=None, help="OpenCue show (default $SHOW or 'void')")
     job.add_argument("--shot", default=None, help="OpenCue shot (default $SHOT or the job name)")
     job.add_argument("--timeout-minutes", type=int, default=None, help="per-task time limit")
+    job.add_argument(
+        "--gpus", type=int, default=None, help="GPUs a window task books (OpenCue; default 1)"
+    )
+    job.add_argument(
+        "--gpu-memory",
+        default=None,
+        help="GPU memory a window task books, e.g. 24g (OpenCue; default 24g)",
+    )
+    job.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="let a void window task run on a worker without a GPU (default: it fails)",
+    )
+    job.add_argument(
+        "--deadline-plugin",
+        default=None,
+        choices=["CommandLine", "VoidRemove"],
+        help="Deadline plugin: CommandLine (stock) or VoidRemove (shows progress; install it "
+        "from the job folder's deadline_plugin/ once)",
+    )
     job.add_argument(
         "--env",
         action="append",
@@ -135,6 +179,15 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
         spec.command = shlex.split(args.command)
     if args.keep_work:
         spec.keep_work = True
+    if args.warm_engine:
+        spec.warm_engine = True
+    if args.windows_per_task is not None:
+        spec.windows_per_task = args.windows_per_task
+    elif not args.spec or args.farm_size:
+        # A new job (or a new farm size for an old one): the default from the window count.
+        spec.windows_per_task = choose_windows_per_task(
+            len(spec.windows()), spec.job.seam, args.farm_size
+        )
     if args.group_writable:
         spec.umask = GROUP_WRITABLE_UMASK
     elif args.umask is not None:
@@ -145,7 +198,19 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
         # Absolute: a task runs in the farm's folder, not the submitter's.
         spec.engine_config["weights_dir"] = os.path.abspath(args.weights_dir)
     farm: FarmSettings = spec.farm
-    for key in ("priority", "pool", "group", "show", "shot", "timeout_minutes"):
+    if args.allow_cpu:
+        farm.allow_cpu = True
+    for key in (
+        "priority",
+        "pool",
+        "group",
+        "show",
+        "shot",
+        "timeout_minutes",
+        "gpus",
+        "gpu_memory",
+        "deadline_plugin",
+    ):
         if getattr(args, key) is not None:
             setattr(farm, key, getattr(args, key))
     for item in args.env:
@@ -162,9 +227,12 @@ def main(args: argparse.Namespace) -> int:
         spec, args.farm, args.out_dir or None, args.submit, check=not args.no_check
     )
     n = len(spec.windows())
+    tasks = len(spec.task_windows())
     order = "in order (chain seams)" if spec.sequential else "in parallel (crossfade seams)"
+    per = f" ({n} windows, {spec.windows_per_task} per task)" if tasks != n else ""
     print(
-        f"{args.farm} job {spec.job_id}: {n} window task{'s' if n != 1 else ''} {order} + assemble",
+        f"{args.farm} job {spec.job_id}: {tasks} window task{'s' if tasks != 1 else ''}{per} "
+        f"{order} + assemble",
         file=sys.stderr,
     )
     print(f"  worker   {shlex.join(spec.command)}", file=sys.stderr)

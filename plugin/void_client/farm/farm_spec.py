@@ -53,6 +53,11 @@ WORK_DIR_NAME = "_void_work"
 DEFAULT_UMASK = "022"
 #: ``--group-writable``: files 0664, folders 0775.
 GROUP_WRITABLE_UMASK = "002"
+#: GPU workers assumed free for one job when no ``--farm-size`` is given (docs/farm.md).
+DEFAULT_FARM_SIZE = 8
+#: The most windows the automatic choice puts in one task: a task stays short enough for a
+#: farm's timeout, and a preempted task loses little (a re-run skips its finished windows).
+MAX_AUTO_WINDOWS_PER_TASK = 8
 #: Environment a task needs that is not a flag: the artist's colour config and our own settings.
 CARRIED_ENV = ("OCIO",)
 CARRIED_PREFIX = "VOID_"
@@ -104,6 +109,21 @@ def default_worker_command() -> list[str]:
     return list(DEFAULT_COMMAND)
 
 
+def choose_windows_per_task(n_windows: int, seam: str, farm_size: int = 0) -> int:
+    """How many consecutive windows one farm task runs with one engine load.
+
+    ``chain`` windows run one after another whatever the grouping, so grouping costs no
+    parallelism: as many as :data:`MAX_AUTO_WINDOWS_PER_TASK`. ``crossfade`` windows run in
+    parallel: one task per worker of the farm (``farm_size``, default
+    :data:`DEFAULT_FARM_SIZE`), so each worker loads the model once and none sits idle.
+    """
+    n = max(1, n_windows)
+    if seam == "chain":
+        return min(n, MAX_AUTO_WINDOWS_PER_TASK)
+    workers = farm_size if farm_size > 0 else DEFAULT_FARM_SIZE
+    return min(-(-n // min(n, workers)), MAX_AUTO_WINDOWS_PER_TASK)
+
+
 def carried_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """What a task needs from the submitter's environment: ``$OCIO`` (made absolute) and our
     ``VOID_*`` settings, minus per-host secrets and endpoints (see :data:`NOT_CARRIED`)."""
@@ -137,6 +157,14 @@ class FarmSettings:
     timeout_minutes: int = 0
     #: Extra environment for the tasks (``VOID_WEIGHTS_DIR``, ``OCIO``...).
     env: dict = field(default_factory=dict)
+    #: GPUs and GPU memory a window task of a GPU engine books (OpenCue ``gpus``/``gpu_memory``).
+    gpus: int = 1
+    gpu_memory: str = "24g"
+    #: A ``void`` window task on a worker without a usable GPU fails instead of running the
+    #: model on CPU, unless the job allows it (``--allow-cpu``).
+    allow_cpu: bool = False
+    #: Deadline 10 plugin: ``CommandLine`` (stock), or ``VoidRemove`` (ours, shows progress).
+    deadline_plugin: str = "CommandLine"
 
 
 @dataclass
@@ -169,6 +197,12 @@ class FarmSpec:
     umask: str = DEFAULT_UMASK
     #: Keep the job's cache entries and chain frames after ``assemble`` (default: pruned).
     keep_work: bool = False
+    #: Consecutive windows one task runs with a single engine load (see
+    #: :func:`choose_windows_per_task`); task ``k`` runs windows ``k*N .. k*N+N-1``.
+    windows_per_task: int = 1
+    #: OpenJD: keep the engine loaded across a worker session's tasks (``task serve`` in a step
+    #: environment; POSIX workers).
+    warm_engine: bool = False
     version: int = FARM_SPEC_VERSION
 
     # ------------------------------------------------------------------ derived facts
@@ -192,6 +226,24 @@ class FarmSpec:
         """The tasks of the ``windows`` step: the same plan the daemon makes."""
         return plan_windows(len(self.job.frames), self.job.window, self.job.overlap)
 
+    def task_windows(self) -> list[tuple[int, int]]:
+        """Each task's windows as ``(first, last)`` (inclusive), in task order."""
+        n, per = len(self.windows()), max(1, self.windows_per_task)
+        return [(a, min(a + per, n) - 1) for a in range(0, n, per)]
+
+    def windows_of_task(self, task: int) -> tuple[int, int]:
+        """``(first, last)`` window of task ``task`` (the farm's frame number for it)."""
+        groups = self.task_windows()
+        if not 0 <= task < len(groups):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"task {task} is outside 0..{len(groups) - 1} ({self.windows_per_task} windows "
+                "per task)",
+                "task",
+                self.job_id,
+            )
+        return groups[task]
+
     @property
     def sequential(self) -> bool:
         """``chain`` seams feed each window the previous window's result: windows run in order."""
@@ -200,28 +252,34 @@ class FarmSpec:
     def task_graph(self, spec_path: str, frame_token: str) -> list[FarmTask]:
         """The farm's units of work in submission order, for writers whose unit is a job or a
         layer with a frame range (Deadline, OpenCue): chain windows one unit each, each after
-        the one before; crossfade windows one unit over all indices; then assemble."""
-        windows = self.windows()
+        the one before; crossfade windows one unit over all indices; then assemble.
+
+        With ``windows_per_task`` N > 1 a chain unit covers N consecutive windows
+        (``windows-000-002``, ``--index 0-2``) and the crossfade unit's frames are task numbers
+        (``--task <frame>``: windows ``k*N .. k*N+N-1``), so no writer needs to know N."""
+        groups = self.task_windows()
         out: list[FarmTask] = []
         if self.sequential:
             prev = ""
-            for w in windows:
-                name = f"window-{w.index:03d}"
+            for a, b in groups:
+                name = window_task_name(a, b)
                 out.append(
                     FarmTask(
                         name,
-                        str(w.index),
-                        self.task_args("window", spec_path, w.index),
+                        str(a),
+                        self.task_args("window", spec_path, a if a == b else f"{a}-{b}"),
                         [prev] if prev else [],
                     )
                 )
                 prev = name
             last = prev
         else:
-            frames = f"0-{len(windows) - 1}" if len(windows) > 1 else "0"
-            out.append(
-                FarmTask("windows", frames, self.task_args("window", spec_path, frame_token), [])
-            )
+            frames = f"0-{len(groups) - 1}" if len(groups) > 1 else "0"
+            if self.windows_per_task > 1:
+                argv = [*self.task_args("window", spec_path), "--task", frame_token]
+            else:
+                argv = self.task_args("window", spec_path, frame_token)
+            out.append(FarmTask("windows", frames, argv, []))
             last = "windows"
         out.append(FarmTask("assemble", "0", self.task_args("assemble", spec_path), [last]))
         return out
@@ -246,9 +304,7 @@ class FarmSpec:
     def task_args(self, kind: str, spec_path: str, index: int | str | None = None) -> list[str]:
         """argv of one task, ``command`` first. ``index`` may be a farm placeholder string."""
         args = [*self.command, "task", kind, "--spec", spec_path]
-        if kind == "window":
-            if index is None:
-                raise ValueError("a window task needs an index")
+        if kind == "window" and index is not None:
             args += ["--index", str(index)]
         return args
 
@@ -293,6 +349,16 @@ class FarmSpec:
         bad_env = [k for k in self.farm.env if not k or "=" in str(k)]
         if bad_env:
             raise bad("env", f"environment names may not be empty or hold '=': {bad_env}")
+        if (
+            not isinstance(self.windows_per_task, int)
+            or isinstance(self.windows_per_task, bool)
+            or self.windows_per_task < 1
+        ):
+            raise bad(
+                "windows_per_task",
+                f"windows_per_task must be a whole number of at least 1, got "
+                f"{self.windows_per_task!r}",
+            )
         if self.version != FARM_SPEC_VERSION:
             raise bad(
                 "version",
@@ -391,6 +457,11 @@ class FarmSpec:
             engine_config=config,
             farm=farm,
         ).validate()
+
+
+def window_task_name(first: int, last: int) -> str:
+    """``window-003`` for one window, ``windows-003-005`` for a run of them."""
+    return f"window-{first:03d}" if first == last else f"windows-{first:03d}-{last:03d}"
 
 
 def default_work_dir(out_pattern: str) -> str:

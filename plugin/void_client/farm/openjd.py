@@ -9,6 +9,11 @@ dependency order), and the same template is what Deadline Cloud runs. Shape of t
   are independent and run in parallel), then ``assemble`` depending on it;
 * ``chain`` seams: OpenJD has no ordering between the tasks of one step, so each window is its
   own step ``window-000``, ``window-001``... depending on the one before, then ``assemble``.
+
+With ``windows_per_task`` N > 1 (docs/farm.md, "One model load per task") a task runs N
+consecutive windows with one engine load: the ``windows`` step's parameter is a STRING
+``Windows`` whose values are the runs (``"0-2"``, ``"3-5"``; the monitor shows which windows a
+task covers), and a chain step covers a run (``windows-000-002``), still in order.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
-from void_client.farm.farm_spec import FarmSpec
+from void_client.farm.farm_spec import FarmSpec, window_task_name
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +44,44 @@ MAX_NAME = 128
 def template(spec: FarmSpec, spec_default: str = "farm.json") -> dict[str, Any]:
     """The job template as a plain dict (what :func:`to_yaml` writes)."""
     windows = spec.windows()
+    groups = spec.task_windows()
     param = "{{Param.FarmSpec}}"
     steps: list[dict[str, Any]] = []
     if spec.sequential:
         prev = ""
-        for w in windows:
-            name = f"window-{w.index:03d}"
-            what = f"Window {w.index + 1}/{len(windows)}: frames {spec.job.frames[w.start]}-{spec.job.frames[w.stop - 1]}"
+        for a, b in groups:
+            name = window_task_name(a, b)
+            frames = (
+                f"frames {spec.job.frames[windows[a].start]}-{spec.job.frames[windows[b].stop - 1]}"
+            )
+            what = (
+                f"Window {a + 1}/{len(windows)}: {frames}"
+                if a == b
+                else f"Windows {a + 1}-{b + 1}/{len(windows)} with one engine load: {frames}"
+            )
             what += f", continuing the fill of {prev}." if prev else "."
+            index = str(a) if a == b else f"{a}-{b}"
             steps.append(
                 _step(
-                    spec, name, what, spec.task_args("window", param, w.index), gpu=True, after=prev
+                    spec, name, what, spec.task_args("window", param, index), gpu=True, after=prev
                 )
             )
             prev = name
         last = prev
     else:
-        what = "One task per temporal window; the tasks are independent and run in parallel (crossfade seams)."
-        space = {"taskParameterDefinitions": [_window_range(len(windows))]}
-        steps.append(
-            _step(
-                spec,
-                "windows",
-                what,
-                spec.task_args("window", param, "{{Task.Param.Window}}"),
-                gpu=True,
-                space=space,
+        if len(groups) == len(windows):
+            what = "One task per temporal window; the tasks are independent and run in parallel (crossfade seams)."
+            space = {"taskParameterDefinitions": [_window_range(len(windows))]}
+            argv = spec.task_args("window", param, "{{Task.Param.Window}}")
+        else:
+            what = (
+                f"One task per {spec.windows_per_task} consecutive windows, one engine load each; "
+                "the tasks are independent and run in parallel (crossfade seams)."
             )
-        )
+            runs = [f"{a}-{b}" if a != b else str(a) for a, b in groups]
+            space = {"taskParameterDefinitions": [_window_runs(runs)]}
+            argv = spec.task_args("window", param, "{{Task.Param.Windows}}")
+        steps.append(_step(spec, "windows", what, argv, gpu=True, space=space))
         last = "windows"
     what = "Blend the seams between windows and write the final EXR frames."
     steps.append(
@@ -89,12 +104,18 @@ def template(spec: FarmSpec, spec_default: str = "farm.json") -> dict[str, Any]:
                 "description": "The VOID Remove farm spec: inputs, settings, output pattern and work directory.",
             }
         ],
+        **({"jobEnvironments": [_warm_engine_environment(spec)]} if spec.warm_engine else {}),
         "steps": steps,
     }
 
 
 def _window_range(n: int) -> dict[str, Any]:
     return {"name": "Window", "type": "INT", "range": f"0-{n - 1}" if n > 1 else [0]}
+
+
+def _window_runs(runs: list[str]) -> dict[str, Any]:
+    """The runs of windows as a STRING parameter: ``--index`` takes ``K`` or ``A-B``."""
+    return {"name": "Windows", "type": "STRING", "range": runs}
 
 
 def _step(
@@ -114,17 +135,44 @@ def _step(
         step["parameterSpace"] = space
     if after:
         step["dependencies"] = [{"dependsOn": after}]
+    envs: list[dict[str, Any]] = []
     if spec.farm.env:
-        step["stepEnvironments"] = [
+        envs.append(
             {
                 "name": "VoidRemoveEnvironment",
                 "variables": {str(k): str(v) for k, v in spec.farm.env.items()},
             }
-        ]
+        )
+    if envs:
+        step["stepEnvironments"] = envs
     step["script"] = {"actions": {"onRun": action}}
     if gpu and spec.job.engine == "void":
         step["hostRequirements"] = {"amounts": [{"name": GPU_AMOUNT, "min": 1}]}
     return step
+
+
+#: The session's task server socket (Unix sockets are short: the session folder keeps it short).
+SERVER_SOCKET = "{{Session.WorkingDirectory}}/void-engine.sock"
+
+
+def _warm_engine_environment(spec: FarmSpec) -> dict[str, Any]:
+    """``--warm-engine``: a job environment that starts ``task serve`` when a worker's session
+    starts and stops it when the session ends; the tasks find it through ``openjd_env``, so the
+    engine stays loaded across every window task (and chain step) the session runs. The server
+    loads nothing until a window asks, so an assemble-only session loads nothing
+    (docs/farm.md)."""
+    serve = [*spec.command, "task", "serve", "--spec", "{{Param.FarmSpec}}"]
+    serve += ["--socket", SERVER_SOCKET]
+    return {
+        "name": "VoidRemoveWarmEngine",
+        "description": "Keeps the engine loaded across this step's tasks on one worker.",
+        "script": {
+            "actions": {
+                "onEnter": {"command": serve[0], "args": [*serve[1:], "--detach"]},
+                "onExit": {"command": serve[0], "args": [*serve[1:], "--stop"]},
+            }
+        },
+    }
 
 
 def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
