@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import hashlib
 import json
 import logging
@@ -195,6 +196,7 @@ class OutputClaim:
             if same:
                 self._lock_fd = fd
                 self._write_holder()
+                self._sweep_stale_temps()
                 return
             os.close(fd)
         holder = _read_holder(fd)
@@ -214,6 +216,14 @@ class OutputClaim:
             f"wait for it, stop it ({hint}) or choose another --out",
             "out",
         ) from None
+
+    def _sweep_stale_temps(self) -> None:
+        """Only the lock holder writes the manifest, so once we hold the lock any temp file of it
+        is what a killed writer left mid-write (write_text_atomic names them ``.<manifest>.*.tmp``)."""
+        manifest = manifest_path(self.pattern)
+        for stale in manifest.parent.glob(f".{glob.escape(manifest.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
     def release(self) -> None:
         """Unlink the lock file while holding it (so no stale file stays beside the frames),

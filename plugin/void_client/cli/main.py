@@ -129,18 +129,22 @@ def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[st
     """The ``dest`` of every option given on the command line (not left at its default), so
     ``--preset`` can yield to explicit flags. ``parser`` is a fresh one: it is modified."""
 
+    options: set[str] = set()
+
     def suppress(p: argparse.ArgumentParser) -> None:
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for child in action.choices.values():
                     suppress(child)
-            else:
+            elif action.option_strings:
+                # Positionals keep their defaults: a SUPPRESS default fails a positional's choices.
                 action.default = argparse.SUPPRESS
+                options.add(action.dest)
         p._defaults.clear()
 
     suppress(parser)
     given, _ = parser.parse_known_args(argv)
-    return {k for k in vars(given) if k != "command"}
+    return {k for k in vars(given) if k in options}
 
 
 if __name__ == "__main__":
