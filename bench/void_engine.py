@@ -297,8 +297,8 @@ AB_MODES: dict[str, list[tuple[str, dict]]] = {
         ("first block cache 0.1", {"step_cache": "fbc"}),
     ],
     "pass2": [
-        ("noise std 1.0 (default)", {}),
-        ("noise std 0.66 (reference)", {"pass2_noise_std": 0.66}),
+        ("pass2_noise=reference (default: RAFT if on disk, else DIS; std 0.66)", {}),
+        ("pass2_noise=unit (DIS, std 1.0)", {"pass2_noise": "unit"}),
     ],
 }
 
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ab",
         choices=("fast", "pass2", "all"),
-        help="compare modes on one window (fast: default vs fast mode; pass2: noise std)",
+        help="compare modes on one window (fast: default vs fast mode; pass2: the pass-2 noise modes reference vs unit)",
     )
     parser.add_argument("--repeats", type=int, default=1, help="A/B timings: best of this many")
     parser.add_argument("--device", default="auto")

@@ -37,6 +37,7 @@ from void_client import node_job as H
 from void_client.client import is_local
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import JobState
+from void_client.prompt_advice import prompt_warning
 from void_nuke import host
 from void_nuke import node_spec as N
 
@@ -171,7 +172,7 @@ def run(node: Any = None, force: bool = False) -> None:
             ):
                 _show_reused(p)
                 return
-        _set_status(node, "exporting", "running")
+        _set_status(node, _exporting(p), "running")
         # The progress window is for the export only (it blocks Nuke's main thread); the job's
         # progress is the node's status knob, not a window for the whole daemon job.
         task = host.progress_task(f"VOID Remove: exporting {name}")
@@ -357,7 +358,7 @@ def run_blocking(node: Any, force: bool = False) -> H.RunState:
         p = prepare(node)
         if not force and H.results_complete(p.plan):
             return _show_reused(p)
-        _set_status(node, "exporting", "running")
+        _set_status(node, _exporting(p), "running")
         export(p)
         _show_results(p)
         job = H.NodeRun(
@@ -467,10 +468,46 @@ def batch_main(argv: list[str]) -> int:
     return 2 if failed else 0
 
 
+def _exporting(p: Prepared) -> str:
+    """The status at the start of a run; with the missing-prompt warning (void_client.
+    prompt_advice, the CLI's words) in the status knob and the log when the engine reads a
+    prompt and the node has none."""
+    warning = prompt_warning(p.settings.engine, p.settings.prompt, "background prompt")
+    if warning is None:
+        return "exporting"
+    log.warning("%s: %s", p.name, warning)
+    return f"exporting; {warning}"
+
+
+# --------------------------------------------------------------------------- presets
+def apply_preset_knobs(node: Any, name: str) -> None:
+    """Set the knobs preset ``name`` decides (void_client.presets, the table the panel, CLI and
+    Resolve read); ``custom`` leaves them as they are."""
+    if name == H.CUSTOM_PRESET:
+        return
+    for knob, value in H.preset_knob_values(name).items():
+        if host.knob_value(node, knob) != value:
+            host.set_knob(node, knob, value)
+
+
+def _sync_preset(node: Any, knob: str) -> None:
+    """A knob a preset decides was edited: the preset shows ``custom`` once it disagrees."""
+    name = str(host.knob_value(node, "preset"))
+    if name == H.CUSTOM_PRESET:
+        return
+    wanted = H.preset_knob_values(name)
+    if host.knob_value(node, knob) != wanted[knob]:
+        host.set_knob(node, "preset", H.CUSTOM_PRESET)
+
+
 # --------------------------------------------------------------------------- stale indicator
 def knob_changed() -> None:
     """knobChanged callback of every VOID Remove node."""
     node, knob = host.this_node(), host.this_knob_name()
+    if knob == "preset":
+        apply_preset_knobs(node, str(host.knob_value(node, knob)))
+    elif knob in H.PRESET_KNOBS:
+        _sync_preset(node, knob)
     if knob == "use_input_range":
         manual = not bool(host.knob_value(node, knob))
         host.set_enabled(node, "range_first", manual)

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from void_client import protocol as P
 from void_client.job_spec import SEAM_MODES
-from void_client.node_job import QUALITY_PRESETS, NodeSettings
+from void_client.node_job import CUSTOM_PRESET, QUALITY_PRESETS, NodeSettings
+from void_client.presets import PRESETS, preset_names
 
 T = TypeVar("T")
 
@@ -107,6 +108,17 @@ KNOBS: tuple[KnobDef, ...] = (
     ),
     KnobDef(
         "range_last", INT, "", _D.range_last, "Last frame to process.", newline=False, disabled=True
+    ),
+    KnobDef(
+        "preset",
+        PULLDOWN,
+        "preset",
+        _D.preset,
+        "Artist presets, the same as the panel's, the CLI's --preset and Resolve's: "
+        + "; ".join(f"{p.name}: {p.description}" for p in PRESETS)
+        + ". Choosing one sets window, overlap, seam, dilation, ROI margin, feather and pass 2 "
+        "(its diffusion steps win over quality); editing those knobs makes it 'custom'.",
+        (*preset_names(), CUSTOM_PRESET),
     ),
     KnobDef(
         "engine",

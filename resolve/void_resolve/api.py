@@ -24,7 +24,14 @@ from void_client.errors import ErrorCode, VoidError
 from void_resolve.locations import scripting_api_dirs
 from void_resolve.records import ItemInfo, SaverInfo, TimelineInfo
 from void_resolve.rollback import progress_bar
-from void_resolve.settings import OVERWRITE_LABEL, uimanager_allowed
+from void_resolve.settings import (
+    CUSTOM_PRESET,
+    OVERWRITE_LABEL,
+    PRESET_TIP,
+    form_note,
+    preset_pass2,
+    uimanager_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +381,8 @@ class ResolveAPI:
 
 
 class Dialog:
-    """Resolve's own window (UIManager): range, matte, engine, prompt, pass 2, overwrite,
-    Run/Cancel, progress.
+    """Resolve's own window (UIManager): range, matte, preset, engine, prompt with the
+    missing-prompt warning, pass 2, overwrite, Run/Cancel, progress.
 
     UIManager has no progress widget, so progress is a text bar in a label.
     """
@@ -401,6 +408,7 @@ class Dialog:
                 [
                     row("Range", ui.ComboBox({"ID": "range"})),
                     row("Matte", ui.ComboBox({"ID": "matte"})),
+                    row("Preset", ui.ComboBox({"ID": "preset", "ToolTip": PRESET_TIP})),
                     row("Engine", ui.ComboBox({"ID": "engine"})),
                     row(
                         "Prompt",
@@ -411,6 +419,8 @@ class Dialog:
                             }
                         ),
                     ),
+                    # the missing-prompt warning, refreshed as engine and prompt change
+                    ui.Label({"ID": "note", "Text": "", "WordWrap": True, "Weight": 0}),
                     ui.CheckBox(
                         {
                             "ID": "pass2",
@@ -445,7 +455,30 @@ class Dialog:
             "prompt": str(self.items["prompt"].Text),
             "pass2": bool(self.items["pass2"].Checked),
             "overwrite": bool(self.items["overwrite"].Checked),
+            "preset": self.preset_name(),
         }
+
+    def preset_name(self) -> str:
+        presets = self.choices.get("preset") or [CUSTOM_PRESET]
+        index = int(self.items["preset"].CurrentIndex or 0)
+        return presets[index] if 0 <= index < len(presets) else CUSTOM_PRESET
+
+    def refresh_note(self, *_: Any) -> None:
+        """Show the missing-prompt warning while the engine reads a prompt and none is given."""
+        self.items["note"].Text = form_note(self.values())
+
+    def preset_chosen(self, *_: Any) -> None:
+        """A preset was picked: the pass 2 box follows it (its other fields go to the job)."""
+        wanted = preset_pass2(self.preset_name())
+        if wanted is not None:
+            self.items["pass2"].Checked = wanted
+
+    def pass2_clicked(self, *_: Any) -> None:
+        """The pass 2 box was changed by hand: the preset is custom once they disagree."""
+        wanted = preset_pass2(self.preset_name())
+        if wanted is not None and wanted != bool(self.items["pass2"].Checked):
+            presets = self.choices.get("preset") or [CUSTOM_PRESET]
+            self.items["preset"].CurrentIndex = presets.index(CUSTOM_PRESET)
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         self.items["range"].CurrentIndex = int(values["range"])
@@ -457,6 +490,10 @@ class Dialog:
         self.items["prompt"].Text = str(values["prompt"])
         self.items["pass2"].Checked = bool(values["pass2"])
         self.items["overwrite"].Checked = bool(values.get("overwrite", False))
+        presets = self.choices.get("preset") or [CUSTOM_PRESET]
+        preset = str(values.get("preset", CUSTOM_PRESET))
+        self.items["preset"].CurrentIndex = presets.index(preset) if preset in presets else 0
+        self.refresh_note()
 
     def show_progress(self, fraction: float, message: str) -> None:
         self.items["progress"].Text = progress_bar(fraction)
@@ -477,6 +514,10 @@ class Dialog:
         self.window.On.run.Clicked = lambda ev: on_run()
         self.window.On.cancel.Clicked = lambda ev: on_cancel()
         self.window.On[self.WINDOW_ID].Close = lambda ev: on_close()
+        self.window.On.engine.CurrentIndexChanged = self.refresh_note
+        self.window.On.prompt.TextChanged = self.refresh_note
+        self.window.On.preset.CurrentIndexChanged = self.preset_chosen
+        self.window.On.pass2.Clicked = self.pass2_clicked
         # Builds deliver a Timer's Timeout either to the dispatcher or to the timer's ID; register
         # both (issue 16 #7), or the run never leaves "starting" on the other kind.
         self.dispatcher.On.Timeout = lambda ev: on_tick()

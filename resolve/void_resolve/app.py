@@ -23,6 +23,7 @@ from void_resolve.settings import (
     ENGINES,
     MATTE_LABELS,
     MATTE_MODES,
+    PRESET_CHOICES,
     RANGE_LABELS,
     RANGE_MODES,
     ResolveSettings,
@@ -110,6 +111,7 @@ def run_dialog(
         "range": [RANGE_LABELS[m] for m in RANGE_MODES],
         "matte": [MATTE_LABELS[m] for m in MATTE_MODES],
         "engine": list(ENGINES),
+        "preset": list(PRESET_CHOICES),
     }
     dialog = api.dialog("VOID Remove", choices)
     controller = FlowController(dialog, make_flow)

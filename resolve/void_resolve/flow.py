@@ -45,6 +45,7 @@ from void_client.client import connect as connect_daemon
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import manifest_path, next_version, read_manifest
 from void_client.paths import home
+from void_client.prompt_advice import prompt_warning
 from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_client.session import JobReport
@@ -194,6 +195,11 @@ class RemoveFlow:
         return self.result
 
     def steps(self) -> Iterator[FlowEvent]:
+        # The missing-prompt warning (void_client.prompt_advice) in Resolve's Console, for the
+        # console run and both windows alike (the windows also show it under the prompt).
+        warning = prompt_warning(self.settings.engine, self.settings.prompt)
+        if warning:
+            log.warning("%s", warning)
         rollback = Rollback()
         work = WorkFiles(self.work_root / uuid.uuid4().hex[:12])
         try:

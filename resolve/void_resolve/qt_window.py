@@ -1,7 +1,7 @@
 """DaVinci Resolve: the VOID Remove window in Qt, used when Resolve's Python can import PySide6.
 
-The same controls as Resolve's own UIManager dialog (range, matte, engine, prompt, pass 2,
-overwrite, Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
+The same controls as Resolve's own UIManager dialog (range, matte, preset, engine, prompt with
+the missing-prompt warning, pass 2, overwrite, Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
 windows behave alike. A ``QTimer`` steps the flow, so the window never blocks. When the panel
 (:mod:`void_client.panel`: daemon status, job log and history with re-attach) imports, a
 Panel button opens it.
@@ -17,13 +17,18 @@ from collections.abc import Callable
 from void_client.protocol import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
 from void_resolve.settings import (
+    CUSTOM_PRESET,
     ENGINES,
     MATTE_LABELS,
     MATTE_MODES,
     OVERWRITE_LABEL,
     OVERWRITE_TIP,
+    PRESET_CHOICES,
+    PRESET_TIP,
     RANGE_LABELS,
     RANGE_MODES,
+    form_note,
+    preset_pass2,
 )
 
 try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
@@ -64,8 +69,15 @@ class RemoveWindow(QtWidgets.QWidget):
         self.engine = QtWidgets.QComboBox()
         self.engine.setEditable(True)  # the daemon may offer engines this list does not know
         self.engine.addItems(list(ENGINES))
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItems(list(PRESET_CHOICES))
+        self.preset.setCurrentText(CUSTOM_PRESET)
+        self.preset.setToolTip(PRESET_TIP)
         self.prompt = QtWidgets.QLineEdit()
         self.prompt.setPlaceholderText("what the background looks like (void engine)")
+        # The missing-prompt warning, kept up to date as engine and prompt change.
+        self.note = QtWidgets.QLabel("")
+        self.note.setWordWrap(True)
         self.pass2 = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement, void engine)")
         self.overwrite = QtWidgets.QCheckBox(OVERWRITE_LABEL)
         self.overwrite.setToolTip(OVERWRITE_TIP)
@@ -79,8 +91,10 @@ class RemoveWindow(QtWidgets.QWidget):
         form = QtWidgets.QFormLayout()
         form.addRow("Range", self.range)
         form.addRow("Matte", self.matte)
+        form.addRow("Preset", self.preset)
         form.addRow("Engine", self.engine)
         form.addRow("Prompt", self.prompt)
+        form.addRow("", self.note)
         form.addRow("", self.pass2)
         form.addRow("", self.overwrite)
         buttons = QtWidgets.QHBoxLayout()
@@ -99,6 +113,12 @@ class RemoveWindow(QtWidgets.QWidget):
         layout.addWidget(self.status)
         layout.addLayout(buttons)
 
+        self.engine.currentTextChanged.connect(self.refresh_note)
+        self.prompt.textChanged.connect(self.refresh_note)
+        self.preset.currentTextChanged.connect(self._preset_chosen)
+        self.pass2.toggled.connect(self._pass2_toggled)
+        self.refresh_note()
+
         self.controller = FlowController(self, make_flow)
         self.run_button.clicked.connect(self.controller.run_clicked)
         self.cancel_button.clicked.connect(self.controller.cancel_clicked)
@@ -111,13 +131,31 @@ class RemoveWindow(QtWidgets.QWidget):
         if self._show_panel is not None:
             self.panel = self._show_panel(self.endpoint, block=False)
 
+    def refresh_note(self, *_: object) -> None:
+        text = form_note(self.values())
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
+    def _preset_chosen(self, name: str) -> None:
+        # The one field of the preset this window shows; the rest go to the job on Run.
+        wanted = preset_pass2(name)
+        if wanted is not None:
+            self.pass2.setChecked(wanted)
+
+    def _pass2_toggled(self, checked: bool) -> None:
+        wanted = preset_pass2(self.preset.currentText())
+        if wanted is not None and wanted != checked:
+            self.preset.setCurrentText(CUSTOM_PRESET)
+
     def set_values(self, values: dict) -> None:
         self.range.setCurrentIndex(int(values["range"]))
         self.matte.setCurrentIndex(int(values["matte"]))
         self.engine.setEditText(str(values["engine"]))
         self.prompt.setText(str(values["prompt"]))
+        self.preset.setCurrentText(str(values.get("preset", CUSTOM_PRESET)))
         self.pass2.setChecked(bool(values["pass2"]))
         self.overwrite.setChecked(bool(values.get("overwrite", False)))
+        self.refresh_note()
 
     # ------------------------------------------------------------------ FlowView
     def values(self) -> dict:
@@ -128,6 +166,7 @@ class RemoveWindow(QtWidgets.QWidget):
             "prompt": self.prompt.text(),
             "pass2": self.pass2.isChecked(),
             "overwrite": self.overwrite.isChecked(),
+            "preset": self.preset.currentText(),
         }
 
     def show_progress(self, fraction: float, message: str) -> None:
@@ -136,7 +175,15 @@ class RemoveWindow(QtWidgets.QWidget):
 
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
-        for w in (self.range, self.matte, self.engine, self.prompt, self.pass2, self.overwrite):
+        for w in (
+            self.range,
+            self.matte,
+            self.preset,
+            self.engine,
+            self.prompt,
+            self.pass2,
+            self.overwrite,
+        ):
             w.setEnabled(not running)
         self.cancel_button.setText("Cancel" if running else "Close")
 

@@ -24,6 +24,8 @@ from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.paths import home
+from void_client.presets import PRESETS, apply_preset, preset_names
+from void_client.prompt_advice import prompt_warning
 from void_client.protocol import DEFAULT_ENDPOINT
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,40 @@ OVERWRITE_TIP = (
 )
 
 
+#: The preset pulldown: the artist presets (void_client.presets, the one table the panel, the
+#: CLI and the Nuke node read) and ``custom`` (the job settings as they are).
+CUSTOM_PRESET = "custom"
+PRESET_CHOICES: tuple[str, ...] = (*preset_names(), CUSTOM_PRESET)
+PRESET_TIP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS)
+
+
+def with_preset(settings: ResolveSettings, name: str) -> ResolveSettings:
+    """``settings`` with preset ``name`` applied by :func:`void_client.presets.apply_preset`:
+    its window, overlap, seam, dilation, ROI margin, feather and engine options go to ``job``,
+    its pass 2 to ``pass2``; ``custom`` changes nothing but the name."""
+    out = dataclasses.replace(settings, job=dict(settings.job), preset=name)
+    if name == CUSTOM_PRESET:
+        return out
+    applied = apply_preset(name, {**out.job, "pass2": out.pass2})
+    out.pass2 = bool(applied.pop("pass2"))
+    out.job = applied
+    return out
+
+
+def preset_pass2(name: str) -> bool | None:
+    """Whether preset ``name`` runs pass 2 (the one preset field a window shows), or None for
+    ``custom`` or an unknown name."""
+    if name not in PRESET_CHOICES or name == CUSTOM_PRESET:
+        return None
+    return bool(apply_preset(name, {}).get("pass2"))
+
+
+def form_note(values: Mapping[str, Any]) -> str:
+    """The line a window shows under its fields: the missing-prompt warning
+    (void_client.prompt_advice, the CLI's words) or nothing."""
+    return prompt_warning(str(values.get("engine") or ""), values.get("prompt")) or ""
+
+
 @dataclass
 class ResolveSettings:
     """What the artist chose in the dialog. ``job`` holds any further :class:`JobSpec` field."""
@@ -72,8 +108,16 @@ class ResolveSettings:
     #: An empty Data Burn-In preset (Workspace ▸ Data Burn-In) loaded before rendering so no
     #: burn-in ends up in the plate; "" = not switched (the API cannot read burn-in state).
     burn_in_preset: str = ""
+    #: The artist preset last chosen (:data:`PRESET_CHOICES`); applied by :func:`with_preset`.
+    preset: str = CUSTOM_PRESET
 
     def validate(self) -> ResolveSettings:
+        if self.preset not in PRESET_CHOICES:
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"preset must be one of {PRESET_CHOICES}, got {self.preset!r}",
+                "preset",
+            )
         if self.range_mode not in RANGE_MODES:
             raise VoidError(
                 ErrorCode.BAD_SPEC,
@@ -150,6 +194,7 @@ def form_values(settings: ResolveSettings) -> dict:
         "prompt": settings.prompt,
         "pass2": bool(settings.pass2),
         "overwrite": bool(settings.overwrite),
+        "preset": settings.preset,
     }
 
 
@@ -157,7 +202,7 @@ def settings_from_form(
     values: Mapping[str, Any], base: ResolveSettings | None = None
 ) -> ResolveSettings:
     """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``,
-    ``overwrite``) → settings.
+    ``overwrite``, ``preset``) → settings.
 
     ``range`` and ``matte`` may be a mode key, its label, or its index in the mode list, so
     every UI toolkit can hand over what its combo box gives most easily.
@@ -185,6 +230,15 @@ def settings_from_form(
         s.pass2 = bool(values["pass2"])
     if "overwrite" in values:
         s.overwrite = bool(values["overwrite"])
+    if values.get("preset"):
+        # Last: the preset decides its fields, as it does everywhere (the windows keep the pass 2
+        # box in step with it and switch to custom when the box is changed by hand).
+        preset = values["preset"]
+        if isinstance(preset, int) and not isinstance(preset, bool):
+            preset = PRESET_CHOICES[preset] if 0 <= preset < len(PRESET_CHOICES) else str(preset)
+        s.preset = str(preset)
+        if s.preset in PRESET_CHOICES:
+            s = with_preset(s, s.preset)
     return s.validate()
 
 

@@ -146,6 +146,7 @@ def test_qt_window_runs_and_shows_progress(qtbot, daemon, scene, tmp_path) -> No
         "prompt": "a wall",
         "pass2": False,
         "overwrite": True,
+        "preset": "custom",
     }
     assert settings_from_form(window.values()).overwrite is True
     window.run_button.click()

@@ -169,7 +169,7 @@ def test_fast_options_are_checked():
 
 def test_pass2_noise_std_scales_the_warped_noise(engine):
     frames = np.random.default_rng(0).random((13, H, W, 3), dtype=np.float32)
-    unit = engine.pass2_noise(frames, 1, VoidOptions())
+    unit = engine.pass2_noise(frames, 1, VoidOptions(pass2_noise="unit"))
     scaled = engine.pass2_noise(frames, 1, VoidOptions(pass2_noise_std=0.66))
     assert torch.allclose(scaled, unit * 0.66)
     assert abs(float(unit.std()) - 1.0) < 0.15

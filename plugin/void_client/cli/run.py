@@ -24,6 +24,7 @@ from void_client.cli.progress import job_progress
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import next_version
 from void_client.presets import PRESET_KEYS, PRESETS, Preset, apply_preset
+from void_client.prompt_advice import prompt_warning
 from void_client.reference import parse_references
 from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
@@ -448,9 +449,12 @@ def fast_settings(settings: dict) -> dict:
     return fast
 
 
-def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
-    """``--preview``: the covering windows only, fast settings, ``<name>_preview.####.exr``."""
-    wanted = parse_preview(args.preview)
+def preview_requests(
+    req: RemoveRequest, wanted: list[int]
+) -> tuple[list[int], list[Window], list[tuple[list[int], RemoveRequest]]]:
+    """The jobs a preview of frames ``wanted`` runs (``--preview`` and the panel's "Preview
+    frame"): the shot's frames, the covering windows, and per merged span its frames and a
+    request at fast settings writing only ``wanted`` to ``<name>_preview.####.exr``."""
     shot = SequenceJob(req).frames  # every check of a full run (and its "did you mean")
     outside = [f for f in wanted if f not in shot]
     if outside:
@@ -465,18 +469,7 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
         len(shot), [shot.index(f) for f in wanted], settings["window"], settings["overlap"]
     )
     out = preview_pattern(req.out)
-    mode = (
-        f"void fast mode: {PREVIEW_VOID_STEPS} steps, pass 1 only"
-        if settings.get("engine") == "void"
-        else f"{settings.get('engine')} defaults"
-    )
-    print(
-        f"void-remove: preview of frames {format_ranges(wanted)} ({mode}): computing "
-        f"{len(windows)} window(s), frames "
-        + ", ".join(f"{shot[w.start]}-{shot[w.stop - 1]}" for w in windows),
-        file=sys.stderr,
-    )
-    status = 0
+    parts = []
     for start, stop in preview_spans(windows):
         frames = shot[start:stop]
         part = RemoveRequest(
@@ -492,6 +485,29 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
             references={f: p for f, p in req.references.items() if frames[0] <= f <= frames[-1]},
             keep=tuple(f for f in wanted if frames[0] <= f <= frames[-1]),
         )
+        parts.append((frames, part))
+    return shot, windows, parts
+
+
+def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
+    """``--preview``: the covering windows only, fast settings, ``<name>_preview.####.exr``."""
+    wanted = parse_preview(args.preview)
+    shot, windows, parts = preview_requests(req, wanted)
+    settings = parts[0][1].settings
+    out = preview_pattern(req.out)
+    mode = (
+        f"void fast mode: {PREVIEW_VOID_STEPS} steps, pass 1 only"
+        if settings.get("engine") == "void"
+        else f"{settings.get('engine')} defaults"
+    )
+    print(
+        f"void-remove: preview of frames {format_ranges(wanted)} ({mode}): computing "
+        f"{len(windows)} window(s), frames "
+        + ", ".join(f"{shot[w.start]}-{shot[w.stop - 1]}" for w in windows),
+        file=sys.stderr,
+    )
+    status = 0
+    for frames, part in parts:
         status = max(status, run_job(part, len(frames)))
         if status == EXIT_INTERRUPTED:
             return status
@@ -506,13 +522,9 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
 
 def main(args: argparse.Namespace) -> int:
     req = request_from_args(args)
-    if args.engine == "void" and not args.prompt.strip():
-        print(
-            "void-remove: warning: no --prompt; the VOID model card asks for a description of the "
-            "clean background (the shot without the object), e.g. --prompt 'a wooden table in a "
-            "kitchen'",
-            file=sys.stderr,
-        )
+    no_prompt = prompt_warning(args.engine, args.prompt, "--prompt")
+    if no_prompt:
+        print(f"void-remove: {no_prompt}", file=sys.stderr)
     if req.references and req.settings.get("engine") == "void":
         print(
             "void-remove: warning: the void engine ignores --reference (only propagate uses "

@@ -41,15 +41,24 @@ from void_client.node_job.plan import (
 )
 from void_client.node_job.run import LOCAL_PROBE_S, NodeRun
 from void_client.node_job.run_state import FINAL_STAGES, RunStage, RunState, export_error
-from void_client.node_job.settings import QUALITY_PRESETS, NodeSettings, resolve_range
+from void_client.node_job.settings import (
+    CUSTOM_PRESET,
+    PRESET_KNOBS,
+    QUALITY_PRESETS,
+    NodeSettings,
+    preset_knob_values,
+    resolve_range,
+)
 
 __all__ = [
+    "CUSTOM_PRESET",
     "EXPORT_ROLES",
     "FINAL_STAGES",
     "FINGERPRINT_VERSION",
     "LOCAL_PROBE_S",
     "LOCAL_RUNNER_FARMS",
     "MANIFEST_NAME",
+    "PRESET_KNOBS",
     "QUALITY_PRESETS",
     "Export",
     "FarmSubmission",
@@ -63,6 +72,7 @@ __all__ = [
     "export_steps",
     "fingerprint",
     "plan_run",
+    "preset_knob_values",
     "resolve_range",
     "results_complete",
     "submit_to_farm",

@@ -14,10 +14,25 @@ from typing import Any
 from void_client import protocol as P
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import SEAM_MODES, JobSpec
+from void_client.presets import PRESET_KEYS, apply_preset, preset_names
 
 _SPEC_DEFAULTS = {
     f.name: f.default for f in dataclasses.fields(JobSpec) if f.default is not dataclasses.MISSING
 }
+
+#: The preset pulldown's entry for "the knobs as set by hand" (nothing applied).
+CUSTOM_PRESET = "custom"
+#: The node's knobs an artist preset (void_client.presets) decides; its engine options are
+#: merged into the job's at run time (:meth:`NodeSettings.job_settings`).
+PRESET_KNOBS: tuple[str, ...] = tuple(k for k in PRESET_KEYS if k != "engine_options")
+
+
+def preset_knob_values(name: str) -> dict[str, Any]:
+    """The knob values preset ``name`` sets: :func:`void_client.presets.apply_preset`'s fields,
+    so the node and every other front end use the same numbers."""
+    applied = apply_preset(name, {})
+    return {k: applied[k] for k in PRESET_KNOBS if k in applied}
+
 
 #: Quality presets: per-job engine options on top of the engine's own defaults ("standard" is the
 #: VOID reference: 30 DDIM steps). Only the ``void`` engine reads them; ``propagate`` ignores them.
@@ -37,6 +52,9 @@ class NodeSettings:
     range_last: int = 1100
     engine: str = _SPEC_DEFAULTS["engine"]
     quality: str = "standard"
+    #: An artist preset (void_client.presets) or ``custom``; choosing one sets the knobs of
+    #: :data:`PRESET_KNOBS`, and its engine options (steps, ...) win over ``quality``'s.
+    preset: str = CUSTOM_PRESET
     pass2: bool = _SPEC_DEFAULTS["pass2"]
     prompt: str = _SPEC_DEFAULTS["prompt"]
     seed: int = _SPEC_DEFAULTS["seed"]
@@ -83,6 +101,13 @@ class NodeSettings:
                 f"quality must be one of {tuple(QUALITY_PRESETS)}, got {self.quality!r}",
                 "quality",
             )
+        if self.preset != CUSTOM_PRESET and self.preset not in preset_names():
+            choices = (*preset_names(), CUSTOM_PRESET)
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"preset must be one of {choices}, got {self.preset!r}",
+                "preset",
+            )
         if self.seam not in SEAM_MODES:
             raise VoidError(
                 ErrorCode.BAD_SPEC, f"seam must be one of {SEAM_MODES}, got {self.seam!r}", "seam"
@@ -112,8 +137,16 @@ class NodeSettings:
             "prompt": self.prompt,
             "seed": self.seed,
             "pass2": self.pass2,
-            "engine_options": dict(QUALITY_PRESETS[self.quality]),
+            "engine_options": self.engine_options(),
         }
+
+    def engine_options(self) -> dict[str, Any]:
+        """``quality``'s engine options, with the preset's on top (merged as ``apply_preset``
+        merges them). ``custom`` adds nothing, so a node without a preset hashes as before."""
+        options = dict(QUALITY_PRESETS[self.quality])
+        if self.preset == CUSTOM_PRESET:
+            return options
+        return dict(apply_preset(self.preset, {"engine_options": options})["engine_options"])
 
 
 def resolve_range(settings: NodeSettings, source_range: tuple[int, int] | None) -> tuple[int, int]:

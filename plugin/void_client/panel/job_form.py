@@ -16,6 +16,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.panel.qt import QtWidgets, Signal
 from void_client.presets import apply_preset, get_preset, matching_preset, preset_names
+from void_client.prompt_advice import prompt_warning
 from void_client.protocol import EngineInfo
 from void_client.sequence import parse_range
 from void_client.sequence_job import RemoveRequest
@@ -123,6 +124,12 @@ class JobForm(QtWidgets.QWidget):
         self.prompt_edit = QtWidgets.QLineEdit()
         self.prompt_edit.setPlaceholderText("background description (void engine)")
         form.addRow("Prompt", self.prompt_edit)
+        # The missing-prompt warning (void_client.prompt_advice, the CLI's words): shown while
+        # the engine reads a prompt and none is given.
+        self.prompt_note = QtWidgets.QLabel("")
+        self.prompt_note.setWordWrap(True)
+        self.prompt_note.setStyleSheet("color: #d08a2e")
+        form.addRow("", self.prompt_note)
         options = QtWidgets.QHBoxLayout()
         options.addWidget(QtWidgets.QLabel("Seed"))
         options.addWidget(self.seed_spin)
@@ -155,6 +162,18 @@ class JobForm(QtWidgets.QWidget):
         self.pass2_check.toggled.connect(self._sync_preset)
         self.engine_options_edit.textChanged.connect(self._sync_preset)
         self._sync_preset()
+        self.engine_combo.currentTextChanged.connect(self._update_prompt_note)
+        self.prompt_edit.textChanged.connect(self._update_prompt_note)
+        self._update_prompt_note()
+
+    def prompt_warning(self) -> str | None:
+        """The missing-prompt warning for the engine and prompt as set now, or None."""
+        return prompt_warning(self.engine_combo.currentText(), self.prompt_edit.text())
+
+    def _update_prompt_note(self, *_: object) -> None:
+        text = self.prompt_warning()
+        self.prompt_note.setText(text or "")
+        self.prompt_note.setVisible(text is not None)
 
     # ------------------------------------------------------------------ presets
     def advanced_settings(self) -> dict[str, Any]:

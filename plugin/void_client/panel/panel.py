@@ -37,6 +37,7 @@ from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, 
 from void_client.panel.status_bar import StatusBar
 from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
+from void_client.prompt_advice import prompt_warning
 from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
 from void_client.sequence_job import RemoveRequest
 from void_client.session import JobReport
@@ -337,6 +338,13 @@ class VoidPanel(QtWidgets.QWidget):
             if attach
             else f"submitting {req.plate} to {req.endpoint}…"
         )
+        no_prompt = (
+            None
+            if attach
+            else prompt_warning(req.settings.get("engine", ""), req.settings.get("prompt"))
+        )
+        if no_prompt:
+            self.log_event(no_prompt, "warning")
         self.progress_box.set_stage_text("re-attaching…" if attach else "submitting…")
         self._update_actions()
         self._eta_timer.start()

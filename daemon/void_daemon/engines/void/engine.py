@@ -25,7 +25,7 @@ from void_client.quadmask import KEEP, snap
 from void_client.windows import is_valid_length
 from void_daemon.engines.base import Engine, EngineConfig, WindowInput
 from void_daemon.engines.void.layout import WeightsLayout
-from void_daemon.engines.void.options import PASS2_GUIDANCE, VoidOptions
+from void_daemon.engines.void.options import PASS2_GUIDANCE, VoidOptions, pass2_noise_std
 
 log = logging.getLogger(__name__)
 
@@ -409,13 +409,16 @@ class VoidEngine(Engine):
         """Warped noise for pass 2 from the pass-1 frames ``(T, H, W, 3)``: ``(1, latents, c, h, w)``."""
         import torch
 
-        from void_daemon.engines.void.noise_warp import warped_noise
+        from void_daemon.engines.void.noise_warp import select_flow, warped_noise
 
         rt = self.load()
         pipe = rt.pipe
         t, h, w, _ = frames.shape
         shape = pipe.latent_shape(1, t, h, w)
         warp_device = rt.device if rt.device.type == "cuda" else torch.device("cpu")
+        flow, why = select_flow(opts.pass2_noise, opts.flow_scale, opts.raft_weights, warp_device)
+        std = pass2_noise_std(opts)
+        log.info("void engine: pass-2 noise %s: %s, noise std %.2f", opts.pass2_noise, why, std)
         noise = warped_noise(
             frames,
             latent_frames=shape[1],
@@ -430,9 +433,11 @@ class VoidEngine(Engine):
             ),
             device=warp_device,
             cancelled=cancelled,
+            flow=flow,
         )
-        # 1.0 (default) keeps the warped noise unit-variance; 0.66 is the reference's effective std
-        return noise * opts.pass2_noise_std if opts.pass2_noise_std != 1.0 else noise
+        # 1.0 ("unit") keeps the warped noise unit-variance and untouched; 0.66 ("reference") is
+        # the reference's effective std
+        return noise * std if std != 1.0 else noise
 
     def fill(self, window: WindowInput) -> np.ndarray:
         frames, quadmask = self._check_window(window)

@@ -9,8 +9,11 @@ latent grid — which shrinks the variance and, past 85 frames, gives the wrong 
 
 Here:
 
-* flow is OpenCV DIS (no extra weights) between consecutive pass-1 frames at ``flow_scale`` of the
-  model size, native aspect;
+* flow (:func:`select_flow`) is, in the default ``pass2_noise="reference"`` mode, RAFT as the
+  reference uses it (torchvision's ``raft_large``) when torchvision is installed and its weights
+  are on local disk (never downloaded), else OpenCV DIS (no extra weights); ``"unit"`` always
+  uses DIS. Either runs between consecutive pass-1 frames at ``flow_scale`` of the model size,
+  native aspect;
 * the noise is warped at ``warp_scale`` × the latent grid, with the algorithm of ``warp_xyωc``
   (``xy_mode='none'``): pixels that land somewhere are pushed there ("shrink", weighted sums kept
   unit-variance), holes pull the pixel the flow came from ("expand"); every group of copies of one
@@ -25,8 +28,11 @@ Here:
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -65,6 +71,101 @@ class FlowEstimator:
         flow[..., 0] *= ow / fw
         flow[..., 1] *= oh / fh
         return np.ascontiguousarray(flow.transpose(2, 0, 1))
+
+
+class Flow(Protocol):
+    """A flow estimator: ``(prev, next, (H, W)) -> (2, H, W)`` forward flow in output pixels."""
+
+    def __call__(
+        self, prev: np.ndarray, nxt: np.ndarray, out_size: tuple[int, int]
+    ) -> np.ndarray: ...
+
+
+#: RAFT's feature map is 1/8 of the input and its correlation pyramid has 4 levels: inputs are
+#: multiples of 8 and at least this tall and wide.
+RAFT_MIN_SIDE = 128
+#: Where torchvision keeps downloaded weights (``torch.hub.get_dir()/checkpoints``); RAFT large
+#: checkpoints there are used as they are, nothing is fetched.
+RAFT_WEIGHTS_GLOB = "raft_large*.pth"
+
+
+class RaftFlowEstimator:
+    """Forward optical flow with torchvision's RAFT (large), the reference's flow network, from a
+    checkpoint on local disk. Same contract as :class:`FlowEstimator`."""
+
+    def __init__(
+        self, weights: Path, scale: float = 0.5, device: torch.device | str = "cpu"
+    ) -> None:
+        # Imported by name: torchvision is optional (select_flow checks it is there) and not
+        # installed where the type checker runs.
+        raft_large = importlib.import_module("torchvision.models.optical_flow").raft_large
+        self.scale = scale
+        self.device = torch.device(device)
+        model = raft_large(weights=None, progress=False)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self.model = model.eval().to(self.device)
+
+    def _side(self, n: int) -> int:
+        return max(RAFT_MIN_SIDE, int(round(n * self.scale / 8)) * 8)
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
+        h, w = prev.shape[:2]
+        fh, fw = self._side(h), self._side(w)
+
+        def prep(frame: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.clip(frame, 0.0, 1.0).astype(np.float32)).to(self.device)
+            t = t.permute(2, 0, 1)[None] * 2.0 - 1.0  # RAFT's input range [-1, 1]
+            return F.interpolate(t, size=(fh, fw), mode="bilinear", align_corners=False)
+
+        with torch.inference_mode():
+            flow = self.model(prep(prev), prep(nxt))[-1]  # (1, 2, fh, fw), the last refinement
+        oh, ow = out_size
+        flow = F.interpolate(flow, size=(oh, ow), mode="bilinear", align_corners=False)[0]
+        flow[0] *= ow / fw
+        flow[1] *= oh / fh
+        return np.ascontiguousarray(flow.float().cpu().numpy())
+
+
+def find_raft_weights(raft_weights: str = "") -> tuple[Path | None, str]:
+    """A RAFT checkpoint on local disk and where it was looked for: ``raft_weights`` when given,
+    else torchvision's download cache. Never downloads."""
+    if raft_weights:
+        path = Path(raft_weights).expanduser()
+        return (path if path.is_file() else None), str(path)
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    found = sorted(cache.glob(RAFT_WEIGHTS_GLOB)) if cache.is_dir() else []
+    return (found[0] if found else None), str(cache / RAFT_WEIGHTS_GLOB)
+
+
+def select_flow(
+    mode: str,
+    flow_scale: float = 0.5,
+    raft_weights: str = "",
+    device: torch.device | str = "cpu",
+) -> tuple[Flow, str]:
+    """The flow estimator for pass-2 ``mode`` and why it was chosen (a line for the log).
+
+    ``"reference"``: RAFT when torchvision is installed and its weights are on disk, else DIS;
+    ``"unit"``: DIS, as before the modes existed."""
+    if mode != "reference":
+        return FlowEstimator(flow_scale), f"DIS flow (pass2_noise={mode})"
+    if importlib.util.find_spec("torchvision") is None:
+        return FlowEstimator(flow_scale), (
+            "DIS flow instead of the reference's RAFT: torchvision is not installed "
+            "(pip install torchvision, and put the RAFT large weights on disk)"
+        )
+    path, looked = find_raft_weights(raft_weights)
+    if path is None:
+        return FlowEstimator(flow_scale), (
+            f"DIS flow instead of the reference's RAFT: no RAFT weights at {looked} "
+            "(set the raft_weights option to a torchvision raft_large .pth; never downloaded)"
+        )
+    try:
+        return RaftFlowEstimator(path, flow_scale, device), f"RAFT flow (torchvision) from {path}"
+    except Exception as exc:  # noqa: BLE001 - a bad checkpoint falls back to DIS and says why
+        return FlowEstimator(flow_scale), (
+            f"DIS flow instead of the reference's RAFT: {path} did not load ({exc})"
+        )
 
 
 class NoiseWarper:
@@ -174,10 +275,12 @@ def warped_noise(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     cancelled: Callable[[], bool] | None = None,
+    flow: Flow | None = None,
 ) -> torch.Tensor:
     """Flow-warped Gaussian noise for the latents of ``frames``: ``(1, latent_frames, c, h, w)``.
 
     ``frames``: float ``(T, H, W, 3)`` in [0, 1] (the pass-1 result), ``T = 4·(latent_frames−1)+1``.
+    ``flow``: the estimator (:func:`select_flow`); DIS at ``flow_scale`` when not given.
     """
     t = frames.shape[0]
     if t != temporal_compression * (latent_frames - 1) + 1:
@@ -186,7 +289,8 @@ def warped_noise(
         generator = torch.Generator().manual_seed(0)
     lh, lw = latent_size
     gh, gw = lh * warp_scale, lw * warp_scale
-    flow = FlowEstimator(flow_scale)
+    if flow is None:
+        flow = FlowEstimator(flow_scale)
     warper = NoiseWarper(channels, gh, gw, generator, device)
     kept = [warper.pooled(warp_scale)]
     for i in range(1, t):

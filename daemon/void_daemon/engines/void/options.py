@@ -29,6 +29,17 @@ LAYOUT_KEYS = frozenset({"base_dir", "pass1_path", "pass2_path"})
 #: The reference's pass-2 guidance (``inference_with_pass1_warped_noise.py``).
 PASS2_GUIDANCE = 6.0
 _WARNED: set[str] = set()
+#: Pass-2 noise modes, the default first (see ``pass2_noise`` below).
+PASS2_NOISE_MODES = ("reference", "unit")
+#: The std of the reference's pass-2 noise after its bilinear resize (measured; docs/void-engine.md).
+REFERENCE_NOISE_STD = 0.66
+
+
+def pass2_noise_std(opts: VoidOptions) -> float:
+    """The std pass 2's warped noise is scaled to: the forced value, else the mode's."""
+    if opts.pass2_noise_std is not None:
+        return opts.pass2_noise_std
+    return REFERENCE_NOISE_STD if opts.pass2_noise == "reference" else 1.0
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,14 @@ class VoidOptions:
     # compile each transformer block with torch.compile (daemon-wide, read at load; off: slow to
     # compile on a CPU and not yet measured on a GPU)
     torch_compile: bool = False
-    # pass-2 warped noise std: 1.0 (ours: unit-variance Gaussian, what DDIM expects); the
-    # reference's bilinear resize of its warped noise leaves std ~0.66 (docs/void-engine.md)
-    pass2_noise_std: float = 1.0
+    # pass-2 warped noise mode (noise_warp.select_flow): "reference" (default) as the reference
+    # does it: RAFT flow via torchvision when its weights are on local disk (raft_weights, or
+    # torch's hub cache; never downloaded), else DIS, and the reference's noise std ~0.66 (its
+    # bilinear resize of the warped noise); "unit": DIS flow and unit-variance noise (what DDIM
+    # expects; our behaviour before). pass2_noise_std None: the mode's std; a number forces it.
+    pass2_noise: str = PASS2_NOISE_MODES[0]
+    pass2_noise_std: float | None = None
+    raft_weights: str = ""
 
     @classmethod
     def merge(cls, *sources: dict[str, Any] | None) -> VoidOptions:
@@ -141,7 +157,9 @@ class VoidOptions:
             raise bad("step_cache_threshold", "must be in (0, 1]")
         if not 1 <= self.step_cache_interval <= 20:
             raise bad("step_cache_interval", "must be between 1 and 20")
-        if not 0.1 <= self.pass2_noise_std <= 2.0:
+        if self.pass2_noise not in PASS2_NOISE_MODES:
+            raise bad("pass2_noise", f"must be one of {', '.join(PASS2_NOISE_MODES)}")
+        if self.pass2_noise_std is not None and not 0.1 <= self.pass2_noise_std <= 2.0:
             raise bad("pass2_noise_std", "must be between 0.1 and 2 (reference ~0.66, ours 1.0)")
 
 
