@@ -127,9 +127,50 @@ def main() -> int:
         )
         panel.set_request(req)
 
+        # 0a. Preview before Run: plate, quadmask overlay and matte coverage without a job, on a
+        # copy of the remove matte with two frames left blank (a roto gap) so the warning shows;
+        # the Job tab with an artist preset picked.
+        from void_client.sequence import SequencePattern, read_image, write_image
+
+        src, gaps = SequencePattern.parse(paths["remove"]), work / "gaps" / "remove.####.exr"
+        gap_pat = SequencePattern.parse(str(gaps))
+        gaps.parent.mkdir()
+        for i, f in enumerate(shot.frames):
+            img = read_image(src.path(f)).pixels
+            blank = i in (len(shot.frames) // 3, len(shot.frames) // 3 + 1)
+            write_image(gap_pat.path(f), img * 0 if blank else img, channels=["A"])
+        panel.job_form.apply_preset("final")
+        panel.job_form.preset_combo.setCurrentText("final")
+        panel.job_form.remove_edit.setText(str(gaps))
+        assert panel.preview_form()
+        pump(lambda: not panel.viewer.scanning and bool(panel.viewer.warnings), 60, "coverage")
+        panel.viewer.set_frame(shot.frames[len(shot.frames) // 2])
+        pump(lambda: panel.viewer.current_preview() is not None, 20, "the frame")
+        panel.tabs.setCurrentIndex(0)
+        save(panel, "panel-preview.png")
+        panel.set_request(req)
+
+        # 0b. Preview frame: only the window covering the viewer's frame, fast settings, into
+        # clean_preview.####.exr, shown in the Result view.
+        assert panel.preview_form()
+        panel.viewer.set_frame(shot.frames[len(shot.frames) // 2])
+        assert panel.preview_frame()
+        pump(lambda: not panel.is_busy(), 120, "the preview")
+        pump(
+            lambda: (
+                panel.viewer.current_preview() is not None
+                and panel.viewer.current_preview().result is not None
+            ),
+            20,
+            "the preview frame",
+        )
+        panel.tabs.setCurrentWidget(panel.log_view)
+        save(panel, "panel-preview-frame.png")
+
         # 1. A job under way: quadmask overlay on the newest result's frame, windows filling in.
         panel.viewer.set_mode(ViewMode.OVERLAY)
         panel.tabs.setCurrentIndex(0)
+        panel.viewer.follow.setChecked(True)
         assert panel.run()
         half = len(shot.frames) // 2
         pump(
@@ -150,6 +191,7 @@ def main() -> int:
         panel.viewer.follow.setChecked(False)  # hold the picture still for the grab
         save(panel, "panel-running.png")
         pump(lambda: not panel.is_busy(), 120, "the job to finish")
+        full_job = panel.job
 
         # 2. Before/after wipe through the ball, once every frame is back.
         ball_frame = shot.frames[half]
@@ -166,6 +208,14 @@ def main() -> int:
         )
         panel.viewer.set_wipe(float(cols.mean()) / args.width)
         save(panel, "panel-wipe.png")
+
+        # 2b. QC: the difference view (|result - plate| x gain) at 1:1 on the ball.
+        panel.viewer.set_mode(ViewMode.DIFFERENCE)
+        panel.viewer.set_view(diff_gain=4.0)
+        panel.viewer.zoom_one_to_one()
+        save(panel, "panel-difference.png")
+        panel.viewer.set_view(diff_gain=1.0)
+        panel.viewer.zoom_fit()
 
         # 3. A second job, cancelled; then the log and the history.
         second = RemoveRequest(
@@ -184,7 +234,7 @@ def main() -> int:
         panel.tabs.setCurrentWidget(panel.log_view)
         save(panel, "panel-log.png")
         panel.tabs.setCurrentIndex(2)
-        panel.select_history(panel.history.entries()[-1].job)
+        panel.select_history(full_job)  # the full run, not the preview or the cancelled job
         panel.show_selected()  # History ▸ View: the finished job's frames from disk
         panel.viewer.set_mode(ViewMode.WIPE)
         panel.viewer.set_frame(ball_frame)

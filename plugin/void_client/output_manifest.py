@@ -345,6 +345,16 @@ class OutputClaim:
             self._dirty = True
         self.save()
 
+    def frame_writing(self, frame: int) -> None:
+        """Record ``frame`` as this job's before its file lands, and save at once: a writer killed
+        between the frame's rename and a throttled save would otherwise leave a frame of this job
+        that the manifest does not know, which a re-attach would report as collected elsewhere.
+        :meth:`frames_on_record` counts a recorded frame only once its file exists."""
+        with self._lock:
+            self.written.add(frame)
+            self._dirty = True
+        self.save(force=True)
+
     def frames_on_record(self) -> set[int]:
         """Frames of this sequence written by this job (this run or an earlier one of the same
         job, e.g. before a re-attach) and still on disk."""

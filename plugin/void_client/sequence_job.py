@@ -146,6 +146,8 @@ class SequenceJob:
         )
         #: Called with each frame once its result is on disk (the output manifest).
         self.on_written: Callable[[int], None] | None = None
+        #: Called with each frame just before its result is written (the manifest's record).
+        self.on_writing: Callable[[int], None] | None = None
         self.specs: dict[int, oiio.ImageSpec] = {}
         #: Where results go instead of the output (one view's job of a stereo run).
         self.stash: SequencePattern | None = None
@@ -282,6 +284,8 @@ class SequenceJob:
     def write_result(self, frame: int, pixels: np.ndarray) -> None:
         if self.req.keep and frame not in self.req.keep:
             return  # a preview's context frame: computed, not written
+        if self.on_writing is not None:
+            self.on_writing(frame)
         like = self._plate_spec(frame)
         pixels = pixels.astype(np.float16 if _is_half(like) else np.float32, copy=False)
         if self.stash is not None:  # one view of several: assembled once every view is done
@@ -410,6 +414,7 @@ def remove_sequence(
         claim_output(seq.out, wanted, spec, inputs, req.overwrite, job=attach) as claim,
         seq.layers.claimed(wanted, spec, inputs, req.overwrite, job=attach),
     ):
+        seq.on_writing = claim.frame_writing
         seq.on_written = claim.frame_written
 
         def submitted(job: str) -> None:

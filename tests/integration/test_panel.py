@@ -306,6 +306,41 @@ def test_run_with_missing_fields_says_which(panel) -> None:
     assert not panel.is_busy()
 
 
+def test_preview_frame_writes_only_that_frame_and_shows_it(
+    panel, qtbot, shot_files, tmp_path
+) -> None:
+    """Issue 20: "Preview frame" beside Run is the CLI's ``--preview`` for the viewer's frame."""
+    out = tmp_path / "out"
+    panel.set_request(request(shot_files, out, panel.endpoint))
+    assert panel.preview_form()
+    frame = 1030
+    panel.viewer.set_frame(frame)
+    with qtbot.waitSignal(panel.job_finished, timeout=60_000) as done:
+        panel.preview_action.trigger()
+        assert not panel.preview_action.isEnabled() and not panel.run_action.isEnabled()
+    _job, report = done.args
+    assert report.windows == 1  # only the window covering the frame, not the shot's three
+    preview = SequencePattern.parse(str(out / "clean_preview.####.exr"))
+    # Exactly the previewed frame: its context frames were computed but not written.
+    assert preview.scan() == [frame]
+    assert sorted(p.name for p in out.glob("*.exr")) == [f"clean_preview.{frame}.exr"]
+    assert f"preview of frame {frame} (propagate defaults)" in panel.log_text()
+    assert f"done: 1 frames written to {preview}" in panel.log_text()
+    assert "overwriting" not in panel.log_text()
+    assert panel.preview_action.isEnabled() and panel.run_action.isEnabled()
+    # The viewer shows the preview: its frame, Result view, the file's display codes.
+    v = panel.viewer
+    assert v.frame() == frame and v.mode() == ViewMode.RESULT
+    qtbot.waitUntil(
+        lambda: v.current_preview() is not None and v.current_preview().result is not None,
+        timeout=10_000,
+    )
+    expected = exr8(str(preview), frame)
+    assert not np.array_equal(expected, exr8(shot_files["plate"], frame))  # something was filled
+    assert np.array_equal(rendered(v), expected)
+    assert set(v.strip.done) == {frame}  # no context frame is marked as having a result
+
+
 # --------------------------------------------------------------------------- viewer
 
 

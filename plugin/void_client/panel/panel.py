@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from void_client import protocol as P
+from void_client.cli.run import PREVIEW_VOID_STEPS, preview_requests
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_state import JobState, is_final
 from void_client.panel.history import HistoryEntry, JobHistory
@@ -113,6 +114,8 @@ class VoidPanel(QtWidgets.QWidget):
         self._elsewhere_seen: tuple = ()
         #: True while the viewer shows the Job tab's sequences, not a job.
         self.previewing = False
+        #: The frame a running "Preview frame" job computes (None for a full run).
+        self.preview_of: int | None = None
 
         self._build_actions()
         self._build_ui(prefer_gl)
@@ -132,6 +135,12 @@ class VoidPanel(QtWidgets.QWidget):
         self.run_action = QAction("Run", self)
         self.run_action.setToolTip("submit the job in the Job tab to the daemon")
         self.run_action.triggered.connect(self.run)
+        self.preview_action = QAction("Preview frame", self)
+        self.preview_action.setToolTip(
+            "compute only the viewer's frame, at the engine's fastest settings, into "
+            "<name>_preview.####.exr beside the output (void-remove run --preview)"
+        )
+        self.preview_action.triggered.connect(lambda: self.preview_frame())
         self.cancel_action = QAction("Cancel", self)
         self.cancel_action.setToolTip("stop the job on the daemon at its next step")
         self.cancel_action.triggered.connect(self.cancel)
@@ -180,7 +189,9 @@ class VoidPanel(QtWidgets.QWidget):
             max(self.viewer.minimumSizeHint().width(), self.tabs.minimumSizeHint().width())
         )
         root.addWidget(self.splitter, 1)
-        self.progress_box = ProgressBox(self.run_action, self.cancel_action)
+        self.progress_box = ProgressBox(
+            self.run_action, self.cancel_action, preview_action=self.preview_action
+        )
         root.addWidget(self.progress_box)
 
     def _start_status_worker(self, interval_s: float) -> None:
@@ -307,11 +318,48 @@ class VoidPanel(QtWidgets.QWidget):
             return False
         return self.run_request(req)
 
+    def preview_frame(self, frame: int | None = None) -> bool:
+        """The Preview frame action: the CLI's ``--preview`` for the viewer's frame (or
+        ``frame``): only the window covering it, at the engine's fastest settings, written to
+        ``<name>_preview.####.exr`` beside the output, then shown in the viewer's Result view.
+        Returns False (and logs why) if it cannot start."""
+        if self.is_busy():
+            self.log_event(f"job {self.job} is still running: cancel it or wait", "warning")
+            return False
+        if frame is None:
+            if not self.viewer.frames and not self.preview_form():
+                self.log_event("fill in the plate and remove matte to preview a frame", "error")
+                self.tabs.setCurrentWidget(self.log_view)
+                return False
+            frame = self.viewer.frame()
+        try:
+            req = self.request_from_form()
+            _shot, windows, parts = preview_requests(req, [frame])
+        except VoidError as exc:
+            self.log_event(exc.message, "error")
+            self.tabs.setCurrentWidget(self.log_view)
+            return False
+        ((frames, part),) = parts  # one frame: one covering window, one job
+        mode = (
+            f"void fast mode: {PREVIEW_VOID_STEPS} steps, pass 1 only"
+            if part.settings.get("engine") == "void"
+            else f"{part.settings.get('engine')} defaults"
+        )
+        self.log_event(
+            f"preview of frame {frame} ({mode}): computing frames {frames[0]}-{frames[-1]} "
+            f"for context, writing frame {frame} to {part.out}"
+        )
+        if not self.run_request(part):
+            return False
+        self.preview_of = frame
+        return True
+
     def run_request(self, req: RemoveRequest, attach: str = "") -> bool:
         """Run ``req`` (or re-attach to job ``attach`` with it) on a worker thread."""
         if self.is_busy():
             self.log_event(f"job {self.job} is still running: cancel it or wait", "warning")
             return False
+        self.preview_of = None
         self._preview_timer.stop()
         self.previewing = False
         self.request = req
@@ -389,7 +437,7 @@ class VoidPanel(QtWidgets.QWidget):
             # The worker chose the next free version: preview and report that one.
             self.log_event(f"writing {info['out']} (next free version of {req.out})")
             req = self.request = dataclasses.replace(req, out=info["out"])
-        elif req.overwrite and not info["attached"]:
+        elif req.overwrite and not info["attached"] and not req.keep:  # a preview replaces
             self.log_event(f"overwriting {req.out}", "warning")
         self.viewer.set_source(
             SequencePreviewSource(
@@ -455,7 +503,9 @@ class VoidPanel(QtWidgets.QWidget):
     def _on_finished(self, report: JobReport) -> None:
         self._flush_written()
         self.progress.finish(JobState.DONE)
-        n = len(report.frames_written)
+        keep = self.request.keep if self.request else ()
+        # A preview computes its window but writes only its frame (``keep``).
+        n = len([f for f in report.frames_written if not keep or f in keep])
         cached = report.cached_windows
         self.log_event(
             f"job {self.job} done: {n} frames written to {self.request.out if self.request else '?'} in {report.seconds:.1f} s "
@@ -467,6 +517,11 @@ class VoidPanel(QtWidgets.QWidget):
         )
         self.refresh_history()
         self._refresh_progress()
+        if self.preview_of is not None and self.preview_of in report.frames_written:
+            # Show what the preview was for: its frame, as computed.
+            self.viewer.follow.setChecked(False)
+            self.viewer.set_frame(self.preview_of)
+            self.viewer.set_mode(ViewMode.RESULT)
         self._outcome = (self.job_finished, (self.job, report))
 
     def _on_failed(self, code: str, message: str, field: str) -> None:
@@ -521,6 +576,7 @@ class VoidPanel(QtWidgets.QWidget):
     def _update_actions(self) -> None:
         busy = self.is_busy()
         self.run_action.setEnabled(not busy)
+        self.preview_action.setEnabled(not busy)
         self.cancel_action.setEnabled(
             busy and not (self._worker and self._worker.cancel_event.is_set())
         )

@@ -17,13 +17,18 @@ def tool_button(action: QAction) -> QtWidgets.QToolButton:
     b = QtWidgets.QToolButton()
     b.setDefaultAction(action)
     b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-    b.setMinimumWidth(80)
+    # Never elided ("Previ…frame") when a docked pane squeezes the box.
+    b.setMinimumWidth(max(80, b.sizeHint().width()))
     return b
 
 
 class ProgressBox(QtWidgets.QFrame):
     def __init__(
-        self, run_action: QAction, cancel_action: QAction, parent: QtWidgets.QWidget | None = None
+        self,
+        run_action: QAction,
+        cancel_action: QAction,
+        parent: QtWidgets.QWidget | None = None,
+        preview_action: QAction | None = None,
     ) -> None:
         super().__init__(parent)
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
@@ -49,6 +54,8 @@ class ProgressBox(QtWidgets.QFrame):
         grid.addWidget(self.frames_bar, 0, 1)
         grid.addWidget(self.eta_label, 0, 2)
         grid.addWidget(tool_button(run_action), 0, 3)
+        if preview_action is not None:  # "Preview frame", beside Run
+            grid.addWidget(tool_button(preview_action), 0, 4)
         grid.addWidget(self.job_label, 1, 0)
         grid.addWidget(self.window_bar, 1, 1)
         grid.addWidget(self.window_label, 1, 2)

@@ -294,8 +294,10 @@ class JobWorker(QtCore.QObject):
     def _writer(self, seq: SequenceJob) -> Any:
         def write(frame: int, pixels: np.ndarray) -> None:
             seq.write_result(frame, pixels)
-            # Emitted from the session's write pool: Qt queues it to the GUI thread.
-            self.frames_written.emit([frame])
+            # Emitted from the session's write pool: Qt queues it to the GUI thread. A
+            # preview's context frames (not in ``keep``) are computed but never written.
+            if not seq.req.keep or frame in seq.req.keep:
+                self.frames_written.emit([frame])
             self._check_detach()
 
         return write
