@@ -220,16 +220,20 @@ class JobForm(QtWidgets.QWidget):
             "pass2": self.pass2_check.isChecked(),
         }
 
-    def _fill_advanced(self, s: dict[str, Any]) -> None:
-        # The window first: the overlap spin's valid range depends on nothing, but a preset's
-        # overlap is only valid for its own window.
-        for key, spin in (
+    def _advanced_spins(self) -> tuple[tuple[str, QtWidgets.QSpinBox], ...]:
+        """The numeric settings under Advanced, window first (see :meth:`_fill_advanced`)."""
+        return (
             ("window", self.window_spin),
             ("overlap", self.overlap_spin),
             ("dilation", self.dilation_spin),
             ("roi_margin", self.margin_spin),
             ("feather", self.feather_spin),
-        ):
+        )
+
+    def _fill_advanced(self, s: dict[str, Any]) -> None:
+        # The window first: the overlap spin's valid range depends on nothing, but a preset's
+        # overlap is only valid for its own window.
+        for key, spin in self._advanced_spins():
             if key in s:
                 spin.setValue(int(s[key]))
         if "seam" in s:
@@ -302,14 +306,7 @@ class JobForm(QtWidgets.QWidget):
             if self.engine_combo.findText(s["engine"]) < 0:
                 self.engine_combo.addItem(s["engine"])
             self.engine_combo.setCurrentText(s["engine"])
-        for key, spin in (
-            ("window", self.window_spin),
-            ("overlap", self.overlap_spin),
-            ("dilation", self.dilation_spin),
-            ("roi_margin", self.margin_spin),
-            ("feather", self.feather_spin),
-            ("seed", self.seed_spin),
-        ):
+        for key, spin in (*self._advanced_spins(), ("seed", self.seed_spin)):
             if key in s:
                 spin.setValue(int(s[key]))
         if "seam" in s:
