@@ -29,6 +29,11 @@ def is_local(endpoint: str) -> bool:
     return host in ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
+#: How long a send may wait for room on the socket before the daemon counts as unreachable:
+#: generous, because a busy daemon reading big frames drains its queue slowly.
+SEND_TIMEOUT_S = 60.0
+
+
 class DaemonClient:
     def __init__(
         self,
@@ -63,11 +68,27 @@ class DaemonClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def send(self, msg: P.Message) -> int:
+    def send(self, msg: P.Message, timeout: float | None = None) -> int:
+        """Queue ``msg`` for the daemon. A DEALER with no live connection (a daemon that is gone,
+        or a CurveZMQ handshake that failed) blocks a plain send forever; wait for room at most
+        ``timeout`` seconds (default :data:`SEND_TIMEOUT_S`) and say the daemon is unreachable."""
         if not msg.id:
             msg.id = self._next_id
             self._next_id += 1
-        self.sock.send_multipart(P.encode(msg), copy=False)
+        parts = P.encode(msg)
+        wait = SEND_TIMEOUT_S if timeout is None else timeout
+        try:
+            if not self.sock.poll(max(0, int(wait * 1000)) + 1, zmq.POLLOUT):
+                raise zmq.Again()
+            self.sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise VoidError(
+                ErrorCode.DAEMON_UNREACHABLE,
+                f"could not send to the VOID daemon at {self.endpoint} within {wait:g} s (it is not "
+                "running, or refused this client's keys); start it with 'void-daemon serve' or check "
+                "the address and keys",
+                "endpoint",
+            ) from None
         return msg.id
 
     def recv(self, timeout: float | None = None) -> P.Message | None:
@@ -82,8 +103,9 @@ class DaemonClient:
 
     def request(self, msg: P.Message, timeout: float | None = None) -> P.Message:
         """Send and wait for the reply with the same id; other messages are kept for later."""
-        req = self.send(msg)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        req = self.send(msg, wait)
         held: list[P.Message] = []
         try:
             while True:
