@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from tests.support.cli import void_remove
 from tests.support.daemons import DaemonProcess, free_port
 from void_client import protocol as P
 from void_client.client import DaemonClient, connect
@@ -25,13 +26,7 @@ from void_daemon.roi import composite_alpha
 SETTINGS = {"window": 21, "overlap": 6, "dilation": 3, "feather": 6}
 
 
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "void_client.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+cli = void_remove
 
 
 def read_seq(pattern: str, frames: list[int]) -> list:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import VOID_REMOVE, run_args
 from tests.support.daemons import DaemonProcess
 from void_client import protocol as P
 from void_client.autostart import wait_for_daemon
@@ -24,8 +25,6 @@ from void_client.errors import VoidError
 from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, SequenceJob
 from void_daemon.demo_shot import make_shot, write_shot
-
-FAST = ["--window", "5", "--overlap", "2", "--dilation", "2", "--feather", "2"]
 
 #: The real daemon with every window slowed by a sleep, so a job is still running when the test
 #: interrupts it (the library has no test hooks: the engine method is patched from outside).
@@ -70,25 +69,7 @@ FRAMES = list(range(1001, 1025))
 
 
 def argv(shot: dict[str, str], endpoint: str, out: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "void_client.cli.main",
-        "run",
-        "--plate",
-        shot["plate"],
-        "--remove",
-        shot["remove"],
-        "--affected",
-        shot["affected"],
-        "--out",
-        out,
-        *FAST,
-        "--endpoint",
-        endpoint,
-        "--no-autostart",
-        *extra,
-    ]
+    return [*VOID_REMOVE, *run_args(shot, endpoint, out, *extra)]
 
 
 def wait_for(pred, timeout: float = 30.0, what: str = "") -> None:  # type: ignore[no-untyped-def]

@@ -9,30 +9,20 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.cli import FAST, run_args, void_remove
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_client.sequence_job import RemoveRequest, SequenceJob
 from void_daemon.demo_shot import make_shot, write_shot
 
-FAST = ["--window", "5", "--overlap", "2", "--dilation", "2", "--feather", "2"]
-
-
-def cli(*args: str, timeout: float = 120, umask: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "void_client.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
-    )
+cli = void_remove
 
 
 def digest(pattern: str, frames: list[int]) -> list[str]:
@@ -56,23 +46,7 @@ def manifest_path(pattern: str) -> Path:
 
 
 def run(shot: dict[str, str], daemon, out: str, *extra: str, **kw) -> subprocess.CompletedProcess:
-    return cli(
-        "run",
-        "--plate",
-        shot["plate"],
-        "--remove",
-        shot["remove"],
-        "--affected",
-        shot["affected"],
-        "--out",
-        out,
-        *FAST,
-        "--endpoint",
-        daemon.endpoint,
-        "--no-autostart",
-        *extra,
-        **kw,
-    )
+    return void_remove(*run_args(shot, daemon.endpoint, out, *extra), **kw)
 
 
 def n_jobs(daemon) -> int:
