@@ -63,6 +63,27 @@ def cache_entries(farm: FarmSpec) -> int:
     return len(list(farm.cache_dir.glob("*/*.npy")))
 
 
+def shot_args(paths: dict[str, str]) -> list[str]:
+    """The shot and settings every run in this file uses: the direct run and the farm jobs must
+    ask for the same job for their frames to be compared bit for bit."""
+    return [
+        "--plate",
+        paths["plate"],
+        "--remove",
+        paths["remove"],
+        "--affected",
+        paths["affected"],
+        "--window",
+        "13",
+        "--overlap",
+        "4",
+        "--dilation",
+        "3",
+        "--feather",
+        "4",
+    ]
+
+
 @pytest.fixture(scope="module")
 def shot(tmp_path_factory: pytest.TempPathFactory):
     s = make_shot(frames=len(FRAMES), width=64, height=48, seed=11)
@@ -80,22 +101,9 @@ def direct(shot, daemon, tmp_path_factory: pytest.TempPathFactory):
             out = str(tmp_path_factory.mktemp(f"direct-{seam}") / "clean.####.exr")
             r = cli(
                 "run",
-                "--plate",
-                paths["plate"],
-                "--remove",
-                paths["remove"],
-                "--affected",
-                paths["affected"],
+                *shot_args(paths),
                 "--out",
                 out,
-                "--window",
-                "13",
-                "--overlap",
-                "4",
-                "--dilation",
-                "3",
-                "--feather",
-                "4",
                 "--seam",
                 seam,
                 "--endpoint",
@@ -137,22 +145,9 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
     r = cli(
         "farm",
         "openjd",
-        "--plate",
-        paths["plate"],
-        "--remove",
-        paths["remove"],
-        "--affected",
-        paths["affected"],
+        *shot_args(paths),
         "--out",
         out,
-        "--window",
-        "13",
-        "--overlap",
-        "4",
-        "--dilation",
-        "3",
-        "--feather",
-        "4",
         "--seam",
         seam,
         "--work-dir",
@@ -370,28 +365,12 @@ def test_a_job_written_with_the_default_worker_command_runs_where_the_venv_is_no
 ) -> None:
     """Issue 17, finding 1: tasks ran a bare ``void-remove`` from the worker's PATH."""
     _, paths = shot
-    shot_args = [
-        "--plate",
-        paths["plate"],
-        "--remove",
-        paths["remove"],
-        "--affected",
-        paths["affected"],
-        "--window",
-        "13",
-        "--overlap",
-        "4",
-        "--dilation",
-        "3",
-        "--feather",
-        "4",
-    ]
     # What the old default wrote: the bare console-script name. On a worker whose PATH does
     # not hold the venv it cannot even start.
     bare = cli(
         "farm",
         "openjd",
-        *shot_args,
+        *shot_args(paths),
         "--out",
         str(tmp_path / "bare" / "clean.####.exr"),
         "--worker-command",
@@ -405,7 +384,7 @@ def test_a_job_written_with_the_default_worker_command_runs_where_the_venv_is_no
 
     # The default now: this install's interpreter and module, absolute, recorded in farm.json.
     out = str(tmp_path / "farm" / "clean.####.exr")
-    r = cli("farm", "openjd", *shot_args, "--out", out)
+    r = cli("farm", "openjd", *shot_args(paths), "--out", out)
     assert r.returncode == 0, r.stderr
     template = Path(r.stdout.strip())
     farm = FarmSpec.load(template.parent / "farm.json")
