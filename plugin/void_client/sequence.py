@@ -22,6 +22,7 @@ import glob
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,56 @@ class SequencePattern:
 
     def __str__(self) -> str:
         return f"{self.prefix}{'#' * self.padding}{self.suffix}"
+
+
+#: Nuke's Write view variables: ``%V`` the full view name (``left``), ``%v`` its first letter
+#: (``l``); https://learn.foundry.com/nuke/content/comp_environment/stereoscopic_films/rendering_stereo_images.html
+_VIEW_TOKEN = re.compile(r"%[Vv]")
+#: A ``%v`` pattern only shows first letters; these are the views of Nuke's default stereo
+#: project (``left``/``right``), so ``l``/``r`` files and ``%V`` files name the same views.
+_LETTER_VIEWS = {"l": "left", "r": "right"}
+
+
+def has_view_token(pattern: str) -> bool:
+    """The pattern has ``%V`` or ``%v``: one file sequence per view."""
+    return bool(_VIEW_TOKEN.search(pattern or ""))
+
+
+def expand_view(pattern: str, view: str) -> str:
+    """``shot.%V.####.exr`` → ``shot.left.####.exr``; ``%v`` → the view's first letter."""
+    return pattern.replace("%V", view).replace("%v", view[:1])
+
+
+def scan_views(pattern: str) -> list[str]:
+    """The views a ``%V``/``%v`` pattern has files for on disk (any frame), ``left`` and
+    ``right`` first. A ``%v`` letter is named as Nuke's stereo views (``l`` → ``left``)."""
+    path, _ = split_channel(pattern)
+    pat = SequencePattern.parse(path)
+    globs, rxs, tokens = [], [], []
+    for piece in re.split(r"(%[Vv]|\x00)", f"{pat.prefix}\x00{pat.suffix}"):
+        if piece in ("%V", "%v"):
+            globs.append("*" if piece == "%V" else "?")
+            rxs.append(r"([^/\\]+?)" if piece == "%V" else r"([A-Za-z0-9])")
+            tokens.append(piece)
+        elif piece == "\x00":  # the frame number
+            globs.append("*")
+            rxs.append(r"-?\d{" + str(max(pat.padding, 1)) + ",}")
+        else:
+            globs.append(glob.escape(piece))
+            rxs.append(re.escape(piece))
+    rx = re.compile("".join(rxs) + "$")
+    found: set[str] = set()
+    for p in glob.glob("".join(globs)):
+        m = rx.match(p)
+        if not m:
+            continue
+        names = m.groups()
+        full = [n for n, t in zip(names, tokens) if t == "%V"]
+        view = full[0] if full else _LETTER_VIEWS.get(names[0], names[0])
+        if all(expand_view(t, view) == n for n, t in zip(names, tokens)):
+            found.add(view)
+    order = {"left": 0, "right": 1}
+    return sorted(found, key=lambda v: (order.get(v, 2), v))
 
 
 @dataclass(frozen=True)
@@ -271,7 +322,7 @@ def read_parts(inp: oiio.ImageInput, label: str) -> list[oiio.ImageSpec]:
     return specs
 
 
-def describe_parts(specs: list[oiio.ImageSpec]) -> str:
+def describe_parts(specs: Sequence[oiio.ImageSpec]) -> str:
     """``rgba: [R, G, B, A]; mattes: [remove.A]`` for error messages."""
     return "; ".join(
         f"{part_name(s, i)}: [{', '.join(s.channelnames)}]" for i, s in enumerate(specs)
@@ -584,6 +635,8 @@ def write_image(
 
 
 Edit = tuple[int, tuple[int, ...] | None, np.ndarray]
+#: ``--out-layer``: (part, that part's channels the pixels are, or None for all, layer, pixels).
+LayerAdd = tuple[int, tuple[int, ...] | None, str, np.ndarray]
 
 
 def write_layout(
@@ -596,13 +649,9 @@ def write_layout(
 ) -> None:
     """Write ``pixels`` as part ``part`` (or those of its ``channels``) of a copy of
     ``source``'s layout, atomically (:func:`write_edits`); with ``out_layer`` the part is kept
-    and the pixels are added beside it as a new layer."""
+    and the pixels are added beside it as a new layer (one view's channels: that view's)."""
     if out_layer:
-        if channels is not None:
-            raise VoidError(
-                ErrorCode.BAD_SPEC, "--out-layer works on a whole part, not a view", "out_layer"
-            )
-        write_edits(path, source, [], add=(part, out_layer, pixels))
+        write_edits(path, source, [], adds=[(part, channels, out_layer, pixels)])
     else:
         write_edits(path, source, [(part, channels, pixels)])
 
@@ -611,20 +660,21 @@ def write_edits(
     path: str | os.PathLike,
     source: str,
     edits: list[Edit],
-    add: tuple[int, str, np.ndarray] | None = None,
+    adds: list[LayerAdd] | None = None,
 ) -> None:
     """A copy of ``source`` with each edit's pixels in its part (all channels, or the listed
     ones), written atomically.
 
     Everything else is copied from ``source`` bit-exactly with its own spec (channels, pixel
     types, compression, tiling, windows, metadata). A single-part source edited whole is
-    :func:`write_image`. ``add`` = (part, layer, pixels): the pixels become layer ``layer``
-    beside that part's channels: ``layer.R``… in the same part of a single-part file, a new part
-    ``layer`` right after it in a multi-part one.
+    :func:`write_image`. Each of ``adds`` = (part, channels, layer, pixels): the pixels become
+    layer ``layer`` beside that part's channels: ``layer.R``… in the same part of a single-part
+    file (one view's channels of a multi-view part: ``layer.R``, ``layer.right.R``), a new part
+    ``layer`` (``layer.<view>`` for a view's part) right after it in a multi-part one.
     """
     path = os.fspath(path)
     inp = open_image(source, None, "plate")
-    whole = add is None and len(edits) == 1 and edits[0][0] == 0 and edits[0][1] is None
+    whole = not adds and len(edits) == 1 and edits[0][0] == 0 and edits[0][1] is None
     try:
         specs = read_parts(inp, source)
         layers: list[np.ndarray] = []
@@ -665,8 +715,12 @@ def write_edits(
     if whole and len(specs) == 1:
         write_image(path, edits[0][2], specs[0])
         return
-    if add is not None:
-        _add_layer(specs, layers, *add, source)
+    if adds:
+        taken = {n.lower() for s in specs for n in s.channelnames}
+        taken |= {part_name(s, i).lower() for i, s in enumerate(specs)}
+        # Highest part first: a new part goes right after its own, so lower indices stay valid.
+        for part, chans, layer, px in sorted(adds, key=lambda a: -a[0]):
+            _add_layer(specs, layers, part, chans, layer, px, source, taken)
     if len({s.tile_width > 0 for s in specs}) > 1:
         # OpenImageIO 3.2 cannot write a multi-part file mixing tiled and scanline parts (it
         # fails or crashes on the second kind); the pixels stay exact, the parts become scanline.
@@ -704,16 +758,24 @@ def _add_layer(
     specs: list[oiio.ImageSpec],
     layers: list[np.ndarray],
     part: int,
+    chans: tuple[int, ...] | None,
     layer: str,
     pixels: np.ndarray,
     source: str,
+    taken: set[str],
 ) -> None:
-    """Put ``pixels`` beside part ``part`` as layer ``layer`` (see :func:`write_edits`)."""
+    """Put ``pixels`` beside part ``part`` (or its ``chans``) as layer ``layer`` (see
+    :func:`write_edits`); ``taken``: the source's channel and part names, lower-case."""
     base = specs[part]
-    names = [f"{layer}.{n.rsplit('.', 1)[-1]}" for n in base.channelnames]
-    taken = {n.lower() for s in specs for n in s.channelnames}
-    taken |= {part_name(s, i).lower() for i, s in enumerate(specs)}
-    if layer.lower() in taken or any(n.lower() in taken for n in names):
+    formats = list(base.channelformats) or [base.format] * base.nchannels
+    if chans is None:
+        names = [f"{layer}.{n.rsplit('.', 1)[-1]}" for n in base.channelnames]
+    else:  # one view's beauty (``R`` or ``right.R``): the new layer keeps the view's name
+        names = [f"{layer}.{base.channelnames[i]}" for i in chans]
+        formats = [formats[i] for i in chans]
+    view = base.get_string_attribute("view", "")
+    new_part = f"{layer}.{view}" if view and len(specs) > 1 else layer
+    if {layer.lower(), new_part.lower()} & taken or any(n.lower() in taken for n in names):
         raise VoidError(
             ErrorCode.BAD_SPEC,
             f"--out-layer {layer}: {source} already has that layer; its parts are "
@@ -722,22 +784,24 @@ def _add_layer(
         )
     px = np.asarray(pixels)
     px = px[:, :, None] if px.ndim == 2 else px
-    formats = list(base.channelformats) or [base.format] * base.nchannels
     if len(specs) == 1:
         spec = oiio.ImageSpec(base)
-        spec.nchannels = base.nchannels * 2
+        spec.nchannels = base.nchannels + len(names)
         spec.channelnames = (*base.channelnames, *names)
         if base.channelformats:
-            spec.channelformats = (*formats, *formats)
+            spec.channelformats = (*base.channelformats, *formats)
         here = layers[part]
         if here.dtype != px.dtype:
             here, px = here.astype(np.float64), px.astype(np.float64)
         specs[part], layers[part] = spec, np.concatenate([here, px], axis=2)
         return
     spec = oiio.ImageSpec(base)
+    spec.nchannels = len(names)
     spec.channelnames = tuple(names)
-    spec.attribute("name", layer)
-    spec.attribute("oiio:subimagename", layer)  # what OpenImageIO names the part from
+    if base.channelformats:
+        spec.channelformats = tuple(formats)
+    spec.attribute("name", new_part)
+    spec.attribute("oiio:subimagename", new_part)  # what OpenImageIO names the part from
     specs.insert(part + 1, spec)
     layers.insert(part + 1, px)
 
