@@ -212,19 +212,26 @@ class PathPolicy:
         return real
 
     def check_output(self, spec: JobSpec) -> None:
-        """Path mode: the output folder is allowed and writable; refused now, not after GPU time."""
-        out = SequencePattern.parse(spec.out_pattern)
-        folder = self.check(os.path.dirname(out.path(spec.frames[0])) or ".", "out_pattern")
-        check_writable_folder(folder)
+        """Path mode: the output folders (the output's, each fill/matte layer's) are allowed and
+        writable; refused now, not after GPU time."""
+        named = [("out_pattern", spec.out_pattern)]
+        named += [("layer_patterns", p) for p in spec.layer_patterns.values()]
+        for field_name, pattern in named:
+            out = SequencePattern.parse(pattern)
+            folder = self.check(os.path.dirname(out.path(spec.frames[0])) or ".", field_name)
+            check_writable_folder(folder)
 
 
-def probe(path: str, frame: int, spec: JobSpec, channels: int | None) -> None:
-    """Refuse a file whose header disagrees with the job before its pixels are read, and
-    anything but a regular file before it is opened (a FIFO would block the receiver)."""
+def probe(path: str, frame: int, spec: JobSpec, channels: int | None, part: int = 0) -> None:
+    """Refuse a file whose header (of part ``part``) disagrees with the job before its pixels
+    are read, and anything but a regular file before it is opened (a FIFO would block the
+    receiver)."""
     if os.path.lexists(path):
         safe_files.check_regular_file(path, "paths")
     inp = open_image(path, frame, "paths")
     try:
+        if part:
+            inp.seek_subimage(part, 0)
         s = inp.spec()
         w, h, c = s.width, s.height, s.nchannels
     finally:

@@ -105,6 +105,14 @@ def check_spec_sizes(spec: Any) -> None:
     P.check_nesting(spec.get("engine_options"), ENGINE_OPTIONS_NESTING, "engine_options")
     if isinstance(spec.get("out_pattern"), str):
         check_padding(spec["out_pattern"], "out_pattern")
+    layer_patterns = spec.get("layer_patterns")
+    if isinstance(layer_patterns, Mapping):  # path mode's fill/matte sequences, as out_pattern
+        if len(layer_patterns) > 8:
+            raise VoidError(ErrorCode.BAD_SPEC, "too many layer_patterns", "layer_patterns")
+        for pattern in layer_patterns.values():
+            check_text(pattern, MAX_PATH_CHARS, "layer_patterns", "a layer's pattern")
+            if isinstance(pattern, str):
+                check_padding(pattern, "layer_patterns")
 
 
 def check_path_entry(item: Mapping[str, Any]) -> None:

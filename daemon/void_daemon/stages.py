@@ -19,18 +19,23 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import OpenImageIO as oiio
 
 from void_client import protocol as P
 from void_client.errors import ErrorCode, VoidError
+from void_client.job_spec import JobSpec
 from void_client.job_state import FINAL_STATES, JobState
+from void_client.layer_outputs import write_graded, write_layer_file
 from void_client.output_guard import check_outputs_disjoint
 from void_client.quadmask import build_quadmask
 from void_client.reference import read_reference
 from void_client.sequence import (
     SequencePattern,
     check_flat,
+    plate_part,
     read_image,
     read_matte,
+    read_specs,
     split_channel,
     write_image,
     write_layout,
@@ -42,6 +47,7 @@ from void_daemon.cache import save_npy_atomic
 from void_daemon.jobs import Job, JobStore
 from void_daemon.native_stderr import native_stderr, with_native_lines
 from void_daemon.progress import ProgressReporter
+from void_daemon.roi import layer_channels
 from void_daemon.runner import (
     JobRunner,
     check_job_has_hole,
@@ -215,11 +221,20 @@ def group_paths(job: Job, paths: list[P.PathEntry], policy: PathPolicy) -> list[
             text = item.get(key)
             if text:
                 path, channel = split_channel(str(text))
-                if channel and key in ("plate", "reference"):
+                # The plate may name its part (``shot.1001.exr:rgba/``), like --plate in client
+                # mode; it is used with all of that part's channels.
+                if channel and (
+                    key == "reference" or (key == "plate" and not _is_part_selector(channel))
+                ):
                     raise VoidError(
                         ErrorCode.BAD_MESSAGE,
-                        "the plate is a whole image file; channel selectors are for mattes",
-                        "paths.plate",
+                        f"the {key} is a whole image file; channel selectors are for mattes"
+                        + (
+                            ""
+                            if key == "reference"
+                            else " (a multi-part plate may name its part: PATH:part/)"
+                        ),
+                        f"paths.{key}",
                     )
                 # From here on the daemon uses the resolved path, never the name it was given.
                 real = policy.check(path, f"paths.{key}")
@@ -228,6 +243,17 @@ def group_paths(job: Job, paths: list[P.PathEntry], policy: PathPolicy) -> list[
             {"pos": job.position(item["frame"]), "frame": item["frame"], "paths": resolved}
         )
     return entries
+
+
+def _is_part_selector(channel: str) -> bool:
+    """``rgba/``: a part's name and nothing after it."""
+    return channel.endswith("/") and channel.count("/") == 1 and len(channel) > 1
+
+
+def plate_source(text: str, frame: int) -> tuple[str, int]:
+    """A path-mode plate (``PATH`` or ``PATH:part/``) → the file and its part's index."""
+    path, selector = split_channel(text)
+    return path, plate_part(path, selector, frame)
 
 
 def _matte(text: str, frame: int) -> tuple[str, int, str]:
@@ -247,12 +273,13 @@ def _read_paths(
             for key in ("plate", "remove", "affected"):
                 if paths.get(key):
                     check_flat(split_channel(paths[key])[0], frame, "paths")
+            plate_path, part = plate_source(paths["plate"], frame)
             # Check the files' declared size before reading: a header must not make us allocate.
-            probe(paths["plate"], frame, job.spec, len(job.spec.channels))
+            probe(plate_path, frame, job.spec, len(job.spec.channels), part)
             for key in ("remove", "affected"):
                 if paths.get(key):
                     probe(split_channel(paths[key])[0], frame, job.spec, None)
-            plate = read_image(paths["plate"], frame).pixels
+            plate = read_image(plate_path, frame, part=part).pixels
             remove = read_matte(*_matte(paths["remove"], frame))
             affected = (
                 read_matte(*_matte(paths["affected"], frame)) if paths.get("affected") else None
@@ -336,7 +363,7 @@ class Receiver:
                     for k in ("plate", "remove", "affected", "reference")
                     if paths.get(k)
                 ],
-                [SequencePattern.parse(job.spec.out_pattern).path(frame)],
+                [p.path(frame) for p in path_outputs(job.spec)],
             )
             plate, remove, affected = _read_paths(job, frame, paths)
         else:
@@ -374,6 +401,11 @@ def _read_reference(job: Job, frame: int, entry: dict[str, Any]) -> np.ndarray |
             "images",
         )
     return np.ascontiguousarray(ref)
+
+
+def path_outputs(spec: JobSpec) -> list[SequencePattern]:
+    """Every sequence a path-mode job writes: the output, then each layer's own."""
+    return [SequencePattern.parse(p) for p in (spec.out_pattern, *spec.layer_patterns.values())]
 
 
 # --------------------------------------------------------------------------- finisher
@@ -433,25 +465,55 @@ class Finisher:
                 pixels, layers = runner.finish_with_layers(pos)
                 job.store_output(pos, pixels, layers)
                 if job.spec.transfer == "paths":
-                    self._write_path_result(job, pos, pixels)
+                    self._write_path_result(job, pos, pixels, layers)
                 timings.record(job.id, "encode", pos, t0)
                 self.progress.report(job, JobState.RUNNING)
                 self.pump(job)
         with self.cond:
             self.cond.notify_all()  # chain seams: the next window may be ready now
 
-    def _write_path_result(self, job: Job, pos: int, pixels: np.ndarray) -> None:
-        frame = job.frame(pos)
+    def _checked(self, path: str, field: str) -> str:
+        """``path`` in its real folder, checked again at write time: the folder may have been
+        swapped for a link since the submit."""
+        folder = self.paths.check(os.path.dirname(path) or ".", field)
+        return os.path.join(folder, os.path.basename(path))
+
+    def _write_path_result(
+        self, job: Job, pos: int, pixels: np.ndarray, layers: dict[str, np.ndarray]
+    ) -> None:
+        """The frame's files, as client mode writes them (void_client.sequence_job): each
+        layer's own sequence first, then the output (with the layers inside for
+        ``layers_in_out``), so a written output always has its layers."""
+        frame, spec = job.frame(pos), job.spec
         src = job.sources.get(pos)
-        out = SequencePattern.parse(job.spec.out_pattern).path(frame)
-        # Checked again at write time: the folder may have been swapped for a link since submit.
-        folder = self.paths.check(os.path.dirname(out) or ".", "out_pattern")
-        out = os.path.join(folder, os.path.basename(out))
+        plate, part = plate_source(src, frame) if src else ("", 0)
+        out = self._checked(SequencePattern.parse(spec.out_pattern).path(frame), "out_pattern")
+        layer_files = [
+            self._checked(SequencePattern.parse(p).path(frame), "layer_patterns")
+            for p in spec.layer_patterns.values()
+        ]
+        names = layer_channels(spec.channels)
+        named = {k: (names[k], v) for k, v in layers.items()}
         try:
-            if src:  # the plate's layout: its other parts are copied through bit-exactly
-                write_layout(out, pixels, src)
+            if layer_files:
+                like = (
+                    read_specs(plate, frame)[part]
+                    if plate
+                    else oiio.ImageSpec(spec.width, spec.height, 1, "float")
+                )
+                for layer, path in zip(spec.layer_patterns, layer_files):
+                    write_layer_file(path, *named[layer], like)
+
+            def write(path: str) -> None:
+                if plate:  # the plate's layout: its other parts are copied through bit-exactly
+                    write_layout(path, pixels, plate, part)
+                else:
+                    write_image(path, pixels)
+
+            if spec.layers_in_out:
+                write_graded(out, named, part, write)
             else:
-                write_image(out, pixels)
+                write(out)
         except OSError as exc:
             raise VoidError(
                 ErrorCode.IO_ERROR, f"cannot write {out}: {exc}", "out_pattern", job.id

@@ -55,8 +55,14 @@ class JobSpec:
     #: pixels travel with that frame's inputs (role ``reference``, or a path-mode ``reference``).
     references: list[int] = field(default_factory=list)
     #: Layers sent with each result beside the composite, for compositors: ``fill`` (premultiplied
-    #: RGBA of the edited region) and/or ``matte`` (the composite's matte). Pixel transfer only.
+    #: RGBA of the edited region) and/or ``matte`` (the composite's matte).
     outputs: list[str] = field(default_factory=list)
+    #: Path mode: the pattern the daemon writes each of ``outputs`` to as its own sequence
+    #: (``--fill-out``/``--matte-out``); pixel transfer: empty (the client writes them).
+    layer_patterns: dict = field(default_factory=dict)
+    #: ``--grade-layers``: fill and matte are also layers of the output EXRs themselves
+    #: (``fill.R/G/B/A``, ``matte.A``; parts ``fill`` and ``matte`` of a multi-part plate).
+    layers_in_out: bool = False
 
     def validate(self) -> JobSpec:
         def bad(field_name: str, msg: str) -> VoidError:
@@ -119,12 +125,33 @@ class JobSpec:
             self.outputs
         ):
             raise bad("outputs", f"outputs must be distinct names from {OUTPUT_LAYERS}")
-        if self.outputs and self.transfer == "paths":
-            raise bad(
-                "outputs",
-                "fill/matte outputs are written by the client; use pixel transfer for such a job",
-            )
+        self._validate_layer_targets(bad)
         return self
+
+    def _validate_layer_targets(self, bad: Any) -> None:
+        """Each fill/matte layer has somewhere to go: the client (pixel transfer), a path-mode
+        pattern, or the output files themselves (``layers_in_out``)."""
+        if self.layers_in_out and not {"fill", "matte"} <= set(self.outputs):
+            raise bad("layers_in_out", "layers_in_out needs outputs ['fill', 'matte']")
+        patterns = self.layer_patterns
+        if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in patterns.items()):
+            raise bad("layer_patterns", "layer_patterns maps a layer name to a frame pattern")
+        if set(patterns) - set(self.outputs):
+            raise bad(
+                "layer_patterns", f"layer_patterns names layers not in outputs {self.outputs}"
+            )
+        if self.transfer == "pixels" and patterns:
+            raise bad(
+                "layer_patterns", "with pixel transfer the client writes the layers; drop them"
+            )
+        if self.transfer == "paths" and not self.layers_in_out:
+            nowhere = [o for o in self.outputs if o not in patterns]
+            if nowhere:
+                raise bad(
+                    "layer_patterns",
+                    f"path mode writes outputs {nowhere} nowhere: give each a pattern in "
+                    "layer_patterns, or set layers_in_out",
+                )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -132,6 +159,10 @@ class JobSpec:
             del d["references"]  # a job without references reads as before to an older daemon
         if not d["outputs"]:
             del d["outputs"]  # nor one without fill/matte layers
+        if not d["layer_patterns"]:
+            del d["layer_patterns"]
+        if not d["layers_in_out"]:
+            del d["layers_in_out"]
         return d
 
     @classmethod

@@ -23,7 +23,13 @@ from void_client import protocol as P
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-from void_client.layer_outputs import LayerOutputs
+from void_client.layer_outputs import (
+    GRADE_LAYERS,
+    LayerOutputs,
+    Layers,
+    check_grade_room,
+    write_graded,
+)
 from void_client.output_guard import check_job_paths, check_outputs_disjoint
 from void_client.output_manifest import claim_output
 from void_client.pattern_hint import pattern_hint
@@ -36,6 +42,7 @@ from void_client.sequence import (
     check_flat,
     file_views,
     format_ranges,
+    has_view_token,
     plate_part,
     read_image,
     read_matte,
@@ -81,6 +88,8 @@ class RemoveRequest:
     #: Also write the premultiplied fill RGBA / the composite's matte here (void_client.layer_outputs).
     fill_out: str = ""
     matte_out: str = ""
+    #: ``--grade-layers``: fill and matte also as layers of the ``out`` EXRs themselves.
+    grade_layers: bool = False
     #: Clean frames the artist painted, by frame (``--reference FRAME=PATH``; void_client.reference).
     references: dict[int, str] = field(default_factory=dict)
     #: Keep the plate's own channels and add the clean plate beside them as this layer.
@@ -141,6 +150,16 @@ class SequenceJob:
         self.layers = LayerOutputs(
             {"fill": req.fill_out, "matte": req.matte_out}, inputs, self.out, self.frames
         )
+        if req.grade_layers and not self.out.suffix.lower().endswith(".exr"):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"--grade-layers writes fill and matte as layers of the output, and only EXR "
+                f"holds layers; give an .exr --out (not {self.out}), or write them as their "
+                "own sequences with --fill-out/--matte-out",
+                "grade_layers",
+            )
+        #: ``--grade-layers``: each frame's layers, from the result until its composite is written.
+        self._graded: dict[int, Layers] = {}
         check_outputs_disjoint(
             list(req.references.values()), [self.out.path(f) for f in self.frames]
         )
@@ -160,6 +179,9 @@ class SequenceJob:
         self.affected_sel = self.affected.channel if self.affected else ""
         if view:
             self._place_view(view)
+        if req.grade_layers:  # a plate with its own fill/matte layer: refused before any work
+            f0 = self.frames[0]
+            check_grade_room(read_specs(self.plate.path(f0), f0, "plate"), f"plate frame {f0}")
         first = self._read_plate(self.frames[0])
         self.width, self.height = first.pixels.shape[1], first.pixels.shape[0]
         self.channels = first.channels
@@ -207,8 +229,16 @@ class SequenceJob:
             name=name,
             **settings,
             references=sorted(self.req.references),
-            outputs=self.layers.layers,
+            outputs=self.outputs,
+            layers_in_out=self.req.grade_layers,
         ).validate()
+
+    @property
+    def outputs(self) -> list[str]:
+        """The layers the daemon sends with each result: for ``--fill-out``/``--matte-out``,
+        and both for ``--grade-layers``."""
+        wanted = set(self.layers.layers) | (set(GRADE_LAYERS) if self.req.grade_layers else set())
+        return [layer for layer in GRADE_LAYERS if layer in wanted]
 
     def check_remove_not_empty(self) -> None:
         """Find a frame with something to remove before any work is sent (stops at the first);
@@ -276,10 +306,16 @@ class SequenceJob:
             like = read_image(self.plate.path(frame), frame, part=self.part).spec
         return like
 
-    def write_layers(self, frame: int, layers: dict[str, tuple[list[str], np.ndarray]]) -> None:
-        """``--fill-out``/``--matte-out`` frames, written before the composite."""
-        if self.layers.layers and not (self.req.keep and frame not in self.req.keep):
+    def write_layers(self, frame: int, layers: Layers) -> None:
+        """``--fill-out``/``--matte-out`` frames, written before the composite; ``--grade-layers``
+        keeps them for :meth:`write_result`, which writes them into the frame."""
+        if self.req.keep and frame not in self.req.keep:
+            return
+        if self.layers.layers:
             self.layers.write(frame, layers, self._plate_spec(frame))
+        if self.req.grade_layers:
+            with self._lock:
+                self._graded[frame] = layers
 
     def write_result(self, frame: int, pixels: np.ndarray) -> None:
         if self.req.keep and frame not in self.req.keep:
@@ -292,21 +328,34 @@ class SequenceJob:
             write_image(self.stash.path(frame), pixels)
         else:
             # The plate file's layout: other parts (AOVs, mattes, depth) are copied as they are.
-            write_layout(
-                self.out.path(frame),
-                pixels,
-                self.plate.path(frame),
-                self.part,
-                self.view_channels,
-                self.req.out_layer,
-            )
+            def write(path: str) -> None:
+                write_layout(
+                    path,
+                    pixels,
+                    self.plate.path(frame),
+                    self.part,
+                    self.view_channels,
+                    self.req.out_layer,
+                )
+
+            if self.req.grade_layers:
+                with self._lock:
+                    layers = self._graded.pop(frame, {})
+                write_graded(self.out.path(frame), layers, self.part, write)
+            else:
+                write(self.out.path(frame))
         if self.on_written is not None:
             self.on_written(frame)
 
 
 def plate_views(req: RemoveRequest) -> list[str]:
     """The views a run processes: ``[]`` for a mono plate (or a part named with ``PATTERN:part/``), else
-    ``--view``'s one view or every view of the plate's first frame."""
+    ``--view``'s one view or every view of the plate's first frame; for a ``%V``/``%v`` plate
+    (one file per view) the views with files on disk."""
+    if has_view_token(req.plate):
+        from void_client.stereo_job import pattern_views
+
+        return pattern_views(req)
     plate = SequenceRef.parse(req.plate)
     frames = [req.frame_range[0]] if req.frame_range else plate.pattern.scan()[:1]
     if not frames or not os.path.exists(plate.path(frames[0])):
@@ -375,31 +424,13 @@ def remove_sequence(
     ``JobReport.frames_missing`` lists requested frames this call did not put in the output.
     """
     views = plate_views(req)
-    if views and (attach or detach):
-        raise VoidError(
-            ErrorCode.BAD_SPEC,
-            f"--detach and attach are not available for stereo plates yet (views: "
-            f"{', '.join(views)}); run in the foreground",
-            "view",
-        )
-    if views and (req.fill_out or req.matte_out):
-        raise VoidError(
-            ErrorCode.BAD_SPEC,
-            f"--fill-out/--matte-out are not available for stereo plates yet (views: "
-            f"{', '.join(views)}); process one view with --plate PATTERN:part/",
-            "fill_out",
-        )
-    if views and req.out_layer:
-        raise VoidError(
-            ErrorCode.BAD_SPEC,
-            f"--out-layer is not available for stereo plates yet (views: {', '.join(views)})",
-            "out_layer",
-        )
-    if len(views) > 1:  # one job per view, written back together (void_client.stereo_job)
-        from void_client.stereo_job import remove_views
+    tokens = (req.remove, req.affected, req.out, req.fill_out, req.matte_out)
+    if views or any(has_view_token(t) for t in tokens):
+        # One job per view: written back into the plate's layout, or one file per view.
+        from void_client.stereo_job import remove_stereo
 
-        return remove_views(req, views, on_event, cancel, on_submit)
-    seq = SequenceJob(req, views[0] if views else "")
+        return remove_stereo(req, views, on_event, cancel, attach, on_submit, detach)
+    seq = SequenceJob(req)
     if not attach:
         seq.check_remove_not_empty()
     check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")

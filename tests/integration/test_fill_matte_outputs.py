@@ -187,8 +187,10 @@ def test_path_mode_and_unknown_layers_are_refused_clearly() -> None:
     )
     with pytest.raises(VoidError) as err:
         spec.validate()
-    assert err.value.code == ErrorCode.BAD_SPEC and err.value.field == "outputs"
-    assert "pixel transfer" in err.value.message
+    # Path mode writes the layers itself (tests/integration/test_grade_outputs_modes.py): a
+    # layer with neither a pattern nor layers_in_out has nowhere to go.
+    assert err.value.code == ErrorCode.BAD_SPEC and err.value.field == "layer_patterns"
+    assert "nowhere" in err.value.message
     with pytest.raises(VoidError) as err:
         JobSpec.from_dict({"frames": [1], "width": 8, "height": 8, "outputs": ["depth"]})
     assert err.value.field == "outputs"
