@@ -23,6 +23,8 @@ from rich.progress import (
 from rich.text import Text
 
 from void_client import protocol as P
+from void_client.cli import progress_stream
+from void_client.sequence import has_view_token
 from void_client.session import JobClock
 
 
@@ -39,8 +41,18 @@ class EtaColumn(ProgressColumn):
 
 @contextmanager
 def job_progress(
-    total: int | None, console: Console | None = None
+    total: int | None, console: Console | None = None, out: str = ""
 ) -> Iterator[Callable[[P.Message], None]]:
+    """The bar, or what the command's ``--progress`` asks for (``out``: the job's output
+    pattern, for the jsonl stream's ``frame`` events; void_client.cli.progress_stream)."""
+    stream = progress_stream.current()
+    if stream is not None:
+        with stream.job_events(total, out) as on_stream:
+            yield on_stream
+        return
+    if progress_stream.mode() == progress_stream.PROGRESS_NONE:
+        yield lambda msg: None
+        return
     console = console or Console(stderr=True)
     clock = JobClock(total=total or 0)
     columns = [
@@ -55,10 +67,14 @@ def job_progress(
     # refused output) prints its one line without an empty "0/?" bar above it.
     bar = Progress(*columns, console=console, transient=False)
     task = None
-    written = 0
+    # Output files done, each once, as the total and the jsonl stream's `written` count them:
+    # a %V output has a file per view (each view's job sends its frames), a stereo file one
+    # per frame however many views' jobs send it.
+    written: set[tuple[str, int]] = set()
+    per_view = has_view_token(out)
 
     def on_event(msg: P.Message) -> None:
-        nonlocal written, task
+        nonlocal task
         clock.update(msg)
         if task is None:
             bar.start()
@@ -75,8 +91,10 @@ def job_progress(
                 task, description=msg.stage, detail=detail, total=total or clock.total or None
             )
         elif isinstance(msg, P.Result):
-            written += len(msg.images) or len(msg.paths)
-            bar.update(task, completed=written)
+            job = msg.job if per_view else ""
+            written.update((job, d.frame) for d, _ in msg.images if d.role == "result")
+            written.update((job, int(e["frame"])) for e in msg.paths)
+            bar.update(task, completed=len(written))
 
     try:
         yield on_event
