@@ -8,7 +8,13 @@
   (output folder, import, track) and :mod:`~void_resolve.rollback` (progress and undo);
 * :mod:`void_resolve.flow` runs the steps in order; :mod:`void_resolve.app` opens a window
   (:mod:`~void_resolve.qt_window` or Resolve's own dialog) and starts it;
-* :mod:`void_resolve.installer` is ``void-remove install resolve``: it copies
-  ``menu_script.py`` into Resolve's ``Fusion/Scripts/Utility`` folder as ``VOID Remove.py``,
-  which calls :func:`void_resolve.app.main`; :mod:`~void_resolve.locations` knows those folders.
+* :mod:`void_resolve.installer` is ``void-remove install resolve``: it copies this package
+  (but itself) and ``void_hostlink`` into a host-only folder beside Resolve's ``Fusion/Scripts``,
+  records which ``void-remove`` to run, and writes ``menu_script.py`` into
+  ``Fusion/Scripts/Utility`` as ``VOID Remove.py``, which puts only that folder on ``sys.path``
+  and calls :func:`void_resolve.app.main`; :mod:`~void_resolve.locations` knows those folders.
+
+Host isolation (docs/architecture.md, "Host isolation"): every module Resolve loads uses the
+standard library and ``void_hostlink`` only, with Python 3.7 syntax (docs/resolve.md, "Which
+Python"); the job runs in a ``void-remove run ... --progress jsonl`` worker process.
 """

@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from void_client.protocol import DEFAULT_ENDPOINT
 from void_resolve.app import UIS, main
-from void_resolve.settings import ENGINES, MATTE_MODES, RANGE_MODES, ResolveSettings
+from void_resolve.client_tables import DEFAULT_ENDPOINT
+from void_resolve.settings import (
+    DEFAULT_MATTE,
+    ENGINES,
+    MATTE_MODES,
+    RANGE_MODES,
+    ResolveSettings,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="frames: the clip, or the In/Out marks over it",
     )
     p.add_argument(
-        "--matte", choices=MATTE_MODES, default="auto", help="where the remove matte comes from"
+        "--matte",
+        choices=MATTE_MODES,
+        default=DEFAULT_MATTE,
+        help=f"where the remove matte comes from (default: {DEFAULT_MATTE}, a matte clip on the "
+        "track above)",
     )
     p.add_argument("--engine", default="propagate", help=f"daemon engine ({', '.join(ENGINES)})")
     p.add_argument("--prompt", default="", help="background description (void engine)")
@@ -47,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="folder for clean plates (default $VOID_RESOLVE_OUTPUT or ~/VOID Remove)",
     )
+    p.add_argument(
+        "--plate-part",
+        default="",
+        help="the part of a multi-part plate (void-remove run --plate PATTERN:part/)",
+    )
+    p.add_argument("--view", default="", help="stereo plates: left, right or all (--view)")
     return p.parse_args(argv)
 
 
@@ -61,6 +77,8 @@ def run(argv: list[str] | None = None) -> int:
         endpoint=a.endpoint,
         autostart=not a.no_autostart,
         output_root=a.output,
+        plate_part=a.plate_part,
+        view=a.view,
     )
     return main(None, settings, a.ui)
 

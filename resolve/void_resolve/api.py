@@ -20,9 +20,15 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from void_client.errors import ErrorCode, VoidError
 from void_resolve.locations import scripting_api_dirs
-from void_resolve.records import ItemInfo, SaverInfo, TimelineInfo
+from void_resolve.records import (
+    HOST_FAILED,
+    NOTHING_SELECTED,
+    ItemInfo,
+    ResolveError,
+    SaverInfo,
+    TimelineInfo,
+)
 from void_resolve.rollback import progress_bar
 from void_resolve.settings import (
     CUSTOM_PRESET,
@@ -61,8 +67,8 @@ def connect(
         except ImportError as exc:
             why = f"Blackmagic's DaVinciResolveScript module cannot be loaded ({exc})"
     if resolve is None:
-        raise VoidError(
-            ErrorCode.NOTHING_SELECTED,
+        raise ResolveError(
+            NOTHING_SELECTED,
             f"VOID Remove needs DaVinci Resolve: {why}. Run it from Workspace ▸ Scripts ▸ VOID Remove, or, with "
             "DaVinci Resolve Studio running, set RESOLVE_SCRIPT_API and RESOLVE_SCRIPT_LIB as in Resolve's scripting README",
             "resolve",
@@ -368,15 +374,15 @@ class ResolveAPI:
 
     def dialog(self, title: str, choices: Mapping[str, list[str]]) -> Dialog:
         if not self.ui_manager_allowed():
-            raise VoidError(
-                ErrorCode.HOST_FAILED,
+            raise ResolveError(
+                HOST_FAILED,
                 f"{self.product()} {self.version()} has no scripting dialogs (it would show an "
                 "upgrade prompt); run with VOID_RESOLVE_UI=console or install PySide6",
                 "ui",
             )
         ui = self.fusion.UIManager
         if ui is None:
-            raise VoidError(ErrorCode.HOST_FAILED, "Resolve gave no UIManager", "ui")
+            raise ResolveError(HOST_FAILED, "Resolve gave no UIManager", "ui")
         return Dialog(ui, self.bmd, title, choices)
 
 

@@ -5,6 +5,9 @@ Called by the Workspace ▸ Scripts entry with the script's globals (where Resol
 The window is the Qt one when Resolve's Python has PySide6, else Resolve's own UIManager
 dialog (Studio; the free version has no UIManager since 19.1), else the run goes ahead with
 the given settings and reports to the Console.
+
+Loaded inside Resolve: standard library, ``void_resolve`` and ``void_hostlink`` only, Python 3.7
+(docs/architecture.md, "Host isolation"; docs/resolve.md, "Which Python").
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from void_client.errors import VoidError
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
+from void_resolve.records import ResolveError
 from void_resolve.settings import (
     ENGINES,
     MATTE_LABELS,
@@ -71,7 +74,7 @@ def main(
         )
     try:
         api = connect(namespace)
-    except VoidError as exc:
+    except ResolveError as exc:
         log.error("%s", exc.message)
         return 2
     base = settings or load_settings()
@@ -97,7 +100,7 @@ def main(
     if ui == "resolve":
         try:
             return run_dialog(api, make_flow, base)
-        except VoidError:
+        except ResolveError:
             raise
         except Exception as exc:  # noqa: BLE001 - a Resolve that refuses its dialog still gets the run
             log.warning("Resolve's dialog did not open (%s); running with the last settings", exc)
@@ -137,7 +140,7 @@ def run_console(api: ResolveAPI, settings: ResolveSettings) -> int:
 
     try:
         RemoveFlow(api, settings).run(report)
-    except VoidError as exc:
+    except ResolveError as exc:
         log.error("%s", exc.message)
         return 2
     return 0

@@ -3,63 +3,80 @@
 :class:`RemoveFlow` reads like the artist's flow: find the clip and its frames → render the plate
 (and the matte) to EXR through Resolve's render queue → place the rendered plate once as a trial
 on the new track (how this Resolve reads ``endFrame``, whether the rate can be set), before the
-long part → run the job on the daemon → import the clean plate into the ``VOID`` bin and put it on
-that track above the source, at the same record frame. Resolve as it behaves (issue 16): the
-timeline is pinned by its unique id and made current again before edits, edits happen on the
-Edit page, and a False or None answer from Resolve is a failure, never a success. Every change to the project is registered with a :class:`~void_resolve.rollback.Rollback` as it
-is made, so a failure or a cancel leaves no half-imported media, stray render job, extra track or
-redirected Saver behind.
+long part → run the job in a ``void-remove run ... --progress jsonl`` worker process → import the
+clean plate into the ``VOID`` bin and put it on that track above the source, at the same record
+frame. Resolve as it behaves (issue 16): the timeline is pinned by its unique id and made current
+again before edits, edits happen on the Edit page, the artist's page and current timeline are
+given back afterwards (success, failure or cancel), and a False or None answer from Resolve is a
+failure, never a success. Every change to the project is registered with a
+:class:`~void_resolve.rollback.Rollback` as it is made, so a failure or a cancel leaves no
+half-imported media, stray render job, extra track or redirected Saver behind.
+
+Host isolation (docs/architecture.md, "Host isolation"): Resolve's Python imports only the
+standard library, ``void_resolve`` and ``void_hostlink``. The job (numpy, OpenImageIO, ZeroMQ,
+the protocol) runs in the ``void-remove`` worker that the installer recorded
+(:func:`void_hostlink.find_void_remove`), driven by :class:`void_hostlink.VoidRemoveProcess`;
+cancel is the worker's cancel, errors come from its ``failed`` event.
 
 Clean plates are versioned: ``<root>/<project>/<clip>_<first>-<last>/<clip>_void_v001.########.exr``,
-then ``_v002``... Each run writes the next free version (:func:`choose_output`) through the
-output manifest and lock of ``void_client.output_manifest``, so an earlier result (perhaps
+then ``_v002``... Each run asks the worker for the next free version (``--version-up``, from the
+latest one here) and reads where it wrote from the ``done`` event, so an earlier result (perhaps
 already cut in) is never touched; with the ``overwrite`` setting the latest version is replaced
-instead. On a failure or cancel only what this run wrote is deleted (:func:`undo_output`).
-See docs/resolve.md and docs/architecture.md.
+(``--overwrite``). On a failure or cancel only what this run wrote is deleted
+(:func:`undo_output`). See docs/resolve.md.
 
 All Resolve calls go through ``api`` (``void_resolve.api.ResolveAPI``, the one seam). The run is
 a generator of :class:`FlowEvent` so a UI can drive it from a timer, one short step per tick,
 without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the end for scripts.
+Python 3.7 syntax and library (docs/resolve.md, "Which Python").
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
+import queue
 import re
 import shutil
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from void_client import protocol as P
-from void_client.atomic import write_text_atomic
-from void_client.client import connect as connect_daemon
-from void_client.errors import ErrorCode, VoidError
-from void_client.output_manifest import manifest_path, next_version, read_manifest
-from void_client.paths import home
-from void_client.prompt_advice import prompt_warning
-from void_client.sequence import SequencePattern
-from void_client.sequence_job import RemoveRequest, remove_sequence
-from void_client.session import JobReport
+from void_hostlink import HostLinkError, VoidRemoveProcess, find_void_remove
 from void_resolve import formats, mattes, placement, render, selection
 from void_resolve.mattes import MatteChoice
-from void_resolve.records import FrameSpan, ItemInfo, SaverInfo, TimelineInfo, host_failed
+from void_resolve.records import (
+    CANCELLED,
+    INTERNAL,
+    FrameSpan,
+    ItemInfo,
+    ResolveError,
+    SaverInfo,
+    TimelineInfo,
+    from_failed,
+    host_failed,
+)
+from void_resolve.records import Sequence as Pattern
 from void_resolve.render import WorkFiles
 from void_resolve.rollback import Rollback, overall
-from void_resolve.settings import ResolveSettings
+from void_resolve.settings import ResolveSettings, home, prompt_warning, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 #: Resolve's render mode for one file (sequence) over the marked range.
 SINGLE_CLIP = 1
+#: ``void_client.output_manifest``: the output manifest beside a sequence,
+#: ``/out/clean.####.exr`` → ``/out/.clean.####.exr.void-remove.json``.
+MANIFEST_SUFFIX = ".void-remove.json"
+#: How long a cancelled worker may take to cancel its daemon job and end before it is killed.
+CANCEL_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,8 +85,18 @@ class FlowEvent:
     #: Of the whole run, 0..1.
     fraction: float
     message: str
-    #: The run is polling Resolve or the daemon; a blocking driver sleeps before the next step.
+    #: The run is polling Resolve or the worker; a blocking driver sleeps before the next step.
     waiting: bool = False
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """The worker's ``done`` event (docs/protocol.md, "Progress stream (jsonl)")."""
+
+    job: str
+    written: int
+    out: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -80,7 +107,7 @@ class FlowResult:
     output: str
     media_item: str
     matte: str
-    report: JobReport
+    report: JobDone
 
 
 def clean_plate_folder(root: str | os.PathLike, project: str, clip: str, span: FrameSpan) -> Path:
@@ -92,10 +119,10 @@ def clean_plate_folder(root: str | os.PathLike, project: str, clip: str, span: F
     )
 
 
-def clean_plate_pattern(folder: str | os.PathLike, clip: str, version: int) -> SequencePattern:
+def clean_plate_pattern(folder: str | os.PathLike, clip: str, version: int) -> Pattern:
     """``<clip>_void_v001.########.exr``: the version is in the name Resolve shows."""
     name = f"{placement.safe_name(clip)}_void_v{version:03d}."
-    return SequencePattern(str(Path(folder) / name), 8, ".exr")
+    return Pattern(str(Path(folder) / name), 8, ".exr")
 
 
 def clean_plate_versions(folder: str | os.PathLike, clip: str) -> list[int]:
@@ -106,32 +133,60 @@ def clean_plate_versions(folder: str | os.PathLike, clip: str) -> list[int]:
         names = os.listdir(folder)
     except OSError:
         return []
-    return sorted({int(m.group(1)) for n in names if (m := found.match(n))})
+    matches = (found.match(n) for n in names)
+    return sorted({int(m.group(1)) for m in matches if m})
 
 
-def choose_output(folder: str | os.PathLike, clip: str, overwrite: bool) -> SequencePattern:
-    """The clean plate this run writes: the next free ``_v###`` (counting on from the latest, the
-    CLI's ``--version-up``), or with ``overwrite`` the latest version (``_v001`` when none)."""
+def choose_output(folder: str | os.PathLike, clip: str, overwrite: bool) -> tuple[Pattern, str]:
+    """The ``--out`` this run hands the worker and the flag that goes with it: the latest
+    version (``_v001`` when none) with ``--overwrite`` to replace it, or with ``--version-up``
+    so the worker writes the next free version after it (``done.out`` says which)."""
     latest = max(clean_plate_versions(folder, clip), default=0)
-    if overwrite:
-        return clean_plate_pattern(folder, clip, latest or 1)
-    if not latest:
-        return clean_plate_pattern(folder, clip, 1)
-    return SequencePattern.parse(next_version(str(clean_plate_pattern(folder, clip, latest))))
+    return (
+        clean_plate_pattern(folder, clip, latest or 1),
+        "--overwrite" if overwrite else "--version-up",
+    )
 
 
-def undo_output(out: SequencePattern, job: str, created: list[Path]) -> None:
-    """Delete what job ``job`` wrote into ``out`` (frames and its manifest entry), then the
-    folders this run created if they are empty. Other versions and other jobs' frames stay;
-    frames an ``overwrite`` run replaced were deleted when it started and cannot come back."""
-    manifest = read_manifest(out) if job else None
-    if manifest is not None:
-        entries = manifest.get("jobs", [])
+def manifest_path(out: Pattern) -> Path:
+    folder, name = os.path.split(str(out))
+    return Path(folder) / f".{name}{MANIFEST_SUFFIX}"
+
+
+def pattern_of(frame_path: str) -> Pattern | None:
+    """The sequence a written frame belongs to (``clean_v002.00086400.exr`` → ``clean_v002.
+    ########.exr``), from the digits before its extension."""
+    m = re.match(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$", frame_path)
+    return Pattern(m.group(1), len(m.group(2)), m.group(3)) if m else None
+
+
+def undo_output(out: Pattern, job: str, created: list[Path], written: Sequence[str] = ()) -> bool:
+    """Delete what job ``job`` wrote into ``out`` (the frames it reported and those its manifest
+    entry lists, then the entry), then the folders this run created if they are empty. Other
+    versions and other jobs' frames stay; frames an ``overwrite`` run replaced were deleted when
+    it started and cannot come back. The manifest is ``void_client.output_manifest``'s JSON,
+    edited here with the standard library (the worker has ended; its lock is released)."""
+    for path in written:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    mpath = manifest_path(out)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if job else None
+    except (OSError, ValueError):
+        manifest = None
+    entries = manifest.get("jobs", []) if isinstance(manifest, dict) else []
+    # Only a manifest that lists this job is edited: a worker that failed before it chose its
+    # version may report the pattern it was given, an earlier version that is not ours.
+    if isinstance(manifest, dict) and any(e.get("job") == job for e in entries):
         for entry in entries:
             if entry.get("job") == job:
                 for f in entry.get("frames", []):
-                    with contextlib.suppress(FileNotFoundError):
+                    try:
                         os.unlink(out.path(int(f)))
+                    except FileNotFoundError:
+                        pass
         rest = [e for e in entries if e.get("job") != job and e.get("frames")]
         if rest:
             last = rest[-1]
@@ -142,13 +197,32 @@ def undo_output(out: SequencePattern, job: str, created: list[Path]) -> None:
                 frames_written=sorted(last.get("frames", [])),
                 state=last.get("state", "complete"),
             )
-            write_text_atomic(manifest_path(out), json.dumps(manifest, indent=1) + "\n")
+            write_text_atomic(mpath, json.dumps(manifest, indent=1) + "\n")
         else:
-            with contextlib.suppress(FileNotFoundError):
-                manifest_path(out).unlink()
+            try:
+                mpath.unlink()
+            except FileNotFoundError:
+                pass
     for folder in created:  # deepest first; rmdir refuses a folder that still holds anything
-        with contextlib.suppress(OSError):
+        try:
             folder.rmdir()
+        except OSError:
+            pass
+    return True
+
+
+def daemon_answers(endpoint: str, timeout: float) -> bool:
+    """Whether something listens at a ``tcp://host:port`` endpoint (other transports: assume so;
+    the worker says precisely what is wrong). A cheap check before minutes of rendering."""
+    m = re.match(r"^tcp://\[?([^\]]+?)\]?:(\d+)$", endpoint.strip())
+    if not m:
+        return True
+    host = "127.0.0.1" if m.group(1) in ("*", "0.0.0.0") else m.group(1)
+    try:
+        socket.create_connection((host, int(m.group(2))), timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 class RemoveFlow:
@@ -161,6 +235,8 @@ class RemoveFlow:
         stall_s: float = 60.0,
         daemon_timeout_s: float = 5.0,
         render_timeout_s: float = 4 * 3600.0,
+        exe: str | Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.api = api
         self.settings = (settings or ResolveSettings()).validate()
@@ -169,6 +245,11 @@ class RemoveFlow:
         #: Give up when Resolve neither renders nor finishes the job for this long.
         self.stall_s = stall_s
         self.daemon_timeout_s = daemon_timeout_s
+        #: The ``void-remove`` to run (argv prefix); None: :func:`void_hostlink.find_void_remove`
+        #: (``$VOID_REMOVE_EXE``, the installer's record, then PATH).
+        self.exe = exe
+        #: The worker's environment (None: Resolve's own).
+        self.env = dict(env) if env is not None else None
         #: Give up on a render that is still "Rendering" after this long (renders are
         #: asynchronous; a stuck one would otherwise hold the run for ever).
         self.render_timeout_s = render_timeout_s
@@ -177,9 +258,15 @@ class RemoveFlow:
         #: Cleanup steps Resolve refused (named in the final message; the run still succeeded).
         self.unrestored: list[str] = []
         self._bin: Any = None
-        self.request: RemoveRequest | None = None
+        #: The ``void-remove`` arguments of the job (set once the job starts).
+        self.args: list[str] | None = None
         self.result: FlowResult | None = None
         self._cancel = threading.Event()
+        #: What the artist had before the run changed it (issue 16: "restore the user's
+        #: state"): the page and the current timeline, given back after the trial placement and
+        #: at the end, whatever the end.
+        self._artist_page = ""
+        self._artist_timeline: Any = None
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -194,7 +281,7 @@ class RemoveFlow:
         assert self.result is not None
         return self.result
 
-    def steps(self) -> Iterator[FlowEvent]:
+    def steps(self) -> Generator[FlowEvent, None, None]:
         # The missing-prompt warning (void_client.prompt_advice) in Resolve's Console, for the
         # console run and both windows alike (the windows also show it under the prompt).
         warning = prompt_warning(self.settings.engine, self.settings.prompt)
@@ -213,18 +300,19 @@ class RemoveFlow:
                 )
             raise
         finally:
-            shutil.rmtree(work.root, ignore_errors=True)
+            shutil.rmtree(str(work.root), ignore_errors=True)
+            self._give_back()
 
     # ------------------------------------------------------------------ the run
     def _run(self, rollback: Rollback, work: WorkFiles) -> Iterator[FlowEvent]:
         api, s = self.api, self.settings
         project = api.current_project()
         if project is None:
-            raise VoidError(ErrorCode.NOTHING_SELECTED, "no project is open in Resolve", "project")
+            raise ResolveError("nothing_selected", "no project is open in Resolve", "project")
         timeline = api.current_timeline(project)
         if timeline is None:
-            raise VoidError(
-                ErrorCode.NOTHING_SELECTED,
+            raise ResolveError(
+                "nothing_selected",
                 "the project has no current timeline; open the timeline that holds the shot",
                 "timeline",
             )
@@ -300,38 +388,48 @@ class RemoveFlow:
         track, end_inclusive = self._probe_placement(
             rollback, project, source, matte, span, fmt, work
         )
+        # The artist gets their page and timeline back for the long job (the clean plate is
+        # placed on the pinned timeline, made current again, afterwards).
+        self._give_back()
 
-        # 3. The job on the daemon, into the next clean plate version (or the latest one, with
-        # overwrite); on failure only what this run wrote is deleted again.
+        # 3. The job in the void-remove worker, into the next clean plate version (or the
+        # latest one, with overwrite); on failure only what this run wrote is deleted again.
         project_name = api.project_name(project)
         out_dir = clean_plate_folder(
             s.output_root or placement.default_output_root(), project_name, source.name, span
         )
         created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
         out_dir.mkdir(parents=True, exist_ok=True)
-        out = choose_output(out_dir, source.name, s.overwrite)
-        job_box: dict[str, str] = {}
+        out, version_flag = choose_output(out_dir, source.name, s.overwrite)
+        job_box: dict[str, Any] = {"job": "", "out": out, "written": []}
         rollback.add(
             f"delete this run's frames of {out}",
-            lambda: undo_output(out, job_box.get("job", ""), created),
+            lambda: undo_output(job_box["out"], job_box["job"], created, job_box["written"]),
         )
-        remove_ref = str(work.sequence("remove")) + (":R" if matte.kind == "track" else "")
-        affected_ref = (
-            str(work.sequence("affected")) if matte.kind == "fusion" and matte.affected else ""
-        )
-        self.request = RemoveRequest(
-            plate=str(work.sequence("plate")),
-            remove=remove_ref,
-            affected=affected_ref,
-            out=str(out),
-            frame_range=(span.first, span.last),
-            settings=s.job_settings(),
-            endpoint=s.endpoint,
-            autostart=s.autostart,
-            overwrite=s.overwrite,
-        )
-        log.info("%s the clean plate %s", "overwriting" if s.overwrite else "writing", out)
-        report = yield from self._remove(self.request, span, job_box)
+        if matte.kind == "alpha":
+            remove_ref = str(work.sequence("remove")) + ":A"
+        elif matte.kind == "track":
+            remove_ref = str(work.sequence("remove")) + ":R"
+        else:
+            remove_ref = str(work.sequence("remove"))
+        self.args = [
+            "run",
+            "--plate",
+            s.plate_ref(str(work.sequence("plate"))),
+            "--remove",
+            remove_ref,
+            "--out",
+            str(out),
+            version_flag,
+            "--range",
+            f"{span.first}-{span.last}",
+        ]
+        if matte.kind == "fusion" and matte.affected:
+            self.args += ["--affected", str(work.sequence("affected"))]
+        self.args += s.cli_args()
+        log.info("%s the clean plate %s", "overwriting" if s.overwrite else "versioning up", out)
+        report = yield from self._remove(self.args, span, job_box)
+        out = job_box["out"]
 
         # 4. Into the VOID bin and onto a new track above the source.
         yield FlowEvent(
@@ -378,6 +476,7 @@ class RemoveFlow:
                 "the timeline VOID Remove started on is gone from the project; nothing was placed",
             )
         log.info("the current timeline changed during the run; switching back to the shot's")
+        self._artist_timeline = current  # the artist's choice, given back afterwards
         self._must(
             api.set_current_timeline(project, pinned), "timeline", "reopen the shot's timeline"
         )
@@ -390,8 +489,27 @@ class RemoveFlow:
         """The pinned timeline, current, on the Edit page: where Resolve accepts edits
         (DeleteClips returns False elsewhere, issue 16 #3; ledger D042)."""
         timeline = self._pinned(project)
-        self._must(self.api.open_page("edit"), "timeline", "open the Edit page")
+        page = self.api.current_page()
+        if page != "edit":
+            self._artist_page = page or self._artist_page
+            self._must(self.api.open_page("edit"), "timeline", "open the Edit page")
         return timeline
+
+    def _give_back(self) -> None:
+        """Put back the page and the current timeline the artist had before the run switched
+        them (after the trial placement, and at the end: success, failure or cancel). A refusal
+        is said, never hidden (issue 16 #3)."""
+        api = self.api
+        timeline, self._artist_timeline = self._artist_timeline, None
+        page, self._artist_page = self._artist_page, ""
+        if timeline is not None:
+            project = api.current_project()
+            current = api.current_timeline(project) if project is not None else None
+            if current is None or api.timeline_uid(current) != api.timeline_uid(timeline):
+                ok = api.set_current_timeline(project, timeline) if project is not None else False
+                self._undo_ok(ok, "the timeline you had open")
+        if page and api.current_page() != page:
+            self._undo_ok(api.open_page(page), f"the {page.capitalize()} page")
 
     def _burn_in_off(self, project: Any) -> None:
         """Data burn-in is project-wide and the API cannot read it: load the empty burn-in
@@ -421,10 +539,20 @@ class RemoveFlow:
         return next((i for items in tracks for i in items if i.uid == uid), None)
 
     def _check_daemon(self) -> None:
-        """A missing daemon is found before minutes of rendering, not after."""
-        connect_daemon(
-            self.settings.endpoint, autostart=self.settings.autostart, timeout=self.daemon_timeout_s
-        ).close()
+        """Found before minutes of rendering, not after: a ``void-remove`` to run, and (when it
+        may not start one) a daemon that listens."""
+        try:
+            find_void_remove(self.exe)
+        except HostLinkError as exc:
+            raise ResolveError(exc.code, exc.message, "void-remove") from None
+        endpoint = self.settings.endpoint
+        if not self.settings.autostart and not daemon_answers(endpoint, self.daemon_timeout_s):
+            raise ResolveError(
+                "daemon_unreachable",
+                f"no answer from the VOID daemon at {endpoint}; start it with 'void-daemon serve "
+                f"--endpoint {endpoint}' or check the address",
+                "endpoint",
+            )
 
     # ------------------------------------------------------------------ render
     def _render_plate_and_mattes(
@@ -443,9 +571,11 @@ class RemoveFlow:
         savers = [
             (k, sv)
             for k, sv in (("remove", matte.remove), ("affected", matte.affected))
-            if matte.kind == "fusion" and sv
+            if matte.kind == "fusion" and isinstance(sv, SaverInfo)
         ]
-        passes = 2 if matte.kind == "track" else 1
+        # The matte clip and the clip's alpha are a second render; the alpha one keeps the alpha
+        # and the worker reads it (``:A``), so the plate itself comes back opaque.
+        passes = 2 if matte.kind in ("track", "alpha") else 1
         states: list[tuple[Any, dict]] = []
         try:
             # Savers are pointed into the scratch folder for the plate render, which drives them.
@@ -463,7 +593,7 @@ class RemoveFlow:
                 fmt,
                 codec,
                 work,
-                matte.kind == "alpha",
+                False,
                 (0.0, 1.0 / passes),
             )
             rendered: list[Any] = []
@@ -477,12 +607,11 @@ class RemoveFlow:
             work.sequence("plate"),
             span,
         )
-        if matte.kind == "alpha":
-            render.split_alpha(work.sequence("plate"), work.sequence("remove"), span)
-        elif matte.kind == "track":
-            track = matte.remove.track  # type: ignore[union-attr]
+        if matte.kind in ("track", "alpha"):
+            alpha = matte.kind == "alpha"
+            track = source.track if alpha else matte.remove.track  # type: ignore[union-attr]
             yield from self._render(
-                project, timeline, tl, track, "matte", span, fmt, codec, work, False, (0.5, 1.0)
+                project, timeline, tl, track, "matte", span, fmt, codec, work, alpha, (0.5, 1.0)
             )
             render.adopt(
                 render.rendered_frames(work.render_dir("matte"), "matte", span, "matte clip"),
@@ -571,8 +700,8 @@ class RemoveFlow:
             started = time.monotonic()
             while True:
                 if self._cancel.is_set():
-                    raise VoidError(
-                        ErrorCode.CANCELLED,
+                    raise ResolveError(
+                        CANCELLED,
                         f"cancelled while Resolve was rendering the {kind}",
                         "render",
                     )
@@ -616,55 +745,94 @@ class RemoveFlow:
                     api.set_track_enabled(timeline, t, enabled[t]), f"track V{t}'s switch"
                 )
 
-    # ------------------------------------------------------------------ daemon job
+    # ------------------------------------------------------------------ the job
     def _remove(
-        self, req: RemoveRequest, span: FrameSpan, job_box: dict[str, str]
-    ) -> Iterator[FlowEvent]:
-        """Run the job on a worker thread (it owns the ZeroMQ socket) and report as it goes;
-        ``job_box["job"]`` gets the job id once the daemon accepted it (for the rollback)."""
-        box: dict[str, Any] = {}
-        written = [0]
-        stage = ["queued"]
-        cancel = threading.Event()
-
-        def on_event(msg: P.Message) -> None:
-            if isinstance(msg, P.Result):
-                written[0] += len(msg.images) or len(msg.paths)
-            elif isinstance(msg, P.Progress):
-                stage[0] = (
-                    f"window {min(msg.window + 1, msg.windows)}/{msg.windows}"
-                    if msg.windows and msg.stage == "running"
-                    else msg.stage
-                )
-
-        def target() -> None:
-            try:
-                box["report"] = remove_sequence(
-                    req, on_event, cancel, on_submit=lambda job: job_box.update(job=job)
-                )
-            except BaseException as exc:  # noqa: BLE001 - handed to the generator
-                box["error"] = exc
-
-        worker = threading.Thread(target=target, name="void-resolve-job", daemon=True)
-        worker.start()
+        self, args: list[str], span: FrameSpan, job_box: dict[str, Any]
+    ) -> Generator[FlowEvent, None, JobDone]:
+        """Run ``void-remove <args> --progress jsonl`` and report as it goes. The worker's events
+        arrive on its reader thread and are handled here, on the UI's tick; ``job_box`` gets the
+        job id, the frames written and the output pattern as they are known (for the rollback).
+        Returns the ``done`` event as a :class:`JobDone`."""
+        events: queue.Queue = queue.Queue()
+        proc = VoidRemoveProcess(args, events.put, exe=self.exe, env=self.env)
         try:
-            while worker.is_alive():
-                if self._cancel.is_set():
-                    cancel.set()
-                done = min(written[0], span.count)
+            proc.start()
+        except HostLinkError as exc:
+            raise ResolveError(exc.code, exc.message, "void-remove") from None
+        engine = self.settings.engine
+        stage, note = "starting", ""
+        final: dict[str, Any] | None = None
+        heard = False  # the worker has spoken: its SIGTERM handler is in place
+        cancel_sent = 0.0
+        try:
+            while final is None:
+                # A SIGTERM before the worker set up its handler would kill it outright, so a
+                # cancel waits for its first event (moments after it starts).
+                if self._cancel.is_set() and not cancel_sent and heard:
+                    proc.cancel()
+                    cancel_sent = time.monotonic()
+                elif cancel_sent and time.monotonic() - cancel_sent > CANCEL_GRACE_S:
+                    proc.kill()  # the stream then ends with worker_died
+                while True:
+                    try:
+                        event = events.get_nowait()
+                    except queue.Empty:
+                        break
+                    kind = event.get("event")
+                    heard = True
+                    if event.get("job"):
+                        job_box["job"] = str(event["job"])
+                    if event.get("out"):
+                        try:
+                            job_box["out"] = Pattern.parse(str(event["out"]))
+                        except ResolveError:  # not a pattern: the frames' paths tell instead
+                            log.warning("void-remove named its output %r", event["out"])
+                    if kind == "state":
+                        windows = int(event.get("windows") or 0)
+                        stage = (
+                            f"window {min(int(event.get('window') or 0) + 1, windows)}/{windows}"
+                            if windows and event.get("stage") == "running"
+                            else str(event.get("stage") or stage)
+                        )
+                    elif kind == "frame" and event.get("path"):
+                        path = str(event["path"])
+                        job_box["written"].append(path)
+                        found = pattern_of(path)
+                        if found is not None:
+                            job_box["out"] = found
+                    elif kind == "warning":
+                        note = str(event.get("message") or "")
+                        log.warning("%s", note)
+                    elif kind in ("done", "failed", "cancelled"):
+                        final = event
+                        break
+                done = min(len(job_box["written"]), span.count)
                 yield FlowEvent(
                     "remove",
                     overall("remove", done / span.count),
-                    f"VOID Remove ({req.settings.get('engine', 'propagate')}): {stage[0]}, {done}/{span.count} frames back",
-                    waiting=True,
+                    f"VOID Remove ({engine}): {stage}, {done}/{span.count} frames back"
+                    + (f" ({note})" if note else ""),
+                    waiting=final is None,
                 )
         finally:
-            if worker.is_alive():  # the generator was closed mid-job
-                cancel.set()
-                worker.join(30.0)
-        if "error" in box:
-            raise box["error"]
-        return box["report"]
+            if final is None:  # the generator was closed mid-job: cancel, wait, then undo
+                proc.cancel()
+                try:
+                    proc.wait(CANCEL_GRACE_S)
+                except HostLinkError:
+                    proc.kill()
+        kind = final.get("event")
+        died = kind == "failed" and (final.get("error") or {}).get("code") == "worker_died"
+        if kind == "cancelled" or (died and self._cancel.is_set()):
+            raise ResolveError(CANCELLED, "cancelled while VOID Remove ran the job", "job")
+        if kind != "done":
+            raise from_failed(final.get("error"))
+        return JobDone(
+            job=str(final.get("job") or job_box["job"]),
+            written=int(final.get("written") or 0),
+            out=str(final.get("out") or job_box["out"]),
+            seconds=float(final.get("seconds") or 0.0),
+        )
 
     # ------------------------------------------------------------------ back into Resolve
     def _void_bin(self, rollback: Rollback, pool: Any) -> Any:
@@ -708,8 +876,8 @@ class RemoveFlow:
             api.set_clip_property(media, "FPS", fmt.rate.text)
             props = api.clip_properties(media)
             if not placement.import_rate_ok(props, fmt.rate):
-                raise VoidError(
-                    ErrorCode.UNSUPPORTED_MEDIA,
+                raise ResolveError(
+                    "unsupported_media",
                     f"Resolve imported the clean plate at {props.get('FPS')!r} fps and will not set it to the timeline's {fmt.rate.text}",
                     "frame_rate",
                 )
@@ -813,18 +981,18 @@ class FlowRunner:
     """Drives a :class:`RemoveFlow` from a UI timer: one short step per tick, so the UI stays live.
 
     ``on_event`` gets each :class:`FlowEvent`; ``on_finish(result, error)`` gets the end, with
-    ``error`` a :class:`VoidError` (``CANCELLED`` after :meth:`cancel`).
+    ``error`` a :class:`~void_resolve.records.ResolveError` (``cancelled`` after :meth:`cancel`).
     """
 
     def __init__(
         self,
         on_event: Callable[[FlowEvent], None],
-        on_finish: Callable[[FlowResult | None, VoidError | None], None],
+        on_finish: Callable[[FlowResult | None, ResolveError | None], None],
     ) -> None:
         self.on_event = on_event
         self.on_finish = on_finish
         self.flow: RemoveFlow | None = None
-        self._steps: Iterator[FlowEvent] | None = None
+        self._steps: Generator[FlowEvent, None, None] | None = None
 
     @property
     def busy(self) -> bool:
@@ -835,7 +1003,7 @@ class FlowRunner:
             return
         try:
             self.flow = make_flow()
-        except VoidError as exc:
+        except ResolveError as exc:
             self.on_finish(None, exc)
             return
         self._steps = self.flow.steps()
@@ -848,12 +1016,12 @@ class FlowRunner:
         except StopIteration:
             self._finish(self.flow.result if self.flow else None, None)
             return
-        except VoidError as exc:
+        except ResolveError as exc:
             self._finish(None, exc)
             return
         except Exception as exc:  # noqa: BLE001 - the UI shows it instead of dying
             log.exception("VOID Remove failed")
-            self._finish(None, VoidError(ErrorCode.INTERNAL, f"unexpected error: {exc}"))
+            self._finish(None, ResolveError(INTERNAL, f"unexpected error: {exc}"))
             return
         self.on_event(event)
 
@@ -869,18 +1037,21 @@ class FlowRunner:
                 self.flow.cancel()
             steps.close()
 
-    def _finish(self, result: FlowResult | None, error: VoidError | None) -> None:
+    def _finish(self, result: FlowResult | None, error: ResolveError | None) -> None:
         self._steps = None
         self.on_finish(result, error)
 
 
-class FlowView(Protocol):
-    """What :class:`FlowController` needs from a window (Resolve's UIManager dialog, the Qt one)."""
+if TYPE_CHECKING:  # typing.Protocol is Python 3.8; Resolve may run 3.7
+    from typing import Protocol
 
-    def values(self) -> dict: ...
-    def show_progress(self, fraction: float, message: str) -> None: ...
-    def set_running(self, running: bool) -> None: ...
-    def close(self) -> None: ...
+    class FlowView(Protocol):
+        """What :class:`FlowController` needs from a window (Resolve's UIManager dialog, Qt)."""
+
+        def values(self) -> dict: ...
+        def show_progress(self, fraction: float, message: str) -> None: ...
+        def set_running(self, running: bool) -> None: ...
+        def close(self) -> object: ...
 
 
 class FlowController:
@@ -891,7 +1062,7 @@ class FlowController:
         self.view = view
         self.make_flow = make_flow
         self.runner = FlowRunner(self._event, self._finish)
-        self.last: tuple[FlowResult | None, VoidError | None] = (None, None)
+        self.last: tuple[FlowResult | None, ResolveError | None] = (None, None)
 
     def run_clicked(self) -> None:
         if self.runner.busy:
@@ -916,14 +1087,14 @@ class FlowController:
     def _event(self, event: FlowEvent) -> None:
         self.view.show_progress(event.fraction, event.message)
 
-    def _finish(self, result: FlowResult | None, error: VoidError | None) -> None:
+    def _finish(self, result: FlowResult | None, error: ResolveError | None) -> None:
         self.last = (result, error)
         self.view.set_running(False)
         if error is None and result is not None:
             self.view.show_progress(
                 1.0, f"Done: '{result.media_item}' on V{result.track} at frame {result.span.first}"
             )
-        elif error is not None and error.code == ErrorCode.CANCELLED:
+        elif error is not None and error.code == CANCELLED:
             self.view.show_progress(0.0, "Cancelled; the project is as it was")
         elif error is not None:
             log.error("VOID Remove: %s", error.message)

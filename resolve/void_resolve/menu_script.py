@@ -1,32 +1,40 @@
 """VOID Remove: remove an object from the current clip (DaVinci Resolve, Workspace ▸ Scripts).
 
 This file is what ``void-remove install resolve`` copies into Resolve's ``Fusion/Scripts/Utility``
-folder as ``VOID Remove.py``, filling in the two settings below. Resolve runs it with
-``resolve``, ``fusion`` and ``bmd`` in its globals; ``__file__`` is not defined there, so the
-paths are written in at install time instead of found from this file's location.
+folder as ``VOID Remove.py``, filling in the folder below. Resolve runs it with ``resolve``,
+``fusion`` and ``bmd`` in its globals; ``__file__`` is not defined there, so the folder is
+written in at install time instead of found from this file's location.
+
+Host isolation (docs/architecture.md): the one folder put on Resolve's ``sys.path`` holds only
+copies of ``void_resolve`` and ``void_hostlink`` (standard library, Python 3.7 syntax) and the
+installer's record of which ``void-remove`` to run. numpy, OpenImageIO, ZeroMQ and the client
+stay in void-remove's own environment and run in its worker process.
 """
 
-import os
 import sys
 
-# Folders holding void_resolve, void_client and their packages (numpy, pyzmq, OpenImageIO).
-VOID_REMOVE_PATHS = []
-# How to start a local daemon when none answers (Resolve's own interpreter cannot).
-VOID_DAEMON_COMMAND = ""
+# The host-only folder the installer made (void_resolve, void_hostlink, void_remove_host.json).
+VOID_REMOVE_PATHS = []  # type: list[str]
 
 for _path in VOID_REMOVE_PATHS:
     if _path not in sys.path:
-        sys.path.append(_path)
-if VOID_DAEMON_COMMAND:
-    os.environ.setdefault("VOID_DAEMON_COMMAND", VOID_DAEMON_COMMAND)
+        sys.path.insert(0, _path)
 
-if __name__ != "void_resolve.menu_script":  # run from Resolve, not imported as a module
+if __name__ != "void_resolve.menu_script" and sys.version_info < (3, 7):
+    # The modules below use dataclasses and postponed annotations (Python 3.7): say so rather
+    # than fail with a SyntaxError in the Console (docs/resolve.md, "Which Python").
+    _found = sys.version.split()[0]
+    print(
+        f"VOID Remove needs Python 3.7 or later in Resolve; Resolve uses {_found}. Point "
+        "Resolve at a newer Python 3 (Workspace > Console > Py3 shows which)."
+    )
+elif __name__ != "void_resolve.menu_script":  # run from Resolve, not imported as a module
     try:
         from void_resolve.app import main as _void_main
     except ImportError as _exc:
         print(
-            f"VOID Remove: cannot load its Python packages ({_exc}). Run 'void-remove install resolve' "
-            "with a Python of the same version as the one Resolve uses (Workspace > Console > Py3 shows it)."
+            f"VOID Remove: cannot load its Resolve scripts ({_exc}) from {VOID_REMOVE_PATHS}. "
+            "Run 'void-remove install resolve' again."
         )
     else:
         _void_main(globals())

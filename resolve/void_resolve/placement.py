@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from void_client.sequence import SequencePattern
 from void_resolve.formats import FrameRate, same_rate
-from void_resolve.records import FrameSpan, ItemInfo, host_failed
+from void_resolve.records import FrameSpan, ItemInfo, Sequence, host_failed
 
 #: The media pool bin that receives every clean plate, and the name of the tracks they go on.
 BIN_NAME = "VOID"
@@ -48,16 +47,16 @@ def output_folder(root: str | os.PathLike, project: str, clip: str, span: FrameS
     return candidate
 
 
-def output_pattern(folder: str | os.PathLike, clip: str) -> SequencePattern:
-    return SequencePattern(str(Path(folder) / f"{safe_name(clip)}_void."), 8, ".exr")
+def output_pattern(folder: str | os.PathLike, clip: str) -> Sequence:
+    return Sequence(str(Path(folder) / f"{safe_name(clip)}_void."), 8, ".exr")
 
 
-def printf_path(pattern: SequencePattern) -> str:
+def printf_path(pattern: Sequence) -> str:
     """``name.%08d.exr``: how ``MediaPool.ImportMedia`` takes a sequence."""
-    return f"{pattern.prefix}%0{pattern.padding}d{pattern.suffix}"
+    return pattern.printf()
 
 
-def import_info(pattern: SequencePattern, span: FrameSpan) -> dict:
+def import_info(pattern: Sequence, span: FrameSpan) -> dict:
     """``MediaPool.ImportMedia([...])`` clipInfo for the clean plate as one sequence clip."""
     return {"FilePath": printf_path(pattern), "StartIndex": span.first, "EndIndex": span.last}
 

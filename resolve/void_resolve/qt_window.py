@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from void_client.protocol import DEFAULT_ENDPOINT
+from void_resolve.client_tables import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
 from void_resolve.settings import (
     CUSTOM_PRESET,
@@ -34,7 +34,7 @@ from void_resolve.settings import (
 try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
     from void_client.panel.qt import QtCore, QtWidgets
 except ImportError:
-    from PySide6 import QtCore, QtWidgets  # type: ignore[no-redef]
+    from PySide6 import QtCore, QtWidgets
 
 log = logging.getLogger(__name__)
 

@@ -9,23 +9,95 @@ and :class:`SaverInfo`; every decision module (:mod:`~void_resolve.selection`,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from void_client.errors import ErrorCode, VoidError
+#: Error codes, spelled as ``void_client.errors.ErrorCode``'s values (the ``void-remove`` worker
+#: reports the same words in its ``failed`` events), so a host never needs the client to read one.
+NOTHING_SELECTED = "nothing_selected"
+HOST_FAILED = "host_failed"
+UNSUPPORTED_MEDIA = "unsupported_media"
+BAD_SPEC = "bad_spec"
+CANCELLED = "cancelled"
+INTERNAL = "internal"
 
 
-def nothing_selected(field_name: str, message: str) -> VoidError:
-    return VoidError(ErrorCode.NOTHING_SELECTED, message, field_name)
+class ResolveError(Exception):
+    """A refusal the artist can act on: ``code`` (stable, for programs), ``message`` (one line
+    that says what to do) and the ``field`` it is about.
+
+    Standard library only: Resolve's Python loads ``void_resolve`` without the client
+    (docs/architecture.md, "Host isolation"); ``void_hostlink.HostLinkError`` and the worker's
+    ``failed`` events are turned into this by :func:`from_failed`.
+    """
+
+    def __init__(self, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.code = str(getattr(code, "value", code))
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
 
 
-def unsupported_media(field_name: str, message: str) -> VoidError:
-    return VoidError(ErrorCode.UNSUPPORTED_MEDIA, message, field_name)
+def from_failed(error: Mapping[str, Any] | None) -> ResolveError:
+    """The ``error`` object of a ``failed`` event (docs/protocol.md, "Progress stream (jsonl)")."""
+    error = error or {}
+    return ResolveError(
+        str(error.get("code") or INTERNAL),
+        str(error.get("message") or "void-remove failed without saying why"),
+        str(error.get("field") or ""),
+    )
 
 
-def host_failed(field_name: str, message: str) -> VoidError:
-    return VoidError(ErrorCode.HOST_FAILED, message, field_name)
+def nothing_selected(field_name: str, message: str) -> ResolveError:
+    return ResolveError(NOTHING_SELECTED, message, field_name)
+
+
+def unsupported_media(field_name: str, message: str) -> ResolveError:
+    return ResolveError(UNSUPPORTED_MEDIA, message, field_name)
+
+
+def host_failed(field_name: str, message: str) -> ResolveError:
+    return ResolveError(HOST_FAILED, message, field_name)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """An image sequence ``<prefix><frame, zero-padded><suffix>`` (``plate.00086400.exr``).
+
+    The host side's own, standard-library spelling of ``void_client.sequence.SequencePattern``:
+    ``str()`` is the ``#`` form ``void-remove run`` takes, :meth:`printf` the ``%08d`` form
+    ``MediaPool.ImportMedia`` takes.
+    """
+
+    prefix: str
+    padding: int = 8
+    suffix: str = ".exr"
+
+    def path(self, frame: int) -> str:
+        return "{}{:0{}d}{}".format(self.prefix, int(frame), self.padding, self.suffix)
+
+    def printf(self) -> str:
+        return f"{self.prefix}%0{self.padding}d{self.suffix}"
+
+    def __str__(self) -> str:
+        return self.prefix + "#" * self.padding + self.suffix
+
+    @classmethod
+    def parse(cls, text: str) -> Sequence:
+        """``name.########.exr`` (the ``#`` form the worker writes back in ``done.out``) or
+        ``name.%08d.exr``."""
+        m = re.match(r"^(.*?)(#+)([^#]*)$", text)
+        if m is not None:
+            return cls(m.group(1), len(m.group(2)), m.group(3))
+        m = re.match(r"^(.*)%0?(\d*)d([^%]*)$", text)
+        if m is not None:
+            return cls(m.group(1), int(m.group(2) or 1), m.group(3))
+        raise ResolveError(INTERNAL, f"not a sequence pattern: {text!r}", "out")
 
 
 @dataclass(frozen=True)

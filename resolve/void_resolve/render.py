@@ -3,7 +3,10 @@
 The plate (and a matte clip) are rendered through Resolve's render queue as half-float EXR
 sequences (:func:`render_settings`, :func:`render_state`); Resolve picks their file numbering, so
 :func:`rendered_frames` / :func:`saver_frames` map files to frames and :func:`adopt` renames them to
-record-frame numbers in the run's scratch folder (:class:`WorkFiles`), where the daemon job reads them.
+record-frame numbers in the run's scratch folder (:class:`WorkFiles`), where the ``void-remove``
+worker reads them. Standard library only: Resolve's Python never loads numpy or OpenImageIO
+(docs/architecture.md, "Host isolation"); the clip's alpha as the matte is read by the worker
+through a channel selector (``PATTERN:A``), not split here.
 """
 
 from __future__ import annotations
@@ -15,11 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from void_client.sequence import SequencePattern, read_image, write_image
 from void_resolve.formats import Format
-from void_resolve.records import FrameSpan, ItemInfo, host_failed, unsupported_media
+from void_resolve.records import FrameSpan, ItemInfo, Sequence, host_failed, unsupported_media
 
 #: Compression words in Resolve's EXR codec names, best first: lossless before lossy.
 _EXR_COMPRESSION_RANK = (("zip", 0), ("piz", 1), ("rle", 2), ("dwa", 8), ("b44", 8), ("pxr24", 8))
@@ -167,8 +167,8 @@ class WorkFiles:
 
     root: Path
 
-    def sequence(self, kind: str) -> SequencePattern:
-        return SequencePattern(str(self.root / f"{kind}."), 8, ".exr")
+    def sequence(self, kind: str) -> Sequence:
+        return Sequence(str(self.root / f"{kind}."), 8, ".exr")
 
     def render_dir(self, kind: str) -> Path:
         return self.root / "render" / kind
@@ -178,29 +178,10 @@ class WorkFiles:
         return self.root / "fusion" / f"{kind}_.exr"
 
 
-def adopt(files: list[Path], pattern: SequencePattern, span: FrameSpan) -> None:
+def adopt(files: list[Path], pattern: Sequence, span: FrameSpan) -> None:
     """Rename rendered files to record-frame numbers so plate and mattes line up frame by frame."""
+    if len(files) != span.count:  # zip(strict=) is Python 3.10; Resolve may run 3.7
+        raise host_failed("render", f"{len(files)} rendered files for {span.count} frames")
     os.makedirs(os.path.dirname(pattern.prefix) or ".", exist_ok=True)
-    for path, frame in zip(files, span.frames, strict=True):
+    for path, frame in zip(files, span.frames):
         os.replace(path, pattern.path(frame))
-
-
-def split_alpha(plate: SequencePattern, remove: SequencePattern, span: FrameSpan) -> None:
-    """Move the plate's alpha into its own matte sequence and keep the plate RGB (bit-exact),
-    so the clean plate does not carry the matte as its alpha back onto the timeline."""
-    for f in span.frames:
-        img = read_image(plate.path(f), f)
-        lower = [c.lower() for c in img.channels]
-        if "a" not in lower:
-            raise unsupported_media(
-                "matte",
-                f"the render of frame {f} has no alpha channel; connect the matte to the clip's Alpha Output or pick another matte source",
-            )
-        a = lower.index("a")
-        keep = [i for i in range(len(img.channels)) if i != a]
-        write_image(remove.path(f), img.pixels[:, :, a], channels=["A"])
-        write_image(
-            plate.path(f),
-            np.ascontiguousarray(img.pixels[:, :, keep]),
-            channels=[img.channels[i] for i in keep],
-        )

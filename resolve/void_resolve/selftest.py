@@ -13,6 +13,9 @@ self-test exercises exactly the methods the fake in the tests declares.
 from __future__ import annotations
 
 import logging
+import platform
+import struct
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -20,17 +23,53 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from void_client.paths import home
+from void_hostlink import HostLinkError, find_void_remove
 from void_resolve import placement, render
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.formats import Format, FrameRate
-from void_resolve.records import FrameSpan
+from void_resolve.records import FrameSpan, Sequence
+from void_resolve.settings import home
 
 log = logging.getLogger(__name__)
 
 #: The empty Data Burn-In preset docs/resolve.md asks a TD to create once.
 NO_BURN_IN = "VOID Remove No Burn-In"
 FRAMES = FrameSpan(1001, 1003)
+
+
+def write_grey_exr(path: str, width: int, height: int, value: float) -> None:
+    """A flat grey, uncompressed, half-float RGB scanline EXR, with the standard library alone
+    (Resolve's Python has no OpenImageIO). Layout from the OpenEXR file format specification
+    ("OpenEXR File Layout": magic, version, header attributes, offset table, scanline chunks)."""
+
+    def attr(name: str, kind: str, data: bytes) -> bytes:
+        return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(data)) + data
+
+    # chlist: name, pixel type (1 = HALF), pLinear + 3 reserved bytes, x/y sampling; sorted.
+    chlist = b"".join(c.encode() + b"\0" + struct.pack("<iB3xii", 1, 0, 1, 1) for c in "BGR")
+    box = struct.pack("<iiii", 0, 0, width - 1, height - 1)
+    header = b"".join(
+        [
+            b"\x76\x2f\x31\x01",
+            struct.pack("<i", 2),
+            attr("channels", "chlist", chlist + b"\0"),
+            attr("compression", "compression", b"\0"),
+            attr("dataWindow", "box2i", box),
+            attr("displayWindow", "box2i", box),
+            attr("lineOrder", "lineOrder", b"\0"),
+            attr("pixelAspectRatio", "float", struct.pack("<f", 1.0)),
+            attr("screenWindowCenter", "v2f", struct.pack("<ff", 0.0, 0.0)),
+            attr("screenWindowWidth", "float", struct.pack("<f", 1.0)),
+            b"\0",
+        ]
+    )
+    line = struct.pack("<" + "e" * (3 * width), *([value] * (3 * width)))
+    chunk = 8 + len(line)  # y, size, then each channel's row
+    first = len(header) + 8 * height
+    offsets = struct.pack("<" + "Q" * height, *(first + y * chunk for y in range(height)))
+    rows = b"".join(struct.pack("<ii", y, len(line)) + line for y in range(height))
+    with open(path, "wb") as f:
+        f.write(header + offsets + rows)
 
 
 @dataclass(frozen=True)
@@ -78,6 +117,7 @@ class SelfTest:
             else "free Resolve 19.1+: UIManager is never read (it would show an upgrade prompt)",
             "1",
         )
+        self.step("void-remove worker", "", self._worker)
         original = api.current_project()
         original_name = api.project_name(original) if original is not None else ""
         scratch_name = f"VOID Remove Self-Test {time.strftime('%Y%m%d-%H%M%S')}"
@@ -126,6 +166,27 @@ class SelfTest:
             "7",
         )
 
+    def _worker(self) -> tuple[str, str]:
+        """Host isolation: the ``void-remove`` the installer recorded runs from here and speaks
+        the progress stream (``run --progress jsonl``); Resolve's own Python needs nothing else."""
+        py = f"Resolve's Python {platform.python_version()}"
+        try:
+            argv = find_void_remove()
+        except HostLinkError as exc:
+            return "FAIL", f"{py}; {exc.message}"
+        try:
+            r = subprocess.run(
+                [*argv, "run", "--help"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=120,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "FAIL", f"{py}; {' '.join(argv)} does not run: {exc}"
+        ok = r.returncode == 0 and b"jsonl" in r.stdout
+        detail = f"{py}; {' '.join(argv)} (exit {r.returncode})"
+        return ("PASS" if ok else "FAIL"), detail + ("" if ok else ": no --progress jsonl")
+
     def _pages(self) -> tuple[str, str]:
         api = self.api
         if not api.open_page("color") or not api.open_page("edit"):
@@ -145,17 +206,11 @@ class SelfTest:
         return ("PASS" if ok else "FAIL"), f"current is the pinned one: {same}; by index: {found}"
 
     def _import(self, pool: Any) -> Any:
-        import numpy as np
-
-        from void_client.sequence import SequencePattern, write_image
-
         media_dir = self.folder / "media"
         media_dir.mkdir(parents=True, exist_ok=True)
-        pattern = SequencePattern(str(media_dir / "selftest."), 8, ".exr")
+        pattern = Sequence(str(media_dir / "selftest."), 8, ".exr")
         for f in FRAMES.frames:
-            write_image(
-                pattern.path(f), np.full((16, 16, 3), 0.5, np.float16), channels=list("RGB")
-            )
+            write_grey_exr(pattern.path(f), 16, 16, 0.5)
         items = self.api.import_media(pool, [placement.import_info(pattern, FRAMES)])
         if not items:
             self.add("ImportMedia", "FAIL", "no clip imported", "6")

@@ -15,18 +15,14 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from void_client.atomic import write_text_atomic
-from void_client.errors import ErrorCode, VoidError
-from void_client.job_spec import JobSpec
-from void_client.paths import home
-from void_client.presets import PRESETS, apply_preset, preset_names
-from void_client.prompt_advice import prompt_warning
-from void_client.protocol import DEFAULT_ENDPOINT
+from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS, PROMPT_ENGINE, PROMPT_EXAMPLE
+from void_resolve.records import BAD_SPEC, ResolveError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +40,10 @@ MATTE_LABELS = {
     "track": "Matte clip on the track above",
     "alpha": "Clip alpha (Color page Alpha Output)",
 }
+#: The default matte: a clip on the track above renders through the Deliver queue like the
+#: plate. Fusion Savers do not write during a Deliver render (issue 16 #2), so the Fusion path
+#: needs its own comp render, which no real Resolve has verified yet: it is chosen, not assumed.
+DEFAULT_MATTE = "track"
 ENGINES = ("propagate", "void")
 #: The overwrite checkbox, the same words in every window.
 OVERWRITE_LABEL = "Overwrite the latest clean plate (else write the next _v### version)"
@@ -53,46 +53,96 @@ OVERWRITE_TIP = (
 )
 
 
-#: The preset pulldown: the artist presets (void_client.presets, the one table the panel, the
-#: CLI and the Nuke node read) and ``custom`` (the job settings as they are).
+#: The preset pulldown: the artist presets (``void_client.presets``, the one table the panel,
+#: the CLI and the Nuke node read, copied in :mod:`void_resolve.client_tables`) and ``custom``.
+#: A preset goes to the worker as ``--preset NAME``; the worker applies it.
 CUSTOM_PRESET = "custom"
-PRESET_CHOICES: tuple[str, ...] = (*preset_names(), CUSTOM_PRESET)
-PRESET_TIP = "; ".join(f"{p.name}: {p.description}" for p in PRESETS)
+PRESET_CHOICES: tuple[str, ...] = tuple(name for name, _, _ in PRESETS) + (CUSTOM_PRESET,)
+PRESET_TIP = "; ".join(f"{name}: {text}" for name, text, _ in PRESETS)
+_PRESET_PASS2 = {name: bool(pass2) for name, _, pass2 in PRESETS}
+
+#: Job settings the settings file may hold (``"job": {...}``), with the ``void-remove run`` flag
+#: each becomes; a bool is a switch. The shot (frames, size, channels, output) is the flow's.
+JOB_FLAGS = {
+    "window": "--window",
+    "overlap": "--overlap",
+    "seam": "--seam",
+    "dilation": "--dilation",
+    "roi_margin": "--roi-margin",
+    "feather": "--feather",
+    "fast": "--fast",
+    "restore_detail": "--restore-detail",
+    "ocio_config": "--ocio-config",
+    "colourspace": "--colourspace",
+}
 
 
 def with_preset(settings: ResolveSettings, name: str) -> ResolveSettings:
-    """``settings`` with preset ``name`` applied by :func:`void_client.presets.apply_preset`:
-    its window, overlap, seam, dilation, ROI margin, feather and engine options go to ``job``,
-    its pass 2 to ``pass2``; ``custom`` changes nothing but the name."""
+    """``settings`` with preset ``name`` chosen: its pass 2 goes to ``pass2`` (the one preset
+    field a window shows); the worker applies the rest (``--preset``). ``custom`` changes
+    nothing but the name."""
     out = dataclasses.replace(settings, job=dict(settings.job), preset=name)
-    if name == CUSTOM_PRESET:
-        return out
-    applied = apply_preset(name, {**out.job, "pass2": out.pass2})
-    out.pass2 = bool(applied.pop("pass2"))
-    out.job = applied
+    wanted = preset_pass2(name)
+    if wanted is not None:
+        out.pass2 = wanted
     return out
 
 
 def preset_pass2(name: str) -> bool | None:
-    """Whether preset ``name`` runs pass 2 (the one preset field a window shows), or None for
-    ``custom`` or an unknown name."""
-    if name not in PRESET_CHOICES or name == CUSTOM_PRESET:
+    """Whether preset ``name`` runs pass 2, or None for ``custom`` or an unknown name."""
+    return _PRESET_PASS2.get(name)
+
+
+def prompt_warning(engine: str, prompt: str | None, field: str = "prompt") -> str | None:
+    """``void_client.prompt_advice.prompt_warning``, word for word (the test compares them):
+    the VOID model card asks for a prompt describing the clean background."""
+    if str(engine or "").strip() != PROMPT_ENGINE or str(prompt or "").strip():
         return None
-    return bool(apply_preset(name, {}).get("pass2"))
+    return (
+        f"warning: no {field}; the VOID model card asks for a description of the clean "
+        f"background (the shot without the object), e.g. {field} '{PROMPT_EXAMPLE}'"
+    )
 
 
 def form_note(values: Mapping[str, Any]) -> str:
-    """The line a window shows under its fields: the missing-prompt warning
-    (void_client.prompt_advice, the CLI's words) or nothing."""
+    """The line a window shows under its fields: the missing-prompt warning or nothing."""
     return prompt_warning(str(values.get("engine") or ""), values.get("prompt")) or ""
+
+
+def home() -> Path:
+    """``void_client.paths.home``: ``$VOID_REMOVE_HOME``, else ``$XDG_CACHE_HOME/void-remove``
+    (``~/.cache/void-remove``)."""
+    env = os.environ.get("VOID_REMOVE_HOME")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "void-remove"
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` through a temporary file in the same folder and ``os.replace``, so a
+    reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, str(path))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 @dataclass
 class ResolveSettings:
-    """What the artist chose in the dialog. ``job`` holds any further :class:`JobSpec` field."""
+    """What the artist chose in the dialog. ``job`` holds further :data:`JOB_FLAGS` settings."""
 
     range_mode: str = "auto"
-    matte: str = "auto"
+    matte: str = DEFAULT_MATTE
     engine: str = "propagate"
     prompt: str = ""
     pass2: bool = False
@@ -110,52 +160,68 @@ class ResolveSettings:
     burn_in_preset: str = ""
     #: The artist preset last chosen (:data:`PRESET_CHOICES`); applied by :func:`with_preset`.
     preset: str = CUSTOM_PRESET
+    #: Issue 21, passed through to ``void-remove run`` unchanged: the part of a multi-part plate
+    #: (``--plate PATTERN:part/``) and the stereo view (``--view``). Resolve's own EXR render is
+    #: one part and one view, so both stay "" unless the plate is not Resolve's render.
+    plate_part: str = ""
+    view: str = ""
 
     def validate(self) -> ResolveSettings:
         if self.preset not in PRESET_CHOICES:
-            raise VoidError(
-                ErrorCode.BAD_SPEC,
+            raise ResolveError(
+                BAD_SPEC,
                 f"preset must be one of {PRESET_CHOICES}, got {self.preset!r}",
                 "preset",
             )
         if self.range_mode not in RANGE_MODES:
-            raise VoidError(
-                ErrorCode.BAD_SPEC,
-                f"range must be one of {RANGE_MODES}, got {self.range_mode!r}",
-                "range",
+            raise ResolveError(
+                BAD_SPEC, f"range must be one of {RANGE_MODES}, got {self.range_mode!r}", "range"
             )
         if self.matte not in MATTE_MODES:
-            raise VoidError(
-                ErrorCode.BAD_SPEC,
-                f"matte must be one of {MATTE_MODES}, got {self.matte!r}",
-                "matte",
+            raise ResolveError(
+                BAD_SPEC, f"matte must be one of {MATTE_MODES}, got {self.matte!r}", "matte"
             )
-        known = {f.name for f in dataclasses.fields(JobSpec)}
-        # The shot decides these; letting a setting override them would desynchronise the job.
-        owned = {
-            "frames",
-            "width",
-            "height",
-            "channels",
-            "name",
-            "transfer",
-            "out_pattern",
-            "job_id",
-        }
-        bad = sorted(set(self.job) - (known - owned))
+        # The shot decides frames, size, channels and output; the rest must be a worker flag.
+        bad = sorted(set(self.job) - set(JOB_FLAGS))
         if bad:
-            raise VoidError(ErrorCode.BAD_SPEC, f"unknown or shot-owned job settings {bad}", bad[0])
+            raise ResolveError(
+                BAD_SPEC,
+                f"unknown or shot-owned job settings {bad}; the settings file's job may hold "
+                f"{sorted(JOB_FLAGS)}",
+                bad[0],
+            )
+        if "/" in self.plate_part or ":" in self.plate_part:
+            raise ResolveError(
+                BAD_SPEC, f"plate_part is a part name, got {self.plate_part!r}", "plate_part"
+            )
         return self
 
-    def job_settings(self) -> dict:
-        """The :class:`~void_client.sequence_job.RemoveRequest` settings (JobSpec fields)."""
-        return {
-            "engine": self.engine,
-            "prompt": self.prompt,
-            "pass2": bool(self.pass2),
-            "seed": int(self.seed),
-            **self.job,
-        }
+    def plate_ref(self, plate: str) -> str:
+        """``--plate``: the plate pattern, with ``:part/`` when a part is chosen (issue 21)."""
+        return f"{plate}:{self.plate_part}/" if self.plate_part else plate
+
+    def cli_args(self) -> list[str]:
+        """The settings as ``void-remove run`` flags (preset first: flags given after it win)."""
+        args = ["--engine", self.engine, "--seed", str(int(self.seed))]
+        if self.preset != CUSTOM_PRESET:
+            args += ["--preset", self.preset]
+        if self.prompt:
+            args += ["--prompt", self.prompt]
+        if self.pass2:
+            args.append("--pass2")
+        for key in sorted(self.job):
+            value = self.job[key]
+            if isinstance(value, bool):
+                if value:
+                    args.append(JOB_FLAGS[key])
+            elif value is not None and value != "":
+                args += [JOB_FLAGS[key], str(value)]
+        if self.view:
+            args += ["--view", self.view]
+        args += ["--endpoint", self.endpoint]
+        if not self.autostart:
+            args.append("--no-autostart")
+        return args
 
 
 SETTINGS_FILE = "resolve-settings.json"
@@ -174,8 +240,15 @@ def load_settings(path: str | os.PathLike | None = None) -> ResolveSettings:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(ResolveSettings)}
-        return ResolveSettings(**{k: v for k, v in data.items() if k in known}).validate()
-    except (ValueError, TypeError, VoidError) as exc:
+        kept = {k: v for k, v in data.items() if k in known}
+        job = kept.get("job")
+        if isinstance(job, dict) and set(job) - set(JOB_FLAGS):
+            # Files of earlier versions held a preset's engine options here; the preset's
+            # name now goes to the worker, which applies them.
+            log.info("ignoring job settings %s in %s", sorted(set(job) - set(JOB_FLAGS)), path)
+            kept["job"] = {k: v for k, v in job.items() if k in JOB_FLAGS}
+        return ResolveSettings(**kept).validate()
+    except (ValueError, TypeError, ResolveError) as exc:
         log.warning("ignoring %s: %s", path, exc)
         return ResolveSettings()
 

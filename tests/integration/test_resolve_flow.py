@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.cli import VOID_REMOVE
 from tests.support.daemons import free_port
 from tests.support.fakes.fake_resolve import FakeTimelineItem
 from tests.support.fakes.resolve_scene import (
@@ -21,13 +22,14 @@ from tests.support.fakes.resolve_scene import (
     make_scene,
     render_like_resolve,
 )
-from void_client.errors import ErrorCode, VoidError
+from void_client.errors import ErrorCode
 from void_client.output_manifest import read_manifest
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image
 from void_daemon.demo_shot import make_shot
 from void_daemon.roi import composite_alpha
 from void_resolve.flow import RemoveFlow
+from void_resolve.records import ResolveError
 from void_resolve.settings import ResolveSettings
 
 from void_resolve.api import ResolveAPI  # isort: skip  (importable once resolve_scene has run)
@@ -59,6 +61,7 @@ def flow(scene: Scene, s: ResolveSettings, tmp_path: Path) -> RemoveFlow:
         work_root=tmp_path / "work",
         poll_s=0.01,
         daemon_timeout_s=0.5,
+        exe=VOID_REMOVE,  # the real worker, in its own process, as Resolve runs it
     )
 
 
@@ -84,7 +87,7 @@ def assert_project_untouched(scene: Scene, tracks: int, tmp_path: Path) -> None:
 def test_fusion_saver_mattes_end_to_end_on_the_real_daemon(daemon, shot, tmp_path) -> None:
     scene = make_scene(shot, tracks=1)
     comp, savers = add_fusion_savers(scene, affected=True)
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    result = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
 
     first, last = 86400, 86400 + FRAMES - 1
     assert (result.span.first, result.span.last, result.track) == (first, last, 2)
@@ -222,7 +225,7 @@ def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path)
         "video": {"in": 12, "out": 16},
         "audio": {"in": 12, "out": 16},
     }  # counted from the timeline start
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    result = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert (result.span.first, result.span.last) == (86412, 86416)
     [(rendered, _)] = scene.renders
     assert (rendered["MarkIn"], rendered["MarkOut"]) == (86412, 86416)
@@ -234,15 +237,24 @@ def test_in_out_marks_limit_the_frames_and_the_placement(daemon, shot, tmp_path)
     assert scene.calls.args("MediaPoolItem.SetClipProperty") == [("FPS", "24")] * 2
 
 
-def test_clip_alpha_as_the_matte_is_split_off_the_plate(daemon, shot, tmp_path) -> None:
+def test_clip_alpha_as_the_matte_is_read_from_its_own_render(daemon, shot, tmp_path) -> None:
+    """The plate renders without alpha; a second render of the same track keeps the alpha
+    (straight) and the worker reads the matte from it (``PATTERN:A``): Resolve's Python never
+    splits channels itself (host isolation), and the clean plate comes back opaque."""
     scene = make_scene(shot)
     scene.plate = scene.plate.copy()
     scene.plate[..., 3] = shot.remove.astype(
         np.float16
     )  # Magic Mask into the Color page's Alpha Output
-    result = flow(scene, settings(daemon, tmp_path, matte="alpha"), tmp_path).run()
-    [(rendered, _)] = scene.renders
-    assert rendered["ExportAlpha"] is True and rendered["AlphaMode"] == 1
+    f = flow(scene, settings(daemon, tmp_path, matte="alpha"), tmp_path)
+    result = f.run()
+    [(plate, plate_tracks), (matte, matte_tracks)] = scene.renders
+    assert plate["ExportAlpha"] is False and "AlphaMode" not in plate
+    assert matte["ExportAlpha"] is True and matte["AlphaMode"] == 1
+    assert plate_tracks == matte_tracks == [1] and matte["CustomName"] == "matte"
+    assert f.args is not None and f.args[f.args.index("--remove") + 1].endswith(
+        "remove.########.exr:A"
+    )
     img = read_image(SequencePattern.parse(result.output).path(86400))
     assert img.channels == [
         "R",
@@ -257,6 +269,8 @@ def test_clip_alpha_as_the_matte_is_split_off_the_plate(daemon, shot, tmp_path) 
         img.pixels[outside].tobytes()
         == shot.plate[0][..., :3].astype(np.float16)[outside].tobytes()
     )
+    inside = shot.remove[0] > 0.5
+    assert np.abs(img.pixels[inside].astype(np.float32) - shot.plate[0][..., :3][inside]).max() > 0
 
 
 def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(
@@ -268,7 +282,7 @@ def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(
         FakeTimelineItem(scene.calls, "Title", 86400, 3, None)
     )  # an unrelated title on V2
     scene.timeline.insert_supported = False
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    result = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert result.track == 3 and [i.name for i in scene.timeline.tracks[1]] == ["Title"]
     [placed] = scene.timeline.tracks[2]
     assert placed.start == 86400
@@ -287,7 +301,7 @@ def test_older_resolve_that_appends_tracks_on_top_still_places_above_the_source(
         ("frame rate", ErrorCode.UNSUPPORTED_MEDIA, "frame_rate", "runs at 12.5 fps"),
         ("too large", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "is 20000x11250"),
         ("aspect", ErrorCode.UNSUPPORTED_MEDIA, "resolution", "would be distorted"),
-        ("no matte", ErrorCode.NOTHING_SELECTED, "matte", "no matte found"),
+        ("no matte", ErrorCode.NOTHING_SELECTED, "matte", "no matte clip on the track above"),
         ("no half exr", ErrorCode.UNSUPPORTED_MEDIA, "codec", "no half-float EXR codec"),
         ("busy", ErrorCode.HOST_FAILED, "render", "already rendering"),
     ],
@@ -327,8 +341,10 @@ def test_refusals_name_the_problem_and_touch_nothing(
         scene.project.codecs["exr"] = {"RGB Float": "RGBFloat"}
     elif case == "busy":
         scene.project.rendering = True
-    with pytest.raises(VoidError) as err:
-        flow(scene, settings(unreachable(), tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError) as err:
+        # The default matte (a clip on the track above) for "no matte"; the others have Savers.
+        matte = "track" if case == "no matte" else "fusion"
+        flow(scene, settings(unreachable(), tmp_path, matte=matte), tmp_path).run()
     assert (err.value.code, err.value.field) == (code, field) and words in err.value.message
     assert "Project.AddRenderJob" not in scene.calls.names()
     assert_project_untouched(scene, 1, tmp_path)
@@ -339,8 +355,8 @@ def test_missing_daemon_is_found_before_rendering(shot, tmp_path) -> None:
     scene.timeline.settings.update(timelineResolutionWidth="96", timelineResolutionHeight="64")
     add_fusion_savers(scene)
     endpoint = unreachable()
-    with pytest.raises(VoidError) as err:
-        flow(scene, settings(endpoint, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError) as err:
+        flow(scene, settings(endpoint, tmp_path, matte="fusion"), tmp_path).run()
     assert (
         err.value.code == ErrorCode.DAEMON_UNREACHABLE
         and endpoint in err.value.message
@@ -364,8 +380,8 @@ def test_failed_render_deletes_the_job_and_restores_tracks_savers_and_deliver_se
         jobs,
         [{"JobStatus": "Failed", "CompletionPercentage": 30, "Error": "Render failed: disk full"}],
     )
-    with pytest.raises(VoidError) as err:
-        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError) as err:
+        flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert err.value.code == ErrorCode.HOST_FAILED and err.value.field == "render"
     assert "Resolve's render of the plate failed: Render failed: disk full" in err.value.message
     assert scene.calls.args("Project.DeleteRenderJob") == [("job-1",)]
@@ -383,9 +399,9 @@ def test_cancel_while_rendering_stops_resolve_and_undoes(daemon, shot, tmp_path)
         p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 10}
 
     scene.project.on_start_rendering = start
-    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    f = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path)
     events = []
-    with pytest.raises(VoidError) as err:
+    with pytest.raises(ResolveError) as err:
         for event in f.steps():
             events.append(event)
             if event.stage == "render":
@@ -401,7 +417,7 @@ def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(
 ) -> None:
     scene = make_scene(shot)
     add_fusion_savers(scene, affected=False)
-    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    f = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path)
     steps = f.steps()
     stages = []
     for event in steps:
@@ -409,7 +425,7 @@ def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(
         if event.stage == "remove":
             break
     steps.close()  # what FlowRunner.close does when the window closes
-    assert stages[-1] == "remove" and f.request is not None
+    assert stages[-1] == "remove" and f.args is not None
     assert_project_untouched(scene, 1, tmp_path)
     # Only the rendered plate was imported (the trial placement), never a clean plate.
     assert [a[0][0]["FilePath"][-14:] for a in scene.calls.args("MediaPool.ImportMedia")] == [
@@ -420,7 +436,7 @@ def test_closing_the_window_mid_job_cancels_the_daemon_job_and_undoes(
 def test_an_empty_matte_is_refused_before_the_job_and_undone(daemon, shot, tmp_path) -> None:
     scene = make_scene(dataclasses.replace(shot, remove=np.zeros_like(shot.remove)), tracks=2)
     add_matte_clip(scene, 2, "ball matte")
-    with pytest.raises(VoidError) as err:
+    with pytest.raises(ResolveError) as err:
         flow(scene, settings(daemon, tmp_path), tmp_path).run()
     assert err.value.code == ErrorCode.EMPTY_MATTE and "empty on every frame" in err.value.message
     assert_project_untouched(scene, 2, tmp_path)
@@ -436,8 +452,8 @@ def test_render_that_writes_too_few_frames_is_refused(daemon, shot, tmp_path) ->
         sorted(target.glob("plate_*.exr"))[-1].unlink()
 
     scene.project.on_start_rendering = short_render
-    with pytest.raises(VoidError) as err:
-        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError) as err:
+        flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert (
         err.value.code == ErrorCode.HOST_FAILED
         and f"wrote {FRAMES - 1} frames" in err.value.message
@@ -475,8 +491,8 @@ def test_failure_while_bringing_the_plate_back_removes_media_track_bin_and_files
             return original_append(infos)
 
         pool.on_append = off_by_one
-    with pytest.raises(VoidError) as err:
-        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError) as err:
+        flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     expected = {
         "import": (ErrorCode.HOST_FAILED, "did not import"),
         "fps": (ErrorCode.UNSUPPORTED_MEDIA, "will not set it"),
@@ -514,7 +530,7 @@ def test_a_rerun_with_other_settings_writes_v002_and_places_it_leaving_v001_unto
 ) -> None:
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
-    first = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    first = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert first.output.endswith("A001_C002_mov_void_v001.########.exr")
     v001 = _frames(_out(tmp_path, 1), 86400)
     stat_before = [Path(_out(tmp_path, 1) % f).stat().st_mtime_ns for f in range(86400, 86409)]
@@ -522,7 +538,7 @@ def test_a_rerun_with_other_settings_writes_v002_and_places_it_leaving_v001_unto
     # A new scene of the same project: the artist runs again on the same clip, other settings.
     again = make_scene(shot, tracks=1)
     add_fusion_savers(again, affected=False)
-    second = flow(again, _changed(daemon, tmp_path), tmp_path).run()
+    second = flow(again, _changed(daemon, tmp_path, matte="fusion"), tmp_path).run()
 
     assert second.output.endswith("A001_C002_mov_void_v002.########.exr")
     assert again.calls.args("MediaPool.ImportMedia")[1:] == [
@@ -552,12 +568,12 @@ def test_overwrite_replaces_the_latest_version_without_mixing_frames(
 ) -> None:
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
-    first = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    first = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     v001 = _frames(_out(tmp_path, 1), 86400)
 
     again = make_scene(shot, tracks=1)
     add_fusion_savers(again, affected=False)
-    second = flow(again, _changed(daemon, tmp_path, overwrite=True), tmp_path).run()
+    second = flow(again, _changed(daemon, tmp_path, overwrite=True, matte="fusion"), tmp_path).run()
 
     assert second.output == first.output
     assert not list((tmp_path / "out").rglob("*_v002*"))
@@ -574,7 +590,7 @@ def test_overwrite_replaces_the_latest_version_without_mixing_frames(
 def test_a_failed_rerun_deletes_only_its_own_version(daemon, shot, tmp_path) -> None:
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
-    flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     v001 = _frames(_out(tmp_path, 1), 86400)
     folder = tmp_path / "out" / "Show_1" / "A001_C002_mov_86400-86408"
     names = sorted(p.name for p in folder.iterdir())
@@ -582,8 +598,8 @@ def test_a_failed_rerun_deletes_only_its_own_version(daemon, shot, tmp_path) -> 
     again = make_scene(shot, tracks=1)
     add_fusion_savers(again, affected=False)
     again.project.media_pool.on_import = lambda infos: []
-    with pytest.raises(VoidError, match="did not import"):
-        flow(again, _changed(daemon, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError, match="did not import"):
+        flow(again, _changed(daemon, tmp_path, matte="fusion"), tmp_path).run()
     # v002 was written, then removed with its manifest; v001 and its manifest are as they were.
     assert sorted(p.name for p in folder.iterdir()) == names
     assert _frames(_out(tmp_path, 1), 86400) == v001
@@ -613,8 +629,8 @@ def test_undo_runs_on_the_edit_page_and_a_refused_delete_is_reported(
     add_fusion_savers(scene, affected=False)
     assert scene.calls.page == "color"  # the artist ran the script from the Color page
     _clean_plate_one_frame_late(scene)
-    with pytest.raises(VoidError, match="at 86401"):
-        flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    with pytest.raises(ResolveError, match="at 86401"):
+        flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     assert ("Resolve.OpenPage", ("edit",)) in scene.calls
     assert scene.timeline.tracks == [[scene.source]]
     assert_project_untouched(scene, 1, tmp_path)
@@ -633,8 +649,8 @@ def test_undo_runs_on_the_edit_page_and_a_refused_delete_is_reported(
 
     scene2.timeline.DeleteClips = delete_clips
     caplog.set_level("WARNING")
-    with pytest.raises(VoidError):
-        flow(scene2, settings(daemon, tmp_path / "2"), tmp_path / "2").run()
+    with pytest.raises(ResolveError):
+        flow(scene2, settings(daemon, tmp_path / "2", matte="fusion"), tmp_path / "2").run()
     assert "could not undo remove the clean plate from the timeline" in caplog.text
     assert "could not undo" in caplog.text and "Resolve refused" in caplog.text
 
@@ -654,11 +670,63 @@ def test_the_plate_goes_onto_the_timeline_the_run_started_on(daemon, shot, tmp_p
         if event.stage == "remove":
             scene.project.timeline = other  # the artist opens another timeline
 
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run(on_event)
+    result = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run(on_event)
     [placed] = scene.timeline.tracks[1]
     assert (result.track, placed.start, placed.duration) == (2, 86400, FRAMES)
-    assert other.tracks == [[]] and scene.project.timeline is scene.timeline
+    assert other.tracks == [[]]
     assert ("Project.SetCurrentTimeline", ("Edit v3",)) in scene.calls
+    # ...and the artist's timeline is current again afterwards.
+    assert scene.project.timeline is other
+    assert scene.calls.args("Project.SetCurrentTimeline")[-1] == ("Edit v4",)
+
+
+@pytest.mark.parametrize("end", ["success", "failure", "cancel"])
+def test_the_artists_page_and_timeline_come_back_however_the_run_ends(
+    daemon, shot, tmp_path, end
+) -> None:
+    """Issue 16 ("restore the user's ... state afterwards"): the run opens the Edit page and makes
+    the shot's timeline current to place the plate (#3, #4); afterwards the artist is on the page
+    they ran it from and on the timeline they opened during the run, whether the run succeeded,
+    failed after the job, or was cancelled during it. With the default matte (a clip above)."""
+    from tests.support.fakes.fake_resolve import FakeTimeline
+
+    scene = make_scene(shot, tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    assert scene.resolve.GetCurrentPage() == "color"  # Workspace ▸ Scripts from the Color page
+    other = FakeTimeline(scene.calls, "Edit v4", 86400, 1)
+    scene.project.timelines.append(other)
+    other.project = scene.project
+    pool = scene.project.media_pool
+    if end == "failure":  # the clean plate (the second append, after the job) is not placed
+        appends = []
+        place = pool.on_append
+
+        def second_fails(infos):
+            appends.append(infos)
+            return place(infos) if len(appends) == 1 else []
+
+        pool.on_append = second_fails
+    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+
+    def on_event(event) -> None:
+        if event.stage == "remove":
+            scene.project.timeline = other  # the artist opens another timeline meanwhile
+            if end == "cancel":
+                f.cancel()
+
+    if end == "success":
+        result = f.run(on_event)
+        assert result.matte == "matte clip 'ball matte' on V2"
+        assert [i.start for i in scene.timeline.tracks[2]] == [86400]
+    else:
+        with pytest.raises(ResolveError) as err:
+            f.run(on_event)
+        assert err.value.code == (ErrorCode.CANCELLED if end == "cancel" else ErrorCode.HOST_FAILED)
+        assert_project_untouched(scene, 2, tmp_path)
+    assert ("Resolve.OpenPage", ("edit",)) in scene.calls  # edits happened on the Edit page
+    assert scene.resolve.GetCurrentPage() == "color"
+    assert scene.project.timeline is other
+    assert not f.unrestored
 
 
 def test_render_pins_burn_in_subtitles_and_restores_the_deliver_page(
@@ -689,9 +757,9 @@ def test_a_render_that_never_finishes_times_out_and_undoes(daemon, shot, tmp_pat
         p.job_status[jobs[0]] = {"JobStatus": "Rendering", "CompletionPercentage": 10}
 
     scene.project.on_start_rendering = stuck
-    f = flow(scene, settings(daemon, tmp_path), tmp_path)
+    f = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path)
     f.render_timeout_s = 0.2
-    with pytest.raises(VoidError, match="did not finish within"):
+    with pytest.raises(ResolveError, match="did not finish within"):
         f.run()
     assert "Project.StopRendering" in scene.calls.names()
     assert_project_untouched(scene, 1, tmp_path)
@@ -703,7 +771,7 @@ def test_an_inclusive_end_frame_is_found_before_the_job(daemon, shot, tmp_path) 
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
     scene.end_inclusive = True
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    result = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path).run()
     [placed] = scene.timeline.tracks[1]
     assert (result.track, placed.start, placed.duration) == (2, 86400, FRAMES)
     names = scene.calls.names()
@@ -718,10 +786,10 @@ def test_a_placement_that_cannot_be_made_fails_before_the_job(daemon, shot, tmp_
     scene = make_scene(shot, tracks=1)
     add_fusion_savers(scene, affected=False)
     scene.project.media_pool.on_append = lambda infos: []
-    f = flow(scene, settings(daemon, tmp_path), tmp_path)
-    with pytest.raises(VoidError, match="did not place"):
+    f = flow(scene, settings(daemon, tmp_path, matte="fusion"), tmp_path)
+    with pytest.raises(ResolveError, match="did not place"):
         f.run()
-    assert f.request is None  # no daemon job was ever sent
+    assert f.args is None  # no daemon job was ever sent
     assert_project_untouched(scene, 1, tmp_path)
 
 
@@ -733,7 +801,7 @@ def test_auto_takes_the_matte_clip_and_fusion_savers_render_their_comp(
     scene = make_scene(shot, tracks=2)
     add_matte_clip(scene, 2, "ball matte")
     comp, _ = add_fusion_savers(scene, affected=True)
-    result = flow(scene, settings(daemon, tmp_path), tmp_path).run()
+    result = flow(scene, settings(daemon, tmp_path, matte="auto"), tmp_path).run()
     assert result.matte == "matte clip 'ball matte' on V2"
     assert "FusionComp.Render" not in scene.calls.names()
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.fakes.resolve_scene import add_fusion_savers, make_scene
-from void_client.errors import ErrorCode, VoidError
+from void_client.errors import ErrorCode
 from void_resolve import installer
 from void_resolve.locations import scripting_api_dirs, scripts_dir
+from void_resolve.records import ResolveError
 
 from void_resolve import api as resolve_api  # isort: skip  (importable once resolve_scene has run)
 from void_resolve.app import choose_ui  # isort: skip
@@ -58,23 +59,41 @@ def test_install_into_each_os_layout_is_idempotent_and_uninstalls(system, tmp_pa
     exec(
         compile(text.split("\nif __name__", 1)[0], str(target), "exec"), namespace
     )  # the settings block only
-    paths = namespace["VOID_REMOVE_PATHS"]
-    root = Path(__file__).resolve().parents[2]
-    assert str(root / "resolve") in paths and str(root / "plugin") in paths
-    assert namespace["VOID_DAEMON_COMMAND"].endswith("-m void_daemon")
+    # Host isolation: Resolve's sys.path gets one folder, beside Scripts, holding only the two
+    # standard-library packages and the record of which void-remove to run.
+    host = home / relative.parent / installer.HOST_DIR
+    assert namespace["VOID_REMOVE_PATHS"] == [str(host)]
+    assert "VOID_DAEMON_COMMAND" not in namespace
+    assert sorted(p.name for p in host.iterdir()) == [
+        "void_hostlink",
+        "void_remove_host.json",
+        "void_resolve",
+    ]
+    assert (host / "void_resolve" / "app.py").is_file()
+    assert not (host / "void_resolve" / "installer.py").exists()  # it imports the client
+    assert (host / "void_hostlink" / "process.py").is_file()
+    record = json.loads((host / "void_remove_host.json").read_text(encoding="utf-8"))
+    assert record["argv"] == installer.worker_argv() and record["version"]
+    assert Path(record["argv"][0]).is_file()
     assert "Restart DaVinci Resolve" in capsys.readouterr().out
 
     stamp = target.stat().st_mtime_ns
     os.utime(target, ns=(stamp - 10**9, stamp - 10**9))
+    recorded = (host / "void_remove_host.json").stat().st_mtime_ns
     assert installer.install(args(), system=system, env=env, home=home) == 0
     assert "already installed and up to date" in capsys.readouterr().out
     assert target.stat().st_mtime_ns == stamp - 10**9  # not rewritten
+    assert (host / "void_remove_host.json").stat().st_mtime_ns == recorded
 
     assert installer.install(args(folder="Comp"), system=system, env=env, home=home) == 0
     assert (home / relative / "Comp" / "VOID Remove.py").read_text(encoding="utf-8") == text
 
+    # The Comp entry still runs from the host folder: it stays until that one goes too.
     assert installer.install(args(uninstall=True), system=system, env=env, home=home) == 0
-    assert not target.exists()
+    assert not target.exists() and (host / "void_remove_host.json").is_file()
+    comp = args(folder="Comp", uninstall=True)
+    assert installer.install(comp, system=system, env=env, home=home) == 0
+    assert not host.exists()
     assert installer.install(args(uninstall=True), system=system, env=env, home=home) == 0
     assert "nothing to remove" in capsys.readouterr().out
 
@@ -155,10 +174,14 @@ def test_installed_script_runs_the_flow_inside_resolve(
                 "endpoint": daemon.endpoint,
                 "autostart": False,
                 "output_root": str(tmp_path / "out"),
+                "matte": "fusion",
                 "job": {"window": 13, "overlap": 4, "dilation": 2, "feather": 4},
             }
         )
     )
+    # This process already imported the repo's void_hostlink (not the copy beside the record),
+    # so name the worker the way a studio may: $VOID_REMOVE_EXE.
+    monkeypatch.setenv("VOID_REMOVE_EXE", installer.worker_argv()[0])
     scene = make_scene(make_shot(frames=6, width=64, height=48, seed=2))
     add_fusion_savers(scene, affected=False)
     namespace = {"__name__": "__main__", **scene.namespace}
@@ -240,7 +263,7 @@ def test_connect_outside_resolve_through_davinciresolvescript(tmp_path, monkeypa
 def test_connect_explains_when_resolve_is_not_reachable(tmp_path, monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, "DaVinciResolveScript", raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    with pytest.raises(VoidError) as err:
+    with pytest.raises(ResolveError) as err:
         resolve_api.connect({}, env={})
     assert (err.value.code, err.value.field) == (ErrorCode.NOTHING_SELECTED, "resolve")
     assert "Workspace ▸ Scripts" in err.value.message and "RESOLVE_SCRIPT_API" in err.value.message
@@ -249,7 +272,7 @@ def test_connect_explains_when_resolve_is_not_reachable(tmp_path, monkeypatch) -
     modules = tmp_path / "Scripting" / "Modules"
     modules.mkdir(parents=True)
     (modules / "DaVinciResolveScript.py").write_text("def scriptapp(name):\n    return None\n")
-    with pytest.raises(VoidError, match="Resolve is not running"):
+    with pytest.raises(ResolveError, match="Resolve is not running"):
         resolve_api.connect({}, env={"RESOLVE_SCRIPT_API": str(tmp_path / "Scripting")})
     assert str(modules) in sys.path
 
@@ -281,7 +304,7 @@ def test_free_resolve_19_1_is_never_asked_for_uimanager(tmp_path, monkeypatch) -
     assert choose_ui(api, {}) == "console"
     assert scene.calls.modal == ""  # no prompt: choosing the window did not read UIManager
     assert not api.has_ui_manager()
-    with pytest.raises(VoidError, match="upgrade prompt"):
+    with pytest.raises(ResolveError, match="upgrade prompt"):
         api.dialog("VOID Remove", {})
     assert scene.calls.modal == "" and not any("UIManager" in n for n in scene.calls.names())
     # The fake is as strict as the host: reading it would have put the prompt up.
@@ -307,6 +330,7 @@ def test_the_self_test_entry_is_installed_and_runs_every_check(
     manager = scene.resolve.project_manager
     manager.on_create_project = lambda name: scratch_project(scene.calls, name)
     monkeypatch.setenv("VOID_REMOVE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VOID_REMOVE_EXE", installer.worker_argv()[0])
     exec(
         compile(script.read_text(encoding="utf-8"), str(script), "exec"),
         {"__name__": "__main__", **scene.namespace},
@@ -321,6 +345,7 @@ def test_the_self_test_entry_is_installed_and_runs_every_check(
     assert verdicts == {
         "host": "INFO",
         "edition": "INFO",
+        "void-remove worker": "PASS",
         "CreateProject": "PASS",
         "OpenPage": "PASS",
         "SetCurrentTimeline by unique id": "PASS",

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.cli import VOID_REMOVE
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
 from void_daemon.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
@@ -33,6 +34,7 @@ def maker(api: ResolveAPI, base: ResolveSettings, tmp_path):
             work_root=tmp_path / "work",
             poll_s=0.0,
             daemon_timeout_s=0.5,
+            exe=VOID_REMOVE,  # the real worker process, as Resolve runs it
         )
 
     return make_flow
@@ -88,7 +90,8 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
     assert seen["choices"]["matte"][1] == "Fusion Saver in the clip's comp" and seen["choices"][
         "engine"
     ] == ["propagate", "void"]
-    assert seen["initial"] == (0, 0, 0, True, False)  # from the settings handed in
+    # From the settings handed in; the matte defaults to the clip on the track above (#2).
+    assert seen["initial"] == (0, 2, 0, True, False)
     assert seen["running"] == (False, "Cancel")
     bar, status, button = seen["end"]
     assert bar.endswith("100%") and status.startswith(
@@ -113,6 +116,7 @@ def test_resolve_dialog_cancel_undoes_and_says_so(daemon, scene, tmp_path) -> No
 
     def artist(dispatcher) -> None:
         items = dispatcher.window.GetItems()
+        items["matte"].CurrentIndex = 1  # Fusion Saver (the scene's matte)
         dispatcher.window.On.run.Clicked(None)
         for _ in range(3):
             dispatcher.On.Timeout(None)
@@ -168,6 +172,7 @@ def test_closing_the_qt_window_mid_run_undoes(qtbot, daemon, scene, tmp_path) ->
     api = ResolveAPI(scene.resolve, scene.resolve.fusion)
     window = RemoveWindow(maker(api, base_settings(daemon, tmp_path), tmp_path))
     qtbot.addWidget(window)
+    window.set_values(form_values(ResolveSettings(matte="fusion")))
     window.show()
     window.run_button.click()
     qtbot.waitUntil(lambda: "rendering the plate" in window.status.text(), timeout=30000)
@@ -209,6 +214,7 @@ def test_a_build_that_sends_the_timer_to_its_id_still_runs(daemon, scene, tmp_pa
     def artist(dispatcher) -> None:
         items = dispatcher.window.GetItems()
         items["engine"].CurrentText = "propagate"  # the fake's combo box keeps no text itself
+        items["matte"].CurrentIndex = 1  # Fusion Saver (the scene's matte)
         dispatcher.window.On.run.Clicked(None)
         deadline = time.monotonic() + 60
         while not items["run"].Enabled and time.monotonic() < deadline:
@@ -221,3 +227,40 @@ def test_a_build_that_sends_the_timer_to_its_id_still_runs(daemon, scene, tmp_pa
     bmd.dispatcher.on_run_loop = artist
     run_dialog(api, maker(api, base_settings(daemon, tmp_path), tmp_path))
     assert seen["status"].startswith("Done: "), seen["status"]
+
+
+def test_a_worker_failure_is_shown_in_the_dialog(daemon, tmp_path) -> None:
+    """The job runs in the void-remove worker; its ``failed`` event (here the daemon's refusal
+    of a matte that is empty on every frame) is what the artist reads in Resolve's dialog, and
+    the project is left as it was."""
+    import dataclasses
+
+    import numpy as np
+
+    from tests.support.fakes.resolve_scene import NO_BURN_IN, add_matte_clip
+
+    shot = make_shot(frames=6, width=64, height=48, seed=4)
+    scene = make_scene(dataclasses.replace(shot, remove=np.zeros_like(shot.remove)), tracks=2)
+    add_matte_clip(scene, 2, "ball matte")
+    bmd = scene.namespace["bmd"]
+    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    seen = {}
+
+    def artist(dispatcher) -> None:
+        items = dispatcher.window.GetItems()
+        items["engine"].CurrentText = "propagate"  # the fake's combo box keeps no text itself
+        dispatcher.window.On.run.Clicked(None)  # the default matte: the clip on the track above
+        deadline = time.monotonic() + 60
+        while not items["run"].Enabled and time.monotonic() < deadline:
+            dispatcher.On.Timeout(None)
+            time.sleep(0.005)
+        seen["status"] = items["status"].Text
+        dispatcher.window.On[Dialog.WINDOW_ID].Close(None)
+
+    bmd.dispatcher.on_run_loop = artist
+    # (Without the empty burn-in preset, the fake burns data into the matte's top rows, as
+    # Resolve would: the matte would not be empty.)
+    base = base_settings(daemon, tmp_path, burn_in_preset=NO_BURN_IN)
+    run_dialog(api, maker(api, base, tmp_path))
+    assert seen["status"].startswith("Failed: ") and "empty on every frame" in seen["status"]
+    assert len(scene.timeline.tracks) == 2 and scene.project.media_pool.root.subfolders == []

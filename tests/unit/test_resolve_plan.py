@@ -3,12 +3,19 @@ render settings, matte choice, file mapping, track placement, settings, undo."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from void_client.errors import ErrorCode, VoidError
-from void_client.sequence import SequencePattern
 from void_resolve import formats, mattes, placement, render, rollback, selection, settings
-from void_resolve.records import FrameSpan, ItemInfo, SaverInfo, TimelineInfo
+from void_resolve.records import (
+    FrameSpan,
+    ItemInfo,
+    ResolveError,
+    SaverInfo,
+    Sequence,
+    TimelineInfo,
+)
 
 
 def item(name: str, track: int, start: int = 100, duration: int = 50, **kw) -> ItemInfo:
@@ -43,11 +50,11 @@ def test_without_a_current_item_the_topmost_shot_covering_the_marks_is_used() ->
     low, high, matte = item("bg", 1, 0, 400), item("fg", 2, 100, 50), item("fg roto", 3, 100, 50)
     assert selection.choose_source([[low], [high], [matte]], None, FrameSpan(110, 120)) is high
     assert selection.choose_source([[low], [high], [matte]], None, FrameSpan(10, 20)) is low
-    with pytest.raises(VoidError, match="no clip covers the In/Out marks 500-510"):
+    with pytest.raises(ResolveError, match="no clip covers the In/Out marks 500-510"):
         selection.choose_source([[low], [high], [matte]], None, FrameSpan(500, 510))
-    with pytest.raises(VoidError, match="no clip under the playhead") as err:
+    with pytest.raises(ResolveError, match="no clip under the playhead") as err:
         selection.choose_source([[low]], None, None)
-    assert (err.value.code, err.value.field) == (ErrorCode.NOTHING_SELECTED, "clip")
+    assert (err.value.code, err.value.field) == ("nothing_selected", "clip")
 
 
 def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> None:
@@ -62,9 +69,9 @@ def test_marks_count_from_the_timeline_start_and_ranges_follow_the_mode() -> Non
     assert selection.choose_span(clip, marks, "auto") == FrameSpan(86410, 86423)
     assert selection.choose_span(clip, marks, "clip") == FrameSpan(86400, 86423)
     assert selection.choose_span(clip, FrameSpan(1, 2), "auto") == FrameSpan(86400, 86423)
-    with pytest.raises(VoidError, match="do not overlap"):
+    with pytest.raises(ResolveError, match="do not overlap"):
         selection.choose_span(clip, FrameSpan(1, 2), "inout")
-    with pytest.raises(VoidError, match="no In and Out marks"):
+    with pytest.raises(ResolveError, match="no In and Out marks"):
         selection.choose_span(clip, None, "inout")
 
 
@@ -88,9 +95,9 @@ def test_timeline_rates_resolve_offers_are_read(text, fps, drop) -> None:
 
 @pytest.mark.parametrize("text", ["12.5", "", "variable", "1000"])
 def test_other_rates_are_refused(text) -> None:
-    with pytest.raises(VoidError) as err:
+    with pytest.raises(ResolveError) as err:
         formats.parse_frame_rate(text)
-    assert (err.value.code, err.value.field) == (ErrorCode.UNSUPPORTED_MEDIA, "frame_rate")
+    assert (err.value.code, err.value.field) == ("unsupported_media", "frame_rate")
 
 
 def test_format_is_the_clips_resolution_at_the_timelines_rate() -> None:
@@ -102,9 +109,9 @@ def test_format_is_the_clips_resolution_at_the_timelines_rate() -> None:
         ("1440x1080", "distorted"),
         ("", "no readable resolution"),
     ):
-        with pytest.raises(VoidError, match=words) as err:
+        with pytest.raises(ResolveError, match=words) as err:
             formats.check_format(timeline(), item("A", 1, resolution=res))
-        assert err.value.code == ErrorCode.UNSUPPORTED_MEDIA
+        assert err.value.code == "unsupported_media"
 
 
 def test_half_exr_codec_prefers_lossless_compression() -> None:
@@ -116,7 +123,7 @@ def test_half_exr_codec_prefers_lossless_compression() -> None:
     )
     assert render.pick_exr_codec({"a": "RGBHalfPIZ", "b": "RGBHalf"}) == "RGBHalfPIZ"
     assert render.pick_exr_codec({"b": "RGBHalfDWAA", "c": "RGBHalf"}) == "RGBHalf"
-    with pytest.raises(VoidError, match="no half-float EXR codec"):
+    with pytest.raises(ResolveError, match="no half-float EXR codec"):
         render.pick_exr_codec({"a": "RGBFloat"})
 
 
@@ -172,7 +179,7 @@ def test_rendered_files_map_in_order_to_record_frames_whatever_resolve_numbers_t
         "plate_00000009.exr",
     ]
     (tmp_path / "plate_00000011.exr").write_bytes(b"")
-    with pytest.raises(VoidError, match="wrote 4 frames"):
+    with pytest.raises(ResolveError, match="wrote 4 frames"):
         render.rendered_frames(tmp_path, "plate", FrameSpan(86400, 86402), "plate")
 
 
@@ -183,9 +190,9 @@ def test_saver_frames_are_found_in_comp_time(tmp_path) -> None:
     assert render.saver_frames(tmp_path, "remove_", numbers, "VOID_remove") is None
     for n in (3, 4):
         (tmp_path / f"remove_{n:04d}.exr").write_bytes(b"")
-    with pytest.raises(VoidError, match=r"missing comp frames \[5\]"):
+    with pytest.raises(ResolveError, match=r"missing comp frames \[5\]"):
         render.saver_frames(tmp_path, "remove_", numbers, "VOID_remove")
-    with pytest.raises(VoidError, match="renders 5 frames"):
+    with pytest.raises(ResolveError, match="renders 5 frames"):
         render.comp_frames((1001, 1005), clip, FrameSpan(86400, 86401))
 
 
@@ -194,7 +201,7 @@ def test_adopt_renames_to_record_frames(tmp_path) -> None:
     for n in (1, 2):
         files.append(tmp_path / f"r{n}.exr")
         files[-1].write_text(str(n))
-    pattern = SequencePattern(str(tmp_path / "seq" / "plate."), 8, ".exr")
+    pattern = Sequence(str(tmp_path / "seq" / "plate."), 8, ".exr")
     render.adopt(files, pattern, FrameSpan(86400, 86401))
     assert [open(pattern.path(f)).read() for f in (86400, 86401)] == ["1", "2"]
 
@@ -219,7 +226,7 @@ def test_matte_savers_by_name_else_the_one_fed_by_a_mask() -> None:
             [saver("Saver1", "MatteControl", "MediaIn"), saver("Saver2", "MediaIn")]
         )
     ] == ["Saver1", None]
-    with pytest.raises(VoidError, match="several Savers write mattes"):
+    with pytest.raises(ResolveError, match="several Savers write mattes"):
         mattes.choose_matte_savers([saver("Saver1", "PolylineMask"), saver("Saver2", "MagicMask")])
 
 
@@ -231,11 +238,11 @@ def test_auto_matte_prefers_a_matte_named_clip_above_then_fusion() -> None:
     assert mattes.choose_matte("auto", [], above) == mattes.MatteChoice("track", above)
     assert mattes.choose_matte("track", [], title) == mattes.MatteChoice("track", title)
     assert mattes.choose_matte("alpha", [], None).describe() == "the clip's alpha"
-    with pytest.raises(VoidError, match="no matte found"):
+    with pytest.raises(ResolveError, match="no matte found"):
         mattes.choose_matte("auto", [], title)
-    with pytest.raises(VoidError, match="no matte Saver"):
+    with pytest.raises(ResolveError, match="no matte Saver"):
         mattes.choose_matte("fusion", [], above)
-    with pytest.raises(VoidError, match="no matte clip on the track above"):
+    with pytest.raises(ResolveError, match="no matte clip on the track above"):
         mattes.choose_matte("track", [], None)
 
 
@@ -261,7 +268,7 @@ def test_where_the_added_track_went_is_read_from_the_item_lists() -> None:
     assert placement.locate_new_track(before, [("a",), (), ("t",)], 2) == 2
     assert placement.locate_new_track(before, [("a",), ("t",), ()], 2) == 3
     assert placement.locate_new_track(before, [("a",), ("t",), ()], 3) == 3
-    with pytest.raises(VoidError, match="not as track V2 or on top"):
+    with pytest.raises(ResolveError, match="not as track V2 or on top"):
         placement.locate_new_track(before, [(), ("a",), ("t",)], 2)
 
 
@@ -277,7 +284,7 @@ def test_clip_info_places_the_whole_plate_at_the_first_record_frame() -> None:
     }
     assert placement.media_first_frame({"Start": "1001"}, FrameSpan(5, 6)) == 1001
     assert placement.media_first_frame({}, FrameSpan(5, 6)) == 5
-    with pytest.raises(VoidError, match="imported 20 of the 24"):
+    with pytest.raises(ResolveError, match="imported 20 of the 24"):
         placement.check_import({"Frames": "20"}, FrameSpan(86400, 86423))
 
 
@@ -319,13 +326,52 @@ def test_form_values_become_settings() -> None:
         "a wall",
         True,
     )
-    assert s.job_settings() == {"engine": "void", "prompt": "a wall", "pass2": True, "seed": 42}
+    assert s.cli_args() == [
+        "--engine",
+        "void",
+        "--seed",
+        "42",
+        "--prompt",
+        "a wall",
+        "--pass2",
+        "--endpoint",
+        "tcp://127.0.0.1:47615",
+    ]
     assert settings.settings_from_form({"range": "clip", "matte": "track"}).matte == "track"
-    with pytest.raises(VoidError, match="range must be one of"):
+    with pytest.raises(ResolveError, match="range must be one of"):
         settings.settings_from_form({"range": "sometimes"})
-    with pytest.raises(VoidError, match="shot-owned job settings"):
+    with pytest.raises(ResolveError, match="shot-owned job settings"):
         settings.ResolveSettings(job={"frames": [1]}).validate()
-    assert settings.ResolveSettings(job={"window": 21}).validate().job_settings()["window"] == 21
+    args = settings.ResolveSettings(job={"window": 21, "fast": True}).validate().cli_args()
+    assert args[args.index("--window") + 1] == "21" and "--fast" in args
+
+
+def test_the_default_matte_is_the_clip_on_the_track_above(tmp_path) -> None:
+    """Issue 16 #2: Savers do not write during a Deliver render, so the default must not be
+    "auto" (which took a Fusion Saver when no matte-named clip was above): a new install, a
+    window opened with no settings file and ``python -m void_resolve`` all start on "track"."""
+    from void_resolve.__main__ import parse_args
+
+    assert settings.ResolveSettings().matte == "track"
+    assert settings.load_settings(tmp_path / "none.json").matte == "track"
+    form = settings.form_values(settings.ResolveSettings())
+    assert settings.MATTE_MODES[form["matte"]] == "track"
+    assert parse_args([]).matte == "track"
+    # A choice the artist saved is kept.
+    settings.save_settings(settings.ResolveSettings(matte="fusion"), tmp_path / "s.json")
+    assert settings.load_settings(tmp_path / "s.json").matte == "fusion"
+
+
+def test_part_and_view_choices_go_to_the_worker_unchanged() -> None:
+    """Issue 21: a part of a multi-part plate and a stereo view reach ``void-remove run``."""
+    s = settings.ResolveSettings(plate_part="rgba", view="left").validate()
+    assert s.plate_ref("/w/plate.########.exr") == "/w/plate.########.exr:rgba/"
+    args = s.cli_args()
+    assert args[args.index("--view") + 1] == "left"
+    plain = settings.ResolveSettings()
+    assert plain.plate_ref("/w/p.#.exr") == "/w/p.#.exr" and "--view" not in plain.cli_args()
+    with pytest.raises(ResolveError, match="plate_part is a part name"):
+        settings.ResolveSettings(plate_part="a/b").validate()
 
 
 def test_overwrite_is_a_form_value_and_persists(tmp_path) -> None:
@@ -340,26 +386,63 @@ def test_overwrite_is_a_form_value_and_persists(tmp_path) -> None:
 
 
 def test_clean_plates_version_up_or_overwrite_the_latest(tmp_path) -> None:
+    """The worker picks the next free version (``--version-up``) from the latest one here, or
+    replaces the latest (``--overwrite``)."""
     from void_resolve.flow import choose_output, clean_plate_folder
+
+    def chosen(overwrite: bool) -> tuple[str, str]:
+        out, flag = choose_output(folder, "A001_C002.mov", overwrite)
+        return str(out).rsplit("/", 1)[1], flag
 
     folder = clean_plate_folder(tmp_path, "My Show: S01", "A001_C002.mov", FrameSpan(1, 2))
     assert folder == tmp_path / "My_Show_S01" / "A001_C002_mov_1-2"
-    assert str(choose_output(folder, "A001_C002.mov", False)).endswith(
-        "A001_C002_mov_void_v001.########.exr"
-    )
-    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v001.########.exr")
+    assert chosen(False) == ("A001_C002_mov_void_v001.########.exr", "--version-up")
+    assert chosen(True) == ("A001_C002_mov_void_v001.########.exr", "--overwrite")
     folder.mkdir(parents=True)
     (folder / "A001_C002_mov_void_v001.00000001.exr").write_bytes(b"x")
     (folder / "A001_C002_mov_void_v003.00000001.exr").write_bytes(b"x")
     # Counts on from the latest (never back into a gap), and overwrite takes the latest.
-    assert str(choose_output(folder, "A001_C002.mov", False)).endswith("_v004.########.exr")
-    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v003.########.exr")
+    assert chosen(False) == ("A001_C002_mov_void_v003.########.exr", "--version-up")
+    assert chosen(True) == ("A001_C002_mov_void_v003.########.exr", "--overwrite")
     # A version that holds only a manifest (a run under way) is taken too.
     (folder / ".A001_C002_mov_void_v004.########.exr.void-remove.json").write_text("{}")
-    assert str(choose_output(folder, "A001_C002.mov", False)).endswith("_v005.########.exr")
+    assert chosen(False)[0] == "A001_C002_mov_void_v004.########.exr"
     # Another clip's plates in the same folder do not count.
     (folder / "B_void_v009.00000001.exr").write_bytes(b"x")
-    assert str(choose_output(folder, "A001_C002.mov", True)).endswith("_v004.########.exr")
+    assert chosen(True)[0] == "A001_C002_mov_void_v004.########.exr"
+
+
+def test_undo_deletes_only_this_jobs_frames_and_never_edits_another_versions_manifest(
+    tmp_path,
+) -> None:
+    """The rollback of a failed run, with the standard library alone: the frames the worker
+    reported and those its manifest entry lists go, other jobs' stay; a manifest that does not
+    list this job (the worker failed before choosing its version and named the one it was
+    given) is left byte for byte."""
+    import json
+
+    from void_resolve.flow import clean_plate_pattern, manifest_path, pattern_of, undo_output
+
+    v1, v2 = clean_plate_pattern(tmp_path, "A", 1), clean_plate_pattern(tmp_path, "A", 2)
+    for f in (1, 2):
+        for v in (v1, v2):
+            Path(v.path(f)).write_bytes(b"x")
+    theirs = {"format": "void-remove-output/1", "jobs": [{"job": "old", "frames": [1, 2]}]}
+    manifest_path(v1).write_text(json.dumps(theirs))
+    before = manifest_path(v1).read_bytes()
+    assert undo_output(v1, "ours", [], []) is True
+    assert manifest_path(v1).read_bytes() == before and Path(v1.path(1)).exists()
+
+    mine = {
+        "format": "void-remove-output/1",
+        "jobs": [{"job": "old", "frames": [1]}, {"job": "ours", "frames": [2]}],
+    }
+    manifest_path(v2).write_text(json.dumps(mine))
+    assert pattern_of(v2.path(1)) == v2
+    undo_output(v2, "ours", [tmp_path / "gone"], [v2.path(1)])
+    assert not Path(v2.path(1)).exists() and not Path(v2.path(2)).exists()
+    left = json.loads(manifest_path(v2).read_text())
+    assert left["jobs"] == [{"job": "old", "frames": [1]}] and left["job"] == "old"
 
 
 def test_progress_bar_and_stage_shares() -> None:
@@ -435,7 +518,7 @@ def test_the_glue_calls_no_host_method_the_fake_does_not_declare() -> None:
         and isinstance(n.func, ast.Attribute)
         and n.func.attr[:1].isupper()
         and n.func.attr not in {"HGroup", "VGroup", "Label", "ComboBox", "LineEdit"}
-        and n.func.attr not in {"CheckBox", "Button", "Timer", "VoidError"}
+        and n.func.attr not in {"CheckBox", "Button", "Timer", "ResolveError"}
     }
     declared = {k.split(".")[1] for k in _fake_methods()}
     assert sorted(called - declared) == []
