@@ -219,6 +219,12 @@ class Job:
                 "attached": attached,
                 "disk_bytes": self.disk_bytes,
                 "created": self.created,
+                # Where fill and matte go (docs/protocol.md, ``status``): patterns the daemon
+                # writes (path mode), else to the client that collects the job; and whether
+                # they are layers of the output itself (--grade-layers).
+                "outputs": list(self.spec.outputs),
+                "layer_patterns": {str(k): str(v) for k, v in self.spec.layer_patterns.items()},
+                "layers_in_out": bool(self.spec.layers_in_out),
             }
 
     def missing_frames(self) -> list[int]:

@@ -521,7 +521,11 @@ class Finisher:
         with job.lock:
             job.acked.add(pos)
         job.log("acked", pos=[pos])
-        self.send(job.owner, P.Result(job=job.id, paths=[{"frame": frame, "path": out}]))
+        entry: P.ResultPath = {"frame": frame, "path": out}
+        if layer_files or spec.layers_in_out:  # additive: a job without layers reads as before
+            entry["layers"] = dict(zip(spec.layer_patterns, layer_files))
+            entry["layers_in_out"] = spec.layers_in_out
+        self.send(job.owner, P.Result(job=job.id, paths=[entry]))
         self.maybe_done(job)
 
     def pump(self, job: Job) -> None:

@@ -192,16 +192,23 @@ class PathEntry(_PathEntryBase, total=False):
     reference: str | None
 
 
-class ResultPath(TypedDict):
-    """One finished frame in path mode (``Result.paths``): where the daemon wrote it."""
-
+class _ResultPathBase(TypedDict):
     frame: int
     path: str
 
 
-class StatusJob(TypedDict):
-    """One job in a ``status`` reply (``Status.jobs``)."""
+class ResultPath(_ResultPathBase, total=False):
+    """One finished frame in path mode (``Result.paths``): where the daemon wrote it.
 
+    Added fields (absent from older daemons, ignored by older clients): ``layers`` maps each
+    fill/matte layer written as its own file (``JobSpec.layer_patterns``) to that frame's file;
+    ``layers_in_out`` says fill and matte are also layers of ``path`` itself."""
+
+    layers: dict[str, str]
+    layers_in_out: bool
+
+
+class _StatusJobBase(TypedDict):
     job: str
     name: str
     #: A :class:`void_client.job_state.JobState` value.
@@ -223,6 +230,19 @@ class StatusJob(TypedDict):
     disk_bytes: int
     #: When the job was submitted (seconds since the epoch).
     created: float
+
+
+class StatusJob(_StatusJobBase, total=False):
+    """One job in a ``status`` reply (``Status.jobs``).
+
+    Where its fill and matte go (added fields: an older daemon leaves them out, so read them
+    with ``.get``): ``outputs`` the layers sent beside each result (``JobSpec.outputs``),
+    ``layer_patterns`` the sequence the daemon writes each to (path mode; empty: the client
+    that collects the job writes them), ``layers_in_out`` fill and matte inside the output."""
+
+    outputs: list[str]
+    layer_patterns: dict[str, str]
+    layers_in_out: bool
 
 
 # --------------------------------------------------------------------------- messages

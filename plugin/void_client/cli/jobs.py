@@ -12,6 +12,7 @@ import json
 import time
 
 from void_client import protocol as P
+from void_client.cli.layer_summary import describe_layers
 from void_client.client import connect
 from void_client.errors import ErrorCode, VoidError
 from void_client.units import format_bytes
@@ -92,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("job", "name", "state", "frames", "disk", "age")
+    table = Table("job", "name", "state", "frames", "disk", "age", "fill, matte")
     for j in jobs:
         table.add_row(
             j["job"],
@@ -101,6 +102,7 @@ def main(args: argparse.Namespace) -> int:
             f"{j['frames_done']}/{j['frames_total']}",
             format_bytes(int(j.get("disk_bytes", 0))),
             _age(float(j.get("created", 0) or 0)),
+            describe_layers(j),
         )
     console = Console()
     console.print(table)

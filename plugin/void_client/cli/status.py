@@ -1,4 +1,4 @@
-"""``void-remove status``: the daemon's jobs."""
+"""``void-remove status``: the daemon's jobs, and where each one's fill and matte go."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from void_client import protocol as P
+from void_client.cli.layer_summary import describe_layers
 from void_client.client import connect
 
 
@@ -29,7 +30,8 @@ def main(args: argparse.Namespace) -> int:
     console.print(
         f"daemon {hello.daemon_version if hello else '?'} at {args.endpoint}; engines: {engines}; GPU: {(hello.gpu if hello else '') or 'none'}"
     )
-    table = Table("job", "name", "state", "frames", "windows", "queue")
+    # "fill, matte": where each goes (a pattern, inside the output, or to the client).
+    table = Table("job", "name", "state", "frames", "windows", "queue", "fill, matte")
     for j in jobs:
         table.add_row(
             j["job"],
@@ -38,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
             f"{j['frames_done']}/{j['frames_total']}",
             str(j["windows_done"]),
             str(j["queue_position"]),
+            describe_layers(j),
         )
     console.print(table)
     return 0
