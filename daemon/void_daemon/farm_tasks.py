@@ -12,6 +12,10 @@ State lives in the job's folder on shared storage (see :class:`void_client.farm.
   content-addressed cache (written first, atomically); a finished window is skipped;
 * ``chain`` seams: the frames a window starts from (the previous windows' finished frames) are
   stored under ``out/`` by the window that needs them;
+* reference frames (``--reference``): a window task reads each clean frame from shared storage
+  exactly as the daemon reads a path-mode reference and stores it where the runner looks for it
+  (``in/<pos>.ref.npy`` in the job's folder), so every window sees the same references as in a
+  local run and the frames are the same bit for bit;
 * ``assemble`` writes each output EXR atomically and journals it, so a re-run continues; then,
   unless the job says ``keep_work``, it prunes the job's cache entries and chain frames.
 
@@ -39,6 +43,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.farm.farm_spec import FarmSpec
 from void_client.job_state import JobState
 from void_client.quadmask import build_quadmask
+from void_client.reference import read_reference
 from void_client.sequence import (
     Image,
     SequencePattern,
@@ -47,10 +52,10 @@ from void_client.sequence import (
     read_matte,
     write_image,
 )
-from void_daemon.cache import WindowCache
+from void_daemon.cache import WindowCache, save_npy_atomic
 from void_daemon.engines import Engine, EngineConfig, WindowInput, engine_class, load_engine
 from void_daemon.jobs import Job
-from void_daemon.runner import JobRunner
+from void_daemon.runner import JobRunner, reference_path
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +151,24 @@ class FarmJob(Job):
                 )
         return build_quadmask(remove, affected, self.spec.dilation, frame=frame)
 
+    def stage_references(self) -> list[int]:
+        """Store every reference frame of the job where the runner reads it, from the artist's
+        files on shared storage; returns the frames read now (those already stored by an
+        earlier task of this job are kept: written atomically, so complete).
+
+        Every one, not only those inside the task's windows: the runner hands the engine all of
+        a job's references (``propagate`` also uses the nearest one outside its window), so a
+        window is the same computation, and the same cache entry, as in a local run."""
+        assert self.farm is not None
+        read = []
+        for frame, path in self.farm.reference_paths().items():
+            dest = reference_path(self, self.position(frame))
+            if dest.exists():
+                continue
+            save_npy_atomic(dest, load_reference(self.farm, frame, path))
+            read.append(frame)
+        return read
+
     # ---- journal: one file per task
     def log(self, event: str, **data: Any) -> None:
         if event == "window" and os.environ.get(FAULT_ENV) == f"window:{data.get('index')}":
@@ -170,6 +193,20 @@ class FarmJob(Job):
             f.write(line.encode() + b"\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def load_reference(farm: FarmSpec, frame: int, path: str) -> np.ndarray:
+    """The reference frame's colour as the daemon stores it (float32, NaN-free), or a
+    VoidError naming the file when a worker cannot read it."""
+    if not os.path.isfile(path):
+        raise VoidError(
+            ErrorCode.MISSING_FRAMES,
+            f"reference frame {frame}: {path} is not there (or not readable) on this worker; "
+            "keep the clean frames on storage every worker reads until the job is assembled",
+            "references",
+            farm.job_id,
+        )
+    return read_reference(path, frame, farm.job.width, farm.job.height)
 
 
 def open_farm_job(farm: FarmSpec, task: str) -> tuple[FarmJob, WindowCache]:
@@ -370,12 +407,16 @@ def check_job(farm: FarmSpec, config: EngineConfig | None = None) -> dict[str, A
     _probe_writable(out_folder, "output folder", farm.job_id)
     _probe_writable(farm.work_dir, "work dir", farm.job_id)
     checked.append(f"{out_folder} and {farm.work_dir} writable")
+    for frame, path in farm.reference_paths().items():
+        load_reference(farm, frame, path)
+        checked.append(f"reference frame {frame} readable")
     return {"ok": True, "job": farm.job_id, "checked": checked}
 
 
 def prune_work(farm: FarmSpec) -> int:
-    """Remove this job's cache entries and chain frames (journals and job files stay, so a
-    requeued ``assemble`` still knows it is done). Returns the number of files removed."""
+    """Remove this job's cache entries, stored reference frames and chain frames (journals and
+    job files stay, so a requeued ``assemble`` still knows it is done). Returns the number of
+    files removed."""
     job, cache = open_farm_job(farm, "prune")
     keys = {str(e["key"]) for e in job.windows_done.values() if e.get("key")}
     removed = 0
@@ -388,6 +429,11 @@ def prune_work(farm: FarmSpec) -> int:
                 path.parent.rmdir()  # the fan-out folder, when this was its last entry
             except OSError:
                 pass
+    for pos in (job.position(f) for f in farm.job.references):
+        ref = reference_path(job, pos)
+        if ref.exists():
+            ref.unlink()
+            removed += 1
     chain = job.dir / "out"
     if chain.is_dir():
         removed += sum(1 for p in chain.rglob("*") if p.is_file())
@@ -526,6 +572,9 @@ def _run_one_window(
     else:
         progress(5.0, f"{label}: engine {farm.job.engine} already loaded by this task")
     runner.engine = engine
+    staged = job.stage_references()
+    if staged:
+        progress(8.0, f"{label}: read reference frame(s) {', '.join(map(str, staged))}")
 
     def step(i: int, n: int, stage: str) -> None:
         progress(10.0 + 85.0 * (i / max(n, 1)), f"{label}: {stage} {i}/{n}")

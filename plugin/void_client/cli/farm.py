@@ -44,6 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="FIRST-LAST (default: every plate frame on disk)",
     )
     shot.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="FRAME=PATH",
+        help="a clean frame you painted (an EXR of the plate's size, on storage the farm reads) "
+        "that the propagate engine spreads through the shot; repeatable, as for run",
+    )
+    shot.add_argument(
         "--work-dir",
         default="",
         help=f"shared folder for journals and the window cache (default: {WORK_DIR_NAME} next to "
@@ -163,6 +171,14 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
                 ErrorCode.BAD_SPEC,
                 "give either a farm.json or --plate/--remove/--out, not both",
                 "spec",
+            )
+        if args.reference:
+            # The job's windows (and their cached results) were planned with its references.
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                "--reference goes with --plate/--remove/--out: a farm.json keeps the references "
+                "it was written with; write a new job to change them",
+                "reference",
             )
         spec = FarmSpec.load(args.spec)
     else:

@@ -187,6 +187,10 @@ class FarmSpec:
     remove: str
     work_dir: str
     affected: str = ""
+    #: Clean frames the artist painted (``--reference FRAME=PATH``), by frame number as text
+    #: (JSON keys), absolute paths on shared storage. ``job.references`` lists the same frames;
+    #: every window task reads them itself (void_daemon.farm_tasks), as the daemon would.
+    references: dict[str, str] = field(default_factory=dict)
     #: argv prefix that runs ``void-remove`` on a farm node: by default the interpreter and
     #: module of the install that wrote the job (see :func:`default_worker_command`).
     command: list[str] = field(default_factory=default_worker_command)
@@ -221,6 +225,10 @@ class FarmSpec:
     @property
     def out_pattern(self) -> str:
         return self.job.out_pattern
+
+    def reference_paths(self) -> dict[int, str]:
+        """``{frame: path}`` of the job's reference frames."""
+        return {int(f): p for f, p in sorted(self.references.items(), key=lambda kv: int(kv[0]))}
 
     def windows(self) -> list[Window]:
         """The tasks of the ``windows`` step: the same plan the daemon makes."""
@@ -359,12 +367,41 @@ class FarmSpec:
                 f"windows_per_task must be a whole number of at least 1, got "
                 f"{self.windows_per_task!r}",
             )
+        self._validate_references()
         if self.version != FARM_SPEC_VERSION:
             raise bad(
                 "version",
                 f"farm spec version {self.version} is not {FARM_SPEC_VERSION}; regenerate it with this void-remove",
             )
         return self
+
+    def _validate_references(self) -> None:
+        if not isinstance(self.references, dict):
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "references must map frame numbers to paths", "references"
+            )
+        frames: list[int] = []
+        for frame, path in self.references.items():
+            text = str(frame).strip()
+            if (
+                not text.lstrip("-").isdigit()
+                or not isinstance(path, str)
+                or not os.path.isabs(path)
+            ):
+                raise VoidError(
+                    ErrorCode.BAD_SPEC,
+                    f"reference {frame!r}: {path!r} must be a frame number and an absolute path "
+                    "(farm nodes run in other folders)",
+                    "references",
+                )
+            frames.append(int(text))
+        if sorted(frames) != sorted(self.job.references):
+            raise VoidError(
+                ErrorCode.BAD_SPEC,
+                f"the job declares reference frames {sorted(self.job.references)} but the farm "
+                f"spec has files for {sorted(frames)}; regenerate it with --reference",
+                "references",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -452,6 +489,7 @@ class FarmSpec:
             plate=_abs_ref(req.plate),
             remove=_abs_ref(req.remove),
             affected=_abs_ref(req.affected) if req.affected else "",
+            references={str(f): os.path.abspath(p) for f, p in sorted(req.references.items())},
             work_dir=os.path.abspath(work_dir or default_work_dir(job.out_pattern)),
             command=list(command or default_worker_command()),
             engine_config=config,

@@ -14,10 +14,11 @@ from typing import Any
 
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-from void_client.panel.qt import QtWidgets, Signal
+from void_client.panel.qt import Qt, QtWidgets, Signal
 from void_client.presets import apply_preset, get_preset, matching_preset, preset_names
 from void_client.prompt_advice import prompt_warning
 from void_client.protocol import EngineInfo
+from void_client.reference import parse_references
 from void_client.sequence import parse_range
 from void_client.sequence_job import RemoveRequest
 
@@ -34,7 +35,8 @@ def pattern_from_file(path: str) -> str:
 
 
 class JobForm(QtWidgets.QWidget):
-    """Plate, mattes, output, frame range, engine, preset and settings; ``request()`` reads them.
+    """Plate, mattes, output, frame range, reference frames, engine, preset and settings;
+    ``request()`` reads them.
 
     ``sequences_changed`` fires when what the viewer can preview before a run changes (plate,
     mattes, frame range, dilation); the panel debounces it."""
@@ -53,8 +55,14 @@ class JobForm(QtWidgets.QWidget):
         self.remove_edit = self._path_row(
             form, "Remove matte", "the object to delete; PATTERN or PATTERN:layer.channel"
         )
+        # "Suggest…" beside the field: the panel wires it to its Suggest affected matte action
+        # (void_client.panel.suggest), which proposes a matte and fills this field with it.
+        self.suggest_button = QtWidgets.QToolButton()
         self.affected_edit = self._path_row(
-            form, "Affected matte", "optional: its shadow, reflection, what it moves"
+            form,
+            "Affected matte",
+            "optional: its shadow, reflection, what it moves",
+            extra=self.suggest_button,
         )
         self.out_edit = self._path_row(
             form, "Output", "where the clean plate goes, e.g. /shots/sh010/clean.####.exr"
@@ -62,6 +70,7 @@ class JobForm(QtWidgets.QWidget):
         self.range_edit = QtWidgets.QLineEdit()
         self.range_edit.setPlaceholderText("FIRST-LAST (empty: every plate frame on disk)")
         form.addRow("Frame range", self.range_edit)
+        self._build_references(form)
 
         d = JobSpec(frames=[1], width=1, height=1)  # the spec's defaults: one definition
         self.engine_combo = QtWidgets.QComboBox()
@@ -165,6 +174,110 @@ class JobForm(QtWidgets.QWidget):
         self.engine_combo.currentTextChanged.connect(self._update_prompt_note)
         self.prompt_edit.textChanged.connect(self._update_prompt_note)
         self._update_prompt_note()
+
+    def _build_references(self, form: QtWidgets.QFormLayout) -> None:
+        """Reference frames (``--reference FRAME=PATH``): clean frames the artist painted, one
+        row each; the propagate engine spreads them through the shot (docs/user-guide.md)."""
+        tip = (
+            "clean frames you painted (EXR at the plate's size) that the propagate engine "
+            "spreads through the shot as the hole's source; the void engine ignores them"
+        )
+        self.reference_edit = QtWidgets.QLineEdit()
+        self.reference_edit.setPlaceholderText("FRAME=PATH, e.g. 1001=/shots/sh010/clean.1001.exr")
+        self.reference_edit.setToolTip(tip)
+        self.reference_edit.returnPressed.connect(self.add_reference_text)
+        browse = QtWidgets.QToolButton()
+        browse.setText("…")
+        browse.setToolTip("pick a clean frame; its frame number comes from the file name")
+        browse.clicked.connect(self._browse_reference)
+        self.reference_add_button = QtWidgets.QToolButton()
+        self.reference_add_button.setText("Add")
+        self.reference_add_button.clicked.connect(self.add_reference_text)
+        self.reference_remove_button = QtWidgets.QToolButton()
+        self.reference_remove_button.setText("Remove")
+        self.reference_remove_button.setToolTip("remove the selected reference frames")
+        self.reference_remove_button.clicked.connect(self.remove_selected_references)
+        self.reference_list = QtWidgets.QListWidget()
+        self.reference_list.setToolTip(tip)
+        self.reference_list.setSelectionMode(
+            QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection
+        )
+        self.reference_list.setMaximumHeight(64)
+        self.reference_note = QtWidgets.QLabel("")
+        self.reference_note.setWordWrap(True)
+        self.reference_note.setStyleSheet("color: #d08a2e")
+        self.reference_note.setVisible(False)
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.reference_edit, 1)
+        for b in (browse, self.reference_add_button, self.reference_remove_button):
+            row.addWidget(b)
+        box = QtWidgets.QVBoxLayout()
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(row)
+        box.addWidget(self.reference_list)
+        box.addWidget(self.reference_note)
+        form.addRow("Reference frames", box)
+
+    # ------------------------------------------------------------------ reference frames
+    def references(self) -> dict[int, str]:
+        """``{frame: path}`` of the reference rows (the request's ``references``)."""
+        items = [self.reference_list.item(i) for i in range(self.reference_list.count())]
+        return parse_references(i.text() for i in items if i is not None)
+
+    def set_references(self, references: dict[int, str]) -> None:
+        self.reference_list.clear()
+        for frame, path in sorted(references.items()):
+            self.reference_list.addItem(f"{frame}={path}")
+        self._show_reference_note("")
+
+    def add_reference(self, frame: int, path: str) -> None:
+        """Add a row (a frame already listed gets the new file: one clean frame per frame)."""
+        refs = self.references()
+        replaced = frame in refs
+        refs[frame] = path
+        self.set_references(refs)
+        if replaced:
+            self._show_reference_note(f"frame {frame} now uses {path}")
+
+    def add_reference_text(self) -> bool:
+        """Add the ``FRAME=PATH`` typed in the row's field; a malformed one is refused with
+        the CLI's words and stays in the field to correct."""
+        text = self.reference_edit.text().strip()
+        if not text:
+            return False
+        try:
+            ((frame, path),) = parse_references([text]).items()
+        except VoidError as exc:
+            self._show_reference_note(exc.message)
+            return False
+        self.reference_edit.clear()
+        self.add_reference(frame, path)
+        return True
+
+    def remove_selected_references(self) -> None:
+        for item in self.reference_list.selectedItems():
+            self.reference_list.takeItem(self.reference_list.row(item))
+        self._show_reference_note("")
+
+    def _show_reference_note(self, text: str) -> None:
+        self.reference_note.setText(text)
+        self.reference_note.setVisible(bool(text))
+
+    def _browse_reference(self) -> None:
+        start = os.path.dirname(self.plate_edit.text()) or os.getcwd()
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "VOID Remove: reference frame", start, "EXR (*.exr);;All files (*)"
+        )
+        if not path:
+            return
+        m = _FRAME_RE.search(path)
+        if m:
+            self.add_reference(int(m.group(1)), path)
+        else:  # no frame number in the name: the artist types it in front
+            self.reference_edit.setText(f"={path}")
+            self.reference_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.reference_edit.setCursorPosition(0)
 
     def prompt_warning(self) -> str | None:
         """The missing-prompt warning for the engine and prompt as set now, or None."""
@@ -290,6 +403,7 @@ class JobForm(QtWidgets.QWidget):
             endpoint=endpoint,
             autostart=self.autostart_check.isChecked(),
             overwrite=self.overwrite_check.isChecked(),
+            references=self.references(),
         )
 
     def set_request(self, req: RemoveRequest) -> None:
@@ -301,6 +415,7 @@ class JobForm(QtWidgets.QWidget):
         self.range_edit.setText(
             f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else ""
         )
+        self.set_references(req.references)
         s = req.settings
         if "engine" in s:
             if self.engine_combo.findText(s["engine"]) < 0:
@@ -338,7 +453,13 @@ class JobForm(QtWidgets.QWidget):
             self.engine_combo.setCurrentText(current)
 
     # ------------------------------------------------------------------ internals
-    def _path_row(self, form: QtWidgets.QFormLayout, label: str, tip: str) -> QtWidgets.QLineEdit:
+    def _path_row(
+        self,
+        form: QtWidgets.QFormLayout,
+        label: str,
+        tip: str,
+        extra: QtWidgets.QWidget | None = None,
+    ) -> QtWidgets.QLineEdit:
         edit = QtWidgets.QLineEdit()
         edit.setPlaceholderText(tip)
         edit.setToolTip(tip)
@@ -349,6 +470,8 @@ class JobForm(QtWidgets.QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(edit, 1)
         row.addWidget(browse)
+        if extra is not None:
+            row.addWidget(extra)
         form.addRow(label, row)
         return edit
 

@@ -7,7 +7,10 @@ errors, keeps a history of jobs that can be re-attached (and lists every other j
 knows, with cancel and attach), and views source / result / before-after / quadmask overlay /
 difference while frames arrive. Before any job, as soon as the Job tab names a plate and a
 remove matte, the viewer previews them: the plate, the quadmask overlay and the mattes'
-coverage per frame, with warnings for empty, full-frame and flickering mattes.
+coverage per frame, with warnings for empty, full-frame and flickering mattes. The Job tab
+takes reference frames (``--reference``), and "Suggest affected matte" proposes the affected
+matte with ``void-remove suggest-affected`` (:mod:`.suggest`, a subprocess on a worker thread),
+fills the Affected field with it and shows it in the overlay for the artist to check.
 
 :class:`VoidPanel` composes the widgets, each in its own module: :class:`StatusBar`
 (``status_bar.py``), :class:`JobForm` (``job_form.py``), :class:`ViewerWidget` (``viewer.py``),
@@ -36,6 +39,7 @@ from void_client.panel.progress import JobProgress
 from void_client.panel.progress_box import ProgressBox
 from void_client.panel.qt import QAction, Qt, QtCore, QtGui, QtWidgets, Signal, application, exec_
 from void_client.panel.status_bar import StatusBar
+from void_client.panel.suggest import SuggestRequest, SuggestWorker
 from void_client.panel.viewer import SequencePreviewSource, ViewerWidget, ViewMode
 from void_client.panel.worker import STATUS_INTERVAL_S, DaemonStatus, JobWorker, StatusWorker
 from void_client.prompt_advice import prompt_warning
@@ -65,6 +69,9 @@ class VoidPanel(QtWidgets.QWidget):
     job_failed = Signal(str, str, str)  # job id, error code, message
     frames_written = Signal(list)  # frames whose results are on disk
     status_changed = Signal(object)  # worker.DaemonStatus
+    #: The proposed affected matte's pattern, once it is in the Affected field.
+    affected_suggested = Signal(str)
+    suggest_failed = Signal(str)
 
     # To the status worker (queued across threads).
     _poll_requested = Signal()
@@ -116,6 +123,11 @@ class VoidPanel(QtWidgets.QWidget):
         self.previewing = False
         #: The frame a running "Preview frame" job computes (None for a full run).
         self.preview_of: int | None = None
+        self._suggest_worker: SuggestWorker | None = None
+        self._suggest_thread: QtCore.QThread | None = None
+        self._suggested: tuple[str, str] | None = None
+        #: The thread the last suggestion ran on (tests: never the GUI thread).
+        self.last_suggest_thread: int | None = None
 
         self._build_actions()
         self._build_ui(prefer_gl)
@@ -149,6 +161,14 @@ class VoidPanel(QtWidgets.QWidget):
             "follow the selected job again and collect the frames this machine lacks"
         )
         self.reattach_action.triggered.connect(self.reattach_selected)
+        self.suggest_action = QAction("Suggest affected matte", self)
+        self.suggest_action.setIconText("Suggest…")  # the button beside the Affected field
+        self.suggest_action.setToolTip(
+            "Suggest affected matte: propose the shadow/reflection matte from the plate and the "
+            "remove matte (void-remove suggest-affected), write it beside the output and put it "
+            "in the Affected field; check it in the overlay and edit it before you run"
+        )
+        self.suggest_action.triggered.connect(lambda: self.suggest_affected())
 
     def _build_ui(self, prefer_gl: bool) -> None:
         root = QtWidgets.QVBoxLayout(self)
@@ -161,6 +181,7 @@ class VoidPanel(QtWidgets.QWidget):
 
         self.viewer = ViewerWidget(self, prefer_gl=prefer_gl)
         self.job_form = JobForm()
+        self.job_form.suggest_button.setDefaultAction(self.suggest_action)
         self.log_view = LogView(logger=log)
         self.history_tab = HistoryTab(self.reattach_action)
         self.history_tab.selection_changed.connect(self._update_actions)
@@ -303,6 +324,103 @@ class VoidPanel(QtWidgets.QWidget):
         self.viewer.follow.setChecked(False)
         self.viewer.set_mode(ViewMode.OVERLAY)
         return True
+
+    # ================================================================== suggest affected
+    def is_suggesting(self) -> bool:
+        return self._suggest_thread is not None
+
+    def suggest_affected(self) -> bool:
+        """The Suggest affected matte action: ``void-remove suggest-affected`` on the Job tab's
+        plate and remove matte (and frame range), in a subprocess on a worker thread; the
+        proposal goes beside the output, fills the Affected field and shows in the overlay.
+        Returns False (and logs why) if it cannot start."""
+        if self.is_suggesting():
+            return False
+        f = self.job_form
+        try:
+            for edit, name in ((f.plate_edit, "plate"), (f.remove_edit, "remove")):
+                if not edit.text().strip():
+                    raise VoidError(
+                        ErrorCode.BAD_SPEC, f"fill in the {name} sequence in the Job tab", name
+                    )
+            out = f.out_edit.text().strip()
+            if not out:
+                raise VoidError(
+                    ErrorCode.BAD_SPEC,
+                    "fill in the out sequence in the Job tab: the proposed matte goes beside it",
+                    "out",
+                )
+            text = f.range_edit.text().strip()
+            req = SuggestRequest(
+                f.plate_edit.text().strip(),
+                f.remove_edit.text().strip(),
+                out,
+                parse_range(text) if text else None,
+            )
+        except VoidError as exc:
+            self.log_event(exc.message, "error")
+            self.tabs.setCurrentWidget(self.log_view)
+            return False
+        thread = QtCore.QThread()
+        thread.setObjectName("void-suggest")
+        worker = SuggestWorker(req)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(lambda line: self.log_event(line))
+        worker.finished.connect(self._on_suggested)
+        worker.failed.connect(self._on_suggest_failed)
+        worker.done.connect(thread.quit)
+        thread.finished.connect(self._on_suggest_thread_finished)
+        self._suggest_worker, self._suggest_thread = worker, thread
+        self._suggested = None
+        self.log_event(
+            f"proposing an affected matte for {req.plate} (void-remove suggest-affected)…"
+        )
+        self._update_actions()
+        thread.start()
+        return True
+
+    def _on_suggested(self, pattern: str, summary: str) -> None:
+        self.log_event(summary or f"proposed affected matte: {pattern}", "ok")
+        self._suggested = ("ok", pattern)
+
+    def _on_suggest_failed(self, message: str) -> None:
+        self.log_event(f"suggest affected matte failed: {message}", "error")
+        self.tabs.setCurrentWidget(self.log_view)
+        self._suggested = ("failed", message)
+
+    def _on_suggest_thread_finished(self) -> None:
+        thread, worker = self._suggest_thread, self._suggest_worker
+        self._suggest_thread = self._suggest_worker = None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        if worker is not None:
+            self.last_suggest_thread = worker.thread_ident
+            worker.deleteLater()
+        self._update_actions()
+        outcome, self._suggested = self._suggested, None
+        if outcome is None or self._closed:
+            return
+        kind, value = outcome
+        if kind != "ok":
+            self.suggest_failed.emit(value)
+            return
+        f = self.job_form
+        before = f.affected_edit.text().strip()
+        f.affected_edit.setText(value)
+        if before and before != value:
+            self.log_event(f"the Affected field was {before}; it now holds the proposal")
+        self.log_event(
+            "check the proposal in the viewer's overlay (affected in its own colour) and edit "
+            "it before you run: it is a suggestion, not a decision",
+            "warning",
+        )
+        # Shown now, not after the form's typing pause: the artist asked to see it.
+        self._preview_timer.stop()
+        if self.preview_form():
+            self.viewer.set_mode(ViewMode.OVERLAY)
+        self.affected_suggested.emit(value)
 
     # ================================================================== running a job
     def is_busy(self) -> bool:
@@ -575,8 +693,11 @@ class VoidPanel(QtWidgets.QWidget):
 
     def _update_actions(self) -> None:
         busy = self.is_busy()
-        self.run_action.setEnabled(not busy)
-        self.preview_action.setEnabled(not busy)
+        # While a suggestion runs, Run waits: the Affected field is about to change.
+        suggesting = self.is_suggesting()
+        self.run_action.setEnabled(not busy and not suggesting)
+        self.preview_action.setEnabled(not busy and not suggesting)
+        self.suggest_action.setEnabled(not suggesting)
         self.cancel_action.setEnabled(
             busy and not (self._worker and self._worker.cancel_event.is_set())
         )
@@ -746,6 +867,10 @@ class VoidPanel(QtWidgets.QWidget):
                     self.job,
                 )
                 _park(self._job_thread, self._worker)
+        if self._suggest_worker is not None and self._suggest_thread is not None:
+            self._suggest_worker.stop()  # the command is ended; its partial proposal is kept
+            if not self._suggest_thread.wait(int(wait_s * 1000)):
+                _park(self._suggest_thread, self._suggest_worker)
         self._status_thread.quit()
         if not self._status_thread.wait(int((wait_s + 2) * 1000)):
             _park(self._status_thread, self._status_worker)
