@@ -31,7 +31,15 @@ from pathlib import Path
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
-from void_client.sequence import SequencePattern, format_ranges, split_channel
+from void_client.sequence import (
+    SequencePattern,
+    format_ranges,
+    has_view_token,
+    scan_views,
+    split_at_view,
+    split_channel,
+    view_glob,
+)
 
 try:  # POSIX
     import fcntl
@@ -48,7 +56,7 @@ LOCK_SUFFIX = ".void-remove.lock"
 SAVE_INTERVAL_S = 0.5
 
 #: JobSpec fields that do not change a single output pixel (names, ids, how frames travel).
-_NOT_PIXELS = {"name", "job_id", "transfer", "out_pattern", "frames"}
+_NOT_PIXELS = {"name", "job_id", "transfer", "out_pattern", "layer_patterns", "frames"}
 
 
 def _pattern(pattern: str | SequencePattern) -> SequencePattern:
@@ -110,6 +118,10 @@ _VERSION = re.compile(r"([._-]?)v(\d+)(?=[._-]*$)", re.IGNORECASE)
 
 
 def _is_taken(pattern: SequencePattern) -> bool:
+    text = str(pattern)
+    if has_view_token(text):  # one sequence per view (%V): taken when any view has frames
+        # or a manifest (a run that has not written a frame yet), whichever views they are.
+        return bool(scan_views(text)) or bool(glob.glob(view_glob(str(manifest_path(text)))))
     return bool(pattern.scan()) or manifest_path(pattern).exists()
 
 
@@ -118,16 +130,23 @@ def next_version(pattern: str) -> str:
 
     ``clean_v001.####.exr`` → ``clean_v002.####.exr`` when v001 holds frames;
     ``clean.####.exr`` → ``clean_v001.####.exr``. Spelled with ``#`` whatever the input spelling.
+    With a view token: ``clean.%V.####.exr`` → ``clean_v001.%V.####.exr``, taken when any view
+    of it is.
     """
     pat = _pattern(pattern)
     folder, base = os.path.split(pat.prefix)
-    m = _VERSION.search(base)
+    # A view token (%V) in the name: the version goes on the name before it, so every view's
+    # file has it (clean.%V. → clean_v001.%V.); one the artist put after it stays there.
+    name, view_part = split_at_view(base)
+    m = _VERSION.search(name)
+    if not m and view_part and _VERSION.search(base):
+        name, view_part, m = base, "", _VERSION.search(base)
     if m:
-        head, tail = base[: m.start()] + m.group(1), base[m.end() :]
+        head, tail = name[: m.start()] + m.group(1), name[m.end() :] + view_part
         number, width = int(m.group(2)), max(3, len(m.group(2)))
     else:
-        stem = base.rstrip("._-")
-        head, tail = (stem + "_" if stem else ""), base[len(stem) :]
+        stem = name.rstrip("._-")
+        head, tail = (stem + "_" if stem else ""), name[len(stem) :] + view_part
         number, width = 1, 3
     while True:
         cand = SequencePattern(

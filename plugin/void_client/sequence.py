@@ -104,6 +104,21 @@ def expand_view(pattern: str, view: str) -> str:
     return pattern.replace("%V", view).replace("%v", view[:1])
 
 
+def split_at_view(name: str) -> tuple[str, str]:
+    """A file name split before its view token, where a version or ``_preview`` goes so that
+    every view's file carries it (``clean.%V.`` → (``clean.``, ``%V.``)); (``name``, "") when
+    the name has no token or nothing before it (``%V.``: the whole name is the stem)."""
+    m = _VIEW_TOKEN.search(name)
+    if m and name[: m.start()].rstrip("._-"):
+        return name[: m.start()], name[m.start() :]
+    return name, ""
+
+
+def view_glob(pattern: str) -> str:
+    """A glob matching every view's name of a ``%V``/``%v`` path (the rest escaped)."""
+    return re.sub(r"%[Vv]", lambda m: "*" if m.group(0) == "%V" else "?", glob.escape(pattern))
+
+
 def scan_views(pattern: str) -> list[str]:
     """The views a ``%V``/``%v`` pattern has files for on disk (any frame), ``left`` and
     ``right`` first. A ``%v`` letter is named as Nuke's stereo views (``l`` → ``left``)."""
@@ -809,17 +824,21 @@ def _add_layer(
 def sweep_stale_temps(pattern: SequencePattern) -> list[str]:
     """Remove temp files :func:`write_image` left for this pattern when its writer was killed.
 
-    They are named ``.<final name>.<random><ext>``; a finished frame never has that name.
+    They are named ``.<final name>.<random><ext>``; a finished frame never has that name. A
+    ``--grade-layers`` write (void_client.layer_outputs.write_graded) writes the composite to
+    such a temp through :func:`write_layout`, whose own atomic write makes a temp of the temp:
+    ``..<final name>.<random><ext>.<random><ext>``, caught too.
     """
     folder = os.path.dirname(pattern.prefix) or "."
+    ext = re.escape(os.path.splitext(pattern.suffix)[1] or ".exr")
     rx = re.compile(
-        r"^\."
+        r"^\.{1,2}"
         + re.escape(os.path.basename(pattern.prefix))
         + r"-?\d+"
         + re.escape(pattern.suffix)
-        + r"\.[A-Za-z0-9_]+"
-        + re.escape(os.path.splitext(pattern.suffix)[1] or ".exr")
-        + "$"
+        + r"(?:\.[A-Za-z0-9_]+"
+        + ext
+        + r"){1,2}$"
     )
     removed = []
     if os.path.isdir(folder):

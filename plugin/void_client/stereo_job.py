@@ -19,15 +19,21 @@ Two layouts (docs/user-guide.md, "Plates we accept"):
 One job per view is the simple choice: a view's windows share nothing with the other view's,
 so sharing windows would save no engine time. A stereo run's job id is ``left=JOB,right=JOB``
 (every view's job): ``--detach`` prints it, ``void-remove attach`` takes it and collects every
-view.
+view. A second Ctrl-C during one view's job submits the views not sent yet (inputs uploaded,
+results left on the daemon) so the printed id still names every view's job.
+``%V`` in ``--out`` for a plate with its views in one file stays refused: a file per view would
+drop or copy the parts of no view (depth, AOVs) the plate holds once; the message says where
+each view lives and how to get the files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -42,14 +48,17 @@ from void_client.sequence import (
     LayerAdd,
     SequencePattern,
     SequenceRef,
+    channel_view,
     expand_view,
     file_views,
     has_view_token,
+    part_name,
     read_image,
     read_specs,
     scan_views,
     split_channel,
     sweep_stale_temps,
+    view_place,
     view_selector,
     write_edits,
 )
@@ -196,13 +205,7 @@ def _check_outputs(req: RemoveRequest, views: list[str], files: bool) -> None:
             continue
         tokened = has_view_token(pattern)
         if tokened and not files and attr == "out":
-            raise VoidError(
-                ErrorCode.BAD_SPEC,
-                f"--out {pattern} has a view variable but the plate {req.plate} holds its views "
-                "in one file; give a plain --out (the output keeps the plate's views in one "
-                "file), or a --plate with %V",
-                "out",
-            )
+            raise _split_refused(req, pattern, views)
         if not tokened and len(views) > 1 and (files or attr != "out"):
             name = os.path.basename(pattern)
             stem, dot, rest = name.partition(".")
@@ -214,6 +217,54 @@ def _check_outputs(req: RemoveRequest, views: list[str], files: bool) -> None:
                 f"or %v (its first letter) in {flag}, e.g. {hint}, or run one view with --view",
                 attr,
             )
+
+
+def _split_refused(req: RemoveRequest, pattern: str, views: list[str]) -> VoidError:
+    """``--out`` with ``%V`` for a plate holding its views in one file: refused. One file per
+    view would have to drop or duplicate what belongs to no view (a depth part, AOVs, the
+    mattes), which the plate holds once for every view: a guess about the layout we do not
+    make. The message names where each view lives and says how to get the files."""
+    plain = re.sub(r"[._-]?%[Vv]", "", pattern).replace(os.sep * 2, os.sep)
+    where = ""
+    frame = _first_frame(req.plate, req)
+    ref = SequenceRef.parse(req.plate)
+    if frame is not None and os.path.exists(ref.path(frame)):
+        specs = read_specs(ref.path(frame), frame)
+        places = []
+        for view in views:
+            place = view_place(specs, view, "plate")
+            if place.channels is None:
+                places.append(f"{view}: part {part_name(specs[place.part], place.part)}")
+            else:
+                chans = [specs[0].channelnames[i] for i in place.channels]
+                places.append(f"{view}: channels {', '.join(chans)}")
+        if len(specs) > 1:
+            none = [
+                part_name(s, i) for i, s in enumerate(specs) if not s.get_string_attribute("view")
+            ]
+            places += [f"no view: part {', '.join(none)}"] if none else []
+        else:
+            none = [n for n in specs[0].channelnames if not channel_view(n, file_views(specs))]
+            places += [f"no view: channels {', '.join(none)}"] if none else []
+        where = f" ({'; '.join(places)})"
+    return VoidError(
+        ErrorCode.BAD_SPEC,
+        f"--out {pattern} has a view variable (%V) but the plate {req.plate} holds its views "
+        f"in one file{where}; a file per view would drop or copy what belongs to no view, so it "
+        f"is not split here. Give a plain --out such as {plain} (every view in one file, the "
+        "plate's layout kept), then write one file per view from it (Nuke: Read it, Write "
+        f"with %V in the name); --view {views[0]} computes one view, written the same way",
+        "out",
+    )
+
+
+def first_view_request(req: RemoveRequest) -> RemoveRequest:
+    """For a ``%V``/``%v`` plate, its first view's request (``--view``'s, else the first with
+    files): what its frame count and checks come from. Any other request as it is."""
+    if not has_view_token(split_channel(req.plate)[0]):
+        return req
+    view = pattern_views(req)[0]
+    return view_request(req, view, True, None)
 
 
 def view_request(req: RemoveRequest, view: str, files: bool, frame: int | None) -> RemoveRequest:
@@ -296,16 +347,34 @@ def _remove_view_files(
     report = JobReport(job="", frames_written=[], seconds=0.0, detached=detach)
     written: set[int] | None = None
     missing: set[int] = set()
-    for view, r in reqs.items():
 
-        def submitted(job: str, view: str = view) -> None:
-            ids[view] = job
-            if on_submit is not None:
-                on_submit(format_view_jobs(ids))
+    def submitted(view: str, job: str) -> None:
+        ids[view] = job
+        if on_submit is not None:
+            on_submit(format_view_jobs(ids))
 
-        one = remove_sequence(
-            r, on_event, cancel, attach=jobs.get(view, ""), on_submit=submitted, detach=detach
-        )
+    def send_rest(rest: list[str]) -> None:
+        for view in rest:
+            if view in jobs:
+                submitted(view, jobs[view])
+            else:  # its inputs uploaded, its frames left on the daemon for attach
+                remove_sequence(
+                    reqs[view], on_submit=functools.partial(submitted, view), detach=True
+                )
+
+    for n, (view, r) in enumerate(reqs.items()):
+        try:
+            one = remove_sequence(
+                r,
+                on_event,
+                cancel,
+                attach=jobs.get(view, ""),
+                on_submit=functools.partial(submitted, view),
+                detach=detach,
+            )
+        except KeyboardInterrupt:
+            _leave_running(r.endpoint, ids.get(view, ""), list(reqs)[n + 1 :], send_rest)
+            raise
         ids[view] = one.job
         log.info("view %s: job %s, %d frames", view, one.job, len(one.frames_written))
         report.seconds += one.seconds
@@ -318,6 +387,69 @@ def _remove_view_files(
     report.frames_written = sorted(written or ())
     report.frames_missing = sorted(missing)
     return report
+
+
+def _leave_running(
+    endpoint: str, job: str, rest: list[str], send: Callable[[list[str]], None]
+) -> None:
+    """A second Ctrl-C in one view's job leaves the run going: unless that job was cancelled
+    already (the first Ctrl-C's cancel got through), ``send`` submits the views ``rest`` not
+    sent yet (inputs uploaded, nothing waited for), so the printed attach id names every
+    view's job. A third Ctrl-C, or a daemon that refuses, stops there: the id names the views
+    sent so far."""
+    if not rest or not job:
+        return
+    try:
+        client = connect(endpoint, autostart=False)
+        try:
+            if client.status(job)[0].get("state") == "cancelled":
+                return
+        finally:
+            client.close()
+        send(rest)
+    except KeyboardInterrupt:
+        log.warning("interrupted again: views %s were not submitted", ", ".join(rest))
+    except VoidError as exc:
+        log.warning("views %s were not submitted: %s", ", ".join(rest), exc.message)
+
+
+def _send_detached(
+    req: RemoveRequest,
+    seqs: list[SequenceJob],
+    jobs: dict[str, str],
+    submitted: Callable[[SequenceJob, str], None],
+    views: list[str],
+) -> None:
+    """Submit these views' jobs and upload their inputs, leaving every result on the daemon:
+    a result that arrives meanwhile is refused (never acknowledged), so attach gets it."""
+
+    def not_now(frame: int, px: object) -> None:
+        raise _ResultNotWanted(frame)
+
+    for seq in (s for s in seqs if s.view in views):
+        if seq.view in jobs:
+            submitted(seq, jobs[seq.view])
+            continue
+        spec = seq.job_spec()
+        spec.name = f"{spec.name}.{seq.view}"
+        client = connect(req.endpoint, autostart=False)
+        try:
+            JobSession(
+                client,
+                spec,
+                seq.read_frame,
+                not_now,
+                on_submit=functools.partial(submitted, seq),
+                detach_after_upload=True,
+            ).run()
+        except _ResultNotWanted:
+            pass  # the job and its inputs are on the daemon: attach resends the inputs it lacks
+        finally:
+            client.close()
+
+
+class _ResultNotWanted(Exception):
+    """A result of a job submitted only to be attached to later."""
 
 
 def _remove_views(
@@ -362,16 +494,20 @@ def _remove_views(
             )
         work = tempfile.mkdtemp(prefix=f".void-views.{os.path.basename(out.prefix)}", dir=folder)
         try:
+
+            def submitted_view(seq: SequenceJob, job: str) -> None:
+                ids[seq.view] = job
+                claim.set_job(format_view_jobs(ids))
+                seq.layers.set_job(job)
+                if on_submit is not None:
+                    on_submit(format_view_jobs(ids))
+
             for seq in seqs:
                 name = os.path.basename(out.prefix) + seq.view + "."
                 seq.stash = SequencePattern(os.path.join(work, name), out.padding, ".exr")
 
                 def submitted(job: str, seq: SequenceJob = seq) -> None:
-                    ids[seq.view] = job
-                    claim.set_job(format_view_jobs(ids))
-                    seq.layers.set_job(job)
-                    if on_submit is not None:
-                        on_submit(format_view_jobs(ids))
+                    submitted_view(seq, job)
 
                 spec = seq.job_spec()
                 spec.name = f"{spec.name}.{seq.view}"  # `void-remove jobs` tells the views apart
@@ -390,7 +526,16 @@ def _remove_views(
                         write_layers=seq.write_layers,
                     ).run()
                 except KeyboardInterrupt:
-                    claim.finish("detached")  # a second Ctrl-C: the jobs run on, attach collects
+                    # A second Ctrl-C: the jobs run on and attach collects them; the views not
+                    # sent yet get their jobs too, so the attach id can name every view's.
+                    rest = seqs[seqs.index(seq) + 1 :]
+                    _leave_running(
+                        req.endpoint,
+                        ids.get(seq.view, ""),
+                        [s.view for s in rest],
+                        functools.partial(_send_detached, req, rest, jobs, submitted_view),
+                    )
+                    claim.finish("detached")
                     raise
                 finally:
                     client.close()

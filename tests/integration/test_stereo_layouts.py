@@ -7,6 +7,8 @@ frames are 64x48, 6 frames. See docs/user-guide.md, "Plates we accept".
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
 from pathlib import Path
 
@@ -29,8 +31,9 @@ from tests.integration.test_exr_layouts import (
 )
 from tests.support.cli import void_remove
 from tests.support.daemons import free_port
+from void_client.cli.run import shot_length
 from void_client.errors import ErrorCode, VoidError
-from void_client.output_manifest import next_version
+from void_client.output_manifest import manifest_path, next_version
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, expand_view, read_image
 from void_client.sequence_job import RemoveRequest, remove_sequence
@@ -163,16 +166,55 @@ def test_view_pattern_one_view_with_a_plain_output_and_a_reused_roto(daemon, tmp
 
 
 def test_version_up_sees_every_view_of_a_view_pattern(tmp_path: Path) -> None:
-    """Finding: --version-up looked for files literally named ``clean_v001.%V.1001.exr``, so
-    v001 was never taken and a second run was sent to the same version."""
+    """Findings: --version-up looked for files literally named ``clean_v001.%V.1001.exr``, so
+    v001 was never taken; then it put the version after the view (``clean.%V_v001``), where no
+    artist looks for it. The version goes on the name before the view token (the mono rule:
+    the name's stem), and a version is taken when any view has frames or a manifest."""
     out = str(tmp_path / "clean.%V.####.exr")
     first = next_version(out)
-    assert first == str(tmp_path / "clean.%V_v001.####.exr")
+    assert first == str(tmp_path / "clean_v001.%V.####.exr")
+    # Only the right view of v001 has a frame: v001 is taken.
     write_parts(
         seq(expand_view(first, "right")).path(FRAMES[0]),
         [(spec("", ("A",)), remove_matte(0)[..., None])],
     )
-    assert next_version(out) == str(tmp_path / "clean.%V_v002.####.exr")
+    assert next_version(out) == str(tmp_path / "clean_v002.%V.####.exr")
+    # v002's left view has only a manifest (a run that wrote nothing yet): taken too.
+    manifest_path(expand_view(str(tmp_path / "clean_v002.%V.####.exr"), "left")).write_text("{}")
+    assert next_version(out) == str(tmp_path / "clean_v003.%V.####.exr")
+    # A versioned name is bumped in place; %v and a view folder follow the same rule.
+    assert next_version(str(tmp_path / "clean_v002.%V.####.exr")) == str(
+        tmp_path / "clean_v003.%V.####.exr"
+    )
+    assert next_version(str(tmp_path / "clean_%v.####.exr")) == str(
+        tmp_path / "clean_v001_%v.####.exr"
+    )
+    folder = str(tmp_path / "%V" / "clean.####.exr")
+    assert next_version(folder) == str(tmp_path / "%V" / "clean_v001.####.exr")
+    write_parts(
+        str(tmp_path / "left" / "clean_v001.1001.exr"),
+        [(spec("", ("A",)), remove_matte(0)[..., None])],
+    )
+    assert next_version(folder) == str(tmp_path / "%V" / "clean_v002.####.exr")
+    # A version the artist put after the view stays there.
+    assert next_version(str(tmp_path / "clean.%V_v004.####.exr")) == str(
+        tmp_path / "clean.%V_v004.####.exr"
+    )
+
+
+def test_cli_version_up_with_a_view_pattern(daemon, tmp_path: Path) -> None:
+    """Two --version-up runs of a %V plate: v001 then v002, every view's files in each."""
+    plate, roto = view_files(tmp_path / "in")
+    out = str(tmp_path / "out" / "clean.%V.####.exr")
+    args = ["run", "--plate", plate, "--remove", roto, "--out", out, "--window", "5"]
+    args += ["--overlap", "0", "--dilation", str(DIL), "--feather", str(FEATHER)]
+    args += ["--endpoint", daemon.endpoint, "--no-autostart", "--version-up"]
+    for n in (1, 2):
+        r = void_remove(*args)
+        assert r.returncode == 0, r.stderr
+        assert f"clean_v00{n}.%V.####.exr" in r.stderr
+        for view, _ in VIEWS:
+            assert seq(str(tmp_path / "out" / f"clean_v00{n}.{view}.####.exr")).scan() == FRAMES
 
 
 # --- 2. attach to a stereo run ---------------------------------------------------------------
@@ -370,3 +412,147 @@ def test_fill_out_without_a_view_token_is_refused_for_two_views(tmp_path: Path) 
         fill_out=str(tmp_path / "out" / "fill.####.exr"),
     )
     assert err.code == ErrorCode.BAD_SPEC and "--fill-out" in err.message and "%V" in err.message
+
+
+# --- 5. --preview, the progress total, --out %V with views in one file, a second Ctrl-C --------
+
+
+def cli_args(plate: str, remove: str, out: str, endpoint: str, *extra: str) -> list[str]:
+    common = ["--window", "5", "--overlap", "0", "--dilation", str(DIL), "--feather", str(FEATHER)]
+    return ["run", "--plate", plate, "--remove", remove, "--out", out, *common] + [
+        "--endpoint",
+        endpoint,
+        "--no-autostart",
+        *extra,
+    ]
+
+
+def test_preview_of_a_view_pattern_plate_per_view(daemon, tmp_path: Path) -> None:
+    """Finding: --preview with ``--plate shot.%V.####.exr`` read the pattern literally (no
+    frames) and would have named the preview ``clean.%V_preview``. Each view is previewed and
+    written beside its output as ``clean_preview.<view>.####.exr``: only the asked frame."""
+    plate, roto = view_files(tmp_path / "in")
+    out = str(tmp_path / "out" / "clean.%V.####.exr")
+    r = void_remove(*cli_args(plate, roto, out, daemon.endpoint, "--preview", "1003"))
+    assert r.returncode == 0, r.stderr
+    for view, _ in VIEWS:
+        prev = seq(str(tmp_path / "out" / f"clean_preview.{view}.####.exr"))
+        assert prev.scan() == [1003], (view, r.stderr)
+        assert prev.path(1003) in r.stderr
+        src = parts_of(seq(plate.replace("%V", view)).path(1003))[0]
+        res = parts_of(prev.path(1003))[0]
+        assert layout(res[0]) == layout(src[0]) and res[0].get_string_attribute("view") == view
+        check_view_edited(src[1], res[1], FRAMES.index(1003), [0, 1, 2, 3])
+        assert res[1][..., 4].tobytes() == src[1][..., 4].tobytes()
+        assert not seq(out.replace("%V", view)).scan(), "a preview writes only previews"
+
+
+def test_preview_of_a_stereo_file_plate(daemon, tmp_path: Path) -> None:
+    """Views in one plate file: the preview keeps the plate's layout (both views edited, the
+    depth part bit-identical) and the per-view fill keeps its view token."""
+    plate, matte = stereo_multipart(tmp_path / "in")
+    out = str(tmp_path / "out" / "clean.####.exr")
+    fill = str(tmp_path / "out" / "fill.%V.####.exr")
+    r = void_remove(
+        *cli_args(plate, f"{matte}:remove.A", out, daemon.endpoint, "--preview", "1002")
+        + ["--fill-out", fill]
+    )
+    assert r.returncode == 0, r.stderr
+    prev = seq(str(tmp_path / "out" / "clean_preview.####.exr"))
+    assert prev.scan() == [1002], r.stderr
+    src, res = parts_of(seq(plate).path(1002)), parts_of(prev.path(1002))
+    assert [layout(s) for s, _ in res] == [layout(s) for s, _ in src]
+    assert res[2][1].tobytes() == src[2][1].tobytes()
+    for p in (0, 1):
+        check_view_edited(src[p][1], res[p][1], FRAMES.index(1002), [0, 1, 2, 3])
+    for view, _ in VIEWS:
+        assert seq(str(tmp_path / "out" / f"fill_preview.{view}.####.exr")).scan() == [1002]
+
+
+def test_progress_total_of_a_view_pattern_plate(daemon, tmp_path: Path) -> None:
+    """Finding: the total was the frames of a file literally named ``shot.%V.1001.exr``: none,
+    so the bar and the jsonl stream showed no total. The total counts output files, as the
+    bar and the stream's ``written`` do: frames x views for a %V plate (a file per view and
+    frame), frames for a plate holding its views in one file."""
+    plate, roto = view_files(tmp_path / "in")
+    out = str(tmp_path / "out" / "clean.%V.####.exr")
+    req = request(plate, roto, out, daemon.endpoint)
+    assert shot_length(req) == 2 * len(FRAMES)
+    assert shot_length(dataclasses.replace(req, view="right")) == len(FRAMES)
+    assert shot_length(dataclasses.replace(req, frame_range=(1002, 1004))) == 2 * 3
+    stereo, matte = stereo_multipart(tmp_path / "st")
+    assert shot_length(request(stereo, f"{matte}:remove.A", "", daemon.endpoint)) == len(FRAMES)
+    for p, m, o, total in (
+        (plate, roto, out, 2 * len(FRAMES)),
+        (stereo, f"{matte}:remove.A", str(tmp_path / "o2" / "c.####.exr"), len(FRAMES)),
+    ):
+        r = void_remove(*cli_args(p, m, o, daemon.endpoint, "--progress", "jsonl"))
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        assert events[0]["event"] == "start" and events[0]["total"] == total, events[0]
+        states = [e for e in events if e["event"] == "state"]
+        assert states and all(e["total"] == total for e in states)
+        assert events[-1]["event"] == "done" and events[-1]["written"] == total, events[-1]
+        # The bar ends full, never past its total (each view's job sends every frame).
+        r = void_remove(*cli_args(p, m, o, daemon.endpoint, "--progress", "bar", "--overwrite"))
+        assert r.returncode == 0, r.stderr
+        assert f" {total}/{total} " in r.stderr, r.stderr
+
+
+def test_view_token_out_with_views_in_one_file_says_what_to_do(tmp_path: Path) -> None:
+    """Decision: splitting a stereo file into one file per view is refused. Each view's file
+    would have to drop or duplicate the parts and channels of no view (depth, AOVs), which the
+    plate holds once for both eyes: a guess about the layout. The message names each view's
+    part (or channels) and says how to get the files instead."""
+    plate, matte = stereo_multipart(tmp_path / "in")
+    err = refused(tmp_path, plate, f"{matte}:remove.A", str(tmp_path / "out" / "c.%V.####.exr"))
+    assert err.code == ErrorCode.BAD_SPEC and err.field == "out", err
+    for text in ("c.####.exr", "rgba.left", "rgba.right", "depth", "--view left", "%V"):
+        assert text in err.message, (text, err.message)
+    mv = multiview_part(tmp_path / "mv")
+    err = refused(tmp_path, mv, f"{mv}:remove.A", str(tmp_path / "out" / "c.%V.####.exr"))
+    assert "right.R" in err.message and "depth.Z" in err.message, err.message
+
+
+@pytest.mark.parametrize("layout_kind", ["view_files", "one_file"])
+def test_second_ctrl_c_names_every_views_job(daemon, tmp_path: Path, layout_kind: str) -> None:
+    """Finding: a second Ctrl-C during the first view's job printed ``attach left=JOB``: the
+    right view had no job, so the printed command could never collect it. The views not yet
+    sent are submitted (their inputs uploaded, nothing waited for) before the run stops, so
+    the attach id names every view's job and that attach collects the whole stereo run."""
+    if layout_kind == "view_files":
+        plate, remove = view_files(tmp_path / "in")
+        out = str(tmp_path / "out" / "clean.%V.####.exr")
+    else:
+        plate, matte = stereo_multipart(tmp_path / "in")
+        remove, out = f"{matte}:remove.A", str(tmp_path / "out" / "clean.####.exr")
+    submitted: list[str] = []
+    interrupted = []
+
+    def second_ctrl_c(msg) -> None:  # type: ignore[no-untyped-def]
+        # What ctrl_c_cancels' handler does on the second Ctrl-C, in the first view's job.
+        if not interrupted and submitted and "right" not in submitted[-1]:
+            interrupted.append(submitted[-1])
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        remove_sequence(
+            request(plate, remove, out, daemon.endpoint),
+            second_ctrl_c,
+            on_submit=submitted.append,
+        )
+    assert interrupted and interrupted[0].startswith("left=") and "," not in interrupted[0]
+    job = submitted[-1]
+    assert job.startswith("left=") and ",right=" in job, submitted
+    got = remove_sequence(request(plate, remove, out, daemon.endpoint), attach=job)
+    assert got.frames_written == FRAMES and not got.frames_missing
+    for i, f in enumerate(FRAMES):
+        if layout_kind == "view_files":
+            for view, _ in VIEWS:
+                src = parts_of(seq(plate.replace("%V", view)).path(f))[0][1]
+                res = parts_of(seq(out.replace("%V", view)).path(f))[0][1]
+                check_view_edited(src, res, i, [0, 1, 2, 3])
+        else:
+            src, res = parts_of(seq(plate).path(f)), parts_of(seq(out).path(f))
+            for p in (0, 1):
+                check_view_edited(src[p][1], res[p][1], i, [0, 1, 2, 3])

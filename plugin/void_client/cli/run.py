@@ -1,7 +1,8 @@
 """``void-remove run``: remove an object from an EXR sequence.
 
-Ctrl-C cancels the job on the daemon and exits 130; a second Ctrl-C (or ``--detach``) leaves it
-running and prints the ``void-remove attach`` command that collects it. Exit status: 0 when every
+Ctrl-C (or SIGTERM) cancels the job on the daemon and exits 130; a second Ctrl-C (or ``--detach``)
+leaves it running and prints the ``void-remove attach`` command that collects it. ``--progress
+jsonl`` makes stdout a stream of JSON events for programs (docs/protocol.md, "Progress stream"). Exit status: 0 when every
 requested frame was written by this command, 2 for an error, 3 when frames are missing, 130 when
 cancelled or interrupted (docs/user-guide.md, "Exit codes").
 """
@@ -9,6 +10,9 @@ cancelled or interrupted (docs/user-guide.md, "Exit codes").
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import json
 import logging
 import os
 import shlex
@@ -21,14 +25,26 @@ from contextlib import contextmanager
 
 from void_client import protocol as P
 from void_client.cli.progress import job_progress
+from void_client.cli.progress_stream import add_progress_argument, run_command, warn
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import next_version
 from void_client.presets import PRESET_KEYS, PRESETS, Preset, apply_preset
 from void_client.prompt_advice import prompt_warning
 from void_client.reference import parse_references
-from void_client.sequence import SequencePattern, SequenceRef, format_ranges, parse_range
+from void_client.sequence import (
+    SequencePattern,
+    SequenceRef,
+    expand_view,
+    format_ranges,
+    has_view_token,
+    parse_range,
+    scan_views,
+    split_at_view,
+    split_channel,
+)
 from void_client.sequence_job import RemoveRequest, SequenceJob, remove_sequence
 from void_client.session import JobReport
+from void_client.stereo_job import first_view_request, pattern_views
 from void_client.windows import Window, plan_windows, valid_length_at_most
 
 log = logging.getLogger(__name__)
@@ -89,6 +105,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also write the matte the composite used here: out = plate * (1 - matte) + fill",
     )
     p.add_argument(
+        "--grade-layers",
+        action="store_true",
+        help="also write fill and matte inside each --out EXR: channels fill.R/G/B/A and "
+        "matte.A (float) beside the plate's, or parts 'fill' and 'matte' of a multi-part "
+        "plate (default: off; works with or without --fill-out/--matte-out)",
+    )
+    p.add_argument(
         "--range",
         dest="frame_range",
         default="",
@@ -117,6 +140,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"{PREVIEW_VOID_STEPS} steps, pass 1 only) and write them beside --out as "
         "<name>_preview.####.exr, replacing earlier previews of those frames",
     )
+    add_progress_argument(p)
     add_job_settings(p)
 
 
@@ -177,6 +201,14 @@ def add_job_settings(p: argparse.ArgumentParser) -> None:
         "--fast",
         action="store_true",
         help="void engine: step caching, faster with a small deviation (default: the reference's output)",
+    )
+    p.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an engine option (void: steps=12, pass2_steps=20); a preset's win over it; "
+        "repeatable (hosts pass their quality knob this way)",
     )
     p.add_argument(
         "--ocio-config",
@@ -262,11 +294,30 @@ def _flag_settings(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "pass2": args.pass2,
         "restore_detail": args.restore_detail,
-        **({"engine_options": {"fast": True}} if getattr(args, "fast", False) else {}),
+        **_engine_options(args),
         # Left out when empty, so what the plate file says about itself (e.g. sRGB PNG) stands.
         **({"ocio_config": args.ocio_config} if args.ocio_config else {}),
         **({"colourspace": args.colourspace} if args.colourspace else {}),
     }
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    """``{"engine_options": ...}`` from ``--engine-option KEY=VALUE`` (VALUE read as JSON when it
+    is JSON: 12, true) and ``--fast``; empty when neither is given."""
+    options: dict = {}
+    for item in getattr(args, "engine_option", None) or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise VoidError(
+                ErrorCode.BAD_SPEC, f"--engine-option {item!r}: write KEY=VALUE", "engine_options"
+            )
+        try:
+            options[key.strip()] = json.loads(text)
+        except ValueError:
+            options[key.strip()] = text
+    if getattr(args, "fast", False):
+        options["fast"] = True
+    return {"engine_options": options} if options else {}
 
 
 def request_from_args(args: argparse.Namespace) -> RemoveRequest:
@@ -287,6 +338,7 @@ def request_from_args(args: argparse.Namespace) -> RemoveRequest:
         out_layer=getattr(args, "out_layer", ""),
         fill_out=getattr(args, "fill_out", ""),
         matte_out=getattr(args, "matte_out", ""),
+        grade_layers=getattr(args, "grade_layers", False),
     )
 
 
@@ -295,7 +347,19 @@ def attach_command(job: str, req: RemoveRequest) -> str:
     parts = ["void-remove", "attach", job, "--plate", req.plate, "--remove", req.remove]
     if req.affected:
         parts += ["--affected", req.affected]
-    parts += ["--out", req.out, "--endpoint", req.endpoint]
+    parts += ["--out", req.out]
+    # Where the detached job's fill and matte go: attach writes them (void_client.layer_outputs).
+    parts += [
+        x
+        for f, v in (("--fill-out", req.fill_out), ("--matte-out", req.matte_out))
+        if v
+        for x in (f, v)
+    ]
+    parts += ["--grade-layers"] if req.grade_layers else []
+    # A stereo run's attach id names every view's job; these say how its mattes and output go.
+    for flag, value in (("--matte-view", req.matte_view), ("--out-layer", req.out_layer)):
+        parts += [flag, value] if value else []
+    parts += ["--endpoint", req.endpoint]
     return shlex.join(parts)
 
 
@@ -350,7 +414,7 @@ def run_job(
 
     with ctrl_c_cancels() as cancel:
         try:
-            with job_progress(total) as on_event:
+            with job_progress(total, out=req.out) as on_event:
                 report = remove_sequence(
                     req, on_event, cancel, attach=attach, on_submit=submitted, detach=detach
                 )
@@ -401,13 +465,15 @@ def parse_preview(text: str) -> list[int]:
 
 
 def preview_pattern(out: str) -> str:
-    """``/o/clean.####.exr`` → ``/o/clean_preview.####.exr`` (beside the output)."""
+    """``/o/clean.####.exr`` → ``/o/clean_preview.####.exr`` (beside the output); a view token
+    is kept, after the name as for --version-up: ``clean.%V.`` → ``clean_preview.%V.``."""
     pat = SequencePattern.parse(out)
-    stem = pat.prefix.rstrip("._-")
-    sep = pat.prefix[len(stem) :]
-    if not os.path.basename(stem):  # "/o/.####.exr" or "/o/####.exr": no name to extend
-        stem = os.path.join(stem, "clean") if stem else "clean"
-    return f"{stem}_preview{sep}{'#' * pat.padding}{pat.suffix}"
+    folder, base = os.path.split(pat.prefix)
+    name, view_part = split_at_view(base)
+    stem = name.rstrip("._-")
+    sep = name[len(stem) :]
+    stem = stem or "clean"  # "/o/.####.exr" or "/o/####.exr": no name to extend
+    return os.path.join(folder, f"{stem}_preview{sep}{view_part}{'#' * pat.padding}{pat.suffix}")
 
 
 def covering_windows(
@@ -455,7 +521,8 @@ def preview_requests(
     """The jobs a preview of frames ``wanted`` runs (``--preview`` and the panel's "Preview
     frame"): the shot's frames, the covering windows, and per merged span its frames and a
     request at fast settings writing only ``wanted`` to ``<name>_preview.####.exr``."""
-    shot = SequenceJob(req).frames  # every check of a full run (and its "did you mean")
+    # Every check of a full run (and its "did you mean"); a %V plate's first view's frames.
+    shot = SequenceJob(first_view_request(req)).frames
     outside = [f for f in wanted if f not in shot]
     if outside:
         raise VoidError(
@@ -472,16 +539,15 @@ def preview_requests(
     parts = []
     for start, stop in preview_spans(windows):
         frames = shot[start:stop]
-        part = RemoveRequest(
-            plate=req.plate,
-            remove=req.remove,
-            affected=req.affected,
+        # The run's request otherwise (stereo: --view, --matte-view, --out-layer kept).
+        part = dataclasses.replace(
+            req,
             out=out,
             frame_range=(frames[0], frames[-1]),
             settings=settings,
-            endpoint=req.endpoint,
-            autostart=req.autostart,
             overwrite=True,  # a preview replaces earlier previews of its frames
+            fill_out=preview_pattern(req.fill_out) if req.fill_out else "",
+            matte_out=preview_pattern(req.matte_out) if req.matte_out else "",
             references={f: p for f, p in req.references.items() if frames[0] <= f <= frames[-1]},
             keep=tuple(f for f in wanted if frames[0] <= f <= frames[-1]),
         )
@@ -494,7 +560,6 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
     wanted = parse_preview(args.preview)
     shot, windows, parts = preview_requests(req, wanted)
     settings = parts[0][1].settings
-    out = preview_pattern(req.out)
     mode = (
         f"void fast mode: {PREVIEW_VOID_STEPS} steps, pass 1 only"
         if settings.get("engine") == "void"
@@ -507,37 +572,38 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
         file=sys.stderr,
     )
     status = 0
-    for frames, part in parts:
-        status = max(status, run_job(part, len(frames)))
+    for _frames, part in parts:
+        status = max(status, run_job(part, shot_length(part)))  # x views for a %V plate
         if status == EXIT_INTERRUPTED:
             return status
-    shown = SequencePattern.parse(out)
+    shown = [
+        SequencePattern.parse(expand_view(preview_pattern(p), view))
+        for p in (req.out, req.fill_out, req.matte_out)
+        if p
+        for view in (scan_views(preview_pattern(p)) if has_view_token(p) else [""])
+    ]
     print(
         "void-remove: preview written: "
-        + ", ".join(shown.path(f) for f in wanted if os.path.exists(shown.path(f))),
+        + ", ".join(s.path(f) for s in shown for f in wanted if os.path.exists(s.path(f))),
         file=sys.stderr,
     )
     return status
 
 
 def main(args: argparse.Namespace) -> int:
+    # --progress bar|jsonl|none; SIGTERM acts as Ctrl-C (void_client.cli.progress_stream).
+    return run_command(args, _main)
+
+
+def _main(args: argparse.Namespace) -> int:
     req = request_from_args(args)
     no_prompt = prompt_warning(args.engine, args.prompt, "--prompt")
     if no_prompt:
-        print(f"void-remove: {no_prompt}", file=sys.stderr)
+        warn(no_prompt)
     if req.references and req.settings.get("engine") == "void":
-        print(
-            "void-remove: warning: the void engine ignores --reference (only propagate uses "
-            "reference frames; see docs/void-engine.md)",
-            file=sys.stderr,
-        )
-    layers = [f for f, v in (("--fill-out", req.fill_out), ("--matte-out", req.matte_out)) if v]
-    if layers and (args.preview or args.detach):
-        raise VoidError(
-            ErrorCode.BAD_SPEC,
-            f"{'/'.join(layers)} are written by a full run in the foreground; drop them with "
-            f"{'--preview' if args.preview else '--detach'}",
-            "fill_out",
+        warn(
+            "warning: the void engine ignores --reference (only propagate uses "
+            "reference frames; see docs/void-engine.md)"
         )
     if args.preview:
         return run_preview(args, req)  # beside --out itself: previews are not versioned
@@ -550,20 +616,33 @@ def main(args: argparse.Namespace) -> int:
 
     def done(report: JobReport) -> None:
         print(
-            f"job {report.job}: wrote {len(report.frames_written)} frames to {req.out} in "
-            f"{report.seconds:.1f} s ({report.windows} windows, {report.cached_windows} from cache)",
+            f"job {report.job}: wrote {len(report.frames_written)} frames to "
+            f"{written_to(req)} in {report.seconds:.1f} s ({report.windows} windows, {report.cached_windows} from cache)",
             file=sys.stderr,
         )
 
     return run_job(req, total or None, detach=args.detach, done=done)
 
 
+def written_to(req: RemoveRequest) -> str:
+    """``out`` and where its fill and matte went, for the closing line of run and attach."""
+    extra = [f"{layer} {p}" for layer, p in (("fill", req.fill_out), ("matte", req.matte_out)) if p]
+    extra += ["fill and matte as layers inside"] if req.grade_layers else []
+    return f"{req.out} ({'; '.join(extra)})" if extra else req.out
+
+
 def shot_length(req: RemoveRequest) -> int:
-    """Frames the job will have: the range, else the plate frames on disk (0 if unreadable:
-    the job's own checks then say why)."""
+    """Output files the run writes, what the bar and the jsonl stream's ``written`` count: the
+    frames (the range, else the plate frames on disk) times the views of a ``%V`` plate (a file
+    per view and frame; a stereo file holds every view in one file a frame). 0 if unreadable:
+    the job's own checks then say why."""
+    views = 1
+    with contextlib.suppress(VoidError):
+        if has_view_token(split_channel(req.plate)[0]):
+            views = len(pattern_views(req))
     if req.frame_range:
-        return req.frame_range[1] - req.frame_range[0] + 1
+        return (req.frame_range[1] - req.frame_range[0] + 1) * views
     try:
-        return len(SequenceRef.parse(req.plate).pattern.scan())
+        return len(SequenceRef.parse(first_view_request(req).plate).pattern.scan()) * views
     except VoidError:
         return 0
