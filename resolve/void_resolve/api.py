@@ -33,7 +33,11 @@ from void_resolve.rollback import progress_bar
 from void_resolve.settings import (
     CUSTOM_PRESET,
     OVERWRITE_LABEL,
+    PLATE_PART_HINT,
+    PLATE_PART_TIP,
     PRESET_TIP,
+    VIEW_HINT,
+    VIEW_TIP,
     form_note,
     preset_pass2,
     uimanager_allowed,
@@ -388,7 +392,8 @@ class ResolveAPI:
 
 class Dialog:
     """Resolve's own window (UIManager): range, matte, preset, engine, prompt with the
-    missing-prompt warning, pass 2, overwrite, Run/Cancel, progress.
+    missing-prompt warning, pass 2, overwrite, plate part and view (issue 21), Panel…/Run/Cancel,
+    progress.
 
     UIManager has no progress widget, so progress is a text bar in a label.
     """
@@ -408,7 +413,7 @@ class Dialog:
             )
 
         self.window = self.dispatcher.AddWindow(
-            {"ID": self.WINDOW_ID, "WindowTitle": title, "Geometry": [200, 200, 520, 300]},
+            {"ID": self.WINDOW_ID, "WindowTitle": title, "Geometry": [200, 200, 520, 360]},
             ui.VGroup(
                 {"Spacing": 6},
                 [
@@ -435,11 +440,29 @@ class Dialog:
                         }
                     ),
                     ui.CheckBox({"ID": "overwrite", "Text": OVERWRITE_LABEL, "Weight": 0}),
+                    row(
+                        "Plate part",
+                        ui.LineEdit(
+                            {
+                                "ID": "plate_part",
+                                "PlaceholderText": PLATE_PART_HINT,
+                                "ToolTip": PLATE_PART_TIP,
+                            }
+                        ),
+                    ),
+                    row(
+                        "View",
+                        ui.LineEdit(
+                            {"ID": "view", "PlaceholderText": VIEW_HINT, "ToolTip": VIEW_TIP}
+                        ),
+                    ),
                     ui.Label({"ID": "progress", "Text": "", "Weight": 0}),
                     ui.Label({"ID": "status", "Text": "", "WordWrap": True}),
                     ui.HGroup(
                         {"Weight": 0},
                         [
+                            # void-remove panel in its own process (void_resolve.panel_launch)
+                            ui.Button({"ID": "panel", "Text": "Panel…", "Weight": 0}),
                             ui.Button({"ID": "run", "Text": "Run"}),
                             ui.Button({"ID": "cancel", "Text": "Cancel"}),
                         ],
@@ -462,6 +485,8 @@ class Dialog:
             "pass2": bool(self.items["pass2"].Checked),
             "overwrite": bool(self.items["overwrite"].Checked),
             "preset": self.preset_name(),
+            "plate_part": str(self.items["plate_part"].Text or ""),
+            "view": str(self.items["view"].Text or ""),
         }
 
     def preset_name(self) -> str:
@@ -496,6 +521,8 @@ class Dialog:
         self.items["prompt"].Text = str(values["prompt"])
         self.items["pass2"].Checked = bool(values["pass2"])
         self.items["overwrite"].Checked = bool(values.get("overwrite", False))
+        self.items["plate_part"].Text = str(values.get("plate_part") or "")
+        self.items["view"].Text = str(values.get("view") or "")
         presets = self.choices.get("preset") or [CUSTOM_PRESET]
         preset = str(values.get("preset", CUSTOM_PRESET))
         self.items["preset"].CurrentIndex = presets.index(preset) if preset in presets else 0
@@ -515,9 +542,17 @@ class Dialog:
         on_cancel: Callable[[], None],
         on_tick: Callable[[], None],
         on_close: Callable[[], None],
+        on_panel: Callable[[], str] | None = None,
     ) -> None:
-        """Show the window and block in Resolve's event loop until it is closed."""
+        """Show the window and block in Resolve's event loop until it is closed. ``on_panel``
+        (the Panel… button) returns the line to show in the status."""
         self.window.On.run.Clicked = lambda ev: on_run()
+        if on_panel is not None:
+
+            def panel_clicked(ev: Any) -> None:
+                self.items["status"].Text = on_panel()
+
+            self.window.On.panel.Clicked = panel_clicked
         self.window.On.cancel.Clicked = lambda ev: on_cancel()
         self.window.On[self.WINDOW_ID].Close = lambda ev: on_close()
         self.window.On.engine.CurrentIndexChanged = self.refresh_note

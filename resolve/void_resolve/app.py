@@ -21,6 +21,7 @@ from typing import Any
 
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
+from void_resolve.panel_launch import panel_clicked
 from void_resolve.records import ResolveError
 from void_resolve.settings import (
     ENGINES,
@@ -110,6 +111,7 @@ def main(
 def run_dialog(
     api: ResolveAPI, make_flow: Callable[[dict], RemoveFlow], initial: ResolveSettings | None = None
 ) -> int:
+    initial = initial or ResolveSettings()
     choices = {
         "range": [RANGE_LABELS[m] for m in RANGE_MODES],
         "matte": [MATTE_LABELS[m] for m in MATTE_MODES],
@@ -118,14 +120,20 @@ def run_dialog(
     }
     dialog = api.dialog("VOID Remove", choices)
     controller = FlowController(dialog, make_flow)
-    dialog.set_values(form_values(initial or ResolveSettings()))
+    dialog.set_values(form_values(initial))
     dialog.set_running(False)
 
     def on_close() -> None:
         controller.closing()
         dialog.close()
 
-    dialog.run(controller.run_clicked, controller.cancel_clicked, controller.tick, on_close)
+    def on_panel() -> str:
+        # The full panel as its own `void-remove panel` process: the client never loads here.
+        return panel_clicked(initial.endpoint)[1]
+
+    dialog.run(
+        controller.run_clicked, controller.cancel_clicked, controller.tick, on_close, on_panel
+    )
     return 0
 
 

@@ -1,12 +1,14 @@
 """DaVinci Resolve: the VOID Remove window in Qt, used when Resolve's Python can import PySide6.
 
 The same controls as Resolve's own UIManager dialog (range, matte, preset, engine, prompt with
-the missing-prompt warning, pass 2, overwrite, Run/Cancel, progress), driven by the same :class:`~void_resolve.flow.FlowController`, so the two
-windows behave alike. A ``QTimer`` steps the flow, so the window never blocks. When the panel
-(:mod:`void_client.panel`: daemon status, job log and history with re-attach) imports, a
-Panel button opens it.
+the missing-prompt warning, pass 2, overwrite, plate part and view, Panel…/Run/Cancel, progress),
+driven by the same :class:`~void_resolve.flow.FlowController`, so the two windows behave alike.
+A ``QTimer`` steps the flow, so the window never blocks. The Panel… button starts the full panel
+(daemon status, job log and history with re-attach) as its own ``void-remove panel`` process
+(:mod:`void_resolve.panel_launch`), as Resolve's dialog does: this window never imports the
+client, inside Resolve or out (docs/architecture.md, "Host isolation").
 
-Imported only when a Qt window is wanted: importing it loads Qt.
+Imported only when a Qt window is wanted: importing it loads Qt (PySide6, else PySide2).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 
 from void_resolve.client_tables import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
+from void_resolve.panel_launch import PANEL_LABEL, PANEL_TIP, panel_clicked
 from void_resolve.settings import (
     CUSTOM_PRESET,
     ENGINES,
@@ -23,32 +26,26 @@ from void_resolve.settings import (
     MATTE_MODES,
     OVERWRITE_LABEL,
     OVERWRITE_TIP,
+    PLATE_PART_HINT,
+    PLATE_PART_TIP,
     PRESET_CHOICES,
     PRESET_TIP,
     RANGE_LABELS,
     RANGE_MODES,
+    VIEW_HINT,
+    VIEW_TIP,
     form_note,
     preset_pass2,
 )
 
-try:  # the panel's shim picks PySide6 or PySide2 the way the host needs
-    from void_client.panel.qt import QtCore, QtWidgets
-except ImportError:
+try:
     from PySide6 import QtCore, QtWidgets
+except ImportError:  # a Resolve whose Python has the Qt 5 binding
+    from PySide2 import QtCore, QtWidgets  # type: ignore[no-redef]
 
 log = logging.getLogger(__name__)
 
 TICK_MS = 100
-
-
-def panel_opener() -> Callable[..., object] | None:
-    """``void_client.panel.show_panel`` when the panel imports here, else None."""
-    try:
-        from void_client.panel import show_panel
-    except Exception as exc:  # noqa: BLE001 - any failure just means no panel button
-        log.info("the VOID Remove panel is not available: %s", exc)
-        return None
-    return show_panel
 
 
 class RemoveWindow(QtWidgets.QWidget):
@@ -61,6 +58,7 @@ class RemoveWindow(QtWidgets.QWidget):
         super().__init__(parent)
         self.setWindowTitle("VOID Remove")
         self.endpoint = endpoint
+        #: The last ``void-remove panel`` process the Panel… button started.
         self.panel: object | None = None
         self.range = QtWidgets.QComboBox()
         self.range.addItems([RANGE_LABELS[m] for m in RANGE_MODES])
@@ -81,6 +79,13 @@ class RemoveWindow(QtWidgets.QWidget):
         self.pass2 = QtWidgets.QCheckBox("Pass 2 (warped-noise refinement, void engine)")
         self.overwrite = QtWidgets.QCheckBox(OVERWRITE_LABEL)
         self.overwrite.setToolTip(OVERWRITE_TIP)
+        # Issue 21: passed to the worker unchanged (--plate PATTERN:part/, --view).
+        self.plate_part = QtWidgets.QLineEdit()
+        self.plate_part.setPlaceholderText(PLATE_PART_HINT)
+        self.plate_part.setToolTip(PLATE_PART_TIP)
+        self.view = QtWidgets.QLineEdit()
+        self.view.setPlaceholderText(VIEW_HINT)
+        self.view.setToolTip(VIEW_TIP)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QtWidgets.QLabel("")
@@ -97,13 +102,13 @@ class RemoveWindow(QtWidgets.QWidget):
         form.addRow("", self.note)
         form.addRow("", self.pass2)
         form.addRow("", self.overwrite)
+        form.addRow("Plate part", self.plate_part)
+        form.addRow("View", self.view)
         buttons = QtWidgets.QHBoxLayout()
-        self._show_panel = panel_opener()
-        if self._show_panel is not None:
-            self.panel_button = QtWidgets.QPushButton("Panel…")
-            self.panel_button.setToolTip("the daemon's status, the job log and history (re-attach)")
-            self.panel_button.clicked.connect(self.open_panel)
-            buttons.addWidget(self.panel_button)
+        self.panel_button = QtWidgets.QPushButton(PANEL_LABEL)
+        self.panel_button.setToolTip(PANEL_TIP)
+        self.panel_button.clicked.connect(self.open_panel)
+        buttons.addWidget(self.panel_button)
         buttons.addStretch(1)
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
@@ -128,8 +133,8 @@ class RemoveWindow(QtWidgets.QWidget):
         self.timer.start()
 
     def open_panel(self) -> None:
-        if self._show_panel is not None:
-            self.panel = self._show_panel(self.endpoint, block=False)
+        self.panel, message = panel_clicked(self.endpoint)
+        self.status.setText(message)
 
     def refresh_note(self, *_: object) -> None:
         text = form_note(self.values())
@@ -155,6 +160,8 @@ class RemoveWindow(QtWidgets.QWidget):
         self.preset.setCurrentText(str(values.get("preset", CUSTOM_PRESET)))
         self.pass2.setChecked(bool(values["pass2"]))
         self.overwrite.setChecked(bool(values.get("overwrite", False)))
+        self.plate_part.setText(str(values.get("plate_part") or ""))
+        self.view.setText(str(values.get("view") or ""))
         self.refresh_note()
 
     # ------------------------------------------------------------------ FlowView
@@ -167,6 +174,8 @@ class RemoveWindow(QtWidgets.QWidget):
             "pass2": self.pass2.isChecked(),
             "overwrite": self.overwrite.isChecked(),
             "preset": self.preset.currentText(),
+            "plate_part": self.plate_part.text(),
+            "view": self.view.text(),
         }
 
     def show_progress(self, fraction: float, message: str) -> None:
@@ -183,6 +192,8 @@ class RemoveWindow(QtWidgets.QWidget):
             self.prompt,
             self.pass2,
             self.overwrite,
+            self.plate_part,
+            self.view,
         ):
             w.setEnabled(not running)
         self.cancel_button.setText("Cancel" if running else "Close")

@@ -45,6 +45,15 @@ MATTE_LABELS = {
 #: needs its own comp render, which no real Resolve has verified yet: it is chosen, not assumed.
 DEFAULT_MATTE = "track"
 ENGINES = ("propagate", "void")
+#: The plate part and view fields (issue 21), the same words in every window. Both go to
+#: ``void-remove run`` unchanged: ``--plate PATTERN:part/`` and ``--view``.
+PLATE_PART_HINT = "first part (a multi-part plate's part name)"
+PLATE_PART_TIP = (
+    "A multi-part EXR plate: the part holding the image (void-remove run --plate PATTERN:part/). "
+    "Empty: the first part, which is all Resolve's own render has."
+)
+VIEW_HINT = "every view (stereo: left, right)"
+VIEW_TIP = "A stereo plate: the one view to clean (void-remove run --view). Empty: every view."
 #: The overwrite checkbox, the same words in every window.
 OVERWRITE_LABEL = "Overwrite the latest clean plate (else write the next _v### version)"
 OVERWRITE_TIP = (
@@ -268,6 +277,8 @@ def form_values(settings: ResolveSettings) -> dict:
         "pass2": bool(settings.pass2),
         "overwrite": bool(settings.overwrite),
         "preset": settings.preset,
+        "plate_part": settings.plate_part,
+        "view": settings.view,
     }
 
 
@@ -275,7 +286,7 @@ def settings_from_form(
     values: Mapping[str, Any], base: ResolveSettings | None = None
 ) -> ResolveSettings:
     """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``,
-    ``overwrite``, ``preset``) → settings.
+    ``overwrite``, ``preset``, ``plate_part``, ``view``) → settings.
 
     ``range`` and ``matte`` may be a mode key, its label, or its index in the mode list, so
     every UI toolkit can hand over what its combo box gives most easily.
@@ -303,6 +314,11 @@ def settings_from_form(
         s.pass2 = bool(values["pass2"])
     if "overwrite" in values:
         s.overwrite = bool(values["overwrite"])
+    # Issue 21: passed to the worker as typed (validate() refuses a part name with / or :).
+    if "plate_part" in values:
+        s.plate_part = str(values["plate_part"] or "").strip()
+    if "view" in values:
+        s.view = str(values["view"] or "").strip()
     if values.get("preset"):
         # Last: the preset decides its fields, as it does everywhere (the windows keep the pass 2
         # box in step with it and switch to custom when the box is changed by hand).

@@ -233,3 +233,27 @@ def test_the_copied_client_tables_match_the_client() -> None:
             assert settings.prompt_warning(engine, prompt, field) == prompt_warning(
                 engine, prompt, field
             )
+
+
+def test_the_import_contract_names_every_module_resolve_loads() -> None:
+    """pyproject's import-linter contract for Resolve's runtime modules (no client, no numpy,
+    zmq or OpenImageIO) lists its modules by name: a new module must join it, and only the
+    installer (which runs in void-remove's own environment) stays out."""
+    import pkgutil
+
+    import tomllib
+
+    import void_resolve
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    [contract] = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["name"].startswith("Resolve's runtime modules")
+    ]
+    modules = {"void_resolve." + m.name for m in pkgutil.iter_modules(void_resolve.__path__)}
+    assert set(contract["source_modules"]) == modules - {"void_resolve.installer"}
+    assert {"void_client", "void_daemon", "numpy", "zmq", "OpenImageIO"} <= set(
+        contract["forbidden_modules"]
+    )

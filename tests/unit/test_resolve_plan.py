@@ -374,6 +374,23 @@ def test_part_and_view_choices_go_to_the_worker_unchanged() -> None:
         settings.ResolveSettings(plate_part="a/b").validate()
 
 
+def test_part_and_view_are_form_values_and_persist(tmp_path) -> None:
+    """Both windows show plate part and view (issue 21); what the artist types (trimmed) is
+    what the worker gets, and the next run's window starts from it."""
+    s = settings.settings_from_form({"plate_part": " beauty ", "view": " right "})
+    assert (s.plate_part, s.view) == ("beauty", "right")
+    form = settings.form_values(s)
+    assert (form["plate_part"], form["view"]) == ("beauty", "right")
+    settings.save_settings(s, tmp_path / "s.json")
+    again = settings.load_settings(tmp_path / "s.json")
+    assert (again.plate_part, again.view) == ("beauty", "right")
+    # Emptied in the window: back to the first part and every view.
+    cleared = settings.settings_from_form({"plate_part": "", "view": ""}, again)
+    assert cleared.plate_ref("p.#.exr") == "p.#.exr" and "--view" not in cleared.cli_args()
+    with pytest.raises(ResolveError, match="plate_part is a part name"):
+        settings.settings_from_form({"plate_part": "beauty:rgba"})
+
+
 def test_overwrite_is_a_form_value_and_persists(tmp_path) -> None:
     assert settings.ResolveSettings().overwrite is False  # versioning up is the default
     s = settings.settings_from_form({"overwrite": True})

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from void_client import plugins
 from void_client.errors import VoidError
@@ -51,8 +52,52 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class JsonlUsageParser(argparse.ArgumentParser):
+    """argparse's parser for a command line that asked for ``--progress jsonl``: a usage error
+    (unknown option, bad value, missing argument) also ends the stream with ``start`` and a
+    ``failed`` event (code ``bad_spec``), so a host reading stdout learns why rather than
+    seeing an empty stream (docs/protocol.md, "Progress stream (jsonl)"). argparse's usage and
+    message still go to stderr, and the exit status stays 2. Sub-parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        from void_client.cli.progress_stream import JsonlStream
+        from void_client.errors import ErrorCode
+
+        JsonlStream(sys.stdout).failed(
+            ErrorCode.BAD_SPEC.value,
+            f"{self.prog}: {message} (see '{self.prog} --help')",
+            usage_error_field(message),
+        )
+        super().error(message)
+
+
+def wants_jsonl(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for ``--progress jsonl`` (or ``--progress=jsonl``), before ``--``."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return False
+        if arg == "--progress=jsonl" or (arg == "--progress" and argv[i + 1 : i + 2] == ["jsonl"]):
+            return True
+    return False
+
+
+def usage_error_field(message: str) -> str:
+    """The option an argparse message names, without dashes ("" when it names none):
+    ``argument --seed: ...`` → ``seed``; ``unrecognized arguments: --bogus 3`` → ``bogus``;
+    ``the following arguments are required: --remove, --out`` → ``remove``."""
+    if message.startswith("argument ") and ":" in message:
+        names = message[len("argument ") : message.index(":")].split("/")
+        return max(names, key=len).lstrip("-")
+    for lead in ("unrecognized arguments:", "the following arguments are required:"):
+        if message.startswith(lead):
+            words = message[len(lead) :].replace(",", " ").split()
+            return words[0].lstrip("-") if words else ""
+    return ""
+
+
+def build_parser(jsonl_errors: bool = False) -> argparse.ArgumentParser:
+    parser_class = JsonlUsageParser if jsonl_errors else argparse.ArgumentParser
+    parser = parser_class(
         prog="void-remove",
         description="VOID Remove: video object and interaction removal.",
         formatter_class=HelpFormatter,
@@ -82,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(jsonl_errors=wants_jsonl(argv)).parse_args(argv)
     if getattr(args, "_plugin", ""):
         # The plugin parses everything after its name itself (its --help included).
         at = argv.index(args._plugin)
