@@ -1,8 +1,10 @@
 """Screenshots of the VOID Remove panel for docs/panel.md, rendered offscreen.
 
-Starts a real daemon on a free loopback port, writes the generated demo shot, runs a real job
-through the panel's Run action, cancels a second one, and grabs the panel (``QWidget.grab()``)
-at the interesting moments:
+Starts a real daemon on a free loopback port, writes the generated demo shot, previews the
+mattes before Run, fills in a reference frame, runs **Suggest…** (the real ``void-remove
+suggest-affected`` subprocess) for the affected matte, runs a real job through the panel's Run
+action, cancels a second one, and grabs the panel (``QWidget.grab()``) at the interesting
+moments:
 
     python bench/panel_screenshots.py            # -> docs/images/panel-*.png
 
@@ -13,6 +15,7 @@ Qt's offscreen platform unless ``QT_QPA_PLATFORM`` says otherwise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import socket
@@ -93,8 +96,24 @@ def main() -> int:
     def save(widget, name: str) -> None:
         settle()
         path = out_dir / name
-        widget.grab().save(str(path))
+        # Quality 0 is zlib's strongest level for PNG: same pixels, smaller files in the repo.
+        if not widget.grab().save(str(path), "PNG", 0):
+            raise SystemExit(f"could not write {path}")
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    def show_form_frame(frame: int, what: str) -> None:
+        """Preview the Job tab's sequences (as the panel does once typing pauses) and hold the
+        viewer on ``frame`` once its coverage scan is done and the frame is loaded."""
+        settle(0.6)  # the form's 300 ms debounce fires first, so it cannot reset the frame later
+        if not panel.preview_form():
+            raise SystemExit(f"the panel cannot preview {what}: {panel.viewer.empty_note}")
+        pump(lambda: not panel.viewer.scanning, 60, f"the coverage of {what}")
+        panel.viewer.set_frame(frame)
+        pump(
+            lambda: panel.viewer.frame() == frame and panel.viewer.current_preview() is not None,
+            20,
+            f"frame {frame} of {what}",
+        )
 
     try:
         deadline = time.monotonic() + 60
@@ -142,18 +161,54 @@ def main() -> int:
         panel.job_form.apply_preset("final")
         panel.job_form.preset_combo.setCurrentText("final")
         panel.job_form.remove_edit.setText(str(gaps))
-        assert panel.preview_form()
-        pump(lambda: not panel.viewer.scanning and bool(panel.viewer.warnings), 60, "coverage")
-        panel.viewer.set_frame(shot.frames[len(shot.frames) // 2])
-        pump(lambda: panel.viewer.current_preview() is not None, 20, "the frame")
+        mid = shot.frames[len(shot.frames) // 2]
+        show_form_frame(mid, "the mattes with a gap")
+        if not panel.viewer.warnings:
+            raise SystemExit("no matte warning for the blanked frames")
         panel.tabs.setCurrentIndex(0)
         save(panel, "panel-preview.png")
-        panel.set_request(req)
+
+        # 0c. The Job tab with a reference frame row (here the shot's true clean frame, as if
+        # painted) and the affected matte left empty, next to its Suggest… button.
+        ref_frame = shot.frames[len(shot.frames) // 4]
+        ref_path = work / "paint" / f"clean.{ref_frame}.exr"
+        ref_path.parent.mkdir()
+        write_image(
+            str(ref_path),
+            shot.truth[shot.frames.index(ref_frame)].astype("float16"),
+            channels=["R", "G", "B"],
+        )
+        panel.set_request(dataclasses.replace(req, affected=""))
+        panel.job_form.apply_preset("final")
+        panel.job_form.add_reference(ref_frame, str(ref_path))
+        if panel.job_form.references() != {ref_frame: str(ref_path)}:
+            raise SystemExit(f"the reference row reads {panel.job_form.references()}")
+        show_form_frame(mid, "the mattes without an affected matte")
+        panel.tabs.setCurrentIndex(0)
+        save(panel, "panel-job.png")
+
+        # 0d. Suggest…: the real `void-remove suggest-affected` on a worker thread; the proposal
+        # lands beside the output, fills the Affected field and shows in the overlay.
+        suggested: list[str] = []
+        failed: list[str] = []
+        panel.affected_suggested.connect(suggested.append)
+        panel.suggest_failed.connect(failed.append)
+        assert panel.suggest_affected()
+        pump(lambda: bool(suggested or failed), 300, "the affected matte proposal")
+        if failed:
+            raise SystemExit(f"Suggest affected matte failed: {failed[0]}")
+        if panel.job_form.affected_edit.text() != suggested[0]:
+            raise SystemExit("the proposal is not in the Affected field")
+        show_form_frame(mid, "the proposed affected matte")
+        panel.viewer.set_mode(ViewMode.OVERLAY)
+        panel.tabs.setCurrentWidget(panel.log_view)
+        save(panel, "panel-suggest.png")
+        panel.set_request(req)  # no reference, the test shot's affected matte
+        settle(0.6)  # let the form's debounced preview pass before the next steps
 
         # 0b. Preview frame: only the window covering the viewer's frame, fast settings, into
         # clean_preview.####.exr, shown in the Result view.
-        assert panel.preview_form()
-        panel.viewer.set_frame(shot.frames[len(shot.frames) // 2])
+        show_form_frame(mid, "the shot")
         assert panel.preview_frame()
         pump(lambda: not panel.is_busy(), 120, "the preview")
         pump(
