@@ -8,10 +8,13 @@
 * :mod:`void_nuke.installer` is ``void-remove install nuke``;
 * :func:`selftest` (:mod:`void_nuke.self_test`) checks every host call inside a real Nuke.
 
-The run itself (settings, fingerprint, plan, progress) is host-agnostic and lives in
-:mod:`void_client.node_job`. Importing this package touches nothing in Nuke; ``void-remove
-install nuke`` puts this package's folder on Nuke's ``sys.path`` and ``nuke_path/`` on its
-plugin path.
+Every module Nuke imports (all but :mod:`~void_nuke.gizmo_writer` and
+:mod:`~void_nuke.installer`, which run in void-remove's own environment) needs only the standard
+library, ``nuke`` and :mod:`void_hostlink` (docs/nuke.md, "Host isolation"): settings,
+fingerprint, run folder and status line are ``void_hostlink.node_*``, and the run itself is a
+``void-remove run ... --progress jsonl`` process. Importing this package touches nothing in
+Nuke; ``void-remove install nuke`` copies it and void_hostlink into a host-only folder on Nuke's
+``sys.path`` and puts ``nuke_path/`` on its plugin path.
 """
 
 from __future__ import annotations

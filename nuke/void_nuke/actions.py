@@ -1,18 +1,24 @@
 """What the VOID Remove node does in Nuke: its buttons, its callbacks, and the batch entry point.
 
-Glue: decisions live in :mod:`void_client.node_job` (settings, range, fingerprint, plan, run
-state, the run itself as :class:`~void_client.node_job.NodeRun`, farm submission) and
+Standard library only (docs/nuke.md, "Host isolation", issue 16 finding 8): the run itself is
+``void-remove run ... --progress jsonl`` in its own process and virtual environment, driven
+through :class:`void_hostlink.VoidRemoveProcess`, the same client code path the CLI and the farm
+use. Decisions live in the stdlib-only :mod:`void_hostlink.node_settings` (knob values, range),
+:mod:`void_hostlink.node_fingerprint`, :mod:`void_hostlink.node_plan` (run folder, command
+lines, ``run.json``) and :mod:`void_hostlink.node_status` (the status line), and
 :mod:`void_nuke.node_spec` (knob names, internal nodes, export recipe); every Nuke call goes
 through :mod:`void_nuke.host`. ``nuke_path/init.py`` and ``menu.py`` reach this module through
 :mod:`void_nuke.startup`, ``nuke_path/void_remove_batch.py`` through :func:`batch_main`.
 
-In the GUI a run exports plate and mattes with temporary Writes executed in the main thread under a
-``ProgressTask`` (Nuke is busy for the export: ``nuke.execute`` runs on the main thread; the
-progress window is only for the export), then runs the job on a worker thread; the node's
-status knob is the one progress indicator of the job, and it and the internal Read are updated
-through ``executeInMainThread`` as results arrive. A run follows its node through a rename; a
-deleted node's run asks before it is cancelled. ``nuke -t void_remove_batch.py`` runs the same
-steps blocking in the calling thread.
+In the GUI a run exports plate and mattes in the background (:mod:`void_nuke.export`: a ``nuke
+-x`` of a saved copy, its progress on the status knob; issue 16, finding 11), then starts the
+worker; its events arrive on a reader thread and are posted to the main thread (``executeInMainThread``), where the node's status
+knob (the one progress indicator) and its internal Read are updated. Cancel is the worker's
+cancel (SIGTERM: it cancels the daemon job and keeps the finished frames). A run follows its node
+through a rename; a deleted node's run asks before it is cancelled. ``nuke -t
+void_remove_batch.py`` exports with ``nuke.execute`` in the calling thread and runs the same
+command blocking; Submit to farm exports the same way (a ``ProgressTask`` in the GUI), then runs
+``void-remove farm`` and, on Deadline, offers the comp render (:mod:`void_nuke.comp_render`).
 
 A render (``nuke -x``, a farm task, a GUI render) never runs the VOID job: the Write's
 ``beforeRender`` hook (:func:`before_render`) uses results already on disk, found by the
@@ -26,20 +32,26 @@ changed; Run, Submit and renders always compute the full fingerprint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import logging
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from void_client import node_job as H
-from void_client.client import is_local
-from void_client.errors import ErrorCode, VoidError
-from void_client.job_state import JobState
-from void_client.prompt_advice import prompt_warning
+from void_hostlink import HostLinkError, VoidRemoveProcess, find_void_remove, run_void_remove
+from void_hostlink import node_fingerprint as F
+from void_hostlink import node_plan as PL
+from void_hostlink import node_settings as S
+from void_hostlink import node_status as ST
+from void_hostlink.stream import WORKER_DIED
+from void_nuke import comp_render as CR
+from void_nuke import export as EX
 from void_nuke import host
 from void_nuke import node_spec as N
+from void_nuke import run_options as RO
 
 log = logging.getLogger("void_nuke")
 
@@ -47,6 +59,16 @@ log = logging.getLogger("void_nuke")
 EXPORT_CHUNK = 8
 #: ``updateUI`` compares the quick signature at most this often per node.
 REFRESH_INTERVAL_S = 1.0
+#: The worker's error code when no daemon answers (void_client.errors.ErrorCode.DAEMON_UNREACHABLE).
+DAEMON_UNREACHABLE = "daemon_unreachable"
+CANCELLED = "cancelled"
+#: The Link knobs whose channel enters the fingerprint as such (the plate layer's goes in with
+#: the other run options, void_nuke.run_options).
+MATTE_LINKS = ("remove_channel", "affected_channel")
+#: The run options' fingerprint line for a node whose option knobs are at their defaults.
+DEFAULT_RUN_OPTIONS = N.run_option_values(N.RunOptions())
+#: How long "Submit to farm" waits for ``void-remove farm`` to write (and submit) the job.
+FARM_SUBMIT_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -55,23 +77,41 @@ class Prepared:
 
     node: Any
     name: str
-    settings: H.NodeSettings
-    plan: H.RunPlan
+    settings: S.NodeSettings
+    plan: PL.RunPlan
+    #: What the node's output, stereo, reference and layer knobs add to ``void-remove run``
+    #: (void_nuke.run_options), checked before anything renders.
+    extra_args: list[str] = field(default_factory=list)
+    #: The views the exports render (``[]``: a mono script): ``%V`` in their patterns.
+    views: list[str] = field(default_factory=list)
+
+    def run_args(self, autostart: bool) -> list[str]:
+        """The worker's command line: the plan's (settings, sequences) and the node's extras;
+        for a stereo script the exports' ``%V`` patterns."""
+        args = self.plan.run_args(self.settings, autostart) + self.extra_args
+        if self.views:
+            roles = {self.plan.pattern(e.role) for e in self.plan.exports()}
+            args = [N.view_pattern(a, self.views) if a in roles else a for a in args]
+        return args
 
 
 @dataclass
 class GuiRun:
-    """A GUI run in flight. Worker threads post here; the main thread applies (coalesced).
-
-    ``name`` is the node's full name now: a rename moves the run to the new name."""
+    """A GUI run in flight. The worker's reader thread posts here; the main thread applies
+    (coalesced). ``name`` is the node's full name now: a rename moves the run to the new name."""
 
     prepared: Prepared
     name: str
-    job: H.NodeRun | None = None
+    autostart: bool = False
+    process: VoidRemoveProcess | None = None
     #: The node was deleted and the artist chose to let the job finish (None: not asked yet).
     orphan_kept: bool | None = None
+    #: Cancel was asked for before the worker's first event: sent once it can take it.
+    cancel_requested: bool = False
+    #: The worker has spoken (its SIGTERM handler is in place: a cancel now cancels the job).
+    started: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
-    latest: H.RunState | None = None
+    state: ST.RunState = field(default_factory=lambda: ST.RunState(total=0))
     frames_arrived: bool = False
     pending: bool = False
 
@@ -85,39 +125,49 @@ _QUICK: dict[str, str] = {}
 
 # --------------------------------------------------------------------------- deciding
 def prepare(node: Any) -> Prepared:
-    """Read the node and its inputs into a plan; raises VoidError on anything wrong."""
+    """Read the node and its inputs into a plan; raises HostLinkError on anything wrong."""
     values = host.knob_values(node, N.SETTINGS_KNOBS)
     values["output_dir"] = host.knob_evaluated(node, "output_dir")
-    settings = H.NodeSettings.from_values(values)
+    settings = S.NodeSettings.from_values(values)
     source = host.input_node(node, N.SOURCE)
-    first, last = H.resolve_range(
+    first, last = S.resolve_range(
         settings, host.frame_range(source) if source is not None else None
     )
     if host.input_node(node, N.REMOVE) is None:
-        raise VoidError(
-            ErrorCode.EMPTY_MATTE,
+        raise HostLinkError(
+            "empty_matte",
             "connect a matte of the object (Roto, RotoPaint, any matte) to the Remove input",
-            "remove",
         )
     has_affected = host.input_node(node, N.AFFECTED) is not None
     name = host.full_name(node)
     fp = fingerprint(node, settings, first, last)
-    plan = H.plan_run(
+    plan = PL.plan_run(
         settings, first, last, has_affected, fp, name, N.project_path(host.script_name())
     )
-    return Prepared(node, name, settings, plan)
+    extra = RO.run_arguments(node, plan.pattern("result"))
+    return Prepared(node, name, settings, plan, extra, EX.script_views(node))
 
 
-def fingerprint(node: Any, settings: H.NodeSettings, first: int, last: int) -> str:
+def fingerprint(node: Any, settings: S.NodeSettings, first: int, last: int) -> str:
     starts = [host.input_node(node, i) for i in range(len(N.INPUTS))]
-    digests = H.upstream_digest(starts, host.graph_inputs, host.full_name, _describe)
-    return H.fingerprint(settings, first, last, digests, matte_channels(node))
+    digests = F.upstream_digest(starts, host.graph_inputs, host.full_name, _describe)
+    extra: dict[str, str] = dict(matte_channels(node))
+    options = RO.fingerprint_line(node)
+    if options != DEFAULT_RUN_OPTIONS:
+        # Only when set: a node with the default options hashes as before they existed, so its
+        # earlier results are still found (the recipe itself is unchanged: version 2).
+        extra["run_options"] = options
+    return F.fingerprint(settings, first, last, digests, extra)
 
 
 def matte_channels(node: Any) -> dict[str, str]:
     """The matte channels as selected: the internal knobs the Link knobs show, read directly (a
     Link knob's ``toScript()`` may give the link's name, so a channel switch would go unseen)."""
-    return {k.name: str(host.linked_value(node, k.link)) for k in N.KNOBS if k.kind == N.LINK}
+    return {
+        k.name: str(host.linked_value(node, k.link))
+        for k in N.KNOBS
+        if k.kind == N.LINK and k.name in MATTE_LINKS
+    }
 
 
 def _describe(node: Any) -> str:
@@ -155,7 +205,7 @@ def create() -> Any:
 
 
 def run(node: Any = None, force: bool = False) -> None:
-    """The VOID Remove button. GUI: export now, job in the background. Batch: blocking."""
+    """The VOID Remove button. GUI: export now, the worker in the background. Batch: blocking."""
     node = node if node is not None else host.this_node()
     if not host.is_gui():
         run_blocking(node, force)
@@ -166,38 +216,66 @@ def run(node: Any = None, force: bool = False) -> None:
         return
     try:
         p = prepare(node)
-        if not force and H.results_complete(p.plan):
+        if not force and PL.results_complete(p.plan):
             if not host.ask(
                 f"The results of {name} are up to date for these inputs.\nRun VOID Remove again anyway?"
             ):
                 _show_reused(p)
                 return
-        _set_status(node, _exporting(p), "running")
-        # The progress window is for the export only (it blocks Nuke's main thread); the job's
-        # progress is the node's status knob, not a window for the whole daemon job.
-        task = host.progress_task(f"VOID Remove: exporting {name}")
-        export(p, task)
-        task.setProgress(100)
-        del task  # closes the progress window
-    except VoidError as exc:
+        _set_status(node, ST.EXPORTING, "running")
+        # A background `nuke -x` renders the export (void_nuke.export, finding 11): Nuke stays
+        # usable; the status knob shows its progress; the job starts once every frame is there.
+        p.plan.make_dirs()
+        EX.export_then(
+            node,
+            name,
+            p.plan.exports(),
+            p.plan.first,
+            p.plan.last,
+            on_status=lambda text: _if_alive(node, host.set_knob, "status", text),
+            then=lambda: _start(p, autostart=False),
+            on_error=lambda exc: _if_alive(node, _show_error, exc),
+        )
+    except HostLinkError as exc:
         _show_error(node, exc)
-        return
-    _start(p, autostart=False)
+
+
+def _if_alive(node: Any, function: Any, *args: Any) -> None:
+    """Main thread: ``function(node, *args)`` unless the node was deleted meanwhile (its
+    Python object then raises ValueError on any use)."""
+    if host.live_full_name(node) is not None:
+        function(node, *args)
 
 
 def cancel(node: Any = None) -> None:
-    """The Cancel button: stops the node's running job at the daemon's next step boundary."""
+    """The Cancel button: the worker cancels the daemon job; finished frames stay."""
     node = node if node is not None else host.this_node()
+    if EX.cancel_export(host.full_name(node)):
+        host.set_knob(node, "status", "cancelling the export")
+        return
     current = _run_of(node)
-    if current is None or current.job is None:
+    if current is None or current.process is None or not current.process.running:
         host.set_knob(node, "status", "nothing to cancel")
         return
-    current.job.cancel()
+    _cancel(current)
     host.set_knob(node, "status", "cancelling")
 
 
+def _cancel(current: GuiRun) -> None:
+    """Cancel the worker's job. Before the worker's first event its SIGTERM handler may not be
+    in place yet (it is still importing): the cancel is sent with that first event instead."""
+    assert current.process is not None
+    with current.lock:
+        if current.cancel_requested:
+            return  # once: a second SIGTERM would leave the job running (a second Ctrl-C)
+        current.cancel_requested = True
+        if not current.started:
+            return
+    current.process.cancel()
+
+
 def submit_farm(node: Any = None) -> None:
-    """The Submit to farm button: export, then hand the job to the chosen farm manager."""
+    """The Submit to farm button: export, then ``void-remove farm <manager> ...``."""
     node = node if node is not None else host.this_node()
     farm = str(host.knob_value(node, "farm"))
     try:
@@ -205,23 +283,78 @@ def submit_farm(node: Any = None) -> None:
         task = host.progress_task(f"VOID Remove: {p.name}") if host.is_gui() else None
         export(p, task)
         del task  # closes the progress window
-        submitted = H.submit_to_farm(p.plan, p.settings, farm)
-    except VoidError as exc:
+        text = submit_to_farm(p, farm)
+    except HostLinkError as exc:
         _show_error(node, exc)
         return
     _show_results(p)  # the farm writes into the node's result pattern
-    _set_status(node, submitted.text(), "running")
+    _set_status(node, text, "running")
+    if farm == CR.FARM:
+        text += _submit_comp_render(p)
+        _set_status(node, text, "running")
     if host.is_gui():
-        host.message(
-            f"VOID Remove ({p.name}): {submitted.text()}\nResults appear in {p.plan.run_dir}"
+        host.message(f"VOID Remove ({p.name}): {text}\nResults appear in {p.plan.run_dir}")
+
+
+def _submit_comp_render(p: Prepared) -> str:
+    """Deadline: offer to submit the Writes downstream of the node as jobs that wait on the
+    VOID job (void_nuke.comp_render); the script is saved first, as the farm renders the saved
+    file. Returns what to add to the status line."""
+    writes = CR.downstream_writes(p.node)
+    if not writes or not host.is_gui():
+        return ""
+    names = ", ".join(host.full_name(w) for w in writes)
+    if not host.ask(f"Also submit the render of {names}, to start when the VOID job is done?"):
+        return ""
+    script = N.project_path(host.script_name())
+    if not script:
+        return "; comp render not submitted: save the script first"
+    try:
+        host.save_script()
+        ids = CR.submit(p.plan, writes, script)
+    except HostLinkError as exc:
+        log.warning("%s: %s", p.name, exc.message)
+        return f"; comp render not submitted: {exc.message}"
+    return f"; comp render {', '.join(ids)} waits on it"
+
+
+def submit_to_farm(p: Prepared, farm: str) -> str:
+    """Run ``void-remove farm`` (the CLI's farm writers; its job files go to the run folder's
+    ``farm/``) and return the status line. OpenJD's submit runs the whole job on this machine,
+    so for it the bundle is only written, to run or submit from a shell."""
+    argv = find_void_remove() + p.plan.farm_args(p.settings, farm)
+    log.info("%s: %s", p.name, " ".join(argv))
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=FARM_SUBMIT_TIMEOUT_S,
+            check=False,
         )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HostLinkError("farm_failed", f"void-remove farm did not finish: {exc}") from exc
+    out = done.stdout.decode("utf-8", "replace").strip()
+    err = done.stderr.decode("utf-8", "replace").strip()
+    if done.returncode != 0:
+        last = (err or out).splitlines()[-1:] or [f"exit status {done.returncode}"]
+        raise HostLinkError("farm_failed", f"void-remove farm {farm} failed: {last[0]}")
+    if farm in PL.LOCAL_RUNNER_FARMS:
+        return (
+            f"{farm} job {p.plan.job_id} written to {p.plan.farm_dir}: run it with 'openjd run' "
+            "or submit it with 'deadline bundle submit'"
+        )
+    return (
+        f"submitted to {farm}: {(out or err).splitlines()[-1] if (out or err) else p.plan.job_id}"
+    )
 
 
 # --------------------------------------------------------------------------- export
 def export(p: Prepared, task: Any = None) -> None:
     """Render plate and mattes with temporary Writes inside the node, in this (the main) thread."""
     p.plan.make_dirs()
-    steps = H.export_steps(p.plan, EXPORT_CHUNK)
+    EX.set_plate_layer(p.node)  # the plate export renders the artist's plate layer as rgba
+    steps = PL.export_steps(p.plan, EXPORT_CHUNK)
     writes: dict[str, Any] = {}
     try:
         for e in p.plan.exports():
@@ -236,16 +369,29 @@ def export(p: Prepared, task: Any = None) -> None:
         for i, (e, first, last) in enumerate(steps):
             if task is not None:
                 if task.isCancelled():
-                    raise VoidError(ErrorCode.CANCELLED, "the export was cancelled")
+                    raise HostLinkError(CANCELLED, "the export was cancelled")
                 task.setMessage(f"exporting {e.role}: frames {first}-{last}")
                 task.setProgress(int(100 * i / len(steps)))
             try:
                 host.execute(writes[e.role], first, last)
             except RuntimeError as exc:  # what nuke.execute raises for render errors and cancel
-                raise H.export_error(e.role, exc) from exc
+                raise export_error(e.role, exc) from exc
     finally:
         for write in writes.values():
             host.delete(write)
+
+
+def export_error(role: str, exc: BaseException) -> HostLinkError:
+    """Nuke's failure while exporting ``role``, as the error the artist sees."""
+    text = str(exc) or type(exc).__name__
+    if "cancel" in text.lower():
+        return HostLinkError(CANCELLED, f"the {role} export was cancelled")
+    return HostLinkError("io_error", f"the {role} export failed to render: {text}")
+
+
+# --------------------------------------------------------------------------- the worker's events
+def _error_of(state: ST.RunState) -> HostLinkError:
+    return HostLinkError(state.error_code or "internal", state.error_message or state.text())
 
 
 # --------------------------------------------------------------------------- GUI run
@@ -272,111 +418,156 @@ def _run_of(node: Any) -> GuiRun | None:
 
 
 def _start(p: Prepared, autostart: bool) -> None:
-    current = GuiRun(p, p.name)
-    current.job = H.NodeRun(
-        p.plan,
-        p.settings,
-        on_state=lambda state: _post(current, state=state),
-        on_frame=lambda frame: _post(current, frame=True),
-        autostart=autostart,
+    name = host.live_full_name(p.node)
+    if name is None:  # deleted while its export ran: no job for a node that is gone
+        log.info("%s was deleted during its export; its job is not started", p.name)
+        return
+    p = dataclasses.replace(p, name=name)  # renamed during the export: the run has its new name
+    current = GuiRun(p, p.name, autostart, state=ST.RunState(total=len(p.plan.frames)))
+    current.process = VoidRemoveProcess(
+        p.run_args(autostart), on_event=lambda event: _post(current, event)
     )
-    RUNS[current.name] = current
     _show_results(p)  # the Read follows the new run: frames replace the Source as they arrive
-    _set_status(p.node, str(H.RunStage.STARTING), "running")
-    current.job.start(on_done=lambda job: host.in_main_thread(_finish, current))
+    _set_status(p.node, ST.STARTING, "running")
+    try:
+        current.process.start()
+    except HostLinkError as exc:
+        _show_error(p.node, exc)
+        return
+    RUNS[current.name] = current
 
 
-def _post(current: GuiRun, state: H.RunState | None = None, frame: bool = False) -> None:
-    """Worker threads: remember the news; ask the main thread to apply it unless already asked."""
+def _post(current: GuiRun, event: dict[str, Any]) -> None:
+    """The reader thread: remember the news; ask the main thread to apply it unless already
+    asked. The final event also schedules :func:`_finish` (after that apply: Nuke runs
+    ``executeInMainThread`` calls in order)."""
+    PL.record_event(current.prepared.plan, event)
+    _log_warning(current.name, event)
+    final = event.get("event") in ST.FINAL_STAGES
     with current.lock:
-        if state is not None:
-            current.latest = state
-        current.frames_arrived |= frame
-        if current.pending:
-            return
+        # Decided under the lock _cancel takes, so the worker gets exactly one SIGTERM.
+        send = not current.started and current.cancel_requested and not final
+        current.started = True
+        if (
+            final
+            and current.cancel_requested
+            and event.get("event") == ST.FAILED
+            and (event.get("error") or {}).get("code") == WORKER_DIED
+        ):
+            event = {"event": ST.CANCELLED}  # it ended before it could take the cancel
+        current.state.update(event)
+        current.frames_arrived |= event.get("event") == "frame"
+        skip = current.pending and not final
         current.pending = True
+    if send and current.process is not None:
+        current.process.cancel()  # asked for before the worker could take it
+    if skip:
+        return
     host.in_main_thread(_apply, current)
+    if final:
+        host.in_main_thread(_finish, current)
 
 
 def _apply(current: GuiRun) -> None:
     """Main thread: show the latest state and load newly arrived frames."""
     with current.lock:
-        state, frames = current.latest, current.frames_arrived
+        text, frames = current.state.text(), current.frames_arrived
         current.frames_arrived = current.pending = False
     node = _follow(current)
     if node is None:
         _orphaned(current)
         return
-    if state is not None:
-        host.set_knob(node, "status", state.text())
+    host.set_knob(node, "status", text)
     if frames:
         _reload(node)
 
 
 def _orphaned(current: GuiRun) -> None:
     """The node was deleted while its job runs: ask once whether to cancel the job."""
-    if current.orphan_kept is not None or current.job is None:
+    process = current.process
+    if current.orphan_kept is not None or process is None or not process.running:
         return
     current.orphan_kept = not host.ask(
         f"{current.name} was deleted while its VOID Remove job runs.\nCancel the job?"
         f"\n(No: it finishes and its results stay in {current.prepared.plan.run_dir})"
     )
     if not current.orphan_kept:
-        current.job.cancel()
+        _cancel(current)
 
 
 def _finish(current: GuiRun) -> None:
-    """Main thread, once the worker is done: final state, error message, or an offer to start the daemon."""
-    _apply(current)
+    """Main thread, once the worker has ended: final state, error message, or an offer to
+    start the daemon."""
     if RUNS.get(current.name) is current:
         del RUNS[current.name]
     node = _follow(current)
-    job = current.job
-    if node is None or job is None:
+    if node is None:
         return
-    state = job.state
-    if state.stage == JobState.DONE:
+    state = current.state
+    if state.stage == ST.DONE:
         _mark_done(node, current.prepared, state)
         return
-    if state.stage == JobState.CANCELLED:
+    if state.stage == ST.CANCELLED:
         _set_status(node, state.text(), "idle")
         return
-    error = state.error or VoidError(ErrorCode.INTERNAL, "the run ended without a result")
     endpoint = current.prepared.settings.endpoint
-    if error.code == ErrorCode.DAEMON_UNREACHABLE and not job.autostart and is_local(endpoint):
+    if state.error_code == DAEMON_UNREACHABLE and not current.autostart and is_local(endpoint):
         if host.ask(f"No VOID daemon answers at {endpoint}.\nStart one on this machine?"):
-            p = Prepared(node, current.name, current.prepared.settings, current.prepared.plan)
+            p = dataclasses.replace(current.prepared, node=node, name=current.name)
             _start(p, autostart=True)  # the exports are still there
             return
-    _show_error(node, error)
+    _show_error(node, _error_of(state))
+
+
+def is_local(endpoint: str) -> bool:
+    """The daemon address names this machine (as void_client.client.is_local decides)."""
+    if endpoint.startswith("ipc://"):
+        return True
+    address = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    return address in ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
 # --------------------------------------------------------------------------- blocking run
-def run_blocking(node: Any, force: bool = False) -> H.RunState:
-    """Batch (``nuke -t``, ``nuke -x``): everything in this thread; raises VoidError on failure."""
+def run_blocking(node: Any, force: bool = False) -> ST.RunState:
+    """Batch (``nuke -t``, ``nuke -x``): the worker runs to its end while this thread waits;
+    raises HostLinkError on failure."""
     try:
         p = prepare(node)
-        if not force and H.results_complete(p.plan):
+        if not force and PL.results_complete(p.plan):
             return _show_reused(p)
-        _set_status(node, _exporting(p), "running")
+        _set_status(node, ST.EXPORTING, "running")
         export(p)
         _show_results(p)
-        job = H.NodeRun(
-            p.plan, p.settings, on_state=lambda state: _log_state(p.name, state), autostart=True
-        )
-        job.run()
-    except VoidError as exc:
+        state = ST.RunState(total=len(p.plan.frames))
+
+        def on_event(event: dict[str, Any]) -> None:
+            # The reader thread: log and record only; knobs are set by the calling thread.
+            PL.record_event(p.plan, event)
+            _log_warning(p.name, event)
+            state.update(event)
+            _log_state(p.name, state)
+
+        run_void_remove(p.run_args(autostart=True), on_event)
+        if state.stage != ST.DONE:
+            raise _error_of(state)
+    except HostLinkError as exc:
         _show_error(node, exc)
         raise
-    _mark_done(node, p, job.state)
-    return job.state
+    _mark_done(node, p, state)
+    return state
 
 
 _LOGGED: dict[str, str] = {}
 
 
-def _log_state(name: str, state: H.RunState) -> None:
-    # Worker threads call this in batch too: log only; knobs are set by the calling thread.
+def _log_warning(name: str, event: dict[str, Any]) -> None:
+    """The worker's warnings (a missing prompt: void_client.prompt_advice, the CLI's words) go
+    to Nuke's log as well as the status line."""
+    if event.get("event") == "warning":
+        log.warning("%s: %s", name, event.get("message", ""))
+
+
+def _log_state(name: str, state: ST.RunState) -> None:
     line = f"{state.stage} {state.written}/{state.total}"
     if _LOGGED.get(name) != line:
         _LOGGED[name] = line
@@ -392,17 +583,17 @@ def before_render() -> None:
     the render goes on. Otherwise a render process aborts with what to do; the GUI only warns
     (the artist sees the node's state and may render the Source on purpose)."""
     write = host.this_node()
-    upstream = H.upstream_order([write], host.graph_inputs, host.full_name)
+    upstream = F.upstream_order([write], host.graph_inputs, host.full_name)
     for node in (n for n in upstream if host.class_name(n) == N.NODE_CLASS):
         name = host.full_name(node)
         try:
             p = prepare(node)
-            current = _run_of(node) is None and H.results_complete(p.plan)
-        except VoidError as exc:
+            current = _run_of(node) is None and PL.results_complete(p.plan)
+        except HostLinkError as exc:
             if host.is_gui():
                 log.warning("%s: %s; the render shows what is there", name, exc.message)
                 continue
-            raise RuntimeError(f"VOID Remove {name}: [{exc.code.value}] {exc.message}") from exc
+            raise RuntimeError(f"VOID Remove {name}: [{exc.code}] {exc.message}") from exc
         if current:
             _point_at_results(p)
             continue
@@ -412,7 +603,7 @@ def before_render() -> None:
         raise RuntimeError(missing_results_message(name, p.plan))
 
 
-def missing_results_message(name: str, plan: H.RunPlan) -> str:
+def missing_results_message(name: str, plan: PL.RunPlan) -> str:
     """Why a render of a Write downstream of ``name`` stopped, and what the artist does next."""
     return (
         f"VOID Remove {name}: no finished results for its current inputs in {plan.run_dir}. "
@@ -461,31 +652,20 @@ def batch_main(argv: list[str]) -> int:
         try:
             state = run_blocking(node, args.force)
             log.info("%s: %s", host.full_name(node), state.text())
-        except VoidError:
+        except HostLinkError:
             failed += 1  # run_blocking has logged the reason
     if args.save and not failed:
         host.save_script()
     return 2 if failed else 0
 
 
-def _exporting(p: Prepared) -> str:
-    """The status at the start of a run; with the missing-prompt warning (void_client.
-    prompt_advice, the CLI's words) in the status knob and the log when the engine reads a
-    prompt and the node has none."""
-    warning = prompt_warning(p.settings.engine, p.settings.prompt, "background prompt")
-    if warning is None:
-        return "exporting"
-    log.warning("%s: %s", p.name, warning)
-    return f"exporting; {warning}"
-
-
 # --------------------------------------------------------------------------- presets
 def apply_preset_knobs(node: Any, name: str) -> None:
-    """Set the knobs preset ``name`` decides (void_client.presets, the table the panel, CLI and
-    Resolve read); ``custom`` leaves them as they are."""
-    if name == H.CUSTOM_PRESET:
+    """Set the knobs preset ``name`` decides (the client's presets, baked into
+    void_hostlink.node_tables); ``custom`` leaves them as they are."""
+    if name == S.CUSTOM_PRESET:
         return
-    for knob, value in H.preset_knob_values(name).items():
+    for knob, value in S.preset_knob_values(name).items():
         if host.knob_value(node, knob) != value:
             host.set_knob(node, knob, value)
 
@@ -493,11 +673,11 @@ def apply_preset_knobs(node: Any, name: str) -> None:
 def _sync_preset(node: Any, knob: str) -> None:
     """A knob a preset decides was edited: the preset shows ``custom`` once it disagrees."""
     name = str(host.knob_value(node, "preset"))
-    if name == H.CUSTOM_PRESET:
+    if name == S.CUSTOM_PRESET:
         return
-    wanted = H.preset_knob_values(name)
+    wanted = S.preset_knob_values(name)
     if host.knob_value(node, knob) != wanted[knob]:
-        host.set_knob(node, "preset", H.CUSTOM_PRESET)
+        host.set_knob(node, "preset", S.CUSTOM_PRESET)
 
 
 # --------------------------------------------------------------------------- stale indicator
@@ -506,7 +686,7 @@ def knob_changed() -> None:
     node, knob = host.this_node(), host.this_knob_name()
     if knob == "preset":
         apply_preset_knobs(node, str(host.knob_value(node, knob)))
-    elif knob in H.PRESET_KNOBS:
+    elif knob in S.PRESET_KNOBS:
         _sync_preset(node, knob)
     if knob == "use_input_range":
         manual = not bool(host.knob_value(node, knob))
@@ -531,7 +711,7 @@ def update_ui() -> None:
         return
     try:
         quick = quick_signature(node)
-    except VoidError:
+    except HostLinkError:
         quick = ""
     if quick and _QUICK.get(name) == quick:
         return
@@ -547,7 +727,7 @@ def refresh(node: Any) -> None:
     try:
         _QUICK[name] = quick_signature(node)
         stale = prepare(node).plan.fingerprint != run_hash
-    except VoidError:
+    except HostLinkError:
         stale = True  # e.g. an input was disconnected
     change = N.stale_status(stale, str(host.knob_value(node, "status")))
     if change is not None:
@@ -573,22 +753,22 @@ def _reload(node: Any) -> None:
     host.reload_read(host.child(node, N.RESULT_READ))
 
 
-def _show_reused(p: Prepared) -> H.RunState:
+def _show_reused(p: Prepared) -> ST.RunState:
     _show_results(p)
     host.set_knob(p.node, "run_hash", p.plan.fingerprint)
-    state = H.RunState(total=len(p.plan.frames), stage=H.RunStage.REUSED)
+    state = ST.RunState(total=len(p.plan.frames), stage=ST.REUSED)
     _set_status(p.node, state.text(), "done")
     return state
 
 
-def _mark_done(node: Any, p: Prepared, state: H.RunState) -> None:
+def _mark_done(node: Any, p: Prepared, state: ST.RunState) -> None:
     host.set_knob(node, "run_hash", p.plan.fingerprint)
     _set_status(node, state.text(), "done")
     _reload(node)
 
 
-def _show_error(node: Any, exc: VoidError) -> None:
-    if exc.code == ErrorCode.CANCELLED:
+def _show_error(node: Any, exc: HostLinkError) -> None:
+    if exc.code == CANCELLED:
         _set_status(node, "cancelled", "idle")
         return
     _set_status(node, f"error: {exc.message}", "failed")
@@ -596,4 +776,4 @@ def _show_error(node: Any, exc: VoidError) -> None:
     if host.is_gui():
         host.message(f"VOID Remove ({name}):\n{exc.message}")
     else:
-        log.error("%s: [%s] %s", name, exc.code.value, exc.message)
+        log.error("%s: [%s] %s", name, exc.code, exc.message)

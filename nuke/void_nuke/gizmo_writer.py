@@ -9,12 +9,18 @@ fails when it drifts)::
 
 Inside the group::
 
-    Source ─ VOID_Plate ──────────────────────────┬──────────── VOID_ResultOrSource ─┐
-    Remove ─ VOID_RemoveMatte ─ VOID_RemoveGrow ──┤ VOID_Quadmask ─ VOID_Overlay ─────┼─ VOID_View ─ Output
-    Affected ─ VOID_AffectedMatte ─ ..Grow ───────┘      VOID_Result (Read) ──────────┘
+    Source ─ VOID_Plate ─┬─ VOID_PlateLayer (plate layer -> rgba: what the plate export renders)
+                         ├─ VOID_ResultIntoPlate (B) ── VOID_ResultOrSource ─ VOID_Grade ─┐
+    VOID_Result (Read) ──┘  (A: the result's rgba into the plate layer)   VOID_AddFill/Matte │
+    VOID_Fill, VOID_Matte (Reads of --fill-out/--matte-out) ─ into void_fill / void_matte ──┘
+    Remove ─ VOID_RemoveMatte ─ VOID_RemoveGrow ──┐                                        │
+    Affected ─ VOID_AffectedMatte ─ ..Grow ───────┴ VOID_Quadmask ─ VOID_Overlay ─── VOID_View ─ Output
 
 ``VOID_ResultOrSource`` shows a result frame where its file exists and the Source elsewhere, so
-frames appear as they arrive. The quadmask preview is built the way the daemon builds it
+frames appear as they arrive; the result replaces only the plate layer (``plate_layer``, a Link
+to ``VOID_ResultIntoPlate.out``), every other layer of the Source passes through. With
+``grade_outputs`` on, ``VOID_Grade`` adds the fill and matte as the layers ``void_fill`` and
+``void_matte``. The quadmask preview is built the way the daemon builds it
 (threshold, dilate, combine) and tinted with the overlay colours of :mod:`void_client.shader_reference`,
 either by a MergeExpression (any Nuke) or by ``void_shaders/quadmask_overlay.blink`` in a BlinkScript.
 """
@@ -34,14 +40,23 @@ from void_client.quadmask import AFFECTED, KEEP, MATTE_THRESHOLD, OVERLAP, REMOV
 from void_client.shader_reference import OVERLAY_COLOURS, OVERLAY_OPACITY, SNAP_BOUNDS
 from void_nuke.node_spec import (
     AFFECTED_MATTE_NODE,
+    FILL_CHANNELS,
+    FILL_LAYER,
+    FILL_READ,
+    GRADE_FOLDERS,
     INPUTS,
     KNOBS,
     LINK,
+    MATTE_CHANNELS,
+    MATTE_LAYER,
+    MATTE_READ,
     NODE_CLASS,
+    PLATE_LAYER_NODE,
     PLATE_NODE,
     PULLDOWN,
     PYSCRIPT,
     REMOVE_MATTE_NODE,
+    RESULT_INTO_PLATE,
     RESULT_READ,
     TAB,
     TEXT,
@@ -136,15 +151,55 @@ class Node:
     pos: tuple[int, int] = (0, 0)
 
 
+def grade_file(layer: str) -> str:
+    """TCL for the fill/matte sequence of the run the node shows: the ``fill/`` (``matte/``)
+    folder beside the results' folder, same file name (node_spec.grade_pattern in Python)."""
+    results = "[value parent.results]"
+    return f"[file dirname [file dirname {results}]]/{GRADE_FOLDERS[layer]}/[file tail {results}]"
+
+
+def frame_exists(pattern: str) -> str:
+    """TCL: 1 when this frame's file of ``pattern`` (TCL giving a printf pattern) exists, else 0.
+    A stereo pattern's ``%V``/``%v`` (Nuke's view name / its first letter) match any view: TCL's
+    ``format`` would refuse them."""
+    path = f"[format [string map {{%V * %v *}} {pattern}] [expr int([frame])]]"
+    return f"[expr [llength [glob -nocomplain -- {path}]] > 0]"
+
+
 def internal_nodes(blink_source: str) -> list[Node]:
     """The group's contents, in an order where every input comes before its node."""
     src, rem, aff = INPUTS
-    frame_file = "[file exists [format [value parent.results] [expr int([frame])]]]"
+    frame_file = frame_exists("[value parent.results]")
+    fill_file = frame_exists(grade_file("fill"))
+    grade_reads = [
+        Node(
+            "Read",
+            name,
+            knobs=(
+                ("file", grade_file(layer)),
+                ("first", Expr("parent.result_first")),
+                ("last", Expr("parent.result_last")),
+                ("raw", True),
+                ("on_error", "black"),  # frames not written yet: black, not a Read error
+            ),
+            pos=(x, -160),
+        )
+        for name, layer, x in ((FILL_READ, "fill", -400), (MATTE_READ, "matte", -600))
+    ]
     return [
         Node("Input", src, knobs=(("number", 0),), pos=(0, -400)),
         Node("Input", rem, knobs=(("number", 1),), pos=(300, -400)),
         Node("Input", aff, knobs=(("number", 2),), pos=(500, -400)),
         Node("Dot", PLATE_NODE, (src,), pos=(34, -300)),
+        # The plate layer as rgba for the plate export; its `in` is set from the plate_layer knob
+        # before every export (void_nuke.export), as a gizmo's internals are not saved.
+        Node(
+            "Shuffle",
+            PLATE_LAYER_NODE,
+            (PLATE_NODE,),
+            (("in", "rgba"), ("out", "rgba")),
+            pos=(-100, -240),
+        ),
         # Copy from A to B with both the same input: from0 is the artist's channel (a Link knob).
         Node(
             "Copy",
@@ -213,18 +268,61 @@ def internal_nodes(blink_source: str) -> list[Node]:
             ),
             pos=(-200, -160),
         ),
+        # B (input 0): the Source, passed through; A (input 1): the result, whose rgba goes into
+        # the plate layer (`out`, the plate_layer Link knob).
+        Node(
+            "ShuffleCopy",
+            RESULT_INTO_PLATE,
+            (PLATE_NODE, RESULT_READ),
+            (
+                ("in", "rgba"),
+                ("red", "red"),
+                ("green", "green"),
+                ("blue", "blue"),
+                ("alpha", "alpha"),
+                ("out", "rgba"),
+            ),
+            pos=(-200, -80),
+        ),
         # results_version * 0 makes the Switch depend on a knob the glue bumps as frames arrive.
         Node(
             "Switch",
             "VOID_ResultOrSource",
-            (PLATE_NODE, RESULT_READ),
+            (PLATE_NODE, RESULT_INTO_PLATE),
             (("which", Expr(f"parent.results_version * 0 + {frame_file}")),),
             pos=(0, 0),
+        ),
+        *grade_reads,
+        Node(
+            "Copy",
+            "VOID_AddFill",
+            ("VOID_ResultOrSource", FILL_READ),
+            tuple(
+                kv
+                for i, (c, to) in enumerate(zip(("red", "green", "blue", "alpha"), FILL_CHANNELS))
+                for kv in ((f"from{i}", f"rgba.{c}"), (f"to{i}", to))
+            ),
+            pos=(-400, 0),
+        ),
+        Node(
+            "Copy",
+            "VOID_AddMatte",
+            ("VOID_AddFill", MATTE_READ),
+            (("from0", "rgba.alpha"), ("to0", MATTE_CHANNELS[0])),
+            pos=(-600, 0),
+        ),
+        # Grade outputs on and this frame's fill written: the layers; else the result alone.
+        Node(
+            "Switch",
+            "VOID_Grade",
+            ("VOID_ResultOrSource", "VOID_AddMatte"),
+            (("which", Expr(f"parent.results_version * 0 + parent.grade_outputs * {fill_file}")),),
+            pos=(0, 50),
         ),
         Node(
             "Switch",
             "VOID_View",
-            ("VOID_ResultOrSource", "VOID_Overlay", "VOID_Quadmask"),
+            ("VOID_Grade", "VOID_Overlay", "VOID_Quadmask"),
             (("which", Expr("parent.view")),),
             pos=(0, 100),
         ),
@@ -275,6 +373,14 @@ def node_lines(node: Node) -> list[str]:
     return lines
 
 
+def layer_lines() -> list[str]:
+    """``add_layer`` for the grade-output layers, before any node names their channels."""
+    return [
+        f"add_layer {{{FILL_LAYER} {' '.join(FILL_CHANNELS)}}}",
+        f"add_layer {{{MATTE_LAYER} {' '.join(MATTE_CHANNELS)}}}",
+    ]
+
+
 def _var(name: str) -> str:
     return "N" + name
 
@@ -297,6 +403,7 @@ def gizmo_text(blink_source: str | None = None) -> str:
     for knob in KNOBS:
         lines += user_knob_lines(knob)
     lines.append("}")
+    lines += layer_lines()
     for node in internal_nodes(source):
         lines += node_lines(node)
     lines.append("end_group")

@@ -117,6 +117,12 @@ def graph_inputs(node: Any) -> list[Any]:
     return [node.input(i) for i in range(node.inputs())] + list(node.dependencies(nuke.EXPRESSIONS))
 
 
+def dependents(node: Any) -> list[Any]:
+    """The nodes wired to ``node``'s output (``Node.dependent``: "List all nodes that read
+    information from this node"); without forcing an evaluation of the tree."""
+    return list(node.dependent(nuke.INPUTS | nuke.HIDDEN_INPUTS, forceEvaluate=False))
+
+
 def frame_range(node: Any) -> tuple[int, int]:
     return int(node.firstFrame()), int(node.lastFrame())
 
@@ -159,6 +165,23 @@ def delete(node: Any) -> None:
 
 def execute(node: Any, first: int, last: int) -> None:
     nuke.execute(node, first, last)
+
+
+def executable() -> str:
+    """``nuke.EXE_PATH``: this Nuke's executable, which renders the background export
+    (void_nuke.export)."""
+    return str(nuke.EXE_PATH)
+
+
+def save_script_copy(path: str) -> None:
+    """``nuke.scriptSave(filename)``: "Save to this file name without changing the script name
+    in the project" (https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.scriptSave.html)."""
+    nuke.scriptSave(path)
+
+
+def views() -> list[str]:
+    """``nuke.views()``: the script's views (``["main"]`` in a mono script)."""
+    return list(nuke.views())
 
 
 def reload_read(read: Any) -> None:
@@ -213,9 +236,3 @@ def add_menu_command(
     menu: str, submenu: str, item: str, command: Callable[[], Any], shortcut: str
 ) -> None:
     nuke.menu(menu).addMenu(submenu).addCommand(item, command, shortcut)
-
-
-def register_panel(widget: str, title: str, panel_id: str) -> None:
-    import nukescripts  # GUI only: menu.py calls this, init.py never does
-
-    nukescripts.panels.registerWidgetAsPanel(widget, title, panel_id)

@@ -4,20 +4,27 @@ This is the one definition the gizmo file (:mod:`void_nuke.gizmo_writer` writes
 ``nuke_path/VOIDRemove.gizmo`` from it) and the glue (:mod:`void_nuke.actions`) both read, so a
 knob's name is written once. No Nuke API is called here (:mod:`void_nuke.host` is the one module
 that does); facts about Nuke (knob type ids, Write knob values, cosmetic knob names) are data.
-The run's settings themselves are :class:`void_client.node_job.NodeSettings`.
+The run's settings themselves are :class:`void_hostlink.node_settings.NodeSettings`; like
+every module Nuke imports, this one needs only the standard library and void_hostlink.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from void_client import protocol as P
-from void_client.job_spec import SEAM_MODES
-from void_client.node_job import CUSTOM_PRESET, QUALITY_PRESETS, NodeSettings
-from void_client.presets import PRESETS, preset_names
+from void_hostlink.node_settings import (
+    CUSTOM_PRESET,
+    DEFAULT_ENDPOINT,
+    PRESETS,
+    QUALITY_PRESETS,
+    SEAM_MODES,
+    NodeSettings,
+    preset_names,
+)
 
 T = TypeVar("T")
 
@@ -38,8 +45,30 @@ PLATE_NODE = "VOID_Plate"
 REMOVE_MATTE_NODE = "VOID_RemoveMatte"
 AFFECTED_MATTE_NODE = "VOID_AffectedMatte"
 RESULT_READ = "VOID_Result"
+#: Shuffle moving the artist's plate layer into rgba: what the plate export renders, so the
+#: exported plate is always rgba and ``--plate`` needs no part or layer selector.
+PLATE_LAYER_NODE = "VOID_PlateLayer"
+#: ShuffleCopy putting the result's rgba into the plate layer of the Source; every other layer
+#: of the Source passes through (the ``plate_layer`` knob is a Link to its ``out``).
+RESULT_INTO_PLATE = "VOID_ResultIntoPlate"
+#: Reads of the run's ``--fill-out`` / ``--matte-out`` sequences (grade outputs).
+FILL_READ = "VOID_Fill"
+MATTE_READ = "VOID_Matte"
+#: The layers the node adds when ``grade_outputs`` is on. Nuke names channels ``layer.channel``
+#: and a layer name cannot hold a dot, so issue 20's ``void.fill`` / ``void.matte`` are the
+#: layers ``void_fill`` (premultiplied fill RGBA) and ``void_matte`` (the edited region's alpha).
+FILL_LAYER = "void_fill"
+MATTE_LAYER = "void_matte"
+FILL_CHANNELS = tuple(f"{FILL_LAYER}.{c}" for c in ("red", "green", "blue", "alpha"))
+MATTE_CHANNELS = (f"{MATTE_LAYER}.alpha",)
+#: Folders beside the run's ``result/`` folder holding the fill and matte, same file names.
+GRADE_FOLDERS = {"fill": "fill", "matte": "matte"}
 #: Which internal node each export role is rendered from.
-EXPORT_SOURCES = {"plate": PLATE_NODE, "remove": REMOVE_MATTE_NODE, "affected": AFFECTED_MATTE_NODE}
+EXPORT_SOURCES = {
+    "plate": PLATE_LAYER_NODE,
+    "remove": REMOVE_MATTE_NODE,
+    "affected": AFFECTED_MATTE_NODE,
+}
 
 #: Knobs of the temporary Write that renders an export, in the order they must be set
 #: (``file_type`` first: it creates the EXR knobs). The plate's bounding box becomes the EXR data
@@ -60,6 +89,9 @@ FARMS = ("openjd", "opencue", "deadline")
 ENGINES = ("propagate", "void")
 VIEWS = ("result", "quadmask overlay", "quadmask")
 OVERLAY_KERNELS = ("expression", "blinkscript")
+#: ``stereo_view``: every view of a stereo plate (one job each, ``void-remove run --view all``)
+#: or one of the script's views by name.
+ALL_VIEWS = "all"
 
 
 @dataclass(frozen=True)
@@ -85,7 +117,7 @@ def _button(function: str) -> str:
 
 _D = NodeSettings()
 
-#: Knobs whose values :class:`~void_client.node_job.NodeSettings` reads (its field names).
+#: Knobs whose values :class:`~void_hostlink.node_settings.NodeSettings` reads (its field names).
 SETTINGS_KNOBS = tuple(f.name for f in dataclasses.fields(NodeSettings))
 
 KNOBS: tuple[KnobDef, ...] = (
@@ -191,6 +223,41 @@ KNOBS: tuple[KnobDef, ...] = (
         link=f"{AFFECTED_MATTE_NODE}.from0",
     ),
     KnobDef(
+        "plate_layer",
+        LINK,
+        "plate layer",
+        tooltip="Layer of the Source that is the plate (default rgba). It is exported as rgba, and "
+        "the clean plate replaces this layer only: every other layer of the Source passes through.",
+        link=f"{RESULT_INTO_PLATE}.out",
+    ),
+    KnobDef(
+        "stereo_view",
+        STRING,
+        "stereo view",
+        ALL_VIEWS,
+        "Stereo scripts: 'all' processes every view of the script (one job each), or name one "
+        "view (left, right, ...). Mono scripts: leave it at 'all'.",
+    ),
+    KnobDef(
+        "reference_frames",
+        STRING,
+        "reference frames",
+        "",
+        "Clean frames you painted, FRAME=PATH, several separated by ';' or new lines "
+        "(e.g. 1001=/shots/sh010/clean.1001.exr). The propagate engine spreads them through the "
+        "shot; the void engine ignores them.",
+    ),
+    KnobDef(
+        "grade_outputs",
+        BOOLEAN,
+        "grade outputs",
+        False,
+        f"Also output the fill (premultiplied RGBA, layer {FILL_LAYER}) and the matte of the "
+        f"edited region ({MATTE_LAYER}.alpha) as layers, to grade and regrain the fill yourself: "
+        "result = plate * (1 - matte) + fill.",
+        newline=False,
+    ),
+    KnobDef(
         "view",
         PULLDOWN,
         "view",
@@ -212,7 +279,7 @@ KNOBS: tuple[KnobDef, ...] = (
         STRING,
         "daemon",
         _D.endpoint,
-        f"Address of the VOID daemon (default {P.DEFAULT_ENDPOINT}: this machine, started on demand).",
+        f"Address of the VOID daemon (default {DEFAULT_ENDPOINT}: this machine, started on demand).",
     ),
     KnobDef("divider_run", TEXT, ""),
     KnobDef(
@@ -355,8 +422,21 @@ STALE_STATUS = "stale: the inputs changed since the last run; press VOID Remove"
 UP_TO_DATE_STATUS = "up to date"
 #: Knob changes after which the node checks whether its results are stale.
 STALE_TRIGGERS = frozenset(
-    {*SETTINGS_KNOBS, "remove_channel", "affected_channel", "inputChange", "showPanel"}
+    {
+        *SETTINGS_KNOBS,
+        "remove_channel",
+        "affected_channel",
+        "plate_layer",
+        "stereo_view",
+        "reference_frames",
+        "grade_outputs",
+        "inputChange",
+        "showPanel",
+    }
 )
+#: Knobs that decide the run's pixels or outputs beyond :class:`NodeSettings`: a run's
+#: fingerprint must hash their values (:func:`run_option_values`).
+RUN_OPTION_KNOBS = ("plate_layer", "stereo_view", "reference_frames", "grade_outputs")
 
 
 def stale_status(stale: bool, current: str) -> tuple[str, str] | None:
@@ -386,3 +466,141 @@ def assign_inputs(selected: Sequence[tuple[T, str, str]]) -> dict[int, T]:
     if rest:
         out[AFFECTED] = rest[0]
     return out
+
+
+# --------------------------------------------------------------------------- run arguments
+class RunOptionError(ValueError):
+    """A run-option knob holds something ``void-remove run`` would refuse: ``knob`` names it."""
+
+    def __init__(self, knob: str, message: str) -> None:
+        super().__init__(message)
+        self.knob = knob
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The output, stereo, reference and layer knobs of a node, as values."""
+
+    plate_layer: str = "rgba"
+    stereo_view: str = ALL_VIEWS
+    reference_frames: str = ""
+    grade_outputs: bool = False
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> RunOptions:
+        """From knob values as Nuke returns them (``plate_layer`` read through its Link)."""
+        return cls(
+            plate_layer=str(values.get("plate_layer") or "rgba").strip(),
+            stereo_view=str(values.get("stereo_view") or ALL_VIEWS).strip(),
+            reference_frames=str(values.get("reference_frames") or ""),
+            grade_outputs=bool(values.get("grade_outputs", False)),
+        )
+
+
+def parse_references(text: str) -> list[tuple[int, str]]:
+    """``reference_frames`` as ``[(frame, path), ...]`` in frame order: entries ``FRAME=PATH``
+    separated by new lines or ';' (the CLI's ``--reference FRAME=PATH``, repeated)."""
+    out: dict[int, str] = {}
+    for entry in text.replace(";", "\n").splitlines():
+        entry = entry.strip()
+        if not entry:
+            continue
+        frame_text, sep, path = entry.partition("=")
+        try:
+            frame = int(frame_text.strip())
+        except ValueError:
+            frame = None
+        if not sep or frame is None or not path.strip():
+            raise RunOptionError(
+                "reference_frames",
+                f"reference frames: {entry!r} is not FRAME=PATH "
+                "(e.g. 1001=/shots/sh010/clean.1001.exr)",
+            )
+        if frame in out:
+            raise RunOptionError(
+                "reference_frames",
+                f"reference frames: frame {frame} is given twice; give one clean frame per frame",
+            )
+        out[frame] = nuke_path(path.strip())
+    return sorted(out.items())
+
+
+def grade_pattern(result_pattern: str, layer: str) -> str:
+    """Where ``--fill-out`` / ``--matte-out`` write: a ``fill/`` or ``matte/`` folder beside the
+    result's folder, same file name (the gizmo's Reads compute the same path in TCL)."""
+    result_pattern = nuke_path(result_pattern)
+    run_dir = posixpath.dirname(posixpath.dirname(result_pattern))
+    return posixpath.join(run_dir, GRADE_FOLDERS[layer], posixpath.basename(result_pattern))
+
+
+def stereo_view_argument(view: str, script_views: Sequence[str] = ()) -> str:
+    """``--view``'s value for ``stereo_view`` ("" when nothing is to be passed: a mono script)."""
+    view = view.strip() or ALL_VIEWS
+    if len(script_views) < 2:
+        if view != ALL_VIEWS and view not in script_views:
+            raise RunOptionError(
+                "stereo_view",
+                f"stereo view {view!r}: the script is mono; set stereo view to 'all'",
+            )
+        return ""
+    if view != ALL_VIEWS and view not in script_views:
+        raise RunOptionError(
+            "stereo_view",
+            f"stereo view {view!r}: the script's views are {', '.join(script_views)} (or 'all')",
+        )
+    return view
+
+
+def export_views(view: str, script_views: Sequence[str]) -> list[str]:
+    """The views a temporary export Write renders: ``stereo_view``'s one view, or every view of
+    a stereo script; ``[]`` for a mono script (no ``%V`` in the file name)."""
+    if len(script_views) < 2:
+        return []
+    chosen = stereo_view_argument(view, script_views)
+    return list(script_views) if chosen == ALL_VIEWS else [chosen]
+
+
+def view_pattern(pattern: str, views: Sequence[str]) -> str:
+    """An export pattern for a stereo export: ``%V`` (Nuke's full view name, the Write's file
+    knob) before the frame number, ``plate.%V.%04d.exr``; unchanged for a mono export."""
+    if not views:
+        return pattern
+    head, sep, tail = pattern.rpartition(".%0")
+    return f"{head}.%V{sep}{tail}" if sep else pattern
+
+
+def run_arguments(
+    options: RunOptions, result_pattern: str, script_views: Sequence[str] = ()
+) -> list[str]:
+    """The ``void-remove run`` flags these knobs add to a run whose ``--out`` is
+    ``result_pattern`` (``void-remove run --help``): ``--fill-out``/``--matte-out`` when grade
+    outputs are on, ``--reference FRAME=PATH`` per reference frame and ``--view`` for a stereo
+    script. The plate layer adds no flag: the node exports that layer as rgba (``--plate`` reads
+    the exported file's beauty), and puts the result back into it.
+
+    Raises :class:`RunOptionError` naming the knob when a value cannot run."""
+    layer = options.plate_layer.strip()
+    if not layer or layer in ("none", "all") or not layer.replace("_", "").isalnum():
+        raise RunOptionError(
+            "plate_layer", f"plate layer {layer!r}: pick a layer of the Source (e.g. rgba)"
+        )
+    args: list[str] = []
+    if options.grade_outputs:
+        args += ["--fill-out", grade_pattern(result_pattern, "fill")]
+        args += ["--matte-out", grade_pattern(result_pattern, "matte")]
+    for frame, path in parse_references(options.reference_frames):
+        args += ["--reference", f"{frame}={path}"]
+    view = stereo_view_argument(options.stereo_view, script_views)
+    if view:
+        args += ["--view", view]
+    return args
+
+
+def run_option_values(options: RunOptions) -> str:
+    """The options as one stable line, for the run's fingerprint (references in frame order)."""
+    refs = ";".join(f"{f}={p}" for f, p in parse_references(options.reference_frames))
+    return (
+        f"plate_layer={options.plate_layer}\nstereo_view={options.stereo_view}\n"
+        f"references={refs}\ngrade_outputs={int(options.grade_outputs)}"
+    )

@@ -1,40 +1,54 @@
-"""The dockable VOID Remove panel in Nuke: ``void_client.panel.VoidPanel``, imported when opened.
+"""The VOID Remove panel from Nuke: ``void-remove panel`` in its own process.
 
-:mod:`void_nuke.startup` registers :func:`make_widget` with Nuke (through :mod:`void_nuke.host`).
-
-The panel picks the Qt binding Nuke already loaded (PySide2 in Nuke 13-15, PySide6 in 16).
-When it cannot be imported the panel says why instead of failing silently.
+The full panel (``void_client.panel``: Qt, numpy, the daemon protocol) must not load into Nuke's
+Python (docs/nuke.md, "Host isolation"; issue 16, finding 8), and a Qt widget docked in Nuke would
+have to use Nuke's own Qt binding. So the menu entry starts the panel as a program from
+void-remove's own environment (found by :func:`void_hostlink.find_void_remove`): its own window
+beside Nuke, showing the daemon, the jobs (the node's too) and their progress. The node's status
+knob stays the one progress indicator inside Nuke.
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
+import os
+import subprocess
 import sys
 from typing import Any
 
+from void_hostlink import HostLinkError, find_void_remove
 
-def make_widget() -> Any:
+log = logging.getLogger("void_nuke")
+
+#: The panel process this Nuke started (one at a time).
+_PROCESS: list[Any] = []
+
+
+def open_panel() -> bool:
+    """Start ``void-remove panel`` unless this Nuke's is still open (False then); raises
+    HostLinkError with what to do when it cannot start."""
+    if _PROCESS and _PROCESS[0].poll() is None:
+        return False
+    argv = find_void_remove() + ["panel"]
+    kwargs: dict[str, Any] = {}
+    if sys.platform.startswith("win"):
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+    else:
+        kwargs["start_new_session"] = True  # closing Nuke leaves the panel open
     try:
-        from void_client.panel import VoidPanel
-    except ImportError as exc:
-        return _notice(
-            f"The VOID Remove panel cannot load here: {exc}.\nThe VOID Remove node works without it."
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=os.path.expanduser("~"),
+            **kwargs,
         )
-    return VoidPanel()
-
-
-def _notice(text: str) -> Any:
-    # Use the binding Nuke has loaded: two Qt bindings in one process fight over the application.
-    loaded = [name for name in ("PySide6", "PySide2") if name in sys.modules] or [
-        "PySide6",
-        "PySide2",
-    ]
-    for name in loaded:
-        try:
-            widgets = importlib.import_module(f"{name}.QtWidgets")
-        except ImportError:
-            continue
-        label = widgets.QLabel(text)
-        label.setWordWrap(True)
-        return label
-    raise ImportError(text)
+    except OSError as exc:
+        raise HostLinkError(
+            "not_installed",
+            f"the VOID Remove panel cannot start ({argv[0]}: {exc}); run 'void-remove install nuke'",
+        ) from exc
+    _PROCESS[:] = [process]
+    log.info("VOID Remove panel started: %s (pid %d)", " ".join(argv), process.pid)
+    return True

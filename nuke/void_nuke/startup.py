@@ -1,18 +1,21 @@
 """What ``nuke_path/init.py`` and ``nuke_path/menu.py`` run when Nuke starts.
 
-:func:`init` is safe in every mode Nuke starts in (GUI, ``nuke -t``, render): it registers the
-before-render hook and imports no Qt. :func:`menu` (GUI only) adds the toolbar entry, the node's
-callbacks and the dockable panel.
+Standard library only (docs/nuke.md, "Host isolation"): :func:`init` is safe in every mode Nuke
+starts in (GUI, ``nuke -t``, render) and only registers the before-render hook; :func:`menu` (GUI
+only) adds the toolbar entry, the node's callbacks and the panel's menu entry. Nothing here
+starts a process or loads a library; the worker (``void-remove``) runs only when a button is
+pressed.
 """
 
 from __future__ import annotations
 
+from void_hostlink import HostLinkError
 from void_nuke import actions as node
 from void_nuke import host
 from void_nuke import node_spec as N
 
-#: How Nuke's panel machinery builds the dockable panel's widget; evaluated only when opened.
-PANEL_WIDGET = "__import__('void_nuke.panel', fromlist=['make_widget']).make_widget"
+#: Where the panel's menu entry goes (Nuke's main menu bar).
+PANEL_MENU = ("Nuke", "VOID", "VOID Remove panel")
 
 
 def init() -> None:
@@ -23,4 +26,15 @@ def menu() -> None:
     host.add_menu_command("Nodes", N.TOOLBAR_MENU, N.MENU_ITEM, node.create, N.SHORTCUT)
     host.add_knob_changed(node.knob_changed, N.NODE_CLASS)
     host.add_update_ui(node.update_ui, N.NODE_CLASS)
-    host.register_panel(PANEL_WIDGET, N.PANEL_TITLE, N.PANEL_ID)
+    bar, submenu, item = PANEL_MENU
+    host.add_menu_command(bar, submenu, item, open_panel, "")
+
+
+def open_panel() -> None:
+    """The panel's menu entry: ``void-remove panel`` in its own process (void_nuke.panel)."""
+    from void_nuke import panel  # only when chosen: it starts a process
+
+    try:
+        panel.open_panel()
+    except HostLinkError as exc:
+        host.message(f"VOID Remove panel: {exc.message}")

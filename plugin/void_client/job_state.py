@@ -3,7 +3,7 @@
 A job is ``queued`` when submitted, ``receiving`` while its input frames arrive, ``running`` once
 its windows are being computed, and ends ``done``, ``failed`` or ``cancelled``. The daemon reports
 the state in every ``progress`` message (``Progress.stage``) and in ``status``; nothing else is
-ever sent there. A host run adds its own stages around a job (``void_client.node_job``).
+ever sent there. A host run adds its own stages around a job (``void_hostlink.node_status``).
 """
 
 from __future__ import annotations

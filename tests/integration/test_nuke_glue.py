@@ -1,6 +1,8 @@
 """The Nuke glue (nuke/void_nuke) against a fake ``nuke`` that records calls and holds no logic,
 and the real daemon: the fake's ``execute`` stands in for Nuke's renderer by writing real EXR
-frames, so exports, the job, the results and the Read reload all run for real."""
+frames, and every run is a real ``void-remove run ... --progress jsonl`` process (the node's one
+code path, docs/nuke.md "Host isolation"), so exports, the job, the results and the Read reload
+all run for real."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import logging
 import os
 import runpy
+import stat
 import subprocess
 import sys
 import threading
@@ -20,14 +23,16 @@ import numpy as np
 import pytest
 
 from tests.support.daemons import free_port
+from tests.support.fakes import fake_nuke_exe as FX
 from tests.support.fakes.fake_nuke import FakeNuke, FakeNukescripts, Knob, LinkKnob, Node
 from tests.unit.test_nuke_gizmo import GIZMO, read_gizmo, typed_default
-from void_client import node_job as H
 from void_client.quadmask import build_quadmask, hole
 from void_client.sequence import SequencePattern, read_image, write_image
 from void_daemon.demo_shot import Shot, make_shot
 from void_daemon.metrics import psnr
 from void_daemon.roi import composite_alpha
+from void_hostlink import node_plan as PL
+from void_hostlink import node_settings as S
 from void_nuke import node_spec as N
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,11 +41,17 @@ if str(REPO / "nuke") not in sys.path:
     sys.path.insert(0, str(REPO / "nuke"))  # what NUKE_PATH does inside Nuke
 
 import void_nuke.actions as glue  # noqa: E402
+import void_nuke.export  # noqa: E402
 import void_nuke.host  # noqa: E402  (needs the NUKE_PATH folder on sys.path)
 import void_nuke.startup  # noqa: E402
 
 FIRST = 1001
 JOB = {"window": 13, "overlap": 4, "dilation": 2}
+#: The worker the node runs: this install's void-remove (the installer records the same).
+WORKER = str(Path(sys.executable).parent / "void-remove")
+#: The sequences the graph's Read, Roto and RotoPaint nodes "render" (their ``file`` knobs),
+#: written once by :func:`sources`; the background export's ``nuke -x`` copies them.
+SOURCE_FILES: dict[str, str] = {}
 
 
 @pytest.fixture
@@ -48,7 +59,25 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeNuke:
     monkeypatch.setenv(
         "VOID_REMOVE_HOME", str(tmp_path / "void-home")
     )  # runs of unsaved scripts land here
+    monkeypatch.setenv("VOID_REMOVE_EXE", WORKER)
     f = FakeNuke()
+    # The GUI's export is a `nuke -x` of a saved copy of the script (void_nuke.export): the
+    # fake executable renders what the fake's scriptSave(filename) wrote.
+    exe = tmp_path / "bin" / "Nuke15.1"
+    exe.parent.mkdir()
+    exe.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{REPO / "tests/support/fakes/fake_nuke_exe.py"}" "$@"\n'
+    )
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    f.EXE_PATH = str(exe)
+    save = f.scriptSave
+
+    def script_save(path: str = "") -> None:
+        save(path)
+        if path:
+            FX.save_script(f, path)
+
+    f.scriptSave = script_save  # type: ignore[method-assign]
     monkeypatch.setitem(sys.modules, "nuke", f)
     monkeypatch.setitem(sys.modules, "nukescripts", FakeNukescripts())
     monkeypatch.setattr(void_nuke.host, "nuke", f)
@@ -56,15 +85,49 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeNuke:
     glue._LAST_REFRESH.clear()
     glue._QUICK.clear()
     yield f
+    for job in list(void_nuke.export.EXPORTS.values()):  # never leave a render running
+        job.cancel()
+        job.wait(30)
+    void_nuke.export.EXPORTS.clear()
     for run in list(glue.RUNS.values()):  # never leave a worker talking to the daemon
-        if run.job is not None:
-            run.job.cancel()
+        if run.process is not None and run.process.running:
+            run.process.cancel()
+            try:
+                run.process.wait(60)
+            except Exception:
+                run.process.kill()
     glue.RUNS.clear()
 
 
 @pytest.fixture(scope="module")
 def shot() -> Shot:
     return make_shot(frames=12, width=96, height=64, seed=11, first=FIRST)
+
+
+def write_sources(folder: Path, shot: Shot, remove: np.ndarray | None = None) -> dict[str, str]:
+    """The shot as the sequences its Read and roto nodes stand for: plate RGBA, mattes as A."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {r: str(folder / f"{r}.####.exr") for r in ("plate", "remove", "affected")}
+    mattes = {"remove": shot.remove if remove is None else remove, "affected": shot.affected}
+    for i in range(len(shot.plate)):
+        f = FIRST + i
+        write_image(
+            files["plate"].replace("####", f"{f:04d}"),
+            shot.plate[i].astype(np.float16),
+            channels=["R", "G", "B", "A"],
+        )
+        for role, matte in mattes.items():
+            write_image(
+                files[role].replace("####", f"{f:04d}"), matte[i].astype(np.float16), channels=["A"]
+            )
+    return files
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sources(shot: Shot, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    SOURCE_FILES.update(write_sources(tmp_path_factory.mktemp("sources"), shot))
+    yield SOURCE_FILES
+    SOURCE_FILES.clear()
 
 
 def void_node(fake: FakeNuke, name: str = "VOIDRemove1", **knobs: Any) -> Node:
@@ -90,19 +153,34 @@ def void_node(fake: FakeNuke, name: str = "VOIDRemove1", **knobs: Any) -> Node:
     return node
 
 
-def wired(fake: FakeNuke, shot: Shot, affected: bool = True, **knobs: Any) -> Node:
+def wired(
+    fake: FakeNuke,
+    shot: Any,
+    affected: bool = True,
+    files: dict[str, str] | None = None,
+    **knobs: Any,
+) -> Node:
+    """The comp around a VOID Remove node. ``files``: what the inputs' ``file`` knobs name
+    (default the written shot, :data:`SOURCE_FILES`; ``{}``: fixed names, for graphs that
+    separate processes must build identically)."""
+    files = SOURCE_FILES if files is None else files
     last = FIRST + len(shot.plate) - 1
     read = fake.add(
-        Node("Read", "Read1", {"file": "/plates/sh010.####.exr", "xpos": 0}, frames=(FIRST, last))
+        Node(
+            "Read",
+            "Read1",
+            {"file": files.get("plate", "/plates/sh010.####.exr"), "xpos": 0},
+            frames=(FIRST, last),
+        )
     )
-    roto = fake.add(Node("Roto", "Roto1", {"curves": "ball", "xpos": 0}, frames=(FIRST, last)))
+    roto_knobs = {"curves": "ball", "xpos": 0, **({"file": files["remove"]} if files else {})}
+    roto = fake.add(Node("Roto", "Roto1", roto_knobs, frames=(FIRST, last)))
     node = void_node(fake, **{**{k: v for k, v in JOB.items()}, **knobs})
     node.setInput(0, read)
     node.setInput(1, roto)
     if affected:
-        node.setInput(
-            2, fake.add(Node("RotoPaint", "Shadow1", {"curves": "shadow"}, frames=(FIRST, last)))
-        )
+        shadow = {"curves": "shadow", **({"file": files["affected"]} if files else {})}
+        node.setInput(2, fake.add(Node("RotoPaint", "Shadow1", shadow, frames=(FIRST, last))))
     return node
 
 
@@ -120,7 +198,7 @@ def renderer(shot: Shot, remove: np.ndarray | None = None) -> Any:
         source = write.input(0).name()
         for f in range(first, last + 1):
             i = f - FIRST
-            if source == N.PLATE_NODE:
+            if source == N.EXPORT_SOURCES["plate"]:  # the plate layer, as rgba
                 assert write["channels"].value() == "rgba"
                 write_image(
                     pattern.path(f), shot.plate[i].astype(np.float16), channels=["R", "G", "B", "A"]
@@ -149,6 +227,16 @@ def executes(fake: FakeNuke) -> list[tuple]:
     return [args for name, args in fake.calls if name == "execute"]
 
 
+def exports_made(fake: FakeNuke) -> int:
+    """Temporary export Writes made so far (three per export of a node with Affected)."""
+    return len([args for name, args in fake.calls if name == "create" and args[0] == "Write"])
+
+
+def idle() -> bool:
+    """No export and no worker in flight."""
+    return not glue.RUNS and not void_nuke.export.EXPORTS
+
+
 # --------------------------------------------------------------------------- startup
 def test_init_and_menu_register_the_node_without_qt_in_init(fake: FakeNuke) -> None:
     runpy.run_path(str(NUKE_PATH / "init.py"))
@@ -160,14 +248,10 @@ def test_init_and_menu_register_the_node_without_qt_in_init(fake: FakeNuke) -> N
     assert toolbar.commands == [(N.MENU_ITEM, glue.create, N.SHORTCUT)]
     assert ("addKnobChanged", (glue.knob_changed, N.NODE_CLASS)) in fake.calls
     assert ("addUpdateUI", (glue.update_ui, N.NODE_CLASS)) in fake.calls
-    ((widget, title, panel_id),) = sys.modules["nukescripts"].panels.registered
-    import void_nuke.panel
-
-    assert (
-        eval(widget) is void_nuke.panel.make_widget
-        and title == N.PANEL_TITLE
-        and panel_id == N.PANEL_ID
-    )
+    # The panel is its own process (void-remove panel), not a Qt widget inside Nuke.
+    bar, submenu, item = void_nuke.startup.PANEL_MENU
+    assert fake.menus[bar].menus[submenu].commands == [(item, void_nuke.startup.open_panel, "")]
+    assert sys.modules["nukescripts"].panels.registered == []
     # init.py runs in render mode too: it must not load Qt.
     code = (
         f"import sys, runpy; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'nuke')!r}]; from tests.support.fakes.fake_nuke import FakeNuke; "
@@ -179,20 +263,27 @@ def test_init_and_menu_register_the_node_without_qt_in_init(fake: FakeNuke) -> N
 
 
 def test_the_install_block_alone_makes_the_node_loadable_in_a_bare_python(tmp_path: Path) -> None:
-    # -I: no site-packages and no PYTHONPATH, as in Nuke's own Python: only the block written by
-    # `void-remove install nuke` puts void_nuke, void_client and void_shaders on sys.path.
+    # -I -S: no site-packages and no PYTHONPATH, as in Nuke's own Python: only the block written
+    # by `void-remove install nuke` puts the host-only folder on sys.path, and nothing heavy is
+    # importable from it (finding 8).
     from void_nuke import installer
 
     home = tmp_path / ".nuke"
-    assert installer.install(installer_args("--nuke-dir", str(home), "--no-deps"), run=None) == 0
+    assert installer.install(installer_args("--nuke-dir", str(home))) == 0
     code = (
         f"import sys, types; fake = types.ModuleType('nuke'); fake.pluginAddPath = lambda p: sys.path.append(p); "
         f"sys.modules['nuke'] = fake; exec(open({str(home / 'init.py')!r}).read()); "
-        "import void_nuke.startup, void_client, void_shaders; print(void_client.__file__); print(void_shaders.read_text('quadmask_overlay.blink')[:2])"
+        "import void_nuke.startup, void_hostlink; print(void_nuke.__file__); print(void_hostlink.find_void_remove())\n"
+        "try:\n    import void_client\nexcept ImportError:\n    print('no client')"
     )
-    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/")
+    r = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd="/"
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == str(REPO / "plugin" / "void_client" / "__init__.py")
+    lines = r.stdout.splitlines()
+    folder = home / "void_remove" / "python"
+    assert lines[0] == str(folder / "void_nuke" / "__init__.py")
+    assert lines[1] == str(installer.worker_argv()) and lines[2] == "no client"
 
 
 def installer_args(*argv: str):
@@ -223,7 +314,7 @@ def test_a_new_node_plans_from_its_defaults_and_the_sources_range(
 ) -> None:
     node = wired(fake, shot)
     p = glue.prepare(node)
-    assert p.settings == H.NodeSettings(**JOB) and (p.plan.first, p.plan.last) == (
+    assert p.settings == S.NodeSettings(**JOB) and (p.plan.first, p.plan.last) == (
         FIRST,
         FIRST + 11,
     )
@@ -236,27 +327,23 @@ def test_a_new_node_plans_from_its_defaults_and_the_sources_range(
 
 
 # --------------------------------------------------------------------------- a GUI run
-def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(
+def test_gui_run_exports_in_the_background_then_streams_results_into_the_read(
     fake: FakeNuke, daemon, shot: Shot
 ) -> None:
     node = wired(fake, shot, endpoint=daemon.endpoint, seed=7)
-    fake.on_execute = renderer(shot)
     main = threading.get_ident()
     glue.run(node)
+    # The press returns at once: the export is a `nuke -x` of a saved copy (finding 11), made of
+    # temporary Writes inside the node, one per role, already deleted from the artist's script.
+    assert not glue.RUNS and "VOIDRemove1" in void_nuke.export.EXPORTS
+    assert [args for name, args in fake.calls if name == "create"] == [("Write", "VOIDRemove1")] * 3
+    assert len([c for c in fake.calls if c[0] == "delete"]) == 3 and executes(fake) == []
+    saved = [args[0] for name, args in fake.calls if name == "scriptSave"]
+    assert len(saved) == 1 and saved[0].endswith(".nk")
+    pump(fake, lambda: bool(glue.RUNS))
     plan = glue.RUNS["VOIDRemove1"].prepared.plan
-    # Exports: temporary Writes inside the node, one per role, rendered in chunks over the range, then deleted.
-    writes = [args for name, args in fake.calls if name == "create"]
-    assert writes == [("Write", "VOIDRemove1")] * 3
-    by_write: dict[str, list[int]] = {}
-    for write, a, b in executes(fake):
-        by_write.setdefault(write, []).extend(range(a, b + 1))
-    assert sorted(by_write.values()) == [plan.frames] * 3
-    assert all(b - a + 1 <= glue.EXPORT_CHUNK for _, a, b in executes(fake))
-    assert [args[0] for name, args in fake.calls if name == "delete"] == list(by_write)
-    (task,) = fake.tasks  # one progress window, for the export only (finding 11)
-    assert task.progress[0] == 0 and any(m.startswith("exporting remove") for m in task.messages)
-    assert task.progress[-1] == 100
-    export_updates = (len(task.messages), len(task.progress))
+    for e in plan.exports():  # every frame of every role is on disk before the job starts
+        assert all(os.path.exists(plan.frame_path(e.role, f)) for f in plan.frames)
     assert (
         node["results"].value() == N.nuke_path(plan.pattern("result"))
         and node["result_first"].value() == FIRST
@@ -264,32 +351,33 @@ def test_gui_run_exports_in_the_main_thread_then_streams_results_into_the_read(
     assert node["results"].value() % FIRST == SequencePattern.parse(plan.pattern("result")).path(
         FIRST
     )  # the TCL [format] the Switch uses
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, idle)
+    statuses = node["status"].history
+    assert any(t.startswith("exporting 1/") for t in statuses)  # export progress on the node
+    assert "starting" in statuses  # then the worker's (its events are coalesced per UI tick)
     assert node["status"].value().startswith("done: 12 frames")
     assert (
         node["tile_color"].value() == N.TILE_COLOURS["done"]
         and node["run_hash"].value() == plan.fingerprint
     )
-    assert (len(task.messages), len(task.progress)) == export_updates and fake.messages == []
-    assert len(fake.tasks) == 1  # the job's progress is the node's status, not a window
+    assert fake.messages == [] and fake.tasks == []  # the node's status is the one indicator
     assert node.node(N.RESULT_READ)["reload"].executed >= 2 and node["results_version"].value() >= 2
     assert set(node["status"].threads) == {main}  # every UI update came through executeInMainThread
     # The daemon ran the job the knobs describe, and the frames are the real pipeline's.
-    manifest = H.Manifest.load(plan.manifest_path)
+    manifest = PL.Manifest.load(plan.manifest_path)
     spec = json.loads((daemon.jobs_dir / manifest.job / "spec.json").read_text())
     assert (
-        spec["name"],
         spec["seed"],
         spec["dilation"],
         spec["window"],
         spec["overlap"],
         spec["engine"],
-    ) == ("VOIDRemove1", 7, 2, 13, 4, "propagate")
+    ) == (7, 2, 13, 4, "propagate")
     assert spec["frames"] == plan.frames and (spec["width"], spec["height"]) == (96, 64)
     check_clean_plate(plan, shot)
 
 
-def check_clean_plate(plan: H.RunPlan, shot: Shot) -> None:
+def check_clean_plate(plan: PL.RunPlan, shot: Shot) -> None:
     out = SequencePattern.parse(plan.pattern("result"))
     result = np.stack([read_image(out.path(f)).pixels for f in plan.frames])
     qms = np.stack(
@@ -313,13 +401,13 @@ def test_unchanged_inputs_reuse_results_and_upstream_edits_mark_the_node_stale(
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
     glue.run(node)
-    pump(fake, lambda: not glue.RUNS)
-    first_plan_dir = H.Manifest.load(glue.prepare(node).plan.manifest_path)
+    pump(fake, idle)
+    first_plan_dir = PL.Manifest.load(glue.prepare(node).plan.manifest_path)
     assert first_plan_dir is not None and first_plan_dir.complete
-    n_exec = len(executes(fake))
+    n_exec = exports_made(fake)
     fake.ask_answer = False  # "run again anyway?" -> no
     glue.run(node)
-    assert len(executes(fake)) == n_exec and not glue.RUNS
+    assert exports_made(fake) == n_exec and idle()
     assert fake.questions and "up to date" in fake.questions[-1]
     assert node["status"].value() == "up to date: 12 frames from an earlier run"
     # Moving a node changes nothing; editing the roto makes the result stale.
@@ -354,16 +442,29 @@ def test_knob_changes_toggle_the_manual_range_and_recheck_staleness(
 
 
 # --------------------------------------------------------------------------- cancel and errors
-def test_cancel_stops_the_running_job(fake: FakeNuke, daemon) -> None:
+def test_cancel_stops_the_running_job(fake: FakeNuke, daemon, tmp_path: Path) -> None:
     long = make_shot(frames=40, width=128, height=80, seed=2, first=FIRST)
-    node = wired(fake, long, endpoint=daemon.endpoint, window=13, overlap=4)
+    files = write_sources(tmp_path / "long", long)
+    node = wired(fake, long, files=files, endpoint=daemon.endpoint, window=13, overlap=4)
     fake.on_execute = renderer(long)
     glue.run(node)
-    job = glue.RUNS["VOIDRemove1"].job
-    glue.cancel(node)
+    pump(fake, lambda: bool(glue.RUNS))  # the export is done; the worker has just started
+    current = glue.RUNS["VOIDRemove1"]
+    glue.cancel(node)  # at once: before the worker has even started talking
     assert node["status"].value() == "cancelling"
-    pump(fake, lambda: not glue.RUNS)
-    assert node["status"].value().startswith("cancelled") and job.state.stage == "cancelled"
+    glue.cancel(node)  # pressed again: still one SIGTERM (a second would leave the job running)
+    pump(fake, idle)
+    assert node["status"].value().startswith("cancelled") and current.state.stage == "cancelled"
+    final = current.process.wait(30) if current.process is not None else {}
+    assert final["event"] == "cancelled" and not final.get("left_running"), final
+    plan = current.prepared.plan
+    assert not PL.results_complete(plan)
+    result = SequencePattern.parse(plan.pattern("result"))
+    folder = Path(plan.pattern("result")).parent
+    # No partial output: only whole frames (and the output manifest's dot files) are left.
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+        os.path.basename(result.path(f)) for f in result.scan()
+    )
     assert (
         node["tile_color"].value() == N.TILE_COLOURS["idle"]
         and node["run_hash"].value() == ""
@@ -373,19 +474,19 @@ def test_cancel_stops_the_running_job(fake: FakeNuke, daemon) -> None:
     assert node["status"].value() == "nothing to cancel"
 
 
-def test_cancel_in_the_progress_window_stops_the_export(fake: FakeNuke, shot: Shot) -> None:
+def test_cancel_during_the_export_stops_it_and_starts_no_job(
+    fake: FakeNuke, shot: Shot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOID_FAKE_NUKE_FRAME_S", "0.2")  # a slow render, to cancel mid-way
     node = wired(fake, shot)
-    render = renderer(shot)
-
-    def render_then_cancel(write: Node, first: int, last: int) -> None:
-        render(write, first, last)
-        fake.tasks[-1].cancelled = True  # the artist presses Cancel during the first chunk
-
-    fake.on_execute = render_then_cancel
     glue.run(node)
-    assert len(executes(fake)) == 1 and not glue.RUNS
-    assert node["status"].value() == "cancelled" and fake.messages == []
-    assert len([c for c in fake.calls if c[0] == "delete"]) == 3  # the temporary Writes are gone
+    glue.cancel(node)
+    assert node["status"].value() == "cancelling the export"
+    pump(fake, idle)
+    assert node["status"].value() == "cancelled" and fake.messages == [] and not glue.RUNS
+    plan = glue.prepare(node).plan
+    for e in plan.exports():  # the export leaves nothing, whole or partial
+        assert not any(os.path.exists(plan.frame_path(e.role, f)) for f in plan.frames)
 
 
 @pytest.mark.parametrize(
@@ -398,7 +499,6 @@ def test_cancel_in_the_progress_window_stops_the_export(fake: FakeNuke, shot: Sh
         ),
         ({}, 1, "Remove input"),
         ({}, 0, "connect a plate"),
-        ({"overlap": 200}, 3, "overlap"),
     ],
 )
 def test_setup_errors_are_a_message_before_anything_renders(
@@ -408,7 +508,7 @@ def test_setup_errors_are_a_message_before_anything_renders(
     for i in range(inputs, 3):
         node.setInput(i, None)
     glue.run(node)
-    assert executes(fake) == [] and not glue.RUNS
+    assert exports_made(fake) == 0 and idle()
     assert len(fake.messages) == 1 and words in fake.messages[0]
     assert (
         node["status"].value().startswith("error:")
@@ -416,13 +516,26 @@ def test_setup_errors_are_a_message_before_anything_renders(
     )
 
 
-def test_an_empty_remove_matte_is_reported_from_the_worker(
+def test_settings_the_cli_refuses_are_its_message_on_the_node(
     fake: FakeNuke, daemon, shot: Shot
 ) -> None:
-    node = wired(fake, shot, endpoint=daemon.endpoint)
+    # One definition of each rule: the worker's `void-remove run` checks the job's flags.
+    node = wired(fake, shot, endpoint=daemon.endpoint, overlap=200)
+    fake.on_execute = renderer(shot)
+    glue.run(node)
+    pump(fake, idle)
+    assert len(fake.messages) == 1 and "overlap" in fake.messages[0]
+    assert node["tile_color"].value() == N.TILE_COLOURS["failed"]
+
+
+def test_an_empty_remove_matte_is_reported_from_the_worker(
+    fake: FakeNuke, daemon, shot: Shot, tmp_path: Path
+) -> None:
+    files = write_sources(tmp_path / "empty", shot, remove=np.zeros_like(shot.remove))
+    node = wired(fake, shot, files=files, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot, remove=np.zeros_like(shot.remove))
     glue.run(node)
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, idle)
     assert len(fake.messages) == 1 and "empty on every frame" in fake.messages[0]
     assert node["status"].value().startswith("error: the remove matte")
 
@@ -431,7 +544,7 @@ def test_missing_engine_weights_are_reported(fake: FakeNuke, daemon, shot: Shot)
     node = wired(fake, shot, endpoint=daemon.endpoint, engine="void")
     fake.on_execute = renderer(shot)
     glue.run(node)
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, idle)
     assert len(fake.messages) == 1 and "weights" in fake.messages[0].lower()
     assert node["tile_color"].value() == N.TILE_COLOURS["failed"]
 
@@ -444,18 +557,16 @@ def test_no_daemon_offers_to_start_one(
     fake.on_execute = renderer(shot)
     fake.ask_answer = False
     glue.run(node)
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, idle)
     assert "No VOID daemon answers at" in fake.questions[-1]
     assert "no answer from the VOID daemon" in fake.messages[-1]
     # "Yes": a second attempt that starts a daemon; this one's command exits at once.
     monkeypatch.setenv("VOID_DAEMON_COMMAND", f"{sys.executable} -c 'raise SystemExit(3)'")
     fake.ask_answer, fake.messages[:] = True, []
-    n_exec = len(executes(fake))
+    n_exec = exports_made(fake)
     glue.run(node)
-    pump(fake, lambda: not glue.RUNS and bool(fake.messages))
-    assert (
-        len(executes(fake)) == 2 * n_exec
-    )  # exported once for this press, not again for the retry
+    pump(fake, lambda: idle() and bool(fake.messages))
+    assert exports_made(fake) == 2 * n_exec  # exported once for this press, not for the retry
     assert "exited at start" in fake.messages[-1]
 
 
@@ -471,7 +582,7 @@ def test_batch_mode_runs_the_script_blocking_end_to_end(fake: FakeNuke, daemon, 
     )
     assert fake.main_thread == [] and fake.tasks == []  # no event loop, no progress window
     plan = glue.prepare(node).plan
-    assert node["status"].value().startswith("done: 12 frames") and H.results_complete(plan)
+    assert node["status"].value().startswith("done: 12 frames") and PL.results_complete(plan)
     check_clean_plate(plan, shot)
     n_exec = len(executes(fake))
     assert (
@@ -498,7 +609,7 @@ def test_batch_failure_exits_nonzero_with_the_reason(
 def render_graph(fake: FakeNuke, **knobs: Any) -> tuple[Node, Node]:
     """A comp: Read and rotos into VOID Remove, a Grade, the comp's Write (also built by
     ``tests/support/nuke_render_task.py`` in each simulated render process)."""
-    node = wired(fake, SimpleNamespace(plate=[None] * 12), **knobs)
+    node = wired(fake, SimpleNamespace(plate=[None] * 12), files={}, **knobs)
     grade = fake.add(Node("Grade", "Grade1", {"white": 1.2}))
     write = fake.add(Node("Write", "Write1", {"file": "/out/clean.####.exr"}))
     grade.setInput(0, node)
@@ -640,11 +751,27 @@ def test_renaming_the_node_mid_run_keeps_the_job_under_the_new_name(
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
     glue.run(node)
+    pump(fake, lambda: bool(glue.RUNS))  # the export is done, the job runs
     node.setName("CleanPlate")
     assert glue._run_of(node) is not None and "CleanPlate" in glue.RUNS
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, idle)
     assert node["status"].value().startswith("done: 12 frames"), node["status"].value()
     assert fake.questions == [] and fake.messages == []
+
+
+def test_a_node_deleted_or_renamed_during_its_export(fake: FakeNuke, daemon, shot: Shot) -> None:
+    node = wired(fake, shot, endpoint=daemon.endpoint)
+    glue.run(node)
+    node.setName("CleanPlate")  # renamed while the background export runs
+    pump(fake, lambda: bool(glue.RUNS))
+    assert list(glue.RUNS) == ["CleanPlate"]
+    pump(fake, idle)
+    assert node["status"].value().startswith("done: 12 frames")
+    other = wired(fake, shot, endpoint=daemon.endpoint, seed=3)
+    glue.run(other)
+    fake.delete(other)  # deleted while the background export runs: no job starts
+    pump(fake, idle)
+    assert not glue.RUNS and fake.messages == []
 
 
 def test_deleting_the_node_mid_run_asks_before_cancelling(
@@ -653,12 +780,14 @@ def test_deleting_the_node_mid_run_asks_before_cancelling(
     node = wired(fake, shot, endpoint=daemon.endpoint)
     fake.on_execute = renderer(shot)
     glue.run(node)
-    job = glue.RUNS["VOIDRemove1"].job
+    pump(fake, lambda: bool(glue.RUNS))  # the export is done, the job runs
+    current = glue.RUNS["VOIDRemove1"]
     fake.delete(node)
     fake.ask_answer = True  # "Cancel the job?" -> yes
-    pump(fake, lambda: not glue.RUNS)
+    pump(fake, lambda: current.process is not None and not current.process.running)
     assert len(fake.questions) == 1 and "was deleted" in fake.questions[0]
-    assert job is not None and job.state.stage in ("cancelled", "done")
+    assert current.state.stage in ("cancelled", "done")
+    assert current.process.wait(30)["event"] == current.state.stage
 
 
 def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Shot) -> None:
@@ -670,10 +799,56 @@ def test_submit_to_farm_exports_and_writes_the_farm_job(fake: FakeNuke, shot: Sh
     assert node["status"].value().startswith("openjd job VOIDRemove1-") and node[
         "results"
     ].value() == N.nuke_path(plan.pattern("result"))
-    farm_json = (
-        Path(plan.run_dir) / "farm" / "jobs" / f"VOIDRemove1-{plan.fingerprint[:8]}" / "farm.json"
-    )
+    farm_json = Path(plan.farm_dir) / "job" / PL.FARM_SPEC_NAME
     assert json.loads(farm_json.read_text())["remove"] == os.path.abspath(plan.pattern("remove"))
+    # Submitted again with the same inputs: the same folder and job files, rewritten.
+    glue.submit_farm(node)
+    assert node["status"].value().startswith(f"openjd job {plan.job_id} ")
+
+
+FAKE_DEADLINECOMMAND = """#!{python}
+# Stands in for Deadline's `deadlinecommand JOB_INFO PLUGIN_INFO`: answers `JobID=<id>` (what
+# the real one prints for a submitted job) and records both files.
+import json, os, sys
+log = {log!r}
+n = sum(1 for _ in open(log)) if os.path.exists(log) else 0
+with open(log, "a") as f:
+    f.write(json.dumps([open(sys.argv[1]).read(), open(sys.argv[2]).read()]) + "\\n")
+print("Result=Success")
+print("JobID=job%03d" % n)
+"""
+
+
+def test_submit_to_deadline_also_submits_the_comp_render_waiting_on_the_void_job(
+    fake: FakeNuke, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "deadline.jsonl"
+    exe = tmp_path / "deadline" / "deadlinecommand"
+    exe.parent.mkdir()
+    exe.write_text(FAKE_DEADLINECOMMAND.format(python=sys.executable, log=str(log)))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    node, write = render_graph(fake, farm="deadline")
+    script = tmp_path / "sh010_comp.nk"
+    fake.root_node["name"].setValue(str(script))
+    fake.on_execute = renderer(shot)
+    fake.ask_answer = True  # "Also submit the render of Write1 ...?" -> yes
+    glue.submit_farm(node)
+    assert fake.questions and "Write1" in fake.questions[-1], fake.messages
+    jobs = [json.loads(line) for line in log.read_text().splitlines()]
+    void_jobs, (comp_job, comp_plugin) = jobs[:-1], jobs[-1]
+    assert void_jobs and all("Plugin=Nuke" not in j for j, _ in void_jobs)
+    ids = [f"job{i:03d}" for i in range(len(void_jobs))]
+    assert "Plugin=Nuke\n" in comp_job and f"JobDependencies={','.join(ids)}\n" in comp_job
+    assert f"Frames={write.firstFrame()}-{write.lastFrame()}\n" in comp_job  # the Write's range
+    assert comp_plugin.splitlines()[:2] == [f"SceneFile={script}", "WriteNode=Write1"]
+    assert ("scriptSave", ("",)) in fake.calls  # the farm renders the saved script
+    status = node["status"].value()
+    assert f"comp render job{len(void_jobs):03d} waits on it" in status, status
+    # No: nothing more is submitted.
+    fake.ask_answer = False
+    glue.submit_farm(node)
+    assert len(log.read_text().splitlines()) == 2 * len(void_jobs) + 1
 
 
 def test_selftest_runs_every_step_in_a_scratch_group_and_writes_a_report(
@@ -711,16 +886,27 @@ def test_selftest_runs_every_step_in_a_scratch_group_and_writes_a_report(
     assert [s.finding for s in failed] == ["10"] and "host.linked_value" in failed[0].calls
 
 
-def test_panel_widget_is_the_client_panel_or_says_why_not(
-    qapp, monkeypatch: pytest.MonkeyPatch
+def test_the_panel_entry_starts_void_remove_panel_as_its_own_process(
+    fake: FakeNuke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The full panel (Qt, numpy, the protocol) never loads into Nuke: the menu entry runs the
+    # recorded void-remove with `panel`. A stand-in worker records how it was started.
     import void_nuke.panel
-    from void_client.panel import VoidPanel
 
-    widget = void_nuke.panel.make_widget()
-    assert isinstance(widget, VoidPanel)
-    widget.close()
-    widget.deleteLater()
-    monkeypatch.setitem(sys.modules, "void_client.panel", None)
-    notice = void_nuke.panel.make_widget()
-    assert "cannot load" in notice.text()
+    record = tmp_path / "argv.json"
+    worker = tmp_path / "void-remove"
+    worker.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"json.dump([sys.argv[1:], os.getsid(0) == os.getpid()], open({str(record)!r}, 'w'))\n"
+    )
+    worker.chmod(0o755)
+    monkeypatch.setenv("VOID_REMOVE_EXE", str(worker))
+    void_nuke.panel._PROCESS.clear()
+    void_nuke.startup.open_panel()
+    void_nuke.panel._PROCESS[0].wait(30)
+    assert json.loads(record.read_text()) == [["panel"], True]  # its own session: outlives Nuke
+    assert fake.messages == []
+    monkeypatch.setenv("VOID_REMOVE_EXE", str(tmp_path / "missing"))
+    void_nuke.panel._PROCESS.clear()
+    void_nuke.startup.open_panel()
+    assert len(fake.messages) == 1 and "cannot start" in fake.messages[0]

@@ -16,17 +16,20 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from tests.integration import test_nuke_glue as nuke_glue  # noqa: E402
+from tests.support.cli import VOID_REMOVE  # noqa: E402
 from tests.support.daemons import free_port  # noqa: E402
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene  # noqa: E402
-from void_client import node_job as H  # noqa: E402
-from void_client.errors import ErrorCode, VoidError  # noqa: E402
+from void_client.errors import ErrorCode  # noqa: E402
 from void_client.panel import VoidPanel  # noqa: E402
 from void_client.panel.job_form import JobForm  # noqa: E402
 from void_client.presets import PRESET_KEYS, apply_preset, preset_names  # noqa: E402
 from void_client.prompt_advice import prompt_warning  # noqa: E402
 from void_client.sequence_job import RemoveRequest  # noqa: E402
 from void_daemon.demo_shot import make_shot  # noqa: E402
+from void_hostlink import HostLinkError  # noqa: E402
+from void_hostlink.node_settings import CUSTOM_PRESET  # noqa: E402
 from void_resolve.flow import RemoveFlow  # noqa: E402
+from void_resolve.records import ResolveError  # noqa: E402
 from void_resolve.settings import (  # noqa: E402
     PRESET_CHOICES,
     ResolveSettings,
@@ -42,6 +45,7 @@ import void_nuke.actions as glue  # noqa: E402  isort: skip  (test_nuke_glue put
 # test_nuke_glue's fixtures (a fake ``nuke`` with the glue reset; the shot), shared here.
 fake = nuke_glue.fake
 shot = nuke_glue.shot
+sources = nuke_glue.sources  # autouse: the shot's sequences the background export renders
 wired = nuke_glue.wired
 
 WARNING = "warning: no prompt; the VOID model card asks for a description of the clean background"
@@ -116,32 +120,33 @@ def test_the_panel_logs_the_warning_at_run(qtbot, tmp_path, settings, warns) -> 
 # --------------------------------------------------------------------------- Nuke
 @pytest.mark.parametrize(
     "knobs, warns",
-    [({"engine": "void"}, True), ({"engine": "void", "prompt": "a wall"}, False), ({}, False)],
+    [({"engine": "void"}, True), ({"engine": "void", "prompt": "a wall"}, False)],
 )
 @pytest.mark.parametrize("gui", [True, False])
 def test_the_nuke_node_says_it_in_its_status_and_the_log(
-    fake, shot, monkeypatch, caplog, knobs, warns, gui
+    fake, shot, daemon, caplog, knobs, warns, gui
 ) -> None:
+    # The warning is the worker's (`void-remove run`, the CLI's words, sent as a `warning`
+    # event); the test daemon has no VOID weights, so the job then fails: no model is run.
+    # The stream's warning event carries the text without its "warning: " (docs/protocol.md).
+    worker_warning = str(prompt_warning("void", "", "--prompt")).removeprefix("warning: ")
     fake.GUI = gui
-    node = wired(fake, shot, **knobs)
-    seen: list[str] = []
-
-    def export(p: Any, task: Any = None) -> None:  # stop where the export would start
-        seen.append(node["status"].value())
-        raise VoidError(ErrorCode.CANCELLED, "stopped by the test")
-
-    monkeypatch.setattr(glue, "export", export)
+    node = wired(fake, shot, endpoint=daemon.endpoint, **knobs)
+    fake.on_execute = nuke_glue.renderer(shot)  # batch exports in this process
     with caplog.at_level(logging.WARNING, logger="void_nuke"):
         if gui:
             glue.run(node)
+            nuke_glue.pump(fake, lambda: bool(glue.RUNS))
+            current = glue.RUNS[node.fullName()]
+            nuke_glue.pump(fake, nuke_glue.idle)
+            assert (current.state.warning == worker_warning) == warns
         else:
-            with pytest.raises(VoidError):
+            with pytest.raises(HostLinkError):
                 glue.run_blocking(node)
-    [status] = seen
-    assert status.startswith("exporting")
-    assert (WARNING.replace("no prompt", "no background prompt") in status) == warns
     logged = [r.getMessage() for r in caplog.records if "model card" in r.getMessage()]
-    assert logged == ([f"{node.fullName()}: {status.removeprefix('exporting; ')}"] if warns else [])
+    expected = f"{node.fullName()}: {worker_warning}"
+    assert logged == ([expected] if warns else [])
+    assert "weights" in node["status"].value()
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -160,7 +165,7 @@ def test_choosing_a_preset_on_the_node_sets_what_apply_preset_sets(fake, shot, n
     fake.this_knob = node["overlap"]
     glue.knob_changed()
     assert (
-        node["preset"].value() == H.CUSTOM_PRESET
+        node["preset"].value() == CUSTOM_PRESET
         and node["overlap"].value() == applied["overlap"] + 8
     )
 
@@ -168,7 +173,7 @@ def test_choosing_a_preset_on_the_node_sets_what_apply_preset_sets(fake, shot, n
 def test_a_node_without_a_preset_hashes_as_before(fake, shot) -> None:
     # "custom" adds nothing to the job: results of nodes saved before the pulldown stay current
     settings = glue.prepare(wired(fake, shot)).settings
-    assert settings.preset == H.CUSTOM_PRESET and settings.job_settings()["engine_options"] == {}
+    assert settings.preset == CUSTOM_PRESET and settings.job_settings()["engine_options"] == {}
 
 
 # --------------------------------------------------------------------------- Resolve
@@ -204,7 +209,7 @@ def test_resolve_dialog_warns_under_the_prompt_and_applies_the_preset(scene, tmp
 
     def make_flow(values: dict) -> RemoveFlow:
         chosen.append(values)
-        raise VoidError(ErrorCode.CANCELLED, "stopped by the test")
+        raise ResolveError(ErrorCode.CANCELLED, "stopped by the test")
 
     bmd.dispatcher.on_run_loop = artist
     assert run_dialog(api, make_flow, ResolveSettings()) == 0
@@ -214,23 +219,24 @@ def test_resolve_dialog_warns_under_the_prompt_and_applies_the_preset(scene, tmp
     [values] = chosen
     assert values["preset"] == "final"
     s = settings_from_form(values)
-    applied = apply_preset("final", {})
-    assert {k: s.job[k] for k in FIELDS if k != "pass2"} == {
-        k: applied[k] for k in FIELDS if k != "pass2"
-    }
-    assert s.pass2 is applied["pass2"] and s.job["engine_options"] == applied["engine_options"]
-    assert s.job_settings()["pass2"] is True
+    # The preset goes to the void-remove worker by name, which applies the one table
+    # (void_client.presets); the window shows its pass 2.
+    assert s.pass2 is apply_preset("final", {})["pass2"] and s.job == {}
+    args = s.cli_args()
+    assert args[args.index("--preset") + 1] == "final" and "--pass2" in args
 
 
 def test_resolve_flow_says_it_in_the_console(scene, tmp_path, caplog) -> None:
     api = ResolveAPI(scene.resolve, scene.resolve.fusion)
     for settings, warns in (
-        (ResolveSettings(engine="void"), True),
-        (ResolveSettings(engine="void", prompt="a wall"), False),
-        (ResolveSettings(), False),
+        (ResolveSettings(engine="void", matte="fusion"), True),
+        (ResolveSettings(engine="void", prompt="a wall", matte="fusion"), False),
+        (ResolveSettings(matte="fusion"), False),
     ):
         caplog.clear()
-        flow = RemoveFlow(api, settings, work_root=tmp_path / "work", daemon_timeout_s=0.2)
+        flow = RemoveFlow(
+            api, settings, work_root=tmp_path / "work", daemon_timeout_s=0.2, exe=VOID_REMOVE
+        )
         steps = flow.steps()
         with caplog.at_level(logging.WARNING, logger="void_resolve"):
             next(steps, None)
@@ -256,10 +262,8 @@ def test_qt_window_warns_and_its_preset_sets_the_job(qtbot, scene, tmp_path) -> 
         assert window.pass2.isChecked() is applied["pass2"]
         s = settings_from_form(window.values())
         assert s.preset == name and s.pass2 is applied["pass2"]
-        assert {k: s.job[k] for k in FIELDS if k != "pass2"} == {
-            k: applied[k] for k in FIELDS if k != "pass2"
-        }
-        assert s.job["engine_options"] == applied["engine_options"]
+        args = s.cli_args()  # the worker applies the preset's other fields
+        assert args[args.index("--preset") + 1] == name and ("--pass2" in args) is s.pass2
     # ticking pass 2 against the preset makes it custom, and custom keeps the job as it was
     window.preset.setCurrentText("fast preview")
     window.pass2.setChecked(True)

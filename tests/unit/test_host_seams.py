@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,20 @@ def test_only_host_py_imports_nuke() -> None:
     assert importers == ["host.py"]
     # The installer writes `import nuke` into the user's init.py as text, not as an import.
     assert "nuke_path/init.py" in sources and "actions.py" in sources
+
+
+def test_the_modules_nuke_imports_name_only_the_stdlib_nuke_and_our_host_packages() -> None:
+    # Issue 16, finding 8: nothing of the client (numpy, pyzmq, OpenImageIO) in Nuke's process.
+    # The installer and the gizmo writer run in void-remove's own environment, never in Nuke
+    # (the installer does not copy them into Nuke's host folder).
+    allowed = set(sys.stdlib_module_names) | {"nuke", "nukescripts", "void_nuke", "void_hostlink"}
+    worker_only = {"installer.py", "gizmo_writer.py"}
+    foreign = {
+        path: sorted(imported_modules(tree) - allowed)
+        for path, tree in package_sources("void_nuke").items()
+        if path not in worker_only and imported_modules(tree) - allowed
+    }
+    assert foreign == {}
 
 
 def test_only_api_py_loads_resolves_scripting_module() -> None:

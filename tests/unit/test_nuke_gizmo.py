@@ -5,6 +5,8 @@ overlay/quadmask expressions that compute what the numpy reference computes."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +16,8 @@ import numpy as np
 import pytest
 
 from void_client import shader_reference as kernels
-from void_client.node_job import NodeSettings
 from void_client.quadmask import build_quadmask
+from void_hostlink.node_settings import NodeSettings
 from void_nuke import gizmo_writer as G
 from void_nuke import node_spec as N
 
@@ -98,6 +100,8 @@ class Gizmo:
     knobs: dict[str, str]
     user_knobs: dict[str, UserKnob]
     nodes: dict[str, NkNode]
+    #: ``add_layer`` statements: layer -> its channels.
+    layers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _user_knob(spec: str) -> UserKnob:
@@ -130,9 +134,13 @@ def read_gizmo(text: str) -> Gizmo:
     stack: list[str | None] = []
     variables: dict[str, str | None] = {}
     nodes: dict[str, NkNode] = {}
+    layers: dict[str, list[str]] = {}
     assert statements[-1] == ["end_group"]
     for s in statements[2:-1]:
-        if s[0] == "set":
+        if s[0] == "add_layer":
+            layer, *channels = _words(s[1])[0]
+            layers[layer] = channels
+        elif s[0] == "set":
             variables[s[1]] = stack[-1]
         elif s[0] == "push":
             stack.append(None if s[1] == "0" else variables[s[1].lstrip("$")])
@@ -143,7 +151,7 @@ def read_gizmo(text: str) -> Gizmo:
             node = NkNode(s[0], body, inputs)
             nodes[node.name] = node
             stack.append(node.name)
-    return Gizmo(" ".join(statements[0][1:]), knobs, user, nodes)
+    return Gizmo(" ".join(statements[0][1:]), knobs, user, nodes, layers)
 
 
 def typed_default(knob: UserKnob, text: str | None) -> Any:
@@ -304,11 +312,11 @@ def test_buttons_call_functions_of_the_glue(gizmo: Gizmo) -> None:
 def test_internal_graph_is_wired_as_designed(gizmo: Gizmo) -> None:
     nodes = gizmo.nodes
     assert nodes["Output1"].inputs == ["VOID_View"]
-    assert nodes["VOID_View"].inputs == ["VOID_ResultOrSource", "VOID_Overlay", "VOID_Quadmask"]
+    assert nodes["VOID_View"].inputs == ["VOID_Grade", "VOID_Overlay", "VOID_Quadmask"]
     assert nodes["VOID_View"].knobs["which"] == "{parent.view}"
     assert nodes["VOID_ResultOrSource"].inputs == [
         N.PLATE_NODE,
-        N.RESULT_READ,
+        N.RESULT_INTO_PLATE,
     ]  # 0: Source until a result exists
     assert nodes[N.PLATE_NODE].inputs == ["Source"]
     assert nodes[N.REMOVE_MATTE_NODE].inputs == ["Remove", "Remove"]
@@ -390,3 +398,155 @@ def test_expression_quadmask_matches_the_daemons_quadmask(gizmo: Gizmo) -> None:
 )
 def test_tcl_words_read_back_as_written(text: str) -> None:
     assert _words(f"knob {G.tcl_word(text)}\n") == [["knob", text]]
+
+
+# --------------------------------------------------------------------------- layers, stereo, references
+def tcl(text: str, results: str, frame: int = 1001) -> str:
+    """What Nuke's TCL makes of ``text`` (a file knob, or a ``[...]`` inside an expression), by a
+    real ``tclsh`` with Nuke's ``value`` and ``frame`` commands stubbed: ``value`` answers the
+    node's results pattern, ``frame`` the current frame."""
+    tclsh = shutil.which("tclsh")
+    if tclsh is None:
+        pytest.skip("tclsh is not installed")
+    script = (
+        f"proc value {{args}} {{return {{{results}}}}}\n"
+        f"proc frame {{}} {{return {frame}}}\n"
+        f'puts "{text}"\n'
+    )
+    done = subprocess.run([tclsh], input=script, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def switch_tcl(expression: str) -> str:
+    """The TCL part of a Switch's ``which`` (``{"..."}``: a quoted expression in braces), from
+    its first ``[`` to the end."""
+    (text,) = _words(expression[1:-1])[0]
+    return text[text.index("[") :]
+
+
+def test_new_knobs_are_declared_with_their_kinds_and_defaults(gizmo: Gizmo) -> None:
+    u = gizmo.user_knobs
+    assert u["plate_layer"].kind == N.LINK
+    assert u["plate_layer"].args["T"] == f"{N.RESULT_INTO_PLATE}.out"
+    assert (u["stereo_view"].kind, gizmo.knobs["stereo_view"]) == (N.STRING, "all")
+    assert u["reference_frames"].kind == N.STRING and "reference_frames" not in gizmo.knobs
+    assert (u["grade_outputs"].kind, gizmo.knobs["grade_outputs"]) == (N.BOOLEAN, "false")
+    assert {"plate_layer", "stereo_view", "reference_frames", "grade_outputs"} <= N.STALE_TRIGGERS
+    assert set(N.RUN_OPTION_KNOBS) <= set(N.KNOB_NAMES)
+
+
+def test_the_result_replaces_only_the_plate_layer_and_grade_layers_are_added(
+    gizmo: Gizmo,
+) -> None:
+    nodes = gizmo.nodes
+    # The plate export renders the plate layer moved to rgba.
+    assert N.EXPORT_SOURCES["plate"] == N.PLATE_LAYER_NODE
+    shuffle = nodes[N.PLATE_LAYER_NODE]
+    assert (shuffle.cls, shuffle.inputs, shuffle.knobs["out"]) == (
+        "Shuffle",
+        [N.PLATE_NODE],
+        "rgba",
+    )
+    # B (input 0) the Source passes through; A (input 1) the result's rgba into `out`.
+    into = nodes[N.RESULT_INTO_PLATE]
+    assert (into.cls, into.inputs) == ("ShuffleCopy", [N.PLATE_NODE, N.RESULT_READ])
+    assert (into.knobs["in"], into.knobs["out"]) == ("rgba", "rgba")
+    # Grade outputs: the fill's rgba into void_fill, the matte's alpha into void_matte.
+    assert gizmo.layers == {
+        "void_fill": ["void_fill.red", "void_fill.green", "void_fill.blue", "void_fill.alpha"],
+        "void_matte": ["void_matte.alpha"],
+    }
+    fill, matte = nodes["VOID_AddFill"], nodes["VOID_AddMatte"]
+    assert fill.inputs == ["VOID_ResultOrSource", N.FILL_READ]
+    assert [(fill.knobs[f"from{i}"], fill.knobs[f"to{i}"]) for i in range(4)] == [
+        (f"rgba.{c}", f"void_fill.{c}") for c in ("red", "green", "blue", "alpha")
+    ]
+    assert matte.inputs == ["VOID_AddFill", N.MATTE_READ]
+    assert (matte.knobs["from0"], matte.knobs["to0"]) == ("rgba.alpha", "void_matte.alpha")
+    assert nodes["VOID_Grade"].inputs == ["VOID_ResultOrSource", "VOID_AddMatte"]
+    assert "parent.grade_outputs *" in nodes["VOID_Grade"].knobs["which"]
+    assert nodes["VOID_View"].inputs[0] == "VOID_Grade"
+    # The Reads find the files the run's --fill-out/--matte-out write (node_spec.grade_pattern).
+    results = "/shots/void_remove/sh010/VOIDRemove1/0123abcd/result/VOIDRemove1.%04d.exr"
+    for read, layer in ((N.FILL_READ, "fill"), (N.MATTE_READ, "matte")):
+        knobs = nodes[read].knobs
+        assert tcl(knobs["file"], results) == N.grade_pattern(results, layer)
+        assert knobs["on_error"] == "black" and knobs["raw"] == "true"
+    assert N.grade_pattern(results, "fill") == (
+        "/shots/void_remove/sh010/VOIDRemove1/0123abcd/fill/VOIDRemove1.%04d.exr"
+    )
+
+
+RESULTS = "/r/sh010/VOIDRemove1/ab12/result/VOIDRemove1.%04d.exr"
+
+
+def test_run_arguments_for_grade_outputs_references_and_views() -> None:
+    options = N.RunOptions(
+        grade_outputs=True,
+        reference_frames="1050=/paint/clean.1050.exr\n\n 1001 = C:\\paint\\clean 1001.exr ;",
+        stereo_view="left",
+    )
+    assert N.run_arguments(options, RESULTS, ["left", "right"]) == [
+        "--fill-out",
+        "/r/sh010/VOIDRemove1/ab12/fill/VOIDRemove1.%04d.exr",
+        "--matte-out",
+        "/r/sh010/VOIDRemove1/ab12/matte/VOIDRemove1.%04d.exr",
+        "--reference",
+        "1001=C:/paint/clean 1001.exr",
+        "--reference",
+        "1050=/paint/clean.1050.exr",
+        "--view",
+        "left",
+    ]
+    # Defaults add nothing: no grade outputs, no references, a mono script, the rgba plate.
+    assert N.run_arguments(N.RunOptions(), RESULTS, ["main"]) == []
+    assert N.run_arguments(N.RunOptions(plate_layer="beauty"), RESULTS) == []
+    assert N.run_arguments(N.RunOptions(), RESULTS, ["left", "right"]) == ["--view", "all"]
+    values = N.RunOptions.from_values({"plate_layer": "rgba", "grade_outputs": 1.0})
+    assert values == N.RunOptions(grade_outputs=True)
+    assert N.run_option_values(values) != N.run_option_values(N.RunOptions())
+
+
+@pytest.mark.parametrize(
+    "options, views, knob, words",
+    [
+        (N.RunOptions(reference_frames="1001"), (), "reference_frames", "not FRAME=PATH"),
+        (N.RunOptions(reference_frames="x=/a.exr"), (), "reference_frames", "not FRAME=PATH"),
+        (N.RunOptions(reference_frames="1=/a.exr;1=/b.exr"), (), "reference_frames", "twice"),
+        (N.RunOptions(stereo_view="left"), ("main",), "stereo_view", "mono"),
+        (N.RunOptions(stereo_view="centre"), ("left", "right"), "stereo_view", "left, right"),
+        (N.RunOptions(plate_layer="none"), (), "plate_layer", "pick a layer"),
+    ],
+)
+def test_run_arguments_name_the_knob_that_cannot_run(
+    options: N.RunOptions, views: tuple[str, ...], knob: str, words: str
+) -> None:
+    with pytest.raises(N.RunOptionError, match=words) as info:
+        N.run_arguments(options, RESULTS, views)
+    assert info.value.knob == knob
+
+
+def test_stereo_exports_put_the_view_in_the_file_name() -> None:
+    assert N.export_views("all", ["main"]) == []
+    assert N.export_views("all", ["left", "right"]) == ["left", "right"]
+    assert N.export_views("right", ["left", "right"]) == ["right"]
+    assert N.view_pattern("/r/input/plate.%04d.exr", ["left"]) == "/r/input/plate.%V.%04d.exr"
+    assert N.view_pattern("/r/input/plate.%04d.exr", []) == "/r/input/plate.%04d.exr"
+
+
+@pytest.mark.parametrize("stereo", [False, True])
+def test_result_and_fill_switches_see_the_frames_on_disk(
+    gizmo: Gizmo, tmp_path: Path, stereo: bool
+) -> None:
+    name = "VOIDRemove1.%V.%04d.exr" if stereo else "VOIDRemove1.%04d.exr"
+    results = f"{tmp_path}/run/result/{name}"
+    on_disk = name.replace("%V", "left").replace("%04d", "1002")
+    for folder in ("result", "fill"):
+        (tmp_path / "run" / folder).mkdir(parents=True)
+        (tmp_path / "run" / folder / on_disk).write_bytes(b"")
+    result = switch_tcl(gizmo.nodes["VOID_ResultOrSource"].knobs["which"])
+    grade = switch_tcl(gizmo.nodes["VOID_Grade"].knobs["which"])
+    assert [tcl(result, results, f) for f in (1001, 1002)] == ["0", "1"]
+    assert [tcl(grade, results, f) for f in (1001, 1002)] == ["0", "1"]
+    (tmp_path / "run" / "fill" / on_disk).unlink()
+    assert tcl(grade, results, 1002) == "0"  # the fill not written yet: the result alone

@@ -229,6 +229,22 @@ class Node:
         out = [n for n in self._inputs if n is not None] if what & INPUTS else []
         return out + (list(self.expression_links) if what & EXPRESSIONS else [])
 
+    def dependent(
+        self, what: int = INPUTS | HIDDEN_INPUTS | EXPRESSIONS, forceEvaluate: bool = True
+    ) -> list[Node]:
+        """``Node.dependent``: "List all nodes that read information from this node", the
+        nodes wired to it (and those whose expressions read it, with ``EXPRESSIONS``)
+        (https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.Node.html)."""
+        out = []
+        for node in FakeNuke.current.registry.values():
+            if node.deleted or node is self:
+                continue
+            wired = what & INPUTS and any(i is self for i in node._inputs)
+            linked = what & EXPRESSIONS and self in node.expression_links
+            if wired or linked:
+                out.append(node)
+        return out
+
     def firstFrame(self) -> int:
         return self._frames[0]
 
@@ -322,6 +338,13 @@ class FakeNuke:
         #: (function, args, kwargs, nodeClass) registered with addBeforeRender.
         self.before_render: list[tuple[Callable[..., Any], tuple, dict, str]] = []
         self.root_node = Node("Root", "Root", {"name": ""})  # an unsaved script
+        #: ``nuke.views()``: the list of the script's view names; a mono script has the one
+        #: view "main" (https://learn.foundry.com/nuke/developers/130/pythondevguide/_autosummary/nuke.views.html).
+        self.script_views: list[str] = ["main"]
+        #: ``nuke.EXE_PATH``: the running Nuke's executable, a constant of the ``nuke`` module
+        #: (https://learn.foundry.com/nuke/developers/130/pythonreference/nuke-module.html);
+        #: the background export runs it with ``-x``, tests point it at fake_nuke_exe.py.
+        self.EXE_PATH = ""
         self.nodes = _NodeConstructors(self)
 
     # -------------------------------------------------------------- building a graph (tests)
@@ -422,6 +445,9 @@ class FakeNuke:
 
     def scriptOpen(self, path: str) -> None:
         self.calls.append(("scriptOpen", (path,)))
+
+    def views(self) -> list[str]:
+        return list(self.script_views)
 
     def scriptSave(self, path: str = "") -> None:
         self.calls.append(("scriptSave", (path,)))

@@ -1,41 +1,53 @@
 """What decides a run's pixels, as one hash: settings, range and the upstream graph.
 
-A host walks its own node graph through the callbacks of :func:`upstream_order` and
-:func:`upstream_digest`; :func:`fingerprint` combines the digests with the settings. The run's
-folder is named by the fingerprint (:func:`void_client.node_job.plan.plan_run`), so unchanged
-inputs find an earlier run's results.
+Standard library only, Python 3.7 (docs/nuke.md, "Host isolation"): the stale check, the render
+hook and the run-folder lookup run inside the host's process. A host walks its own node graph
+through the callbacks of :func:`upstream_order` and :func:`upstream_digest`; :func:`fingerprint`
+combines the digests with the settings. The run's folder is named by the fingerprint
+(:func:`void_hostlink.node_plan.plan_run`), so unchanged inputs find an earlier run's results.
 """
-
-from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import (  # noqa: F401 (Dict, Set, Tuple: used in type comments)
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
-from void_client.node_job.settings import NodeSettings
+from void_hostlink.node_settings import NodeSettings
 
 T = TypeVar("T")
 
 #: Version of the fingerprint's recipe: bump it when what goes into it changes meaning.
 #: 2: the host's ``extra`` carries the matte channels as selected, no longer a Link knob's
-#: ``toScript()`` (which may be the link's name: issue 16, finding 10).
+#: ``toScript()`` (which may be the link's name: issue 16, finding 10). Unchanged by the move
+#: out of the client: the same payload hashes the same, so earlier runs' results are found.
 FINGERPRINT_VERSION = 2
 
 
 def upstream_order(
-    starts: Sequence[T | None],
-    inputs_of: Callable[[T], Sequence[T | None]],
+    starts: Sequence[Optional[T]],
+    inputs_of: Callable[[T], Sequence[Optional[T]]],
     key_of: Callable[[T], Hashable],
-) -> list[T]:
+) -> List[T]:
     """Every node upstream of ``starts`` (included), each once, inputs before the nodes they feed."""
-    out: list[T] = []
-    done: set[Hashable] = set()
+    out = []  # type: List[T]
+    done = set()  # type: Set[Hashable]
     for root in starts:
         if root is None:
             continue
-        stack: list[tuple[T, bool]] = [(root, False)]
-        active: set[Hashable] = set()
+        stack = [(root, False)]  # type: List[Tuple[T, bool]]
+        active = set()  # type: Set[Hashable]
         while stack:
             node, expanded = stack.pop()
             key = key_of(node)
@@ -57,11 +69,11 @@ def upstream_order(
 
 
 def upstream_digest(
-    starts: Sequence[T | None],
-    inputs_of: Callable[[T], Sequence[T | None]],
+    starts: Sequence[Optional[T]],
+    inputs_of: Callable[[T], Sequence[Optional[T]]],
     key_of: Callable[[T], Hashable],
     describe: Callable[[T], str],
-) -> list[str]:
+) -> List[str]:
     """One digest per start node, of it and everything upstream of it (a Merkle hash).
 
     A node's digest covers its own description and its inputs' digests in input order, so a
@@ -69,7 +81,7 @@ def upstream_digest(
     host's ``describe`` leaves out) does not. Shared upstream nodes are hashed once; an
     unconnected input or a cycle (through expressions) hashes as a fixed marker.
     """
-    memo: dict[Hashable, str] = {}
+    memo = {}  # type: Dict[Hashable, str]
     for node in upstream_order(starts, inputs_of, key_of):  # inputs first: their digests exist
         h = hashlib.sha256(describe(node).encode("utf-8"))
         for i in inputs_of(node):
@@ -83,7 +95,7 @@ def fingerprint(
     first: int,
     last: int,
     upstream: Iterable[str],
-    extra: Mapping[str, Any] | None = None,
+    extra: Optional[Mapping[str, Any]] = None,
 ) -> str:
     """A stable hash of everything that decides the result: settings, range and upstream digests.
 
