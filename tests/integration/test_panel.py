@@ -325,7 +325,7 @@ def test_preview_frame_writes_only_that_frame_and_shows_it(
     assert preview.scan() == [frame]
     assert sorted(p.name for p in out.glob("*.exr")) == [f"clean_preview.{frame}.exr"]
     assert f"preview of frame {frame} (propagate defaults)" in panel.log_text()
-    assert f"done: 1 frames written to {preview}" in panel.log_text()
+    assert f"done: 1 frame written to {preview}" in panel.log_text()
     assert "overwriting" not in panel.log_text()
     assert panel.preview_action.isEnabled() and panel.run_action.isEnabled()
     # The viewer shows the preview: its frame, Result view, the file's display codes.

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from void_client import protocol as P
 from void_client.cli.progress import job_progress
-from void_client.cli.progress_stream import add_progress_argument, run_command, warn
+from void_client.cli.progress_stream import add_progress_argument, current, run_command, warn
 from void_client.errors import ErrorCode, VoidError
 from void_client.output_manifest import next_version
 from void_client.presets import PRESET_KEYS, PRESETS, Preset, apply_preset
@@ -416,7 +416,12 @@ def run_job(
         try:
             with job_progress(total, out=req.out) as on_event:
                 report = remove_sequence(
-                    req, on_event, cancel, attach=attach, on_submit=submitted, detach=detach
+                    req,
+                    kept_only(on_event, req.keep),
+                    cancel,
+                    attach=attach,
+                    on_submit=submitted,
+                    detach=detach,
                 )
         except KeyboardInterrupt:
             if not job["id"]:
@@ -447,6 +452,27 @@ def run_job(
     if done is not None:
         done(report)
     return report_missing(report, req.out)
+
+
+def kept_only(
+    on_event: Callable[[P.Message], None], keep: tuple[int, ...]
+) -> Callable[[P.Message], None]:
+    """A preview's events as the progress display should count them: the results of its
+    context frames (computed, never written) left out, so the bar counts the frames it writes."""
+    if not keep:
+        return on_event
+    wanted = set(keep)
+
+    def on(msg: P.Message) -> None:
+        if isinstance(msg, P.Result):
+            msg = dataclasses.replace(
+                msg,
+                images=[(d, a) for d, a in msg.images if d.frame in wanted],
+                paths=[e for e in msg.paths if int(e["frame"]) in wanted],
+            )
+        on_event(msg)
+
+    return on
 
 
 def parse_preview(text: str) -> list[int]:
@@ -572,8 +598,13 @@ def run_preview(args: argparse.Namespace, req: RemoveRequest) -> int:
         file=sys.stderr,
     )
     status = 0
+    # Counted in the frames the preview writes (x views for a %V plate), not its context
+    # frames; the jsonl stream counts for the whole command, a bar for each job.
+    everything = sum(shot_length(part) for _frames, part in parts)
     for _frames, part in parts:
-        status = max(status, run_job(part, shot_length(part)))  # x views for a %V plate
+        status = max(
+            status, run_job(part, everything if current() is not None else shot_length(part))
+        )
         if status == EXIT_INTERRUPTED:
             return status
     shown = [
@@ -640,6 +671,8 @@ def shot_length(req: RemoveRequest) -> int:
     with contextlib.suppress(VoidError):
         if has_view_token(split_channel(req.plate)[0]):
             views = len(pattern_views(req))
+    if req.keep:  # a preview: its window's other frames are context, never written
+        return len(req.keep) * views
     if req.frame_range:
         return (req.frame_range[1] - req.frame_range[0] + 1) * views
     try:

@@ -56,6 +56,9 @@ class HistoryEntry:
     frames_done: int = 0
     frames_total: int = 0
     error: str = ""
+    #: A preview's frames: the job computes whole windows for context but writes only these
+    #: (``RemoveRequest.keep``); ``frames_total`` counts them, not the job's frames.
+    keep: tuple[int, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -72,6 +75,7 @@ class HistoryEntry:
             settings=dict(self.settings),
             endpoint=self.endpoint,
             autostart=autostart,
+            keep=tuple(self.keep),
         )
 
     @classmethod
@@ -90,7 +94,8 @@ class HistoryEntry:
             frame_range=(int(fr[0]), int(fr[1])) if fr else None,
             settings=dict(req.settings),
             started=time.time(),
-            frames_total=frames_total,
+            frames_total=len(req.keep) if req.keep else frames_total,
+            keep=tuple(int(f) for f in req.keep),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +109,7 @@ class HistoryEntry:
         kwargs = {k: v for k, v in d.items() if k in names}  # tolerate fields of newer versions
         fr = kwargs.get("frame_range")
         kwargs["frame_range"] = (int(fr[0]), int(fr[1])) if fr else None
+        kwargs["keep"] = tuple(int(f) for f in kwargs.get("keep") or ())
         return cls(**kwargs)
 
 
@@ -180,10 +186,19 @@ class JobHistory:
             if s is None or e.endpoint != endpoint:
                 continue
             err = s.get("error") or {}
+            # The daemon counts a preview's context frames too: its entry keeps the count of the
+            # frames it writes (the panel sets frames_done when they are written).
+            counts = (
+                (e.frames_done, e.frames_total)
+                if e.keep
+                else (
+                    int(s.get("frames_done", e.frames_done)),
+                    int(s.get("frames_total", e.frames_total)),
+                )
+            )
             new = (
                 str(s.get("state", e.state)),
-                int(s.get("frames_done", e.frames_done)),
-                int(s.get("frames_total", e.frames_total)),
+                *counts,
                 str(err.get("message", "")) if isinstance(err, dict) else str(err),
             )
             if new != (e.state, e.frames_done, e.frames_total, e.error):

@@ -6,6 +6,7 @@ The same settings as ``void-remove run``, with the job spec's defaults (one defi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -416,20 +417,20 @@ class JobForm(QtWidgets.QWidget):
             f"{req.frame_range[0]}-{req.frame_range[1]}" if req.frame_range else ""
         )
         self.set_references(req.references)
-        s = req.settings
-        if "engine" in s:
-            if self.engine_combo.findText(s["engine"]) < 0:
-                self.engine_combo.addItem(s["engine"])
-            self.engine_combo.setCurrentText(s["engine"])
+        # Exactly the request's settings: a field it does not name takes the job spec's default
+        # (what the daemon runs it with), never what an earlier preset or job left in the form;
+        # else a re-attached job shows settings it never had and the preset reads "custom".
+        d = JobSpec(frames=[1], width=1, height=1)
+        s = {**dataclasses.asdict(d), **{k: v for k, v in req.settings.items() if v is not None}}
+        if self.engine_combo.findText(s["engine"]) < 0:
+            self.engine_combo.addItem(s["engine"])
+        self.engine_combo.setCurrentText(s["engine"])
         for key, spin in (*self._advanced_spins(), ("seed", self.seed_spin)):
-            if key in s:
-                spin.setValue(int(s[key]))
-        if "seam" in s:
-            self.seam_combo.setCurrentText(s["seam"])
-        self.prompt_edit.setText(s.get("prompt", self.prompt_edit.text()))
-        self.pass2_check.setChecked(bool(s.get("pass2", self.pass2_check.isChecked())))
-        if "engine_options" in s:
-            self.engine_options_edit.setText(json.dumps(s["engine_options"] or {}))
+            spin.setValue(int(s[key]))
+        self.seam_combo.setCurrentText(s["seam"])
+        self.prompt_edit.setText(s["prompt"] or "")
+        self.pass2_check.setChecked(bool(s["pass2"]))
+        self.engine_options_edit.setText(json.dumps(s["engine_options"] or {}))
         self._sync_preset()
         self.autostart_check.setChecked(req.autostart)
         self.overwrite_check.setChecked(req.overwrite)

@@ -482,7 +482,8 @@ class VoidPanel(QtWidgets.QWidget):
         self.previewing = False
         self.request = req
         self.job = attach
-        self.progress = JobProgress(job=attach)
+        # A preview computes whole windows but writes only its frames: those are what count.
+        self.progress = JobProgress(job=attach, frames_kept=len(req.keep))
         self._written = []
         self._logged = set()
         thread = QtCore.QThread()
@@ -563,6 +564,8 @@ class VoidPanel(QtWidgets.QWidget):
             ),
             info["frames"],
         )
+        if req.keep:  # a preview: the context frames stay scrubbable but get no result
+            self.viewer.set_expected(req.keep)
         if info["attached"]:
             self.log_event(f"re-attached to job {job} ({len(info['frames'])} frames)", "ok")
         else:
@@ -626,12 +629,14 @@ class VoidPanel(QtWidgets.QWidget):
         n = len([f for f in report.frames_written if not keep or f in keep])
         cached = report.cached_windows
         self.log_event(
-            f"job {self.job} done: {n} frames written to {self.request.out if self.request else '?'} in {report.seconds:.1f} s "
-            f"({report.windows} windows{f', {cached} from cache' if cached else ''})",
+            f"job {self.job} done: {n} frame{'' if n == 1 else 's'} written to "
+            f"{self.request.out if self.request else '?'} in {report.seconds:.1f} s "
+            f"({report.windows} window{'' if report.windows == 1 else 's'}"
+            f"{f', {cached} from cache' if cached else ''})",
             "ok",
         )
         self.history.update(
-            self.job, state=JobState.DONE.value, frames_done=self.progress.frames_total, error=""
+            self.job, state=JobState.DONE.value, frames_done=self.progress.frames_out, error=""
         )
         self.refresh_history()
         self._refresh_progress()
@@ -817,8 +822,13 @@ class VoidPanel(QtWidgets.QWidget):
             frames,
         )
         self.viewer.follow.setChecked(False)
-        self.viewer.mark_results([f for f in done if f in set(frames)])
-        self.log_event(f"viewing job {entry.job}: {len(done)}/{len(frames)} results on disk")
+        # A preview's window is scrubbable, but only its frames (``keep``) get results.
+        wanted = set(entry.keep) if entry.keep else set(frames)
+        if entry.keep:
+            self.viewer.set_expected(entry.keep)
+        on_disk = [f for f in done if f in wanted]
+        self.viewer.mark_results(on_disk)
+        self.log_event(f"viewing job {entry.job}: {len(on_disk)}/{len(wanted)} results on disk")
 
     def forget_selected(self) -> None:
         entry = self._selected_entry()

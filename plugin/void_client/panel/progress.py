@@ -37,6 +37,9 @@ class JobProgress:
     frames_received: int = 0
     frames_done: int = 0
     frames_written: int = 0
+    #: Frames this client writes when fewer than the job's: a preview computes whole windows
+    #: for context but writes only its frames (``RemoveRequest.keep``). 0: every frame.
+    frames_kept: int = 0
     queue_position: int = -1
     eta_s: float = -1.0
     eta_at: float = 0.0
@@ -72,6 +75,11 @@ class JobProgress:
     def finish(self, stage: str, now: float | None = None) -> None:
         self.stage = str(stage)  # a JobState becomes its wire string, like the daemon's
         self.finished_at = time.monotonic() if now is None else now
+
+    @property
+    def frames_out(self) -> int:
+        """The frames this client writes, what "frames written" counts against."""
+        return self.frames_kept or self.frames_total
 
     @property
     def running_window(self) -> int | None:

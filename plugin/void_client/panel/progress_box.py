@@ -75,10 +75,11 @@ class ProgressBox(QtWidgets.QFrame):
         stage then keeps the transient text, e.g. "submitting…")."""
         if following or p.finished_at:
             self.stage_label.setText(p.describe() if p.stage != "idle" else self.stage_label.text())
-        total = max(1, p.frames_total)
+        # Counted in the frames this client writes: a preview's context frames are not output.
+        total = max(1, p.frames_out)
         self.frames_bar.setRange(0, total)
         self.frames_bar.setValue(min(total, p.frames_written))
-        self.frames_bar.setFormat("%v/%m frames written" if p.frames_total else "frames —")
+        self.frames_bar.setFormat("%v/%m frames written" if p.frames_out else "frames —")
         self.window_bar.set_progress(p)
         self.window_label.setText(
             f"windows {p.windows_done}/{p.windows}"

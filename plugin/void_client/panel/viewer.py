@@ -24,6 +24,7 @@ import dataclasses
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -635,6 +636,35 @@ class FrameStrip(QtWidgets.QWidget):
             self.frame_picked.emit(self.frame_at(_event_x(event)))
 
 
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that, squeezed (the panel docked in a narrow pane), ends in "…" instead
+    of being cut off mid-text; ``text()`` and the tooltip keep the full text."""
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setToolTip(text)
+        self.update()
+
+    def displayed_text(self) -> str:
+        """The text as drawn at the label's width now: whole, or elided at the right."""
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
+        # Room for "…" only: the row gives the rest, up to sizeHint (the full text).
+        hint = super().minimumSizeHint()
+        fm = self.fontMetrics()
+        m = self.contentsMargins()
+        return QtCore.QSize(fm.horizontalAdvance("…") + m.left() + m.right(), hint.height())
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        painter = QtGui.QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.displayed_text())
+        painter.end()
+
+
 class ViewerWidget(QtWidgets.QWidget):
     """Mode buttons, the canvas, and a frame strip; frames load on a worker thread."""
 
@@ -650,6 +680,9 @@ class ViewerWidget(QtWidgets.QWidget):
         self._wipe = 0.5
         self.cache: OrderedDict[int, FramePreview] = OrderedDict()
         self.results: set[int] = set()
+        #: The frames that get a result, when fewer than ``frames`` (a preview writes only its
+        #: frames; the rest of its window is context); None: every frame.
+        self.expected: frozenset[int] | None = None
         self.load_errors: dict[int, str] = {}
         self._reread: set[int] = set()
         self._view = ViewSettings()
@@ -731,12 +764,20 @@ class ViewerWidget(QtWidgets.QWidget):
             qc.addWidget(QtWidgets.QLabel(label))
             qc.addWidget(spin)
         qc.addWidget(self.outline_check)
-        qc.addStretch(1)
-        self.coverage_label = QtWidgets.QLabel("")
-        self.coverage_label.setToolTip(
+        # The rest of the row, right-aligned. When the row has no room for it whole (docked
+        # narrow) it moves to a row of its own below, and elides there rather than be cut off
+        # (its tooltip is the full text: ElidedLabel); see _place_coverage_label.
+        self._qc_row = qc
+        self._coverage_row = QtWidgets.QHBoxLayout()
+        self.coverage_label = ElidedLabel("")
+        self.coverage_label.setStatusTip(
             "how much of this frame the remove (and affected) matte covers, before dilation"
         )
-        qc.addWidget(self.coverage_label)
+        self.coverage_label.setWhatsThis(self.coverage_label.statusTip())
+        self.coverage_label.setAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
+        qc.addWidget(self.coverage_label, 1)
         self.warnings_label = QtWidgets.QLabel("")
         self.warnings_label.setWordWrap(True)
         self.warnings_label.setStyleSheet("color: #e69f00;")
@@ -769,7 +810,11 @@ class ViewerWidget(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
-        lay.addLayout(qc)
+        qc_box = QtWidgets.QVBoxLayout()  # one layout item: the canvas stays at its index
+        qc_box.setSpacing(2)
+        qc_box.addLayout(qc)
+        qc_box.addLayout(self._coverage_row)
+        lay.addLayout(qc_box)
         lay.addWidget(self.canvas, 1)
         lay.addLayout(bottom)
         lay.addWidget(self.warnings_label)
@@ -844,6 +889,7 @@ class ViewerWidget(QtWidgets.QWidget):
         worker thread and checked for empty, full-frame and flickering mattes."""
         self.source = source
         self.frames = sorted(frames)
+        self.expected = None
         self.cache.clear()
         self.results.clear()
         self.load_errors.clear()
@@ -871,6 +917,12 @@ class ViewerWidget(QtWidgets.QWidget):
         self._frame = self.frames[0] if self.frames else 0
         self._update_controls()
         self._show()
+
+    def set_expected(self, frames: Iterable[int] | None) -> None:
+        """Only ``frames`` of the shown ones get a result (a preview's): the count says
+        "1/1 results", not "1/21", once they are written. None: every frame."""
+        self.expected = None if frames is None else frozenset(frames)
+        self._update_controls()
 
     def mark_results(self, frames: list[int]) -> None:
         """Results for ``frames`` are on disk now (during a job, as they arrive)."""
@@ -971,11 +1023,42 @@ class ViewerWidget(QtWidgets.QWidget):
         c = self.coverage.get(self._frame)
         if c is None:
             self.coverage_label.setText("")
+            self._place_coverage_label()
             return
         text = f"remove {c.remove:.1%}"
         if c.affected is not None:
             text += f" · affected {c.affected:.1%}"
         self.coverage_label.setText(text)
+        self._place_coverage_label()
+
+    def coverage_label_wrapped(self) -> bool:
+        """Whether the coverage label sits on its own row (the control row had no room)."""
+        return self._coverage_row.indexOf(self.coverage_label) >= 0
+
+    def _place_coverage_label(self) -> None:
+        """The coverage label at the right of the control row when it fits there whole, else
+        on a row of its own below (where it elides if even that is too narrow)."""
+        row, label = self._qc_row, self.coverage_label
+        items = [row.itemAt(i) for i in range(row.count())]
+        others = [w for it in items if it is not None and (w := it.widget()) is not None]
+        others = [w for w in others if w is not label and not w.isHidden()]
+        need = sum(w.sizeHint().width() for w in others)
+        need += row.spacing() * len(others) + label.sizeHint().width()
+        outer = self.layout()
+        m = outer.contentsMargins() if outer is not None else QtCore.QMargins()
+        room = self.width() - m.left() - m.right()
+        wrap = bool(label.text()) and need > room
+        if wrap == self.coverage_label_wrapped():
+            return
+        (row if wrap else self._coverage_row).removeWidget(label)
+        if wrap:
+            self._coverage_row.addWidget(label, 1)
+        else:
+            row.addWidget(label, 1)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._place_coverage_label()
 
     def _on_view_controls(self, *_: object) -> None:
         self._view = ViewSettings(
@@ -995,7 +1078,11 @@ class ViewerWidget(QtWidgets.QWidget):
             self.frame_box.setValue(self._frame)
             self.frame_box.blockSignals(False)
         n = len(self.frames)
-        self.count_label.setText(f"{len(self.results)}/{n} results" if n else "no frames")
+        if n and self.expected is not None:
+            done = len(self.results & self.expected)
+            self.count_label.setText(f"{done}/{len(self.expected)} results")
+        else:
+            self.count_label.setText(f"{len(self.results)}/{n} results" if n else "no frames")
         self._update_coverage_label()
         for w in (self.prev_button, self.next_button, self.frame_box, self.strip):
             w.setEnabled(bool(n))

@@ -225,8 +225,11 @@ class JobWorker(QtCore.QObject):
             check_writable_folder(os.path.dirname(seq.out.path(seq.frames[0])) or ".")
             sweep_stale_temps(seq.out)  # a previous client killed mid-write
             inputs = [req.plate, req.remove, req.affected]
+            # A preview claims only the frames it writes (``keep``), as the CLI does: its
+            # context frames are computed, never written, and would leave the manifest "failed".
+            wanted = [f for f in seq.frames if f in req.keep] if req.keep else seq.frames
             with claim_output(
-                seq.out, seq.frames, spec, inputs, req.overwrite, job=self.attach
+                seq.out, wanted, spec, inputs, req.overwrite, job=self.attach
             ) as claim:
                 seq.on_written = claim.frame_written
                 client = connect(req.endpoint, autostart=req.autostart)
