@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import hashlib
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -85,14 +86,51 @@ class Prepared:
     #: The views the exports render (``[]``: a mono script): ``%V`` in their patterns.
     views: list[str] = field(default_factory=list)
 
+    @property
+    def stereo(self) -> bool:
+        """Every view of a stereo script is processed: the results are one sequence per view."""
+        return len(self.views) > 1
+
+    def result_pattern(self) -> str:
+        """``--out`` and the results knob: ``%V`` before the frame number when every view of a
+        stereo script is processed (``void-remove run --view all`` writes one sequence per view),
+        the plan's pattern otherwise."""
+        result = self.plan.pattern("result")
+        return N.view_pattern(result, self.views) if self.stereo else result
+
     def run_args(self, autostart: bool) -> list[str]:
         """The worker's command line: the plan's (settings, sequences) and the node's extras;
-        for a stereo script the exports' ``%V`` patterns."""
+        for a stereo script the exports' ``%V`` patterns (and the result's, every view)."""
         args = self.plan.run_args(self.settings, autostart) + self.extra_args
         if self.views:
-            roles = {self.plan.pattern(e.role) for e in self.plan.exports()}
-            args = [N.view_pattern(a, self.views) if a in roles else a for a in args]
+            patterns = {self.plan.pattern(e.role): e.pattern for e in self.plan.exports()}
+            if self.stereo:
+                patterns[self.plan.pattern("result")] = self.plan.pattern("result")
+            args = [N.view_pattern(a, self.views) if a in patterns else a for a in args]
         return args
+
+    def view_path(self, pattern: str, view: str) -> str:
+        """One view's sequence of a stereo pattern (``plate.%V.%04d.exr`` -> ``plate.left...``)."""
+        return N.view_pattern(pattern, self.views).replace("%V", view)
+
+    def results_complete(self) -> bool:
+        """The plan's check (void_hostlink.node_plan.results_complete), per view for a stereo
+        run: every view's frames on disk, recorded by a finished run with this fingerprint or
+        submitted to a farm (one job per view, ``farm/<view>/``)."""
+        if not self.stereo:
+            return PL.results_complete(self.plan)
+        result = self.plan.pattern("result")
+        for view in self.views:
+            path = self.view_path(result, view)
+            if not all(os.path.exists(path % f) for f in self.plan.frames):
+                return False
+        m = PL.Manifest.load(self.plan.manifest_path)
+        if m is not None and m.complete and m.fingerprint == self.plan.fingerprint:
+            return True
+        return all(
+            os.path.isfile(os.path.join(self.plan.farm_dir, v, "job", PL.FARM_SPEC_NAME))
+            for v in self.views
+        )
 
 
 @dataclass
@@ -144,8 +182,10 @@ def prepare(node: Any) -> Prepared:
     plan = PL.plan_run(
         settings, first, last, has_affected, fp, name, N.project_path(host.script_name())
     )
-    extra = RO.run_arguments(node, plan.pattern("result"))
-    return Prepared(node, name, settings, plan, extra, EX.script_views(node))
+    p = Prepared(node, name, settings, plan, [], EX.script_views(node))
+    # The grade outputs follow --out: a stereo run's fill and matte get %V too.
+    p.extra_args = RO.run_arguments(node, p.result_pattern())
+    return p
 
 
 def fingerprint(node: Any, settings: S.NodeSettings, first: int, last: int) -> str:
@@ -214,9 +254,12 @@ def run(node: Any = None, force: bool = False) -> None:
     if _run_of(node) is not None:
         host.message(f"{name} is already running; press Cancel to stop it.")
         return
+    if id(node) in SUGGESTING:  # it reads the exports a run would write again
+        host.message(f"{name} is suggesting an affected matte; run it once that is done.")
+        return
     try:
         p = prepare(node)
-        if not force and PL.results_complete(p.plan):
+        if not force and p.results_complete():
             if not host.ask(
                 f"The results of {name} are up to date for these inputs.\nRun VOID Remove again anyway?"
             ):
@@ -250,7 +293,7 @@ def _if_alive(node: Any, function: Any, *args: Any) -> None:
 def cancel(node: Any = None) -> None:
     """The Cancel button: the worker cancels the daemon job; finished frames stay."""
     node = node if node is not None else host.this_node()
-    if EX.cancel_export(host.full_name(node)):
+    if EX.cancel_export(node):
         host.set_knob(node, "status", "cancelling the export")
         return
     current = _run_of(node)
@@ -274,6 +317,166 @@ def _cancel(current: GuiRun) -> None:
     current.process.cancel()
 
 
+# --------------------------------------------------------------------------- suggest affected
+#: How long ``void-remove suggest-affected`` may take before the node gives up on it.
+SUGGEST_TIMEOUT_S = 3600.0
+SUGGEST_FAILED = "suggest_failed"
+#: Suggestions in flight, by the node's Python object id (a rename keeps the object).
+SUGGESTING: dict[int, threading.Thread] = {}
+
+
+def suggest_affected(node: Any = None) -> None:
+    """The Suggest affected matte button (issue 19, item 4; docs/nuke.md, "Suggest affected"):
+    export plate and remove matte in the background (as a run does), then run ``void-remove
+    suggest-affected`` in its own process off the main thread; its soft matte arrives as a new
+    Read, wired to the Affected input when that is empty or holds an earlier suggestion."""
+    node = node if node is not None else host.this_node()
+    name = host.full_name(node)
+    if _run_of(node) is not None or id(node) in SUGGESTING or EX.export_of(node) is not None:
+        host.message(f"{name} is busy; wait for it or press Cancel.")
+        return
+    try:
+        p = prepare(node)
+        if len(p.views) > 1:
+            raise HostLinkError(
+                "bad_spec",
+                "suggest affected works on one view: set stereo view to the view to suggest for",
+            )
+        exports = [e for e in p.plan.exports() if e.role in N.SUGGEST_ROLES]
+        _set_status(node, "suggesting: exporting", "running")
+        p.plan.make_dirs()
+        EX.export_then(
+            node,
+            name,
+            exports,
+            p.plan.first,
+            p.plan.last,
+            on_status=lambda text: _if_alive(node, host.set_knob, "status", "suggesting: " + text),
+            then=lambda: _start_suggest(p),
+            on_error=lambda exc: _if_alive(node, _show_error, exc),
+        )
+    except HostLinkError as exc:
+        _show_error(node, exc)
+
+
+def suggest_args(p: Prepared, out: str) -> list[str]:
+    """``void-remove suggest-affected`` for the node's exported plate and remove matte."""
+
+    def exported(role: str) -> str:
+        pattern = N.view_pattern(p.plan.pattern(role), p.views)
+        return pattern.replace("%V", p.views[0]) if p.views else pattern
+
+    return [
+        "suggest-affected",
+        "--plate",
+        exported("plate"),
+        "--remove",
+        exported("remove"),
+        "--out",
+        out,
+        "--range",
+        f"{p.plan.first}-{p.plan.last}",
+    ]
+
+
+def suggestion_dir(plan: PL.RunPlan) -> str:
+    """Where the node's suggestions go: ``suggested/`` in the node's folder, beside its run
+    folders. Not inside a run folder: wiring the suggestion into Affected changes the
+    fingerprint, hence the run folder, and the next suggestion must still see the earlier ones
+    to take the next version."""
+    return os.path.join(os.path.dirname(plan.run_dir), N.SUGGESTED_FOLDER)
+
+
+def next_suggestion(run_dir: str) -> str:
+    """The first suggestion pattern in ``run_dir`` with no file on disk: a second press never
+    overwrites the first (the artist may be editing it)."""
+    version = 1
+    while True:
+        pattern = N.suggestion_pattern(run_dir, version)
+        prefix = os.path.basename(pattern.split("####")[0])  # "affected_suggested_v002."
+        try:
+            names = os.listdir(os.path.dirname(pattern))
+        except OSError:
+            names = []
+        if not any(n.startswith(prefix) for n in names):
+            return pattern
+        version += 1
+
+
+def _start_suggest(p: Prepared) -> None:
+    """Main thread, the export done: start the command on a thread of its own."""
+    if host.live_full_name(p.node) is None:
+        return  # deleted during the export
+    out = next_suggestion(suggestion_dir(p.plan))
+    argv = find_void_remove() + suggest_args(p, out)
+    log.info("%s: %s", p.name, " ".join(argv))
+    _set_status(p.node, "suggesting an affected matte", "running")
+
+    def work() -> None:
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=SUGGEST_TIMEOUT_S,
+                check=False,
+            )
+            code, err = done.returncode, done.stderr.decode("utf-8", "replace")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            code, err = -1, str(exc)
+        host.in_main_thread(_suggest_done, p, out, code, err)
+
+    thread = threading.Thread(target=work, name="void-suggest", daemon=True)
+    SUGGESTING[id(p.node)] = thread
+    thread.start()
+
+
+def _suggest_done(p: Prepared, out: str, code: int, err: str) -> None:
+    """Main thread: the proposal becomes a Read; the Affected input takes it unless the artist
+    wired something else there."""
+    SUGGESTING.pop(id(p.node), None)
+    node = p.node
+    if host.live_full_name(node) is None:
+        return
+    if code != 0:
+        last = next((x for x in reversed(err.splitlines()) if x.strip()), "")
+        why = last.split(": ", 1)[-1] if last else f"void-remove exited with status {code}"
+        _show_error(node, HostLinkError(SUGGEST_FAILED, f"suggest affected failed: {why}"))
+        return
+    read = host.create_in(None, "Read")
+    host.set_name(read, _free_name(host.short_name(node)))
+    for knob, value in (
+        ("file", out),
+        ("first", p.plan.first),
+        ("last", p.plan.last),
+        ("raw", True),
+    ):
+        host.set_knob(read, knob, value)
+    current = host.input_node(node, N.AFFECTED)
+    if current is None or (
+        host.class_name(current) == "Read"
+        and N.is_suggestion_read("Read", str(host.knob_value(current, "file")))
+    ):
+        host.set_input(node, N.AFFECTED, read)
+        host.set_knob(node, "affected_channel", "rgba.alpha")  # the proposal's one channel
+        _set_status(node, f"affected matte suggested: {host.short_name(read)}; edit it", "idle")
+        return
+    text = (
+        f"affected matte suggested in {host.short_name(read)}; the Affected input keeps "
+        f"{host.short_name(current)}: connect the suggestion yourself to use it"
+    )
+    _set_status(node, text, "idle")
+    if host.is_gui():
+        host.message(f"VOID Remove ({p.name}): {text}")
+
+
+def _free_name(node_name: str) -> str:
+    index = 1
+    while host.to_node(f"{N.SUGGESTED_READ_PREFIX}_{node_name}_{index}") is not None:
+        index += 1
+    return f"{N.SUGGESTED_READ_PREFIX}_{node_name}_{index}"
+
+
 def submit_farm(node: Any = None) -> None:
     """The Submit to farm button: export, then ``void-remove farm <manager> ...``."""
     node = node if node is not None else host.this_node()
@@ -291,6 +494,9 @@ def submit_farm(node: Any = None) -> None:
     _set_status(node, text, "running")
     if farm == CR.FARM:
         text += _submit_comp_render(p)
+        _set_status(node, text, "running")
+    elif farm == CR.OPENJD:
+        text += _add_comp_render_step(p)
         _set_status(node, text, "running")
     if host.is_gui():
         host.message(f"VOID Remove ({p.name}): {text}\nResults appear in {p.plan.run_dir}")
@@ -311,18 +517,62 @@ def _submit_comp_render(p: Prepared) -> str:
         return "; comp render not submitted: save the script first"
     try:
         host.save_script()
-        ids = CR.submit(p.plan, writes, script)
+        ids = CR.submit(p.plan, writes, script, p.views if p.stereo else ())
     except HostLinkError as exc:
         log.warning("%s: %s", p.name, exc.message)
         return f"; comp render not submitted: {exc.message}"
     return f"; comp render {', '.join(ids)} waits on it"
 
 
+def _add_comp_render_step(p: Prepared) -> str:
+    """OpenJD: offer to add the Writes downstream of the node to the bundle, as steps after
+    the VOID steps (void_nuke.comp_render.add_openjd_steps); the script is saved first."""
+    writes = CR.downstream_writes(p.node)
+    if not writes or not host.is_gui():
+        return ""
+    if p.stereo:
+        return "; comp render not added: a stereo run is one OpenJD bundle per view"
+    names = ", ".join(host.full_name(w) for w in writes)
+    if not host.ask(f"Also render {names} in the OpenJD bundle, after the VOID steps?"):
+        return ""
+    script = N.project_path(host.script_name())
+    if not script:
+        return "; comp render not added: save the script first"
+    try:
+        host.save_script()
+        steps = CR.add_openjd_steps(p.plan, writes, script)
+    except HostLinkError as exc:
+        log.warning("%s: %s", p.name, exc.message)
+        return f"; comp render not added: {exc.message}"
+    return f"; comp render {', '.join(steps)} added after {CR.OPENJD_ASSEMBLE_STEP}"
+
+
 def submit_to_farm(p: Prepared, farm: str) -> str:
     """Run ``void-remove farm`` (the CLI's farm writers; its job files go to the run folder's
     ``farm/``) and return the status line. OpenJD's submit runs the whole job on this machine,
     so for it the bundle is only written, to run or submit from a shell."""
-    argv = find_void_remove() + p.plan.farm_args(p.settings, farm)
+    if p.stereo:
+        # `void-remove farm` has no --view: one job per view, each with that view's files and
+        # its own farm folder (farm/<view>/), all writing into the results' %V pattern.
+        texts = [_submit(p, farm, farm_args(p, farm, view)) for view in p.views]
+        return "; ".join(f"{v}: {t}" for v, t in zip(p.views, texts))
+    return _submit(p, farm, farm_args(p, farm))
+
+
+def farm_args(p: Prepared, farm: str, view: str = "") -> list[str]:
+    """``void-remove farm`` for the node's run, or for one view of a stereo run."""
+    args = p.plan.farm_args(p.settings, farm)
+    if not view:
+        return args
+    paths = {p.plan.pattern(e.role): p.view_path(e.pattern, view) for e in p.plan.exports()}
+    paths[p.plan.pattern("result")] = p.view_path(p.plan.pattern("result"), view)
+    paths[p.plan.farm_dir] = os.path.join(p.plan.farm_dir, view)
+    paths[os.path.join(p.plan.farm_dir, "job")] = os.path.join(p.plan.farm_dir, view, "job")
+    return [paths.get(a, a) for a in args]
+
+
+def _submit(p: Prepared, farm: str, args: list[str]) -> str:
+    argv = find_void_remove() + args
     log.info("%s: %s", p.name, " ".join(argv))
     try:
         done = subprocess.run(
@@ -360,11 +610,16 @@ def export(p: Prepared, task: Any = None) -> None:
         for e in p.plan.exports():
             write = host.create_write(p.node, host.child(p.node, N.EXPORT_SOURCES[e.role]))
             writes[e.role] = write
-            for knob, value in (
+            knobs: list[tuple[str, Any]] = [
                 *N.EXPORT_WRITE_KNOBS,
                 ("channels", e.channels),
-                ("file", N.nuke_path(e.pattern)),
-            ):
+                # a stereo export: %V in the name and the views on the Write, as in the GUI's
+                # background export (void_nuke.export.start)
+                ("file", N.nuke_path(N.view_pattern(e.pattern, p.views))),
+            ]
+            if p.views:
+                knobs.append(("views", " ".join(p.views)))
+            for knob, value in knobs:
                 host.set_knob(write, knob, value)
         for i, (e, first, last) in enumerate(steps):
             if task is not None:
@@ -373,7 +628,7 @@ def export(p: Prepared, task: Any = None) -> None:
                 task.setMessage(f"exporting {e.role}: frames {first}-{last}")
                 task.setProgress(int(100 * i / len(steps)))
             try:
-                host.execute(writes[e.role], first, last)
+                host.execute(writes[e.role], first, last, p.views or None)
             except RuntimeError as exc:  # what nuke.execute raises for render errors and cancel
                 raise export_error(e.role, exc) from exc
     finally:
@@ -533,7 +788,7 @@ def run_blocking(node: Any, force: bool = False) -> ST.RunState:
     raises HostLinkError on failure."""
     try:
         p = prepare(node)
-        if not force and PL.results_complete(p.plan):
+        if not force and p.results_complete():
             return _show_reused(p)
         _set_status(node, ST.EXPORTING, "running")
         export(p)
@@ -588,7 +843,7 @@ def before_render() -> None:
         name = host.full_name(node)
         try:
             p = prepare(node)
-            current = _run_of(node) is None and PL.results_complete(p.plan)
+            current = _run_of(node) is None and p.results_complete()
         except HostLinkError as exc:
             if host.is_gui():
                 log.warning("%s: %s; the render shows what is there", name, exc.message)
@@ -614,7 +869,7 @@ def missing_results_message(name: str, plan: PL.RunPlan) -> str:
 
 def _point_at_results(p: Prepared) -> None:
     """Make the node show the finished results (a render process: no status, no reload)."""
-    pattern = N.nuke_path(p.plan.pattern("result"))
+    pattern = N.nuke_path(p.result_pattern())
     if str(host.knob_value(p.node, "results")) != pattern:
         host.set_knob(p.node, "results", pattern)
         host.set_knob(p.node, "result_first", p.plan.first)
@@ -694,6 +949,10 @@ def knob_changed() -> None:
         host.set_enabled(node, "range_last", manual)
     if knob == "showPanel":
         host.set_read_only(node, "results")  # a scripts saved before this version left it editable
+    if knob in ("plate_layer", "view", "showPanel"):
+        # The overlay view tints VOID_PlateLayer: keep its Shuffle on the chosen layer (a
+        # gizmo's internals are not saved, so a reopened script starts at rgba again).
+        EX.set_plate_layer(node)
     if knob in N.STALE_TRIGGERS:
         refresh(node)
 
@@ -742,7 +1001,7 @@ def _set_status(node: Any, text: str, colour: str) -> None:
 
 def _show_results(p: Prepared) -> None:
     host.set_read_only(p.node, "results")  # set by VOID Remove only: the artist cannot edit it
-    host.set_knob(p.node, "results", N.nuke_path(p.plan.pattern("result")))
+    host.set_knob(p.node, "results", N.nuke_path(p.result_pattern()))
     host.set_knob(p.node, "result_first", p.plan.first)
     host.set_knob(p.node, "result_last", p.plan.last)
     _reload(p.node)

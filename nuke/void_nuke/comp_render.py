@@ -10,17 +10,28 @@ JOB_INFO PLUGIN_INFO`` are the ones ``void_client.farm.deadline`` submits with; 
 info keys (``SceneFile``, ``WriteNode``, ``Version`` as ``major.minor``) are those production
 Nuke submitters send to Deadline's Nuke plugin.
 
-OpenCue and OpenJD have no such step here: OpenCue's dependencies need its Python API (not in
-Nuke's Python), and OpenJD bundles are run by hand. Standard library only (docs/nuke.md, "Host
-isolation").
+OpenJD (:func:`add_openjd_steps`): Open Job Description has dependencies between the steps of
+one job, not between jobs, so the comp render is appended to the VOID bundle's template as a step
+``comp-<Write>`` per Write, depending on the VOID steps' last (``assemble``, the constant
+``void_client.farm.openjd.ASSEMBLE_STEP``), one task per frame running this Nuke with ``-x -X
+<Write> -F <frame> <script>``. The bundle is run or submitted by hand as before (``openjd run``,
+``deadline bundle submit``), the comp with it.
+
+OpenCue has none: its job spec XML can hold a second job with a ``JOB_ON_JOB`` depend
+(tests/data/opencue/cjsl-1.14.dtd), but ``void-remove farm opencue --submit`` launches the VOID
+job before the node could add to it, and launching a second spec needs OpenCue's Python API
+(pycue), which Nuke's process must not load (docs/nuke.md, "Farm"). Standard library only
+(docs/nuke.md, "Host isolation").
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 from void_hostlink import HostLinkError
@@ -32,6 +43,12 @@ JOB_ID = re.compile(r"^JobID=(\S+)", re.MULTILINE)
 #: Frames per Deadline task of the comp render.
 CHUNK_SIZE = 10
 FARM = "deadline"
+OPENJD = "openjd"
+#: ``void_client.farm.openjd``'s names (the node cannot import the client; a test compares).
+OPENJD_TEMPLATE = "template.yaml"
+OPENJD_ASSEMBLE_STEP = "assemble"
+#: OpenJD step names are at most 64 characters.
+OPENJD_MAX_NAME = 64
 SUBMIT_TIMEOUT_S = 120.0
 
 
@@ -61,14 +78,19 @@ def downstream_writes(node: Any) -> list[Any]:
     return sorted(writes, key=host.full_name)
 
 
-def void_job_ids(plan: PL.RunPlan) -> list[str]:
-    """The Deadline ids of the VOID job, from the reply ``void-remove farm`` kept."""
-    path = os.path.join(plan.farm_dir, "job", "submitted.log")
-    try:
-        with open(path, encoding="utf-8") as f:
-            ids = [m.split("=", 1)[1] for m in re.findall(r"JobID=\S+", f.read())]
-    except OSError:
-        ids = []
+def void_job_ids(plan: PL.RunPlan, views: Sequence[str] = ()) -> list[str]:
+    """The Deadline ids of the VOID job (of every view's job, ``farm/<view>/``, for a stereo
+    run), from the replies ``void-remove farm`` kept."""
+    folders = [os.path.join(plan.farm_dir, v) for v in views] or [plan.farm_dir]
+    ids: list[str] = []
+    path = ""
+    for folder in folders:
+        path = os.path.join(folder, "job", "submitted.log")
+        try:
+            with open(path, encoding="utf-8") as f:
+                ids += [m.split("=", 1)[1] for m in re.findall(r"JobID=\S+", f.read())]
+        except OSError:
+            pass
     if not ids:
         raise HostLinkError(
             "farm_failed", f"no Deadline job id in {path}: the comp render was not submitted"
@@ -91,8 +113,11 @@ def job_files(
     return "\n".join(job) + "\n", "\n".join(plugin) + "\n"
 
 
-def submit(plan: PL.RunPlan, writes: list[Any], script: str) -> list[str]:
-    """Submit each Write's render, waiting on the VOID job; returns the new jobs' ids."""
+def submit(
+    plan: PL.RunPlan, writes: list[Any], script: str, views: Sequence[str] = ()
+) -> list[str]:
+    """Submit each Write's render, waiting on the VOID job (every view's, for a stereo run);
+    returns the new jobs' ids."""
     exe = deadlinecommand()
     if exe is None:
         raise HostLinkError(
@@ -100,7 +125,7 @@ def submit(plan: PL.RunPlan, writes: list[Any], script: str) -> list[str]:
             "deadlinecommand is not on PATH (or in $DEADLINE_PATH): the comp render was not "
             "submitted",
         )
-    depends = void_job_ids(plan)
+    depends = void_job_ids(plan, views)
     version = ".".join(host.nuke_version().split("v")[0].split(".")[:2])
     folder = os.path.join(plan.farm_dir, "comp")
     os.makedirs(folder, exist_ok=True)
@@ -130,3 +155,60 @@ def submit(plan: PL.RunPlan, writes: list[Any], script: str) -> list[str]:
             raise HostLinkError("farm_failed", f"deadlinecommand refused the {name} render: {text}")
         ids.append(found.group(1))
     return ids
+
+
+def openjd_step(write: str, frames: tuple[int, int], script: str, executable: str) -> dict:
+    """The comp render of ``write`` as an OpenJD step after the VOID steps."""
+    name = ("comp-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", write))[:OPENJD_MAX_NAME]
+    return {
+        "name": name,
+        "description": f"Render {write} of {os.path.basename(script)} once the clean plate is "
+        "on disk (added by the VOID Remove node).",
+        "dependencies": [{"dependsOn": OPENJD_ASSEMBLE_STEP}],
+        "parameterSpace": {
+            "taskParameterDefinitions": [
+                {"name": "Frame", "type": "INT", "range": f"{frames[0]}-{frames[1]}"}
+            ]
+        },
+        "script": {
+            "actions": {
+                "onRun": {
+                    "command": executable,
+                    "args": ["-x", "-X", write, "-F", "{{Task.Param.Frame}}", script],
+                }
+            }
+        },
+    }
+
+
+def add_openjd_steps(plan: PL.RunPlan, writes: list[Any], script: str) -> list[str]:
+    """Append each Write's comp render to the bundle's template (``farm/job/template.yaml``, as
+    ``void-remove farm openjd`` just wrote it); returns the new steps' names. A step already
+    there (the same submit twice) is not added again."""
+    path = os.path.join(plan.farm_dir, "job", OPENJD_TEMPLATE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise HostLinkError("farm_failed", f"no OpenJD template to add to: {exc}") from exc
+    keys = re.findall(r"^([A-Za-z][A-Za-z0-9_]*):", text, re.MULTILINE)
+    if not keys or keys[-1] != "steps" or f'- name: "{OPENJD_ASSEMBLE_STEP}"' not in text:
+        raise HostLinkError(
+            "farm_failed",
+            f"{path} does not end with its steps after '{OPENJD_ASSEMBLE_STEP}'; "
+            "the comp render was not added",
+        )
+    names = []
+    lines = [] if text.endswith("\n") else [""]
+    exe = host.executable()
+    for write in writes:
+        step = openjd_step(host.full_name(write), host.frame_range(write), script, exe)
+        names.append(step["name"])
+        if json.dumps(step["name"]) in text:
+            continue
+        # JSON is YAML: one flow-style list item per step, under the last key (steps).
+        lines.append("  - " + json.dumps(step, sort_keys=False))
+    if len(lines) > (0 if text.endswith("\n") else 1):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return names

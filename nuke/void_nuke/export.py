@@ -124,6 +124,9 @@ class BackgroundExport:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     outcome: ExportOutcome | None = None
     log_tail: list[str] = field(default_factory=list)
+    #: The VOID Remove node exporting (its Python object): Cancel finds the export by the node,
+    #: whatever it is called now, as a run follows its node through a rename.
+    node: Any = None
 
     @property
     def total(self) -> int:
@@ -405,7 +408,7 @@ def export_then(
     node's status line, the one progress indicator), then ``then()`` runs when every frame is
     on disk, or ``on_error(error)`` (a cancel too); all three on Nuke's main thread.
     ``exports`` are the plan's (role, pattern, channels)."""
-    if name in EXPORTS and EXPORTS[name].running:
+    if export_of(node) is not None:
         raise HostLinkError("busy", f"{name} is exporting; press Cancel to stop it")
 
     def progress(done: int, total: int, message: str) -> None:
@@ -423,6 +426,7 @@ def export_then(
         progress,
         finished,
     )
+    job.node = node
     EXPORTS[name] = job
     return job
 
@@ -440,10 +444,19 @@ def _finished(
         on_error(outcome.error or HostLinkError(EXPORT_FAILED, "the export failed"))
 
 
-def cancel_export(name: str) -> bool:
+def export_of(node: Any) -> BackgroundExport | None:
+    """The export in flight for ``node``: found by the node itself, not by the name it had when
+    the export started (a rename during the export must not make Cancel miss it)."""
+    for job in list(EXPORTS.values()):
+        if job.node is node and job.running:
+            return job
+    return None
+
+
+def cancel_export(node: Any) -> bool:
     """The Cancel button during an export: True when one was running and is being stopped."""
-    job = EXPORTS.get(name)
-    if job is None or not job.running:
+    job = export_of(node)
+    if job is None:
         return False
     job.cancel()
     return True

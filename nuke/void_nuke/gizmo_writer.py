@@ -15,6 +15,7 @@ Inside the group::
     VOID_Fill, VOID_Matte (Reads of --fill-out/--matte-out) ─ into void_fill / void_matte ──┘
     Remove ─ VOID_RemoveMatte ─ VOID_RemoveGrow ──┐                                        │
     Affected ─ VOID_AffectedMatte ─ ..Grow ───────┴ VOID_Quadmask ─ VOID_Overlay ─── VOID_View ─ Output
+                                      (VOID_Overlay tints VOID_PlateLayer: the plate layer as rgba)
 
 ``VOID_ResultOrSource`` shows a result frame where its file exists and the Source elsewhere, so
 frames appear as they arrive; the result replaces only the plate layer (``plate_layer``, a Link
@@ -191,8 +192,10 @@ def internal_nodes(blink_source: str) -> list[Node]:
         Node("Input", rem, knobs=(("number", 1),), pos=(300, -400)),
         Node("Input", aff, knobs=(("number", 2),), pos=(500, -400)),
         Node("Dot", PLATE_NODE, (src,), pos=(34, -300)),
-        # The plate layer as rgba for the plate export; its `in` is set from the plate_layer knob
-        # before every export (void_nuke.export), as a gizmo's internals are not saved.
+        # The plate layer as rgba, for the plate export and the quadmask overlay (which must
+        # tint the plate the artist chose, not the Source's rgba); its `in` follows the
+        # plate_layer knob (void_nuke.actions.knob_changed) and is set again before every
+        # export (void_nuke.export), as a gizmo's internals are not saved.
         Node(
             "Shuffle",
             PLATE_LAYER_NODE,
@@ -239,14 +242,14 @@ def internal_nodes(blink_source: str) -> list[Node]:
         Node(
             "MergeExpression",
             "VOID_OverlayExpression",
-            (PLATE_NODE, "VOID_Quadmask"),
+            (PLATE_LAYER_NODE, "VOID_Quadmask"),
             tuple(overlay_expressions().items()),
             pos=(200, -80),
         ),
         Node(
             "BlinkScript",
             "VOID_OverlayBlink",
-            (PLATE_NODE, "VOID_Quadmask"),
+            (PLATE_LAYER_NODE, "VOID_Quadmask"),
             (("kernelSource", blink_source),),
             pos=(400, -80),
         ),

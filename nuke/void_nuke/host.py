@@ -163,8 +163,12 @@ def delete(node: Any) -> None:
     nuke.delete(node)
 
 
-def execute(node: Any, first: int, last: int) -> None:
-    nuke.execute(node, first, last)
+def execute(node: Any, first: int, last: int, views: list[str] | None = None) -> None:
+    """``nuke.execute(node, first, last, incr, views)``; ``views`` for a stereo Write."""
+    if views:
+        nuke.execute(node, first, last, 1, list(views))
+    else:
+        nuke.execute(node, first, last)
 
 
 def executable() -> str:

@@ -309,6 +309,16 @@ KNOBS: tuple[KnobDef, ...] = (
     KnobDef(
         "farm", PULLDOWN, "", FARMS[0], "Farm manager for 'Submit to farm'.", FARMS, newline=False
     ),
+    KnobDef(
+        "suggest_affected",
+        PYSCRIPT,
+        "Suggest affected matte",
+        tooltip="Propose an affected matte (shadows that move with the object) from the plate and "
+        "the remove matte: a soft matte in a new Read, connected to the Affected input when that "
+        "is empty or holds an earlier suggestion. Edit it as you like; each press is a new version.",
+        script=_button("suggest_affected"),
+        newline=True,
+    ),
     KnobDef("status", TEXT, "status", "idle"),
     KnobDef("advanced_tab", TAB, "Advanced"),
     KnobDef(
@@ -466,6 +476,30 @@ def assign_inputs(selected: Sequence[tuple[T, str, str]]) -> dict[int, T]:
     if rest:
         out[AFFECTED] = rest[0]
     return out
+
+
+# --------------------------------------------------------------------------- suggest affected
+#: File name of a proposed affected matte in the node's ``suggested/`` folder (``void-remove suggest-affected``);
+#: a second suggestion is ``affected_suggested_v002.####.exr`` and so on, never overwritten.
+SUGGESTED_NAME = "affected_suggested"
+SUGGESTED_FOLDER = "suggested"
+#: Name prefix of the Read the node makes for a suggestion (next to the node, in its script).
+SUGGESTED_READ_PREFIX = "VOID_AffectedSuggested"
+#: The roles the suggestion needs exported: the plate (its layer as rgba) and the remove matte.
+SUGGEST_ROLES = ("plate", "remove")
+
+
+def suggestion_pattern(run_dir: str, version: int) -> str:
+    """The ``--out`` of the ``version``-th suggestion (1: no suffix) in ``run_dir``."""
+    suffix = "" if version <= 1 else f"_v{version:03d}"
+    return posixpath.join(nuke_path(run_dir), f"{SUGGESTED_NAME}{suffix}.####.exr")
+
+
+def is_suggestion_read(node_class: str, file_knob: str) -> bool:
+    """A Read of an earlier suggestion (the node may replace it on the Affected input; any other
+    node there is the artist's and stays)."""
+    name = posixpath.basename(nuke_path(file_knob))
+    return node_class == "Read" and name.startswith(SUGGESTED_NAME)
 
 
 # --------------------------------------------------------------------------- run arguments

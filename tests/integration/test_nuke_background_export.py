@@ -246,7 +246,7 @@ def test_the_gui_path_reports_on_the_status_line_and_starts_the_job_on_the_main_
     assert status[0] == "exporting 1/8 frames (plate)"
     assert status[-1] == "exporting 8/8 frames (remove)"
     assert started == [threading.get_ident()] and "VOIDRemove1" not in EX.EXPORTS
-    assert EX.cancel_export("VOIDRemove1") is False
+    assert EX.cancel_export(node) is False
 
 
 def test_the_nodes_knobs_become_the_runs_extra_flags(fake: FakeNuke, tmp_path: Path) -> None:

@@ -302,7 +302,7 @@ def test_every_knob_is_declared_with_its_type_label_and_default(gizmo: Gizmo) ->
 def test_buttons_call_functions_of_the_glue(gizmo: Gizmo) -> None:
     import void_nuke.actions
 
-    for name in ("void_remove", "cancel", "submit_farm"):
+    for name in ("void_remove", "cancel", "submit_farm", "suggest_affected"):
         script = gizmo.user_knobs[name].args["T"]
         function = re.search(r"void_nuke\.actions\.(\w+)\(nuke\.thisNode\(\)\)", script).group(1)
         assert callable(getattr(void_nuke.actions, function))
@@ -325,8 +325,10 @@ def test_internal_graph_is_wired_as_designed(gizmo: Gizmo) -> None:
         "VOID_AffectedGrow",
         "VOID_RemoveGrow",
     ]  # B affected, A remove
-    assert nodes["VOID_OverlayExpression"].inputs == [N.PLATE_NODE, "VOID_Quadmask"]
-    assert nodes["VOID_OverlayBlink"].inputs == [N.PLATE_NODE, "VOID_Quadmask"]  # src, quadmask
+    # The overlay tints the plate layer (as rgba), not the Source's rgba (issue 21: a plate in
+    # another layer was checked against the wrong picture).
+    assert nodes["VOID_OverlayExpression"].inputs == [N.PLATE_LAYER_NODE, "VOID_Quadmask"]
+    assert nodes["VOID_OverlayBlink"].inputs == [N.PLATE_LAYER_NODE, "VOID_Quadmask"]
     read = nodes[N.RESULT_READ]
     assert (
         read.cls == "Read" and read.inputs == [] and read.knobs["file"] == "[value parent.results]"
@@ -550,3 +552,19 @@ def test_result_and_fill_switches_see_the_frames_on_disk(
     assert [tcl(grade, results, f) for f in (1001, 1002)] == ["0", "1"]
     (tmp_path / "run" / "fill" / on_disk).unlink()
     assert tcl(grade, results, 1002) == "0"  # the fill not written yet: the result alone
+
+
+def test_the_quadmask_overlay_shows_the_plate_layer_through_the_shuffle(gizmo: Gizmo) -> None:
+    """View "quadmask overlay": VOID_View input 1 -> VOID_Overlay (the Switch: expression or
+    blinkscript) -> both overlay nodes' B/src input is VOID_PlateLayer, the Shuffle that moves
+    the plate layer into rgba, fed by the Source; the result path still passes every layer."""
+    nodes = gizmo.nodes
+    assert nodes["VOID_View"].inputs[1] == "VOID_Overlay"
+    assert nodes["VOID_Overlay"].cls == "Switch"
+    assert nodes["VOID_Overlay"].knobs["which"] == "{parent.overlay_with}"
+    for name in nodes["VOID_Overlay"].inputs:
+        assert nodes[name].inputs[0] == N.PLATE_LAYER_NODE, name
+    shuffle = nodes[N.PLATE_LAYER_NODE]
+    assert shuffle.cls == "Shuffle" and shuffle.inputs == [N.PLATE_NODE]
+    assert shuffle.knobs["out"] == "rgba"
+    assert nodes["VOID_ResultOrSource"].inputs[0] == N.PLATE_NODE  # all layers, untouched

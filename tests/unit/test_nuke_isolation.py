@@ -211,3 +211,35 @@ def test_the_fingerprint_recipe_is_unchanged() -> None:
 
 
 PINNED = "a3494638d54ecdb9c87edbaf98c16eafada0bce2124272f3318f999340861d95"
+
+
+def _host_calls_in(path: Path) -> set[str]:
+    """Every ``host.<name>`` a module calls or passes (``host.full_name`` as a callback too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "host"
+    }
+
+
+def test_the_self_test_runs_every_host_call_the_fake_declares_one_source() -> None:
+    """Issue 16: the host calls the self-test exercises are the list the fake declares. Every
+    ``void_nuke.host`` function is declared in ``fake_nuke.HOST_CALLS`` with its source, and
+    either run by a self-test step or listed in ``self_test.NOT_EXERCISED`` with a reason."""
+    from tests.support.fakes.fake_nuke import HOST_CALLS
+    from void_nuke import self_test
+
+    host_py = REPO / "nuke" / "void_nuke" / "host.py"
+    defined = {
+        n.name
+        for n in ast.parse(host_py.read_text(encoding="utf-8")).body
+        if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+    }
+    assert defined == set(HOST_CALLS), defined ^ set(HOST_CALLS)
+    exercised = _host_calls_in(REPO / "nuke" / "void_nuke" / "self_test.py")
+    skipped = set(self_test.NOT_EXERCISED)
+    assert not exercised & skipped, exercised & skipped
+    assert exercised | skipped == set(HOST_CALLS), (exercised | skipped) ^ set(HOST_CALLS)
+    assert all(reason for reason in self_test.NOT_EXERCISED.values())
+    assert all("http" in source for source in HOST_CALLS.values())

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 SPECIFICATION_VERSION = "jobtemplate-2023-09"
 TEMPLATE_FILE = "template.yaml"
+#: The VOID steps' last step. Hosts may append steps depending on it (the Nuke node's comp
+#: render, nuke/void_nuke/comp_render.py, appends ``- {json}`` items): ``steps`` stays the
+#: template's last key and its items are indented by two spaces.
+ASSEMBLE_STEP = "assemble"
 #: OpenJD capability name for GPUs on a worker host.
 GPU_AMOUNT = "amount.worker.gpu"
 MAX_NAME = 128
@@ -85,7 +89,7 @@ def template(spec: FarmSpec, spec_default: str = "farm.json") -> dict[str, Any]:
         last = "windows"
     what = "Blend the seams between windows and write the final EXR frames."
     steps.append(
-        _step(spec, "assemble", what, spec.task_args("assemble", param), gpu=False, after=last)
+        _step(spec, ASSEMBLE_STEP, what, spec.task_args("assemble", param), gpu=False, after=last)
     )
     return {
         "specificationVersion": SPECIFICATION_VERSION,

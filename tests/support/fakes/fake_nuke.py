@@ -193,6 +193,9 @@ class Node:
         self._attached()
         current = FakeNuke.current
         old = self.fullName()
+        if self._parent is not None:  # Group.node(new name) finds it, as in Nuke
+            self._parent._children.pop(self._name, None)
+            self._parent._children[name] = self
         self._name = name
         for key in [k for k in current.registry if k == old or k.startswith(old + ".")]:
             node = current.registry.pop(key)
@@ -293,6 +296,70 @@ class Menu:
 
     def addCommand(self, name: str, command: Any = None, shortcut: str = "", **kwargs: Any) -> None:
         self.commands.append((name, command, shortcut))
+
+
+_MODULE = "https://learn.foundry.com/nuke/developers/130/pythonreference/nuke-module.html"
+_NODE = "https://learn.foundry.com/nuke/developers/160/pythondevguide/_autosummary/nuke.Node.html"
+_KNOB = "https://learn.foundry.com/nuke/developers/130/pythonreference/nuke.Knob-class.html"
+_CALLBACKS = (
+    "https://learn.foundry.com/nuke/developers/120/pythonreference/nuke.callbacks-module.html"
+)
+
+#: Every ``void_nuke.host`` call, the Nuke API this fake models for it and where that API is
+#: documented. One source with the self-test: the calls ``void_nuke.self_test`` runs plus its
+#: ``NOT_EXERCISED`` (with reasons) are exactly these keys, and ``void_nuke.host`` defines exactly
+#: these functions (tests/unit/test_nuke_isolation.py checks both).
+HOST_CALLS: dict[str, str] = {
+    "nuke_version": f"nuke.NUKE_VERSION_STRING ({_MODULE})",
+    "is_gui": f"nuke.GUI ({_MODULE})",
+    "this_node": f"nuke.thisNode() ({_MODULE})",
+    "this_knob_name": f"nuke.thisKnob().name() ({_MODULE})",
+    "selected_nodes": f"nuke.selectedNodes() ({_MODULE})",
+    "to_node": f"nuke.toNode(full name) ({_MODULE})",
+    "all_nodes": f"nuke.allNodes(filter, recurseGroups=True) ({_MODULE})",
+    "full_name": f"Node.fullName() ({_NODE})",
+    "live_full_name": f"Node.fullName(), ValueError once deleted ({_NODE}; self-test step)",
+    "short_name": f"Node.name() ({_NODE})",
+    "class_name": f"Node.Class() ({_NODE})",
+    "knob_value": f"Node[name].value() ({_KNOB})",
+    "knob_values": f"Node[name].value() for several ({_KNOB})",
+    "knob_evaluated": f"Knob.evaluate() ({_KNOB})",
+    "knob_script": f"Knob.toScript() ({_KNOB})",
+    "set_knob": f"Knob.setValue() ({_KNOB})",
+    "set_enabled": f"Knob.setEnabled() ({_KNOB})",
+    "set_read_only": f"Knob.setFlag(nuke.READ_ONLY) ({_KNOB})",
+    "linked_value": f"Link_Knob.getLinkedKnob().value() ({_MODULE})",
+    "knob_scripts": f"Node.knobs() and Knob.toScript() ({_NODE})",
+    "input_node": f"Node.input(i) ({_NODE})",
+    "set_input": f"Node.setInput(i, node) ({_NODE})",
+    "graph_inputs": f"Node.dependencies(nuke.INPUTS | nuke.HIDDEN_INPUTS) ({_NODE})",
+    "dependents": f"Node.dependent(nuke.INPUTS | nuke.HIDDEN_INPUTS) ({_NODE})",
+    "frame_range": f"Node.firstFrame(), lastFrame() ({_NODE})",
+    "child": f"Group.node(name) ({_MODULE})",
+    "create_node": f"nuke.createNode(class) ({_MODULE})",
+    "create_in": f"nuke.nodes.<Class>() inside ``with group`` ({_MODULE})",
+    "set_name": f"Node.setName(name) ({_NODE})",
+    "is_read_only": f"Knob.getFlag(nuke.READ_ONLY) ({_KNOB})",
+    "create_write": f"nuke.nodes.Write() inside ``with group``, setInput ({_MODULE})",
+    "delete": f"nuke.delete(node) ({_MODULE})",
+    "execute": f"nuke.execute(node, first, last, incr, views) ({_MODULE})",
+    "executable": f"nuke.EXE_PATH ({_MODULE})",
+    "save_script_copy": f"nuke.scriptSave(filename) ({_MODULE})",
+    "views": f"nuke.views() ({_MODULE})",
+    "reload_read": f"Read['reload'].execute() ({_KNOB})",
+    "progress_task": f"nuke.ProgressTask(title) ({_MODULE})",
+    "in_main_thread": f"nuke.executeInMainThread(function, args) ({_MODULE})",
+    "message": f"nuke.message(text) ({_MODULE})",
+    "ask": f"nuke.ask(text) ({_MODULE})",
+    "script_name": f"nuke.root()['name'].value() ({_MODULE})",
+    "open_script": f"nuke.scriptOpen(path) ({_MODULE})",
+    "save_script": f"nuke.scriptSave() ({_MODULE})",
+    "add_before_render": f"nuke.addBeforeRender(call) ({_CALLBACKS})",
+    "remove_before_render": f"nuke.removeBeforeRender(call) ({_CALLBACKS})",
+    "add_knob_changed": f"nuke.addKnobChanged(call, nodeClass=...) ({_CALLBACKS})",
+    "add_update_ui": f"nuke.addUpdateUI(call, nodeClass=...) ({_CALLBACKS})",
+    "add_menu_command": f"nuke.menu(name).addMenu().addCommand() ({_MODULE})",
+}
 
 
 class _NodeConstructors:
@@ -408,6 +475,15 @@ class FakeNuke:
         Nuke runs them in every process that renders: the GUI, ``nuke -t`` and each ``nuke -x``
         farm task alike."""
         self.calls.append(("execute", (node.fullName(), first, last)))
+        # ``nuke.execute(nameOrNode, start, end, incr, views, continueOnError=False)``, views
+        # a list of view names (the nuke module reference,
+        # https://learn.foundry.com/nuke/developers/130/pythonreference/nuke-module.html; the
+        # self-test's "views" step checks it on a real Nuke). A view the script lacks: refused.
+        if views is not None:
+            wanted = list(views)
+            unknown = [v for v in wanted if v not in self.script_views]
+            if unknown:
+                raise RuntimeError(f"execute: no view(s) {unknown} in {self.script_views}")
         previous = self.this_node
         try:
             for function, args, kwargs, node_class in list(self.before_render):
@@ -421,7 +497,10 @@ class FakeNuke:
         finally:
             self.this_node = previous
         if self.on_execute is not None:
-            self.on_execute(node, first, last)
+            if views is None:
+                self.on_execute(node, first, last)
+            else:
+                self.on_execute(node, first, last, list(views))  # type: ignore[call-arg]
 
     def executeInMainThread(
         self, function: Callable[..., Any], args: tuple = (), kwargs: dict | None = None

@@ -83,7 +83,14 @@ def save_script(fake: Any, path: str, sources: dict[str, str] | None = None) -> 
             continue
         internal = node.input(0)
         group = internal._parent
-        role = roles[internal.name()]
+        role = roles.get(internal.name(), "")
+        knobs = {k: node[k].value() for k in WRITE_KNOBS if node.knob(k) is not None}
+        knobs["name"] = node.fullName()
+        if not role:  # a Write of anything else (the self-test's scratch Write of a Constant)
+            knobs["fake_source"], knobs["fake_channels"] = "", ["R", "G", "B", "A"]
+            body = "\n".join(f" {k} {json.dumps(v)}" for k, v in knobs.items())
+            blocks.append(f"Write {{\n{body}\n}}")
+            continue
         upstream = group.input(inputs[role])
         if role == "plate":
             layer = str(internal["in"].value())
@@ -92,8 +99,6 @@ def save_script(fake: Any, path: str, sources: dict[str, str] | None = None) -> 
             layer, _, channel = str(group[links[role]].value()).partition(".")
             name = _CHANNELS.get(channel, channel)
             channels = [name if layer == "rgba" else f"{layer}.{name}"]
-        knobs = {k: node[k].value() for k in WRITE_KNOBS if node.knob(k) is not None}
-        knobs["name"] = node.fullName()
         knobs["fake_source"] = (sources or {}).get(role) or str(upstream["file"].value())
         knobs["fake_channels"] = channels
         body = "\n".join(f" {k} {json.dumps(v)}" for k, v in knobs.items())
@@ -173,9 +178,14 @@ def render(write: dict[str, Any], frames: tuple[int, int], views: list[str] | No
     stand_in = types.SimpleNamespace(frame=lambda: 0, thisNode=lambda: None)
     node_name = write["name"].rsplit(".", 1)[-1]
     for frame in range(frames[0], frames[1] + 1):
-        src = read_image(frame_path(write["fake_source"].replace("####", "%04d"), frame))
-        names = [n for n in src.channels]
-        picked = np.stack([src.pixels[:, :, names.index(c)] for c in write["fake_channels"]], -1)
+        if write["fake_source"]:
+            src = read_image(frame_path(write["fake_source"].replace("####", "%04d"), frame))
+            names = [n for n in src.channels]
+            picked = np.stack(
+                [src.pixels[:, :, names.index(c)] for c in write["fake_channels"]], -1
+            )
+        else:  # a Constant: black
+            picked = np.zeros((4, 4, 4), np.float32)
         for view in chosen:
             path = frame_path(write["file"], frame, view)
             os.makedirs(os.path.dirname(path), exist_ok=True)
