@@ -18,7 +18,8 @@ cancel (SIGTERM: it cancels the daemon job and keeps the finished frames). A run
 through a rename; a deleted node's run asks before it is cancelled. ``nuke -t
 void_remove_batch.py`` exports with ``nuke.execute`` in the calling thread and runs the same
 command blocking; Submit to farm exports the same way (a ``ProgressTask`` in the GUI), then runs
-``void-remove farm`` and, on Deadline, offers the comp render (:mod:`void_nuke.comp_render`).
+``void-remove farm`` and offers the comp render (:mod:`void_nuke.comp_render`): dependent jobs
+on Deadline, steps of the bundle on OpenJD, layers of the same spec on OpenCue (asked first).
 
 A render (``nuke -x``, a farm task, a GUI render) never runs the VOID job: the Write's
 ``beforeRender`` hook (:func:`before_render`) uses results already on disk, found by the
@@ -39,6 +40,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -486,7 +488,9 @@ def submit_farm(node: Any = None) -> None:
         task = host.progress_task(f"VOID Remove: {p.name}") if host.is_gui() else None
         export(p, task)
         del task  # closes the progress window
-        text = submit_to_farm(p, farm)
+        # OpenCue: the comp render goes into the VOID job's own spec, so ask before submitting.
+        comp_args, comp_note = _opencue_comp_render(p) if farm == CR.OPENCUE else ([], "")
+        text = submit_to_farm(p, farm, comp_args)
     except HostLinkError as exc:
         _show_error(node, exc)
         return
@@ -497,6 +501,9 @@ def submit_farm(node: Any = None) -> None:
         _set_status(node, text, "running")
     elif farm == CR.OPENJD:
         text += _add_comp_render_step(p)
+        _set_status(node, text, "running")
+    elif comp_note:
+        text += comp_note
         _set_status(node, text, "running")
     if host.is_gui():
         host.message(f"VOID Remove ({p.name}): {text}\nResults appear in {p.plan.run_dir}")
@@ -547,16 +554,38 @@ def _add_comp_render_step(p: Prepared) -> str:
     return f"; comp render {', '.join(steps)} added after {CR.OPENJD_ASSEMBLE_STEP}"
 
 
-def submit_to_farm(p: Prepared, farm: str) -> str:
+def _opencue_comp_render(p: Prepared) -> tuple[list[str], str]:
+    """OpenCue: offer to render the Writes downstream of the node in the VOID job, as layers
+    after ``assemble`` (void_nuke.comp_render.opencue_args); the script is saved first.
+    Returns the flags for ``void-remove farm opencue`` and what to add to the status line."""
+    writes = CR.downstream_writes(p.node)
+    if not writes or not host.is_gui():
+        return [], ""
+    if p.stereo:
+        return [], "; comp render not added: a stereo run is one OpenCue job per view"
+    names = ", ".join(host.full_name(w) for w in writes)
+    if not host.ask(f"Also render {names} in the OpenCue job, after the VOID layers?"):
+        return [], ""
+    script = N.project_path(host.script_name())
+    if not script:
+        return [], "; comp render not added: save the script first"
+    host.save_script()
+    layers = ", ".join(CR.opencue_layers(writes))
+    note = f"; comp render {layers} waits on {CR.OPENCUE_ASSEMBLE_LAYER}"
+    return CR.opencue_args(writes, script, host.executable()), note
+
+
+def submit_to_farm(p: Prepared, farm: str, extra: Sequence[str] = ()) -> str:
     """Run ``void-remove farm`` (the CLI's farm writers; its job files go to the run folder's
     ``farm/``) and return the status line. OpenJD's submit runs the whole job on this machine,
-    so for it the bundle is only written, to run or submit from a shell."""
+    so for it the bundle is only written, to run or submit from a shell. ``extra``: more flags
+    (the OpenCue comp render), for a run that is not stereo."""
     if p.stereo:
         # `void-remove farm` has no --view: one job per view, each with that view's files and
         # its own farm folder (farm/<view>/), all writing into the results' %V pattern.
         texts = [_submit(p, farm, farm_args(p, farm, view)) for view in p.views]
         return "; ".join(f"{v}: {t}" for v, t in zip(p.views, texts))
-    return _submit(p, farm, farm_args(p, farm))
+    return _submit(p, farm, farm_args(p, farm) + list(extra))
 
 
 def farm_args(p: Prepared, farm: str, view: str = "") -> list[str]:

@@ -17,11 +17,13 @@ one job, not between jobs, so the comp render is appended to the VOID bundle's t
 <Write> -F <frame> <script>``. The bundle is run or submitted by hand as before (``openjd run``,
 ``deadline bundle submit``), the comp with it.
 
-OpenCue has none: its job spec XML can hold a second job with a ``JOB_ON_JOB`` depend
-(tests/data/opencue/cjsl-1.14.dtd), but ``void-remove farm opencue --submit`` launches the VOID
-job before the node could add to it, and launching a second spec needs OpenCue's Python API
-(pycue), which Nuke's process must not load (docs/nuke.md, "Farm"). Standard library only
-(docs/nuke.md, "Host isolation").
+OpenCue (:func:`opencue_args`): launching a spec needs OpenCue's Python API (pycue), which
+Nuke's process must not load (docs/nuke.md, "Farm"), and ``void-remove farm opencue --submit``
+launches the VOID job itself. So the node asks *before* submitting and passes ``--comp-render
+<script>:<Write>[,<Write>...]`` (with ``--comp-range`` and ``--nuke``) to ``void-remove farm
+opencue``, which puts a layer ``comp_<Write>`` per Write into the same job spec, depending on
+``assemble`` (``void_client.farm.opencue``). Standard library only (docs/nuke.md, "Host
+isolation").
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ OPENJD_ASSEMBLE_STEP = "assemble"
 #: OpenJD step names are at most 64 characters.
 OPENJD_MAX_NAME = 64
 SUBMIT_TIMEOUT_S = 120.0
+OPENCUE = "opencue"
+#: ``void_client.farm.opencue``'s names (a test compares): the comp layers are this prefix plus
+#: the Write's name, and wait on the assemble layer.
+OPENCUE_LAYER_PREFIX = "comp_"
+OPENCUE_ASSEMBLE_LAYER = "assemble"
 
 
 def deadlinecommand() -> str | None:
@@ -212,3 +219,25 @@ def add_openjd_steps(plan: PL.RunPlan, writes: list[Any], script: str) -> list[s
         with open(path, "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     return names
+
+
+def opencue_args(writes: list[Any], script: str, executable: str) -> list[str]:
+    """``void-remove farm opencue`` flags that add the Writes' render to the VOID job's spec:
+    one ``--comp-range`` for all of them (the span of their frame ranges), rendered by
+    ``executable`` (this Nuke, the same path on the render hosts as with OpenJD)."""
+    ranges = [host.frame_range(w) for w in writes]
+    names = ",".join(host.full_name(w) for w in writes)
+    first, last = min(a for a, _ in ranges), max(b for _, b in ranges)
+    return [
+        "--comp-render",
+        f"{script}:{names}",
+        "--comp-range",
+        f"{first}-{last}",
+        "--nuke",
+        executable,
+    ]
+
+
+def opencue_layers(writes: list[Any]) -> list[str]:
+    """The comp layers' names in the OpenCue job, for the status line."""
+    return [OPENCUE_LAYER_PREFIX + host.full_name(w) for w in writes]

@@ -1092,6 +1092,86 @@ def test_submit_to_openjd_adds_the_comp_render_as_a_step_after_assemble(
     assert names.count("comp-Write1") == 1
 
 
+FAKE_OPENCUE = """# Stands in for OpenCue's Python API in the void-remove process the node starts:
+# opencue.api.launchSpec records the spec and answers the job names, as pycue's does.
+import os
+
+os.getuid = lambda: 4321  # the artist: Cuebot refuses root, and test containers run as root
+
+
+class api:  # noqa: N801 - pycue's module name
+    @staticmethod
+    def launchSpec(text):  # noqa: N802 - pycue's name
+        n = len(os.listdir({log!r}))
+        with open(os.path.join({log!r}, "spec%03d.xml" % n), "w") as f:
+            f.write(text)
+        return ["myshow-sh010-maria_void_remove_%d" % n]
+"""
+
+
+def test_submit_to_opencue_adds_the_comp_render_to_the_void_jobs_spec(
+    fake: FakeNuke, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCue: the node passes ``--comp-render SCRIPT:WRITE`` to ``void-remove farm opencue``,
+    so the one spec it launches holds the comp layer ``comp_<Write>`` (this Nuke, ``-x -X
+    <Write> -F #FRAME_START#-#FRAME_END# <script>``) with a depend on ``assemble``; Nuke never
+    loads OpenCue's API. The launched spec is checked against Cuebot's DTD."""
+    from lxml import etree
+
+    from void_client.farm import opencue
+    from void_nuke import comp_render as CR
+
+    # The node cannot import the client: its copies of the spec's names must agree.
+    assert (CR.OPENCUE_LAYER_PREFIX, CR.OPENCUE_ASSEMBLE_LAYER) == (
+        opencue.COMP_LAYER_PREFIX,
+        opencue.ASSEMBLE_LAYER,
+    )
+    sent = tmp_path / "launched"
+    sent.mkdir()
+    fake_api = tmp_path / "fake_pycue" / "opencue"
+    fake_api.mkdir(parents=True)
+    (fake_api / "__init__.py").write_text(FAKE_OPENCUE.format(log=str(sent)))
+    path = os.pathsep.join(filter(None, [str(fake_api.parent), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv("CUEBOT_HOSTS", "cuebot.test")
+    monkeypatch.setenv("LOGNAME", "maria")
+    node, write = render_graph(fake, farm="opencue")
+    script = tmp_path / "sh010_comp.nk"
+    fake.root_node["name"].setValue(str(script))
+    fake.on_execute = renderer(shot)
+    fake.ask_answer = True  # "Also render Write1 in the OpenCue job ...?" -> yes
+    glue.submit_farm(node)
+    assert fake.questions and "Write1" in fake.questions[-1], fake.messages
+    (spec_file,) = sorted(sent.iterdir())  # one launch: VOID layers and comp layer together
+    parser = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False)
+    tree = etree.ElementTree(etree.fromstring(spec_file.read_bytes(), parser))
+    dtd = etree.DTD(str(REPO / "tests" / "data" / "opencue" / f"cjsl-{opencue.SPEC_VERSION}.dtd"))
+    assert dtd.validate(tree), dtd.error_log.filter_from_errors()
+    names = [el.get("name") for el in tree.findall("job/layers/layer")]
+    assert names[-2:] == ["assemble", "comp_Write1"], names
+    comp = tree.find("job/layers/layer[@name='comp_Write1']")
+    assert comp.findtext("cmd") == (
+        f"{fake.EXE_PATH} -x -X Write1 -F #FRAME_START#-#FRAME_END# {script}"
+    )
+    assert comp.findtext("range") == f"{write.firstFrame()}-{write.lastFrame()}"
+    (dep,) = [d for d in tree.findall("depends/depend") if d.findtext("deplayer") == "comp_Write1"]
+    assert (dep.get("type"), dep.findtext("onlayer")) == ("LAYER_ON_LAYER", "assemble")
+    assert dep.findtext("onjob") == dep.findtext("depjob") == tree.find("job").get("name")
+    assert tree.findtext("user") == "maria"
+    assert ("scriptSave", ("",)) in fake.calls  # the farm renders the saved script
+    status = node["status"].value()
+    assert status.startswith("submitted to opencue: "), status
+    log = Path(glue.prepare(node).plan.farm_dir) / "job" / "submitted.log"
+    assert log.read_text() == "launched myshow-sh010-maria_void_remove_0\n"
+    assert "comp render comp_Write1 waits on assemble" in status, status
+    # No: the VOID job alone, without a comp layer.
+    fake.ask_answer = False
+    glue.submit_farm(node)
+    second = sorted(sent.iterdir())[-1]
+    assert second != spec_file and "comp_Write1" not in second.read_text()
+    assert "comp render" not in node["status"].value()
+
+
 def test_selftest_runs_every_step_in_a_scratch_group_and_writes_a_report(
     fake: FakeNuke, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,6 +2,8 @@
 
 Either from a shot (``--plate/--remove/--out`` and the same settings as ``run``) or from an
 existing ``farm.json`` (re-writing it resumes the same job: the tasks skip finished windows).
+OpenCue only: ``--comp-render`` adds the Nuke comp render to the same job spec, as layers that
+wait on ``assemble`` (void_client.farm.opencue, docs/farm.md "Comp render").
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 
 from void_client.cli.run import add_job_settings, request_from_args
 from void_client.errors import ErrorCode, VoidError
-from void_client.farm import farm_names, submit_job
+from void_client.farm import SPEC_FILE, farm_names, submit_job
+from void_client.farm import opencue as cue
 from void_client.farm.farm_spec import (
     DEFAULT_FARM_SIZE,
     GROUP_WRITABLE_UMASK,
@@ -154,6 +157,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Deadline plugin: CommandLine (stock) or VoidRemove (shows progress; install it "
         "from the job folder's deadline_plugin/ once)",
     )
+    comp = p.add_argument_group("comp render (opencue)")
+    comp.add_argument(
+        "--comp-render",
+        default="",
+        metavar="SCRIPT.nk:WRITE[,WRITE...]",
+        help="also render these Writes of a saved Nuke script, one layer each in the same "
+        "OpenCue job, starting when assemble is done",
+    )
+    comp.add_argument(
+        "--comp-range",
+        default="",
+        metavar="FIRST-LAST",
+        help="frames of the comp render (default: the VOID job's frames)",
+    )
+    comp.add_argument(
+        "--comp-chunk",
+        type=int,
+        default=cue.COMP_CHUNK,
+        metavar="N",
+        help=f"frames one comp render task renders with one Nuke start (default {cue.COMP_CHUNK})",
+    )
+    comp.add_argument(
+        "--nuke",
+        default="nuke",
+        metavar="EXE",
+        help="the Nuke executable as the render hosts run it (default: nuke on their PATH)",
+    )
     job.add_argument(
         "--env",
         action="append",
@@ -237,11 +267,45 @@ def build_spec(args: argparse.Namespace) -> FarmSpec:
     return spec.validate()
 
 
+def comp_render(args: argparse.Namespace, spec: FarmSpec) -> cue.CompRender | None:
+    """``--comp-render`` and its flags, checked (OpenCue only: the Nuke node adds Deadline's
+    comp render as its own jobs and OpenJD's as steps of the bundle)."""
+    if not args.comp_render:
+        if args.comp_range:
+            raise VoidError(
+                ErrorCode.BAD_SPEC, "--comp-range goes with --comp-render", "comp_render"
+            )
+        return None
+    if args.farm != "opencue":
+        raise VoidError(
+            ErrorCode.BAD_SPEC,
+            f"--comp-render is for opencue; for {args.farm}, Submit to farm on the Nuke node "
+            "adds the comp render itself (docs/nuke.md, Farm)",
+            "comp_render",
+        )
+    return cue.comp_render(
+        args.comp_render, args.comp_range, args.nuke, args.comp_chunk, spec.job.frames
+    )
+
+
 def main(args: argparse.Namespace) -> int:
     spec = build_spec(args)
+    comp = comp_render(args, spec)
+    # With a comp render the spec is written, the comp layers added, then launched once: one
+    # spec, so Cuebot resolves the comp layers' depend on assemble.
     main_file = submit_job(
-        spec, args.farm, args.out_dir or None, args.submit, check=not args.no_check
+        spec,
+        args.farm,
+        args.out_dir or None,
+        args.submit and comp is None,
+        check=not args.no_check,
     )
+    if comp is not None:
+        folder = main_file.parent
+        main_file = cue.write(spec, folder / SPEC_FILE, folder, comp)
+        if args.submit:
+            reply = cue.submit(main_file, spec)
+            (folder / "submitted.log").write_text(reply + ("" if reply.endswith("\n") else "\n"))
     n = len(spec.windows())
     tasks = len(spec.task_windows())
     order = "in order (chain seams)" if spec.sequential else "in parallel (crossfade seams)"
@@ -251,6 +315,12 @@ def main(args: argparse.Namespace) -> int:
         f"{order} + assemble",
         file=sys.stderr,
     )
+    if comp is not None:
+        print(
+            f"  comp     {', '.join(comp.writes)} of {comp.script}, frames "
+            f"{comp.frames[0]}-{comp.frames[1]}, after assemble",
+            file=sys.stderr,
+        )
     print(f"  worker   {shlex.join(spec.command)}", file=sys.stderr)
     print(f"  work dir {spec.work_dir}", file=sys.stderr)
     print(f"  output   {spec.out_pattern}", file=sys.stderr)

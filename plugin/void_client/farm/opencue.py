@@ -15,6 +15,15 @@
   we write the clamped value and warn.
 * GPU layers (a GPU engine's windows) carry ``gpus``/``gpu_memory`` and the ``--group`` tags;
   the CPU-only ``assemble`` layer carries neither.
+* The comp render (``--comp-render SCRIPT.nk:WRITE[,WRITE...]``, :class:`CompRender`; the Nuke
+  node's Submit to farm passes it, docs/nuke.md "Farm"): one layer per Write in the same spec,
+  ``comp_<Write>``, running ``nuke -x -X <Write> -F #FRAME_START#-#FRAME_END# <script>`` for each
+  chunk of the Write's frames, with a ``LAYER_ON_LAYER`` depend on ``assemble``. Cuebot replaces
+  those tokens with the chunk's first and last frame at dispatch (cuesubmit ``Constants.py``:
+  "Tokens are replaced by cuebot during dispatch with their computed value. see:
+  cuebot/src/main/java/com/imageworks/spcue/dispatcher/DispatchSupportService.java"). One spec,
+  one launch: a second spec with a ``JOB_ON_JOB`` depend would need the OpenCue API where the
+  comp is (inside Nuke, which must not load it).
 
 There is no pyoutline ``outline.json`` any more: pyoutline's JSON loader
 (``outline/loader.py: load_json``) reads only ``name``, ``facility``, ``maxcores``, ``maxgpus``,
@@ -32,7 +41,8 @@ import logging
 import os
 import re
 import shlex
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from xml.dom import minidom
 from xml.etree import ElementTree as Et
@@ -57,6 +67,89 @@ CUEBOT_RETRIES = (0, 1)
 GPU_MEMORY = re.compile(r"^(\d+g|\d+(\.\d+)?m|\d+)$")
 #: Engines whose window layers need a GPU.
 GPU_ENGINES = ("void",)
+#: The VOID layer the comp render waits for (``FarmSpec.task_graph``'s last unit).
+ASSEMBLE_LAYER = "assemble"
+#: Comp render layers are named this plus the Write's full name (``comp_Group1.Write1``).
+COMP_LAYER_PREFIX = "comp_"
+#: Frames one OpenCue frame of the comp render renders (one Nuke start per chunk).
+COMP_CHUNK = 10
+#: The chunk's first and last frame, as Cuebot fills them in at dispatch.
+COMP_FRAMES_TOKEN = "#FRAME_START#-#FRAME_END#"
+#: A Nuke node's full name: ``Write1``, ``Group1.Write1`` (letters, digits, '_', dots between).
+NUKE_NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: A command argument made only of Cuebot's frame tokens stays unquoted (``_shell``).
+_TOKENS = re.compile(r"^#[A-Z_]+#(-#[A-Z_]+#)?$")
+
+
+@dataclass(frozen=True)
+class CompRender:
+    """The comp render that waits on the VOID job: Writes of a saved Nuke script."""
+
+    script: str
+    writes: tuple[str, ...]
+    frames: tuple[int, int]
+    nuke: str = "nuke"
+    chunk: int = COMP_CHUNK
+
+    def layer_name(self, write: str) -> str:
+        return COMP_LAYER_PREFIX + write
+
+    def argv(self, write: str) -> list[str]:
+        """Nuke's command line for one chunk (``-x`` execute, ``-X`` only this Write, ``-F``)."""
+        return [self.nuke, "-x", "-X", write, "-F", COMP_FRAMES_TOKEN, self.script]
+
+
+def comp_render(
+    value: str, frames: str, nuke: str, chunk: int, job_frames: list[int]
+) -> CompRender:
+    """``--comp-render SCRIPT.nk:WRITE[,WRITE...]`` with ``--comp-range FIRST-LAST`` (empty: the
+    VOID job's frames), ``--nuke`` and ``--comp-chunk``, checked; refuses what would fail on
+    the farm (or in Cuebot) with a message that says what to pass."""
+
+    def bad(field: str, msg: str) -> VoidError:
+        return VoidError(ErrorCode.BAD_SPEC, msg, field)
+
+    # The last ':' splits: a Windows script path has one after its drive letter.
+    script, sep, names = value.rpartition(":")
+    writes = tuple(w.strip() for w in names.split(",") if w.strip())
+    if not sep or not script or not writes:
+        raise bad(
+            "comp_render",
+            f"--comp-render {value!r} must look like SCRIPT.nk:WRITE[,WRITE...], e.g. "
+            "/show/sh010/comp.nk:Write1",
+        )
+    if not (PurePosixPath(script).is_absolute() or PureWindowsPath(script).is_absolute()):
+        # Render hosts start in their own folder: a relative script would not be found there.
+        raise bad(
+            "comp_render",
+            f"--comp-render script {script!r} must be an absolute path the render hosts can read",
+        )
+    for write in writes:
+        if not NUKE_NODE_NAME.match(write) or not CUEBOT_NAME.match(COMP_LAYER_PREFIX + write):
+            raise bad(
+                "comp_render",
+                f"--comp-render Write {write!r} is not a Nuke node name (e.g. Write1, "
+                "Group1.Write1)",
+            )
+    if len(set(writes)) != len(writes):
+        raise bad("comp_render", f"--comp-render names a Write twice: {names!r}")
+    if frames:
+        first, dash, last = frames.partition("-")
+        try:
+            span = (int(first), int(last))
+        except ValueError:
+            span = (1, 0)
+        if not dash or span[0] > span[1]:
+            raise bad(
+                "comp_range", f"--comp-range {frames!r} must look like FIRST-LAST, e.g. 1001-1100"
+            )
+    else:
+        span = (min(job_frames), max(job_frames))
+    if chunk < 1:
+        raise bad("comp_chunk", f"--comp-chunk must be 1 or more, got {chunk}")
+    if not nuke.strip():
+        raise bad("nuke", "--nuke must name the Nuke executable on the render hosts")
+    return CompRender(script, writes, span, nuke, chunk)
 
 
 def _nmtoken(text: str) -> str:
@@ -73,8 +166,8 @@ def layers(spec: FarmSpec, spec_path: str) -> list[dict[str, Any]]:
 
 
 def _shell(argv: list[str]) -> str:
-    """The layer command as RQD runs it (a shell line); the frame token stays bare."""
-    return " ".join(a if a == FRAME_TOKEN else shlex.quote(a) for a in argv)
+    """The layer command as RQD runs it (a shell line); the frame tokens stay bare."""
+    return " ".join(a if _TOKENS.match(a) else shlex.quote(a) for a in argv)
 
 
 def _names(spec: FarmSpec) -> dict[str, str]:
@@ -147,8 +240,23 @@ def validate(spec: FarmSpec) -> None:
             )
 
 
-def job_xml(spec: FarmSpec, spec_path: str) -> str:
-    """The job spec as written to disk: ``<user>`` is :data:`USER_PLACEHOLDER`, no ``<uid>``."""
+def comp_layers(comp: CompRender) -> list[dict[str, Any]]:
+    """The comp render's layers (as :func:`layers`): one per Write, each after ``assemble``."""
+    return [
+        {
+            "name": comp.layer_name(w),
+            "command": comp.argv(w),
+            "range": f"{comp.frames[0]}-{comp.frames[1]}",
+            "depends": [ASSEMBLE_LAYER],
+            "chunk": comp.chunk,
+        }
+        for w in comp.writes
+    ]
+
+
+def job_xml(spec: FarmSpec, spec_path: str, comp: CompRender | None = None) -> str:
+    """The job spec as written to disk: ``<user>`` is :data:`USER_PLACEHOLDER`, no ``<uid>``.
+    With ``comp``, the comp render's layers follow the VOID layers."""
     names = _names(spec)
     root = Et.Element("spec")
     Et.SubElement(root, "show").text = names["show"]
@@ -164,20 +272,23 @@ def job_xml(spec: FarmSpec, spec_path: str) -> str:
         Et.SubElement(env, "key", {"name": _nmtoken(str(k))}).text = str(v)
     spec_layers = Et.SubElement(job, "layers")
     depends = Et.Element("depends")
-    for layer in layers(spec, spec_path):
+    void_layers = layers(spec, spec_path)
+    for layer in void_layers + (comp_layers(comp) if comp is not None else []):
+        is_comp = "chunk" in layer
         el = Et.SubElement(spec_layers, "layer", {"name": layer["name"], "type": "Render"})
         # Element order is fixed by the DTD: cmd, range, chunk, cores, ..., gpus, gpu_memory, timeout, tags, env, services.
         Et.SubElement(el, "cmd").text = _shell(layer["command"])
         Et.SubElement(el, "range").text = layer["range"]
-        Et.SubElement(el, "chunk").text = "1"
-        gpu = gpu_layer(spec, layer["name"])
+        Et.SubElement(el, "chunk").text = str(layer.get("chunk", 1))
+        gpu = not is_comp and gpu_layer(spec, layer["name"])
         if gpu:
             Et.SubElement(el, "gpus").text = str(spec.farm.gpus)
             Et.SubElement(el, "gpu_memory").text = str(spec.farm.gpu_memory).lower()
         if spec.farm.timeout_minutes > 0:
             Et.SubElement(el, "timeout").text = str(spec.farm.timeout_minutes)
         # The group names the GPU hosts: the CPU-only assemble layer of a GPU job runs anywhere.
-        if tags(spec) and (gpu or spec.job.engine not in GPU_ENGINES):
+        # It names the hosts with VOID's environment, not Nuke's: never on the comp render.
+        if tags(spec) and not is_comp and (gpu or spec.job.engine not in GPU_ENGINES):
             Et.SubElement(el, "tags").text = " | ".join(tags(spec))
         Et.SubElement(el, "env")
         Et.SubElement(Et.SubElement(el, "services"), "service").text = "shell"
@@ -231,12 +342,12 @@ def fill_submitter(text: str, user: str | None = None, uid: int | None = None) -
     return text.replace(f"<user>{USER_PLACEHOLDER}</user>", who, 1)
 
 
-def write(spec: FarmSpec, spec_path: Path, out_dir: Path) -> Path:
+def write(spec: FarmSpec, spec_path: Path, out_dir: Path, comp: CompRender | None = None) -> Path:
     validate(spec)
     stale = out_dir / "outline.json"  # written by earlier versions; it was not the same job
     if stale.exists():
         stale.unlink()
-    return write_text_atomic(out_dir / JOB_FILE, job_xml(spec, str(spec_path)))
+    return write_text_atomic(out_dir / JOB_FILE, job_xml(spec, str(spec_path), comp))
 
 
 def submit(main: Path, spec: FarmSpec) -> str:
