@@ -16,6 +16,11 @@ parallax   two layers: far photograph panning slowly, a near fence (ground band 
 occlusion  the removed ball passes in front of a second object (a card moving on its own
            path); the card must come back
 static     locked-off camera; the ball and its shadow cross the frame
+rolling    camera rotating (±6°) while panning, with a rolling-shutter skew (each row is
+           exposed later than the one above it); ball with shadow crosses
+hidden     the ball rests in one place under a slowly panning, zooming camera for three
+           quarters of the shot, then rolls away: the background behind it is seen only in
+           the last frames
 long       (``--full``) 448 frames, camera swinging back and forth: three 197-frame windows
 4k         (``--full``) 3840×2160, 21 frames, fast pan: ROI crop at plate resolution
 ========== ================================================================================
@@ -345,6 +350,71 @@ def static(
     )
 
 
+def rolling(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
+    import cv2
+
+    rng = np.random.default_rng(seed + 7)
+    speed = 4.0
+    bg = photo("astronaut", int(width + speed * frames + 96), height + 96)
+    ball = _ball(rng, height * 0.13)
+    xs, ys = _grid(width, height)
+    ox, oy = 40.0, rng.uniform(30, bg.shape[0] - height - 40)
+    #: Read-out time of the whole frame, in frames (each row is exposed later than the last).
+    readout = 0.6
+    out = []
+    for t in range(frames):
+        u = t / max(frames - 1, 1)
+        tau = t + readout * ys / height  # each row's own moment
+        ang = np.deg2rad(6.0) * np.sin(2 * np.pi * tau / frames)
+        px, py = ox + speed * tau, oy + 5.0 * np.sin(tau / 7.0)
+        c, s_ = np.cos(ang), np.sin(ang)
+        du, dv = xs - width / 2, ys - height / 2
+        mx = (px + width / 2 + c * du - s_ * dv).astype(np.float32)
+        my = (py + height / 2 + s_ * du + c * dv).astype(np.float32)
+        clean = cv2.remap(bg, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        cx, cy = width * (0.12 + 0.76 * u), height * (0.45 + 0.1 * np.sin(u * 6.0))
+        frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 3.0 * t)
+        out.append((frame, rem, aff, clean))
+    return Scene(
+        "rolling",
+        "camera rotating ±6° while panning, rolling-shutter skew, ball with shadow crosses",
+        _assemble(out, first),
+        True,
+    )
+
+
+def hidden(
+    seed: int = 0, frames: int = 64, width: int = 320, height: int = 192, first: int = 1001
+) -> Scene:
+    rng = np.random.default_rng(seed + 8)
+    bg = photo("coffee", width + 96, height + 96)
+    ball = _ball(rng, height * 0.15)
+    xs, ys = _grid(width, height)
+    x0, y0 = rng.uniform(8, 40), rng.uniform(8, 40)
+    rest = int(frames * 0.75)  # the ball sits still (in the world) until here, then rolls off
+    out = []
+    for t in range(frames):
+        u = t / max(frames - 1, 1)
+        s = 1.0 / (1.0 + 0.15 * u)  # slow zoom in
+        cam_x, cam_y = x0 + 0.8 * t, y0 + 0.3 * t
+        clean = view(bg, width, height, s, cam_x, cam_y)
+        # The ball's place in the photo, then where the camera shows it.
+        wx, wy = x0 + 0.55 * width, y0 + 0.5 * height
+        if t > rest:
+            wx += 4.5 * (t - rest) ** 1.3
+        cx, cy = (wx - cam_x) / s, (wy - cam_y) / s
+        frame, rem, aff = _ball_over(clean, ball, xs, ys, cx, cy, 2.0 * max(0, t - rest))
+        out.append((frame, rem, aff, clean))
+    return Scene(
+        "hidden",
+        "ball rests under a slowly panning, zooming camera for 3/4 of the shot, then rolls away",
+        _assemble(out, first),
+        True,
+    )
+
+
 def long(
     seed: int = 0, frames: int = 448, width: int = 256, height: int = 144, first: int = 1001
 ) -> Scene:
@@ -408,6 +478,8 @@ SCENES: dict[str, tuple[Callable[..., Scene], bool]] = {
     "parallax": (parallax, False),
     "occlusion": (occlusion, False),
     "static": (static, False),
+    "rolling": (rolling, False),
+    "hidden": (hidden, False),
     "long": (long, True),
     "4k": (uhd, True),
 }

@@ -1,0 +1,138 @@
+"""``chain`` seams of ``propagate``: how the later window should use the earlier one's fill.
+
+A ``chain`` window starts with context frames: the previous window's final frames. Measured in
+one run on the same scenes (``bench/scenes.py``), the seam ratio of a chained job over the
+one-window run's at the same transition (as in ``bench/quality.py``) for:
+
+* ``prior+warp`` (what the engine does): the context frames are visible background to the
+  window, so the camera-aligned candidates of the frames after them include the earlier fill (a
+  soft prior, outvoted where later frames disagree); and every hole pixel eases from the
+  context's fill over as many frames as there are context frames: along its chained flow where
+  that reaches the context, else carried by the camera's motion from the last context frame;
+* ``prior``: the ease only where the chained flow reaches the context (the engine before);
+* ``no-ease``: no ease at all;
+* ``no-prior``: context frames are not used as candidates (only the eased chained fill links
+  the windows).
+
+Usage: ``python bench/chain_priors.py [--scenes parallax occlusion]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+import baselines  # noqa: E402
+from scenes import build_scene  # noqa: E402
+
+from void_client.quadmask import hole  # noqa: E402
+from void_client.windows import valid_length_at_least  # noqa: E402
+from void_daemon.engines import EngineConfig  # noqa: E402
+from void_daemon.engines import propagate as P  # noqa: E402
+from void_daemon.metrics import (  # noqa: E402
+    QualityTotals,
+    flow_pairs,
+    region_box,
+    seam_ratio,
+    seam_transitions,
+    warp_errors,
+)
+
+VARIANTS = ("prior+warp", "prior", "no-ease", "no-prior")
+
+
+def run(scene, qms, window: int | None) -> np.ndarray:
+    out = np.zeros(scene.shot.truth.shape[:3] + (3,), np.float32)
+    path = baselines.JobPath(scene, "propagate", "chain", qms, EngineConfig(), window)
+    try:
+        path.run()
+        path.collect(out)
+    finally:
+        path.close()
+    return out
+
+
+def variant(name: str):
+    """Patch the engine for one variant; returns the undo."""
+    cont, cand_init, warp = P._continuation, P._Candidates.__init__, P.CONTEXT_WARP
+    if name != "prior+warp":
+        P.CONTEXT_WARP = False
+    if name == "no-ease":
+        P._continuation = lambda t, lead: 0.0  # type: ignore[assignment]
+    if name == "no-prior":
+        fill = P.PropagateEngine.fill
+
+        def no_prior(self, window):  # context frames are never candidates
+            ctx = window.context
+
+            def init(c, frames, holes, flow):
+                cand_init(c, frames, holes, flow)
+                if ctx is not None and len(ctx) == len(holes):
+                    c.holes8 = c.holes8.copy()
+                    c.holes8[np.asarray(ctx, bool)] = 1
+
+            P._Candidates.__init__ = init  # type: ignore[method-assign]
+            try:
+                return fill(self, window)
+            finally:
+                P._Candidates.__init__ = cand_init  # type: ignore[method-assign]
+
+        P.PropagateEngine.fill = no_prior  # type: ignore[method-assign]
+
+        def undo() -> None:
+            P.PropagateEngine.fill = fill  # type: ignore[method-assign]
+            P.CONTEXT_WARP = warp
+
+        return undo
+
+    def restore() -> None:
+        P._continuation = cont  # type: ignore[assignment]
+        P.CONTEXT_WARP = warp
+
+    return restore
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", nargs="*", default=["parallax", "occlusion"])
+    args = ap.parse_args()
+    print("| scene | variant | PSNR hole dB | chain seam | one-window seam | relative (≤ 1.05) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name in args.scenes:
+        scene = build_scene(name)
+        qms = baselines.quadmasks(scene)
+        region = hole(qms)
+        ys, xs = region_box(region, 24)
+        flows = flow_pairs(np.asarray(scene.shot.truth[:, ys, xs], np.float32))
+        at = seam_transitions(scene.frames, scene.window, scene.overlap, "chain")
+        whole = run(scene, qms, valid_length_at_least(scene.frames))
+        r_whole = seam_ratio(warp_errors(whole[:, ys, xs], flows, region[:, ys, xs]), at)
+        for v in VARIANTS:
+            undo = variant(v)
+            try:
+                out = run(scene, qms, None)
+            finally:
+                undo()
+            tot = QualityTotals()
+            for t in range(scene.frames):
+                tot.add(out[t], scene.shot.truth[t], region[t])
+            r = seam_ratio(warp_errors(out[:, ys, xs], flows, region[:, ys, xs]), at)
+            print(
+                f"| {name} | {v} | {tot.scores()['psnr_hole']:.2f} | {r:.2f} | {r_whole:.2f} | "
+                f"**{r / r_whole:.2f}** |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""`propagate` alone at 1080p: frames/s, peak memory and where the time goes, before and after.
+
+The engine runs on one window's ROI crop (``bench/bridge.py``'s inputs: a 1920×1080 shot, a
+ball and its shadow, 10–13% of the frame to fill), each engine in a fresh child process that
+only loads its input (so its peak RSS is the engine's working set plus its input). With
+``--baseline REV`` the engine as it was at git revision REV runs on the same input in the same
+run, alternating with the current one, so the ratio is fair on a shared machine.
+
+Usage::
+
+    python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--profile] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib.util
+import io
+import json
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+ENGINE = "daemon/void_daemon/engines/propagate.py"
+
+
+def child(folder: Path, module: str, profile: bool) -> dict:
+    """Load the crop and run the engine from ``module`` (a file path, or "" for the current)."""
+    from void_daemon.engines.base import WindowInput
+
+    if module:
+        spec = importlib.util.spec_from_file_location("propagate_baseline", module)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    else:
+        from void_daemon.engines import propagate as mod
+    crop = np.load(folder / "crop.npy")
+    q = np.load(folder / "quadmask.npy")
+    prof = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    mod.PropagateEngine().fill(WindowInput(crop, q))
+    if prof:
+        prof.disable()
+    dt = time.perf_counter() - t0
+    top = ""
+    if prof:
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(12)
+        top = buf.getvalue()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "seconds": dt,
+        "fps": len(crop) / dt,
+        "input_mb": crop.nbytes / 1e6,
+        "peak_rss_mb": peak,
+        "profile": top,
+    }
+
+
+def run_child(folder: Path, module: str, profile: bool) -> dict:
+    args = [sys.executable, __file__, "--child", str(folder), "--module", module]
+    out = subprocess.run(
+        args + (["--profile"] if profile else []), capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--width", type=int, default=1920)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--baseline", default="", help="git revision of the engine to compare with")
+    ap.add_argument("--runs", type=int, default=1, help="alternating runs of each engine")
+    ap.add_argument("--profile", action="store_true", help="print each engine's cProfile top")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--module", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child), args.module, args.profile)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        size = ["--frames", str(args.frames), "--width", str(args.width)]
+        size += ["--height", str(args.height)]
+        made = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "bridge.py"), "--inputs-child", tmp, *size],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        facts = json.loads(made.stdout.strip().splitlines()[-1])
+        engines = {"current": ""}
+        if args.baseline:
+            old = work / "propagate_baseline.py"
+            old.write_text(
+                subprocess.run(
+                    ["git", "show", f"{args.baseline}:{ENGINE}"],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            engines = {f"baseline ({args.baseline})": str(old), "current": ""}
+        results: dict[str, list[dict]] = {k: [] for k in engines}
+        for _ in range(args.runs):
+            for name, module in engines.items():
+                results[name].append(run_child(work, module, args.profile))
+    rows = {}
+    for name, runs in results.items():
+        best = max(runs, key=lambda r: r["fps"])
+        rows[name] = {
+            "fps": round(best["fps"], 3),
+            "fps_runs": [round(r["fps"], 3) for r in runs],
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+            "input_mb": round(best["input_mb"]),
+            "peak_over_input": round(max(r["peak_rss_mb"] for r in runs) / best["input_mb"], 2),
+        }
+        if args.profile:
+            print(f"--- {name}\n{best['profile']}", file=sys.stderr)
+    result = {
+        "frames": args.frames,
+        "size": f"{args.width}x{args.height}",
+        "hole_fraction": round(facts["hole_fraction"], 3),
+        "roi": facts["roi"],
+        "engines": rows,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(
+        "| engine | frames | size | hole | ROI | fps (runs) | peak RSS MB (input MB) | peak / input |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        runs = ", ".join(str(f) for f in r["fps_runs"])
+        print(
+            f"| {name} | {args.frames} | {result['size']} | {result['hole_fraction']:.0%} | "
+            f"{facts['roi'][0]}x{facts['roi'][1]} | **{r['fps']}** ({runs}) | "
+            f"{r['peak_rss_mb']} ({r['input_mb']}) | {r['peak_over_input']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
