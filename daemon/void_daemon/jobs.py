@@ -30,7 +30,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,12 @@ class Job:
     lease_from: float = field(default_factory=time.monotonic)
     #: Called once the job reaches a final state (housekeeping drops what it no longer needs).
     on_final: Callable[[Job], None] | None = field(default=None, repr=False)
+    #: Frames of this job whose pixels the daemon holds in memory now, and the most at once in
+    #: this daemon's life (``status``: ``frames_held_peak``). Inputs live on disk between
+    #: stages, so this is bounded by one window plus the input credit, whatever the shot's
+    #: length (``docs/benchmarks.md``, "Long shots: memory bounded by the window").
+    frames_held: int = 0
+    frames_held_peak: int = 0
 
     @property
     def id(self) -> str:
@@ -118,6 +125,26 @@ class Job:
             raise VoidError(
                 ErrorCode.UNKNOWN_FRAME, f"frame {frame} is not in job {self.id}'s range", "frames"
             ) from None
+
+    # ---- frames in memory
+    def hold(self, frames: int) -> None:
+        """``frames`` more frames' pixels are in memory for this job (until :meth:`release`)."""
+        with self.lock:
+            self.frames_held += frames
+            self.frames_held_peak = max(self.frames_held_peak, self.frames_held)
+
+    def release(self, frames: int) -> None:
+        with self.lock:
+            self.frames_held -= frames
+
+    @contextmanager
+    def holding(self, frames: int) -> Iterator[None]:
+        """:meth:`hold` for the block, then :meth:`release`, whatever the block raises."""
+        self.hold(frames)
+        try:
+            yield
+        finally:
+            self.release(frames)
 
     # ---- lease (docs/reliability.md, "Jobs end")
     def touch(self) -> None:
@@ -213,6 +240,7 @@ class Job:
                 "frames_acked": len(self.acked),
                 "frames_inflight": len(self.inflight),
                 "windows_done": len(self.windows_done),
+                "frames_held_peak": self.frames_held_peak,
                 "error": self.error,
                 "engine": self.spec.engine,
                 "queue_position": queue_position,

@@ -310,6 +310,8 @@ class Receiver:
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="void-recv")
 
     def submit(self, job: Job, entry: dict[str, Any]) -> None:
+        if "paths" not in entry:  # pixel mode: its arrays are in memory until they are stored
+            job.hold(1)
         self.pool.submit(self._receive, job, entry)
 
     def shutdown(self) -> None:
@@ -329,7 +331,12 @@ class Receiver:
             ),
             io=lambda exc: disk_error(exc, job.dir, f"frame {frame}", job.id),
         ) as attempt:
-            self._store(job, pos, frame, entry)
+            try:
+                with job.holding(1 if "paths" in entry else 0):  # path mode reads it here
+                    self._store(job, pos, frame, entry)
+            finally:
+                if "paths" not in entry:
+                    job.release(1)  # held since submit; on disk now (or refused)
         if not attempt.ok:
             return
         timings.record(job.id, "decode", pos, t0)
@@ -462,10 +469,14 @@ class Finisher:
                 if pos in job.final or job.cancel_requested:
                     continue
                 t0 = time.monotonic()
-                pixels, layers = runner.finish_with_layers(pos)
-                job.store_output(pos, pixels, layers)
-                if job.spec.transfer == "paths":
-                    self._write_path_result(job, pos, pixels, layers)
+                # One frame at a time: its result is on disk (and, in path mode, written)
+                # before the next is made, so nothing here grows with the shot.
+                with job.holding(1):
+                    pixels, layers = runner.finish_with_layers(pos)
+                    job.store_output(pos, pixels, layers)
+                    if job.spec.transfer == "paths":
+                        self._write_path_result(job, pos, pixels, layers)
+                    del pixels, layers
                 timings.record(job.id, "encode", pos, t0)
                 self.progress.report(job, JobState.RUNNING)
                 self.pump(job)
@@ -545,7 +556,8 @@ class Finisher:
             owner = job.owner
         for pos in batch:
             t0 = time.monotonic()
-            self.send(owner, P.Result(job=job.id, images=result_images(job, pos)))
+            with job.holding(1):
+                self.send(owner, P.Result(job=job.id, images=result_images(job, pos)))
             timings.record(job.id, "send", pos, t0)
         self.maybe_done(job)
 

@@ -318,6 +318,15 @@ class SequenceJob:
                 self._graded[frame] = layers
 
     def write_result(self, frame: int, pixels: np.ndarray) -> None:
+        try:
+            self._write_result(frame, pixels)
+        finally:
+            # The frame's plate spec is not needed once its result is written (a resend after a
+            # re-attach reads it again): a long shot does not keep one per frame.
+            with self._lock:
+                self.specs.pop(frame, None)
+
+    def _write_result(self, frame: int, pixels: np.ndarray) -> None:
         if self.req.keep and frame not in self.req.keep:
             return  # a preview's context frame: computed, not written
         if self.on_writing is not None:
