@@ -40,7 +40,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -513,45 +513,59 @@ def _submit_comp_render(p: Prepared) -> str:
     """Deadline: offer to submit the Writes downstream of the node as jobs that wait on the
     VOID job (void_nuke.comp_render); the script is saved first, as the farm renders the saved
     file. Returns what to add to the status line."""
-    writes = CR.downstream_writes(p.node)
-    if not writes or not host.is_gui():
-        return ""
-    names = ", ".join(host.full_name(w) for w in writes)
-    if not host.ask(f"Also submit the render of {names}, to start when the VOID job is done?"):
-        return ""
-    script = N.project_path(host.script_name())
-    if not script:
-        return "; comp render not submitted: save the script first"
-    try:
-        host.save_script()
-        ids = CR.submit(p.plan, writes, script, p.views if p.stereo else ())
-    except HostLinkError as exc:
-        log.warning("%s: %s", p.name, exc.message)
-        return f"; comp render not submitted: {exc.message}"
-    return f"; comp render {', '.join(ids)} waits on it"
+    ids = _offer_comp_render(
+        p,
+        "Also submit the render of {names}, to start when the VOID job is done?",
+        "submitted",
+        lambda writes, script: CR.submit(p.plan, writes, script, p.views if p.stereo else ()),
+    )
+    return ids if isinstance(ids, str) else f"; comp render {', '.join(ids)} waits on it"
 
 
 def _add_comp_render_step(p: Prepared) -> str:
     """OpenJD: offer to add the Writes downstream of the node to the bundle, as steps after
     the VOID steps (void_nuke.comp_render.add_openjd_steps); the script is saved first."""
+    steps = _offer_comp_render(
+        p,
+        "Also render {names} in the OpenJD bundle, after the VOID steps?",
+        "added",
+        lambda writes, script: CR.add_openjd_steps(p.plan, writes, script),
+        refuse="a stereo run is one OpenJD bundle per view" if p.stereo else "",
+    )
+    if isinstance(steps, str):
+        return steps
+    return f"; comp render {', '.join(steps)} added after {CR.OPENJD_ASSEMBLE_STEP}"
+
+
+def _offer_comp_render(
+    p: Prepared,
+    question: str,
+    done: str,
+    act: Callable[[list[Any], str], list[str]],
+    refuse: str = "",
+) -> list[str] | str:
+    """The comp-render offer both farms make: the Writes downstream of the node (none, or no
+    GUI to ask in: no offer), ``refuse`` (a reason it cannot be done), the artist's yes to
+    ``question`` (``{names}`` filled in), the script saved (the farm renders the saved file),
+    then ``act(writes, script)``. Returns what ``act`` made, or the status-line text saying why
+    nothing was ("" when nothing was offered or the artist said no)."""
     writes = CR.downstream_writes(p.node)
     if not writes or not host.is_gui():
         return ""
-    if p.stereo:
-        return "; comp render not added: a stereo run is one OpenJD bundle per view"
+    if refuse:
+        return f"; comp render not {done}: {refuse}"
     names = ", ".join(host.full_name(w) for w in writes)
-    if not host.ask(f"Also render {names} in the OpenJD bundle, after the VOID steps?"):
+    if not host.ask(question.format(names=names)):
         return ""
     script = N.project_path(host.script_name())
     if not script:
-        return "; comp render not added: save the script first"
+        return f"; comp render not {done}: save the script first"
     try:
         host.save_script()
-        steps = CR.add_openjd_steps(p.plan, writes, script)
+        return act(writes, script)
     except HostLinkError as exc:
         log.warning("%s: %s", p.name, exc.message)
-        return f"; comp render not added: {exc.message}"
-    return f"; comp render {', '.join(steps)} added after {CR.OPENJD_ASSEMBLE_STEP}"
+        return f"; comp render not {done}: {exc.message}"
 
 
 def _opencue_comp_render(p: Prepared) -> tuple[list[str], str]:
@@ -603,20 +617,10 @@ def farm_args(p: Prepared, farm: str, view: str = "") -> list[str]:
 def _submit(p: Prepared, farm: str, args: list[str]) -> str:
     argv = find_void_remove() + args
     log.info("%s: %s", p.name, " ".join(argv))
-    try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=FARM_SUBMIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise HostLinkError("farm_failed", f"void-remove farm did not finish: {exc}") from exc
-    out = done.stdout.decode("utf-8", "replace").strip()
-    err = done.stderr.decode("utf-8", "replace").strip()
-    if done.returncode != 0:
-        last = (err or out).splitlines()[-1:] or [f"exit status {done.returncode}"]
+    code, out, err = CR.run_submit(argv, FARM_SUBMIT_TIMEOUT_S, "void-remove farm")
+    out, err = out.strip(), err.strip()
+    if code != 0:
+        last = (err or out).splitlines()[-1:] or [f"exit status {code}"]
         raise HostLinkError("farm_failed", f"void-remove farm {farm} failed: {last[0]}")
     if farm in PL.LOCAL_RUNNER_FARMS:
         return (

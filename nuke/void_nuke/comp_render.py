@@ -120,6 +120,22 @@ def job_files(
     return "\n".join(job) + "\n", "\n".join(plugin) + "\n"
 
 
+def run_submit(argv: list[str], timeout_s: float, what: str) -> tuple[int, str, str]:
+    """Run a farm submitter (no stdin, output captured): its exit status, stdout and stderr.
+    A submitter that cannot start or does not finish in ``timeout_s`` is a ``farm_failed``."""
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HostLinkError("farm_failed", f"{what} did not finish: {exc}") from exc
+    return (
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
 def submit(
     plan: PL.RunPlan, writes: list[Any], script: str, views: Sequence[str] = ()
 ) -> list[str]:
@@ -145,20 +161,12 @@ def submit(
         for path, text in ((job_path, job), (plugin_path, plugin)):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-        try:
-            done = subprocess.run(
-                [exe, job_path, plugin_path],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=SUBMIT_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise HostLinkError("farm_failed", f"deadlinecommand did not finish: {exc}") from exc
-        reply = done.stdout.decode("utf-8", "replace")
+        code, reply, err = run_submit(
+            [exe, job_path, plugin_path], SUBMIT_TIMEOUT_S, "deadlinecommand"
+        )
         found = JOB_ID.search(reply)
-        if done.returncode != 0 or found is None:
-            text = (reply + done.stderr.decode("utf-8", "replace")).strip()[-300:]
+        if code != 0 or found is None:
+            text = (reply + err).strip()[-300:]
             raise HostLinkError("farm_failed", f"deadlinecommand refused the {name} render: {text}")
         ids.append(found.group(1))
     return ids

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 
-from void_client.atomic import replace_durably, temp_path_for
+from void_client.atomic import temp_path_for
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
 from void_client.output_guard import check_job_paths, real_path
@@ -36,6 +36,7 @@ from void_client.sequence import (
     part_name,
     read_parts,
     write_image,
+    write_parts,
 )
 
 #: The command-line flag of each layer, for messages.
@@ -187,7 +188,7 @@ def write_graded(
         specs, pixels = _read_all_parts(composite)
         check_grade_room(specs, os.path.basename(path))
         _add_grade_layers(specs, pixels, layers, part)
-        _write_parts(path, specs, pixels)
+        write_parts(path, specs, pixels)
     finally:
         Path(composite).unlink(missing_ok=True)
 
@@ -266,28 +267,6 @@ def _add_grade_layers(
 def _hwc(pixels: np.ndarray) -> np.ndarray:
     px = np.asarray(pixels, np.float32)
     return px[:, :, None] if px.ndim == 2 else px
-
-
-def _write_parts(path: str, specs: list[oiio.ImageSpec], pixels: list[np.ndarray]) -> None:
-    """Every part to ``path``, atomically (temp file in the same folder, then rename)."""
-    tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
-    try:
-        out = oiio.ImageOutput.create(tmp)
-        ok, err = False, ""
-        if out is not None:
-            ok = out.open(tmp, tuple(specs)) if len(specs) > 1 else out.open(tmp, specs[0])
-            for i, (s, px) in enumerate(zip(specs, pixels)):
-                if i and ok:
-                    ok = out.open(tmp, s, "AppendSubimage")
-                ok = ok and out.write_image(np.ascontiguousarray(px))
-            err = out.geterror()
-            out.close()
-        if not ok:
-            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
-        replace_durably(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def layer_spec(like: oiio.ImageSpec, pixels: np.ndarray) -> oiio.ImageSpec:

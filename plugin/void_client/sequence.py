@@ -748,13 +748,19 @@ def write_edits(
             s.tile_width = s.tile_height = s.tile_depth = 0
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
+    write_parts(path, specs, layers)
+
+
+def write_parts(path: str, specs: list[oiio.ImageSpec], pixels: list[np.ndarray]) -> None:
+    """Every part (``specs[i]`` holding ``pixels[i]``) to ``path``, atomically: a temp file in
+    the same folder, then a durable rename, so a reader never sees half a file."""
     tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
     try:
         out = oiio.ImageOutput.create(tmp)
         ok, err = False, ""
         if out is not None:
-            ok = out.open(tmp, tuple(specs))
-            for i, (s, px) in enumerate(zip(specs, layers)):
+            ok = out.open(tmp, tuple(specs)) if len(specs) > 1 else out.open(tmp, specs[0])
+            for i, (s, px) in enumerate(zip(specs, pixels)):
                 if i and ok:
                     ok = out.open(tmp, s, "AppendSubimage")
                 ok = ok and out.write_image(np.ascontiguousarray(px))

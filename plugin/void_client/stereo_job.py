@@ -324,20 +324,30 @@ def remove_stereo(
     frame = None if files else _first_frame(req.plate, req)
     _check_mono_mattes(req, views, _first_frame(expand_view(req.plate, views[0]), req))
     reqs = {v: view_request(req, v, files, frame) for v in views}
+    run = _ViewRun(on_event, cancel, jobs, on_submit, detach)
     if files:
-        return _remove_view_files(reqs, on_event, cancel, jobs, on_submit, detach)
-    return _remove_views(req, reqs, on_event, cancel, jobs, on_submit, detach)
+        return _remove_view_files(reqs, run)
+    return _remove_views(req, reqs, run)
+
+
+@dataclasses.dataclass
+class _ViewRun:
+    """How the caller follows a stereo run, for either way of running its views."""
+
+    on_event: Callable[[P.Message], None] | None
+    cancel: threading.Event | None
+    jobs: dict[str, str]  # view -> job id, when attaching
+    on_submit: Callable[[str], None] | None
+    detach: bool
 
 
 def _remove_view_files(
     reqs: dict[str, RemoveRequest],
-    on_event: Callable[[P.Message], None] | None,
-    cancel: threading.Event | None,
-    jobs: dict[str, str],
-    on_submit: Callable[[str], None] | None,
-    detach: bool,
+    run: _ViewRun,
 ) -> JobReport:
     """One file sequence per view: each view an ordinary mono run on its own files."""
+    on_event, cancel, jobs = run.on_event, run.cancel, run.jobs
+    on_submit, detach = run.on_submit, run.detach
     # Every view's plate, mattes and outputs are checked before anything is sent.
     for r in reqs.values():
         seq = SequenceJob(r)
@@ -455,13 +465,11 @@ class _ResultNotWanted(Exception):
 def _remove_views(
     req: RemoveRequest,
     reqs: dict[str, RemoveRequest],
-    on_event: Callable[[P.Message], None] | None,
-    cancel: threading.Event | None,
-    jobs: dict[str, str],
-    on_submit: Callable[[str], None] | None,
-    detach: bool,
+    run: _ViewRun,
 ) -> JobReport:
     """Views in the plate file: a job per view, the output written once every view is done."""
+    on_event, cancel, jobs = run.on_event, run.cancel, run.jobs
+    on_submit, detach = run.on_submit, run.detach
     # Every view's plate and mattes are checked before anything is sent.
     seqs = [SequenceJob(r, view) for view, r in reqs.items()]
     if not jobs:

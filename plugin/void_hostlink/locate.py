@@ -9,10 +9,10 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from void_hostlink import HostLinkError
+from void_hostlink.atomic import write_text_atomic
 
 CONFIG_NAME = "void_remove_host.json"
 ENV_EXE = "VOID_REMOVE_EXE"
@@ -39,20 +39,7 @@ def record_executable(folder: str, argv: Sequence[str], version: str) -> str:
         "version": str(version),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(),
     }
-    fd, tmp = tempfile.mkstemp(prefix=".void_remove_host.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
 
 

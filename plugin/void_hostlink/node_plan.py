@@ -13,10 +13,10 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from void_hostlink import HostLinkError
+from void_hostlink.atomic import write_text_atomic
 from void_hostlink.node_settings import BAD_SPEC, NodeSettings
 from void_hostlink.stream import EVENT_DONE
 
@@ -193,18 +193,7 @@ class Manifest:
     def save(self, path: str) -> None:
         """Atomically (a temporary file beside it, then ``os.replace``): a render task reading
         it at that moment sees the old manifest or the new one."""
-        folder = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
 
 
 def record_event(plan: RunPlan, event: Dict[str, Any]) -> bool:

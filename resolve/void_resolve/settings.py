@@ -15,12 +15,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from void_hostlink.atomic import write_text_atomic as hostlink_write_text_atomic
 from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS, PROMPT_ENGINE, PROMPT_EXAMPLE
 from void_resolve.records import BAD_SPEC, ResolveError
 
@@ -131,19 +131,7 @@ def home() -> Path:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` through a temporary file in the same folder and ``os.replace``, so a
     reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, str(path))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    hostlink_write_text_atomic(os.fspath(path), text)
 
 
 @dataclass

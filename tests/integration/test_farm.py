@@ -14,6 +14,7 @@ import pytest
 import yaml
 from openjd.model import decode_job_template
 
+from tests.support.cli import direct_runs, openjd_args
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import FarmSpec, submit_job
 from void_client.quadmask import build_quadmask, hole
@@ -93,29 +94,7 @@ def shot(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def direct(shot, daemon, tmp_path_factory: pytest.TempPathFactory):
     """``void-remove run`` through the real daemon, once per seam mode."""
-    _, paths = shot
-    done: dict[str, str] = {}
-
-    def run(seam: str) -> str:
-        if seam not in done:
-            out = str(tmp_path_factory.mktemp(f"direct-{seam}") / "clean.####.exr")
-            r = cli(
-                "run",
-                *shot_args(paths),
-                "--out",
-                out,
-                "--seam",
-                seam,
-                "--endpoint",
-                daemon.endpoint,
-                "--no-autostart",
-            )
-            assert r.returncode == 0, r.stderr
-            assert "(3 windows" in r.stderr
-            done[seam] = out
-        return done[seam]
-
-    return run
+    return direct_runs(daemon.endpoint, tmp_path_factory.mktemp, shot_args(shot[1]))
 
 
 def farm_spec(
@@ -141,25 +120,10 @@ def test_openjd_run_gives_the_daemons_frames_bit_for_bit(
     s, paths = shot
     out = str(tmp_path / "farm" / "clean.####.exr")
     # crossfade: write the job, then run it with openjd; chain: --submit runs openjd itself.
+    # One task per window here (the layout before windows_per_task); runs of windows are
+    # tested by test_openjd_run_of_several_windows_per_task_loads_once_per_task.
     submit = ["--submit"] if seam == "chain" else []
-    r = cli(
-        "farm",
-        "openjd",
-        *shot_args(paths),
-        "--out",
-        out,
-        "--seam",
-        seam,
-        "--work-dir",
-        str(tmp_path / "work"),
-        "--command",
-        " ".join(COMMAND),
-        # One task per window here (the layout before windows_per_task); runs of windows are
-        # tested by test_openjd_run_of_several_windows_per_task_loads_once_per_task.
-        "--windows-per-task",
-        "1",
-        *submit,
-    )
+    r = cli(*openjd_args(shot_args(paths), tmp_path, seam, *submit))
     assert r.returncode == 0, r.stderr
     template = Path(r.stdout.strip())
     assert template.name == "template.yaml" and (template.parent / "farm.json").is_file()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.cli import direct_runs, openjd_args
 from tests.support.reference_shot import slow_object_shot
 from void_client.errors import ErrorCode, VoidError
 from void_client.farm import FarmSpec
@@ -88,50 +89,14 @@ def paths(shot: Shot, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 @pytest.fixture(scope="module")
 def direct(paths, daemon, tmp_path_factory: pytest.TempPathFactory):
     """``void-remove run --reference`` through the real daemon, once per seam mode."""
-    done: dict[str, str] = {}
-
-    def run(seam: str) -> str:
-        if seam not in done:
-            out = str(tmp_path_factory.mktemp(f"direct-ref-{seam}") / "clean.####.exr")
-            r = cli(
-                "run",
-                *shot_args(paths),
-                "--out",
-                out,
-                "--seam",
-                seam,
-                "--reference",
-                f"{FRAMES[0]}={paths['reference']}",
-                "--endpoint",
-                daemon.endpoint,
-                "--no-autostart",
-            )
-            assert r.returncode == 0, r.stderr
-            assert "(3 windows" in r.stderr
-            done[seam] = out
-        return done[seam]
-
-    return run
+    reference = ["--reference", f"{FRAMES[0]}={paths['reference']}"]
+    return direct_runs(
+        daemon.endpoint, tmp_path_factory.mktemp, [*shot_args(paths), *reference], "direct-ref"
+    )
 
 
 def openjd_job(paths: dict[str, str], folder: Path, seam: str, *extra: str) -> Path:
-    out = str(folder / "farm" / "clean.####.exr")
-    r = cli(
-        "farm",
-        "openjd",
-        *shot_args(paths),
-        "--out",
-        out,
-        "--seam",
-        seam,
-        "--work-dir",
-        str(folder / "work"),
-        "--command",
-        " ".join(COMMAND),
-        "--windows-per-task",
-        "1",
-        *extra,
-    )
+    r = cli(*openjd_args(shot_args(paths), folder, seam, *extra))
     assert r.returncode == 0, r.stderr
     return Path(r.stdout.strip())
 

@@ -15,8 +15,7 @@ outside the matte, which is the matte the composite used. Frames are 64x48 (test
 from __future__ import annotations
 
 import shlex
-import time
-import uuid
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +37,10 @@ from tests.integration.test_exr_layouts import (
     spec,
     write_parts,
 )
-from tests.support.cli import void_remove
+from tests.support import path_jobs
+from tests.support.cli import daemon_args, input_args, void_remove
 from tests.support.daemons import DaemonProcess
+from tests.support.path_jobs import run_path_job
 from void_client import protocol as P
 from void_client.client import DaemonClient
 from void_client.errors import ErrorCode, VoidError
@@ -49,32 +50,15 @@ from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_daemon.roi import composite_alpha
 
+#: The shared path-mode fixtures (tests/support/path_jobs.py), used here by name.
+root, path_daemon, work = path_jobs.root, path_jobs.path_daemon, path_jobs.work
+
 H, W = 48, 64
 GRADE_CHANNELS = ["fill.R", "fill.G", "fill.B", "fill.A", "matte.A"]
+#: An output EXR's channels with --grade-layers: the half RGBA, then fill and matte.
+GRADED_CHANNELS = ["R", "G", "B", "A", *GRADE_CHANNELS]
 CLI_SETTINGS = ["--window", "5", "--overlap", "0", "--dilation", str(DIL)]
 CLI_SETTINGS += ["--feather", str(FEATHER)]
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("show")
-
-
-@pytest.fixture(scope="module")
-def path_daemon(root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """One daemon for both modes: pixel jobs as usual, path-mode jobs confined to ``root``."""
-    d = DaemonProcess(
-        tmp_path_factory.mktemp("pd") / "jobs", extra=["--allow-root", str(root)]
-    ).start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-def work(root: Path) -> Path:
-    folder = root / uuid.uuid4().hex[:8]
-    folder.mkdir()
-    return folder
 
 
 def single_part_shot(folder: Path) -> tuple[str, str, str]:
@@ -85,6 +69,22 @@ def single_part_shot(folder: Path) -> tuple[str, str, str]:
         write_parts(rp.path(f), [(spec("", ("A",)), remove_matte(i)[..., None])])
         write_parts(ap.path(f), [(spec("", ("A",)), affected_matte(i)[..., None])])
     return str(pp), str(rp), str(ap)
+
+
+def layer_run(
+    daemon: DaemonProcess, work: Path, *flags: str
+) -> tuple[subprocess.CompletedProcess, str, dict[str, str]]:
+    """``void-remove run FLAGS`` of a new :func:`single_part_shot` in ``work``, writing the
+    output, fill and matte sequences ``o``, ``f`` and ``m``; it must succeed. Returns the
+    process, the plate pattern and those three patterns."""
+    plate, rm, aff = single_part_shot(work / "in")
+    outs = {n: str(work / n / f"{n}.####.exr") for n in ("o", "f", "m")}
+    layers = ["--out", outs["o"], "--fill-out", outs["f"], "--matte-out", outs["m"]]
+    r = void_remove(
+        "run", *input_args(plate, rm, aff), *layers, *flags, *daemon_args(daemon.endpoint)
+    )
+    assert r.returncode == 0, r.stderr
+    return r, plate, outs
 
 
 def used_alpha(i: int) -> np.ndarray:
@@ -109,20 +109,6 @@ def check_promise(plate: np.ndarray, out: np.ndarray, fill: np.ndarray, matte: n
 
 def pixels(path: str, part: int = 0) -> np.ndarray:
     return parts_of(path)[part][1]
-
-
-def run_path_job(daemon: DaemonProcess, spec_: JobSpec, entries: list[dict]) -> None:
-    """Submit a path-mode job, hand it its files, wait for ``done``; any error fails."""
-    with DaemonClient(daemon.endpoint) as c:
-        ack = c.submit(spec_)
-        c.send_frames(ack.job, paths=entries)  # type: ignore[arg-type]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            msg = c.recv(10)
-            assert msg is not None and not isinstance(msg, P.Error), msg
-            if isinstance(msg, P.Progress) and msg.stage == "done":
-                return
-    raise AssertionError("the path-mode job did not finish in 120 s")
 
 
 def path_spec(out: str, **extra) -> JobSpec:
@@ -293,19 +279,12 @@ def test_cli_grade_layers_single_part(path_daemon, work: Path) -> None:
     out = str(work / "o" / "clean.####.exr")
     r = void_remove(
         "run",
-        "--plate",
-        plate,
-        "--remove",
-        rm,
-        "--affected",
-        aff,
+        *input_args(plate, rm, aff),
         "--out",
         out,
         *CLI_SETTINGS,
         "--grade-layers",
-        "--endpoint",
-        path_daemon.endpoint,
-        "--no-autostart",
+        *daemon_args(path_daemon.endpoint),
     )
     assert r.returncode == 0, r.stderr
     assert SequencePattern.parse(out).scan() == FRAMES
@@ -400,30 +379,7 @@ def test_fill_out_equal_to_out_points_to_grade_layers(path_daemon, work: Path) -
 # --------------------------------------------------------------------------- 2. preview, detach
 def test_preview_writes_fill_and_matte_previews_beside_them(path_daemon, work: Path) -> None:
     """Finding: --fill-out/--matte-out were refused with --preview."""
-    plate, rm, aff = single_part_shot(work / "in")
-    outs = {n: str(work / n / f"{n}.####.exr") for n in ("o", "f", "m")}
-    r = void_remove(
-        "run",
-        "--plate",
-        plate,
-        "--remove",
-        rm,
-        "--affected",
-        aff,
-        "--out",
-        outs["o"],
-        "--fill-out",
-        outs["f"],
-        "--matte-out",
-        outs["m"],
-        *CLI_SETTINGS,
-        "--preview",
-        "1003",
-        "--endpoint",
-        path_daemon.endpoint,
-        "--no-autostart",
-    )
-    assert r.returncode == 0, r.stderr
+    r, plate, outs = layer_run(path_daemon, work, *CLI_SETTINGS, "--preview", "1003")
     prev = {n: SequencePattern.parse(str(work / n / f"{n}_preview.####.exr")) for n in outs}
     for n, pat in prev.items():
         assert pat.scan() == [1003], n
@@ -442,30 +398,7 @@ def test_preview_writes_fill_and_matte_previews_beside_them(path_daemon, work: P
 def test_detach_then_attach_writes_fill_matte_and_grade_layers(path_daemon, work: Path) -> None:
     """Finding: --fill-out/--matte-out were refused with --detach. Now the attach command the
     detached run prints carries them, and attach writes them."""
-    plate, rm, aff = single_part_shot(work / "in")
-    outs = {n: str(work / n / f"{n}.####.exr") for n in ("o", "f", "m")}
-    r = void_remove(
-        "run",
-        "--plate",
-        plate,
-        "--remove",
-        rm,
-        "--affected",
-        aff,
-        "--out",
-        outs["o"],
-        "--fill-out",
-        outs["f"],
-        "--matte-out",
-        outs["m"],
-        "--grade-layers",
-        *CLI_SETTINGS,
-        "--detach",
-        "--endpoint",
-        path_daemon.endpoint,
-        "--no-autostart",
-    )
-    assert r.returncode == 0, r.stderr
+    r, plate, outs = layer_run(path_daemon, work, "--grade-layers", *CLI_SETTINGS, "--detach")
     line = next(x.strip() for x in r.stderr.splitlines() if "void-remove attach" in x)
     cmd = shlex.split(line)
     assert cmd[:2] == ["void-remove", "attach"], line

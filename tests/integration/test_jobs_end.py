@@ -17,40 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import VOID_REMOVE, run_args
-from tests.support.daemons import DaemonProcess
+from tests.support.daemons import SlowDaemon
 from void_client import protocol as P
-from void_client.autostart import wait_for_daemon
 from void_client.client import DaemonClient
-from void_client.errors import VoidError
 from void_client.sequence import SequencePattern
 from void_client.sequence_job import RemoveRequest, SequenceJob
 from void_daemon.demo_shot import make_shot, write_shot
-
-#: The real daemon with every window slowed by a sleep, so a job is still running when the test
-#: interrupts it (the library has no test hooks: the engine method is patched from outside).
-SLOW_DAEMON = """
-import sys, time
-from void_daemon.engines.propagate import PropagateEngine
-_fill = PropagateEngine.fill
-def slow_fill(self, window):
-    time.sleep(0.4)
-    return _fill(self, window)
-PropagateEngine.fill = slow_fill
-from void_daemon.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-class SlowDaemon(DaemonProcess):
-    def start(self, timeout: float = 60.0) -> SlowDaemon:  # type: ignore[override]
-        cmd = [sys.executable, "-c", SLOW_DAEMON, "serve", "--endpoint", self.endpoint]
-        cmd += ["--jobs-dir", str(self.jobs_dir), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        try:
-            wait_for_daemon(self.endpoint, self.proc, timeout)
-        except VoidError as exc:
-            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
-        return self
 
 
 @pytest.fixture(scope="module")

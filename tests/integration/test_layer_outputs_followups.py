@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +25,17 @@ import pytest
 from tests.integration.test_exr_layouts import FRAMES, parts_of
 from tests.integration.test_grade_outputs_modes import (
     CLI_SETTINGS,
-    GRADE_CHANNELS,
+    GRADED_CHANNELS,
     check_promise,
     path_spec,
     pixels,
     read_float,
     single_part_shot,
 )
-from tests.support.cli import void_remove
+from tests.support import path_jobs
+from tests.support.cli import input_args, void_remove
 from tests.support.daemons import DaemonProcess
-from void_client import protocol as P
+from tests.support.path_jobs import run_path_job
 from void_client.atomic import temp_path_for
 from void_client.cli.layer_summary import describe_layers, job_ids, learn_layers
 from void_client.client import DaemonClient
@@ -44,51 +43,20 @@ from void_client.sequence import SequencePattern, sweep_stale_temps
 from void_client.sequence_job import RemoveRequest, remove_sequence
 from void_client.session import JobReport
 
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("show")
+#: The shared path-mode fixtures (tests/support/path_jobs.py), used here by name.
+root, path_daemon, work = path_jobs.root, path_jobs.path_daemon, path_jobs.work
 
 
 @pytest.fixture(scope="module")
-def daemon(root: Path, tmp_path_factory: pytest.TempPathFactory):
+def daemon(path_daemon: DaemonProcess) -> DaemonProcess:
     """Pixel jobs as usual; path-mode jobs confined to ``root``."""
-    d = DaemonProcess(
-        tmp_path_factory.mktemp("fd") / "jobs", extra=["--allow-root", str(root)]
-    ).start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture
-def work(root: Path) -> Path:
-    folder = root / uuid.uuid4().hex[:8]
-    folder.mkdir()
-    return folder
+    return path_daemon
 
 
 @pytest.fixture(autouse=True)
 def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """rich cuts table cells to the terminal's width: the CLI tests read whole paths."""
     monkeypatch.setenv("COLUMNS", "400")
-
-
-def run_path_job(daemon: DaemonProcess, spec_, entries: list[dict]) -> tuple[str, list[dict]]:
-    """Submit a path-mode job, hand it its files, wait for ``done``: its id and every
-    ``result`` paths entry, in the order they came."""
-    results: list[dict] = []
-    with DaemonClient(daemon.endpoint) as c:
-        ack = c.submit(spec_)
-        c.send_frames(ack.job, paths=entries)  # type: ignore[arg-type]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            msg = c.recv(10)
-            assert msg is not None and not isinstance(msg, P.Error), msg
-            if isinstance(msg, P.Result):
-                results += [dict(e) for e in msg.paths]
-            if isinstance(msg, P.Progress) and msg.stage == "done":
-                return ack.job, results
-    raise AssertionError("the path-mode job did not finish in 120 s")
 
 
 def entries_for(plate: str, rm: str, aff: str) -> list[dict]:
@@ -131,13 +99,7 @@ def test_path_mode_summary_status_jobs_and_results_name_the_layer_files(
         assert os.path.isfile(e["layers"]["fill"])
         i = FRAMES.index(f)
         px = read_float(op.path(f))
-        assert list(parts_of(op.path(f))[0][0].channelnames) == [
-            "R",
-            "G",
-            "B",
-            "A",
-            *GRADE_CHANNELS,
-        ]
+        assert list(parts_of(op.path(f))[0][0].channelnames) == GRADED_CHANNELS
         assert pixels(fp.path(f)).tobytes() == px[..., 4:8].tobytes()
         plate_half = pixels(SequencePattern.parse(plate).path(f))
         check_promise(plate_half, px[..., :4].astype(np.float16), px[..., 4:8], px[..., 8], i)
@@ -181,12 +143,7 @@ def detached_run(daemon: DaemonProcess, plate: str, rm: str, aff: str, *extra: s
     """``run ... --detach`` with ``extra``: the job id it printed."""
     r = void_remove(
         "run",
-        "--plate",
-        plate,
-        "--remove",
-        rm,
-        "--affected",
-        aff,
+        *input_args(plate, rm, aff),
         *CLI_SETTINGS,
         *extra,
         "--detach",
@@ -202,12 +159,7 @@ def plain_attach(daemon: DaemonProcess, job: str, plate: str, rm: str, aff: str,
     return void_remove(
         "attach",
         job,
-        "--plate",
-        plate,
-        "--remove",
-        rm,
-        "--affected",
-        aff,
+        *input_args(plate, rm, aff),
         "--out",
         out,
         *extra,
@@ -231,13 +183,7 @@ def test_plain_attach_learns_grade_layers_from_the_job(daemon: DaemonProcess, wo
     assert op.scan() == FRAMES
     for i, f in enumerate(FRAMES):
         px = read_float(op.path(f))
-        assert list(parts_of(op.path(f))[0][0].channelnames) == [
-            "R",
-            "G",
-            "B",
-            "A",
-            *GRADE_CHANNELS,
-        ]
+        assert list(parts_of(op.path(f))[0][0].channelnames) == GRADED_CHANNELS
         plate_half = pixels(SequencePattern.parse(plate).path(f))
         check_promise(plate_half, px[..., :4].astype(np.float16), px[..., 4:8], px[..., 8], i)
 

@@ -987,24 +987,44 @@ print("JobID=job%03d" % n)
 """
 
 
-def test_submit_to_deadline_also_submits_the_comp_render_waiting_on_the_void_job(
-    fake: FakeNuke, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def fake_deadlinecommand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put :data:`FAKE_DEADLINECOMMAND` first on PATH; returns the log it records jobs in."""
     log = tmp_path / "deadline.jsonl"
     exe = tmp_path / "deadline" / "deadlinecommand"
     exe.parent.mkdir()
     exe.write_text(FAKE_DEADLINECOMMAND.format(python=sys.executable, log=str(log)))
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
-    node, write = render_graph(fake, farm="deadline")
+    return log
+
+
+def deadline_jobs(log: Path) -> tuple[list[list[str]], list[str]]:
+    """The (job info, plugin info) pairs submitted: the VOID jobs', then the comp render's."""
+    jobs = [json.loads(line) for line in log.read_text().splitlines()]
+    return jobs[:-1], jobs[-1]
+
+
+def submit_with_comp_render(
+    fake: FakeNuke, shot: Shot, tmp_path: Path, farm: str
+) -> tuple[Any, Any, Path]:
+    """Submit the node of :func:`render_graph` to ``farm`` from a saved script, answering yes
+    to the comp-render question ("Also submit/render Write1 ...?"): node, Write and script."""
+    node, write = render_graph(fake, farm=farm)
     script = tmp_path / "sh010_comp.nk"
     fake.root_node["name"].setValue(str(script))
     fake.on_execute = renderer(shot)
-    fake.ask_answer = True  # "Also submit the render of Write1 ...?" -> yes
+    fake.ask_answer = True
     glue.submit_farm(node)
     assert fake.questions and "Write1" in fake.questions[-1], fake.messages
-    jobs = [json.loads(line) for line in log.read_text().splitlines()]
-    void_jobs, (comp_job, comp_plugin) = jobs[:-1], jobs[-1]
+    return node, write, script
+
+
+def test_submit_to_deadline_also_submits_the_comp_render_waiting_on_the_void_job(
+    fake: FakeNuke, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = fake_deadlinecommand(tmp_path, monkeypatch)
+    node, write, script = submit_with_comp_render(fake, shot, tmp_path, "deadline")
+    void_jobs, (comp_job, comp_plugin) = deadline_jobs(log)
     assert void_jobs and all("Plugin=Nuke" not in j for j, _ in void_jobs)
     ids = [f"job{i:03d}" for i in range(len(void_jobs))]
     assert "Plugin=Nuke\n" in comp_job and f"JobDependencies={','.join(ids)}\n" in comp_job
@@ -1022,20 +1042,14 @@ def test_submit_to_deadline_also_submits_the_comp_render_waiting_on_the_void_job
 def test_a_stereo_deadline_comp_render_waits_on_every_views_void_job(
     fake: FakeNuke, shot: Shot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = tmp_path / "deadline.jsonl"
-    exe = tmp_path / "deadline" / "deadlinecommand"
-    exe.parent.mkdir()
-    exe.write_text(FAKE_DEADLINECOMMAND.format(python=sys.executable, log=str(log)))
-    exe.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    log = fake_deadlinecommand(tmp_path, monkeypatch)
     fake.script_views = list(STEREO)
     node, _write = render_graph(fake, farm="deadline")
     fake.root_node["name"].setValue(str(tmp_path / "sh010_stereo.nk"))
     fake.on_execute = stereo_renderer(shot)
     fake.ask_answer = True
     glue.submit_farm(node)
-    jobs = [json.loads(line) for line in log.read_text().splitlines()]
-    void_jobs, (comp_job, _plugin) = jobs[:-1], jobs[-1]
+    void_jobs, (comp_job, _plugin) = deadline_jobs(log)
     plan = glue.prepare(node).plan
     per_view = {
         v: (Path(plan.farm_dir) / v / "job" / "submitted.log").read_text().count("JobID=")
@@ -1064,13 +1078,7 @@ def test_submit_to_openjd_adds_the_comp_render_as_a_step_after_assemble(
         openjd.TEMPLATE_FILE,
         openjd.ASSEMBLE_STEP,
     )
-    node, write = render_graph(fake, farm="openjd")
-    script = tmp_path / "sh010_comp.nk"
-    fake.root_node["name"].setValue(str(script))
-    fake.on_execute = renderer(shot)
-    fake.ask_answer = True  # "Also render Write1 in the bundle ...?" -> yes
-    glue.submit_farm(node)
-    assert fake.questions and "Write1" in fake.questions[-1], fake.messages
+    node, write, script = submit_with_comp_render(fake, shot, tmp_path, "openjd")
     plan = glue.prepare(node).plan
     path = Path(plan.farm_dir) / "job" / openjd.TEMPLATE_FILE
     template = yaml.safe_load(path.read_text())

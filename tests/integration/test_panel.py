@@ -21,6 +21,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from tests.support.panels import shown_panel  # noqa: E402
 from void_client import protocol as P  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
 from void_client.output_manifest import read_manifest  # noqa: E402
@@ -71,17 +72,8 @@ def request(shot_files: dict[str, str], out: Path, endpoint: str, **settings) ->
 
 @pytest.fixture
 def panel(qtbot, daemon, tmp_path):
-    p = VoidPanel(
-        endpoint=daemon.endpoint, history_path=tmp_path / "history.json", poll_interval_s=0.5
-    )
-    qtbot.addWidget(p)
-    p.resize(1100, 700)
-    p.show()
-    qtbot.waitUntil(
-        lambda: p.daemon_status is not None and p.daemon_status.connected, timeout=10_000
-    )
-    yield p
-    p.shutdown()
+    with shown_panel(qtbot, tmp_path, daemon.endpoint) as p:
+        yield p
 
 
 # --------------------------------------------------------------------------- daemon status

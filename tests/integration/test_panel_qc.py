@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from tests.support.daemons import DaemonProcess, free_port  # noqa: E402
-from void_client.autostart import wait_for_daemon  # noqa: E402
+from tests.support.daemons import SlowDaemon, free_port  # noqa: E402
+from tests.support.panels import shown_panel  # noqa: E402
 from void_client.client import DaemonClient  # noqa: E402
 from void_client.errors import VoidError  # noqa: E402
 from void_client.panel import VoidPanel  # noqa: E402
@@ -75,17 +75,8 @@ def steady(_f: int) -> np.ndarray:
 @pytest.fixture
 def offline_panel(qtbot, tmp_path):
     """A panel with no daemon at its address: previewing needs none."""
-    p = VoidPanel(
-        endpoint=f"tcp://127.0.0.1:{free_port()}",
-        history_path=tmp_path / "history.json",
-        poll_interval_s=0.5,
-        prefer_gl=False,
-    )
-    qtbot.addWidget(p)
-    p.resize(1100, 700)
-    p.show()
-    yield p
-    p.shutdown()
+    with shown_panel(qtbot, tmp_path, prefer_gl=False) as p:
+        yield p
 
 
 def fill(panel: VoidPanel, shot: dict[str, str], affected: bool = True) -> None:
@@ -319,34 +310,10 @@ def test_presets_set_the_engineering_fields(offline_panel) -> None:
 
 # --------------------------------------------------------------------------- every daemon job
 
-SLOW_DAEMON = """
-import sys, time
-from void_daemon.engines.propagate import PropagateEngine
-_fill = PropagateEngine.fill
-def slow_fill(self, window):
-    time.sleep(1.0)
-    return _fill(self, window)
-PropagateEngine.fill = slow_fill
-from void_daemon.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-class SlowDaemon(DaemonProcess):
-    def start(self, timeout: float = 60.0) -> SlowDaemon:
-        cmd = [sys.executable, "-c", SLOW_DAEMON, "serve", "--endpoint", self.endpoint]
-        cmd += ["--jobs-dir", str(self.jobs_dir), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        try:
-            wait_for_daemon(self.endpoint, self.proc, timeout)
-        except VoidError as exc:
-            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
-        return self
-
 
 def test_history_lists_a_cli_job_and_cancels_it(qtbot, tmp_path) -> None:
     (tmp_path / "daemon").mkdir()
-    d = SlowDaemon(tmp_path / "daemon" / "jobs").start()
+    d = SlowDaemon(tmp_path / "daemon" / "jobs", window_sleep=1.0).start()
     try:
         shot = write_shot(tmp_path / "in", steady)
         out = str(tmp_path / "o" / "c.####.exr")

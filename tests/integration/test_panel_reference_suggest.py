@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from tests.support.panels import shown_panel  # noqa: E402
 from tests.support.reference_shot import slow_object_shot  # noqa: E402
-from void_client.panel import VoidPanel  # noqa: E402
 from void_client.panel.qt import QtCore  # noqa: E402
 from void_client.panel.suggest import suggestion_pattern  # noqa: E402
 from void_client.panel.viewer import ViewMode  # noqa: E402
@@ -38,17 +38,8 @@ IOU_FLOOR = 0.6
 
 @pytest.fixture
 def panel(qtbot, daemon, tmp_path):
-    p = VoidPanel(
-        endpoint=daemon.endpoint, history_path=tmp_path / "history.json", poll_interval_s=0.5
-    )
-    qtbot.addWidget(p)
-    p.resize(1100, 700)
-    p.show()
-    qtbot.waitUntil(
-        lambda: p.daemon_status is not None and p.daemon_status.connected, timeout=10_000
-    )
-    yield p
-    p.shutdown()
+    with shown_panel(qtbot, tmp_path, daemon.endpoint) as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,15 @@ offscreen platform, a real daemon subprocess, real EXR files, the real CLI in a 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from tests.support.daemons import free_port  # noqa: E402
+from tests.support.cli import void_remove  # noqa: E402
+from tests.support.panels import preview_frame, shown_panel  # noqa: E402
 from void_client.job_spec import JobSpec  # noqa: E402
 from void_client.output_manifest import read_manifest  # noqa: E402
 from void_client.panel import VoidPanel  # noqa: E402
@@ -37,6 +35,8 @@ from void_client.sequence_job import RemoveRequest  # noqa: E402
 FRAMES = list(range(1001, 1041))
 #: --window 21 --overlap 6 on 40 frames: frame 1030 sits deepest in a 21-frame window.
 SETTINGS = {"window": 21, "overlap": 6}
+#: rich cuts table cells to the terminal's width: the CLI runs here get a wide one.
+COLUMNS = {"COLUMNS": "200"}
 
 
 def request(shot_files: dict[str, str], out: Path, endpoint: str) -> RemoveRequest:
@@ -53,36 +53,15 @@ def request(shot_files: dict[str, str], out: Path, endpoint: str) -> RemoveReque
 
 @pytest.fixture
 def panel(qtbot, daemon, tmp_path):
-    p = VoidPanel(
-        endpoint=daemon.endpoint,
-        history_path=tmp_path / "history.json",
-        poll_interval_s=0.3,
-        prefer_gl=False,
-    )
-    qtbot.addWidget(p)
-    p.resize(1100, 700)
-    p.show()
-    qtbot.waitUntil(
-        lambda: p.daemon_status is not None and p.daemon_status.connected, timeout=10_000
-    )
-    yield p
-    p.shutdown()
+    with shown_panel(qtbot, tmp_path, daemon.endpoint, poll_interval_s=0.3, prefer_gl=False) as p:
+        yield p
 
 
 @pytest.fixture
 def offline_panel(qtbot, tmp_path):
     """No daemon at its address: the form and the preview before Run need none."""
-    p = VoidPanel(
-        endpoint=f"tcp://127.0.0.1:{free_port()}",
-        history_path=tmp_path / "history.json",
-        poll_interval_s=0.5,
-        prefer_gl=False,
-    )
-    qtbot.addWidget(p)
-    p.resize(1280, 800)
-    p.show()
-    yield p
-    p.shutdown()
+    with shown_panel(qtbot, tmp_path, size=(1280, 800), prefer_gl=False) as p:
+        yield p
 
 
 # --------------------------------------------------------------------------- 1. preview totals
@@ -102,12 +81,8 @@ def test_a_finished_one_frame_preview_counts_the_one_frame_it_writes(
 ) -> None:
     out = tmp_path / "out"
     panel.set_request(request(shot_files, out, daemon.endpoint))
-    assert panel.preview_form()
     frame = 1030
-    panel.viewer.set_frame(frame)
-    with qtbot.waitSignal(panel.job_finished, timeout=60_000) as done:
-        panel.preview_action.trigger()
-    job, report = done.args
+    job, report = preview_frame(panel, qtbot, frame)
     # The job computed a whole window for context (21 frames) and wrote one.
     assert len(report.frames_written) == 21
     assert SequencePattern.parse(str(out / "clean_preview.####.exr")).scan() == [frame]
@@ -162,16 +137,6 @@ def test_a_full_run_logs_its_frames_in_the_plural(panel, qtbot, daemon, shot_fil
     qtbot.waitUntil(lambda: panel.viewer.count_label.text() == "21/21 results", timeout=5_000)
 
 
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "void_client.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 @pytest.mark.parametrize(
     ("preview", "frames", "jobs"),
     [("1030", [1030], 1), ("1001,1040", [1001, 1040], 2)],
@@ -181,26 +146,9 @@ def test_cli_preview_stream_totals_count_the_frames_it_writes(
     daemon, shot_files, tmp_path, preview, frames, jobs
 ) -> None:
     out = tmp_path / "clean.####.exr"
-    r = cli(
-        "run",
-        "--plate",
-        shot_files["plate"],
-        "--remove",
-        shot_files["remove"],
-        "--out",
-        str(out),
-        "--window",
-        "13",
-        "--overlap",
-        "4",
-        "--preview",
-        preview,
-        "--progress",
-        "jsonl",
-        "--endpoint",
-        daemon.endpoint,
-        "--no-autostart",
-    )
+    args = ["--plate", shot_files["plate"], "--remove", shot_files["remove"], "--out", str(out)]
+    args += ["--window", "13", "--overlap", "4", "--preview", preview, "--progress", "jsonl"]
+    r = void_remove("run", *args, "--endpoint", daemon.endpoint, "--no-autostart", env=COLUMNS)
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     start, final = events[0], events[-1]

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.cli import VOID_REMOVE
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
+from tests.support.resolve_dialog import dialog_api, wait_for_run_end
 from void_daemon.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
 from void_resolve.settings import ResolveSettings, form_values, settings_from_form
@@ -51,8 +52,7 @@ def base_settings(daemon, tmp_path, **kw) -> ResolveSettings:
 
 
 def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) -> None:
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     seen: dict = {}
 
     def artist(dispatcher) -> None:
@@ -71,10 +71,7 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
         items["prompt"].Text = "  an empty street  "
         window.On.run.Clicked(None)
         seen["running"] = (items["run"].Enabled, items["cancel"].Text)
-        deadline = time.monotonic() + 60
-        while not items["run"].Enabled and time.monotonic() < deadline:
-            dispatcher.On.Timeout(None)  # Resolve's timer, every 250 ms in real life
-            time.sleep(0.005)
+        wait_for_run_end(dispatcher, items)
         seen["end"] = (items["progress"].Text, items["status"].Text, items["cancel"].Text)
         window.On[Dialog.WINDOW_ID].Close(None)
 
@@ -104,8 +101,7 @@ def test_resolve_dialog_runs_the_flow_from_its_timer(daemon, scene, tmp_path) ->
 
 
 def test_resolve_dialog_cancel_undoes_and_says_so(daemon, scene, tmp_path) -> None:
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
 
     def start(p, jobs):  # a render that never finishes on its own
         p.rendering = True
@@ -186,8 +182,7 @@ def test_closing_the_qt_window_mid_run_undoes(qtbot, daemon, scene, tmp_path) ->
 def test_a_build_that_sends_the_timer_to_its_id_still_runs(daemon, scene, tmp_path) -> None:
     """Issue 16 #7: some builds deliver a Timer's Timeout to ``win.On[timerID]`` rather than
     ``disp.On.Timeout``; the dialog must not stay at "starting"."""
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     bmd.dispatcher.timer_route = "id"
     seen = {}
 
@@ -222,18 +217,14 @@ def test_a_worker_failure_is_shown_in_the_dialog(daemon, tmp_path) -> None:
     shot = make_shot(frames=6, width=64, height=48, seed=4)
     scene = make_scene(dataclasses.replace(shot, remove=np.zeros_like(shot.remove)), tracks=2)
     add_matte_clip(scene, 2, "ball matte")
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     seen = {}
 
     def artist(dispatcher) -> None:
         items = dispatcher.window.GetItems()
         items["engine"].CurrentText = "propagate"  # the fake's combo box keeps no text itself
         dispatcher.window.On.run.Clicked(None)  # the default matte: the clip on the track above
-        deadline = time.monotonic() + 60
-        while not items["run"].Enabled and time.monotonic() < deadline:
-            dispatcher.On.Timeout(None)
-            time.sleep(0.005)
+        wait_for_run_end(dispatcher, items)
         seen["status"] = items["status"].Text
         dispatcher.window.On[Dialog.WINDOW_ID].Close(None)
 

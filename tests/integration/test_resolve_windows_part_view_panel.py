@@ -23,6 +23,7 @@ from tests.support.fakes.fake_void_remove import (
     recorded,
 )
 from tests.support.fakes.resolve_scene import Scene, add_fusion_savers, make_scene
+from tests.support.resolve_dialog import dialog_api, wait_for_run_end
 from void_daemon.demo_shot import make_shot
 from void_resolve.flow import RemoveFlow
 from void_resolve.settings import ResolveSettings, form_values, settings_from_form
@@ -83,8 +84,7 @@ def test_resolve_dialog_passes_plate_part_and_view_to_the_worker(
     scene: Scene, fake: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, log = fake
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     seen: dict = {}
 
     def artist(dispatcher) -> None:  # type: ignore[no-untyped-def]
@@ -96,10 +96,7 @@ def test_resolve_dialog_passes_plate_part_and_view_to_the_worker(
         items["plate_part"].Text = " beauty "
         items["view"].Text = "left"
         dispatcher.window.On.run.Clicked(None)
-        deadline = time.monotonic() + 60
-        while not items["run"].Enabled and time.monotonic() < deadline:
-            dispatcher.On.Timeout(None)
-            time.sleep(0.005)
+        wait_for_run_end(dispatcher, items)
         seen["status"] = items["status"].Text
         dispatcher.window.On[Dialog.WINDOW_ID].Close(None)
 
@@ -119,18 +116,14 @@ def test_empty_part_and_view_add_nothing_to_the_command_line(
     scene: Scene, fake: tuple[Path, Path], tmp_path: Path
 ) -> None:
     _, log = fake
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
 
     def artist(dispatcher) -> None:  # type: ignore[no-untyped-def]
         items = dispatcher.window.GetItems()
         items["matte"].CurrentIndex = 1
         items["engine"].CurrentText = "propagate"
         dispatcher.window.On.run.Clicked(None)
-        deadline = time.monotonic() + 60
-        while not items["run"].Enabled and time.monotonic() < deadline:
-            dispatcher.On.Timeout(None)
-            time.sleep(0.005)
+        wait_for_run_end(dispatcher, items)
         dispatcher.window.On[Dialog.WINDOW_ID].Close(None)
 
     bmd.dispatcher.on_run_loop = artist
@@ -183,8 +176,7 @@ def test_resolve_dialog_panel_button_starts_void_remove_panel(
     scene: Scene, fake: tuple[Path, Path], tmp_path: Path
 ) -> None:
     exe, log = fake
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     seen: dict = {}
 
     def artist(dispatcher) -> None:  # type: ignore[no-untyped-def]
@@ -206,8 +198,7 @@ def test_resolve_dialog_panel_button_says_when_void_remove_is_missing(
     scene: Scene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VOID_REMOVE_EXE", str(tmp_path / "no" / "void-remove"))
-    bmd = scene.namespace["bmd"]
-    api = ResolveAPI(scene.resolve, scene.resolve.fusion, bmd)
+    bmd, api = dialog_api(scene)
     seen: dict = {}
 
     def artist(dispatcher) -> None:  # type: ignore[no-untyped-def]

@@ -89,6 +89,41 @@ class DaemonProcess:
             self.proc.wait()
 
 
+#: The real daemon with every window slowed by a sleep, so a job is still running when a test
+#: interrupts, signals or lists it (the library has no test hooks: the engine method is patched
+#: from outside). ``{sleep}`` is the seconds per window.
+SLOW_DAEMON = """
+import sys, time
+from void_daemon.engines.propagate import PropagateEngine
+_fill = PropagateEngine.fill
+def slow_fill(self, window):
+    time.sleep({sleep})
+    return _fill(self, window)
+PropagateEngine.fill = slow_fill
+from void_daemon.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class SlowDaemon(DaemonProcess):
+    """:class:`DaemonProcess` whose every window first sleeps ``window_sleep`` seconds."""
+
+    def __init__(self, jobs_dir: Path, *args, window_sleep: float = 0.4, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(jobs_dir, *args, **kwargs)
+        self.window_sleep = window_sleep
+
+    def start(self, timeout: float = 60.0) -> SlowDaemon:
+        script = SLOW_DAEMON.format(sleep=self.window_sleep)
+        cmd = [sys.executable, "-c", script, "serve", "--endpoint", self.endpoint]
+        cmd += ["--jobs-dir", str(self.jobs_dir), *self.extra]
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        try:
+            wait_for_daemon(self.endpoint, self.proc, timeout)
+        except VoidError as exc:
+            raise RuntimeError(f"{exc.message}: {self.log.read_text()}") from exc
+        return self
+
+
 class FaultyDaemon(DaemonProcess):
     """A :class:`DaemonProcess` whose next start can carry one injected fault (see fault_daemon.py)."""
 

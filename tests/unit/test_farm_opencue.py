@@ -10,19 +10,16 @@ uid.equals(Optional.of(0))) throw new SpecBuilderException("Cannot launch jobs a
 from __future__ import annotations
 
 import logging
-import sys
 import xml.etree.ElementTree as Et
 from pathlib import Path
 
 import pytest
 
+from tests.support.opencue import cue_spec, fake_cuebot
 from void_client.errors import VoidError
 from void_client.farm import FarmSpec, submit_job
 from void_client.farm.opencue import USER_PLACEHOLDER, fill_submitter
-from void_client.sequence_job import RemoveRequest
 from void_daemon.demo_shot import make_shot, write_shot
-
-COMMAND = [sys.executable, "-m", "void_client.cli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +31,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def spec_for(paths: dict, tmp_path: Path, engine: str = "void") -> FarmSpec:
-    req = RemoveRequest(
-        paths["plate"],
-        paths["remove"],
-        str(tmp_path / "out" / "clean.####.exr"),
-        paths["affected"],
-        frame_range=(1001, 1024),
-        settings={"window": 13, "overlap": 4, "seam": "crossfade", "engine": engine},
-    )
-    spec = FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
-    spec.farm.show, spec.farm.shot = "myshow", "sh010"
-    return spec
+    return cue_spec(paths, tmp_path, 1024, engine=engine)
 
 
 def write(spec: FarmSpec, tmp_path: Path) -> Et.Element:
@@ -84,19 +71,7 @@ def test_user_and_uid_are_filled_at_submit_not_at_write(paths, tmp_path: Path) -
 def test_submit_sends_the_spec_with_the_submitting_user(
     paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[str] = []
-
-    class Api:
-        @staticmethod
-        def launchSpec(text: str) -> list[str]:  # noqa: N802 - OpenCue's name
-            sent.append(text)
-            return ["myshow-sh010-maria_void_remove_x"]
-
-    monkeypatch.setenv("CUEBOT_HOSTS", "cuebot.test")
-    monkeypatch.setitem(sys.modules, "opencue", type(sys)("opencue"))
-    sys.modules["opencue"].api = Api  # type: ignore[attr-defined]
-    monkeypatch.setattr("getpass.getuser", lambda: "maria")
-    monkeypatch.setattr("os.getuid", lambda: 1234)
+    sent = fake_cuebot(monkeypatch)
     submit_job(spec_for(paths, tmp_path), "opencue", tmp_path / "cue", submit=True, check=False)
     assert "<user>maria</user>" in sent[0] and "<uid>1234</uid>" in sent[0]
     assert USER_PLACEHOLDER in (tmp_path / "cue" / "job.xml").read_text()

@@ -10,20 +10,17 @@ clean plate is on disk. Checked against Cuebot's own DTD (tests/data/opencue).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from tests.support.opencue import cue_spec, fake_cuebot
 from void_client.cli import farm as cli_farm
 from void_client.errors import VoidError
-from void_client.farm import FarmSpec
 from void_client.farm.opencue import SPEC_VERSION, fill_submitter
-from void_client.sequence_job import RemoveRequest
 from void_daemon.demo_shot import make_shot, write_shot
 
-COMMAND = [sys.executable, "-m", "void_client.cli.main"]
 DTD_FILE = Path(__file__).resolve().parents[1] / "data" / "opencue" / f"cjsl-{SPEC_VERSION}.dtd"
 PARSER = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False)
 SCRIPT = "/shows/x/comp/sh010_comp.v003.nk"
@@ -40,26 +37,23 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def saved_spec(paths: dict, tmp_path: Path, seam: str = "crossfade", engine: str = "void") -> str:
-    req = RemoveRequest(
-        paths["plate"],
-        paths["remove"],
-        str(tmp_path / "out" / "clean.####.exr"),
-        paths["affected"],
-        frame_range=(1001, 1048),
-        settings={"window": 13, "overlap": 4, "seam": seam, "engine": engine},
-    )
-    spec = FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
+    spec = cue_spec(paths, tmp_path, 1048, seam, engine)
     spec.windows_per_task = 1
-    spec.farm.show, spec.farm.shot, spec.farm.group = "myshow", "sh010", "gpu-a100"
+    spec.farm.group = "gpu-a100"
     return str(spec.save(tmp_path / "farm.json"))
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> Path:
+def farm_args(spec: str, tmp_path: Path, *flags: str, farm: str = "opencue") -> argparse.Namespace:
+    """``void-remove farm FARM SPEC --out-dir TMP/cue --no-check FLAGS``, parsed."""
     parser = argparse.ArgumentParser()
     cli_farm.add_arguments(parser)
-    args = parser.parse_args(argv)
-    assert cli_farm.main(args) == 0
-    assert capsys is not None
+    out_dir = str(tmp_path / "cue")
+    return parser.parse_args([farm, spec, "--out-dir", out_dir, "--no-check", *flags])
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], spec: str, tmp_path: Path, *flags: str) -> Path:
+    """Run :func:`farm_args`'s command; the path it prints last (the main job file)."""
+    assert cli_farm.main(farm_args(spec, tmp_path, *flags)) == 0
     return Path(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -77,22 +71,17 @@ def test_comp_render_adds_a_nuke_layer_per_write_depending_on_assemble(
     paths, tmp_path: Path, capsys: pytest.CaptureFixture[str], seam: str
 ) -> None:
     main = run_cli(
-        [
-            "opencue",
-            saved_spec(paths, tmp_path, seam),
-            "--out-dir",
-            str(tmp_path / "cue"),
-            "--no-check",
-            "--comp-render",
-            f"{SCRIPT}:Write1,Group1.Write_EXR",
-            "--comp-range",
-            "1001-1048",
-            "--comp-chunk",
-            "8",
-            "--nuke",
-            NUKE,
-        ],
         capsys,
+        saved_spec(paths, tmp_path, seam),
+        tmp_path,
+        "--comp-render",
+        f"{SCRIPT}:Write1,Group1.Write_EXR",
+        "--comp-range",
+        "1001-1048",
+        "--comp-chunk",
+        "8",
+        "--nuke",
+        NUKE,
     )
     tree = parse(main)
     assert dtd_errors(tree) == ""
@@ -133,16 +122,11 @@ def test_comp_range_defaults_to_the_jobs_frames_and_chunk_to_ten(
     paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     main = run_cli(
-        [
-            "opencue",
-            saved_spec(paths, tmp_path, engine="propagate"),
-            "--out-dir",
-            str(tmp_path / "cue"),
-            "--no-check",
-            "--comp-render",
-            f"{SCRIPT}:Write1",
-        ],
         capsys,
+        saved_spec(paths, tmp_path, engine="propagate"),
+        tmp_path,
+        "--comp-render",
+        f"{SCRIPT}:Write1",
     )
     tree = parse(main)
     assert dtd_errors(tree) == ""
@@ -160,18 +144,13 @@ def test_a_script_path_with_spaces_is_quoted_and_tokens_stay_bare(
 ) -> None:
     script = "C:/shows/my show/sh010 comp.nk"
     main = run_cli(
-        [
-            "opencue",
-            saved_spec(paths, tmp_path),
-            "--out-dir",
-            str(tmp_path / "cue"),
-            "--no-check",
-            "--comp-render",
-            f"{script}:Write1",
-            "--comp-range",
-            "1010-1020",
-        ],
         capsys,
+        saved_spec(paths, tmp_path),
+        tmp_path,
+        "--comp-render",
+        f"{script}:Write1",
+        "--comp-range",
+        "1010-1020",
     )
     el = parse(main).find("job/layers/layer[@name='comp_Write1']")
     assert el is not None and el.findtext("range") == "1010-1020"
@@ -199,12 +178,7 @@ def test_a_script_path_with_spaces_is_quoted_and_tokens_stay_bare(
 def test_bad_comp_render_flags_are_refused_before_anything_is_written(
     paths, tmp_path: Path, farm: str, flags: list[str], field: str
 ) -> None:
-    parser = argparse.ArgumentParser()
-    cli_farm.add_arguments(parser)
-    args = parser.parse_args(
-        [farm, saved_spec(paths, tmp_path), "--out-dir", str(tmp_path / "cue"), "--no-check"]
-        + flags
-    )
+    args = farm_args(saved_spec(paths, tmp_path), tmp_path, *flags, farm=farm)
     with pytest.raises(VoidError) as err:
         cli_farm.main(args)
     assert err.value.field == field, err.value.message
@@ -214,31 +188,14 @@ def test_bad_comp_render_flags_are_refused_before_anything_is_written(
 def test_submit_launches_the_comp_layers_in_the_same_spec(
     paths, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[str] = []
-
-    class Api:
-        @staticmethod
-        def launchSpec(text: str) -> list[str]:  # noqa: N802 - OpenCue's name
-            sent.append(text)
-            return ["myshow-sh010-maria_void_remove_x"]
-
-    monkeypatch.setenv("CUEBOT_HOSTS", "cuebot.test")
-    monkeypatch.setitem(sys.modules, "opencue", type(sys)("opencue"))
-    sys.modules["opencue"].api = Api  # type: ignore[attr-defined]
-    monkeypatch.setattr("getpass.getuser", lambda: "maria")
-    monkeypatch.setattr("os.getuid", lambda: 1234)
+    sent = fake_cuebot(monkeypatch)
     main = run_cli(
-        [
-            "opencue",
-            saved_spec(paths, tmp_path),
-            "--out-dir",
-            str(tmp_path / "cue"),
-            "--no-check",
-            "--submit",
-            "--comp-render",
-            f"{SCRIPT}:Write1",
-        ],
         capsys,
+        saved_spec(paths, tmp_path),
+        tmp_path,
+        "--submit",
+        "--comp-render",
+        f"{SCRIPT}:Write1",
     )
     # One launch: the VOID layers and the comp layer in one spec, so the depend resolves.
     assert len(sent) == 1

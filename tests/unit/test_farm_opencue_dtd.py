@@ -9,18 +9,16 @@ breaks it is refused at launch: here it is refused in the test instead.
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from tests.support.opencue import cue_spec
 from void_client.farm import FarmSpec, submit_job
 from void_client.farm.opencue import SPEC_VERSION, USER_PLACEHOLDER, fill_submitter
-from void_client.sequence_job import RemoveRequest
 from void_daemon.demo_shot import make_shot, write_shot
 
-COMMAND = [sys.executable, "-m", "void_client.cli.main"]
 DATA = Path(__file__).resolve().parents[1] / "data" / "opencue"
 DTD_FILE = DATA / f"cjsl-{SPEC_VERSION}.dtd"
 #: Git blob id of ``cuebot/src/main/resources/public/dtd/cjsl-1.14.dtd`` at OpenCue commit
@@ -49,17 +47,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def spec_for(paths: dict, tmp_path: Path, engine: str, seam: str, per_task: int) -> FarmSpec:
-    req = RemoveRequest(
-        paths["plate"],
-        paths["remove"],
-        str(tmp_path / "out" / "clean.####.exr"),
-        paths["affected"],
-        frame_range=(1001, 1048),
-        settings={"window": 13, "overlap": 4, "seam": seam, "engine": engine},
-    )
-    spec = FarmSpec.from_request(req, tmp_path / "work", command=COMMAND)
+    spec = cue_spec(paths, tmp_path, 1048, seam, engine)
     spec.windows_per_task = per_task
-    spec.farm.show, spec.farm.shot = "myshow", "sh010"
     # Everything optional the writer can emit: tags, timeout, env keys, clamped retries.
     spec.farm.group = "gpu-a100 | farm.b"
     spec.farm.timeout_minutes = 90

@@ -33,16 +33,7 @@ from void_client.errors import ErrorCode, VoidError
 from void_client.sequence import SequencePattern, has_view_token, view_glob
 from void_client.session import JobClock
 from void_hostlink import STREAM_VERSION
-from void_hostlink.stream import (
-    EVENT_CANCELLED,
-    EVENT_DONE,
-    EVENT_FAILED,
-    EVENT_FRAME,
-    EVENT_START,
-    EVENT_STATE,
-    EVENT_WARNING,
-    FINAL_EVENTS,
-)
+from void_hostlink import stream as E
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +114,13 @@ class JsonlStream:
             if self._ended:
                 log.info("progress stream: %s after the final event not sent", event)
                 return
-            if event == EVENT_WARNING and not self._started:
+            if event == E.EVENT_WARNING and not self._started:
                 self._held.append(fields)
                 return
-            if event != EVENT_START and not self._started:
+            if event != E.EVENT_START and not self._started:
                 self.start(self.total, self.out_pattern)
             self._write({"event": event, **fields})
-            if event in FINAL_EVENTS:
+            if event in E.FINAL_EVENTS:
                 self._ended = True
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -156,7 +147,7 @@ class JsonlStream:
             self.out_pattern = out or self.out_pattern
             self._write(
                 {
-                    "event": EVENT_START,
+                    "event": E.EVENT_START,
                     "stream": STREAM_VERSION,
                     "version": __version__,
                     "out": self.out_pattern,
@@ -164,11 +155,11 @@ class JsonlStream:
                 }
             )
             for fields in self._held:
-                self._write({"event": EVENT_WARNING, **fields})
+                self._write({"event": E.EVENT_WARNING, **fields})
             self._held.clear()
 
     def warning(self, message: str) -> None:
-        self.emit(EVENT_WARNING, message=message)
+        self.emit(E.EVENT_WARNING, message=message)
 
     def state(self, msg: P.Progress, clock: JobClock, total: int | None) -> None:
         if msg.job:
@@ -190,7 +181,7 @@ class JsonlStream:
             if same == self._last_state:
                 return  # the daemon repeats itself (a window's end, then its results' progress)
             self._last_state = same
-            self.emit(EVENT_STATE, **fields)
+            self.emit(E.EVENT_STATE, **fields)
 
     def frame(self, frame: int, path: str) -> bool:
         """Announce a written file once (views in one file: each view's job reports the frame)."""
@@ -199,7 +190,7 @@ class JsonlStream:
                 return False
             self._announced.add(path)
             self.written += 1
-            self.emit(EVENT_FRAME, frame=frame, path=path)
+            self.emit(E.EVENT_FRAME, frame=frame, path=path)
             return True
 
     def done(self, detached: bool = False) -> None:
@@ -211,16 +202,16 @@ class JsonlStream:
         }
         if detached:
             fields["detached"] = True
-        self.emit(EVENT_DONE, **fields)
+        self.emit(E.EVENT_DONE, **fields)
 
     def failed(self, code: str, message: str, field: str | None = "") -> None:
-        self.emit(EVENT_FAILED, error={"code": code, "message": message, "field": field or ""})
+        self.emit(E.EVENT_FAILED, error={"code": code, "message": message, "field": field or ""})
 
     def cancelled(self, left_running: bool = False) -> None:
         fields: dict[str, Any] = {"job": self.job}
         if left_running:
             fields["left_running"] = True
-        self.emit(EVENT_CANCELLED, **fields)
+        self.emit(E.EVENT_CANCELLED, **fields)
 
     @property
     def ended(self) -> bool:

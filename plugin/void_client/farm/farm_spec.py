@@ -23,7 +23,6 @@ Nuke node builds one of these.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from typing import Any
 from void_client.atomic import write_text_atomic
 from void_client.errors import ErrorCode, VoidError
 from void_client.job_spec import JobSpec
+from void_client.local_install import configured_command
 from void_client.windows import Window, plan_windows
 
 log = logging.getLogger(__name__)
@@ -82,20 +82,12 @@ def default_worker_command() -> list[str]:
     interpreter running our CLI module (absolute, so no worker PATH is needed), else the
     ``void-remove`` console script found here, else a bare ``void-remove``.
 
-    ``sys.executable`` is kept as spelled (not resolved): a venv's ``bin/python`` is a link to
-    the base interpreter, and only the link's path puts the venv's packages on ``sys.path``.
-    A host (Nuke) runs its own binary as ``sys.executable``, so only a Python is taken.
+    Which interpreter counts is :func:`void_client.local_install.interpreter_command`'s rule.
     """
-    site = os.environ.get(WORKER_COMMAND_ENV, "").strip()
-    if site:
-        return shlex.split(site)
+    command = configured_command(WORKER_COMMAND_ENV)
+    if command:
+        return command
     exe = os.path.abspath(sys.executable) if sys.executable else ""
-    if (
-        exe
-        and os.path.basename(exe).lower().startswith("python")
-        and importlib.util.find_spec("void_daemon") is not None
-    ):
-        return [exe, "-m", "void_client.cli.main"]
     found = shutil.which("void-remove") or shutil.which(
         "void-remove", path=os.path.dirname(exe) if exe else None
     )

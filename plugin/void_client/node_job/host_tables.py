@@ -22,19 +22,10 @@ from void_client import protocol as P
 from void_client.job_spec import SEAM_MODES, JobSpec
 from void_client.presets import PRESET_KEYS, PRESETS
 
-#: The JobSpec fields a host node sets (its knobs); the rest come from the plate or the daemon.
-JOB_FIELDS = (
-    "engine",
-    "window",
-    "overlap",
-    "seam",
-    "dilation",
-    "roi_margin",
-    "feather",
-    "prompt",
-    "seed",
-    "pass2",
-)
+#: The JobSpec fields a host node sets (its knobs): every preset setting, plus the engine, the
+#: prompt and the seed; the rest come from the plate or the daemon. Derived from PRESET_KEYS so
+#: a new preset setting reaches the host without a second list to keep in step.
+JOB_FIELDS = ("engine", "prompt", "seed", *(k for k in PRESET_KEYS if k != "engine_options"))
 
 TARGET = Path(__file__).resolve().parents[2] / "void_hostlink" / "node_tables.py"
 

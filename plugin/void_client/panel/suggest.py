@@ -14,17 +14,16 @@ command itself refuses an ``--out`` that is one of its inputs). See docs/panel.m
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shlex
 import shutil
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 
 from void_client.errors import ErrorCode, VoidError
+from void_client.local_install import configured_command
 from void_client.output_manifest import next_version
 from void_client.panel.qt import QtCore, Signal, Slot
 from void_client.sequence import SequencePattern
@@ -58,16 +57,9 @@ def void_remove_command() -> list[str]:
     """How this install runs ``void-remove``: ``$VOID_REMOVE_COMMAND``; else this interpreter
     with the CLI module when it is a Python that has the daemon package (whose command this
     is); else ``void-remove`` from PATH. Raises when none can run ``suggest-affected``."""
-    site = os.environ.get(COMMAND_ENV, "").strip()
-    if site:
-        return shlex.split(site)
-    exe = os.path.abspath(sys.executable) if sys.executable else ""
-    if (
-        exe
-        and os.path.basename(exe).lower().startswith("python")
-        and importlib.util.find_spec("void_daemon") is not None
-    ):
-        return [exe, "-m", "void_client.cli.main"]
+    command = configured_command(COMMAND_ENV)
+    if command:
+        return command
     found = shutil.which("void-remove")
     if found:
         return [found]
