@@ -4,8 +4,12 @@ Nuke and Resolve import this package (and nothing else of ours) to run ``void-re
 --progress jsonl`` in a separate process and read its machine-readable progress stream
 (docs/protocol.md, "Progress stream (jsonl)"; docs/architecture.md, "Host isolation").
 
-Rules kept by tests/unit/test_hostlink_isolation.py: standard library only, Python 3.7 syntax,
-no import of any other package of ours.
+Rules kept by tests/unit/test_hostlink_isolation.py: standard library only, no import of any
+other package of ours, and Python 3.6 (issue 16: any Resolve Python from 3.6, Nuke 13's 3.7 and
+later). Every file parses as 3.6 (``ast.parse(feature_version=(3, 6))``, everywhere); where a real
+3.6 is installed the package is imported and a worker run there, in a bare interpreter. 3.6 means:
+``typing`` spellings (``Optional[str]``, ``List[int]``), no postponed annotations, and
+``dataclass`` from :mod:`void_hostlink.compat` (the standard library's on 3.7+, a stand-in on 3.6).
 """
 
 STREAM_VERSION = 1

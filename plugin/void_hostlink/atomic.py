@@ -2,7 +2,7 @@
 
 One definition for the host side (docs/architecture.md, "Host isolation"): the installer's
 record, a node run's manifest and Resolve's saved settings all go through it. Standard library
-only, Python 3.7 syntax: Nuke's and Resolve's own interpreters import it.
+only, Python 3.6 syntax: Nuke's and Resolve's own interpreters import it.
 """
 
 import os

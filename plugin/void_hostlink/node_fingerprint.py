@@ -1,6 +1,6 @@
 """What decides a run's pixels, as one hash: settings, range and the upstream graph.
 
-Standard library only, Python 3.7 (docs/nuke.md, "Host isolation"): the stale check, the render
+Standard library only, Python 3.6 (docs/nuke.md, "Host isolation"): the stale check, the render
 hook and the run-folder lookup run inside the host's process. A host walks its own node graph
 through the callbacks of :func:`upstream_order` and :func:`upstream_digest`; :func:`fingerprint`
 combines the digests with the settings. The run's folder is named by the fingerprint

@@ -1,5 +1,5 @@
 """Where one node run's files live, what the host exports first, the ``void-remove`` command
-that runs it, and whether its results are complete. Standard library only, Python 3.7
+that runs it, and whether its results are complete. Standard library only, Python 3.6
 (docs/nuke.md, "Host isolation").
 
 :func:`plan_run` names the run's folder by its fingerprint; :class:`RunPlan` gives the export,
@@ -9,7 +9,6 @@ from, so :func:`results_complete` tells a finished earlier run from a partial on
 themselves are written by ``void-remove run`` through its own output manifest and lock.
 """
 
-import dataclasses
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from void_hostlink import HostLinkError
 from void_hostlink.atomic import write_text_atomic
+from void_hostlink.compat import asdict, dataclass, fields
 from void_hostlink.node_settings import BAD_SPEC, NodeSettings
 from void_hostlink.stream import EVENT_DONE
 
@@ -30,7 +30,7 @@ LOCAL_RUNNER_FARMS = ("openjd",)
 FARM_SPEC_NAME = "farm.json"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Export:
     """One sequence the host renders before a run."""
 
@@ -39,7 +39,7 @@ class Export:
     channels: str  # "rgba" for the plate, "alpha" for a matte
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class RunPlan:
     """Where one run's files live. Same fingerprint, same folder."""
 
@@ -167,7 +167,7 @@ def plan_run(
     return RunPlan(run_dir, first, last, fingerprint, has_affected, _slug(node_name))
 
 
-@dataclasses.dataclass
+@dataclass
 class Manifest:
     """``run.json`` in a run's folder: what the results there were made from, and whether
     they are all there. The host writes it from the worker's final ``done`` event."""
@@ -185,7 +185,7 @@ class Manifest:
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-            names = [f.name for f in dataclasses.fields(cls)]
+            names = [f.name for f in fields(cls)]
             return cls(**{k: data[k] for k in names if k in data})
         except (OSError, ValueError, TypeError):
             return None
@@ -193,7 +193,7 @@ class Manifest:
     def save(self, path: str) -> None:
         """Atomically (a temporary file beside it, then ``os.replace``): a render task reading
         it at that moment sees the old manifest or the new one."""
-        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
+        write_text_atomic(path, json.dumps(asdict(self), indent=2, sort_keys=True))
 
 
 def record_event(plan: RunPlan, event: Dict[str, Any]) -> bool:

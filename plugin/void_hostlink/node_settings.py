@@ -1,5 +1,5 @@
 """A host node's settings (its knob values), the frames it processes, and the ``void-remove``
-flags that run them: standard library only, Python 3.7 (docs/nuke.md, "Host isolation").
+flags that run them: standard library only, Python 3.6 (docs/nuke.md, "Host isolation").
 
 The numbers themselves (presets, job defaults, seam modes) are the client's, baked into
 :mod:`void_hostlink.node_tables`; the flags' validation is the CLI's (``void-remove run`` refuses
@@ -10,10 +10,10 @@ the fingerprint hashes.
 
 import collections
 import copy
-import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from void_hostlink import HostLinkError
+from void_hostlink.compat import dataclass, fields
 from void_hostlink.node_tables import TABLES
 
 DEFAULT_ENDPOINT = TABLES["DEFAULT_ENDPOINT"]  # type: str
@@ -61,7 +61,7 @@ def preset_knob_values(name: str) -> Dict[str, Any]:
     return {k: v for k, v in get_preset(name).settings.items() if k in PRESET_KNOBS}
 
 
-@dataclasses.dataclass
+@dataclass
 class NodeSettings:
     """What an artist sets on a host node. Field names are the node's knob names."""
 
@@ -90,7 +90,7 @@ class NodeSettings:
     def from_values(cls, values: Mapping[str, Any]) -> "NodeSettings":
         """Settings from knob values as a host returns them (ints may come back as floats)."""
         kwargs = {}  # type: Dict[str, Any]
-        for f in dataclasses.fields(cls):
+        for f in fields(cls):
             if f.name not in values:
                 continue
             value = values[f.name]

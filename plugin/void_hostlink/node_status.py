@@ -1,6 +1,6 @@
 """Where a host node's run is, as the host shows it: its stage and a one-line status, built
 from the ``void-remove --progress jsonl`` events (docs/protocol.md, "Progress stream (jsonl)").
-Standard library only, Python 3.7 (docs/nuke.md, "Host isolation").
+Standard library only, Python 3.6 (docs/nuke.md, "Host isolation").
 
 A run has stages of its own around the worker's (``starting``, ``exporting``, ``reused``);
 while the job runs the stream's ``state.stage`` (the daemon job's state: ``queued``,
@@ -8,9 +8,9 @@ while the job runs the stream's ``state.stage`` (the daemon job's state: ``queue
 ``failed`` or ``cancelled``.
 """
 
-import dataclasses
 from typing import Any, Dict
 
+from void_hostlink.compat import dataclass
 from void_hostlink.stream import (
     EVENT_CANCELLED,
     EVENT_DONE,
@@ -30,7 +30,7 @@ CANCELLED = EVENT_CANCELLED
 FINAL_STAGES = frozenset([DONE, FAILED, CANCELLED, REUSED])
 
 
-@dataclasses.dataclass
+@dataclass
 class RunState:
     """Where a run is: a status line and a percentage."""
 

@@ -15,6 +15,6 @@
   and calls :func:`void_resolve.app.main`; :mod:`~void_resolve.locations` knows those folders.
 
 Host isolation (docs/architecture.md, "Host isolation"): every module Resolve loads uses the
-standard library and ``void_hostlink`` only, with Python 3.7 syntax (docs/resolve.md, "Which
+standard library and ``void_hostlink`` only, with Python 3.6 syntax (docs/resolve.md, "Which
 Python"); the job runs in a ``void-remove run ... --progress jsonl`` worker process.
 """

@@ -5,10 +5,9 @@ General ▸ External scripting using: Local) and ``RESOLVE_SCRIPT_API`` / ``RESO
 set as in Resolve's scripting README.
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
+from typing import List, Optional
 
 from void_resolve.app import UIS, main
 from void_resolve.client_tables import DEFAULT_ENDPOINT
@@ -21,7 +20,7 @@ from void_resolve.settings import (
 )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m void_resolve", description=__doc__.splitlines()[0])
     p.add_argument(
         "--ui",
@@ -66,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: Optional[List[str]] = None) -> int:
     a = parse_args(argv)
     settings = ResolveSettings(
         range_mode=a.range_mode,

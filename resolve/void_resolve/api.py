@@ -10,15 +10,12 @@ clean plate goes and what to undo live in the decision modules (:mod:`~void_reso
 Resolve's objects are opaque handles to the rest of the code; only this module calls them.
 """
 
-from __future__ import annotations
-
 import importlib
 import logging
 import os
 import platform
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from void_resolve.locations import scripting_api_dirs
 from void_resolve.records import (
@@ -49,8 +46,8 @@ VIDEO = "video"
 
 
 def connect(
-    namespace: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
-) -> ResolveAPI:
+    namespace: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None
+) -> "ResolveAPI":
     """The Resolve objects a script can reach, inside Resolve or outside it.
 
     Inside (Workspace ▸ Scripts, the Console) Resolve puts ``resolve``, ``fusion`` and ``bmd``
@@ -140,7 +137,7 @@ class ResolveAPI:
     def timeline_uid(self, timeline: Any) -> str:
         return str(timeline.GetUniqueId() or "")
 
-    def timelines(self, project: Any) -> list[Any]:
+    def timelines(self, project: Any) -> List[Any]:
         """README: GetTimelineByIndex(idx), 1 <= idx <= GetTimelineCount()."""
         count = int(project.GetTimelineCount() or 0)
         return [t for t in (project.GetTimelineByIndex(i) for i in range(1, count + 1)) if t]
@@ -169,7 +166,7 @@ class ResolveAPI:
             drop_frame=str(timeline.GetSetting("timelineDropFrameTimecode") or ""),
         )
 
-    def video_items(self, timeline: Any, track: int) -> list[Any]:
+    def video_items(self, timeline: Any, track: int) -> List[Any]:
         return list(timeline.GetItemListInTrack(VIDEO, track) or [])
 
     def current_video_item(self, timeline: Any) -> Any:
@@ -214,11 +211,11 @@ class ResolveAPI:
     def set_track_name(self, timeline: Any, index: int, name: str) -> bool:
         return bool(timeline.SetTrackName(VIDEO, index, name))
 
-    def delete_timeline_items(self, timeline: Any, items: list[Any]) -> bool:
+    def delete_timeline_items(self, timeline: Any, items: List[Any]) -> bool:
         return bool(timeline.DeleteClips(list(items), False))
 
     # ------------------------------------------------------------------ Fusion comps
-    def fusion_savers(self, item: Any) -> list[SaverInfo]:
+    def fusion_savers(self, item: Any) -> List[SaverInfo]:
         out = []
         for index in range(1, int(item.GetFusionCompCount() or 0) + 1):
             comp = item.GetFusionCompByIndex(index)
@@ -230,7 +227,7 @@ class ResolveAPI:
                 )
         return out
 
-    def _upstream(self, tool: Any, depth: int = 32) -> tuple[str, ...]:
+    def _upstream(self, tool: Any, depth: int = 32) -> Tuple[str, ...]:
         """``TOOLS_RegID`` of the tools up the chain of main inputs feeding ``tool``."""
         ids = []
         for _ in range(depth):
@@ -242,7 +239,7 @@ class ResolveAPI:
             ids.append(str(tool.GetAttrs()["TOOLS_RegID"]))
         return tuple(ids)
 
-    def comp_render_range(self, comp: Any) -> tuple[Any, Any]:
+    def comp_render_range(self, comp: Any) -> Tuple[Any, Any]:
         attrs = comp.GetAttrs()
         return attrs.get("COMPN_RenderStart"), attrs.get("COMPN_RenderEnd")
 
@@ -324,13 +321,13 @@ class ResolveAPI:
     def root_folder(self, pool: Any) -> Any:
         return pool.GetRootFolder()
 
-    def sub_folders(self, folder: Any) -> dict[str, Any]:
+    def sub_folders(self, folder: Any) -> Dict[str, Any]:
         return {str(f.GetName()): f for f in (folder.GetSubFolderList() or [])}
 
     def add_sub_folder(self, pool: Any, parent: Any, name: str) -> Any:
         return pool.AddSubFolder(parent, name)
 
-    def delete_folders(self, pool: Any, folders: list[Any]) -> bool:
+    def delete_folders(self, pool: Any, folders: List[Any]) -> bool:
         return bool(pool.DeleteFolders(list(folders)))
 
     def current_folder(self, pool: Any) -> Any:
@@ -339,7 +336,7 @@ class ResolveAPI:
     def set_current_folder(self, pool: Any, folder: Any) -> bool:
         return bool(pool.SetCurrentFolder(folder))
 
-    def import_media(self, pool: Any, clip_infos: list[dict]) -> list[Any]:
+    def import_media(self, pool: Any, clip_infos: List[dict]) -> List[Any]:
         return list(pool.ImportMedia(list(clip_infos)) or [])
 
     def clip_properties(self, media_item: Any) -> dict:
@@ -351,10 +348,10 @@ class ResolveAPI:
     def media_name(self, media_item: Any) -> str:
         return str(media_item.GetName() or "")
 
-    def delete_media(self, pool: Any, media_items: list[Any]) -> bool:
+    def delete_media(self, pool: Any, media_items: List[Any]) -> bool:
         return bool(pool.DeleteClips(list(media_items)))
 
-    def append_to_timeline(self, pool: Any, clip_infos: list[dict]) -> list[Any]:
+    def append_to_timeline(self, pool: Any, clip_infos: List[dict]) -> List[Any]:
         return list(pool.AppendToTimeline(list(clip_infos)) or [])
 
     # ------------------------------------------------------------------ UIManager
@@ -376,7 +373,7 @@ class ResolveAPI:
         except Exception:  # noqa: BLE001 - a refused attribute means no UI
             return False
 
-    def dialog(self, title: str, choices: Mapping[str, list[str]]) -> Dialog:
+    def dialog(self, title: str, choices: Mapping[str, List[str]]) -> "Dialog":
         if not self.ui_manager_allowed():
             raise ResolveError(
                 HOST_FAILED,
@@ -401,7 +398,7 @@ class Dialog:
     WINDOW_ID = "VoidRemoveWindow"
     TIMER_ID = "VoidRemoveTick"
 
-    def __init__(self, ui: Any, bmd: Any, title: str, choices: Mapping[str, list[str]]) -> None:
+    def __init__(self, ui: Any, bmd: Any, title: str, choices: Mapping[str, List[str]]) -> None:
         self.ui = ui
         self.choices = {k: list(v) for k, v in choices.items()}
         self.dispatcher = bmd.UIDispatcher(ui)
@@ -542,7 +539,7 @@ class Dialog:
         on_cancel: Callable[[], None],
         on_tick: Callable[[], None],
         on_close: Callable[[], None],
-        on_panel: Callable[[], str] | None = None,
+        on_panel: Optional[Callable[[], str]] = None,
     ) -> None:
         """Show the window and block in Resolve's event loop until it is closed. ``on_panel``
         (the Panel… button) returns the line to show in the status."""

@@ -6,18 +6,15 @@ The window is the Qt one when Resolve's Python has PySide6, else Resolve's own U
 dialog (Studio; the free version has no UIManager since 19.1), else the run goes ahead with
 the given settings and reports to the Console.
 
-Loaded inside Resolve: standard library, ``void_resolve`` and ``void_hostlink`` only, Python 3.7
+Loaded inside Resolve: standard library, ``void_resolve`` and ``void_hostlink`` only, Python 3.6
 (docs/architecture.md, "Host isolation"; docs/resolve.md, "Which Python").
 """
-
-from __future__ import annotations
 
 import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Callable, Mapping, Optional
 
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.flow import FlowController, FlowEvent, RemoveFlow
@@ -49,7 +46,7 @@ def qt_available() -> bool:
     return importlib.util.find_spec("PySide6") is not None
 
 
-def choose_ui(api: ResolveAPI, env: Mapping[str, str] | None = None) -> str:
+def choose_ui(api: ResolveAPI, env: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if env is None else env
     forced = env.get(UI_ENV, "").strip().lower()
     if forced in UIS:
@@ -63,8 +60,8 @@ def choose_ui(api: ResolveAPI, env: Mapping[str, str] | None = None) -> str:
 
 
 def main(
-    namespace: Mapping[str, Any] | None = None,
-    settings: ResolveSettings | None = None,
+    namespace: Optional[Mapping[str, Any]] = None,
+    settings: Optional[ResolveSettings] = None,
     ui: str = "",
 ) -> int:
     """Run VOID Remove; returns 0 on success (or a closed window), 2 on an error."""
@@ -109,7 +106,9 @@ def main(
 
 
 def run_dialog(
-    api: ResolveAPI, make_flow: Callable[[dict], RemoveFlow], initial: ResolveSettings | None = None
+    api: ResolveAPI,
+    make_flow: Callable[[dict], RemoveFlow],
+    initial: Optional[ResolveSettings] = None,
 ) -> int:
     initial = initial or ResolveSettings()
     choices = {

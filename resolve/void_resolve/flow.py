@@ -28,12 +28,9 @@ already cut in) is never touched; with the ``overwrite`` setting the latest vers
 All Resolve calls go through ``api`` (``void_resolve.api.ResolveAPI``, the one seam). The run is
 a generator of :class:`FlowEvent` so a UI can drive it from a timer, one short step per tick,
 without ever blocking its event loop; :meth:`RemoveFlow.run` drives it to the end for scripts.
-Python 3.7 syntax and library (docs/resolve.md, "Which Python").
+Python 3.6 syntax and library (docs/resolve.md, "Which Python").
 """
 
-from __future__ import annotations
-
-import dataclasses
 import json
 import logging
 import os
@@ -44,12 +41,24 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from void_hostlink import HostLinkError, VoidRemoveProcess, find_void_remove
+from void_hostlink.compat import dataclass, replace
 from void_resolve import formats, mattes, placement, render, selection
 from void_resolve.mattes import MatteChoice
 from void_resolve.records import (
@@ -110,7 +119,9 @@ class FlowResult:
     report: JobDone
 
 
-def clean_plate_folder(root: str | os.PathLike, project: str, clip: str, span: FrameSpan) -> Path:
+def clean_plate_folder(
+    root: Union[str, os.PathLike], project: str, clip: str, span: FrameSpan
+) -> Path:
     """One folder per clip and frame span, holding every version of its clean plate."""
     return (
         Path(root)
@@ -119,13 +130,13 @@ def clean_plate_folder(root: str | os.PathLike, project: str, clip: str, span: F
     )
 
 
-def clean_plate_pattern(folder: str | os.PathLike, clip: str, version: int) -> Pattern:
+def clean_plate_pattern(folder: Union[str, os.PathLike], clip: str, version: int) -> Pattern:
     """``<clip>_void_v001.########.exr``: the version is in the name Resolve shows."""
     name = f"{placement.safe_name(clip)}_void_v{version:03d}."
     return Pattern(str(Path(folder) / name), 8, ".exr")
 
 
-def clean_plate_versions(folder: str | os.PathLike, clip: str) -> list[int]:
+def clean_plate_versions(folder: Union[str, os.PathLike], clip: str) -> List[int]:
     """Versions in ``folder`` with a frame or a manifest (a run that wrote nothing has none)."""
     stem = re.escape(f"{placement.safe_name(clip)}_void_v")
     found = re.compile(rf"^\.?{stem}(\d+)\.")
@@ -137,7 +148,9 @@ def clean_plate_versions(folder: str | os.PathLike, clip: str) -> list[int]:
     return sorted({int(m.group(1)) for m in matches if m})
 
 
-def choose_output(folder: str | os.PathLike, clip: str, overwrite: bool) -> tuple[Pattern, str]:
+def choose_output(
+    folder: Union[str, os.PathLike], clip: str, overwrite: bool
+) -> Tuple[Pattern, str]:
     """The ``--out`` this run hands the worker and the flag that goes with it: the latest
     version (``_v001`` when none) with ``--overwrite`` to replace it, or with ``--version-up``
     so the worker writes the next free version after it (``done.out`` says which)."""
@@ -153,14 +166,14 @@ def manifest_path(out: Pattern) -> Path:
     return Path(folder) / f".{name}{MANIFEST_SUFFIX}"
 
 
-def pattern_of(frame_path: str) -> Pattern | None:
+def pattern_of(frame_path: str) -> Optional[Pattern]:
     """The sequence a written frame belongs to (``clean_v002.00086400.exr`` → ``clean_v002.
     ########.exr``), from the digits before its extension."""
     m = re.match(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$", frame_path)
     return Pattern(m.group(1), len(m.group(2)), m.group(3)) if m else None
 
 
-def undo_output(out: Pattern, job: str, created: list[Path], written: Sequence[str] = ()) -> bool:
+def undo_output(out: Pattern, job: str, created: List[Path], written: Sequence[str] = ()) -> bool:
     """Delete what job ``job`` wrote into ``out`` (the frames it reported and those its manifest
     entry lists, then the entry), then the folders this run created if they are empty. Other
     versions and other jobs' frames stay; frames an ``overwrite`` run replaced were deleted when
@@ -229,14 +242,14 @@ class RemoveFlow:
     def __init__(
         self,
         api: Any,
-        settings: ResolveSettings | None = None,
-        work_root: str | os.PathLike | None = None,
+        settings: Optional[ResolveSettings] = None,
+        work_root: Optional[Union[str, os.PathLike]] = None,
         poll_s: float = 0.25,
         stall_s: float = 60.0,
         daemon_timeout_s: float = 5.0,
         render_timeout_s: float = 4 * 3600.0,
-        exe: str | Sequence[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        exe: Optional[Union[str, Sequence[str]]] = None,
+        env: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.api = api
         self.settings = (settings or ResolveSettings()).validate()
@@ -256,11 +269,11 @@ class RemoveFlow:
         #: The timeline the run started on, by ``GetUniqueId`` (issue 16 #4).
         self.timeline_uid = ""
         #: Cleanup steps Resolve refused (named in the final message; the run still succeeded).
-        self.unrestored: list[str] = []
+        self.unrestored: List[str] = []
         self._bin: Any = None
         #: The ``void-remove`` arguments of the job (set once the job starts).
-        self.args: list[str] | None = None
-        self.result: FlowResult | None = None
+        self.args: Optional[List[str]] = None
+        self.result: Optional[FlowResult] = None
         self._cancel = threading.Event()
         #: What the artist had before the run changed it (issue 16: "restore the user's
         #: state"): the page and the current timeline, given back after the trial placement and
@@ -271,7 +284,7 @@ class RemoveFlow:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def run(self, on_event: Callable[[FlowEvent], None] | None = None) -> FlowResult:
+    def run(self, on_event: Optional[Callable[[FlowEvent], None]] = None) -> FlowResult:
         """Run to the end (scripts, the console fallback, tests)."""
         for event in self.steps():
             if on_event:
@@ -401,7 +414,7 @@ class RemoveFlow:
         created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
         out_dir.mkdir(parents=True, exist_ok=True)
         out, version_flag = choose_output(out_dir, source.name, s.overwrite)
-        job_box: dict[str, Any] = {"job": "", "out": out, "written": []}
+        job_box: Dict[str, Any] = {"job": "", "out": out, "written": []}
         rollback.add(
             f"delete this run's frames of {out}",
             lambda: undo_output(job_box["out"], job_box["job"], created, job_box["written"]),
@@ -528,14 +541,14 @@ class RemoveFlow:
             "Workspace ▸ Data Burn-In)",
         )
 
-    def _tracks(self, timeline: Any, count: int) -> list[list[ItemInfo]]:
+    def _tracks(self, timeline: Any, count: int) -> List[List[ItemInfo]]:
         return [
             [self.api.item_info(item, t) for item in self.api.video_items(timeline, t)]
             for t in range(1, count + 1)
         ]
 
     @staticmethod
-    def _find(tracks: list[list[ItemInfo]], uid: str) -> ItemInfo | None:
+    def _find(tracks: List[List[ItemInfo]], uid: str) -> Optional[ItemInfo]:
         return next((i for items in tracks for i in items if i.uid == uid), None)
 
     def _check_daemon(self) -> None:
@@ -576,7 +589,7 @@ class RemoveFlow:
         # The matte clip and the clip's alpha are a second render; the alpha one keeps the alpha
         # and the worker reads it (``:A``), so the plate itself comes back opaque.
         passes = 2 if matte.kind in ("track", "alpha") else 1
-        states: list[tuple[Any, dict]] = []
+        states: List[Tuple[Any, dict]] = []
         try:
             # Savers are pointed into the scratch folder for the plate render, which drives them.
             for kind, saver in savers:
@@ -596,7 +609,7 @@ class RemoveFlow:
                 False,
                 (0.0, 1.0 / passes),
             )
-            rendered: list[Any] = []
+            rendered: List[Any] = []
             for kind, saver in savers:
                 self._collect_saver(kind, saver, source, span, work, rendered)
         finally:
@@ -626,7 +639,7 @@ class RemoveFlow:
         source: ItemInfo,
         span: FrameSpan,
         work: WorkFiles,
-        rendered: list[Any],
+        rendered: List[Any],
     ) -> None:
         numbers = render.comp_frames(self.api.comp_render_range(saver.comp), source, span)
         folder, prefix = work.saver_clip(kind).parent, f"{kind}_"
@@ -662,13 +675,13 @@ class RemoveFlow:
         codec: str,
         work: WorkFiles,
         alpha: bool,
-        share: tuple[float, float],
+        share: Tuple[float, float],
     ) -> Iterator[FlowEvent]:
         """One EXR render of ``track`` alone over ``span``; the job is always deleted afterwards
         and the tracks' enabled states always restored."""
         api = self.api
         enabled = {t: api.track_enabled(timeline, t) for t in range(1, tl.video_tracks + 1)}
-        changed: list[int] = []
+        changed: List[int] = []
         job = ""
         finished = False
         try:
@@ -696,7 +709,7 @@ class RemoveFlow:
                 )
             if not api.start_rendering(project, job):
                 raise host_failed("render", f"Resolve did not start rendering the {kind}")
-            idle_since: float | None = None
+            idle_since: Optional[float] = None
             started = time.monotonic()
             while True:
                 if self._cancel.is_set():
@@ -747,7 +760,7 @@ class RemoveFlow:
 
     # ------------------------------------------------------------------ the job
     def _remove(
-        self, args: list[str], span: FrameSpan, job_box: dict[str, Any]
+        self, args: List[str], span: FrameSpan, job_box: Dict[str, Any]
     ) -> Generator[FlowEvent, None, JobDone]:
         """Run ``void-remove <args> --progress jsonl`` and report as it goes. The worker's events
         arrive on its reader thread and are handled here, on the UI's tick; ``job_box`` gets the
@@ -761,7 +774,7 @@ class RemoveFlow:
             raise ResolveError(exc.code, exc.message, "void-remove") from None
         engine = self.settings.engine
         stage, note = "starting", ""
-        final: dict[str, Any] | None = None
+        final: Optional[Dict[str, Any]] = None
         heard = False  # the worker has spoken: its SIGTERM handler is in place
         cancel_sent = 0.0
         try:
@@ -854,7 +867,7 @@ class RemoveFlow:
 
     def _import(
         self, rollback: Rollback, pool: Any, pattern: Any, span: FrameSpan, fmt: formats.Format
-    ) -> tuple[Any, dict]:
+    ) -> Tuple[Any, dict]:
         """One sequence clip in the VOID bin, at the timeline's rate; registered for undo."""
         api = self.api
         bin_ = self._void_bin(rollback, pool)
@@ -892,7 +905,7 @@ class RemoveFlow:
         span: FrameSpan,
         fmt: formats.Format,
         work: WorkFiles,
-    ) -> tuple[int, bool]:
+    ) -> Tuple[int, bool]:
         """Before the long job: add the clean plate's track, place the rendered plate there, read
         back where it landed, and take it off again. Returns the track and whether this Resolve
         reads ``endFrame`` as the last frame (inclusive) rather than one past it; a placement
@@ -933,7 +946,7 @@ class RemoveFlow:
         end_inclusive = info.duration == span.count + 1
         if end_inclusive:
             log.info("this Resolve reads AppendToTimeline's endFrame as the last frame")
-        expected = info if not end_inclusive else dataclasses.replace(info, duration=span.count)
+        expected = info if not end_inclusive else replace(info, duration=span.count)
         placement.check_placement(expected, track, span)
         return track, end_inclusive
 
@@ -969,7 +982,7 @@ class RemoveFlow:
         placement.check_placement(api.item_info(placed[0], track), track, span)
         return media
 
-    def _track_ids(self, timeline: Any) -> list[tuple[str, ...]]:
+    def _track_ids(self, timeline: Any) -> List[Tuple[str, ...]]:
         api = self.api
         return [
             tuple(api.item_uid(i) for i in api.video_items(timeline, t))
@@ -987,12 +1000,12 @@ class FlowRunner:
     def __init__(
         self,
         on_event: Callable[[FlowEvent], None],
-        on_finish: Callable[[FlowResult | None, ResolveError | None], None],
+        on_finish: Callable[[Optional[FlowResult], Optional[ResolveError]], None],
     ) -> None:
         self.on_event = on_event
         self.on_finish = on_finish
-        self.flow: RemoveFlow | None = None
-        self._steps: Generator[FlowEvent, None, None] | None = None
+        self.flow: Optional[RemoveFlow] = None
+        self._steps: Optional[Generator[FlowEvent, None, None]] = None
 
     @property
     def busy(self) -> bool:
@@ -1037,12 +1050,12 @@ class FlowRunner:
                 self.flow.cancel()
             steps.close()
 
-    def _finish(self, result: FlowResult | None, error: ResolveError | None) -> None:
+    def _finish(self, result: Optional[FlowResult], error: Optional[ResolveError]) -> None:
         self._steps = None
         self.on_finish(result, error)
 
 
-if TYPE_CHECKING:  # typing.Protocol is Python 3.8; Resolve may run 3.7
+if TYPE_CHECKING:  # typing.Protocol is Python 3.8; Resolve may run 3.6
     from typing import Protocol
 
     class FlowView(Protocol):
@@ -1058,11 +1071,11 @@ class FlowController:
     """One behaviour for every window: Run starts a flow with the window's values, Cancel
     cancels it (or closes the idle window), the window's timer ticks it, closing undoes it."""
 
-    def __init__(self, view: FlowView, make_flow: Callable[[dict], RemoveFlow]) -> None:
+    def __init__(self, view: "FlowView", make_flow: Callable[[dict], RemoveFlow]) -> None:
         self.view = view
         self.make_flow = make_flow
         self.runner = FlowRunner(self._event, self._finish)
-        self.last: tuple[FlowResult | None, ResolveError | None] = (None, None)
+        self.last: Tuple[Optional[FlowResult], Optional[ResolveError]] = (None, None)
 
     def run_clicked(self) -> None:
         if self.runner.busy:
@@ -1087,7 +1100,7 @@ class FlowController:
     def _event(self, event: FlowEvent) -> None:
         self.view.show_progress(event.fraction, event.message)
 
-    def _finish(self, result: FlowResult | None, error: ResolveError | None) -> None:
+    def _finish(self, result: Optional[FlowResult], error: Optional[ResolveError]) -> None:
         self.last = (result, error)
         self.view.set_running(False)
         if error is None and result is not None:

@@ -5,12 +5,10 @@ at a constant, known rate and have the clip's shape; anything else is refused be
 rendered, with a message saying what to change.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Tuple
 
+from void_hostlink.compat import dataclass
 from void_resolve.records import ItemInfo, TimelineInfo, unsupported_media
 
 #: The timeline frame rates Resolve offers; anything else (variable, odd) is refused.
@@ -75,7 +73,7 @@ def same_rate(a: float, b: float) -> bool:
     return abs(a - b) <= _RATE_TOLERANCE
 
 
-def parse_resolution(text: Any, what: str) -> tuple[int, int]:
+def parse_resolution(text: Any, what: str) -> Tuple[int, int]:
     m = re.match(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$", str(text or ""))
     if not m:
         raise unsupported_media("resolution", f"{what} has no readable resolution ({text!r})")

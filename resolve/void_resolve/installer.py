@@ -125,7 +125,7 @@ def install(
     write_text_atomic(target, text)  # Resolve never lists a half-written script
     print(
         f"installed {target}\nRestart DaVinci Resolve, then run Workspace ▸ Scripts ▸ VOID Remove.\n"
-        f"Resolve's Python (3.7 or later) loads only {host}; the job runs in {' '.join(worker or worker_argv())}."
+        f"Resolve's Python (3.6 or later) loads only {host}; the job runs in {' '.join(worker or worker_argv())}."
     )
     return 0
 

@@ -7,11 +7,9 @@ arguments, so each layout can be checked on any machine: a folder derived from t
 or an environment variable is built on that value as given.
 """
 
-from __future__ import annotations
-
 import os
-from collections.abc import Mapping
 from pathlib import Path
+from typing import List, Mapping, Union
 
 SYSTEMS = ("Darwin", "Windows", "Linux")
 #: Sub-folders of ``Fusion/Scripts`` that Resolve lists under Workspace ▸ Scripts:
@@ -23,7 +21,7 @@ _WIN_VENDOR = ("Blackmagic Design", "DaVinci Resolve")
 
 
 def scripts_dir(
-    system: str, env: Mapping[str, str], home: str | os.PathLike, scope: str = "user"
+    system: str, env: Mapping[str, str], home: Union[str, os.PathLike], scope: str = "user"
 ) -> Path:
     """The ``Fusion/Scripts`` folder Resolve scans at start-up, for one user or for all users.
 
@@ -59,10 +57,10 @@ def scripts_dir(
     return root / "Fusion" / "Scripts"
 
 
-def scripting_api_dirs(system: str, env: Mapping[str, str]) -> list[Path]:
+def scripting_api_dirs(system: str, env: Mapping[str, str]) -> List[Path]:
     """Candidate ``Developer/Scripting`` folders: ``$RESOLVE_SCRIPT_API`` first, then the
     default install. ``DaVinciResolveScript.py`` is in ``<folder>/Modules``."""
-    out: list[Path] = []
+    out: List[Path] = []
     if env.get("RESOLVE_SCRIPT_API"):
         out.append(Path(env["RESOLVE_SCRIPT_API"]))
     if system == "Darwin":

@@ -6,10 +6,9 @@ during a Deliver render), or the clip's own alpha; ``auto`` tries them in that o
 (:func:`choose_matte`).
 """
 
-from __future__ import annotations
+from typing import List, Optional, Tuple, Union
 
-from dataclasses import dataclass
-
+from void_hostlink.compat import dataclass
 from void_resolve.records import FrameSpan, ItemInfo, SaverInfo, nothing_selected
 from void_resolve.selection import is_matte_name
 
@@ -43,8 +42,8 @@ class MatteChoice:
     """
 
     kind: str
-    remove: SaverInfo | ItemInfo | None = None
-    affected: SaverInfo | None = None
+    remove: Optional[Union[SaverInfo, ItemInfo]] = None
+    affected: Optional[SaverInfo] = None
 
     def describe(self) -> str:
         if self.kind == "fusion":
@@ -56,8 +55,8 @@ class MatteChoice:
 
 
 def matte_track_item(
-    tracks: list[list[ItemInfo]], source: ItemInfo, span: FrameSpan
-) -> ItemInfo | None:
+    tracks: List[List[ItemInfo]], source: ItemInfo, span: FrameSpan
+) -> Optional[ItemInfo]:
     """The clip on the track directly above the source that covers every frame of ``span``."""
     if source.track >= len(tracks):
         return None
@@ -65,7 +64,7 @@ def matte_track_item(
     return found[0] if found else None
 
 
-def choose_matte_savers(savers: list[SaverInfo]) -> tuple[SaverInfo | None, SaverInfo | None]:
+def choose_matte_savers(savers: List[SaverInfo]) -> Tuple[Optional[SaverInfo], Optional[SaverInfo]]:
     """(remove, affected) Savers: by name (``VOID_remove`` / ``VOID_affected``), else the one
     Saver fed by a mask tool (Polygon, B-Spline, Magic Mask...)."""
     low = {s.name.lower(): s for s in savers}
@@ -85,7 +84,7 @@ def choose_matte_savers(savers: list[SaverInfo]) -> tuple[SaverInfo | None, Save
     return remove, affected
 
 
-def choose_matte(mode: str, savers: list[SaverInfo], track_item: ItemInfo | None) -> MatteChoice:
+def choose_matte(mode: str, savers: List[SaverInfo], track_item: Optional[ItemInfo]) -> MatteChoice:
     remove, affected = choose_matte_savers(savers) if mode in ("auto", "fusion") else (None, None)
     if mode == "alpha":
         return MatteChoice("alpha")

@@ -8,17 +8,14 @@ then PATH). It is started in its own session and is not waited for: closing the 
 window, or Resolve, leaves it open. Its output goes to :func:`panel_log`, named in the status
 line, because Resolve shows no stderr of a child.
 
-Loaded inside Resolve: standard library and ``void_hostlink`` only, Python 3.7 syntax.
+Loaded inside Resolve: standard library and ``void_hostlink`` only, Python 3.6 syntax.
 """
-
-from __future__ import annotations
 
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from void_hostlink import HostLinkError
 from void_hostlink.locate import NOT_INSTALLED_MESSAGE, find_void_remove
@@ -32,7 +29,7 @@ PANEL_LABEL = "Panel…"
 PANEL_TIP = "the daemon's status, the job log and history (re-attach): void-remove panel"
 
 
-def panel_argv(endpoint: str, exe: str | Sequence[str] | None = None) -> list[str]:
+def panel_argv(endpoint: str, exe: Optional[Union[str, Sequence[str]]] = None) -> List[str]:
     """``void-remove panel --endpoint ENDPOINT``, with the ``void-remove`` a run would use."""
     return find_void_remove(exe) + ["panel", "--endpoint", endpoint]
 
@@ -44,7 +41,7 @@ def panel_log() -> Path:
 
 def open_panel(
     endpoint: str,
-    exe: str | Sequence[str] | None = None,
+    exe: Optional[Union[str, Sequence[str]]] = None,
     spawn: Callable[..., Any] = subprocess.Popen,
 ) -> Any:
     """Start ``void-remove panel`` as its own process and return it (``spawn``'s result).
@@ -80,9 +77,9 @@ def open_panel(
 
 def panel_clicked(
     endpoint: str,
-    exe: str | Sequence[str] | None = None,
+    exe: Optional[Union[str, Sequence[str]]] = None,
     spawn: Callable[..., Any] = subprocess.Popen,
-) -> tuple[Any, str]:
+) -> Tuple[Any, str]:
     """The button's action in either window: start the panel. Returns the process (None when
     it did not start) and the line to show in the window's status."""
     try:

@@ -6,13 +6,10 @@ above the source at the same record frame (:func:`new_track_index`, :func:`locat
 :func:`clip_info`, :func:`check_placement`).
 """
 
-from __future__ import annotations
-
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from void_resolve.formats import FrameRate, same_rate
 from void_resolve.records import FrameSpan, ItemInfo, Sequence, host_failed
@@ -27,14 +24,14 @@ def safe_name(text: str, fallback: str = "clip") -> str:
     return clean[:64] or fallback
 
 
-def default_output_root(env: Mapping[str, str] | None = None) -> Path:
+def default_output_root(env: Optional[Mapping[str, str]] = None) -> Path:
     env = os.environ if env is None else env
     if env.get("VOID_RESOLVE_OUTPUT"):
         return Path(env["VOID_RESOLVE_OUTPUT"]).expanduser()
     return Path.home() / "VOID Remove"
 
 
-def output_folder(root: str | os.PathLike, project: str, clip: str, span: FrameSpan) -> Path:
+def output_folder(root: Union[str, os.PathLike], project: str, clip: str, span: FrameSpan) -> Path:
     """A new folder per run (``_v2``, ``_v3``... when taken): a clean plate already on a
     timeline is never overwritten."""
     base = (
@@ -47,7 +44,7 @@ def output_folder(root: str | os.PathLike, project: str, clip: str, span: FrameS
     return candidate
 
 
-def output_pattern(folder: str | os.PathLike, clip: str) -> Sequence:
+def output_pattern(folder: Union[str, os.PathLike], clip: str) -> Sequence:
     return Sequence(str(Path(folder) / f"{safe_name(clip)}_void."), 8, ".exr")
 
 
@@ -86,13 +83,13 @@ def import_rate_ok(props: Mapping[str, Any], rate: FrameRate) -> bool:
         return False
 
 
-def new_track_index(source: ItemInfo, matte: ItemInfo | None = None) -> int:
+def new_track_index(source: ItemInfo, matte: Optional[ItemInfo] = None) -> int:
     """The clean plate goes on a new track right above the source (and above its matte clip)."""
     return max(source.track, matte.track if matte else 0) + 1
 
 
 def locate_new_track(
-    before: list[tuple[str, ...]], after: list[tuple[str, ...]], wanted: int
+    before: List[Tuple[str, ...]], after: List[Tuple[str, ...]], wanted: int
 ) -> int:
     """Where the track just added went, from each track's item ids before and after.
 

@@ -11,10 +11,8 @@ client, inside Resolve or out (docs/architecture.md, "Host isolation").
 Imported only when a Qt window is wanted: importing it loads Qt (PySide6, else PySide2).
 """
 
-from __future__ import annotations
-
 import logging
-from collections.abc import Callable
+from typing import Callable, Optional
 
 from void_resolve.client_tables import DEFAULT_ENDPOINT
 from void_resolve.flow import FlowController, RemoveFlow
@@ -52,14 +50,14 @@ class RemoveWindow(QtWidgets.QWidget):
     def __init__(
         self,
         make_flow: Callable[[dict], RemoveFlow],
-        parent: QtWidgets.QWidget | None = None,
+        parent: Optional[QtWidgets.QWidget] = None,
         endpoint: str = DEFAULT_ENDPOINT,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("VOID Remove")
         self.endpoint = endpoint
         #: The last ``void-remove panel`` process the Panel… button started.
-        self.panel: object | None = None
+        self.panel: Optional[object] = None
         self.range = QtWidgets.QComboBox()
         self.range.addItems([RANGE_LABELS[m] for m in RANGE_MODES])
         self.matte = QtWidgets.QComboBox()
@@ -206,7 +204,7 @@ class RemoveWindow(QtWidgets.QWidget):
 
 def show(
     make_flow: Callable[[dict], RemoveFlow],
-    initial: dict | None = None,
+    initial: Optional[dict] = None,
     endpoint: str = DEFAULT_ENDPOINT,
 ) -> int:
     """Open the window and run Qt's event loop until it closes (Resolve's script process)."""

@@ -7,12 +7,10 @@ and :class:`SaverInfo`; every decision module (:mod:`~void_resolve.selection`,
 *record* frames (timeline frames: 86400 is 01:00:00:00 at 24 fps) unless a name says otherwise.
 """
 
-from __future__ import annotations
-
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, List, Mapping, Optional, Tuple
+
+from void_hostlink.compat import dataclass, field
 
 #: Error codes, spelled as ``void_client.errors.ErrorCode``'s values (the ``void-remove`` worker
 #: reports the same words in its ``failed`` events), so a host never needs the client to read one.
@@ -43,7 +41,7 @@ class ResolveError(Exception):
         return self.message
 
 
-def from_failed(error: Mapping[str, Any] | None) -> ResolveError:
+def from_failed(error: Optional[Mapping[str, Any]]) -> ResolveError:
     """The ``error`` object of a ``failed`` event (docs/protocol.md, "Progress stream (jsonl)")."""
     error = error or {}
     return ResolveError(
@@ -88,7 +86,7 @@ class Sequence:
         return self.prefix + "#" * self.padding + self.suffix
 
     @classmethod
-    def parse(cls, text: str) -> Sequence:
+    def parse(cls, text: str) -> "Sequence":
         """``name.########.exr`` (the ``#`` form the worker writes back in ``done.out``) or
         ``name.%08d.exr``."""
         m = re.match(r"^(.*?)(#+)([^#]*)$", text)
@@ -147,7 +145,7 @@ class SaverInfo:
 
     name: str
     comp_index: int
-    upstream: tuple[str, ...] = ()
+    upstream: Tuple[str, ...] = ()
     handle: Any = field(default=None, compare=False, repr=False)
     comp: Any = field(default=None, compare=False, repr=False)
 
@@ -164,7 +162,7 @@ class FrameSpan:
         return self.last - self.first + 1
 
     @property
-    def frames(self) -> list[int]:
+    def frames(self) -> List[int]:
         return list(range(self.first, self.last + 1))
 
     def __str__(self) -> str:

@@ -9,15 +9,12 @@ worker reads them. Standard library only: Resolve's Python never loads numpy or 
 through a channel selector (``PATTERN:A``), not split here.
 """
 
-from __future__ import annotations
-
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from void_hostlink.compat import dataclass
 from void_resolve.formats import Format
 from void_resolve.records import FrameSpan, ItemInfo, Sequence, host_failed, unsupported_media
 
@@ -43,10 +40,14 @@ def pick_exr_codec(codecs: Mapping[str, str]) -> str:
 
 
 def render_settings(
-    target_dir: str | os.PathLike, name: str, span: FrameSpan, fmt: Format, alpha: bool = False
+    target_dir: Union[str, os.PathLike],
+    name: str,
+    span: FrameSpan,
+    fmt: Format,
+    alpha: bool = False,
 ) -> dict:
     """``Project.SetRenderSettings`` for one EXR sequence of ``span`` at the clip's resolution."""
-    settings: dict[str, Any] = {
+    settings: Dict[str, Any] = {
         "SelectAllFrames": False,
         "MarkIn": span.first,
         "MarkOut": span.last,
@@ -79,7 +80,7 @@ class RenderState:
     idle: bool = False
 
 
-def render_state(status: Mapping[str, Any] | None, in_progress: bool) -> RenderState:
+def render_state(status: Optional[Mapping[str, Any]], in_progress: bool) -> RenderState:
     """Read ``Project.GetRenderJobStatus(job)`` (``JobStatus``, ``CompletionPercentage``, ``Error``)."""
     status = status or {}
     state = str(status.get("JobStatus", "")).strip()
@@ -98,10 +99,12 @@ def render_state(status: Mapping[str, Any] | None, in_progress: bool) -> RenderS
 # --------------------------------------------------------------------------- rendered files
 
 
-def numbered_files(folder: str | os.PathLike, prefix: str, ext: str = ".exr") -> dict[int, Path]:
+def numbered_files(
+    folder: Union[str, os.PathLike], prefix: str, ext: str = ".exr"
+) -> Dict[int, Path]:
     """``{frame number: path}`` for ``prefix[._-]?NNNN.ext`` files in ``folder``."""
     rx = re.compile(re.escape(prefix) + r"[._-]?(\d+)" + re.escape(ext) + "$", re.IGNORECASE)
-    out: dict[int, Path] = {}
+    out: Dict[int, Path] = {}
     folder = Path(folder)
     if folder.is_dir():
         for p in folder.iterdir():
@@ -112,8 +115,8 @@ def numbered_files(folder: str | os.PathLike, prefix: str, ext: str = ".exr") ->
 
 
 def rendered_frames(
-    folder: str | os.PathLike, prefix: str, span: FrameSpan, what: str
-) -> list[Path]:
+    folder: Union[str, os.PathLike], prefix: str, span: FrameSpan, what: str
+) -> List[Path]:
     """Resolve's render of ``span``, in frame order. Resolve picks the file numbering, so only
     the count and the contiguity of the numbers are checked: file *i* is record frame first + i."""
     found = numbered_files(folder, prefix)
@@ -127,8 +130,8 @@ def rendered_frames(
 
 
 def saver_frames(
-    folder: str | os.PathLike, prefix: str, numbers: list[int], what: str
-) -> list[Path] | None:
+    folder: Union[str, os.PathLike], prefix: str, numbers: List[int], what: str
+) -> Optional[List[Path]]:
     """A Saver's frames, numbered in comp time; None when the Saver wrote nothing at all."""
     found = numbered_files(folder, prefix)
     if not found:
@@ -142,7 +145,7 @@ def saver_frames(
     return [found[n] for n in numbers]
 
 
-def comp_frames(comp_range: tuple[Any, Any], source: ItemInfo, span: FrameSpan) -> list[int]:
+def comp_frames(comp_range: Tuple[Any, Any], source: ItemInfo, span: FrameSpan) -> List[int]:
     """Comp-time frame numbers of ``span``: the comp's render range starts at the clip's first
     record frame (Resolve gives each clip its own comp time)."""
     try:
@@ -178,9 +181,9 @@ class WorkFiles:
         return self.root / "fusion" / f"{kind}_.exr"
 
 
-def adopt(files: list[Path], pattern: Sequence, span: FrameSpan) -> None:
+def adopt(files: List[Path], pattern: Sequence, span: FrameSpan) -> None:
     """Rename rendered files to record-frame numbers so plate and mattes line up frame by frame."""
-    if len(files) != span.count:  # zip(strict=) is Python 3.10; Resolve may run 3.7
+    if len(files) != span.count:  # zip(strict=) is Python 3.10; Resolve may run 3.6
         raise host_failed("render", f"{len(files)} rendered files for {span.count} frames")
     os.makedirs(os.path.dirname(pattern.prefix) or ".", exist_ok=True)
     for path, frame in zip(files, span.frames):

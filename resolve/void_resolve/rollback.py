@@ -5,11 +5,8 @@ makes to the project (render job, redirected Saver, bin, media, track, clip), so
 cancel leaves nothing behind.
 """
 
-from __future__ import annotations
-
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Callable, List, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,7 @@ class Rollback:
     run, so one refusal from Resolve never strands the others."""
 
     def __init__(self) -> None:
-        self._steps: list[tuple[str, Callable[[], Any]]] = []
+        self._steps: List[Tuple[str, Callable[[], Any]]] = []
 
     def add(self, label: str, undo: Callable[[], Any]) -> None:
         self._steps.append((label, undo))
@@ -49,10 +46,10 @@ class Rollback:
         return len(self._steps)
 
     @property
-    def labels(self) -> list[str]:
+    def labels(self) -> List[str]:
         return [label for label, _ in self._steps]
 
-    def run(self) -> list[str]:
+    def run(self) -> List[str]:
         """Undo everything; returns the labels of steps that failed.
 
         Resolve refuses by returning False (or None, with a dialog up), not by raising (issue 16

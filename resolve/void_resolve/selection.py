@@ -5,7 +5,7 @@ playhead, the topmost shot covering the In/Out marks. The frames are the whole c
 In/Out marks overlap it (:class:`~void_resolve.settings.ResolveSettings.range_mode`).
 """
 
-from __future__ import annotations
+from typing import List, Optional
 
 from void_resolve.records import FrameSpan, ItemInfo, TimelineInfo, nothing_selected
 
@@ -18,7 +18,7 @@ def is_matte_name(name: str) -> bool:
     return any(w in low for w in MATTE_WORDS)
 
 
-def marked_span(timeline: TimelineInfo) -> FrameSpan | None:
+def marked_span(timeline: TimelineInfo) -> Optional[FrameSpan]:
     """The timeline's video In/Out as record frames, or None when not both are marked.
 
     ``GetMarkInOut()`` counts from the timeline's first frame (Resolve's own example reads
@@ -35,14 +35,14 @@ def marked_span(timeline: TimelineInfo) -> FrameSpan | None:
 
 
 def choose_source(
-    tracks: list[list[ItemInfo]], current: ItemInfo | None, marks: FrameSpan | None
+    tracks: List[List[ItemInfo]], current: Optional[ItemInfo], marks: Optional[FrameSpan]
 ) -> ItemInfo:
     """The clip to clean up: the one under the playhead, unless that is a matte over the shot.
 
     ``tracks[i]`` holds the items of video track ``i + 1``. With nothing under the playhead,
     the topmost shot covering the In/Out marks is used.
     """
-    chosen: ItemInfo | None = None
+    chosen: Optional[ItemInfo] = None
     if current is not None:
         chosen = current
         if is_matte_name(current.name):
@@ -81,7 +81,7 @@ def choose_source(
     return chosen
 
 
-def choose_span(source: ItemInfo, marks: FrameSpan | None, mode: str) -> FrameSpan:
+def choose_span(source: ItemInfo, marks: Optional[FrameSpan], mode: str) -> FrameSpan:
     """Frames to process: the whole clip, or where the In/Out marks overlap it."""
     whole = FrameSpan(source.start, source.last)
     if mode == "clip" or (mode == "auto" and marks is None):

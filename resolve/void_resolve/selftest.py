@@ -10,20 +10,17 @@ Every Resolve call goes through :class:`void_resolve.api.ResolveAPI` (the one se
 self-test exercises exactly the methods the fake in the tests declares.
 """
 
-from __future__ import annotations
-
 import logging
 import platform
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 from void_hostlink import HostLinkError, find_void_remove
+from void_hostlink.compat import dataclass
 from void_resolve import placement, render
 from void_resolve.api import ResolveAPI, connect
 from void_resolve.formats import Format, FrameRate
@@ -91,13 +88,13 @@ class SelfTest:
         self.api = api
         self.folder = folder
         self.render_timeout_s = render_timeout_s
-        self.checks: list[Check] = []
+        self.checks: List[Check] = []
 
     def add(self, name: str, verdict: str, detail: str, finding: str = "") -> bool:
         self.checks.append(Check(name, verdict, detail, finding))
         return verdict != "FAIL"
 
-    def step(self, name: str, finding: str, fn: Callable[[], tuple[str, str]]) -> bool:
+    def step(self, name: str, finding: str, fn: Callable[[], Tuple[str, str]]) -> bool:
         try:
             verdict, detail = fn()
         except Exception as exc:  # noqa: BLE001 - a self-test reports, it does not stop
@@ -105,7 +102,7 @@ class SelfTest:
         return self.add(name, verdict, detail, finding)
 
     # ------------------------------------------------------------------ the run
-    def run(self) -> list[Check]:
+    def run(self) -> List[Check]:
         api = self.api
         self.add("host", "INFO", f"{api.product()} {api.version()}")
         allowed = api.ui_manager_allowed()  # from the edition alone: UIManager is not read
@@ -166,7 +163,7 @@ class SelfTest:
             "7",
         )
 
-    def _worker(self) -> tuple[str, str]:
+    def _worker(self) -> Tuple[str, str]:
         """Host isolation: the ``void-remove`` the installer recorded runs from here and speaks
         the progress stream (``run --progress jsonl``); Resolve's own Python needs nothing else."""
         py = f"Resolve's Python {platform.python_version()}"
@@ -178,7 +175,8 @@ class SelfTest:
             r = subprocess.run(
                 [*argv, "run", "--help"],
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
+                stdout=subprocess.PIPE,  # not capture_output=: that is Python 3.7
+                stderr=subprocess.PIPE,
                 timeout=120,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -187,14 +185,14 @@ class SelfTest:
         detail = f"{py}; {' '.join(argv)} (exit {r.returncode})"
         return ("PASS" if ok else "FAIL"), detail + ("" if ok else ": no --progress jsonl")
 
-    def _pages(self) -> tuple[str, str]:
+    def _pages(self) -> Tuple[str, str]:
         api = self.api
         if not api.open_page("color") or not api.open_page("edit"):
             return "FAIL", "OpenPage refused"
         page = api.current_page()
         return ("PASS" if page == "edit" else "FAIL"), f"GetCurrentPage() = {page!r} after 'edit'"
 
-    def _pin(self, project: Any, timeline: Any) -> tuple[str, str]:
+    def _pin(self, project: Any, timeline: Any) -> Tuple[str, str]:
         api = self.api
         uid = api.timeline_uid(timeline)
         if not api.set_current_timeline(project, timeline):
@@ -225,7 +223,7 @@ class SelfTest:
         )
         return items[0]
 
-    def _append(self, pool: Any, media: Any) -> list[Any]:
+    def _append(self, pool: Any, media: Any) -> List[Any]:
         api = self.api
         props = api.clip_properties(media)
         info = placement.clip_info(media, placement.media_first_frame(props, FRAMES), FRAMES, 1)
@@ -244,7 +242,7 @@ class SelfTest:
         )
         return placed
 
-    def _render(self, project: Any, timeline: Any) -> tuple[str, str]:
+    def _render(self, project: Any, timeline: Any) -> Tuple[str, str]:
         api = self.api
         codec = render.pick_exr_codec(api.render_codecs(project, "exr"))
         preset = "VOID self-test restore"
@@ -284,7 +282,7 @@ class SelfTest:
                 api.load_render_preset(project, preset)
                 api.delete_render_preset(project, preset)
 
-    def _delete(self, timeline: Any, placed: list[Any]) -> tuple[str, str]:
+    def _delete(self, timeline: Any, placed: List[Any]) -> Tuple[str, str]:
         api = self.api
         api.open_page("color")
         off_edit = api.delete_timeline_items(timeline, placed)
@@ -312,7 +310,7 @@ def report_path(folder: Path) -> Path:
     return folder / f"resolve-selftest-{time.strftime('%Y%m%d-%H%M%S')}.txt"
 
 
-def main(namespace: Mapping[str, Any] | None = None, folder: Path | None = None) -> int:
+def main(namespace: Optional[Mapping[str, Any]] = None, folder: Optional[Path] = None) -> int:
     """Run the self-test; 0 when nothing failed. Prints to Resolve's Console."""
     try:
         api = connect(namespace)

@@ -8,19 +8,15 @@ choices in ``$VOID_REMOVE_HOME``, and :func:`uimanager_allowed` says whether Res
 opens in this Resolve.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from void_hostlink.atomic import write_text_atomic as hostlink_write_text_atomic
+from void_hostlink.compat import asdict, dataclass, field, fields, replace
 from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS, PROMPT_ENGINE, PROMPT_EXAMPLE
 from void_resolve.records import BAD_SPEC, ResolveError
 
@@ -66,7 +62,7 @@ OVERWRITE_TIP = (
 #: the CLI and the Nuke node read, copied in :mod:`void_resolve.client_tables`) and ``custom``.
 #: A preset goes to the worker as ``--preset NAME``; the worker applies it.
 CUSTOM_PRESET = "custom"
-PRESET_CHOICES: tuple[str, ...] = tuple(name for name, _, _ in PRESETS) + (CUSTOM_PRESET,)
+PRESET_CHOICES: Tuple[str, ...] = tuple(name for name, _, _ in PRESETS) + (CUSTOM_PRESET,)
 PRESET_TIP = "; ".join(f"{name}: {text}" for name, text, _ in PRESETS)
 _PRESET_PASS2 = {name: bool(pass2) for name, _, pass2 in PRESETS}
 
@@ -86,23 +82,23 @@ JOB_FLAGS = {
 }
 
 
-def with_preset(settings: ResolveSettings, name: str) -> ResolveSettings:
+def with_preset(settings: "ResolveSettings", name: str) -> "ResolveSettings":
     """``settings`` with preset ``name`` chosen: its pass 2 goes to ``pass2`` (the one preset
     field a window shows); the worker applies the rest (``--preset``). ``custom`` changes
     nothing but the name."""
-    out = dataclasses.replace(settings, job=dict(settings.job), preset=name)
+    out = replace(settings, job=dict(settings.job), preset=name)
     wanted = preset_pass2(name)
     if wanted is not None:
         out.pass2 = wanted
     return out
 
 
-def preset_pass2(name: str) -> bool | None:
+def preset_pass2(name: str) -> Optional[bool]:
     """Whether preset ``name`` runs pass 2, or None for ``custom`` or an unknown name."""
     return _PRESET_PASS2.get(name)
 
 
-def prompt_warning(engine: str, prompt: str | None, field: str = "prompt") -> str | None:
+def prompt_warning(engine: str, prompt: Optional[str], field: str = "prompt") -> Optional[str]:
     """``void_client.prompt_advice.prompt_warning``, word for word (the test compares them):
     the VOID model card asks for a prompt describing the clean background."""
     if str(engine or "").strip() != PROMPT_ENGINE or str(prompt or "").strip():
@@ -128,7 +124,7 @@ def home() -> Path:
     return Path(base) / "void-remove"
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+def write_text_atomic(path: Union[str, os.PathLike], text: str) -> None:
     """Write ``text`` through a temporary file in the same folder and ``os.replace``, so a
     reader sees the old file or the new one, never half of one."""
     hostlink_write_text_atomic(os.fspath(path), text)
@@ -163,7 +159,7 @@ class ResolveSettings:
     plate_part: str = ""
     view: str = ""
 
-    def validate(self) -> ResolveSettings:
+    def validate(self) -> "ResolveSettings":
         if self.preset not in PRESET_CHOICES:
             raise ResolveError(
                 BAD_SPEC,
@@ -197,7 +193,7 @@ class ResolveSettings:
         """``--plate``: the plate pattern, with ``:part/`` when a part is chosen (issue 21)."""
         return f"{plate}:{self.plate_part}/" if self.plate_part else plate
 
-    def cli_args(self) -> list[str]:
+    def cli_args(self) -> List[str]:
         """The settings as ``void-remove run`` flags (preset first: flags given after it win)."""
         args = ["--engine", self.engine, "--seed", str(int(self.seed))]
         if self.preset != CUSTOM_PRESET:
@@ -228,7 +224,7 @@ def settings_path() -> Path:
     return home() / SETTINGS_FILE
 
 
-def load_settings(path: str | os.PathLike | None = None) -> ResolveSettings:
+def load_settings(path: Optional[Union[str, os.PathLike]] = None) -> ResolveSettings:
     """The settings of the last run (the window starts from them; with no window they are the
     run's settings). Defaults when there is no file or it cannot be used."""
     path = Path(path) if path else settings_path()
@@ -236,7 +232,7 @@ def load_settings(path: str | os.PathLike | None = None) -> ResolveSettings:
         return ResolveSettings()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in dataclasses.fields(ResolveSettings)}
+        known = {f.name for f in fields(ResolveSettings)}
         kept = {k: v for k, v in data.items() if k in known}
         job = kept.get("job")
         if isinstance(job, dict) and set(job) - set(JOB_FLAGS):
@@ -250,9 +246,11 @@ def load_settings(path: str | os.PathLike | None = None) -> ResolveSettings:
         return ResolveSettings()
 
 
-def save_settings(settings: ResolveSettings, path: str | os.PathLike | None = None) -> None:
+def save_settings(
+    settings: ResolveSettings, path: Optional[Union[str, os.PathLike]] = None
+) -> None:
     path = Path(path) if path else settings_path()
-    write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True))
+    write_text_atomic(path, json.dumps(asdict(settings), indent=2, sort_keys=True))
 
 
 def form_values(settings: ResolveSettings) -> dict:
@@ -271,7 +269,7 @@ def form_values(settings: ResolveSettings) -> dict:
 
 
 def settings_from_form(
-    values: Mapping[str, Any], base: ResolveSettings | None = None
+    values: Mapping[str, Any], base: Optional[ResolveSettings] = None
 ) -> ResolveSettings:
     """Dialog values (keys ``range``, ``matte``, ``engine``, ``prompt``, ``pass2``,
     ``overwrite``, ``preset``, ``plate_part``, ``view``) → settings.
@@ -279,9 +277,9 @@ def settings_from_form(
     ``range`` and ``matte`` may be a mode key, its label, or its index in the mode list, so
     every UI toolkit can hand over what its combo box gives most easily.
     """
-    s = dataclasses.replace(base) if base else ResolveSettings()
+    s = replace(base) if base else ResolveSettings()
 
-    def mode(value: Any, modes: tuple[str, ...], labels: dict[str, str]) -> str:
+    def mode(value: Any, modes: Tuple[str, ...], labels: Dict[str, str]) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(modes):
             return modes[value]
         text = str(value)

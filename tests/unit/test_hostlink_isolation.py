@@ -1,11 +1,17 @@
-"""``void_hostlink`` runs inside Nuke's and Resolve's own Python: standard library only, Python 3.7
-syntax, no other package of ours (issue 16, "Host isolation"; docs/architecture.md).
+"""``void_hostlink`` runs inside Nuke's and Resolve's own Python: standard library only, Python 3.6
+(Resolve's floor; docs/resolve.md, "Which Python"), no other package of ours (issue 16, "Host
+isolation"; docs/architecture.md).
 
 * In a bare interpreter (``python -I -S``: no site-packages, no PYTHONPATH, no user site) with
   only ``plugin/`` on ``sys.path``, importing every module of the package adds no module outside
   the standard library (``sys.stdlib_module_names``) and ``void_hostlink`` itself.
-* Every file parses with ``feature_version=(3, 7)``; where a real Python 3.7 is installed (pyenv),
-  the package imports there and its locate/stream/process code runs.
+* Every file parses with ``feature_version=(3, 6)`` and uses no postponed annotations, no
+  ``dataclasses`` (but through :mod:`void_hostlink.compat`) and no ``capture_output=``; where a
+  real Python 3.6 or 3.7 is installed (pyenv), the package imports there in a bare interpreter,
+  its locate/stream/process code runs, and on 3.6 a run of the fake ``void-remove``
+  (tests/support/fakes) goes through :class:`~void_hostlink.VoidRemoveProcess` to its final event.
+* :mod:`void_hostlink.compat`'s 3.6 stand-ins for ``dataclasses`` behave as the real module on
+  the same classes (checked here on this Python, where both exist).
 * A copy of the package in a host folder finds the ``void-remove`` the installer recorded
   beside it (``record_executable``), after an explicit argv and ``VOID_REMOVE_EXE``.
 
@@ -26,6 +32,7 @@ from pathlib import Path
 import pytest
 
 import void_hostlink
+from void_hostlink import node_plan, node_status
 from void_hostlink import stream as S
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,21 +85,71 @@ def test_the_package_imports_only_the_standard_library() -> None:
     assert set(module_names()) <= set(got["new"])
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
-def test_every_file_parses_as_python_37(path: Path) -> None:
-    source = path.read_text(encoding="utf-8")
-    ast.parse(source, str(path), feature_version=(3, 7))
-    tree = ast.parse(source, str(path))
-    # What feature_version does not catch: names that do not exist in 3.7.
+#: The oldest Python the package runs on (Resolve's floor; Nuke 13 is 3.7).
+FLOOR = (3, 6)
+
+
+def newer_than_36(tree: ast.AST) -> list[str]:
+    """What ``feature_version`` does not catch: 3.7+ features that parse on 3.6 but fail there
+    (postponed annotations fail at compile time; the rest at import or call time)."""
+    found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            assert node.attr not in {"removeprefix", "removesuffix"}, f"{path.name}: {node.attr}"
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            found += [a.name for a in node.names if a.name == "annotations"]
+        if isinstance(node, ast.ImportFrom) and node.module in ("dataclasses", "contextvars"):
+            found.append(node.module)
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name in ("dataclasses", "contextvars")]
+        if isinstance(node, ast.Attribute) and node.attr in {
+            "removeprefix",
+            "removesuffix",
+            "fromisoformat",
+            "nullcontext",
+            "time_ns",
+            "monotonic_ns",
+            "isascii",
+        }:
+            found.append(node.attr)
+        if isinstance(node, ast.Call):
+            found += [k.arg for k in node.keywords if k.arg in ("capture_output", "text")]
+    return found
 
 
-def python37() -> str | None:
-    """A real Python 3.7 (pyenv's, or ``python3.7`` that runs), else None."""
-    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.7*/bin/python3.7")))
-    which = shutil.which("python3.7")
+def _compat_fallback_only(path: Path, found: list[str]) -> list[str]:
+    # compat.py imports the real dataclasses where it exists (inside try/except ImportError).
+    return [f for f in found if not (path.name == "compat.py" and f == "dataclasses")]
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_every_file_parses_as_python_36(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    ast.parse(source, str(path), feature_version=FLOOR)
+    tree = ast.parse(source, str(path))
+    assert _compat_fallback_only(path, newer_than_36(tree)) == [], path.name
+
+
+def test_the_36_check_is_not_vacuous() -> None:
+    with pytest.raises(SyntaxError):
+        ast.parse("if (n := 3):\n    pass\n", feature_version=FLOOR)
+    code = (
+        "from __future__ import annotations\nimport dataclasses\n"
+        "subprocess.run(a, capture_output=True, text=True)\ndatetime.fromisoformat(s)\n"
+    )
+    assert sorted(newer_than_36(ast.parse(code))) == [
+        "annotations",
+        "capture_output",
+        "dataclasses",
+        "fromisoformat",
+        "text",
+    ]
+
+
+def old_python(version: tuple[int, int]) -> str | None:
+    """A real Python of that version (pyenv's, or ``python3.N`` on PATH that runs), else None."""
+    name = "python{}.{}".format(*version)
+    pattern = "~/.pyenv/versions/{}.{}*/bin/{}".format(*version, name)
+    candidates = sorted(glob.glob(os.path.expanduser(pattern)))
+    which = shutil.which(name)
     for exe in [*candidates, *([which] if which else [])]:
         try:
             out = subprocess.run(
@@ -103,12 +160,12 @@ def python37() -> str | None:
             )
         except OSError:
             continue
-        if out.returncode == 0 and out.stdout.strip() == "(3, 7)":
+        if out.returncode == 0 and out.stdout.strip() == str(version):
             return exe
     return None
 
 
-# On Python 3.7 itself: import, parse a stream, record and find the executable, and run a worker
+# On Python 3.6 / 3.7 itself: import, parse a stream, record and find the executable, and run a worker
 # (this interpreter printing a fixed stream) through VoidRemoveProcess to its final event.
 ON_37 = r"""
 import json, os, sys, tempfile
@@ -132,12 +189,15 @@ print(json.dumps({"version": list(sys.version_info[:2]), "events": [e["event"] f
 """
 
 
-def test_the_package_runs_on_a_real_python_37() -> None:
-    exe = python37()
+@pytest.mark.parametrize("version", [(3, 6), (3, 7)], ids=["py36", "py37"])
+def test_the_package_runs_on_a_real_old_python(version: tuple[int, int]) -> None:
+    exe = old_python(version)
     if exe is None:
-        pytest.skip("no Python 3.7 installed (pyenv install 3.7)")
+        pytest.skip("no Python {}.{} installed (pyenv install {}.{})".format(*version, *version))
+    got = bare(exe, IMPORT_ALL, str(PLUGIN), json.dumps(module_names()))
+    assert set(module_names()) <= set(got["new"])  # every module imports there
     got = bare(exe, ON_37, str(PLUGIN))
-    assert got["version"] == [3, 7]
+    assert got["version"] == list(version)
     assert got["events"] == ["start", "frame", "done"]  # the non-JSON line is not an event
     assert got["final"] == {"event": "done", "written": 1}
     assert got["parse"] == {"event": "state"}
@@ -203,3 +263,166 @@ def test_parse_event_takes_only_event_objects() -> None:
         assert S.parse_event(line) is None, line
     assert S.FINAL_EVENTS == {"done", "failed", "cancelled"}
     assert void_hostlink.STREAM_VERSION == 1
+
+
+# On Python 3.6: a run of the fake void-remove (a program; it runs on this interpreter) through
+# VoidRemoveProcess, and the records (dataclass stand-ins there) made, compared and saved.
+ON_36 = r"""
+import json, os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from void_hostlink import VoidRemoveProcess, compat
+from void_hostlink.node_plan import Manifest, RunPlan
+from void_hostlink.node_settings import NodeSettings
+from void_hostlink.node_status import RunState
+seen = []
+proc = VoidRemoveProcess(["run", "--spec", "x.json"], seen.append, exe=sys.argv[2]).start()
+final = proc.wait(60)
+folder = tempfile.mkdtemp()
+Manifest("abc", 1, 3, job="j1", complete=True).save(os.path.join(folder, "run.json"))
+loaded = Manifest.load(os.path.join(folder, "run.json"))
+plan = RunPlan("/r", 1, 3, "abc", False)
+try:
+    plan.first = 2
+    frozen = False
+except AttributeError:
+    frozen = True
+settings = NodeSettings.from_values({"seed": 7.0, "prompt": " a wall "})
+print(json.dumps({
+    "version": list(sys.version_info[:2]), "real": compat.dataclass.__module__,
+    "events": [e["event"] for e in seen], "final": final, "returncode": proc.returncode,
+    "argv": proc.argv[1:], "manifest": repr(loaded), "equal": loaded == Manifest("abc", 1, 3, "j1", True),
+    "frozen": frozen, "hash": hash(plan) == hash(RunPlan("/r", 1, 3, "abc", False)),
+    "frames": plan.frames, "seed": settings.seed, "prompt": settings.prompt,
+    "state": repr(RunState(total=4)),
+}))
+"""
+
+
+def test_a_worker_runs_through_void_remove_process_on_python_36(tmp_path: Path) -> None:
+    exe = old_python((3, 6))
+    if exe is None:
+        pytest.skip("no Python 3.6 installed (pyenv install 3.6)")
+    from tests.support.fakes.fake_void_remove import (
+        FAILED_MESSAGE,
+        LOG_ENV,
+        make_fake_void_remove,
+        recorded,
+    )
+
+    fake = make_fake_void_remove(tmp_path / "bin")
+    log = tmp_path / "calls.jsonl"
+    done = subprocess.run(
+        [exe, "-I", "-S", "-c", ON_36, str(PLUGIN), str(fake)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), LOG_ENV: str(log)},
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["version"] == [3, 6]
+    assert got["real"] == "void_hostlink.compat"  # the stand-ins, not a dataclasses backport
+    assert got["events"] == ["start", "failed"]
+    assert got["final"]["event"] == "failed"
+    assert got["final"]["error"] == {"code": "bad_spec", "message": FAILED_MESSAGE, "field": ""}
+    assert got["returncode"] == 2
+    assert got["argv"] == ["run", "--spec", "x.json", "--progress", "jsonl"]
+    assert recorded(log) == [got["argv"]]  # the fake saw exactly that command line
+    expected = repr(node_plan.Manifest("abc", 1, 3, job="j1", complete=True)).replace(
+        "void_hostlink.node_plan.", ""
+    )
+    assert got["manifest"] == expected
+    assert got["equal"] is True and got["frozen"] is True and got["hash"] is True
+    assert got["frames"] == [1, 2, 3]
+    assert (got["seed"], got["prompt"]) == (7, " a wall ")
+    assert got["state"] == repr(node_status.RunState(total=4))
+
+
+def test_the_36_stand_ins_behave_as_dataclasses() -> None:
+    """compat's stand-ins (used only on 3.6) against the standard library's, same classes."""
+    import dataclasses
+    from typing import Any
+
+    from void_hostlink import compat
+
+    made: dict[str, Any] = {}
+    makers: dict[str, Any] = {
+        "real": (dataclasses.dataclass, dataclasses.field),
+        "stand-in": (compat.dataclass36, compat.field36),
+    }
+    for kind, (dc, fd) in makers.items():
+
+        @dc(frozen=True)
+        class Frozen:
+            name: str
+            count: int = 2
+            tags: tuple[str, ...] = ()
+            handle: Any = fd(default=None, compare=False, repr=False)
+
+        @dc
+        class Mutable:
+            first: int
+            job: dict[str, Any] = fd(default_factory=dict)
+            items: list[Any] = fd(default_factory=list)
+
+        made[kind] = (Frozen, Mutable)
+
+    def probe(
+        kind: str, fields: Any, replace: Any, asdict: Any, frozen_error: Any, missing: Any
+    ) -> dict[str, Any]:
+        Frozen: Any
+        Mutable: Any
+        Frozen, Mutable = made[kind]
+        a = Frozen("a", tags=("x",), handle=object())
+        b = Frozen("a", 2, ("x",), handle=object())
+        m = Mutable(1)
+        m.job["k"] = [Frozen("in")]
+        try:
+            a.count = 3
+            refused = False
+        except frozen_error:
+            refused = True
+        try:
+            Frozen()
+            missing = False
+        except TypeError:
+            missing = True
+        copied = asdict(m)
+        m.job["k"].append(0)  # asdict copied deeply: the copy does not change
+        return {
+            "repr": [repr(a).split(".")[-1], repr(m).split(".")[-1]],
+            "eq": [a == b, a == Frozen("b"), m == Mutable(1), Mutable(1) == Mutable(1)],
+            "hash": [hash(a) == hash(b), Mutable.__hash__ is None],
+            "refused": refused,
+            "missing": missing,
+            "fields": [(f.name, f.default is not missing) for f in fields(a)],
+            "replace": repr(replace(a, count=5)).split(".")[-1],
+            "replaced_keeps": replace(m).job is m.job,
+            "asdict": copied,
+            "fresh_default": Mutable(1).job == {} and Mutable(1).job is not Mutable(1).job,
+        }
+
+    real = probe(
+        "real",
+        dataclasses.fields,
+        dataclasses.replace,
+        dataclasses.asdict,
+        dataclasses.FrozenInstanceError,
+        dataclasses.MISSING,
+    )
+    ours = probe(
+        "stand-in",
+        compat.fields36,
+        compat.replace36,
+        compat.asdict36,
+        compat.FrozenInstanceError,
+        compat.MISSING,
+    )
+    assert ours == real
+    assert real["asdict"] == {
+        "first": 1,
+        "job": {"k": [{"name": "in", "count": 2, "tags": (), "handle": None}]},
+        "items": [],
+    }
+    # On this Python the module hands out the standard library's own.
+    assert compat.dataclass is dataclasses.dataclass and compat.replace is dataclasses.replace
