@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -112,7 +113,8 @@ class _Flow:
         small = self._small(a, b)
         if self.scale == 1.0:
             return small
-        return cv2.resize(small, self.size, interpolation=cv2.INTER_LINEAR) / self.scale
+        full = cv2.resize(small, self.size, interpolation=cv2.INTER_LINEAR)
+        return np.divide(full, self.scale, out=full)
 
     def homography(self, a: int, b: int) -> np.ndarray | None:
         """The background's (camera's) motion from frame ``a`` to ``b`` as a full-resolution
@@ -213,43 +215,77 @@ def _at(
 
 def _propagate(
     holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int
-) -> tuple[list, list]:
-    """One pass in time order ``order``: for each frame's hole pixels, the (frame, x, y) they
-    come from, or -1. Returns per-frame arrays aligned with ``np.nonzero(holes[t])``."""
+) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
+    """One pass in time order ``order``: for each frame ``t`` in turn, its hole pixels' source
+    (frame, or -1) and (x, y), aligned with ``np.nonzero(holes[t])``; None without a hole.
+    A generator, so a caller going the same way uses each frame's maps as they come.
+
+    Outside its hole a frame's source map is the identity (the pixel itself), so only the hole
+    pixels' sources are kept; the previous frame's maps are rebuilt just over the box that this
+    frame's points fall in (with the two-pixel footprint of the linear lookup), which gives the
+    same samples as full-frame maps at a fraction of the work and memory.
+    """
     t_count, h, w = holes.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    src_t: list[np.ndarray | None] = [None] * t_count
-    src_xy: list[np.ndarray | None] = [None] * t_count
-    prev = None  # full maps of the previous frame in this pass: (index, x, y)
+    none = np.zeros(0, np.intp)
+    # The previous frame in this pass: (index, hole ys, hole xs, their source index, x, y).
+    prev: tuple | None = None
     for i, t in enumerate(order):
         if window.cancelled():
             raise VoidError(ErrorCode.CANCELLED, "job cancelled")
-        idx = np.full((h, w), float(t), np.float32)
-        mx, my = xs.copy(), ys.copy()
         hy, hx = np.nonzero(holes[t])
         if hy.size:
-            idx[hy, hx] = -1.0
+            vx, vy = hx.astype(np.float32), hy.astype(np.float32)
+            idx = np.full(hy.size, -1.0, np.float32)
             if prev is not None:
-                p_t, p_idx, p_x, p_y = prev
+                p_t, p_hy, p_hx, p_idx, p_x, p_y = prev
                 fl = flow(t, p_t)
-                qx = xs[hy, hx] + fl[hy, hx, 0]
-                qy = ys[hy, hx] + fl[hy, hx, 1]
+                qx = vx + fl[hy, hx, 0]
+                qy = vy + fl[hy, hx, 1]
+                del fl
                 inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-                n_idx = _at(p_idx, qx, qy, cv2.INTER_NEAREST, -1.0)
-                l_idx = _at(p_idx, qx, qy, cv2.INTER_LINEAR, -1.0)
+                # Over every point, those off the frame too: their lookups then read the same
+                # pixels and borders as on the full frame (their coordinates are carried on).
+                x0, x1, y0, y1 = _footprint(qx, qy, w, h)
+                b_idx = np.full((y1 - y0, x1 - x0), float(p_t), np.float32)
+                b_x = np.repeat(np.arange(x0, x1, dtype=np.float32)[None], y1 - y0, 0)
+                b_y = np.repeat(np.arange(y0, y1, dtype=np.float32)[:, None], x1 - x0, 1)
+                m = (p_hy >= y0) & (p_hy < y1) & (p_hx >= x0) & (p_hx < x1)
+                by, bx = p_hy[m] - y0, p_hx[m] - x0
+                b_idx[by, bx], b_x[by, bx], b_y[by, bx] = p_idx[m], p_x[m], p_y[m]
+                # Shifting by whole pixels is exact in float32 at these magnitudes, so the
+                # lookups' fixed-point weights are the full-frame ones.
+                bqx, bqy = qx - x0, qy - y0
+                n_idx = _at(b_idx, bqx, bqy, cv2.INTER_NEAREST, -1.0)
+                l_idx = _at(b_idx, bqx, bqy, cv2.INTER_LINEAR, -1.0)
                 # Coordinates may only be interpolated between pixels from the same source.
                 smooth = np.abs(l_idx - n_idx) < 1e-3
-                nx, ny = _at(p_x, qx, qy, cv2.INTER_NEAREST), _at(p_y, qx, qy, cv2.INTER_NEAREST)
-                lx, ly = _at(p_x, qx, qy, cv2.INTER_LINEAR), _at(p_y, qx, qy, cv2.INTER_LINEAR)
-                n_idx = np.where(inside, n_idx, -1.0)
-                idx[hy, hx] = n_idx
-                mx[hy, hx] = np.where(smooth, lx, nx)
-                my[hy, hx] = np.where(smooth, ly, ny)
-            src_t[t] = idx[hy, hx].astype(np.int32)
-            src_xy[t] = np.stack([mx[hy, hx], my[hy, hx]], 1)
-        prev = (t, idx, mx, my)
-        window.progress(step0 + i + 1, steps, "propagate")
-    return src_t, src_xy
+                nx, ny = (
+                    _at(b_x, bqx, bqy, cv2.INTER_NEAREST),
+                    _at(b_y, bqx, bqy, cv2.INTER_NEAREST),
+                )
+                lx, ly = _at(b_x, bqx, bqy, cv2.INTER_LINEAR), _at(b_y, bqx, bqy, cv2.INTER_LINEAR)
+                idx = np.where(inside, n_idx, -1.0).astype(np.float32)
+                vx = np.where(smooth, lx, nx)
+                vy = np.where(smooth, ly, ny)
+            prev = (t, hy, hx, idx, vx, vy)
+            window.progress(step0 + i + 1, steps, "propagate")
+            yield t, idx.astype(np.int32), np.stack([vx, vy], 1)
+        else:
+            prev = (t, none, none, none, none, none)
+            window.progress(step0 + i + 1, steps, "propagate")
+            yield t, None, None
+
+
+def _footprint(qx: np.ndarray, qy: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
+    """The box ``x0, x1, y0, y1`` (clipped to the frame) holding every pixel a nearest or linear
+    lookup at points ``(qx, qy)`` reads (``cv2.remap`` rounds to 1/32 px, hence the margin)."""
+    x0 = min(w - 1, max(0, int(np.floor(qx.min())) - 1))
+    y0 = min(h - 1, max(0, int(np.floor(qy.min())) - 1))
+    # Even origins: the lookups round halves to even, so only an even shift reads the same pixel.
+    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
+    x1 = max(x0 + 1, min(w, int(np.floor(qx.max())) + 3))
+    y1 = max(y0 + 1, min(h, int(np.floor(qy.max())) + 3))
+    return x0, x1, y0, y1
 
 
 def _sample(frames: np.ndarray, src_t: np.ndarray, src_xy: np.ndarray) -> np.ndarray:
@@ -308,14 +344,22 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
                 cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA),
             )
         )
-    colour, weight = levels[-1]
+    colour, weight = levels.pop()
     filled = colour / np.maximum(weight, 1e-12)[..., None]
-    for c, w in reversed(levels[:-1]):
+    while levels:
+        # Finest last; each level is dropped once used, and the blend runs in place (a
+        # full-resolution level is a frame's worth of float32 per temporary).
+        c, w = levels.pop()
         up = cv2.resize(filled, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
-        own = c / np.maximum(w, 1e-12)[..., None]
+        own = np.divide(c, np.maximum(w, 1e-12)[..., None], out=c)
         a = np.clip(w * 4.0, 0.0, 1.0)[..., None]  # trust a level where it saw enough known pixels
-        filled = a * own + (1.0 - a) * up
-    return np.where(unknown[..., None], filled, frame).astype(np.float32)
+        del c, w
+        np.multiply(own, a, out=own)
+        np.multiply(up, 1.0 - a, out=up)
+        filled = np.add(own, up, out=own)
+        del up, a
+    np.copyto(filled, frame, where=~unknown[..., None])
+    return filled.astype(np.float32, copy=False)
 
 
 def _context_lead(context: np.ndarray | None) -> int:
@@ -564,6 +608,26 @@ class _Candidates:
             out[ok] = _at_rgb(self.frames[s], qx[ok], qy[ok])
         return out, ok
 
+    def _seen(
+        self, g: np.ndarray, p: np.ndarray, s: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points ``p`` (homogeneous, ``(3, N)``) mapped by ``g`` into frame ``s``, and whether
+        each lands inside it on visible background."""
+        h, w = self.holes.shape[1:]
+        q = g.astype(np.float32) @ p
+        qx, qy = q[0] / q[2], q[1] / q[2]
+        ok = (q[2] > 0) & (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+        ok &= _at(self.holes8[s], qx, qy, cv2.INTER_NEAREST, 1) == 0
+        return qx, qy, ok
+
+    def _any_seen(self, g: np.ndarray, p: np.ndarray, s: int) -> bool:
+        """Whether any of points ``p`` mapped by ``g`` is visible in frame ``s`` (by chunks)."""
+        chunk = 8192
+        for i in range(0, p.shape[1], chunk):
+            if self._seen(g, p[:, i : i + chunk], s)[2].any():
+                return True
+        return False
+
     def _step(self, a: int, b: int) -> np.ndarray | None:
         hmat = self.flow.homography(a, b)
         if hmat is None:
@@ -578,8 +642,9 @@ class _Candidates:
         than three frames see the pixel."""
         n_pts = hy.size
         h, w = self.holes.shape[1:]
-        cand = np.zeros((CANDIDATES, n_pts, 3), np.float32)
-        lum = np.full((CANDIDATES, n_pts), np.inf, np.float32)
+        # Pixel-major (each pixel's candidates contiguous): the per-pixel sorts run in place.
+        cand = np.zeros((n_pts, CANDIDATES, 3), np.float32)
+        lum = np.full((n_pts, CANDIDATES), np.inf, np.float32)
         count = np.zeros(n_pts, np.int64)
         pts = np.stack([hx, hy, np.ones(n_pts)], 0).astype(np.float32)
         wanted = set(CANDIDATE_STEPS)
@@ -608,50 +673,67 @@ class _Candidates:
                 need = np.flatnonzero(count < CANDIDATES)
                 if need.size == 0:
                     break
-                q = g.astype(np.float32) @ pts[:, need]
-                qx, qy = q[0] / q[2], q[1] / q[2]
-                ok = (q[2] > 0) & (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-                seen = _at(self.holes8[s], qx, qy, cv2.INTER_NEAREST, 1) == 0
-                ok &= seen
+                # All pixels still need candidates until the last distances: skip the gather.
+                p_need = pts if need.size == n_pts else pts[:, need]
+                refine = REFINE and dist >= REFINE_FROM
+                if refine:
+                    # Only whether any pixel is seen decides the refinement: stop at the first
+                    # chunk that has one (the full mapping is redone with the refined motion).
+                    if not self._any_seen(g, p_need, s):
+                        continue
+                    g = gs[side] = self._refine(t, s, g, box)
+                qx, qy, ok = self._seen(g, p_need, s)
                 if not ok.any():
                     continue
-                if REFINE and dist >= REFINE_FROM:
-                    g = gs[side] = self._refine(t, s, g, box)
-                    q = g.astype(np.float32) @ pts[:, need]
-                    qx, qy = q[0] / q[2], q[1] / q[2]
-                    ok = (q[2] > 0) & (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-                    ok &= _at(self.holes8[s], qx, qy, cv2.INTER_NEAREST, 1) == 0
-                    if not ok.any():
-                        continue
-                sel = need[ok]
+                sel = need if need.size == n_pts and ok.all() else need[ok]
                 shift = _whole_shift(g, corners)
                 if shift is None:
-                    qx, qy = qx[ok], qy[ok]
+                    if sel.size != ok.size:
+                        qx, qy = qx[ok], qy[ok]
                 else:
                     qx, qy = pts[0, sel] + shift[0], pts[1, sel] + shift[1]
                 col = _at_rgb(self.frames[s], qx, qy)
-                cand[count[sel], sel] = col
-                lum[count[sel], sel] = _lum(col)
+                # One flat index (pixel, slot) instead of two index arrays: a faster scatter.
+                flat = sel * CANDIDATES + count[sel]
+                cand.reshape(-1, 3)[flat] = col
+                lum.reshape(-1)[flat] = _lum(col)
                 count[sel] += 1
             if not any_side or dist > CANDIDATE_STEPS[-1] or not (count < CANDIDATES).any():
                 break
         fused = np.zeros((n_pts, 3), np.float32)
         agree = np.zeros(n_pts, np.float32)
-        have = count > 0
-        if not have.any():
+        if not (count > 0).any():
             return fused, agree
-        slot = np.arange(CANDIDATES)[:, None]
-        order = np.argsort(lum, axis=0)
-        mid = np.maximum(count - 1, 0) // 2
-        cols = np.arange(n_pts)
-        pick = order[mid, cols]
-        fused = cand[pick, cols]
-        valid = slot < count[None, :]
-        dev = np.abs(np.where(valid, lum, 0.0) - lum[pick, cols][None, :])
-        dev = np.sort(np.where(valid, dev, np.inf), axis=0)
-        spread = dev[mid, cols]
-        agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0).astype(np.float32)
+        # In blocks of pixels: the sort's and deviations' temporaries stay small.
+        for a in range(0, n_pts, FUSE_BLOCK):
+            b = min(n_pts, a + FUSE_BLOCK)
+            fused[a:b], agree[a:b] = _fuse(cand[a:b], lum[a:b], count[a:b])
         return fused, agree
+
+
+#: Pixels fused at once (:func:`_fuse`).
+FUSE_BLOCK = 32768
+
+
+def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate of median luminance of each pixel and the candidates' agreement
+    (``exp(-(MAD / AGREEMENT)^2)``, 0 with fewer than three); ``cand`` ``(N, CANDIDATES, 3)``,
+    ``lum`` ``(N, CANDIDATES)`` (inf in unused slots), ``count`` ``(N,)``."""
+    n_pts = count.size
+    slot = np.arange(CANDIDATES)[None, :]
+    order = np.argsort(lum, axis=1)
+    mid = np.maximum(count - 1, 0) // 2
+    cols = np.arange(n_pts)
+    pick = order[cols, mid]
+    fused = cand[cols, pick]
+    valid = slot < count[:, None]
+    dev = np.abs(np.where(valid, lum, 0.0) - lum[cols, pick][:, None])
+    # Only ranks up to the largest median index are read: a partial sort gives them exactly.
+    top = int(mid.max())
+    dev = np.partition(np.where(valid, dev, np.inf), list(range(top + 1)), axis=1)
+    spread = dev[cols, mid]
+    agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0).astype(np.float32)
+    return fused, agree
 
 
 #: ``chain``: ease every hole pixel from the context's fill carried by the camera's motion, not
@@ -722,20 +804,27 @@ class _Filler:
         """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
         window, lead = self.window, self.lead
         t_count = frames.shape[0]
-        fwd_t, fwd_xy = _propagate(holes, range(t_count), flow, window, 0, steps)
-        bwd_t, bwd_xy = _propagate(holes, range(t_count - 1, -1, -1), flow, window, t_count, steps)
-        unknown = np.zeros_like(holes)
+        # The backward pass is kept whole; the forward pass goes the fill's way, one frame's
+        # maps at a time (half the per-frame source maps held at once).
+        bwd_t: list[np.ndarray | None] = [None] * t_count
+        bwd_xy: list[np.ndarray | None] = [None] * t_count
+        for t, src, xy in _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps):
+            bwd_t[t], bwd_xy[t] = src, xy
+        # Left unfilled, per frame (the full mask is built at the end, off the peak).
+        left: list[tuple[int, np.ndarray, np.ndarray]] = []
         direct = _Candidates(frames, holes, flow) if self.direct else None
-        for t in range(t_count):
-            if fwd_t[t] is None:
+        for t, src, xy in _propagate(holes, range(t_count), flow, window, t_count, steps):
+            if src is None or xy is None:
                 continue
             hy, hx = np.nonzero(holes[t])
-            cf = _sample(frames, fwd_t[t], fwd_xy[t])
-            cb = _sample(frames, bwd_t[t], bwd_xy[t])
-            kf, kb = fwd_t[t] >= 0, bwd_t[t] >= 0
+            b_src, b_xy = bwd_t[t], bwd_xy[t]
+            assert b_src is not None and b_xy is not None  # the same holes, so the same frames
+            cf = _sample(frames, src, xy)
+            cb = _sample(frames, b_src, b_xy)
+            kf, kb = src >= 0, b_src >= 0
             # Nearer sources in time are more trustworthy: weight by inverse distance.
-            wf = self._weight(t, fwd_t[t], kf)
-            wb = self._weight(t, bwd_t[t], kb)
+            wf = self._weight(t, src, kf)
+            wb = self._weight(t, b_src, kb)
             total = wf + wb
             known = total[:, 0] > 0
             col = (cf * wf + cb * wb) / np.maximum(total, 1e-9)
@@ -750,7 +839,7 @@ class _Filler:
                     known[todo] |= agree > 0
             ease = _continuation(t, lead)
             if ease > 0.0:
-                from_context = kf & (fwd_t[t] <= lead) & (fwd_t[t] >= self.first)
+                from_context = kf & (src <= lead) & (src >= self.first)
                 col[from_context] = ease * cf[from_context] + (1.0 - ease) * col[from_context]
                 if direct is not None and CONTEXT_WARP:
                     # The rest eases from the last context frame's fill, carried by the
@@ -760,5 +849,13 @@ class _Filler:
                     idx = np.flatnonzero(rest)[seen]
                     col[idx] = ease * prior[seen] + (1.0 - ease) * col[idx]
             out[t, hy[known], hx[known]] = col[known]
-            unknown[t, hy[~known], hx[~known]] = True
+            if not known.all():
+                left.append((t, hy[~known], hx[~known]))
+            # Release this frame's source maps now: held for the whole window they were a
+            # sizeable share of the peak (docs/benchmarks.md, "Speed and memory at 1080p").
+            bwd_t[t] = bwd_xy[t] = b_src = b_xy = None
+        del direct, bwd_t, bwd_xy
+        unknown = np.zeros_like(holes)
+        for t, uy, ux in left:
+            unknown[t, uy, ux] = True
         return unknown
