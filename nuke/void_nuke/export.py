@@ -244,11 +244,16 @@ class BackgroundExport:
 
     def _remove_outputs(self) -> None:
         """A cancelled export leaves nothing: every frame of it, whole or partial, and a
-        renderer's temporary files beside them (``plate.1001.exr.tmp...``)."""
+        renderer's temporary files beside them, plain (``plate.1001.exr.tmp...``) or hidden
+        (``.plate.1001.exr.<id>.exr``, an atomic writer killed between write and rename)."""
         for job in self.jobs:
             for path in job.paths():
                 _remove(path)
-                for extra in glob.glob(glob.escape(path) + ".*"):
+                folder, name = os.path.split(path)
+                hidden = os.path.join(folder, "." + name)
+                for extra in glob.glob(glob.escape(path) + ".*") + glob.glob(
+                    glob.escape(hidden) + ".*"
+                ):
                     _remove(extra)
 
 
