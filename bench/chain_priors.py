@@ -14,7 +14,12 @@ one-window run's at the same transition (as in ``bench/quality.py``) for:
 * ``no-prior``: context frames are not used as candidates (only the eased chained fill links
   the windows).
 
-Usage: ``python bench/chain_priors.py [--scenes parallax occlusion]``
+``--seam crossfade`` measures the crossfade seams instead (each window fills alone and the
+runner blends the overlap) for the candidate distances (``CANDIDATE_STEPS``): ``sparse`` (what
+the engine does: 1, 2, 3, 5, 8, 12, ...), ``dense12`` and ``dense24`` (every frame up to 12 or
+24 away, then sparse); the one-window run is redone per variant (each changes it too).
+
+Usage: ``python bench/chain_priors.py [--scenes parallax occlusion] [--seam crossfade]``
 """
 
 from __future__ import annotations
@@ -49,11 +54,17 @@ from void_daemon.metrics import (  # noqa: E402
 )
 
 VARIANTS = ("prior+warp", "prior", "no-ease", "no-prior")
+#: ``--seam crossfade``: candidate distances (``CANDIDATE_STEPS``) per variant.
+CROSSFADE_VARIANTS = {
+    "sparse": P.CANDIDATE_STEPS,
+    "dense12": tuple(range(1, 13)) + (17, 23, 30, 40, 52, 67, 85, 110, 140, 180),
+    "dense24": tuple(range(1, 25)) + (30, 40, 52, 67, 85, 110, 140, 180),
+}
 
 
-def run(scene, qms, window: int | None) -> np.ndarray:
+def run(scene, qms, window: int | None, seam: str = "chain") -> np.ndarray:
     out = np.zeros(scene.shot.truth.shape[:3] + (3,), np.float32)
-    path = baselines.JobPath(scene, "propagate", "chain", qms, EngineConfig(), window)
+    path = baselines.JobPath(scene, "propagate", seam, qms, EngineConfig(), window)
     try:
         path.run()
         path.collect(out)
@@ -102,10 +113,52 @@ def variant(name: str):
     return restore
 
 
+def psnr_hole(out: np.ndarray, scene, region: np.ndarray) -> float:
+    tot = QualityTotals()
+    for t in range(scene.frames):
+        tot.add(out[t], scene.shot.truth[t], region[t])
+    return float(tot.scores()["psnr_hole"])
+
+
+def crossfade(names: list[str]) -> None:
+    """Crossfade seam ratio over the one-window run's, per candidate-distance variant."""
+    print(
+        "| scene | variant | PSNR hole dB crossfade | one window | crossfade seam | "
+        "one-window seam | relative (≤ 1.2) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        scene = build_scene(name)
+        qms = baselines.quadmasks(scene)
+        region = hole(qms)
+        ys, xs = region_box(region, 24)
+        flows = flow_pairs(np.asarray(scene.shot.truth[:, ys, xs], np.float32))
+        at = seam_transitions(scene.frames, scene.window, scene.overlap, "crossfade")
+        for v, steps in CROSSFADE_VARIANTS.items():
+            saved = P.CANDIDATE_STEPS
+            P.CANDIDATE_STEPS = steps  # type: ignore[assignment]
+            try:
+                faded = run(scene, qms, None, "crossfade")
+                whole = run(scene, qms, valid_length_at_least(scene.frames), "crossfade")
+            finally:
+                P.CANDIDATE_STEPS = saved
+            r = seam_ratio(warp_errors(faded[:, ys, xs], flows, region[:, ys, xs]), at)
+            rw = seam_ratio(warp_errors(whole[:, ys, xs], flows, region[:, ys, xs]), at)
+            print(
+                f"| {name} | {v} | {psnr_hole(faded, scene, region):.2f} | "
+                f"{psnr_hole(whole, scene, region):.2f} | {r:.2f} | {rw:.2f} | **{r / rw:.2f}** |",
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", nargs="*", default=["parallax", "occlusion"])
+    ap.add_argument("--seam", choices=("chain", "crossfade"), default="chain")
     args = ap.parse_args()
+    if args.seam == "crossfade":
+        crossfade(args.scenes)
+        return
     print("| scene | variant | PSNR hole dB | chain seam | one-window seam | relative (≤ 1.05) |")
     print("|---|---|---:|---:|---:|---:|")
     for name in args.scenes:
