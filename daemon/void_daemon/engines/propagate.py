@@ -195,22 +195,29 @@ def _fill_smooth(field: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _at(
     img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, border: float = 0.0
 ) -> np.ndarray:
-    """Sample ``img`` at points (``cv2.remap`` on a 2-D block: its maps are limited to 32767)."""
+    """Sample ``img`` at points (outside the image: ``border``)."""
+    return _remap_points(img, qx, qy, interp, cv2.BORDER_CONSTANT, border).reshape(-1)[: qx.size]
+
+
+def _remap_points(
+    img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int, mode: int, border: float = 0.0
+) -> np.ndarray:
+    """``cv2.remap`` at ``N`` points, laid out as a 2-D block (its maps are limited to 32767
+    per side); the result is that block, first ``N`` samples in row order."""
     n = qx.size
     cols = 1024
     rows = -(-n // cols)
     mx = np.zeros(rows * cols, np.float32)
     my = np.zeros(rows * cols, np.float32)
     mx[:n], my[:n] = qx, qy
-    out = cv2.remap(
+    return cv2.remap(
         img,
         mx.reshape(rows, cols),
         my.reshape(rows, cols),
         interp,
-        borderMode=cv2.BORDER_CONSTANT,
+        borderMode=mode,
         borderValue=border,
     )
-    return out.reshape(-1)[:n]
 
 
 def _propagate(
@@ -757,20 +764,8 @@ def _at_rgb(
     img: np.ndarray, qx: np.ndarray, qy: np.ndarray, interp: int = cv2.INTER_LINEAR
 ) -> np.ndarray:
     """Samples of an ``(H, W, 3)`` image at points, ``(N, 3)`` (edges replicated)."""
-    n = qx.size
-    cols = 1024
-    rows = -(-n // cols)
-    mx = np.zeros(rows * cols, np.float32)
-    my = np.zeros(rows * cols, np.float32)
-    mx[:n], my[:n] = qx, qy
-    out = cv2.remap(
-        img,
-        mx.reshape(rows, cols),
-        my.reshape(rows, cols),
-        interp,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return out.reshape(-1, img.shape[2])[:n]
+    out = _remap_points(img, qx, qy, interp, cv2.BORDER_REPLICATE)
+    return out.reshape(-1, img.shape[2])[: qx.size]
 
 
 class _Filler:
