@@ -311,8 +311,8 @@ def test_the_parser_check_catches_what_36_lacks() -> None:
 
 
 def test_the_copied_client_tables_match_the_client() -> None:
-    """``void_resolve.client_tables`` is a copy (Resolve cannot import the client); one source
-    stays the client's: a changed preset, prompt wording or endpoint fails here."""
+    """``void_resolve.client_tables`` reads the generated host tables (Resolve cannot import the
+    client); what Resolve shows must equal the client's presets, prompt wording and endpoint."""
     from void_client.presets import PRESETS, apply_preset
     from void_client.prompt_advice import PROMPT_ENGINE, PROMPT_EXAMPLE, prompt_warning
     from void_client.protocol import DEFAULT_ENDPOINT
@@ -320,7 +320,9 @@ def test_the_copied_client_tables_match_the_client() -> None:
     expected = tuple(
         (p.name, p.description, bool(apply_preset(p.name, {}).get("pass2"))) for p in PRESETS
     )
-    assert client_tables.PRESETS == expected, f"paste into client_tables.py: PRESETS = {expected!r}"
+    assert client_tables.PRESETS == expected, (
+        "run: python -m void_client.node_job.host_tables --write"
+    )
     assert client_tables.DEFAULT_ENDPOINT == DEFAULT_ENDPOINT
     assert (client_tables.PROMPT_ENGINE, client_tables.PROMPT_EXAMPLE) == (
         PROMPT_ENGINE,
