@@ -1,33 +1,15 @@
-"""The missing-prompt warning, defined once for every front end (CLI, panel, Nuke node, Resolve).
+"""The missing-prompt warning for the client's front ends (CLI, panel).
 
-The VOID model card asks for a prompt describing the clean background (the shot without the
-object); an empty prompt still runs but leaves the model without that description (issue 18).
-Only the ``void`` engine reads the prompt, so ``propagate`` never warns. Qt-free and host-free
-(``docs/architecture.md``: the light client).
+Defined once in :mod:`void_hostlink.prompt_advice`, the standard-library host package, so the
+Resolve and Nuke processes can use the same words without importing the client
+(``docs/architecture.md``: host isolation).
 """
 
-from __future__ import annotations
-
-#: The engine that reads the prompt.
-PROMPT_ENGINE = "void"
-#: An example a front end shows after the warning.
-PROMPT_EXAMPLE = "a wooden table in a kitchen"
-
-
-def missing_prompt(engine: str, prompt: str | None) -> bool:
-    """True when ``engine`` reads a prompt and ``prompt`` is empty or blank."""
-    return str(engine or "").strip() == PROMPT_ENGINE and not str(prompt or "").strip()
-
-
-def prompt_warning(engine: str, prompt: str | None, field: str = "prompt") -> str | None:
-    """The one-line warning for a missing prompt, naming the front end's own ``field`` (e.g.
-    ``--prompt`` on the command line), or None when there is nothing to warn about."""
-    if not missing_prompt(engine, prompt):
-        return None
-    return (
-        f"warning: no {field}; the VOID model card asks for a description of the clean "
-        f"background (the shot without the object), e.g. {field} '{PROMPT_EXAMPLE}'"
-    )
-
+from void_hostlink.prompt_advice import (
+    PROMPT_ENGINE,
+    PROMPT_EXAMPLE,
+    missing_prompt,
+    prompt_warning,
+)
 
 __all__ = ["PROMPT_ENGINE", "PROMPT_EXAMPLE", "missing_prompt", "prompt_warning"]

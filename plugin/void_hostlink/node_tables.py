@@ -106,9 +106,7 @@ TABLES = json.loads(
                 "vae_tiling": true
             }
         }
-    ],
-    "PROMPT_ENGINE": "void",
-    "PROMPT_EXAMPLE": "a wooden table in a kitchen"
+    ]
 }
 """
 )

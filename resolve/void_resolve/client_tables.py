@@ -7,8 +7,6 @@ Python never imports the client (docs/architecture.md, "Host isolation").
 from void_hostlink.node_tables import TABLES
 
 DEFAULT_ENDPOINT = TABLES["DEFAULT_ENDPOINT"]  # type: str
-PROMPT_ENGINE = TABLES["PROMPT_ENGINE"]  # type: str
-PROMPT_EXAMPLE = TABLES["PROMPT_EXAMPLE"]  # type: str
 #: (name, description, turns pass 2 on) per artist preset, in the client's order.
 PRESETS = tuple(
     (p["name"], p["description"], bool(p["settings"].get("pass2"))) for p in TABLES["PRESETS"]

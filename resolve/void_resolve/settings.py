@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from void_hostlink.atomic import write_text_atomic as hostlink_write_text_atomic
 from void_hostlink.compat import asdict, dataclass, field, fields, replace
-from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS, PROMPT_ENGINE, PROMPT_EXAMPLE
+from void_hostlink.prompt_advice import prompt_warning
+from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS
 from void_resolve.records import BAD_SPEC, ResolveError
 
 log = logging.getLogger(__name__)
@@ -96,17 +97,6 @@ def with_preset(settings: "ResolveSettings", name: str) -> "ResolveSettings":
 def preset_pass2(name: str) -> Optional[bool]:
     """Whether preset ``name`` runs pass 2, or None for ``custom`` or an unknown name."""
     return _PRESET_PASS2.get(name)
-
-
-def prompt_warning(engine: str, prompt: Optional[str], field: str = "prompt") -> Optional[str]:
-    """``void_client.prompt_advice.prompt_warning``, word for word (the test compares them):
-    the VOID model card asks for a prompt describing the clean background."""
-    if str(engine or "").strip() != PROMPT_ENGINE or str(prompt or "").strip():
-        return None
-    return (
-        f"warning: no {field}; the VOID model card asks for a description of the clean "
-        f"background (the shot without the object), e.g. {field} '{PROMPT_EXAMPLE}'"
-    )
 
 
 def form_note(values: Mapping[str, Any]) -> str:

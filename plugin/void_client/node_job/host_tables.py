@@ -21,7 +21,6 @@ from pathlib import Path
 from void_client import protocol as P
 from void_client.job_spec import SEAM_MODES, JobSpec
 from void_client.presets import PRESET_KEYS, PRESETS
-from void_client.prompt_advice import PROMPT_ENGINE, PROMPT_EXAMPLE
 
 #: The JobSpec fields a host node sets (its knobs): every preset setting, plus the engine, the
 #: prompt and the seed; the rest come from the plate or the daemon. Derived from PRESET_KEYS so
@@ -50,8 +49,6 @@ def render() -> str:
         "PRESET_KEYS": list(PRESET_KEYS),
         "JOB_DEFAULTS": defaults,
         "PRESETS": presets,
-        "PROMPT_ENGINE": PROMPT_ENGINE,
-        "PROMPT_EXAMPLE": PROMPT_EXAMPLE,
     }
     # JSON inside a string: stdlib to read, and a formatter leaves it as it is.
     text = json.dumps(data, indent=4, ensure_ascii=True)
