@@ -1,17 +1,16 @@
-"""Where VOID Remove keeps its files on this machine (override with ``$VOID_REMOVE_HOME``)."""
+"""Where VOID Remove keeps its files on this machine (override with ``$VOID_REMOVE_HOME``;
+defined in :mod:`void_hostlink.paths`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from void_hostlink.paths import home as hostlink_home
 
 
 def home() -> Path:
-    env = os.environ.get("VOID_REMOVE_HOME")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "void-remove"
+    """``void_hostlink.paths.home`` (one definition for the client and the hosts), as a Path."""
+    return Path(hostlink_home())
 
 
 def default_jobs_dir() -> Path:

@@ -18,6 +18,7 @@ from void_hostlink import HostLinkError
 from void_hostlink.atomic import write_text_atomic
 from void_hostlink.compat import asdict, dataclass, fields
 from void_hostlink.node_settings import BAD_SPEC, NodeSettings
+from void_hostlink.paths import home
 from void_hostlink.stream import EVENT_DONE
 
 #: Export roles, in the order a host renders them.
@@ -131,11 +132,7 @@ def _slug(text: str) -> str:
 def runs_home() -> str:
     """``$VOID_REMOVE_HOME/runs`` (default ``~/.cache/void-remove/runs``), where an unsaved
     project's runs go: the same folder the client calls home."""
-    env = os.environ.get("VOID_REMOVE_HOME")
-    if env:
-        return os.path.join(os.path.expanduser(env), "runs")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "void-remove", "runs")
+    return os.path.join(home(), "runs")
 
 
 def plan_run(

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from void_hostlink.atomic import write_text_atomic as hostlink_write_text_atomic
 from void_hostlink.compat import asdict, dataclass, field, fields, replace
+from void_hostlink.paths import home as hostlink_home
 from void_hostlink.prompt_advice import prompt_warning
 from void_resolve.client_tables import DEFAULT_ENDPOINT, PRESETS
 from void_resolve.records import BAD_SPEC, ResolveError
@@ -105,13 +106,8 @@ def form_note(values: Mapping[str, Any]) -> str:
 
 
 def home() -> Path:
-    """``void_client.paths.home``: ``$VOID_REMOVE_HOME``, else ``$XDG_CACHE_HOME/void-remove``
-    (``~/.cache/void-remove``)."""
-    env = os.environ.get("VOID_REMOVE_HOME")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "void-remove"
+    """``void_hostlink.paths.home`` (the client's folder too), as a Path."""
+    return Path(hostlink_home())
 
 
 def write_text_atomic(path: Union[str, os.PathLike], text: str) -> None:
