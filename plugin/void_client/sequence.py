@@ -627,26 +627,7 @@ def write_image(
         spec.channelnames = tuple(channels)
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    # Created 0666 & ~umask (not mkstemp's 0600): results are readable like any file the user
-    # writes. OIIO reopens the file in place, so the mode stays.
-    tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
-    try:
-        out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec):
-            err = out.geterror() if out is not None else ""
-            err = oiio_message(err, _drain_oiio_errors(), path=tmp)
-            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
-        ok = out.write_image(px)
-        err = out.geterror()
-        out.close()
-        if not ok:
-            err = oiio_message(err, _drain_oiio_errors(), path=tmp)
-            raise VoidError(ErrorCode.IO_ERROR, f"cannot write {path}: {err}", "out")
-        # Data on disk before the rename, the rename on disk before we acknowledge the frame.
-        replace_durably(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_parts(path, [spec], [px])
 
 
 Edit = tuple[int, tuple[int, ...] | None, np.ndarray]
@@ -754,6 +735,8 @@ def write_edits(
 def write_parts(path: str, specs: list[oiio.ImageSpec], pixels: list[np.ndarray]) -> None:
     """Every part (``specs[i]`` holding ``pixels[i]``) to ``path``, atomically: a temp file in
     the same folder, then a durable rename, so a reader never sees half a file."""
+    # Created 0666 & ~umask (not mkstemp's 0600): results are readable like any file the user
+    # writes. OIIO reopens the file in place, so the mode stays.
     tmp = temp_path_for(path, os.path.splitext(path)[1] or ".exr")
     try:
         out = oiio.ImageOutput.create(tmp)
