@@ -68,7 +68,8 @@ def engine_only(folder: Path) -> dict:
     crop = np.load(folder / "crop.npy")
     q = np.load(folder / "quadmask.npy")
     t0 = time.perf_counter()
-    PropagateEngine().fill(WindowInput(crop, q))
+    # In place, as the daemon's runner asks (``WindowInput.in_place``).
+    PropagateEngine().fill(WindowInput(crop, q, in_place=True))
     dt = time.perf_counter() - t0
     # Measured here: RUSAGE_CHILDREN in the parent would also count the fork's copy of the parent.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -6,9 +6,14 @@ only loads its input (so its peak RSS is the engine's working set plus its input
 ``--baseline REV`` the engine as it was at git revision REV runs on the same input in the same
 run, alternating with the current one, so the ratio is fair on a shared machine.
 
+The engines fill their input in place (``WindowInput.in_place``, as the daemon's runner asks;
+an engine that does not know it returns a new array): peak / input is then the engine's working
+set over its input, plus the interpreter and the quadmask. ``--copy`` measures the fill into a
+new array instead.
+
 Usage::
 
-    python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--profile] [--json]
+    python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--profile] [--copy] [--json]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ if str(ROOT) not in sys.path:
 ENGINE = "daemon/void_daemon/engines/propagate.py"
 
 
-def child(folder: Path, module: str, profile: bool) -> dict:
+def child(folder: Path, module: str, profile: bool, in_place: bool = True) -> dict:
     """Load the crop and run the engine from ``module`` (a file path, or "" for the current)."""
     from void_daemon.engines.base import WindowInput
 
@@ -52,7 +57,7 @@ def child(folder: Path, module: str, profile: bool) -> dict:
     t0 = time.perf_counter()
     if prof:
         prof.enable()
-    mod.PropagateEngine().fill(WindowInput(crop, q))
+    mod.PropagateEngine().fill(WindowInput(crop, q, in_place=in_place))
     if prof:
         prof.disable()
     dt = time.perf_counter() - t0
@@ -73,11 +78,10 @@ def child(folder: Path, module: str, profile: bool) -> dict:
     }
 
 
-def run_child(folder: Path, module: str, profile: bool) -> dict:
+def run_child(folder: Path, module: str, profile: bool, in_place: bool = True) -> dict:
     args = [sys.executable, __file__, "--child", str(folder), "--module", module]
-    out = subprocess.run(
-        args + (["--profile"] if profile else []), capture_output=True, text=True, check=True
-    )
+    args += (["--profile"] if profile else []) + ([] if in_place else ["--copy"])
+    out = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -89,27 +93,38 @@ def main() -> None:
     ap.add_argument("--baseline", default="", help="git revision of the engine to compare with")
     ap.add_argument("--runs", type=int, default=1, help="alternating runs of each engine")
     ap.add_argument("--profile", action="store_true", help="print each engine's cProfile top")
+    ap.add_argument("--copy", action="store_true", help="fill into a new array, not in place")
+    ap.add_argument("--inputs", default="", help="reuse this folder's crop.npy/quadmask.npy")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--module", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(Path(args.child), args.module, args.profile)))
+        print(json.dumps(child(Path(args.child), args.module, args.profile, not args.copy)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         size = ["--frames", str(args.frames), "--width", str(args.width)]
         size += ["--height", str(args.height)]
-        made = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "bridge.py"), "--inputs-child", tmp, *size],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        facts = json.loads(made.stdout.strip().splitlines()[-1])
+        if args.inputs:  # made before by this script's own step below (same frames and size)
+            work = Path(args.inputs)
+            crop = np.load(work / "crop.npy", mmap_mode="r")
+            q = np.load(work / "quadmask.npy", mmap_mode="r")
+            facts = {
+                "hole_fraction": float((q < 255).mean()),
+                "roi": [crop.shape[2], crop.shape[1]],
+            }
+        else:
+            made = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "bridge.py"), "--inputs-child", tmp, *size],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            facts = json.loads(made.stdout.strip().splitlines()[-1])
         engines = {"current": ""}
         if args.baseline:
-            old = work / "propagate_baseline.py"
+            old = Path(tmp) / "propagate_baseline.py"
             old.write_text(
                 subprocess.run(
                     ["git", "show", f"{args.baseline}:{ENGINE}"],
@@ -123,7 +138,7 @@ def main() -> None:
         results: dict[str, list[dict]] = {k: [] for k in engines}
         for _ in range(args.runs):
             for name, module in engines.items():
-                results[name].append(run_child(work, module, args.profile))
+                results[name].append(run_child(work, module, args.profile, not args.copy))
     rows = {}
     for name, runs in results.items():
         best = max(runs, key=lambda r: r["fps"])
@@ -139,6 +154,7 @@ def main() -> None:
         if args.profile:
             print(f"--- {name}\n{best['profile']}", file=sys.stderr)
     result = {
+        "in_place": not args.copy,
         "frames": args.frames,
         "size": f"{args.width}x{args.height}",
         "hole_fraction": round(facts["hole_fraction"], 3),

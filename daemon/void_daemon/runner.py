@@ -298,6 +298,9 @@ class JobRunner:
                     references=references,
                     progress=progress,
                     cancelled=cancelled,
+                    # The key is made and the frames are not read after the fill: the engine
+                    # may fill them in place (a window-sized array less at the peak).
+                    in_place=True,
                 )
             )
             result = np.asarray(result, np.float32)

@@ -33,6 +33,10 @@ class WindowInput:
     ``offset`` is the frame's index relative to this window's first frame (negative or past the
     end for a reference outside the window), ``rgb`` float32 ``(H, W, 3)`` cropped, sized and
     coloured like ``frames``. An engine may ignore them (``void`` does; see docs/void-engine.md).
+    ``in_place``: the caller does not need ``frames`` after :meth:`Engine.fill`, so the engine
+    may write its fill into that array and return it (saving a window-sized output: the
+    ``propagate`` engine does); callers that read the original plate afterwards leave it False.
+    Either way the returned frames are the same values.
     """
 
     frames: np.ndarray
@@ -47,6 +51,7 @@ class WindowInput:
     references: list[tuple[int, np.ndarray]] = field(default_factory=list)
     progress: Callable[[int, int, str], None] = lambda step, steps, stage: None
     cancelled: Callable[[], bool] = lambda: False
+    in_place: bool = False
 
 
 class Engine(ABC):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -61,6 +61,48 @@ def _grey(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.power(np.maximum(lum, 0.0), 1 / 2.2) * 255.0, 0, 255).astype(np.uint8)
 
 
+class _Masks:
+    """A ``(T, H, W)`` bool stack held as bits, an eighth of its size (the hole masks were the
+    largest array the engine kept besides the frames); frame ``t`` is unpacked when asked for.
+    ``view(np.uint8)`` gives the same frames as ``uint8`` 0/1, like a bool array's view."""
+
+    def __init__(self, masks: np.ndarray, dtype: type = bool) -> None:
+        self.shape: tuple[int, int, int] = masks.shape
+        self._bits = np.packbits(masks.reshape(len(masks), -1), axis=1)
+        self._dtype = dtype
+        self._last: tuple[int, np.ndarray] | None = None  # the last frame asked for, unpacked
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        last = self._last
+        if last is not None and last[0] == t:
+            return last[1]
+        _, h, w = self.shape
+        frame = np.unpackbits(self._bits[t], count=h * w).reshape(h, w)
+        if self._dtype is bool:
+            frame = frame.view(bool)
+        frame.flags.writeable = False
+        self._last = (t, frame)
+        return frame
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[t] for t in range(self.shape[0]))
+
+    def any(self) -> bool:
+        return bool(self._bits.any())
+
+    def view(self, dtype: type) -> _Masks:
+        out = _Masks.__new__(_Masks)
+        out.shape, out._bits, out._dtype, out._last = self.shape, self._bits, dtype, None
+        return out
+
+
+#: Hole masks as the engine's parts take them: a bool array or the same packed in bits.
+MaskStack = np.ndarray | _Masks
+
+
 class _Flow:
     """Dense flow between frames of one window, hole-completed and memoised.
 
@@ -69,10 +111,13 @@ class _Flow:
     """
 
     def __init__(
-        self, grey: np.ndarray, holes: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+        self,
+        grey: Iterable[np.ndarray],
+        holes: MaskStack,
+        preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     ) -> None:
         self.dis = cv2.DISOpticalFlow.create(preset)
-        _, h, w = grey.shape
+        _, h, w = holes.shape
         self.size = (w, h)
         self.scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
         if self.scale < 1.0:
@@ -86,7 +131,8 @@ class _Flow:
                 ]
             )
         else:
-            self.grey, self.holes = grey, holes
+            self.grey = np.stack(list(grey))
+            self.holes = holes if isinstance(holes, np.ndarray) else np.stack(list(holes))
         sh, sw = self.grey.shape[1:]
         # Full-resolution pixel centres -> flow-resolution pixel centres (cv2.resize convention).
         sx, sy = sw / w, sh / h
@@ -107,6 +153,17 @@ class _Flow:
                 hmat = np.linalg.inv(self._to_small) @ hmat @ self._to_small
             self._homography[(a, b)] = hmat
         return small
+
+    def forget(self, a: int, *to: int) -> None:
+        """Drop the memoised flows from frame ``a`` to frames ``to`` (held for the whole window
+        they were a sizeable share of its peak); asked again, they are recomputed, the same."""
+        for b in to:
+            self._memo.pop((a, b), None)
+
+    def keep_only(self, frames: set[int]) -> None:
+        """Drop every memoised flow but those from ``frames``."""
+        for key in [k for k in self._memo if k[0] not in frames]:
+            del self._memo[key]
 
     def __call__(self, a: int, b: int) -> np.ndarray:
         """Flow from frame ``a`` to frame ``b`` at full resolution."""
@@ -221,10 +278,10 @@ def _remap_points(
 
 
 def _propagate(
-    holes: np.ndarray, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int
-) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
+    holes: MaskStack, order: range, flow: _Flow, window: WindowInput, step0: int, steps: int
+) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray]]:
     """One pass in time order ``order``: for each frame ``t`` in turn, its hole pixels' source
-    (frame, or -1) and (x, y), aligned with ``np.nonzero(holes[t])``; None without a hole.
+    (frame, or -1) and (x, y) (None without a hole), and those pixels, ``np.nonzero(holes[t])``.
     A generator, so a caller going the same way uses each frame's maps as they come.
 
     Outside its hole a frame's source map is the identity (the pixel itself), so only the hole
@@ -276,11 +333,11 @@ def _propagate(
                 vy = np.where(smooth, ly, ny)
             prev = (t, hy, hx, idx, vx, vy)
             window.progress(step0 + i + 1, steps, "propagate")
-            yield t, idx.astype(np.int32), np.stack([vx, vy], 1)
+            yield t, idx.astype(np.int32), np.stack([vx, vy], 1), hy, hx
         else:
             prev = (t, none, none, none, none, none)
             window.progress(step0 + i + 1, steps, "propagate")
-            yield t, None, None
+            yield t, None, None, hy, hx
 
 
 def _footprint(qx: np.ndarray, qy: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
@@ -397,7 +454,7 @@ class PropagateEngine(Engine):
 
     def fill(self, window: WindowInput) -> np.ndarray:
         frames = np.ascontiguousarray(window.frames, np.float32)
-        holes = quadmask_hole(window.quadmask).copy()
+        holes = quadmask_hole(window.quadmask)  # a new array already (a comparison)
         if window.context is not None:
             holes[np.asarray(window.context, bool)] = False
         t_count = frames.shape[0]
@@ -408,23 +465,32 @@ class PropagateEngine(Engine):
             frames, holes, times, first = _with_references(frames, holes, window.references)
             lead = lead + first if lead >= 0 else -1
         if not holes.any():
-            return frames[first : first + t_count].copy()
+            kept = frames[first : first + t_count]
+            return kept if window.in_place else kept.copy()
         n = frames.shape[0]
-        flow = _Flow(np.stack([_grey(f) for f in frames]), holes)
-        out = frames.copy()
+        # One grey frame at a time: the flow keeps only its downscaled stack.
+        flow = _Flow((_grey(f) for f in frames), holes)
+        masks = _Masks(holes)  # a bit per pixel from here on
+        del holes
+        # The caller allows the fill into its input (``WindowInput.in_place``): round one then
+        # writes once every frame's sources are read, so the result is the one into a copy.
+        out = frames if window.in_place else frames.copy()
         steps = 2 * n
         fill = _Filler(window, lead, first, times)
-        unknown = fill(frames, holes, flow, out, steps)
+        fill.defer = out is frames
+        unknown = fill(frames, masks, flow, out, steps)
+        del masks
         if unknown.any():
             # Nothing ever shows this background: fill one key frame spatially, then let
             # propagation carry that fill to the others, so the fill is stable in time.
             key = int(np.argmax(unknown.reshape(n, -1).sum(1)))
             out[key] = _spatial_fill(out[key], unknown[key])
-            holes2 = unknown.copy()
+            holes2 = unknown  # unknown[key] is not read again: no copy
             holes2[key] = False
             # In place is safe: sources are never inside holes2 of their own frame. The flows
             # are round one's (already completed inside the original holes).
             fill.direct = False
+            fill.defer = False
             unknown = fill(out, holes2, flow, out, steps)
             for t in np.flatnonzero(unknown.reshape(n, -1).any(1)):
                 out[t] = _spatial_fill(out[t], unknown[t])
@@ -522,7 +588,7 @@ class _Candidates:
     in a few of them is outvoted by the median.
     """
 
-    def __init__(self, frames: np.ndarray, holes: np.ndarray, flow: _Flow) -> None:
+    def __init__(self, frames: np.ndarray, holes: MaskStack, flow: _Flow) -> None:
         self.frames, self.holes, self.flow = frames, holes, flow
         self.n = frames.shape[0]
         self.holes8 = holes.view(np.uint8)
@@ -780,6 +846,9 @@ class _Filler:
         self.times = times
         #: Fuse direct camera-aligned candidates (round one; round two spreads a spatial fill).
         self.direct = True
+        #: ``out`` is ``frames`` (round one in place): each frame's fill is kept aside and
+        #: written after the loop, since later frames still read the original pixels.
+        self.defer = False
 
     def _weight(self, t: int, src: np.ndarray, known: np.ndarray) -> np.ndarray:
         if self.times is None:  # the frames are consecutive: their index is their time
@@ -791,7 +860,7 @@ class _Filler:
     def __call__(
         self,
         frames: np.ndarray,
-        holes: np.ndarray,
+        holes: MaskStack,
         flow: _Flow,
         out: np.ndarray,
         steps: int,
@@ -803,17 +872,24 @@ class _Filler:
         # maps at a time (half the per-frame source maps held at once).
         bwd_t: list[np.ndarray | None] = [None] * t_count
         bwd_xy: list[np.ndarray | None] = [None] * t_count
-        for t, src, xy in _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps):
-            bwd_t[t], bwd_xy[t] = src, xy
+        small_idx = np.int16 if t_count < 2**15 else np.int32
+        bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
+        for t, src, xy, _, _ in bwd:
+            # The source frame in 16 bits (the same values): the backward maps are held whole.
+            bwd_t[t], bwd_xy[t] = None if src is None else src.astype(small_idx), xy
+            if src is not None and bool((src >= 0).all()):
+                flow.forget(t, t + 1)  # all found: no round two here, no flow from it
         # Left unfilled, per frame (the full mask is built at the end, off the peak).
         left: list[tuple[int, np.ndarray, np.ndarray]] = []
+        # Fills kept aside (``self.defer``): frame, which hole pixels (None: all), colours.
+        kept: list[tuple[int, np.ndarray | None, np.ndarray]] = []
         direct = _Candidates(frames, holes, flow) if self.direct else None
-        for t, src, xy in _propagate(holes, range(t_count), flow, window, t_count, steps):
+        for t, src, xy, hy, hx in _propagate(holes, range(t_count), flow, window, t_count, steps):
             if src is None or xy is None:
                 continue
-            hy, hx = np.nonzero(holes[t])
             b_src, b_xy = bwd_t[t], bwd_xy[t]
             assert b_src is not None and b_xy is not None  # the same holes, so the same frames
+            b_src = b_src.astype(np.int32)
             cf = _sample(frames, src, xy)
             cb = _sample(frames, b_src, b_xy)
             kf, kb = src >= 0, b_src >= 0
@@ -843,14 +919,27 @@ class _Filler:
                     prior, seen = direct.warp_from(t, lead, hy[rest], hx[rest])
                     idx = np.flatnonzero(rest)[seen]
                     col[idx] = ease * prior[seen] + (1.0 - ease) * col[idx]
-            out[t, hy[known], hx[known]] = col[known]
+            if self.defer:
+                kept.append((t, None if known.all() else known, col[known].astype(np.float32)))
+            else:
+                out[t, hy[known], hx[known]] = col[known]
             if not known.all():
                 left.append((t, hy[~known], hx[~known]))
+            else:
+                flow.forget(t, t - 1, t + 1)
             # Release this frame's source maps now: held for the whole window they were a
             # sizeable share of the peak (docs/benchmarks.md, "Speed and memory at 1080p").
             bwd_t[t] = bwd_xy[t] = b_src = b_xy = None
         del direct, bwd_t, bwd_xy
-        unknown = np.zeros_like(holes)
+        flow.keep_only({t for t, _, _ in left})  # round two's frames
+        while kept:
+            t, sel, col = kept.pop()
+            hy, hx = np.nonzero(holes[t])
+            if sel is not None:
+                hy, hx = hy[sel], hx[sel]
+            out[t, hy, hx] = col
+            del col, hy, hx
+        unknown = np.zeros(holes.shape, bool)
         for t, uy, ux in left:
             unknown[t, uy, ux] = True
         return unknown
