@@ -10,23 +10,37 @@ How (``docs/architecture.md``: algorithms live in the daemon, with numpy and Ope
 1. *Clean estimate.* The ``propagate`` engine fills the object **and its surroundings** (the
    remove matte dilated by ``reach``, 1.5 object radii) from frames where that
    background is visible, so the estimate is the background without the object *or* its
-   shadow, which moves with it.
+   shadow, which moves with it. A second estimate goes straight to the nearest frames that
+   see each pixel, aligned by the camera's motion alone (tracked corners, pair homographies
+   composed), where those frames agree: ``propagate`` follows the background frame to frame
+   and, where it finds nothing (an object resting for most of the shot), guesses from space.
+   Per pixel, the estimate whose fine detail agrees better with the plate's wins: a shadow
+   leaves the background's texture in place, a guess does not reproduce it.
 2. *Change.* Per pixel of that ring, the log ratio of plate to clean luminance (a shadow scales
    light, so a ratio, not a difference), smoothed spatially with a normalised Gaussian: the
    fill's own errors change sign from pixel to pixel and cancel, a shadow does not. Only
    darkening counts unless ``brightening`` is set (light spill, reflections): on the measured
    scenes the fill's errors are as often brighter as darker, shadows only darker.
-3. *Same detail underneath.* A shadow scales the background, so the plate's fine detail (high-
-   passed log luminance) is the clean estimate's; where the fill copied other texture the two
-   do not correlate. The change is weighted by that local correlation where there is detail to
-   compare (on flat ground the weight stays 1).
-4. *Moves with the object.* Each frame's evidence is compared with its neighbours' after
+3. *Same colour, dimmed.* A shadow dims the light, it does not change the material: the change
+   is weighted down where the colour turns (the angle between plate and clean RGB) by more
+   than a fraction of the change in luminance (a fence post where the fill put sky).
+4. *Same detail underneath.* A shadow scales the background, so the plate's fine detail (high-
+   passed log luminance, the object's own pixels left out: its edge is not the background's)
+   is the clean estimate's; where the fill copied other texture the two do not correlate. The
+   change is weighted by that local correlation where there is detail to compare (on flat
+   ground the weight stays 1).
+5. *Moves with the object.* Each frame's evidence is compared with its neighbours' after
    shifting them by the object's own motion (its matte's centroid): the median over
    ``±temporal`` frames keeps what travels with the object and drops what stays with the
    scene (a fill error, a fence post copied into the ring).
-5. *Soft matte.* ``smoothstep(low, high, evidence)``, kept only in connected regions that
-   reach full strength somewhere (a faint smear alone is not proposed), and zero wherever the
-   remove matte has any coverage: that region is the remove matte's, never the proposal's.
+6. *Soft matte.* ``smoothstep(low, high, evidence)``, kept only in connected regions that
+   reach full strength somewhere (a faint smear alone is not proposed), gaps that the
+   proposal and the object enclose filled (a shadow has no holes; a gap is where a test
+   doubted), and zero wherever the remove matte has any coverage: that region is the remove
+   matte's, never the proposal's.
+
+Measured against the true shadow on the paired scenes in ``docs/benchmarks.md``
+("suggest-affected: proposed vs true affected matte").
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import AFFECTED, KEEP, REMOVE
 from void_daemon.engines.base import WindowInput
 from void_daemon.engines.propagate import PropagateEngine
@@ -76,6 +91,19 @@ class AffectedSettings:
     detail_level: float = 0.03
     #: Context (px) kept around the ring for the engine's motion estimate.
     margin: int = 32
+    #: Candidates (nearest frames that see the point) per pixel of the second clean estimate,
+    #: aligned by the camera's motion alone (:func:`clean_from_other_frames`); 0 turns it off.
+    other_frames: int = 5
+    #: ... kept where their log luminances agree within this (median absolute deviation).
+    other_agree: float = 0.05
+    #: Turn of the colour (angle between plate and clean RGB, radians) per unit of change in
+    #: log luminance up to which a change counts fully as a shadow (which dims every channel
+    #: alike; a grey surface in the shadow of the sun, lit by blue sky alone, turns about
+    #: 0.2 per unit) ...
+    chroma_low: float = 0.2
+    #: ... and from which it does not count (the fill put other material there: sky for a
+    #: fence post, a white rim for a red saucer). 0 turns the test off.
+    chroma_high: float = 0.5
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -137,6 +165,134 @@ def clean_estimate(
     return out
 
 
+def _grey8(rgb: np.ndarray) -> np.ndarray:
+    """8-bit display-like grey of a scene-linear frame, for feature tracking."""
+    lum = np.maximum(luminance(rgb), 0.0) ** (1.0 / 2.2)
+    return (np.clip(lum, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def camera_motion(plate: np.ndarray, exclude: np.ndarray) -> list[np.ndarray]:
+    """Per frame, the homography from frame 0's pixels to that frame's (3x3, float64): corner
+    features outside ``exclude`` (the object and its surroundings) tracked frame to frame,
+    RANSAC pair homographies composed. A pair with too few features counts as no motion."""
+    grey = [_grey8(f) for f in plate]
+    h, w = exclude.shape[1:]
+    out = [np.eye(3)]
+    for t in range(len(plate) - 1):
+        pair = np.eye(3)
+        mask = np.where(exclude[t], 0, 255).astype(np.uint8)
+        pts = cv2.goodFeaturesToTrack(grey[t], 500, 0.01, 6, mask=mask)
+        if pts is not None and len(pts) >= 8:
+            nxt, status, _ = cv2.calcOpticalFlowPyrLK(
+                grey[t], grey[t + 1], pts, pts.copy(), winSize=(21, 21), maxLevel=3
+            )
+            src, dst = pts[status[:, 0] == 1, 0], nxt[status[:, 0] == 1, 0]
+            inside = (dst[:, 0] >= 0) & (dst[:, 0] < w) & (dst[:, 1] >= 0) & (dst[:, 1] < h)
+            src, dst = src[inside], dst[inside]
+            keep = ~exclude[t + 1][dst[:, 1].astype(int), dst[:, 0].astype(int)]
+            src, dst = src[keep], dst[keep]
+            if len(src) >= 8:
+                hmat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+                if hmat is not None:
+                    pair = hmat
+        out.append(pair @ out[-1])
+    return out
+
+
+def clean_from_other_frames(
+    plate: np.ndarray,
+    near: np.ndarray,
+    ring: np.ndarray,
+    box: tuple[slice, slice],
+    count: int,
+    agree: float = 0.05,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> np.ndarray:
+    """A second clean estimate of the ``ring`` pixels inside ``box``: per pixel, the median of
+    its ``count`` nearest frames (in time) in which the object's surroundings (``near``) do
+    not cover it, each aligned to this frame by the camera's motion alone
+    (:func:`camera_motion`); NaN where no frame sees the pixel. ``propagate`` follows the
+    background frame to frame and, where it finds nothing, fills from space; this goes
+    straight to the frames that show the background, however far away (an object that
+    rests for most of the shot and leaves at the end). NaN too where the candidates'
+    log luminances spread (median absolute deviation) more than ``agree``."""
+    n, h, w = ring.shape
+    ys, xs = box
+    motion = camera_motion(
+        plate, np.stack([cv2.dilate(m.astype(np.uint8), _disc(4)) > 0 for m in near])
+    )
+    inverse = [np.linalg.inv(m) for m in motion]
+    gy, gx = np.mgrid[ys, xs].astype(np.float64)
+    pts = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], 0)
+    blocked = np.stack([cv2.dilate(m.astype(np.uint8), _disc(2)) for m in near])
+    out = np.full((n, gy.shape[0], gy.shape[1], 3), np.nan, np.float32)
+    for t in range(n):
+        if cancelled():
+            raise VoidError(ErrorCode.CANCELLED, "job cancelled")
+        need = ring[t, ys, xs]
+        if not need.any():
+            continue
+        cand = np.full((count, *need.shape, 3), np.nan, np.float32)
+        have = np.zeros(need.shape, np.int32)
+        for src in sorted(range(n), key=lambda k: (abs(k - t), k)):
+            want = need & (have < count)
+            if src == t:
+                continue
+            if not want.any():
+                break
+            q = (motion[src] @ inverse[t]) @ pts
+            mx = (q[0] / q[2]).reshape(need.shape).astype(np.float32)
+            my = (q[1] / q[2]).reshape(need.shape).astype(np.float32)
+            seen = want & (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+            seen &= cv2.remap(blocked[src], mx, my, cv2.INTER_NEAREST, borderValue=1) == 0
+            if not seen.any():
+                continue
+            colour = cv2.remap(
+                np.ascontiguousarray(plate[src, ..., :3], np.float32),
+                mx,
+                my,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT,
+            )
+            iy, ix = np.nonzero(seen)
+            cand[have[iy, ix], iy, ix] = colour[iy, ix]
+            have[iy, ix] += 1
+        found = have > 0
+        if found.any():
+            picked = cand[:, found]
+            med = np.nanmedian(picked, axis=0)
+            # Candidates that disagree saw something that does not follow the camera (an
+            # object moving on its own): no estimate there rather than a wrong one.
+            logs = np.log(np.maximum(luminance(picked), 0.0) + 1e-3)
+            spread = np.nanmedian(np.abs(logs - np.nanmedian(logs, axis=0)), axis=0)
+            med[spread > agree] = np.nan
+            out[t][found] = med
+    return out
+
+
+def better_clean(
+    plate: np.ndarray,
+    clean: np.ndarray,
+    other: np.ndarray,
+    ring: np.ndarray,
+    valid: np.ndarray,
+    settings: AffectedSettings,
+) -> np.ndarray:
+    """Per pixel, whichever clean estimate's fine detail agrees better with the plate's
+    (:func:`same_detail`, smoothed): a shadow leaves the background's texture in place, so the
+    estimate that explains the plate's texture is the one that saw the background; the other
+    guessed. ``clean`` wins ties and wherever ``other`` is NaN."""
+    other = np.where(np.isnan(other), clean, other).astype(np.float32)
+    s = settings
+
+    def score(c: np.ndarray) -> np.ndarray:
+        return same_detail(plate, c, s.detail_ncc, s.detail_level, valid)
+
+    gain = score(other) - score(clean)
+    gain = np.stack([cv2.GaussianBlur(g, (0, 0), 4.0) for g in gain])
+    return np.where((gain > 0.0)[..., None], other, clean).astype(np.float32)
+
+
 def _smooth(field: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian average of ``field`` over ``valid`` pixels only (0 elsewhere)."""
     if sigma <= 0:
@@ -157,25 +313,71 @@ def change(plate: np.ndarray, clean: np.ndarray, ring: np.ndarray, sigma: float)
     return np.stack([_smooth(r, m, sigma) for r, m in zip(ratio, ring)])
 
 
-def _detail(rgb: np.ndarray) -> np.ndarray:
-    """High-passed log luminance of one frame (the texture a shadow leaves intact)."""
-    lum = np.log(np.maximum(luminance(rgb), 0.0) + 1e-3)
-    return (lum - cv2.GaussianBlur(lum, (0, 0), 3.0)).astype(np.float32)
+def same_colour(
+    plate: np.ndarray,
+    clean: np.ndarray,
+    ring: np.ndarray,
+    delta: np.ndarray,
+    sigma: float,
+    low: float,
+    high: float,
+) -> np.ndarray:
+    """Per pixel in [0, 1]: 1 where the plate's colour is the clean estimate's, dimmed (a
+    shadow scales the light, it does not change the material), falling to 0 where the colour
+    turns by more than ``low`` → ``high`` times the change in log luminance (``delta``, from
+    :func:`change`): another material, not the same one dimmed. Colour is compared as the
+    angle between RGB vectors, both smoothed over the ring like :func:`change`, so it does
+    not depend on how dark the pixel is."""
+    out = np.ones(plate.shape[:3], np.float32)
+    for t in range(len(plate)):
+        sp = np.stack([_smooth(plate[t, ..., k], ring[t], sigma) for k in range(3)], -1)
+        sc = np.stack([_smooth(clean[t, ..., k], ring[t], sigma) for k in range(3)], -1)
+        dot = (sp * sc).sum(-1)
+        norm = np.sqrt((sp * sp).sum(-1) * (sc * sc).sum(-1))
+        angle = np.arccos(np.clip(dot / np.maximum(norm, 1e-12), -1.0, 1.0))
+        rel = angle / np.maximum(np.abs(delta[t]), 0.05)
+        out[t] = 1.0 - _smoothstep(low, high, rel)
+    return out
+
+
+def _masked_blur(field: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian average of ``field`` over ``valid`` pixels (float32, every pixel)."""
+    v = valid.astype(np.float32)
+    num = cv2.GaussianBlur(field * v, (0, 0), sigma)
+    return (num / np.maximum(cv2.GaussianBlur(v, (0, 0), sigma), 1e-6)).astype(np.float32)
+
+
+def _detail(log_lum: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """High-passed log luminance of one frame (the texture a shadow leaves intact), its local
+    mean taken over ``valid`` pixels only: the object's own edge is not the background's
+    detail, and would otherwise bleed into the ring beside it. 0 outside ``valid``."""
+    return np.where(valid, log_lum - _masked_blur(log_lum, valid, 3.0), 0.0).astype(np.float32)
+
+
+def _log_lum(rgb: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(luminance(rgb), 0.0) + 1e-3).astype(np.float32)
 
 
 def same_detail(
-    plate: np.ndarray, clean: np.ndarray, ncc_full: float, level: float, size: int = 9
+    plate: np.ndarray,
+    clean: np.ndarray,
+    ncc_full: float,
+    level: float,
+    valid: np.ndarray | None = None,
+    size: int = 9,
 ) -> np.ndarray:
     """Per pixel in [0, 1]: how well the plate's fine detail matches the clean estimate's in a
-    ``size`` box (normalised cross-correlation, full at ``ncc_full``); 1 where the clean
-    estimate is flat (nothing to compare, so no reason to doubt)."""
+    ``size`` box (normalised cross-correlation over ``valid`` pixels, full at ``ncc_full``);
+    1 where the clean estimate is flat (nothing to compare, so no reason to doubt). Leave the
+    object's own pixels out of ``valid``: its edge is not the background's detail."""
     out = np.empty(plate.shape[:3], np.float32)
     k = (size, size)
     for t in range(len(plate)):
-        p, c = _detail(plate[t]), _detail(clean[t])
+        ok = np.ones(plate.shape[1:3], bool) if valid is None else valid[t]
+        p, c = _detail(_log_lum(plate[t]), ok), _detail(_log_lum(clean[t]), ok)
         pc, pp, cc = cv2.blur(p * c, k), cv2.blur(p * p, k), cv2.blur(c * c, k)
-        ncc = pc / np.sqrt(pp * cc + 1e-8)
-        tex = np.clip(np.sqrt(cc) / max(level, 1e-6), 0.0, 1.0)
+        ncc = pc / np.sqrt(np.maximum(pp * cc, 0.0) + 1e-8)
+        tex = np.clip(np.sqrt(np.maximum(cc, 0.0)) / max(level, 1e-6), 0.0, 1.0)
         out[t] = tex * np.clip(ncc / max(ncc_full, 1e-6), 0.0, 1.0) + (1.0 - tex)
     return out
 
@@ -250,28 +452,85 @@ def suggest_affected(
     if not inner.any():
         return np.zeros(remove.shape, np.float32)
     reach = reach_pixels(remove, s)
-    kernel = _disc(reach)
-    near = np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in inner])
+    near = surroundings(inner, reach)
     # Edge pixels of the object (partial coverage) are the remove matte's, not background.
     touched = remove > 0.0
     ring = near & ~touched
     clean = clean_estimate(plate, touched, ring, s.margin + reach, cancelled)
-    # Everything after the fill happens in the box around the ring (the rest stays 0).
-    ys, xs = _roi(near, int(np.ceil(3 * s.smooth_px)) + 8)
-    p, c, r, i = plate[:, ys, xs, :3], clean[:, ys, xs], ring[:, ys, xs], inner[:, ys, xs]
-    delta = change(p, c, r, s.smooth_px)
-    evidence = np.abs(delta) if s.brightening else np.maximum(-delta, 0.0)
-    evidence = follow_object(evidence, i, s.temporal) * follow_object(
-        same_detail(p, c, s.detail_ncc, s.detail_level), i, s.temporal
-    )
-    alpha = np.zeros(remove.shape, np.float32)
-    alpha[:, ys, xs] = _strong_regions(_smoothstep(s.low, s.high, evidence) * r)
+    other = None
+    if s.other_frames > 0:
+        other = clean_from_other_frames(
+            plate, near, ring, _roi(near, _box_margin(s)), s.other_frames, s.other_agree, cancelled
+        )
+    alpha = propose(plate, remove, clean, s, other)
     log.info(
         "affected proposal: reach %d px, %.2f%% of the frame on average",
         reach,
         100.0 * float(alpha.mean()),
     )
+    return alpha
+
+
+def surroundings(inner: np.ndarray, reach: int) -> np.ndarray:
+    """The object's matte dilated by ``reach`` px, per frame."""
+    kernel = _disc(reach)
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in inner])
+
+
+def _box_margin(s: AffectedSettings) -> int:
+    return int(np.ceil(3 * s.smooth_px)) + 8
+
+
+def propose(
+    plate: np.ndarray,
+    remove: np.ndarray,
+    clean: np.ndarray,
+    settings: AffectedSettings,
+    other: np.ndarray | None = None,
+) -> np.ndarray:
+    """The proposal from the plate, the remove matte and the clean estimate of
+    :func:`clean_estimate` (steps 2-6 of the module docstring). ``other`` is the second one,
+    of :func:`clean_from_other_frames`, over the work box (the surroundings' box grown by
+    :func:`_box_margin`; the rest of the frame is never looked at), NaN where it has none."""
+    s = settings
+    remove = np.asarray(remove, np.float32)
+    inner = remove > 0.5
+    touched = remove > 0.0
+    near = surroundings(inner, reach_pixels(remove, s))
+    ring = near & ~touched
+    # Everything after the fill happens in the box around the ring (the rest stays 0).
+    ys, xs = _roi(near, _box_margin(s))
+    p, c, r, i = plate[:, ys, xs, :3], clean[:, ys, xs], ring[:, ys, xs], inner[:, ys, xs]
+    valid = ~np.stack([cv2.dilate(m.astype(np.uint8), _disc(2)) > 0 for m in touched[:, ys, xs]])
+    if other is not None:
+        c = better_clean(p, c, other, r, valid, s)
+    delta = change(p, c, r, s.smooth_px)
+    evidence = np.abs(delta) if s.brightening else np.maximum(-delta, 0.0)
+    if s.chroma_high > 0:
+        evidence = evidence * same_colour(p, c, r, delta, s.smooth_px, s.chroma_low, s.chroma_high)
+    detail = same_detail(p, c, s.detail_ncc, s.detail_level, valid)
+    evidence = follow_object(evidence, i, s.temporal) * follow_object(detail, i, s.temporal)
+    alpha = np.zeros(remove.shape, np.float32)
+    soft = _strong_regions(_smoothstep(s.low, s.high, evidence) * r)
+    alpha[:, ys, xs] = _close_holes(soft, touched[:, ys, xs]) * r
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+def _close_holes(alpha: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """Fully on inside gaps the proposal encloses (with the object): a shadow has no holes,
+    a gap inside one is where a test doubted, not where the light came back."""
+    out = alpha.copy()
+    h, w = alpha.shape[1:]
+    for t in range(len(alpha)):
+        solid = ((alpha[t] > 0.5) | touched[t]).astype(np.uint8)
+        if not solid.any():
+            continue
+        flood = np.pad(1 - solid, 1, constant_values=1)
+        mask = np.zeros((h + 4, w + 4), np.uint8)
+        cv2.floodFill(flood, mask, (0, 0), 2)
+        enclosed = flood[1:-1, 1:-1] == 1
+        out[t][enclosed] = 1.0
+    return out
 
 
 def chunks(count: int, window: int, temporal: int) -> Iterator[tuple[int, int, int, int]]:

@@ -1,0 +1,109 @@
+"""``void_daemon.affected``: the proposed affected matte on small paired scenes (issue 19, item 4).
+
+The scenes are ``bench/scenes.py``'s, rendered small (the same shots as the benchmark in
+docs/benchmarks.md, "suggest-affected: proposed vs true affected matte"), so the true shadow is
+known. Each test reproduces one miss of that table:
+
+* ``static``: a few fully shadowed pixels were left out of the proposal where the
+  background's own dark edge ran under the object and the detail test doubted them; left
+  dark, they cost 4.5 dB against the true matte on a near-perfect fill.
+* ``hidden``: the ball rests for three quarters of the shot, so ``propagate`` can only guess
+  the background around it; the proposal read the guess's errors as shadow (IoU 0.51).
+
+Plus the two tests the fixes rest on, on plain arrays: a shadow dims colour without turning it,
+and a proposal has no holes inside a shadow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from tests.support.reporting import say
+from void_daemon.affected import _close_holes, same_colour, suggest_affected
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _scenes() -> ModuleType:
+    name = "void_bench_scenes"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / "scenes.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _iou(alpha: np.ndarray, truth: np.ndarray, remove: np.ndarray) -> float:
+    outside = remove <= 0.0
+    mine, true = (alpha > 0.5) & outside, (truth > 0.5) & outside
+    return float((mine & true).sum()) / float((mine | true).sum())
+
+
+def _log_ratio(plate: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    lum = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return np.log((plate[..., :3] @ lum + 1e-3) / (truth @ lum + 1e-3))
+
+
+def test_static_camera_every_deeply_shadowed_pixel_is_proposed(
+    request: pytest.FixtureRequest,
+) -> None:
+    # Before the fix 7 of 4729 deeply shadowed pixels were left out on this shot (frames
+    # where the cat's eye runs under the ball): the detail test compared the plate's ball
+    # edge with the background's eye, and a gap opened inside the shadow.
+    shot = _scenes().build_scene("static", seed=0, frames=24, width=160, height=96).shot
+    alpha = suggest_affected(shot.plate, shot.remove)
+    deep = (_log_ratio(shot.plate, shot.truth) < -0.5) & (shot.remove <= 0.0)
+    missed = int((deep & (alpha < 0.5)).sum())
+    say(request, f"static 24x160x96: {missed} of {int(deep.sum())} deeply shadowed px left out")
+    assert deep.sum() > 1000
+    assert missed == 0
+    assert _iou(alpha, shot.affected, shot.remove) >= 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_object_resting_most_of_the_shot_shadow_found(
+    seed: int, request: pytest.FixtureRequest
+) -> None:
+    # Measured before the fix: IoU 0.631 (seed 0) and 0.511 (seed 1); after: 0.817, 0.871.
+    shot = _scenes().build_scene("hidden", seed=seed, frames=32, width=160, height=96).shot
+    alpha = suggest_affected(shot.plate, shot.remove)
+    iou = _iou(alpha, shot.affected, shot.remove)
+    say(request, f"hidden 32x160x96 seed {seed}: IoU {iou:.3f} (floor 0.72)")
+    assert iou >= 0.72
+    assert float(alpha[shot.remove > 0.0].max(initial=0.0)) == 0.0
+
+
+def test_same_colour_dimmed_counts_another_colour_does_not() -> None:
+    rng = np.random.default_rng(0)
+    h, w = 24, 32
+    texture = 0.9 + 0.2 * rng.random((1, h, w, 1))
+    clean = (np.array([0.6, 0.35, 0.15]) * texture).astype(np.float32)  # orange ground
+    plate = clean.copy()
+    plate[0, :, :16] *= 0.45  # a shadow: every channel dimmed alike
+    plate[0, :, 16:] = np.array([0.15, 0.2, 0.4]) * texture[0, :, 16:]  # blue post, darker
+    ring = np.ones((1, h, w), bool)
+    delta = np.full((1, h, w), np.log(0.5), np.float32)
+    weight = same_colour(plate, clean, ring, delta, 2.0, 0.2, 0.5)
+    assert float(weight[0, :, :12].min()) > 0.99
+    assert float(weight[0, :, 20:].max()) < 0.2
+
+
+def test_close_holes_fills_gaps_the_proposal_encloses_only() -> None:
+    alpha = np.zeros((1, 20, 30), np.float32)
+    alpha[0, 4:16, 4:26] = 0.9
+    alpha[0, 8:11, 10:13] = 0.0  # a gap inside the shadow
+    alpha[0, 0:6, 20:23] = 0.0  # a notch open to the outside
+    touched = np.zeros((1, 20, 30), bool)
+    out = _close_holes(alpha, touched)
+    assert float(out[0, 8:11, 10:13].min()) == 1.0
+    assert float(out[0, 4:6, 20:23].max()) == 0.0
+    assert float(out[0, 12, 12]) == pytest.approx(0.9)
