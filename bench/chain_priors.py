@@ -14,18 +14,24 @@ one-window run's at the same transition (as in ``bench/quality.py``) for:
 * ``no-prior``: context frames are not used as candidates (only the eased chained fill links
   the windows).
 
-``--seam crossfade`` measures the crossfade seams instead (each window fills alone and the
-runner blends the overlap) for the candidate distances (``CANDIDATE_STEPS``): ``sparse`` (what
-the engine does: 1, 2, 3, 5, 8, 12, ...), ``dense12`` and ``dense24`` (every frame up to 12 or
-24 away, then sparse); the one-window run is redone per variant (each changes it too).
+``--seam crossfade`` measures, per variant of where the camera-aligned candidates come from,
+the crossfaded job (each window fills alone and the runner blends the overlap), the chained job
+and the one-window run (redone per variant: each changes it too): hole PSNR of each, and the
+crossfade and chain seam ratios over the one-window run's at the same transitions. Variants
+(module constants of the engine, patched): ``sparse`` (engine v3: distances ``CANDIDATE_STEPS``
+1, 2, 3, 5, 8, 12, ... only), ``endErR`` (within ``E`` frames of either end of a window, also
+every distance up to ``R``), ``s12e8r24`` (engine v4: 12 frames at the start, 8 at the end, up
+to 24), ``dense12`` (every frame up to 12 away everywhere, the rejected v3 experiment).
 
-Usage: ``python bench/chain_priors.py [--scenes parallax occlusion] [--seam crossfade]``
+Usage: ``python bench/chain_priors.py [--scenes parallax occlusion] [--seam crossfade
+[--variants sparse end12r24]]``
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +60,22 @@ from void_daemon.metrics import (  # noqa: E402
 )
 
 VARIANTS = ("prior+warp", "prior", "no-ease", "no-prior")
-#: ``--seam crossfade``: candidate distances (``CANDIDATE_STEPS``) per variant.
-CROSSFADE_VARIANTS = {
-    "sparse": P.CANDIDATE_STEPS,
-    "dense12": tuple(range(1, 13)) + (17, 23, 30, 40, 52, 67, 85, 110, 140, 180),
-    "dense24": tuple(range(1, 25)) + (30, 40, 52, 67, 85, 110, 140, 180),
+#: ``--seam crossfade``: engine constants per variant (``DENSE_NEAR_END``, ``DENSE_REACH``,
+#: ``CANDIDATE_STEPS``; the still-camera path is the same in all of them).
+CROSSFADE_VARIANTS: dict[str, dict[str, object]] = {
+    "sparse": {"DENSE_NEAR_START": 0, "DENSE_NEAR_END": 0},
+    "end6r12": {"DENSE_NEAR_START": 6, "DENSE_NEAR_END": 6, "DENSE_REACH": 12},
+    "end8r24": {"DENSE_NEAR_START": 8, "DENSE_NEAR_END": 8, "DENSE_REACH": 24},
+    "end12r12": {"DENSE_NEAR_START": 12, "DENSE_NEAR_END": 12, "DENSE_REACH": 12},
+    "end12r18": {"DENSE_NEAR_START": 12, "DENSE_NEAR_END": 12, "DENSE_REACH": 18},
+    "end12r24": {"DENSE_NEAR_START": 12, "DENSE_NEAR_END": 12, "DENSE_REACH": 24},
+    "end12r32": {"DENSE_NEAR_START": 12, "DENSE_NEAR_END": 12, "DENSE_REACH": 32},
+    "s12e8r24": {"DENSE_NEAR_START": 12, "DENSE_NEAR_END": 8, "DENSE_REACH": 24},
+    "dense12": {
+        "DENSE_NEAR_START": 0,
+        "DENSE_NEAR_END": 0,
+        "CANDIDATE_STEPS": tuple(range(1, 13)) + (17, 23, 30, 40, 52, 67, 85, 110, 140, 180),
+    },
 }
 
 
@@ -86,8 +103,8 @@ def variant(name: str):
         def no_prior(self, window):  # context frames are never candidates
             ctx = window.context
 
-            def init(c, frames, holes, flow):
-                cand_init(c, frames, holes, flow)
+            def init(c, frames, holes, flow, lead=-1):
+                cand_init(c, frames, holes, flow, lead)
                 if ctx is not None and len(ctx) == len(holes):
                     c.holes8 = c.holes8.copy()
                     c.holes8[np.asarray(ctx, bool)] = 1
@@ -120,33 +137,43 @@ def psnr_hole(out: np.ndarray, scene, region: np.ndarray) -> float:
     return float(tot.scores()["psnr_hole"])
 
 
-def crossfade(names: list[str]) -> None:
-    """Crossfade seam ratio over the one-window run's, per candidate-distance variant."""
+def crossfade(names: list[str], variants: list[str]) -> None:
+    """Per candidate-distance variant: hole PSNR crossfade / chain / one window, and the
+    crossfade and chain seam ratios over the one-window run's."""
     print(
-        "| scene | variant | PSNR hole dB crossfade | one window | crossfade seam | "
-        "one-window seam | relative (≤ 1.2) |"
+        "| scene | variant | PSNR hole dB crossfade | chain | one window | "
+        "crossfade seam rel. (≤ 1.2) | chain seam rel. (≤ 1.05) | s |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         scene = build_scene(name)
         qms = baselines.quadmasks(scene)
         region = hole(qms)
         ys, xs = region_box(region, 24)
         flows = flow_pairs(np.asarray(scene.shot.truth[:, ys, xs], np.float32))
-        at = seam_transitions(scene.frames, scene.window, scene.overlap, "crossfade")
-        for v, steps in CROSSFADE_VARIANTS.items():
-            saved = P.CANDIDATE_STEPS
-            P.CANDIDATE_STEPS = steps  # type: ignore[assignment]
+        for v in variants:
+            saved = {k: getattr(P, k) for k in CROSSFADE_VARIANTS[v]}
+            for k, x in CROSSFADE_VARIANTS[v].items():
+                setattr(P, k, x)
+            start = time.perf_counter()
             try:
                 faded = run(scene, qms, None, "crossfade")
+                chained = run(scene, qms, None, "chain")
                 whole = run(scene, qms, valid_length_at_least(scene.frames), "crossfade")
             finally:
-                P.CANDIDATE_STEPS = saved
-            r = seam_ratio(warp_errors(faded[:, ys, xs], flows, region[:, ys, xs]), at)
-            rw = seam_ratio(warp_errors(whole[:, ys, xs], flows, region[:, ys, xs]), at)
+                for k, x in saved.items():
+                    setattr(P, k, x)
+            secs = time.perf_counter() - start
+            rel = {}
+            for seam, out in (("crossfade", faded), ("chain", chained)):
+                at = seam_transitions(scene.frames, scene.window, scene.overlap, seam)
+                r = seam_ratio(warp_errors(out[:, ys, xs], flows, region[:, ys, xs]), at)
+                rw = seam_ratio(warp_errors(whole[:, ys, xs], flows, region[:, ys, xs]), at)
+                rel[seam] = r / rw
             print(
                 f"| {name} | {v} | {psnr_hole(faded, scene, region):.2f} | "
-                f"{psnr_hole(whole, scene, region):.2f} | {r:.2f} | {rw:.2f} | **{r / rw:.2f}** |",
+                f"{psnr_hole(chained, scene, region):.2f} | {psnr_hole(whole, scene, region):.2f} | "
+                f"**{rel['crossfade']:.2f}** | **{rel['chain']:.2f}** | {secs:.0f} |",
                 flush=True,
             )
 
@@ -155,9 +182,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", nargs="*", default=["parallax", "occlusion"])
     ap.add_argument("--seam", choices=("chain", "crossfade"), default="chain")
+    ap.add_argument(
+        "--variants",
+        nargs="*",
+        default=list(CROSSFADE_VARIANTS),
+        help=f"--seam crossfade: subset of {list(CROSSFADE_VARIANTS)}",
+    )
     args = ap.parse_args()
     if args.seam == "crossfade":
-        crossfade(args.scenes)
+        crossfade(args.scenes, args.variants)
         return
     print("| scene | variant | PSNR hole dB | chain seam | one-window seam | relative (≤ 1.05) |")
     print("|---|---|---:|---:|---:|---:|")

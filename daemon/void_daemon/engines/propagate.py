@@ -14,7 +14,10 @@ flow underestimates a zoom by a few percent per frame pair). So every hole pixel
 direct candidates (:class:`_Candidates`): its nearest frames that see it, aligned by the
 camera's motion (pair homographies composed, then refined by the flow between the two frames
 around the hole), fused by their median. Where the candidates agree, they win; where they
-disagree (the background does not follow the camera there), the chained fill stays.
+disagree (the background does not follow the camera there), the chained fill stays. Near a
+window's ends, where one side of the candidates is cut off, they come from every nearer frame,
+so the two windows of a seam find the same background; on a locked-off camera they are the
+same pixel in the nearest frames that see it (exact copies, no alignment).
 
 The hole is every non-keep quadmask level: remove, overlap and affected (a shadow is
 restored like the object itself).
@@ -448,7 +451,7 @@ def _continuation(t: int, lead: int) -> float:
 
 class PropagateEngine(Engine):
     name = "propagate"
-    version = "3"
+    version = "4"
     colour = "linear"
     model_size = None
 
@@ -550,6 +553,22 @@ def _with_references(
 CANDIDATE_STEPS = (1, 2, 3, 5, 8, 12, 17, 23, 30, 40, 52, 67, 85, 110, 140, 180)
 #: Most direct candidates kept per pixel (the nearest visible ones).
 CANDIDATES = 9
+#: Within ``DENSE_NEAR_START`` frames of a window's start and ``DENSE_NEAR_END`` of its end,
+#: candidates are also taken at every distance up to ``DENSE_REACH`` (``_Candidates._distances``):
+#: crossfade seam on ``zoom`` 1.43 -> 0.83, chain seam on ``parallax`` 1.27 -> 0.92 and
+#: ``occlusion`` 1.25 -> 1.00; every distance everywhere cost ``occlusion`` 0.24 dB, and 12 frames
+#: at the end too put the chain seam on ``pan`` at 1.051 (bench/chain_priors.py --seam crossfade,
+#: docs/benchmarks.md).
+DENSE_NEAR_START = 12
+DENSE_NEAR_END = 8
+DENSE_REACH = 24
+#: A camera whose background flow stays within ``STILL_PAIR`` px of none in every frame pair,
+#: and whose motion summed over the window within ``STILL`` px, is locked off
+#: (``_Candidates.still``): candidates are then the same pixel in the nearest frames that see
+#: it, exact copies. (DIS flow on the locked-off scenes: under 0.005 px; the slowest moving
+#: bench scene, ``hidden``: 0.8 px a frame.)
+STILL_PAIR = 0.1
+STILL = 0.5
 #: Spread (median absolute deviation, on sqrt-luminance) at which candidates stop agreeing.
 AGREEMENT = 0.06
 #: Forward and backward fills closer than this (sqrt-luminance) are consistent, and keep the
@@ -588,10 +607,14 @@ class _Candidates:
     in a few of them is outvoted by the median.
     """
 
-    def __init__(self, frames: np.ndarray, holes: MaskStack, flow: _Flow) -> None:
+    def __init__(self, frames: np.ndarray, holes: MaskStack, flow: _Flow, lead: int = -1) -> None:
         self.frames, self.holes, self.flow = frames, holes, flow
+        #: Last context frame (``chain``), or -1: the frames after it are not cut short on
+        #: that side (the context is visible background to them).
+        self.lead = lead
         self.n = frames.shape[0]
         self.holes8 = holes.view(np.uint8)
+        self._still: bool | None = None
 
     def _box(self, hy: np.ndarray, hx: np.ndarray) -> tuple[int, int, int, int]:
         """The hole's bounding box grown by its own size (at least ``REFINE_MARGIN`` px), in
@@ -701,6 +724,71 @@ class _Candidates:
                 return True
         return False
 
+    def _distances(self, t: int) -> set[int]:
+        """The distances frame ``t`` takes candidates at: ``CANDIDATE_STEPS``, and every frame
+        up to ``DENSE_REACH`` away near the window's ends (``DENSE_NEAR_START``/``_END``). There
+        one side is cut short, so the sparse steps reach twice as far as in the middle, where
+        the alignment is weaker (a zoom) and the two windows of a seam then see different
+        frames (docs/benchmarks.md, "crossfade: why the windows disagree"). A ``chain`` window's
+        start is not cut short: its context frames are visible background on that side."""
+        start = t < DENSE_NEAR_START and (self.lead < 0 or not CONTEXT_SIDE)
+        if start or self.n - 1 - t < DENSE_NEAR_END:
+            return set(CANDIDATE_STEPS) | set(range(1, DENSE_REACH + 1))
+        return set(CANDIDATE_STEPS)
+
+    def still(self) -> bool:
+        """Whether the camera is locked off over the window: in every frame pair, the flow of
+        the background well away from the holes (``RESIDUAL_GUARD``) is within ``STILL_PAIR`` px
+        of none at nine pixels in ten, and the median motion summed over the window stays within
+        ``STILL`` px (a slow creep adds up). Memoised; the pair flows are the chained passes'.
+        The flow, not the fitted homographies: on a small frame with a large hole those are off
+        by 0.2 px at the corners where nothing moves, and their composition drifts."""
+        if self._still is None:
+            fl = self.flow
+            size = (2 * RESIDUAL_GUARD + 1,) * 2
+            drift = np.zeros(2)
+            self._still = True
+            for k in range(self.n - 1):
+                near = (fl.holes[k] | fl.holes[k + 1]).astype(np.uint8)
+                far = ~(cv2.dilate(near, np.ones(size, np.uint8)) > 0)
+                if far.sum() < 64:
+                    self._still = False
+                    break
+                v = fl._small(k, k + 1)[far] / fl.scale
+                drift += np.median(v, 0)
+                p90 = float(np.percentile(np.hypot(v[:, 0], v[:, 1]), 90))
+                if p90 >= STILL_PAIR or np.abs(drift).max() >= STILL:
+                    self._still = False
+                    break
+        return self._still
+
+    def _still_candidates(
+        self,
+        t: int,
+        hy: np.ndarray,
+        hx: np.ndarray,
+        cand: np.ndarray,
+        lum: np.ndarray,
+        count: np.ndarray,
+    ) -> None:
+        """A locked-off camera's candidates: the same pixel in the nearest frames that see it,
+        at every distance (no alignment to refine, and no resampling: exact copies)."""
+        for dist in range(1, self.n):
+            for s in (t + dist, t - dist):
+                if not 0 <= s < self.n:
+                    continue
+                need = np.flatnonzero(count < CANDIDATES)
+                if need.size == 0:
+                    return
+                sel = need[self.holes8[s][hy[need], hx[need]] == 0]
+                if sel.size == 0:
+                    continue
+                col = self.frames[s, hy[sel], hx[sel]]
+                flat = sel * CANDIDATES + count[sel]
+                cand.reshape(-1, 3)[flat] = col
+                lum.reshape(-1)[flat] = _lum(col)
+                count[sel] += 1
+
     def _step(self, a: int, b: int) -> np.ndarray | None:
         hmat = self.flow.homography(a, b)
         if hmat is None:
@@ -719,8 +807,11 @@ class _Candidates:
         cand = np.zeros((n_pts, CANDIDATES, 3), np.float32)
         lum = np.full((n_pts, CANDIDATES), np.inf, np.float32)
         count = np.zeros(n_pts, np.int64)
+        if self.still():
+            self._still_candidates(t, hy, hx, cand, lum, count)
+            return self._fused(cand, lum, count)
         pts = np.stack([hx, hy, np.ones(n_pts)], 0).astype(np.float32)
-        wanted = set(CANDIDATE_STEPS)
+        wanted = self._distances(t)
         box = self._box(hy, hx)
         corners = np.array(
             [[hx.min(), hx.max(), hx.min(), hx.max()], [hy.min(), hy.min(), hy.max(), hy.max()]],
@@ -773,6 +864,12 @@ class _Candidates:
                 count[sel] += 1
             if not any_side or dist > CANDIDATE_STEPS[-1] or not (count < CANDIDATES).any():
                 break
+        return self._fused(cand, lum, count)
+
+    def _fused(
+        self, cand: np.ndarray, lum: np.ndarray, count: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n_pts = count.size
         fused = np.zeros((n_pts, 3), np.float32)
         agree = np.zeros(n_pts, np.float32)
         if not (count > 0).any():
@@ -808,6 +905,9 @@ def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndar
     agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0).astype(np.float32)
     return fused, agree
 
+
+#: ``chain``: a window's start with context frames is not a cut-off end for the candidates.
+CONTEXT_SIDE = True
 
 #: ``chain``: ease every hole pixel from the context's fill carried by the camera's motion, not
 #: only those whose chained flow reaches the context (bench/chain_priors.py).
@@ -874,16 +974,21 @@ class _Filler:
         bwd_xy: list[np.ndarray | None] = [None] * t_count
         small_idx = np.int16 if t_count < 2**15 else np.int32
         bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
+        found: list[int] = []  # frames whose every hole pixel the backward pass found
         for t, src, xy, _, _ in bwd:
             # The source frame in 16 bits (the same values): the backward maps are held whole.
             bwd_t[t], bwd_xy[t] = None if src is None else src.astype(small_idx), xy
             if src is not None and bool((src >= 0).all()):
-                flow.forget(t, t + 1)  # all found: no round two here, no flow from it
+                found.append(t)
+        direct = _Candidates(frames, holes, flow, lead) if self.direct else None
+        if direct is not None:
+            direct.still()  # it reads the backward pass's pair flows: before they are dropped
+        for t in found:
+            flow.forget(t, t + 1)  # no round two here, so no flow from it
         # Left unfilled, per frame (the full mask is built at the end, off the peak).
         left: list[tuple[int, np.ndarray, np.ndarray]] = []
         # Fills kept aside (``self.defer``): frame, which hole pixels (None: all), colours.
         kept: list[tuple[int, np.ndarray | None, np.ndarray]] = []
-        direct = _Candidates(frames, holes, flow) if self.direct else None
         for t, src, xy, hy, hx in _propagate(holes, range(t_count), flow, window, t_count, steps):
             if src is None or xy is None:
                 continue
