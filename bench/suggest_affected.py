@@ -7,7 +7,8 @@ true shadow matte is known, propose the affected matte (:mod:`void_daemon.affect
   the remove matte (the proposal never marks it; inside it the quadmask is remove anyway);
 * **PSNR true / suggested**: ``propagate`` run with the remove matte plus the true affected
   matte, then plus the proposal, each scored against the clean plate (dB, display-encoded) over
-  the union of both runs' holes, and the dB lost (true − suggested; the goal is ≤ 1 dB);
+  the union of both runs' holes, and the dB lost (true − suggested, each capped at 100 dB,
+  where an exact fill's infinity would make any difference infinite; the goal is ≤ 1 dB);
 * marked px/frame, for the scene without a shadow (``occlusion``): what is proposed there is
   a false alarm;
 * seconds per frame of the proposal (2 cores);
@@ -70,6 +71,9 @@ Suggest = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: The goals of issue 19, item 4.
 IOU_GOAL, DB_GOAL = 0.7, 1.0
+#: The dB lost is judged on PSNRs capped here: an exact fill (a locked-off camera's) scores
+#: infinity, and 100 dB is an RMS error of 1e-5, far below a half-float plate's precision.
+PSNR_CAP = 100.0
 
 
 def load_before(path: str) -> Suggest:
@@ -100,7 +104,7 @@ def propose(
         region = hole_true | hole_sugg
         row["psnr_true"] = psnr(out_true, shot.truth, region)
         row["psnr_sugg"] = psnr(out_sugg, shot.truth, region)
-        row["lost"] = row["psnr_true"] - row["psnr_sugg"]
+        row["lost"] = min(row["psnr_true"], PSNR_CAP) - min(row["psnr_sugg"], PSNR_CAP)
         row["met"] = row["iou"] >= IOU_GOAL and row["lost"] <= DB_GOAL
     return row
 
