@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             pt, ps = r.get("psnr_true", float("nan")), r.get("psnr_sugg", float("nan"))
             print(
                 f"| {row['scene']} | {version} | {_num(r['iou'], '.3f')} | {_num(pt, '.2f')} "
-                f"| {_num(ps, '.2f')} | {_num(pt - ps, '.2f')} | {r['marked']:.0f} "
+                f"| {_num(ps, '.2f')} | {_num(r.get('lost', float('nan')), '.2f')} | {r['marked']:.0f} "
                 f"| {row['true_px']:.0f} | {r['s_per_frame']:.3f} | {_verdict(r)} |"
             )
     return 0

@@ -55,7 +55,7 @@ import numpy as np
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import AFFECTED, KEEP, REMOVE
 from void_daemon.engines.base import WindowInput
-from void_daemon.engines.propagate import PropagateEngine
+from void_daemon.engines.propagate import PropagateEngine, grey8
 
 log = logging.getLogger(__name__)
 
@@ -165,17 +165,11 @@ def clean_estimate(
     return out
 
 
-def _grey8(rgb: np.ndarray) -> np.ndarray:
-    """8-bit display-like grey of a scene-linear frame, for feature tracking."""
-    lum = np.maximum(luminance(rgb), 0.0) ** (1.0 / 2.2)
-    return (np.clip(lum, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def camera_motion(plate: np.ndarray, exclude: np.ndarray) -> list[np.ndarray]:
     """Per frame, the homography from frame 0's pixels to that frame's (3x3, float64): corner
     features outside ``exclude`` (the object and its surroundings) tracked frame to frame,
     RANSAC pair homographies composed. A pair with too few features counts as no motion."""
-    grey = [_grey8(f) for f in plate]
+    grey = [grey8(f) for f in plate]
     h, w = exclude.shape[1:]
     out = [np.eye(3)]
     for t in range(len(plate) - 1):

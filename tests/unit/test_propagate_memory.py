@@ -52,7 +52,7 @@ def test_in_place_fill_is_the_copy_fill_bit_for_bit(variant: str) -> None:
 def test_a_forgotten_flow_is_recomputed_the_same() -> None:
     plate, q, _ = _window(4, 720, 400)
     holes = hole(q)
-    flow = propagate._Flow((propagate._grey(f) for f in plate), holes)
+    flow = propagate._Flow((propagate.grey8(f) for f in plate), holes)
     first = flow(1, 0).copy()
     flow.forget(1, 0)
     assert (1, 0) not in flow._memo

@@ -59,7 +59,9 @@ RESIDUAL_GUARD = 16
 PARALLAX_THRESHOLD = 0.35
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
+def grey8(frame: np.ndarray) -> np.ndarray:
+    """8-bit display-like grey (Rec. 709 luminance, gamma 2.2) of a scene-linear RGB frame:
+    what optical flow and feature tracking see (also :mod:`void_daemon.affected`'s)."""
     lum = frame[..., 0] * 0.2126 + frame[..., 1] * 0.7152 + frame[..., 2] * 0.0722
     return np.clip(np.power(np.maximum(lum, 0.0), 1 / 2.2) * 255.0, 0, 255).astype(np.uint8)
 
@@ -472,7 +474,7 @@ class PropagateEngine(Engine):
             return kept if window.in_place else kept.copy()
         n = frames.shape[0]
         # One grey frame at a time: the flow keeps only its downscaled stack.
-        flow = _Flow((_grey(f) for f in frames), holes)
+        flow = _Flow((grey8(f) for f in frames), holes)
         masks = _Masks(holes)  # a bit per pixel from here on
         del holes
         # The caller allows the fill into its input (``WindowInput.in_place``): round one then
