@@ -118,7 +118,7 @@ class _Flow:
     def __init__(
         self,
         grey: Iterable[np.ndarray],
-        holes: MaskStack,
+        holes: np.ndarray,
         preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     ) -> None:
         self.dis = cv2.DISOpticalFlow.create(preset)
@@ -137,7 +137,7 @@ class _Flow:
             )
         else:
             self.grey = np.stack(list(grey))
-            self.holes = holes if isinstance(holes, np.ndarray) else np.stack(list(holes))
+            self.holes = holes
         sh, sw = self.grey.shape[1:]
         # Full-resolution pixel centres -> flow-resolution pixel centres (cv2.resize convention).
         sx, sy = sw / w, sh / h
