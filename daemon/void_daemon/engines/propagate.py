@@ -80,7 +80,7 @@ class _Masks:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, t: int) -> np.ndarray:
+    def __getitem__(self, t: int | np.integer) -> np.ndarray:
         last = self._last
         if last is not None and last[0] == t:
             return last[1]
@@ -89,14 +89,41 @@ class _Masks:
         if self._dtype is bool:
             frame = frame.view(bool)
         frame.flags.writeable = False
-        self._last = (t, frame)
+        self._last = (int(t), frame)
         return frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[t] for t in range(self.shape[0]))
 
+    def __setitem__(self, t: int, value: bool) -> None:
+        """Clear frame ``t`` (the only change asked of a hole stack: ``mask[t] = False``)."""
+        if value:
+            raise ValueError("only clearing a frame is supported")
+        self._bits[t] = 0
+        self._last = None
+
+    @classmethod
+    def points(
+        cls, shape: tuple[int, int, int], points: Iterable[tuple[int, np.ndarray, np.ndarray]]
+    ) -> _Masks:
+        """The stack of ``shape`` set at ``(t, ys, xs)`` of each of ``points``, built a frame
+        at a time (a whole bool stack is as large as the window's quadmask)."""
+        t_count, h, w = shape
+        out = cls.__new__(cls)
+        out.shape, out._dtype, out._last = shape, bool, None
+        out._bits = np.zeros((t_count, -(-h * w // 8)), np.uint8)
+        for t, ys, xs in points:
+            frame = np.zeros(h * w, bool)
+            frame[ys * w + xs] = True
+            out._bits[t] = np.packbits(frame)
+        return out
+
     def any(self) -> bool:
         return bool(self._bits.any())
+
+    def counts(self) -> np.ndarray:
+        """How many pixels are set in each frame."""
+        return np.bitwise_count(self._bits).sum(1, dtype=np.int64)
 
     def view(self, dtype: type) -> _Masks:
         out = _Masks.__new__(_Masks)
@@ -294,55 +321,80 @@ def _propagate(
     frame's points fall in (with the two-pixel footprint of the linear lookup), which gives the
     same samples as full-frame maps at a fraction of the work and memory.
     """
-    t_count, h, w = holes.shape
     none = np.zeros(0, np.intp)
     # The previous frame in this pass: (index, hole ys, hole xs, their source index, x, y).
     prev: tuple | None = None
     for i, t in enumerate(order):
         if window.cancelled():
             raise VoidError(ErrorCode.CANCELLED, "job cancelled")
-        hy, hx = np.nonzero(holes[t])
+        # 32-bit coordinates (the same values; held across the frame, and by the caller).
+        hy, hx = (c.astype(np.int32) for c in np.nonzero(holes[t]))
         if hy.size:
-            vx, vy = hx.astype(np.float32), hy.astype(np.float32)
-            idx = np.full(hy.size, -1.0, np.float32)
-            if prev is not None:
-                p_t, p_hy, p_hx, p_idx, p_x, p_y = prev
-                fl = flow(t, p_t)
-                qx = vx + fl[hy, hx, 0]
-                qy = vy + fl[hy, hx, 1]
-                del fl
-                inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-                # Over every point, those off the frame too: their lookups then read the same
-                # pixels and borders as on the full frame (their coordinates are carried on).
-                x0, x1, y0, y1 = _footprint(qx, qy, w, h)
-                b_idx = np.full((y1 - y0, x1 - x0), float(p_t), np.float32)
-                b_x = np.repeat(np.arange(x0, x1, dtype=np.float32)[None], y1 - y0, 0)
-                b_y = np.repeat(np.arange(y0, y1, dtype=np.float32)[:, None], x1 - x0, 1)
-                m = (p_hy >= y0) & (p_hy < y1) & (p_hx >= x0) & (p_hx < x1)
-                by, bx = p_hy[m] - y0, p_hx[m] - x0
-                b_idx[by, bx], b_x[by, bx], b_y[by, bx] = p_idx[m], p_x[m], p_y[m]
-                # Shifting by whole pixels is exact in float32 at these magnitudes, so the
-                # lookups' fixed-point weights are the full-frame ones.
-                bqx, bqy = qx - x0, qy - y0
-                n_idx = _at(b_idx, bqx, bqy, cv2.INTER_NEAREST, -1.0)
-                l_idx = _at(b_idx, bqx, bqy, cv2.INTER_LINEAR, -1.0)
-                # Coordinates may only be interpolated between pixels from the same source.
-                smooth = np.abs(l_idx - n_idx) < 1e-3
-                nx, ny = (
-                    _at(b_x, bqx, bqy, cv2.INTER_NEAREST),
-                    _at(b_y, bqx, bqy, cv2.INTER_NEAREST),
-                )
-                lx, ly = _at(b_x, bqx, bqy, cv2.INTER_LINEAR), _at(b_y, bqx, bqy, cv2.INTER_LINEAR)
-                idx = np.where(inside, n_idx, -1.0).astype(np.float32)
-                vx = np.where(smooth, lx, nx)
-                vy = np.where(smooth, ly, ny)
-            prev = (t, hy, hx, idx, vx, vy)
+            # One function per step: its temporaries are gone before this generator yields
+            # (a generator's locals live on while the caller works on the frame).
+            idx, xy = _chain(holes.shape, flow, t, hy, hx, prev)
+            prev = (t, hy, hx, idx, xy[:, 0], xy[:, 1])
             window.progress(step0 + i + 1, steps, "propagate")
-            yield t, idx.astype(np.int32), np.stack([vx, vy], 1), hy, hx
+            yield t, idx.astype(np.int32), xy, hy, hx
+            del idx, xy
         else:
             prev = (t, none, none, none, none, none)
             window.progress(step0 + i + 1, steps, "propagate")
             yield t, None, None, hy, hx
+        del hy, hx
+
+
+def _chain(
+    shape: tuple[int, int, int],
+    flow: _Flow,
+    t: int,
+    hy: np.ndarray,
+    hx: np.ndarray,
+    prev: tuple | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``t``'s hole pixels ``(hy, hx)`` followed into the previous frame of the pass
+    (``prev``, see :func:`_propagate`; None: the first): their source frame (float32, -1 for
+    none) and ``(N, 2)`` source (x, y)."""
+    _, h, w = shape
+    vx, vy = hx.astype(np.float32), hy.astype(np.float32)
+    idx = np.full(hy.size, -1.0, np.float32)
+    if prev is not None:
+        p_t, p_hy, p_hx, p_idx, p_x, p_y = prev
+        fl = flow(t, p_t)
+        qx = vx + fl[hy, hx, 0]
+        qy = vy + fl[hy, hx, 1]
+        del fl
+        inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+        # Over every point, those off the frame too: their lookups then read the same
+        # pixels and borders as on the full frame (their coordinates are carried on).
+        x0, x1, y0, y1 = _footprint(qx, qy, w, h)
+        b_idx = np.full((y1 - y0, x1 - x0), float(p_t), np.float32)
+        b_x = np.repeat(np.arange(x0, x1, dtype=np.float32)[None], y1 - y0, 0)
+        b_y = np.repeat(np.arange(y0, y1, dtype=np.float32)[:, None], x1 - x0, 1)
+        m = (p_hy >= y0) & (p_hy < y1) & (p_hx >= x0) & (p_hx < x1)
+        by, bx = p_hy[m] - y0, p_hx[m] - x0
+        b_idx[by, bx], b_x[by, bx], b_y[by, bx] = p_idx[m], p_x[m], p_y[m]
+        del m, by, bx
+        # Shifting by whole pixels is exact in float32 at these magnitudes, so the
+        # lookups' fixed-point weights are the full-frame ones.
+        bqx, bqy = qx - x0, qy - y0
+        del qx, qy
+        n_idx = _at(b_idx, bqx, bqy, cv2.INTER_NEAREST, -1.0)
+        l_idx = _at(b_idx, bqx, bqy, cv2.INTER_LINEAR, -1.0)
+        # Coordinates may only be interpolated between pixels from the same source.
+        smooth = np.abs(l_idx - n_idx) < 1e-3
+        del l_idx, b_idx
+        idx = np.where(inside, n_idx, -1.0).astype(np.float32)
+        del n_idx, inside
+        nx, ny = (
+            _at(b_x, bqx, bqy, cv2.INTER_NEAREST),
+            _at(b_y, bqx, bqy, cv2.INTER_NEAREST),
+        )
+        lx, ly = _at(b_x, bqx, bqy, cv2.INTER_LINEAR), _at(b_y, bqx, bqy, cv2.INTER_LINEAR)
+        del b_x, b_y, bqx, bqy
+        vx = np.where(smooth, lx, nx)
+        vy = np.where(smooth, ly, ny)
+    return idx, np.stack([vx, vy], 1)
 
 
 def _footprint(qx: np.ndarray, qy: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
@@ -403,7 +455,43 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     known = (~unknown).astype(np.float32)
     if not known.any():
         return frame.copy()
-    levels: list[tuple[np.ndarray, np.ndarray]] = [(frame * known[..., None], known)]
+    if min(known.shape) <= 1:
+        return _spatial_fill_levels(frame, unknown, known)
+    # The finest level is made only to average it down, and its blend is only read in the
+    # hole (the rest is the frame): full-frame arrays there were round two's peak.
+    fine = frame * known[..., None]
+    h2, w2 = max(1, fine.shape[0] // 2), max(1, fine.shape[1] // 2)
+    second = (
+        cv2.resize(fine, (w2, h2), interpolation=cv2.INTER_AREA),
+        cv2.resize(known, (w2, h2), interpolation=cv2.INTER_AREA),
+    )
+    del fine
+    half = _spatial_fill_levels(None, None, second[1], second[0])
+    del second
+    uy, ux = np.nonzero(unknown)
+    c, w = frame[uy, ux], known[uy, ux]  # the finest level in the hole: the same arithmetic
+    own = (c * w[:, None]) / np.maximum(w, 1e-12)[:, None]
+    a = np.clip(w * 4.0, 0.0, 1.0)[:, None]
+    filled = cv2.resize(half, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+    hole = own * a + filled[uy, ux] * (1.0 - a)
+    np.copyto(filled, frame, where=~unknown[..., None])
+    filled[uy, ux] = hole
+    return filled.astype(np.float32, copy=False)
+
+
+def _spatial_fill_levels(
+    frame: np.ndarray | None,
+    unknown: np.ndarray | None,
+    known: np.ndarray,
+    colour: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`_spatial_fill`'s pyramid from a level's ``colour`` (premultiplied; None: made
+    from ``frame``) and ``known`` weight: every level's blend, then the frame where known
+    (without ``frame``, the level's blend as it is)."""
+    if colour is None:
+        assert frame is not None
+        colour = frame * known[..., None]
+    levels: list[tuple[np.ndarray, np.ndarray]] = [(colour, known)]
     while min(levels[-1][1].shape) > 1:
         c, w = levels[-1]
         h2, w2 = max(1, c.shape[0] // 2), max(1, c.shape[1] // 2)
@@ -413,6 +501,7 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
                 cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA),
             )
         )
+    del colour, known
     colour, weight = levels.pop()
     filled = colour / np.maximum(weight, 1e-12)[..., None]
     while levels:
@@ -427,8 +516,9 @@ def _spatial_fill(frame: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         np.multiply(up, 1.0 - a, out=up)
         filled = np.add(own, up, out=own)
         del up, a
-    np.copyto(filled, frame, where=~unknown[..., None])
-    return filled.astype(np.float32, copy=False)
+    if frame is not None and unknown is not None:
+        np.copyto(filled, frame, where=~unknown[..., None])
+    return filled
 
 
 def _context_lead(context: np.ndarray | None) -> int:
@@ -488,7 +578,7 @@ class PropagateEngine(Engine):
         if unknown.any():
             # Nothing ever shows this background: fill one key frame spatially, then let
             # propagation carry that fill to the others, so the fill is stable in time.
-            key = int(np.argmax(unknown.reshape(n, -1).sum(1)))
+            key = int(np.argmax(unknown.counts()))
             out[key] = _spatial_fill(out[key], unknown[key])
             holes2 = unknown  # unknown[key] is not read again: no copy
             holes2[key] = False
@@ -497,7 +587,7 @@ class PropagateEngine(Engine):
             fill.direct = False
             fill.defer = False
             unknown = fill(out, holes2, flow, out, steps)
-            for t in np.flatnonzero(unknown.reshape(n, -1).any(1)):
+            for t in np.flatnonzero(unknown.counts()):
                 out[t] = _spatial_fill(out[t], unknown[t])
         return out[first : first + t_count] if n != t_count else out
 
@@ -617,6 +707,12 @@ class _Candidates:
         self.n = frames.shape[0]
         self.holes8 = holes.view(np.uint8)
         self._still: bool | None = None
+        #: Per frame pair ``(k, k + 1)``, :meth:`_pair_motion` as noted by :meth:`note_pair`.
+        self._pairs: dict[int, np.ndarray | None] = {}
+        #: Frames whose hole interior the fill has already written (``_Filler._write_early``).
+        self.written: set[int] = set()
+        #: Whether every whole-pixel shift so far read within ``RIM`` of visible background.
+        self.rim_safe = True
 
     def _box(self, hy: np.ndarray, hx: np.ndarray) -> tuple[int, int, int, int]:
         """The hole's bounding box grown by its own size (at least ``REFINE_MARGIN`` px), in
@@ -710,7 +806,9 @@ class _Candidates:
         self, g: np.ndarray, p: np.ndarray, s: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points ``p`` (homogeneous, ``(3, N)``) mapped by ``g`` into frame ``s``, and whether
-        each lands inside it on visible background."""
+        each lands inside it on visible background. Point by point: the same for any subset
+        of points (the 3x3 product and the lookups are per column), which the candidates'
+        blocks rely on."""
         h, w = self.holes.shape[1:]
         q = g.astype(np.float32) @ p
         qx, qy = q[0] / q[2], q[1] / q[2]
@@ -718,11 +816,14 @@ class _Candidates:
         ok &= _at(self.holes8[s], qx, qy, cv2.INTER_NEAREST, 1) == 0
         return qx, qy, ok
 
-    def _any_seen(self, g: np.ndarray, p: np.ndarray, s: int) -> bool:
-        """Whether any of points ``p`` mapped by ``g`` is visible in frame ``s`` (by chunks)."""
+    def _any_seen(self, g: np.ndarray, pts: np.ndarray, need: np.ndarray | None, s: int) -> bool:
+        """Whether any of points ``pts[:, need]`` (all of them: None) mapped by ``g`` is
+        visible in frame ``s`` (by chunks, stopping at the first that has one)."""
+        n = pts.shape[1] if need is None else need.size
         chunk = 8192
-        for i in range(0, p.shape[1], chunk):
-            if self._seen(g, p[:, i : i + chunk], s)[2].any():
+        for i in range(0, n, chunk):
+            p = pts[:, i : i + chunk] if need is None else pts[:, need[i : i + chunk]]
+            if self._seen(g, p, s)[2].any():
                 return True
         return False
 
@@ -746,23 +847,40 @@ class _Candidates:
         The flow, not the fitted homographies: on a small frame with a large hole those are off
         by 0.2 px at the corners where nothing moves, and their composition drifts."""
         if self._still is None:
-            fl = self.flow
-            size = (2 * RESIDUAL_GUARD + 1,) * 2
             drift = np.zeros(2)
             self._still = True
             for k in range(self.n - 1):
-                near = (fl.holes[k] | fl.holes[k + 1]).astype(np.uint8)
-                far = ~(cv2.dilate(near, np.ones(size, np.uint8)) > 0)
-                if far.sum() < 64:
+                motion = self._pairs[k] if k in self._pairs else self._pair_motion(k)
+                if motion is None:
                     self._still = False
                     break
-                v = fl._small(k, k + 1)[far] / fl.scale
-                drift += np.median(v, 0)
-                p90 = float(np.percentile(np.hypot(v[:, 0], v[:, 1]), 90))
-                if p90 >= STILL_PAIR or np.abs(drift).max() >= STILL:
+                drift += motion
+                if np.abs(drift).max() >= STILL:
                     self._still = False
                     break
         return self._still
+
+    def note_pair(self, k: int) -> None:
+        """Take what :meth:`still` needs of the pair flow from frame ``k`` to ``k + 1`` while
+        it is at hand (the backward pass's; the flow need not be held until then)."""
+        if self._still is None and k not in self._pairs and 0 <= k < self.n - 1:
+            motion = self._pairs[k] = self._pair_motion(k)
+            if motion is None:
+                self._still = False  # one pair that moves is enough
+
+    def _pair_motion(self, k: int) -> np.ndarray | None:
+        """The median background motion from frame ``k`` to ``k + 1`` (:meth:`still`), or
+        None where that pair is not still (or too little background is left to tell)."""
+        fl = self.flow
+        size = (2 * RESIDUAL_GUARD + 1,) * 2
+        near = (fl.holes[k] | fl.holes[k + 1]).astype(np.uint8)
+        far = ~(cv2.dilate(near, np.ones(size, np.uint8)) > 0)
+        if far.sum() < 64:
+            return None
+        v = fl._small(k, k + 1)[far] / fl.scale
+        motion = np.median(v, 0)
+        p90 = float(np.percentile(np.hypot(v[:, 0], v[:, 1]), 90))
+        return None if p90 >= STILL_PAIR else motion
 
     def _still_candidates(
         self,
@@ -774,7 +892,8 @@ class _Candidates:
         count: np.ndarray,
     ) -> None:
         """A locked-off camera's candidates: the same pixel in the nearest frames that see it,
-        at every distance (no alignment to refine, and no resampling: exact copies)."""
+        at every distance (no alignment to refine, and no resampling: exact copies). Pixel by
+        pixel, so it runs on one block of the hole's pixels at a time."""
         for dist in range(1, self.n):
             for s in (t + dist, t - dist):
                 if not 0 <= s < self.n:
@@ -802,23 +921,72 @@ class _Candidates:
 
     def __call__(self, t: int, hy: np.ndarray, hx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(fused colour ``(N, 3)``, agreement in [0, 1] ``(N,)``); agreement 0 where fewer
-        than three frames see the pixel."""
+        than three frames see the pixel.
+
+        In two steps, so that the candidates' colours are only ever held for one block of
+        pixels (nine candidates' colours for every hole pixel of a 1080p frame were the
+        largest array of the window, docs/benchmarks.md "Speed and memory at 1080p"): which
+        frames each pixel takes its candidates from is decided over all of them (the
+        refinement and its test, the alignment and the stopping rule depend on the whole
+        set), then each block samples and fuses its own in that same order.
+        """
         n_pts = hy.size
-        h, w = self.holes.shape[1:]
-        # Pixel-major (each pixel's candidates contiguous): the per-pixel sorts run in place.
-        cand = np.zeros((n_pts, CANDIDATES, 3), np.float32)
-        lum = np.full((n_pts, CANDIDATES), np.inf, np.float32)
-        count = np.zeros(n_pts, np.int64)
+        fused = np.zeros((n_pts, 3), np.float32)
+        agree = np.zeros(n_pts, np.float32)
         if self.still():
-            self._still_candidates(t, hy, hx, cand, lum, count)
-            return self._fused(cand, lum, count)
-        pts = np.stack([hx, hy, np.ones(n_pts)], 0).astype(np.float32)
+            for a, b, cand, lum, count in _blocks(n_pts):
+                self._still_candidates(t, hy[a:b], hx[a:b], cand, lum, count)
+                if count.any():
+                    fused[a:b], agree[a:b] = _fuse(cand, lum, count)
+            return fused, agree
+        pts = np.empty((3, n_pts), np.float32)  # the values of stacking (hx, hy, 1) as float32
+        pts[0], pts[1], pts[2] = hx, hy, 1.0
+        plan = self._plan(t, hy, hx, pts)
+        if not plan:
+            return fused, agree
+        for a, b, cand, lum, count in _blocks(n_pts):
+            for s, g32, shift, bits, lone in plan:
+                # This block's pixels that take a candidate from this frame (bits: all pixels').
+                sel = np.flatnonzero(np.unpackbits(bits[a // 8 : -(-b // 8)], count=b - a))
+                if sel.size == 0:
+                    continue
+                if shift is None:
+                    # Column by column, the product is the one over all pixels (SEEN_CHUNK).
+                    cols = a + sel
+                    if cols.size == 1 and not lone:
+                        q = (g32 @ pts[:, np.r_[cols, cols]])[:, :1]
+                    else:
+                        q = g32 @ pts[:, cols]
+                    qx, qy = q[0] / q[2], q[1] / q[2]
+                    del q, cols
+                else:
+                    qx, qy = pts[0, a + sel] + shift[0], pts[1, a + sel] + shift[1]
+                col = _at_rgb(self.frames[s], qx, qy)
+                # One flat index (pixel, slot) instead of two index arrays: a faster scatter.
+                flat = sel * CANDIDATES + count[sel]
+                cand.reshape(-1, 3)[flat] = col
+                lum.reshape(-1)[flat] = _lum(col)
+                count[sel] += 1
+            if count.any():
+                fused[a:b], agree[a:b] = _fuse(cand, lum, count)
+        return fused, agree
+
+    def _plan(
+        self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray
+    ) -> list[tuple[int, np.ndarray, tuple[float, float] | None, np.ndarray, bool]]:
+        """Which frames the pixels ``pts`` (``(x, y, 1)`` columns) of frame ``t`` take their
+        candidates from, in slot order: per source frame, ``(s, the alignment as float32,
+        its whole-pixel shift or None, the pixels that take one, as packed bits, whether one
+        pixel alone was mapped)``."""
+        n_pts = hy.size
         wanted = self._distances(t)
         box = self._box(hy, hx)
         corners = np.array(
             [[hx.min(), hx.max(), hx.min(), hx.max()], [hy.min(), hy.min(), hy.max(), hy.max()]],
             np.float64,
         )
+        count = np.zeros(n_pts, np.uint8)
+        plan: list[tuple[int, np.ndarray, tuple[float, float] | None, np.ndarray, bool]] = []
         # Nearest first, alternating sides, so each pixel keeps its nearest visible frames.
         gs: list[np.ndarray | None] = [np.eye(3), np.eye(3)]
         dist = 0
@@ -836,55 +1004,99 @@ class _Candidates:
                     g = gs[side] = None if step is None else step @ g
                 if g is None or dist not in wanted:
                     continue
-                need = np.flatnonzero(count < CANDIDATES)
-                if need.size == 0:
+                left = np.flatnonzero(count < CANDIDATES)
+                if left.size == 0:
                     break
-                # All pixels still need candidates until the last distances: skip the gather.
-                p_need = pts if need.size == n_pts else pts[:, need]
+                # All pixels still need candidates until the last distances: no gather then.
+                need = None if left.size == n_pts else left
+                del left
                 refine = REFINE and dist >= REFINE_FROM
                 if refine:
                     # Only whether any pixel is seen decides the refinement: stop at the first
                     # chunk that has one (the full mapping is redone with the refined motion).
-                    if not self._any_seen(g, p_need, s):
+                    if not self._any_seen(g, pts, need, s):
                         continue
                     g = gs[side] = self._refine(t, s, g, box)
-                qx, qy, ok = self._seen(g, p_need, s)
+                shift = _whole_shift(g, corners)
+                ok, off = self._seen_all(g, pts, need, s, shift)
                 if not ok.any():
                     continue
-                sel = need if need.size == n_pts and ok.all() else need[ok]
-                shift = _whole_shift(g, corners)
-                if shift is None:
-                    if sel.size != ok.size:
-                        qx, qy = qx[ok], qy[ok]
-                else:
-                    qx, qy = pts[0, sel] + shift[0], pts[1, sel] + shift[1]
-                col = _at_rgb(self.frames[s], qx, qy)
-                # One flat index (pixel, slot) instead of two index arrays: a faster scatter.
-                flat = sel * CANDIDATES + count[sel]
-                cand.reshape(-1, 3)[flat] = col
-                lum.reshape(-1)[flat] = _lum(col)
+                if off >= RIM - 0.5:
+                    # The shift reads further into frame s's hole than the rim a fill written
+                    # early keeps aside (``_Filler._write_early``): write no more early.
+                    self.rim_safe = False
+                    if s in self.written:
+                        log.warning(
+                            "propagate: frame %d read %.1f px off its whole-pixel shift from "
+                            "frame %d, already written: the in-place fill may differ from a "
+                            "copy's there",
+                            t,
+                            off,
+                            s,
+                        )
+                sel = np.flatnonzero(ok) if need is None else need[ok]
+                del ok
+                taken = np.zeros(n_pts, bool)
+                taken[sel] = True
+                lone = need is not None and need.size == 1
+                plan.append((s, g.astype(np.float32), shift, np.packbits(taken), lone))
                 count[sel] += 1
+                del sel, taken
             if not any_side or dist > CANDIDATE_STEPS[-1] or not (count < CANDIDATES).any():
                 break
-        return self._fused(cand, lum, count)
+        return plan
 
-    def _fused(
-        self, cand: np.ndarray, lum: np.ndarray, count: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        n_pts = count.size
-        fused = np.zeros((n_pts, 3), np.float32)
-        agree = np.zeros(n_pts, np.float32)
-        if not (count > 0).any():
-            return fused, agree
-        # In blocks of pixels: the sort's and deviations' temporaries stay small.
-        for a in range(0, n_pts, FUSE_BLOCK):
-            b = min(n_pts, a + FUSE_BLOCK)
-            fused[a:b], agree[a:b] = _fuse(cand[a:b], lum[a:b], count[a:b])
-        return fused, agree
+    def _seen_all(
+        self,
+        g: np.ndarray,
+        pts: np.ndarray,
+        need: np.ndarray | None,
+        s: int,
+        shift: tuple[float, float] | None,
+    ) -> tuple[np.ndarray, float]:
+        """``_seen``'s visibility of points ``pts[:, need]`` (all of them: None), by chunks
+        (the mapped coordinates are only ever a chunk's), and how far (px, the larger axis)
+        the visible ones land from ``shift`` (0 without one)."""
+        n = pts.shape[1] if need is None else need.size
+        ok = np.empty(n, bool)
+        off = 0.0
+        bounds = [*range(0, n, SEEN_CHUNK), n]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]  # no lone last column (SEEN_CHUNK)
+        for i, j in zip(bounds[:-1], bounds[1:]):
+            p = pts[:, i:j] if need is None else pts[:, need[i:j]]
+            qx, qy, ok[i:j] = self._seen(g, p, s)
+            if shift is not None and ok[i:j].any():
+                seen = ok[i:j]
+                dx = np.abs(qx[seen] - (p[0, seen] + shift[0])).max()
+                dy = np.abs(qy[seen] - (p[1, seen] + shift[1])).max()
+                off = max(off, float(dx), float(dy))
+        return ok, off
 
 
-#: Pixels fused at once (:func:`_fuse`).
+def _blocks(n_pts: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Blocks of ``FUSE_BLOCK`` pixels (whole bytes of a packed mask) with their empty
+    candidate arrays: colours ``(n, CANDIDATES, 3)``, luminance (inf where unused), count.
+    Pixel-major (each pixel's candidates contiguous): the per-pixel sorts run in place."""
+    for a in range(0, n_pts, FUSE_BLOCK):
+        b = min(n_pts, a + FUSE_BLOCK)
+        cand = np.zeros((b - a, CANDIDATES, 3), np.float32)
+        lum = np.full((b - a, CANDIDATES), np.inf, np.float32)
+        yield a, b, cand, lum, np.zeros(b - a, np.int64)
+
+
+#: Hole pixels within this many pixels (Chebyshev) of visible background are the rim that a
+#: fill written early keeps aside (``_Filler._write_early``): candidates read one pixel into
+#: the hole at most, or, along a whole-pixel shift, as far as the shift is from the motion.
+RIM = 3
+
+#: Pixels whose candidates are sampled and fused at once (:func:`_fuse`); a multiple of 8.
 FUSE_BLOCK = 32768
+#: Points mapped at once to test where they land (``_Candidates._seen_all``). Blocks and
+#: chunks of points map as all of them do: numpy (BLAS) multiplies a ``(3, 3)`` by a ``(3, N)``
+#: matrix column by column the same for every ``N`` >= 2; ``N`` = 1 is a matrix-vector product,
+#: rounded differently in the last bit, so a lone point is mapped as one of two.
+SEEN_CHUNK = 65536
 
 
 def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -959,6 +1171,87 @@ class _Filler:
             dist = np.abs(self.times[t] - self.times[np.where(known, src, 0)])
         return np.where(known, 1.0 / np.maximum(dist, 1), 0.0)[:, None]
 
+    def _frame(
+        self,
+        frames: np.ndarray,
+        direct: _Candidates | None,
+        t: int,
+        src: np.ndarray,
+        xy: np.ndarray,
+        b_src: np.ndarray,
+        b_xy: np.ndarray,
+        hy: np.ndarray,
+        hx: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``t``'s fill of its hole pixels ``(hy, hx)`` from the forward and backward
+        sources and the candidates, as float32 (the cast of the write), and which are known.
+
+        The blend is per pixel, so it runs on blocks of pixels (its float64 temporaries, a few
+        of them per frame, were the largest arrays of round one after the candidates), with
+        the candidates asked before the chained colours are sampled: neither is held while
+        the other is made."""
+        lead = self.lead
+        n_pts = src.size
+        kf = src >= 0
+        b_src = b_src.astype(np.int32)
+        kb = b_src >= 0
+        cf = cb = fused = agree = todo = None
+        if direct is not None:
+            # Forward/backward consistency: where both passes found the point and agree, the
+            # chained fill stands; the camera-aligned candidates vote elsewhere. Off
+            # (CONSISTENT 0): every pixel asks them, whatever the chained colours are.
+            if CONSISTENT > 0.0:
+                cf, cb = _sample(frames, src, xy), _sample(frames, b_src, b_xy)
+                todo = np.flatnonzero(~(kf & kb & (np.abs(_lum(cf) - _lum(cb)) < CONSISTENT)))
+                if todo.size:
+                    fused, agree = direct(t, hy[todo], hx[todo])
+            else:
+                todo = np.arange(n_pts)
+                fused, agree = direct(t, hy, hx)
+        if cf is None or cb is None:
+            cf, cb = _sample(frames, src, xy), _sample(frames, b_src, b_xy)
+        ease = _continuation(t, lead)
+        from_context = prior = warped = None
+        if ease > 0.0:
+            from_context = kf & (src <= lead) & (src >= self.first)
+            if direct is not None and CONTEXT_WARP:
+                # The rest eases from the last context frame's fill, carried by the
+                # camera's motion: the earlier window's fill as a prior that fades.
+                rest = ~from_context
+                prior, seen = direct.warp_from(t, lead, hy[rest], hx[rest])
+                warped = np.flatnonzero(rest)[seen]
+                prior = prior[seen]
+                del rest, seen
+        known = np.empty(n_pts, bool)
+        fill = np.empty((n_pts, 3), np.float32)
+        for a in range(0, n_pts, FUSE_BLOCK):
+            b = min(n_pts, a + FUSE_BLOCK)
+            # Nearer sources in time are more trustworthy: weight by inverse distance.
+            wf = self._weight(t, src[a:b], kf[a:b])
+            wb = self._weight(t, b_src[a:b], kb[a:b])
+            total = wf + wb
+            kn = known[a:b]
+            kn[:] = total[:, 0] > 0
+            cf_b = cf[a:b]
+            col = (cf_b * wf + cb[a:b] * wb) / np.maximum(total, 1e-9)
+            del wf, wb, total
+            if todo is not None and fused is not None and agree is not None:
+                i, j = np.searchsorted(todo, (a, b))
+                rows = todo[i:j] - a
+                ag = agree[i:j]
+                w = np.where(kn[rows], ag, (ag > 0) * 1.0)[:, None]
+                col[rows] = w * fused[i:j] + (1.0 - w) * col[rows]
+                kn[rows] |= ag > 0
+            if from_context is not None:
+                fc = from_context[a:b]
+                col[fc] = ease * cf_b[fc] + (1.0 - ease) * col[fc]
+                if warped is not None and prior is not None:
+                    i, j = np.searchsorted(warped, (a, b))
+                    rows = warped[i:j] - a
+                    col[rows] = ease * prior[i:j] + (1.0 - ease) * col[rows]
+            fill[a:b] = col
+        return fill, known
+
     def __call__(
         self,
         frames: np.ndarray,
@@ -966,77 +1259,75 @@ class _Filler:
         flow: _Flow,
         out: np.ndarray,
         steps: int,
-    ) -> np.ndarray:
-        """Fill ``out`` in place where forward/backward propagation reaches; return what is left."""
+    ) -> _Masks:
+        """Fill ``out`` in place where forward/backward propagation reaches; return what is left
+        (packed: a bool stack is as large as the quadmask)."""
         window, lead = self.window, self.lead
         t_count = frames.shape[0]
         # The backward pass is kept whole; the forward pass goes the fill's way, one frame's
         # maps at a time (half the per-frame source maps held at once).
         bwd_t: list[np.ndarray | None] = [None] * t_count
         bwd_xy: list[np.ndarray | None] = [None] * t_count
-        small_idx = np.int16 if t_count < 2**15 else np.int32
-        bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
-        found: list[int] = []  # frames whose every hole pixel the backward pass found
-        for t, src, xy, _, _ in bwd:
-            # The source frame in 16 bits (the same values): the backward maps are held whole.
-            bwd_t[t], bwd_xy[t] = None if src is None else src.astype(small_idx), xy
-            if src is not None and bool((src >= 0).all()):
-                found.append(t)
+        # The source frame in 8 or 16 bits (the same values): the backward maps are held whole.
+        small_idx = np.int8 if t_count < 2**7 else np.int16 if t_count < 2**15 else np.int32
         direct = _Candidates(frames, holes, flow, lead) if self.direct else None
+        bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
+        for t, src, xy, _, _ in bwd:
+            if src is not None and xy is not None:
+                # Only the found pixels' coordinates: the others are never sampled.
+                found = src >= 0
+                bwd_t[t], bwd_xy[t] = src.astype(small_idx), xy if found.all() else xy[found]
+            if direct is not None:
+                # The pair flow this step used is not asked for again in round one (the
+                # homography fitted to it is kept): held through the pass, the window's pair
+                # flows were a sizeable share of its peak. Round two recomputes what it needs.
+                direct.note_pair(t)
+            flow.forget(t, t + 1)
+        del src, xy, _
         if direct is not None:
-            direct.still()  # it reads the backward pass's pair flows: before they are dropped
-        for t in found:
-            flow.forget(t, t + 1)  # no round two here, so no flow from it
+            direct.still()  # the pairs the backward pass did not use are computed here
+        flow.keep_only(set())  # any that still() made
         # Left unfilled, per frame (the full mask is built at the end, off the peak).
         left: list[tuple[int, np.ndarray, np.ndarray]] = []
-        # Fills kept aside (``self.defer``): frame, which hole pixels (None: all), colours.
+        # Fills kept aside (``self.defer``): frame, which hole pixels (None: all), colours;
+        # and the rim of those written early (``_write_early``): frame, ys, xs, colours.
         kept: list[tuple[int, np.ndarray | None, np.ndarray]] = []
+        rims: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         for t, src, xy, hy, hx in _propagate(holes, range(t_count), flow, window, t_count, steps):
+            if self.defer and direct is not None:
+                # The forward chains of later frames read only frame t and the frames this
+                # one's read (_chain): the earlier frames' hole interiors are read no more.
+                read = None if src is None else src[src >= 0]
+                oldest = t if read is None or not read.size else min(t, int(read.min()))
+                self._write_early(out, holes, direct, kept, rims, oldest)
+                del read
             if src is None or xy is None:
                 continue
             b_src, b_xy = bwd_t[t], bwd_xy[t]
             assert b_src is not None and b_xy is not None  # the same holes, so the same frames
-            b_src = b_src.astype(np.int32)
-            cf = _sample(frames, src, xy)
-            cb = _sample(frames, b_src, b_xy)
-            kf, kb = src >= 0, b_src >= 0
-            # Nearer sources in time are more trustworthy: weight by inverse distance.
-            wf = self._weight(t, src, kf)
-            wb = self._weight(t, b_src, kb)
-            total = wf + wb
-            known = total[:, 0] > 0
-            col = (cf * wf + cb * wb) / np.maximum(total, 1e-9)
-            if direct is not None:
-                # Forward/backward consistency: where both passes found the point and agree,
-                # the chained fill stands; the camera-aligned candidates vote elsewhere.
-                todo = ~(kf & kb & (np.abs(_lum(cf) - _lum(cb)) < CONSISTENT))
-                if todo.any():
-                    fused, agree = direct(t, hy[todo], hx[todo])
-                    a = np.where(known[todo], agree, (agree > 0) * 1.0)[:, None]
-                    col[todo] = a * fused + (1.0 - a) * col[todo]
-                    known[todo] |= agree > 0
-            ease = _continuation(t, lead)
-            if ease > 0.0:
-                from_context = kf & (src <= lead) & (src >= self.first)
-                col[from_context] = ease * cf[from_context] + (1.0 - ease) * col[from_context]
-                if direct is not None and CONTEXT_WARP:
-                    # The rest eases from the last context frame's fill, carried by the
-                    # camera's motion: the earlier window's fill as a prior that fades.
-                    rest = ~from_context
-                    prior, seen = direct.warp_from(t, lead, hy[rest], hx[rest])
-                    idx = np.flatnonzero(rest)[seen]
-                    col[idx] = ease * prior[seen] + (1.0 - ease) * col[idx]
+            # Release this frame's source maps as it goes: held for the whole window they were
+            # a sizeable share of the peak (docs/benchmarks.md, "Speed and memory at 1080p").
+            bwd_t[t] = bwd_xy[t] = None
+            if len(b_xy) != len(b_src):  # the found pixels' only: none for the others
+                b_all = np.zeros((len(b_src), 2), np.float32)
+                b_all[b_src >= 0] = b_xy
+                b_xy = b_all
+                del b_all
+            col, known = self._frame(frames, direct, t, src, xy, b_src, b_xy, hy, hx)
+            del src, xy, b_src, b_xy
+            every = bool(known.all())
             if self.defer:
-                kept.append((t, None if known.all() else known, col[known].astype(np.float32)))
+                kept.append((t, None, col) if every else (t, known, col[known]))
+            elif every:
+                out[t, hy, hx] = col
             else:
                 out[t, hy[known], hx[known]] = col[known]
-            if not known.all():
+            del col
+            if not every:
                 left.append((t, hy[~known], hx[~known]))
             else:
                 flow.forget(t, t - 1, t + 1)
-            # Release this frame's source maps now: held for the whole window they were a
-            # sizeable share of the peak (docs/benchmarks.md, "Speed and memory at 1080p").
-            bwd_t[t] = bwd_xy[t] = b_src = b_xy = None
+            del known, hy, hx
         del direct, bwd_t, bwd_xy
         flow.keep_only({t for t, _, _ in left})  # round two's frames
         while kept:
@@ -1046,7 +1337,37 @@ class _Filler:
                 hy, hx = hy[sel], hx[sel]
             out[t, hy, hx] = col
             del col, hy, hx
-        unknown = np.zeros(holes.shape, bool)
-        for t, uy, ux in left:
-            unknown[t, uy, ux] = True
-        return unknown
+        for t, ry, rx, col in rims:
+            out[t, ry, rx] = col
+        return _Masks.points(holes.shape, left)
+
+    def _write_early(
+        self,
+        out: np.ndarray,
+        holes: MaskStack,
+        direct: _Candidates,
+        kept: list[tuple[int, np.ndarray | None, np.ndarray]],
+        rims: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+        oldest: int,
+    ) -> None:
+        """Write the kept fills of the frames before ``oldest`` into ``out`` (the frames, in
+        place) but for their hole's rim, which stays aside: the fills kept for the whole
+        window were the largest part of its peak (docs/benchmarks.md, "Speed and memory at
+        1080p"). The result is the one of writing them all at the end: after this, only the
+        candidates read those frames, which sample visible background bilinearly, a footprint
+        within one pixel of a visible pixel, so within the rim (``RIM``), or, when the
+        camera's motion is a whole-pixel shift, at that shift, checked in
+        ``_Candidates._plan`` (``direct.written`` tells it which frames are written)."""
+        while kept and kept[0][0] < oldest and direct.rim_safe:
+            t, sel, col = kept.pop(0)
+            hole = holes[t]
+            hy, hx = np.nonzero(hole)
+            if sel is not None:
+                hy, hx = hy[sel], hx[sel]
+            size = (2 * RIM + 1,) * 2
+            near = cv2.dilate((~hole).view(np.uint8), np.ones(size, np.uint8))[hy, hx] > 0
+            rims.append((t, hy[near], hx[near], col[near]))
+            inner = ~near
+            out[t, hy[inner], hx[inner]] = col[inner]
+            direct.written.add(t)
+            del hole, hy, hx, near, inner, col
