@@ -47,7 +47,7 @@ from void_client.client import DaemonClient  # noqa: E402
 from void_client.job_spec import JobSpec  # noqa: E402
 from void_client.sequence import SequencePattern, write_image  # noqa: E402
 from void_client.windows import plan_windows  # noqa: E402
-from void_daemon.memory_model import cost, window_frames  # noqa: E402
+from void_daemon.memory_model import cost, margin, window_frames  # noqa: E402
 
 FIRST = 1001
 #: The spec's defaults (window, overlap) for runs that do not set them.
@@ -178,7 +178,8 @@ def measure(
     spec_window = window or DEFAULT.window
     if overlap < 0:
         overlap = DEFAULT.overlap
-    longest = window_frames(frames, spec_window, overlap)
+    # With the frames the engine reads beyond each window (Engine.margin): it holds them too.
+    longest = window_frames(frames, spec_window, overlap, margin("propagate"))
     return {
         "width": width,
         "height": height,

@@ -138,14 +138,20 @@ def check_memory(spec: JobSpec, budget: int) -> None:
     (0: no budget), naming the largest frame size of the same aspect that fits."""
     if budget <= 0:
         return
-    frames = memory_model.window_frames(len(spec.frames), spec.window, spec.overlap)
+    frames = memory_model.window_frames(
+        len(spec.frames),
+        spec.window,
+        spec.overlap,
+        memory_model.margin(spec.engine),
+        spec.seam,
+    )
     need = memory_model.estimate(spec.engine, spec.width, spec.height, frames)
     if need <= budget:
         return
     fit = memory_model.largest_fit(spec.engine, spec.width, spec.height, frames, budget)
     ways = [f"{fit[0]}x{fit[1]} fits" if fit else "no frame size fits these windows"]
     window = memory_model.longest_window_that_fits(
-        spec.engine, spec.width, spec.height, len(spec.frames), spec.overlap, budget
+        spec.engine, spec.width, spec.height, len(spec.frames), spec.overlap, budget, spec.seam
     )
     if window is not None and frames > window:
         ways.append(f"so does --window {window} at this size")

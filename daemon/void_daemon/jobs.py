@@ -99,8 +99,9 @@ class Job:
     on_final: Callable[[Job], None] | None = field(default=None, repr=False)
     #: Frames of this job whose pixels the daemon holds in memory now, and the most at once in
     #: this daemon's life (``status``: ``frames_held_peak``). Inputs live on disk between
-    #: stages, so this is bounded by one window plus the input credit, whatever the shot's
-    #: length (``docs/benchmarks.md``, "Long shots: memory bounded by the window").
+    #: stages, so this is bounded by one window (with its margins, ``Engine.margin``) plus the
+    #: input credit, whatever the shot's length (``docs/benchmarks.md``, "Long shots: memory
+    #: bounded by the window").
     frames_held: int = 0
     frames_held_peak: int = 0
 

@@ -6,7 +6,8 @@ submit with the size that would fit, not discovered by the kernel's OOM killer m
 
 The model is ``peak = FIXED + pixels x (PER_PIXEL + PER_PIXEL_FRAME x frames)`` where
 ``frames`` is the longest window the plan runs (padded to a valid ``8m+5`` length, so a
-1-frame job runs a 5-frame window); the scheduler runs one window at a time. The constants for
+1-frame job runs a 5-frame window) with the margin frames its engine reads beyond it
+(``Engine.margin``, :data:`MARGINS`); the scheduler runs one window at a time. The constants for
 ``propagate`` were fitted (least squares, residuals within 33 MiB) to a real daemon's peak RSS
 over its idle RSS (psutil, 10 ms samples) on seven jobs from 512x512 to 2048x2048 and from 5- to
 21-frame windows, with a hole over most of the frame (the engine's crop is then the whole
@@ -26,7 +27,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from void_client.windows import plan_windows
+from void_client.windows import plan_windows, window_margins
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,31 @@ PROPAGATE = Cost(fixed=96 << 20, per_pixel=176.0, per_pixel_frame=62.0)
 #: Plate-side work only (documented estimate): four float32 RGB copies of each window frame.
 VOID = Cost(fixed=512 << 20, per_pixel=64.0, per_pixel_frame=48.0)
 COSTS = {"propagate": PROPAGATE, "void": VOID}
+#: Frames each side of a window the engine reads (``Engine.margin``), by engine name: admission
+#: runs on the I/O thread, which must not import an engine module (cv2, torch) to ask it.
+#: ``tests/unit/test_window_margins.py`` checks these against the engines' own values.
+MARGINS = {"propagate": 16, "void": 0}
+
+
+def margin(engine: str) -> int:
+    """Frames each side of a window ``engine`` reads as sources (unknown engines: none)."""
+    return MARGINS.get(engine, 0)
 
 
 def cost(engine: str) -> Cost:
     return COSTS.get(engine, PROPAGATE)
 
 
-def window_frames(n_frames: int, window: int, overlap: int) -> int:
-    """Frames of the longest window the plan runs, padding included (what the engine holds)."""
+def window_frames(
+    n_frames: int, window: int, overlap: int, margin: int = 0, seam: str = "crossfade"
+) -> int:
+    """Frames of the longest window the plan runs, padding and the ``margin`` frames read
+    beyond it included (what the engine holds)."""
     try:
-        return max(len(w.positions) for w in plan_windows(n_frames, window, overlap))
+        windows = plan_windows(n_frames, window, overlap)
+        return max(
+            len(w.positions) + sum(window_margins(windows, w.index, margin, seam)) for w in windows
+        )
     except Exception:  # an invalid plan is refused elsewhere with its own message
         return max(1, min(n_frames, window))
 
@@ -93,14 +109,20 @@ def largest_fit(
 
 
 def longest_window_that_fits(
-    engine: str, width: int, height: int, n_frames: int, overlap: int, budget: int
+    engine: str,
+    width: int,
+    height: int,
+    n_frames: int,
+    overlap: int,
+    budget: int,
+    seam: str = "crossfade",
 ) -> int | None:
     """The longest ``window`` setting whose plan fits ``budget`` at this size, or None."""
     from void_client.windows import MIN_WINDOW
 
     best = None
     for window in range(MIN_WINDOW, 198, 8):  # valid lengths are 8m+5
-        frames = window_frames(n_frames, window, min(overlap, window - 1))
+        frames = window_frames(n_frames, window, min(overlap, window - 1), margin(engine), seam)
         if estimate(engine, width, height, frames) > budget:
             break
         best = window
@@ -134,6 +156,7 @@ def available_memory() -> int | None:
 
 __all__ = [
     "COSTS",
+    "MARGINS",
     "Cost",
     "PROPAGATE",
     "VOID",
@@ -141,6 +164,7 @@ __all__ = [
     "cost",
     "estimate",
     "largest_fit",
+    "margin",
     "longest_window_that_fits",
     "window_frames",
 ]

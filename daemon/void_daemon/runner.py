@@ -27,7 +27,7 @@ import numpy as np
 from void_client import protocol as P
 from void_client.job_spec import JobSpec
 from void_client.quadmask import KEEP, hole, require_nonempty, snap
-from void_client.windows import Window, plan_windows, seam_weights
+from void_client.windows import Window, plan_windows, seam_weights, window_margins
 from void_daemon import colour
 from void_daemon.cache import WindowCache, window_key
 from void_daemon.detail import restore_detail
@@ -129,9 +129,10 @@ class JobRunner:
         """Inputs present and, for ``chain``, the earlier windows done (their results are all the
         context needs: :meth:`run_window` finishes any context frame not stored yet, so the engine
         does not wait for the finisher)."""
-        w = self.windows[k]
         with self.job.lock:
-            if not all(p in self.job.received for p in range(w.start, w.stop)):
+            # Margin frames too (``Engine.margin``): the client sends every frame whatever the
+            # windows do (input credit comes back as each frame is stored), so they arrive.
+            if not all(p in self.job.received for p in self.engine_positions(k)):
                 return False
             # Every reference frame is a source for every window (propagate: the nearest one
             # outside the window too), and it arrives with its frame's inputs.
@@ -140,6 +141,18 @@ class JobRunner:
             if self.job.spec.seam == "chain" and k > 0:
                 return all(i in self.job.windows_done for i in range(k))
         return True
+
+    def margins(self, k: int) -> tuple[int, int]:
+        """Frames before and after window ``k`` its engine reads as sources (``Engine.margin``)."""
+        return window_margins(self.windows, k, self.engine.margin, self.job.spec.seam)
+
+    def engine_positions(self, k: int) -> tuple[int, ...]:
+        """What the engine is given for window ``k``: its positions with the margins around."""
+        w = self.windows[k]
+        before, after = self.margins(k)
+        if not before and not after:
+            return w.positions
+        return (*range(w.start - before, w.start), *w.positions, *range(w.stop, w.stop + after))
 
     def context_positions(self, k: int) -> list[int]:
         """Positions of window ``k`` that are context only (chain seams: the previous window's
@@ -212,9 +225,9 @@ class JobRunner:
         self, k: int, progress: Callable[[int, int, str], None], cancelled: Callable[[], bool]
     ) -> WindowOutcome:
         """Run window ``k`` (from the cache when its inputs were seen before). Only its own
-        frames are loaded, and only while it runs (``Job.frames_held``)."""
+        frames and its margins are loaded, and only while it runs (``Job.frames_held``)."""
         try:
-            with self.job.holding(len(self.windows[k].positions)):
+            with self.job.holding(len(self.engine_positions(k))):
                 return self._run_window(k, progress, cancelled)
         finally:
             release_freed_memory()
@@ -224,15 +237,21 @@ class JobRunner:
     ) -> WindowOutcome:
         t0 = time.perf_counter()
         job, spec, w = self.job, self.job.spec, self.windows[k]
-        qms = np.stack([job.load_quadmask(p) for p in w.positions])
-        context = np.zeros(len(w.positions), bool)
+        # The engine's frames: ``before`` margin frames, the window's own, then ``after`` more.
+        before, after = self.margins(k)
+        positions = self.engine_positions(k)
+        own = slice(before, before + len(w.positions))
+        qms = np.stack([job.load_quadmask(p) for p in positions])
+        context = np.zeros(len(positions), bool)
         ctx = set(self.context_positions(k))
-        for i, p in enumerate(w.positions):
+        for i, p in enumerate(positions):
             if p in ctx:
                 context[i] = True
                 qms[i] = KEEP
         holes = hole(qms)
-        box, size = self.crop_for(holes)
+        # The crop is the window's own (the margins' holes need no fill): with or without
+        # margins the window's frames are cropped alike.
+        box, size = self.crop_for(holes[own])
         settings = {
             "engine": self.engine.name,
             "engine_version": self.engine.version,
@@ -241,7 +260,7 @@ class JobRunner:
             "pass2": spec.pass2,
             "options": spec.engine_options,
         }
-        if not holes.any():
+        if not holes[own].any():
             # Nothing to fill in this window (the object is out of frame): its result is never
             # read, so no frames are cropped, converted or sent to the engine.
             key = window_key(
@@ -255,9 +274,9 @@ class JobRunner:
                 )
             return self._done(k, key, box, None, seen, t0)
         # Straight into one float32 array: a large crop of a long window is hundreds of MB.
-        frames = np.empty((len(w.positions), box.height, box.width, 3), np.float32)
+        frames = np.empty((len(positions), box.height, box.width, 3), np.float32)
         peak = np.full(3, -np.inf, np.float32)  # the brightest input per channel (caps the fill)
-        for i, p in enumerate(w.positions):
+        for i, p in enumerate(positions):
             src = (
                 (job.load_out(p) if p in job.final else self.finish_frame(p))
                 if context[i]
@@ -275,12 +294,15 @@ class JobRunner:
         # VOID's loader: area-resample the mask, then snap back to the four levels.
         if size is not None and size != qcrop.shape[1:]:
             qcrop = snap(resize(qcrop.astype(np.float32), size))
-        references = self._references(w, box, size)
-        # Without references the key is the one it always was: cached windows stay valid.
-        key = window_key(
-            [frames, qcrop, context, *(r for _, r in references)],
-            {**settings, "references": [o for o, _ in references]} if references else settings,
-        )
+        references = self._references(w.start - before, box, size)
+        # Without references or margins the key is the one it always was: cached windows stay
+        # valid. The margin frames are in ``frames``/``qcrop``; their counts say where the
+        # window's own frames are.
+        if references:
+            settings["references"] = [o for o, _ in references]
+        if before or after:
+            settings["margins"] = [before, after]
+        key = window_key([frames, qcrop, context, *(r for _, r in references)], settings)
         result = self.cache.get(key)
         cached = result is not None
         if result is None:
@@ -289,7 +311,7 @@ class JobRunner:
                     frames=frames,
                     quadmask=qcrop,
                     index=k,
-                    positions=w.positions,
+                    positions=positions,
                     context=context,
                     prompt=spec.prompt,
                     seed=spec.seed,
@@ -308,6 +330,8 @@ class JobRunner:
                 raise RuntimeError(
                     f"engine {self.engine.name} returned {result.shape}, expected {frames.shape}"
                 )
+            # Only the window's own frames are kept: the margins' fill is discarded.
+            result = result[own]
             self.cache.put(key, result)
         return self._done(k, key, box, peak, cached, t0)
 
@@ -315,16 +339,17 @@ class JobRunner:
         return [self.job.position(f) for f in self.job.spec.references]
 
     def _references(
-        self, w: Window, box: Box, size: tuple[int, int] | None
+        self, first: int, box: Box, size: tuple[int, int] | None
     ) -> list[tuple[int, np.ndarray]]:
-        """Every reference frame as ``(offset from the window's start, RGB crop in the engine's
-        size and colour)``, cropped like the window's frames."""
+        """Every reference frame as ``(offset, RGB crop in the engine's size and colour)``,
+        cropped like the window's frames; ``offset`` counts from position ``first``, the
+        engine's first frame (the window's start less its margin before it)."""
         out = []
         for p in self._reference_positions():
             c = crop(np.load(reference_path(self.job, p), mmap_mode="r"), box)
             rgb = np.empty((1, box.height, box.width, 3), np.float32)
             rgb[0] = c[:, :, :3] if len(self.rgb) == 3 and c.shape[2] >= 3 else c[:, :, :1]
-            out.append((p - w.start, self._to_engine(rgb, size)[0]))
+            out.append((p - first, self._to_engine(rgb, size)[0]))
         return out
 
     def _done(

@@ -244,7 +244,8 @@ class StatusJob(_StatusJobBase, total=False):
     layer_patterns: dict[str, str]
     layers_in_out: bool
     #: The most frames of the job whose pixels the daemon held in memory at once (bounded by
-    #: one window plus the input credit, whatever the shot's length).
+    #: one window with its engine's margin frames plus the input credit, whatever the shot's
+    #: length).
     frames_held_peak: int
 
 

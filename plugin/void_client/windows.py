@@ -94,6 +94,28 @@ def plan_windows(n_frames: int, window: int = MAX_WINDOW, overlap: int = 16) -> 
     return [Window(i, s, s + length, tuple(range(s, s + length))) for i, s in enumerate(starts)]
 
 
+def window_margins(
+    windows: list[Window], index: int, margin: int, seam: str = "crossfade"
+) -> tuple[int, int]:
+    """Frames before and after window ``index`` that an engine reading ``margin`` frames beyond
+    its window (``Engine.margin``) is given as sources: the shot's frames next to the window,
+    clamped to the shot. Their fill is discarded; only the window's own frames are kept.
+
+    At most half the window's length on each side, so an engine never fills more than twice
+    its window's frames (a 13-frame window with 16 on each side would fill 45).
+    ``chain``: none before the window. Its first frames are the earlier window's result (the
+    context, marked keep), which must stay the engine's first frames; before them the shot is
+    already final. A single window covers the shot (and may be padded): no margins.
+    """
+    if margin <= 0 or len(windows) < 2:
+        return 0, 0
+    w = windows[index]
+    margin = min(margin, w.real // 2)
+    shot = max(v.stop for v in windows)
+    before = 0 if seam == "chain" else min(margin, w.start)
+    return before, min(margin, shot - w.stop)
+
+
 def _ramp(m: int) -> list[float]:
     """Rising smooth weights over ``m`` overlapping frames, strictly between 0 and 1."""
     return [0.5 - 0.5 * math.cos(math.pi * (j + 1) / (m + 1)) for j in range(m)]

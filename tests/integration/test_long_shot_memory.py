@@ -16,11 +16,13 @@ from tests.support.daemons import DaemonProcess
 from void_client.client import DaemonClient
 from void_client.job_spec import JobSpec
 from void_client.session import FrameInput, JobSession
-from void_client.windows import plan_windows
+from void_daemon import memory_model
 from void_daemon.handlers import INPUT_CREDIT
 
 W, H = 64, 48
 WINDOW, OVERLAP = 13, 4
+#: Longer than one window with its margins (``Engine.margin``) and the input credit.
+SHORT = 40
 
 
 def frame_input(frame: int) -> FrameInput:
@@ -54,19 +56,20 @@ def run_shot(d: DaemonProcess, n: int) -> tuple[dict, dict[int, np.ndarray]]:
 def held(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[dict, dict]]:
     d = DaemonProcess(tmp_path_factory.mktemp("longshot") / "jobs").start()
     try:
-        return {n: run_shot(d, n) for n in (30, 150)}
+        return {n: run_shot(d, n) for n in (SHORT, 150)}
     finally:
         d.stop()
 
 
 def test_frames_held_at_once_is_bounded_by_the_window_not_the_shot(held) -> None:
-    longest = max(len(w.positions) for w in plan_windows(150, WINDOW, OVERLAP))
-    # One window in the engine, the frames the client may have sent ahead (input credit) and
-    # the one frame the finisher is compositing or sending: nothing that depends on the shot.
+    # One window in the engine with the frames it reads beyond it (its margins), the frames
+    # the client may have sent ahead (input credit) and the one frame the finisher is
+    # compositing or sending: nothing that depends on the shot.
+    longest = memory_model.window_frames(150, WINDOW, OVERLAP, memory_model.margin("propagate"))
     bound = longest + INPUT_CREDIT + 1
-    assert bound < 30  # a daemon that held the whole shot would fail even the short one
-    short, long_ = held[30][0], held[150][0]
-    for n, summary in ((30, short), (150, long_)):
+    assert bound < SHORT  # a daemon that held the whole shot would fail even the short one
+    short, long_ = held[SHORT][0], held[150][0]
+    for n, summary in ((SHORT, short), (150, long_)):
         assert summary["state"] == "done" and summary["frames_done"] == n
         assert len(held[n][1]) == n  # every result came back
         # The counter sees the window (it is not a dead field) and nothing beyond the bound.

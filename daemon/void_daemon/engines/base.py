@@ -33,6 +33,9 @@ class WindowInput:
     ``offset`` is the frame's index relative to this window's first frame (negative or past the
     end for a reference outside the window), ``rgb`` float32 ``(H, W, 3)`` cropped, sized and
     coloured like ``frames``. An engine may ignore them (``void`` does; see docs/void-engine.md).
+    With margins (``Engine.margin``) ``frames``, ``quadmask``, ``context`` and ``positions``
+    include the frames beyond the window (source only: their fill is discarded) and the
+    reference offsets count from the first of them.
     ``in_place``: the caller does not need ``frames`` after :meth:`Engine.fill`, so the engine
     may write its fill into that array and return it (saving a window-sized output: the
     ``propagate`` engine does); callers that read the original plate afterwards leave it False.
@@ -67,6 +70,13 @@ class Engine(ABC):
     model_size: ClassVar[tuple[int, int] | None] = None
     #: Every ``(h, w)`` the engine accepts, when it takes more than ``model_size`` both ways round.
     model_sizes: ClassVar[tuple[tuple[int, int], ...] | None] = None
+    #: Frames on each side of a window the engine may read as sources ("margins"): the runner
+    #: appends up to this many of the shot's frames before and after the window's own (clamped
+    #: to the shot and to half the window, none before a ``chain`` window:
+    #: ``void_client.windows.window_margins``), with their own quadmasks, and discards their
+    #: fill. A window then sees background that is
+    #: uncovered just beyond it. 0 for an engine whose window length is fixed (``void``).
+    margin: ClassVar[int] = 0
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()

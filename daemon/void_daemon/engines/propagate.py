@@ -546,6 +546,7 @@ class PropagateEngine(Engine):
     version = "4"
     colour = "linear"
     model_size = None
+    margin = 16
 
     def fill(self, window: WindowInput) -> np.ndarray:
         frames = np.ascontiguousarray(window.frames, np.float32)
