@@ -323,6 +323,7 @@ class JobRunner:
                     # The key is made and the frames are not read after the fill: the engine
                     # may fill them in place (a window-sized array less at the peak).
                     in_place=True,
+                    margins=(before, after),
                 )
             )
             result = np.asarray(result, np.float32)

@@ -257,3 +257,35 @@ def test_background_uncovered_only_after_the_window_is_found_with_margins(
         assert min(scores) > 40.0, scores  # the true background, copied from frames 16-18
     else:
         assert max(scores) < 30.0, scores  # a spatial guess: the control that margins matter
+
+
+def test_propagate_leaves_margin_frames_unfilled_and_fills_the_window_the_same(
+    request: pytest.FixtureRequest,
+) -> None:
+    """``WindowInput.margins``: the engine is told which frames are sources only. ``propagate``
+    makes no fill for them (returned as given), and where every hole pixel of the window is
+    seen in some frame (round one fills it all) the window's own fill is the one it makes when
+    the margin frames are filled too."""
+    n, before, after = 16, 3, 4
+    bg = _texture(5)
+    frames = np.empty((n, H, W, 3), np.float32)
+    qm = np.full((n, H, W), KEEP, np.uint8)
+    for t in range(n):
+        # A panning plate (2 px a frame) and a box drifting the other way: all seen in time.
+        frames[t] = np.roll(bg, 2 * t, axis=1)
+        x = 40 - 2 * t
+        frames[t, 18:30, x : x + 10] = (0.9, 0.1, 0.1)
+        qm[t, 16:32, x - 2 : x + 12] = REMOVE
+    engine = PropagateEngine()
+    plain = engine.fill(WindowInput(frames=frames.copy(), quadmask=qm))
+    edged = engine.fill(WindowInput(frames=frames.copy(), quadmask=qm, margins=(before, after)))
+    own = slice(before, n - after)
+    margin = np.r_[0:before, n - after : n]
+    assert np.array_equal(edged[own], plain[own])
+    assert np.array_equal(edged[margin], frames[margin])  # no fill made: the plate as given
+    holes = hole(qm)
+    assert not np.array_equal(plain[margin][holes[margin]], frames[margin][holes[margin]])
+    truth = np.stack([np.roll(bg, 2 * t, axis=1) for t in range(n)])
+    err = float(np.abs(edged[own] - truth[own])[holes[own]].mean())
+    say(request, f"window's own hole mean abs error {err:.4f} (margins left unfilled)")
+    assert err < 0.02

@@ -35,7 +35,9 @@ class WindowInput:
     coloured like ``frames``. An engine may ignore them (``void`` does; see docs/void-engine.md).
     With margins (``Engine.margin``) ``frames``, ``quadmask``, ``context`` and ``positions``
     include the frames beyond the window (source only: their fill is discarded) and the
-    reference offsets count from the first of them.
+    reference offsets count from the first of them; ``margins`` says how many of them lead and
+    trail, so the engine may leave them unfilled (``propagate`` does: what it returns there is
+    not read).
     ``in_place``: the caller does not need ``frames`` after :meth:`Engine.fill`, so the engine
     may write its fill into that array and return it (saving a window-sized output: the
     ``propagate`` engine does); callers that read the original plate afterwards leave it False.
@@ -55,6 +57,7 @@ class WindowInput:
     progress: Callable[[int, int, str], None] = lambda step, steps, stage: None
     cancelled: Callable[[], bool] = lambda: False
     in_place: bool = False
+    margins: tuple[int, int] = (0, 0)
 
 
 class Engine(ABC):

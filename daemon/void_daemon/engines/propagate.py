@@ -543,7 +543,7 @@ def _continuation(t: int, lead: int) -> float:
 
 class PropagateEngine(Engine):
     name = "propagate"
-    version = "4"
+    version = "5"
     colour = "linear"
     model_size = None
     margin = 16
@@ -574,12 +574,20 @@ class PropagateEngine(Engine):
         steps = 2 * n
         fill = _Filler(window, lead, first, times)
         fill.defer = out is frames
+        # Margin frames (``WindowInput.margins``) are sources only: their fill is not read, so
+        # none is made (it was a third of the CPU of a bench window with margins).
+        before, after = window.margins
+        fill.skip = frozenset(range(first, first + before)) | frozenset(
+            range(first + t_count - after, first + t_count)
+        )
         unknown = fill(frames, masks, flow, out, steps)
         del masks
-        if unknown.any():
+        counts = unknown.counts()
+        counts[list(fill.skip)] = 0
+        if counts.any():
             # Nothing ever shows this background: fill one key frame spatially, then let
             # propagation carry that fill to the others, so the fill is stable in time.
-            key = int(np.argmax(unknown.counts()))
+            key = int(np.argmax(counts))
             out[key] = _spatial_fill(out[key], unknown[key])
             holes2 = unknown  # unknown[key] is not read again: no copy
             holes2[key] = False
@@ -589,7 +597,8 @@ class PropagateEngine(Engine):
             fill.defer = False
             unknown = fill(out, holes2, flow, out, steps)
             for t in np.flatnonzero(unknown.counts()):
-                out[t] = _spatial_fill(out[t], unknown[t])
+                if t not in fill.skip:
+                    out[t] = _spatial_fill(out[t], unknown[t])
         return out[first : first + t_count] if n != t_count else out
 
 
@@ -1164,6 +1173,8 @@ class _Filler:
         #: ``out`` is ``frames`` (round one in place): each frame's fill is kept aside and
         #: written after the loop, since later frames still read the original pixels.
         self.defer = False
+        #: Frames left unfilled (margins): their holes stay unknown, so never a source.
+        self.skip: frozenset[int] = frozenset()
 
     def _weight(self, t: int, src: np.ndarray, known: np.ndarray) -> np.ndarray:
         if self.times is None:  # the frames are consecutive: their index is their time
@@ -1303,6 +1314,10 @@ class _Filler:
                 self._write_early(out, holes, direct, kept, rims, oldest)
                 del read
             if src is None or xy is None:
+                continue
+            if t in self.skip:
+                bwd_t[t] = bwd_xy[t] = None
+                left.append((t, hy, hx))
                 continue
             b_src, b_xy = bwd_t[t], bwd_xy[t]
             assert b_src is not None and b_xy is not None  # the same holes, so the same frames
