@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.support.daemons import DaemonProcess
+from tests.support.disc_frames import disc_frame_input
 from void_client.client import DaemonClient
 from void_client.job_spec import JobSpec
 from void_client.session import FrameInput, JobSession
@@ -26,12 +27,7 @@ SHORT = 40
 
 
 def frame_input(frame: int) -> FrameInput:
-    rng = np.random.default_rng(frame)
-    plate = rng.random((H, W, 4), dtype=np.float32).astype(np.float16)
-    yy, xx = np.mgrid[0:H, 0:W]
-    cx = 20 + (frame % 24)
-    remove = (((xx - cx) ** 2 + (yy - 24) ** 2) < 64).astype(np.float32)
-    return FrameInput(frame=frame, plate=plate, remove=remove, channels=["R", "G", "B", "A"])
+    return disc_frame_input(frame, W, H, 20 + frame % 24, 24, 8)
 
 
 def run_shot(d: DaemonProcess, n: int) -> tuple[dict, dict[int, np.ndarray]]:

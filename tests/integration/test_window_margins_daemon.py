@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from tests.support.daemons import DaemonProcess
+from tests.support.disc_frames import disc_frame_input
 from void_client.client import DaemonClient
 from void_client.job_spec import JobSpec
 from void_client.session import FrameInput, JobSession
@@ -29,11 +30,7 @@ LIMIT_S = 150
 
 
 def frame_input(frame: int) -> FrameInput:
-    rng = np.random.default_rng(frame)
-    plate = rng.random((H, W, 4), dtype=np.float32).astype(np.float16)
-    yy, xx = np.mgrid[0:H, 0:W]
-    remove = (((xx - 12 - frame % 20) ** 2 + (yy - 16) ** 2) < 36).astype(np.float32)
-    return FrameInput(frame=frame, plate=plate, remove=remove, channels=["R", "G", "B", "A"])
+    return disc_frame_input(frame, W, H, 12 + frame % 20, 16, 6)
 
 
 def test_margins_never_wait_beyond_the_credit_and_hold_a_window_not_the_shot(tmp_path) -> None:

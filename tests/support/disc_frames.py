@@ -1,0 +1,21 @@
+"""A cheap shot for daemon tests that count frames, not pixels: a random half-float RGBA plate
+per frame (seeded by the frame number) and a disc to remove that drifts along x. Shared by
+tests/integration/test_long_shot_memory.py and test_window_margins_daemon.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from void_client.session import FrameInput
+
+
+def disc_frame_input(
+    frame: int, width: int, height: int, x: int, y: int, radius: float
+) -> FrameInput:
+    """Frame ``frame``'s inputs with the disc centred at ``(x, y)``. Deterministic."""
+    rng = np.random.default_rng(frame)
+    plate = rng.random((height, width, 4), dtype=np.float32).astype(np.float16)
+    yy, xx = np.mgrid[0:height, 0:width]
+    remove = (((xx - x) ** 2 + (yy - y) ** 2) < radius**2).astype(np.float32)
+    return FrameInput(frame=frame, plate=plate, remove=remove, channels=["R", "G", "B", "A"])
