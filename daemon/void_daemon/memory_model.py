@@ -50,9 +50,9 @@ PROPAGATE = Cost(fixed=96 << 20, per_pixel=176.0, per_pixel_frame=62.0)
 #: Plate-side work only (documented estimate): four float32 RGB copies of each window frame.
 VOID = Cost(fixed=512 << 20, per_pixel=64.0, per_pixel_frame=48.0)
 COSTS = {"propagate": PROPAGATE, "void": VOID}
-#: Frames each side of a window the engine reads (``Engine.margin``), by engine name: admission
-#: runs on the I/O thread, which must not import an engine module (cv2, torch) to ask it.
-#: ``tests/unit/test_window_margins.py`` checks these against the engines' own values.
+#: Frames each side of a window the engine reads (``Engine.margin``), by engine name: the one
+#: definition, here because admission runs on the I/O thread, which must not import an engine
+#: module (cv2, torch) to ask it; ``PropagateEngine.margin`` reads it.
 MARGINS = {"propagate": 16, "void": 0}
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from void_client.errors import ErrorCode, VoidError
 from void_client.quadmask import hole as quadmask_hole
 from void_daemon.engines.base import Engine, WindowInput
+from void_daemon.memory_model import MARGINS
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +547,8 @@ class PropagateEngine(Engine):
     version = "5"
     colour = "linear"
     model_size = None
-    margin = 16
+    # Its one definition is admission's table (the I/O thread must not import this module).
+    margin = MARGINS["propagate"]
 
     def fill(self, window: WindowInput) -> np.ndarray:
         frames = np.ascontiguousarray(window.frames, np.float32)
