@@ -106,8 +106,11 @@ def variant(name: str):
             def init(c, frames, holes, flow, lead=-1):
                 cand_init(c, frames, holes, flow, lead)
                 if ctx is not None and len(ctx) == len(holes):
-                    c.holes8 = c.holes8.copy()
-                    c.holes8[np.asarray(ctx, bool)] = 1
+                    # The holes are packed bits (``_Masks``): rebuild them with every
+                    # context pixel marked unseen.
+                    unseen = np.stack([np.asarray(m, bool) for m in c.holes8])
+                    unseen[np.asarray(ctx, bool)] = True
+                    c.holes8 = P._Masks(unseen).view(np.uint8)
 
             P._Candidates.__init__ = init  # type: ignore[method-assign]
             try:
