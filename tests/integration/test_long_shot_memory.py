@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from tests.support.daemons import DaemonProcess
-from tests.support.disc_frames import disc_frame_input
+from tests.support.disc_frames import disc_frame_input, disc_job_spec
 from void_client.client import DaemonClient
-from void_client.job_spec import JobSpec
 from void_client.session import FrameInput, JobSession
 from void_daemon import memory_model
 from void_daemon.handlers import INPUT_CREDIT
@@ -31,16 +30,7 @@ def frame_input(frame: int) -> FrameInput:
 
 
 def run_shot(d: DaemonProcess, n: int) -> tuple[dict, dict[int, np.ndarray]]:
-    spec = JobSpec(
-        frames=list(range(1, n + 1)),
-        width=W,
-        height=H,
-        window=WINDOW,
-        overlap=OVERLAP,
-        engine="propagate",
-        dilation=1,
-        feather=2,
-    )
+    spec = disc_job_spec(n, W, H, WINDOW, OVERLAP)
     got: dict[int, np.ndarray] = {}
     with DaemonClient(d.endpoint, timeout=60) as c:
         report = JobSession(c, spec, frame_input, got.__setitem__).run()

@@ -16,9 +16,8 @@ import time
 import numpy as np
 
 from tests.support.daemons import DaemonProcess
-from tests.support.disc_frames import disc_frame_input
+from tests.support.disc_frames import disc_frame_input, disc_job_spec
 from void_client.client import DaemonClient
-from void_client.job_spec import JobSpec
 from void_client.session import FrameInput, JobSession
 from void_client.windows import plan_windows
 from void_daemon import memory_model
@@ -34,16 +33,7 @@ def frame_input(frame: int) -> FrameInput:
 
 
 def test_margins_never_wait_beyond_the_credit_and_hold_a_window_not_the_shot(tmp_path) -> None:
-    spec = JobSpec(
-        frames=list(range(1, N + 1)),
-        width=W,
-        height=H,
-        window=WINDOW,
-        overlap=OVERLAP,
-        engine="propagate",
-        dilation=1,
-        feather=2,
-    )
+    spec = disc_job_spec(N, W, H, WINDOW, OVERLAP)
     margin = memory_model.margin("propagate")
     # What one window's engine reads: its 13 frames and up to ``margin`` on each side (at
     # most half the window: ``window_margins``).
