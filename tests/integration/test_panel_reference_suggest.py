@@ -155,6 +155,16 @@ def test_suggest_affected_matte_runs_off_the_ui_thread_beside_the_output_and_fil
     assert form.suggest_button.defaultAction() is panel.suggest_action
     assert panel.suggest_action.text() == "Suggest affected matte"
     assert form.suggest_button.text() == "Suggest…"
+    # Every log line is written on the GUI thread: a worker's progress line written from the
+    # worker's thread touched the log widget there and aborted the process (seen in CI).
+    log_threads: list[int] = []
+    add = panel.log_view.add
+
+    def add_on_record(text: str, level: str = "info") -> None:
+        log_threads.append(threading.get_ident())
+        add(text, level)
+
+    panel.log_view.add = add_on_record
     ticks: list[float] = []
     timer = QtCore.QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -198,6 +208,8 @@ def test_suggest_affected_matte_runs_off_the_ui_thread_beside_the_output_and_fil
     assert qm is not None and int((qm == AFFECTED).sum()) > 0
     assert f"proposed affected matte: {proposal}" in panel.log_text()
     assert panel.suggest_action.isEnabled() and panel.run_action.isEnabled()
+    assert len(log_threads) > 2  # the start line, the worker's progress, the result
+    assert set(log_threads) == {threading.main_thread().ident}, "a log line off the GUI thread"
 
 
 def test_suggest_affected_needs_the_output_and_says_so(panel, shadow_shot, tmp_path) -> None:

@@ -366,7 +366,10 @@ class VoidPanel(QtWidgets.QWidget):
         worker = SuggestWorker(req)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.progress.connect(lambda line: self.log_event(line))
+        # A bound method of the panel, not a lambda: PySide then queues the call to the GUI
+        # thread (the panel's); a lambda ran in the worker's thread and touched the log widget
+        # there, which aborted the process (Qt widgets are GUI-thread only).
+        worker.progress.connect(self.log_event)
         worker.finished.connect(self._on_suggested)
         worker.failed.connect(self._on_suggest_failed)
         worker.done.connect(thread.quit)
