@@ -11,9 +11,17 @@ an engine that does not know it returns a new array): peak / input is then the e
 set over its input, plus the interpreter and the quadmask. ``--copy`` measures the fill into a
 new array instead.
 
+CPU s is the engine's user + system time over all its threads; *main CPU s* is the calling
+thread's alone: the engine plans the next frame's candidates in a worker thread
+(``PLAN_AHEAD``), so on a machine with a free second core the wall time tends to the larger
+of the two threads' shares, while on a loaded one it is the total. ``--variant NAME=VALUE``
+adds the current engine with a module constant changed (e.g. ``PLAN_AHEAD=0``) as one more
+engine of the same run.
+
 Usage::
 
-    python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--profile] [--copy] [--json]
+    python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--runs N] [--profile]
+        [--copy] [--inputs DIR] [--variant PLAN_AHEAD=0] [--json]
 """
 
 from __future__ import annotations
@@ -39,8 +47,11 @@ if str(ROOT) not in sys.path:
 ENGINE = "daemon/void_daemon/engines/propagate.py"
 
 
-def child(folder: Path, module: str, profile: bool, in_place: bool = True) -> dict:
-    """Load the crop and run the engine from ``module`` (a file path, or "" for the current)."""
+def child(
+    folder: Path, module: str, profile: bool, in_place: bool = True, variant: str = ""
+) -> dict:
+    """Load the crop and run the engine from ``module`` (a file path, or "" for the current),
+    with ``variant`` (``NAME=VALUE``, an integer or float) set on the module first."""
     from void_daemon.engines.base import WindowInput
 
     if module:
@@ -50,10 +61,14 @@ def child(folder: Path, module: str, profile: bool, in_place: bool = True) -> di
         spec.loader.exec_module(mod)
     else:
         from void_daemon.engines import propagate as mod
+    if variant:
+        name, value = variant.split("=", 1)
+        setattr(mod, name, type(getattr(mod, name))(value))
     crop = np.load(folder / "crop.npy")
     q = np.load(folder / "quadmask.npy")
     prof = cProfile.Profile() if profile else None
     cpu0 = time.process_time()
+    main0 = time.thread_time()
     t0 = time.perf_counter()
     if prof:
         prof.enable()
@@ -62,6 +77,7 @@ def child(folder: Path, module: str, profile: bool, in_place: bool = True) -> di
         prof.disable()
     dt = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    main = time.thread_time() - main0
     top = ""
     if prof:
         buf = io.StringIO()
@@ -72,15 +88,19 @@ def child(folder: Path, module: str, profile: bool, in_place: bool = True) -> di
         "seconds": dt,
         "fps": len(crop) / dt,
         "cpu_s": cpu,
+        "main_cpu_s": main,
         "input_mb": crop.nbytes / 1e6,
         "peak_rss_mb": peak,
         "profile": top,
     }
 
 
-def run_child(folder: Path, module: str, profile: bool, in_place: bool = True) -> dict:
+def run_child(
+    folder: Path, module: str, profile: bool, in_place: bool = True, variant: str = ""
+) -> dict:
     args = [sys.executable, __file__, "--child", str(folder), "--module", module]
     args += (["--profile"] if profile else []) + ([] if in_place else ["--copy"])
+    args += ["--variant", variant] if variant else []
     out = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -95,12 +115,21 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="print each engine's cProfile top")
     ap.add_argument("--copy", action="store_true", help="fill into a new array, not in place")
     ap.add_argument("--inputs", default="", help="reuse this folder's crop.npy/quadmask.npy")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="also run the current engine with NAME=VALUE set on its module (repeatable)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--module", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(Path(args.child), args.module, args.profile, not args.copy)))
+        variant = args.variant[0] if args.variant else ""
+        print(
+            json.dumps(child(Path(args.child), args.module, args.profile, not args.copy, variant))
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -110,7 +139,7 @@ def main() -> None:
             work = Path(args.inputs)
             crop = np.load(work / "crop.npy", mmap_mode="r")
             q = np.load(work / "quadmask.npy", mmap_mode="r")
-            facts = {
+            facts: dict = {
                 "hole_fraction": float((q < 255).mean()),
                 "roi": [crop.shape[2], crop.shape[1]],
             }
@@ -122,7 +151,7 @@ def main() -> None:
                 check=True,
             )
             facts = json.loads(made.stdout.strip().splitlines()[-1])
-        engines = {"current": ""}
+        engines: dict[str, tuple[str, str]] = {"current": ("", "")}
         if args.baseline:
             old = Path(tmp) / "propagate_baseline.py"
             old.write_text(
@@ -134,11 +163,13 @@ def main() -> None:
                     check=True,
                 ).stdout
             )
-            engines = {f"baseline ({args.baseline})": str(old), "current": ""}
+            engines = {f"baseline ({args.baseline})": (str(old), ""), "current": ("", "")}
+        for variant in args.variant:
+            engines[f"current, {variant}"] = ("", variant)
         results: dict[str, list[dict]] = {k: [] for k in engines}
         for _ in range(args.runs):
-            for name, module in engines.items():
-                results[name].append(run_child(work, module, args.profile, not args.copy))
+            for name, (module, variant) in engines.items():
+                results[name].append(run_child(work, module, args.profile, not args.copy, variant))
     rows = {}
     for name, runs in results.items():
         best = max(runs, key=lambda r: r["fps"])
@@ -147,13 +178,16 @@ def main() -> None:
             "fps_runs": [round(r["fps"], 3) for r in runs],
             # CPU seconds (all threads) vary far less with other processes' load than wall time.
             "cpu_s": round(min(r["cpu_s"] for r in runs), 1),
+            "cpu_s_runs": [round(r["cpu_s"], 1) for r in runs],
+            "main_cpu_s": round(min(r["main_cpu_s"] for r in runs), 1),
+            "peak_rss_mb_runs": [round(r["peak_rss_mb"]) for r in runs],
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
             "input_mb": round(best["input_mb"]),
             "peak_over_input": round(max(r["peak_rss_mb"] for r in runs) / best["input_mb"], 2),
         }
         if args.profile:
             print(f"--- {name}\n{best['profile']}", file=sys.stderr)
-    result = {
+    result: dict = {
         "in_place": not args.copy,
         "frames": args.frames,
         "size": f"{args.width}x{args.height}",
@@ -165,16 +199,19 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(
-        "| engine | frames | size | hole | ROI | fps (runs) | CPU s (least) "
-        "| peak RSS MB (input MB) | peak / input |"
+        "| engine | frames | size | hole | ROI | fps (runs) | CPU s (runs) | main CPU s (least) "
+        "| peak RSS MB (runs; input MB) | peak / input |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         fps_runs = ", ".join(str(f) for f in r["fps_runs"])
+        cpu_runs = ", ".join(str(c) for c in r["cpu_s_runs"])
+        rss_runs = ", ".join(str(m) for m in r["peak_rss_mb_runs"])
         print(
             f"| {name} | {args.frames} | {result['size']} | {result['hole_fraction']:.0%} | "
-            f"{facts['roi'][0]}x{facts['roi'][1]} | **{r['fps']}** ({fps_runs}) | {r['cpu_s']} | "
-            f"{r['peak_rss_mb']} ({r['input_mb']}) | {r['peak_over_input']} |"
+            f"{facts['roi'][0]}x{facts['roi'][1]} | **{r['fps']}** ({fps_runs}) | "
+            f"{r['cpu_s']} ({cpu_runs}) | {r['main_cpu_s']} | "
+            f"{r['peak_rss_mb']} ({rss_runs}; {r['input_mb']}) | {r['peak_over_input']} |"
         )
 
 

@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -150,6 +152,11 @@ class _Flow:
         preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     ) -> None:
         self.dis = cv2.DISOpticalFlow.create(preset)
+        #: Held around every use of ``dis`` (not safe from two threads at once): the
+        #: candidates' planner (``PLAN_AHEAD``) refines in its own thread. One object, not one
+        #: per thread: each holds a few MB of buffers between calls (1080p: +30 MB peak RSS).
+        self.dis_lock = threading.Lock()
+        self._lock = threading.Lock()  # the memo's
         _, h, w = holes.shape
         self.size = (w, h)
         self.scale = min(1.0, FLOW_MAX_SIDE / max(h, w))
@@ -176,27 +183,31 @@ class _Flow:
         self._homography: dict[tuple[int, int], np.ndarray | None] = {}
 
     def _small(self, a: int, b: int) -> np.ndarray:
-        small = self._memo.get((a, b))
-        if small is None:
-            # None lets calc allocate the output; OpenCV's stubs declare that argument required.
-            flow = self.dis.calc(self.grey[a], self.grey[b], None)  # type: ignore[call-overload]
-            small, hmat = _complete(flow, self.holes[a], self.holes[b])
-            self._memo[(a, b)] = small
-            if hmat is not None:
-                hmat = np.linalg.inv(self._to_small) @ hmat @ self._to_small
-            self._homography[(a, b)] = hmat
-        return small
+        with self._lock:  # the fill and the candidates' planner may ask for the same pair
+            small = self._memo.get((a, b))
+            if small is None:
+                # None lets calc allocate the output; OpenCV's stubs declare it required.
+                with self.dis_lock:
+                    flow = self.dis.calc(self.grey[a], self.grey[b], None)  # type: ignore[call-overload]
+                small, hmat = _complete(flow, self.holes[a], self.holes[b])
+                self._memo[(a, b)] = small
+                if hmat is not None:
+                    hmat = np.linalg.inv(self._to_small) @ hmat @ self._to_small
+                self._homography[(a, b)] = hmat
+            return small
 
     def forget(self, a: int, *to: int) -> None:
         """Drop the memoised flows from frame ``a`` to frames ``to`` (held for the whole window
         they were a sizeable share of its peak); asked again, they are recomputed, the same."""
-        for b in to:
-            self._memo.pop((a, b), None)
+        with self._lock:
+            for b in to:
+                self._memo.pop((a, b), None)
 
     def keep_only(self, frames: set[int]) -> None:
         """Drop every memoised flow but those from ``frames``."""
-        for key in [k for k in self._memo if k[0] not in frames]:
-            del self._memo[key]
+        with self._lock:
+            for key in [k for k in self._memo if k[0] not in frames]:
+                del self._memo[key]
 
     def __call__(self, a: int, b: int) -> np.ndarray:
         """Flow from frame ``a`` to frame ``b`` at full resolution."""
@@ -653,6 +664,11 @@ def _with_references(
     )
 
 
+#: Which frames a frame's hole pixels take candidates from, in slot order
+#: (``_Candidates._plan``): per source frame, the alignment as float32, its whole-pixel shift
+#: or None, the pixels that take one (packed bits), whether one pixel alone was mapped.
+_Plan = list[tuple[int, np.ndarray, tuple[float, float] | None, np.ndarray, bool]]
+
 #: Distances in frames (each side) of the frames a hole pixel takes direct candidates from.
 CANDIDATE_STEPS = (1, 2, 3, 5, 8, 12, 17, 23, 30, 40, 52, 67, 85, 110, 140, 180)
 #: Most direct candidates kept per pixel (the nearest visible ones).
@@ -691,6 +707,14 @@ REFINE_FROM = 4
 #: The residual flow uses the engine's own DIS preset: the FAST preset lost 4 dB on ``zoom``.
 REFINE_THR = 1.0
 REFINE_ITERS = 300
+#: Frames whose candidates' plan (``_Candidates._plan``: the refinement flows, a third of the
+#: engine's time at 1080p, and the visibility tests) is made ahead, in worker threads, while
+#: the fill works on the current frame; 0: none. A plan reads only the holes and the flow, so
+#: it is the one made in turn (DIS and OpenCV release the GIL: the second core's work). At
+#: 1080p on 2 cores one ahead took the calling thread's CPU from 15.0 to 9.9 s (of 22-25)
+#: and the fps up 1.20-1.22x, the peak 1.42x -> 1.44-1.46x the input; two were no faster and
+#: peaked at 1.51x (a second thread's allocator keeps its own free memory).
+PLAN_AHEAD = 1
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
@@ -711,8 +735,20 @@ class _Candidates:
     in a few of them is outvoted by the median.
     """
 
-    def __init__(self, frames: np.ndarray, holes: MaskStack, flow: _Flow, lead: int = -1) -> None:
+    def __init__(
+        self,
+        frames: np.ndarray,
+        holes: MaskStack,
+        flow: _Flow,
+        lead: int = -1,
+        skip: frozenset[int] = frozenset(),
+    ) -> None:
         self.frames, self.holes, self.flow = frames, holes, flow
+        #: Frames the fill does not ask candidates for (``_Filler.skip``): none planned ahead.
+        self.skip = skip
+        #: Plans made ahead (``PLAN_AHEAD``), by frame: its hole pixels and plan, or None.
+        self._ahead: dict[int, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
         #: Last context frame (``chain``), or -1: the frames after it are not cut short on
         #: that side (the context is visible background to them).
         self.lead = lead
@@ -769,7 +805,8 @@ class _Candidates:
             borderValue=1,
         )
         crop = np.ascontiguousarray(fl.grey[t, y0:y1, x0:x1])
-        r = fl.dis.calc(crop, warped, None)  # type: ignore[call-overload]
+        with fl.dis_lock:
+            r = fl.dis.calc(crop, warped, None)  # type: ignore[call-overload]
         bad = (fl.holes[t, y0:y1, x0:x1] | (hole_s > 0)).astype(np.uint8)
         bad = cv2.dilate(bad, np.ones((2 * FLOW_GUARD + 1,) * 2, np.uint8)) > 0
         bad[:2], bad[-2:], bad[:, :2], bad[:, -2:] = True, True, True, True
@@ -953,7 +990,7 @@ class _Candidates:
             return fused, agree
         pts = np.empty((3, n_pts), np.float32)  # the values of stacking (hx, hy, 1) as float32
         pts[0], pts[1], pts[2] = hx, hy, 1.0
-        plan = self._plan(t, hy, hx, pts)
+        plan = self._planned(t, hy, hx, pts)
         if not plan:
             return fused, agree
         for a, b, cand, lum, count in _blocks(n_pts):
@@ -983,9 +1020,48 @@ class _Candidates:
                 fused[a:b], agree[a:b] = _fuse(cand, lum, count)
         return fused, agree
 
-    def _plan(
-        self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray
-    ) -> list[tuple[int, np.ndarray, tuple[float, float] | None, np.ndarray, bool]]:
+    def _planned(self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray) -> _Plan:
+        """:meth:`_plan` for frame ``t``, made ahead if it was for these pixels; then the
+        next frames' plans are started (``PLAN_AHEAD``)."""
+        ahead = self._ahead.pop(t, None)
+        for old in [k for k in self._ahead if k < t]:  # never asked for (not expected)
+            self._ahead.pop(old)
+        made = None if ahead is None else ahead.result()
+        if made is not None and np.array_equal(made[0], hy) and np.array_equal(made[1], hx):
+            plan = made[2]
+        else:
+            plan = self._plan(t, hy, hx, pts)
+        del ahead, made
+        nxt = [s for s in range(t + 1, self.n) if s not in self.skip][:PLAN_AHEAD]
+        if nxt and self._pool is None:
+            self._pool = ThreadPoolExecutor(PLAN_AHEAD, thread_name_prefix="propagate-plan")
+        for s in nxt:
+            if s not in self._ahead:
+                assert self._pool is not None
+                # The one pair flow that plan needs and no pass made yet, here: the chained
+                # pass asks for it next anyway (memoised), and the worker then allocates only
+                # its plan's small arrays (each thread's allocator keeps its own free memory:
+                # made there, it put the 1080p peak at 1.50x the input).
+                self._step(s, s - 1)
+                self._ahead[s] = self._pool.submit(self._plan_frame, s)
+        if not nxt and not self._ahead and self._pool is not None:
+            self._pool.shutdown(wait=False)  # the last frame: the threads end
+            self._pool = None
+        return plan
+
+    def _plan_frame(self, t: int) -> tuple[np.ndarray, np.ndarray, _Plan] | None:
+        """Frame ``t``'s hole pixels as the fill's pass finds them (``_propagate``) and their
+        :meth:`_plan` (in a worker thread), or None without a hole. Made ahead, a plan may
+        find a read off the rim (``rim_safe``) before the fill writes more frames early: the
+        early writes only stop sooner (the result is the same, ``_Filler._write_early``)."""
+        hy, hx = (c.astype(np.int32) for c in np.nonzero(self.holes[t]))
+        if hy.size == 0:
+            return None
+        pts = np.empty((3, hy.size), np.float32)
+        pts[0], pts[1], pts[2] = hx, hy, 1.0
+        return hy, hx, self._plan(t, hy, hx, pts)
+
+    def _plan(self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray) -> _Plan:
         """Which frames the pixels ``pts`` (``(x, y, 1)`` columns) of frame ``t`` take their
         candidates from, in slot order: per source frame, ``(s, the alignment as float32,
         its whole-pixel shift or None, the pixels that take one, as packed bits, whether one
@@ -998,7 +1074,7 @@ class _Candidates:
             np.float64,
         )
         count = np.zeros(n_pts, np.uint8)
-        plan: list[tuple[int, np.ndarray, tuple[float, float] | None, np.ndarray, bool]] = []
+        plan: _Plan = []
         # Nearest first, alternating sides, so each pixel keeps its nearest visible frames.
         gs: list[np.ndarray | None] = [np.eye(3), np.eye(3)]
         dist = 0
@@ -1114,22 +1190,81 @@ SEEN_CHUNK = 65536
 def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The candidate of median luminance of each pixel and the candidates' agreement
     (``exp(-(MAD / AGREEMENT)^2)``, 0 with fewer than three); ``cand`` ``(N, CANDIDATES, 3)``,
-    ``lum`` ``(N, CANDIDATES)`` (inf in unused slots), ``count`` ``(N,)``."""
-    n_pts = count.size
-    slot = np.arange(CANDIDATES)[None, :]
-    order = np.argsort(lum, axis=1)
+    ``lum`` ``(N, CANDIDATES)`` (inf in unused slots: :func:`_blocks`), ``count`` ``(N,)``.
+
+    Ranked by a sorting network over the slots (:func:`_ranked`), not a per-row argsort and
+    partition (2.9 of the engine's 28 s at 1080p): the same pixels, bit for bit
+    (``tests/unit/test_propagate_fuse.py`` against the sorts). A median value is one slot's
+    but where several slots hold it (ties, unused slots' inf) or a NaN is in the row: there
+    argsort picks, as before (which of equal values it ranks first is its own order)."""
+    n_pts, k = lum.shape
     mid = np.maximum(count - 1, 0) // 2
     cols = np.arange(n_pts)
-    pick = order[cols, mid]
+    slots = np.ascontiguousarray(lum.T)  # (slot, pixel): whole rows per comparator
+    at_mid = mid * n_pts + cols  # rank ``mid`` of each pixel in a (rank, pixel) stack
+    median = np.stack(_ranked(slots)).reshape(-1)[at_mid]
+    same = slots == median
+    ties = same.sum(0, dtype=np.int8)
+    pick = (same * np.arange(k, dtype=np.int8)[:, None]).sum(0, dtype=np.intp)  # if one
+    del same
+    odd = ties != 1
+    # No candidate: all slots are zero colour at inf, any is the sorts' pick.
+    pick[odd] = 0
+    odd &= count > 0
+    nan = np.isnan(slots).any(0) if np.isnan(slots).any() else None
+    if nan is not None:
+        odd |= nan
+    rows = np.flatnonzero(odd)
+    if rows.size:
+        pick[rows] = np.argsort(lum[rows], axis=1)[np.arange(rows.size), mid[rows]]
     fused = cand[cols, pick]
-    valid = slot < count[:, None]
-    dev = np.abs(np.where(valid, lum, 0.0) - lum[cols, pick][:, None])
-    # Only ranks up to the largest median index are read: a partial sort gives them exactly.
-    top = int(mid.max())
-    dev = np.partition(np.where(valid, dev, np.inf), list(range(top + 1)), axis=1)
-    spread = dev[cols, mid]
-    agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0).astype(np.float32)
-    return fused, agree
+    at_pick = lum[cols, pick]
+    # The MAD's deviations: with unused slots at inf, |lum - median| is the sorts' masked
+    # deviation wherever the median is finite; only pixels with three candidates or more
+    # need it (the agreement is 0 below), and those whose median is not finite or whose
+    # row has a NaN (a network does not rank NaN last) take the partition, as before.
+    with np.errstate(invalid="ignore"):
+        dev = np.abs(np.subtract(slots, at_pick, out=slots), out=slots)
+    spread = np.stack(_ranked(dev)).reshape(-1)[at_mid]
+    odd = ~np.isfinite(at_pick)
+    if nan is not None:
+        odd |= nan
+    rows = np.flatnonzero(odd & (count >= 3))
+    if rows.size:
+        valid = np.arange(k)[None, :] < count[rows, None]
+        with np.errstate(invalid="ignore"):
+            d = np.abs(np.where(valid, lum[rows], 0.0) - at_pick[rows, None])
+        d = np.where(valid, d, np.inf)
+        part = np.partition(d, list(range(int(mid[rows].max()) + 1)), axis=1)
+        spread[rows] = part[np.arange(rows.size), mid[rows]]
+    with np.errstate(invalid="ignore"):
+        agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0)
+    return fused, agree.astype(np.float32)
+
+
+def _network(n: int) -> tuple[tuple[int, int], ...]:
+    """A sorting network for ``n`` values: for nine (``CANDIDATES``), the 25-comparator one
+    (checked on every 0/1 input in the tests), else odd-even transposition."""
+    if n == 9:
+        return (
+            (0, 3), (1, 7), (2, 5), (4, 8), (0, 7), (2, 4), (3, 8), (5, 6), (0, 2),
+            (1, 3), (4, 5), (7, 8), (1, 4), (3, 6), (5, 7), (0, 1), (2, 4), (3, 5),
+            (6, 8), (2, 3), (4, 5), (6, 7), (1, 2), (3, 4), (5, 6),
+        )  # fmt: skip
+    return tuple((i, i + 1) for r in range(n) for i in range(r % 2, n - 1, 2))
+
+
+def _ranked(slots: np.ndarray) -> list[np.ndarray]:
+    """The values of each column of ``slots`` ``(K, N)`` in ascending order: ``K`` arrays of
+    ``N`` (rank 0 first), by a sorting network of whole-row minima and maxima. Exact for any
+    values but NaN (a minimum or maximum with NaN is NaN, wherever it was)."""
+    rows = [r.copy() for r in slots]
+    tmp = np.empty_like(rows[0])
+    for i, j in _network(len(rows)):
+        np.minimum(rows[i], rows[j], out=tmp)
+        np.maximum(rows[i], rows[j], out=rows[j])
+        rows[i], tmp = tmp, rows[i]
+    return rows
 
 
 #: ``chain``: a window's start with context frames is not a cut-off end for the candidates.
@@ -1284,7 +1419,7 @@ class _Filler:
         bwd_xy: list[np.ndarray | None] = [None] * t_count
         # The source frame in 8 or 16 bits (the same values): the backward maps are held whole.
         small_idx = np.int8 if t_count < 2**7 else np.int16 if t_count < 2**15 else np.int32
-        direct = _Candidates(frames, holes, flow, lead) if self.direct else None
+        direct = _Candidates(frames, holes, flow, lead, self.skip) if self.direct else None
         bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
         for t, src, xy, _, _ in bwd:
             if src is not None and xy is not None:
