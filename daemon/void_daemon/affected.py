@@ -14,8 +14,11 @@ How (``docs/architecture.md``: algorithms live in the daemon, with numpy and Ope
    see each pixel, aligned by the camera's motion alone (tracked corners, pair homographies
    composed), where those frames agree: ``propagate`` follows the background frame to frame
    and, where it finds nothing (an object resting for most of the shot), guesses from space.
-   Per pixel, the estimate whose fine detail agrees better with the plate's wins: a shadow
-   leaves the background's texture in place, a guess does not reproduce it.
+   Where the features move as two planes (parallax: a near fence before a far backdrop),
+   each plane's motion gives its own such estimate (:func:`layer_motions`): under the near
+   layer one motion samples the wrong plane. Per pixel, the estimate whose fine detail and
+   colour agree best with the plate's wins: a shadow leaves the background's texture and hue
+   in place, a guess or the other plane's sample does not reproduce them.
 2. *Change.* Per pixel of that ring, the log ratio of plate to clean luminance (a shadow scales
    light, so a ratio, not a difference), smoothed spatially with a normalised Gaussian: the
    fill's own errors change sign from pixel to pixel and cancel, a shadow does not. Only
@@ -76,13 +79,14 @@ class AffectedSettings:
     min_reach_px: int = 8
     #: Sigma (px) of the spatial smoothing of the change.
     smooth_px: float = 2.0
-    #: Frames each side whose object-aligned change must agree.
-    temporal: int = 3
-    #: |log luminance ratio| where the matte starts (about 5% darker)...
-    low: float = 0.05
-    #: ... and where it is fully on (about 14% darker). Higher than the faintest shadow edge on
-    #: purpose: a false alarm costs more than a missed fringe (docs/benchmarks.md).
-    high: float = 0.15
+    #: Frames each side whose object-aligned change must agree. Fifteen frames reject more
+    #: of the fill's errors (they stay with the scene) than seven did, which is what lets
+    #: ``low`` and ``high`` catch the shadow's soft edge (docs/benchmarks.md).
+    temporal: int = 7
+    #: |log luminance ratio| where the matte starts (about 3% darker)...
+    low: float = 0.03
+    #: ... and where it is fully on (about 10% darker).
+    high: float = 0.10
     #: Propose brightening too (light spill, reflections), not only darkening (shadows).
     brightening: bool = False
     #: Correlation of fine detail (plate vs clean) at which a change counts fully.
@@ -104,6 +108,9 @@ class AffectedSettings:
     #: ... and from which it does not count (the fill put other material there: sky for a
     #: fence post, a white rim for a red saucer). 0 turns the test off.
     chroma_high: float = 0.5
+    #: Planes moving differently (parallax) whose motion the second estimate follows, each
+    #: giving its own candidates (:func:`layer_motions`); 1 is the camera's motion alone.
+    layers: int = 2
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -165,32 +172,135 @@ def clean_estimate(
     return out
 
 
+def _pair_tracks(
+    grey: list[np.ndarray], exclude: np.ndarray, t: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corner features of frame ``t`` outside ``exclude`` and where they are in ``t + 1``."""
+    h, w = exclude.shape[1:]
+    empty = np.zeros((0, 2), np.float32)
+    mask = np.where(exclude[t], 0, 255).astype(np.uint8)
+    pts = cv2.goodFeaturesToTrack(grey[t], 500, 0.01, 6, mask=mask)
+    if pts is None or len(pts) < 8:
+        return empty, empty
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(
+        grey[t], grey[t + 1], pts, pts.copy(), winSize=(21, 21), maxLevel=3
+    )
+    src, dst = pts[status[:, 0] == 1, 0], nxt[status[:, 0] == 1, 0]
+    inside = (dst[:, 0] >= 0) & (dst[:, 0] < w) & (dst[:, 1] >= 0) & (dst[:, 1] < h)
+    src, dst = src[inside], dst[inside]
+    keep = ~exclude[t + 1][dst[:, 1].astype(int), dst[:, 0].astype(int)]
+    return src[keep], dst[keep]
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """RANSAC homography of ``src`` → ``dst`` and its inliers (None with too few points)."""
+    if len(src) < 8:
+        return None, np.zeros(len(src), bool)
+    hmat, inl = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
+    if hmat is None:
+        return None, np.zeros(len(src), bool)
+    return hmat, inl[:, 0].astype(bool)
+
+
 def camera_motion(plate: np.ndarray, exclude: np.ndarray) -> list[np.ndarray]:
     """Per frame, the homography from frame 0's pixels to that frame's (3x3, float64): corner
     features outside ``exclude`` (the object and its surroundings) tracked frame to frame,
     RANSAC pair homographies composed. A pair with too few features counts as no motion."""
+    return layer_motions(plate, exclude, 1)[0]
+
+
+def _shift(hmat: np.ndarray, at: tuple[float, float]) -> np.ndarray:
+    q = hmat @ np.array([at[0], at[1], 1.0])
+    return np.array([q[0] / q[2] - at[0], q[1] / q[2] - at[1]])
+
+
+def _split_layers(
+    src: np.ndarray, dst: np.ndarray, layers: int, share: float, centre: tuple[float, float]
+) -> list[np.ndarray]:
+    """Features of one pair split by motion: the dominant similarity transform's inliers, then
+    another's among the rest while at least ``share`` of them (and 12) agree on a motion more
+    than a pixel away from the others'. A similarity (4 degrees of freedom) cannot blend two
+    planes into one fit as a homography's 8 can. Their 3x3 matrices, largest layer first."""
+    out: list[np.ndarray] = []
+    shifts: list[np.ndarray] = []
+    rest = np.arange(len(src))
+    need = max(12, share * len(src))
+    while len(out) < layers and len(rest) >= need:
+        mat, inl = cv2.estimateAffinePartial2D(
+            src[rest], dst[rest], method=cv2.RANSAC, ransacReprojThreshold=1.0
+        )
+        if mat is None or inl is None or inl.sum() < need:
+            break
+        shift = mat[:, :2] @ np.array(centre) + mat[:, 2] - np.array(centre)
+        if any(np.hypot(*(shift - s)) < 1.0 for s in shifts):
+            break
+        keep = inl[:, 0].astype(bool)
+        out.append(np.vstack([mat, [0.0, 0.0, 1.0]]))
+        shifts.append(shift)
+        rest = rest[~keep]
+    return out
+
+
+def layer_motions(
+    plate: np.ndarray, exclude: np.ndarray, layers: int = 2, share: float = 0.2
+) -> list[list[np.ndarray]]:
+    """Like :func:`camera_motion`, for up to ``layers`` planes that move differently (a near
+    fence before a far backdrop: parallax). Per pair of frames the features are split by
+    motion (:func:`_split_layers`); with one layer the pair's motion is the homography of all
+    of them, exactly as :func:`camera_motion`, with more each layer's similarity. Each pair's
+    motions are matched to the layers' previous ones by their shift at the frame centre, and
+    a layer not seen in a pair keeps its last motion (constant velocity). A second layer found
+    in fewer than a quarter of the pairs is dropped (noise, not a plane): then the result is
+    :func:`camera_motion`'s."""
     grey = [grey8(f) for f in plate]
     h, w = exclude.shape[1:]
-    out = [np.eye(3)]
+    centre = (w / 2.0, h / 2.0)
+    pairs: list[list[np.ndarray]] = []
+    whole: list[list[np.ndarray]] = []  # each pair's one homography of all the features
     for t in range(len(plate) - 1):
-        pair = np.eye(3)
-        mask = np.where(exclude[t], 0, 255).astype(np.uint8)
-        pts = cv2.goodFeaturesToTrack(grey[t], 500, 0.01, 6, mask=mask)
-        if pts is not None and len(pts) >= 8:
-            nxt, status, _ = cv2.calcOpticalFlowPyrLK(
-                grey[t], grey[t + 1], pts, pts.copy(), winSize=(21, 21), maxLevel=3
+        src, dst = _pair_tracks(grey, exclude, t)
+        hmat, _ = _homography(src, dst)
+        found = [] if hmat is None else [hmat]
+        whole.append(list(found))
+        if layers > 1 and hmat is not None:
+            split = _split_layers(src, dst, layers, share, centre)
+            if len(split) > 1:
+                # Each layer's own similarity: a homography fitted to all the features blends
+                # the planes (a perspective that half fits both), and one fitted to a layer's
+                # few features (a far, mostly flat sky) wanders.
+                found = split
+        pairs.append(found)
+    count = max((len(f) for f in pairs), default=1)
+    seen = [sum(len(f) > k for f in pairs) for k in range(count)]
+    count = max(1, sum(1 for k in range(count) if k == 0 or seen[k] >= len(pairs) / 4))
+    if count == 1:
+        pairs = whole  # no parallax after all: the camera's motion, split pairs included
+    last = [np.eye(3) for _ in range(count)]
+    have = [False] * count
+    chains = [[np.eye(3)] for _ in range(count)]
+    for found in pairs:
+        # A pair with too few features: no motion for the camera alone (as before layers);
+        # with layers, each keeps its last motion.
+        pair = list(last) if count > 1 else [np.eye(3)]
+        free = list(range(count))
+        # Match each found motion to the layer whose last motion shifted the centre alike.
+        for hmat in found:
+            if not free:
+                break
+            s = _shift(hmat, centre)
+            k = min(
+                free,
+                key=lambda j: np.hypot(*(s - _shift(last[j], centre))) if have[j] else 1e3 - j,
             )
-            src, dst = pts[status[:, 0] == 1, 0], nxt[status[:, 0] == 1, 0]
-            inside = (dst[:, 0] >= 0) & (dst[:, 0] < w) & (dst[:, 1] >= 0) & (dst[:, 1] < h)
-            src, dst = src[inside], dst[inside]
-            keep = ~exclude[t + 1][dst[:, 1].astype(int), dst[:, 0].astype(int)]
-            src, dst = src[keep], dst[keep]
-            if len(src) >= 8:
-                hmat, _ = cv2.findHomography(src, dst, cv2.RANSAC, 1.0)
-                if hmat is not None:
-                    pair = hmat
-        out.append(pair @ out[-1])
-    return out
+            pair[k], last[k], have[k] = hmat, hmat, True
+            free.remove(k)
+        for k in range(count):
+            chains[k].append(pair[k] @ chains[k][-1])
+    return chains
+
+
+def _motion_exclude(near: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.dilate(m.astype(np.uint8), _disc(4)) > 0 for m in near])
 
 
 def clean_from_other_frames(
@@ -201,6 +311,7 @@ def clean_from_other_frames(
     count: int,
     agree: float = 0.05,
     cancelled: Callable[[], bool] = lambda: False,
+    motion: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """A second clean estimate of the ``ring`` pixels inside ``box``: per pixel, the median of
     its ``count`` nearest frames (in time) in which the object's surroundings (``near``) do
@@ -212,9 +323,8 @@ def clean_from_other_frames(
     log luminances spread (median absolute deviation) more than ``agree``."""
     n, h, w = ring.shape
     ys, xs = box
-    motion = camera_motion(
-        plate, np.stack([cv2.dilate(m.astype(np.uint8), _disc(4)) > 0 for m in near])
-    )
+    if motion is None:
+        motion = camera_motion(plate, _motion_exclude(near))
     inverse = [np.linalg.inv(m) for m in motion]
     gy, gx = np.mgrid[ys, xs].astype(np.float64)
     pts = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], 0)
@@ -267,24 +377,35 @@ def clean_from_other_frames(
 def better_clean(
     plate: np.ndarray,
     clean: np.ndarray,
-    other: np.ndarray,
+    other: np.ndarray | list[np.ndarray],
     ring: np.ndarray,
     valid: np.ndarray,
     settings: AffectedSettings,
 ) -> np.ndarray:
-    """Per pixel, whichever clean estimate's fine detail agrees better with the plate's
+    """Per pixel, whichever clean estimate's fine detail agrees best with the plate's
     (:func:`same_detail`, smoothed): a shadow leaves the background's texture in place, so the
-    estimate that explains the plate's texture is the one that saw the background; the other
-    guessed. ``clean`` wins ties and wherever ``other`` is NaN."""
-    other = np.where(np.isnan(other), clean, other).astype(np.float32)
+    estimate that explains the plate's texture is the one that saw the background; the others
+    guessed, or followed another layer's motion. ``clean`` wins ties and wherever an ``other``
+    is NaN; of the others, the earlier wins ties."""
     s = settings
 
     def score(c: np.ndarray) -> np.ndarray:
-        return same_detail(plate, c, s.detail_ncc, s.detail_level, valid)
+        raw = same_detail(plate, c, s.detail_ncc, s.detail_level, valid)
+        if s.chroma_high > 0:
+            # On flat ground every estimate's detail scores 1: there the colour tells (the
+            # sky the far layer's motion found, not the near layer's post or band).
+            delta = change(plate, c, ring, s.smooth_px)
+            raw = raw * same_colour(plate, c, ring, delta, s.smooth_px, s.chroma_low, s.chroma_high)
+        return np.stack([cv2.GaussianBlur(g, (0, 0), 4.0) for g in raw])
 
-    gain = score(other) - score(clean)
-    gain = np.stack([cv2.GaussianBlur(g, (0, 0), 4.0) for g in gain])
-    return np.where((gain > 0.0)[..., None], other, clean).astype(np.float32)
+    best, best_score = clean.astype(np.float32), score(clean)
+    for o in [other] if isinstance(other, np.ndarray) else other:
+        o = np.where(np.isnan(o), clean, o).astype(np.float32)
+        o_score = score(o)
+        wins = o_score > best_score
+        best = np.where(wins[..., None], o, best).astype(np.float32)
+        best_score = np.where(wins, o_score, best_score)
+    return best
 
 
 def _smooth(field: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
@@ -451,12 +572,22 @@ def suggest_affected(
     touched = remove > 0.0
     ring = near & ~touched
     clean = clean_estimate(plate, touched, ring, s.margin + reach, cancelled)
-    other = None
+    other = []
     if s.other_frames > 0:
-        other = clean_from_other_frames(
-            plate, near, ring, _roi(near, _box_margin(s)), s.other_frames, s.other_agree, cancelled
-        )
-    alpha = propose(plate, remove, clean, s, other)
+        for motion in layer_motions(plate, _motion_exclude(near), max(1, s.layers)):
+            other.append(
+                clean_from_other_frames(
+                    plate,
+                    near,
+                    ring,
+                    _roi(near, _box_margin(s)),
+                    s.other_frames,
+                    s.other_agree,
+                    cancelled,
+                    motion,
+                )
+            )
+    alpha = propose(plate, remove, clean, s, other or None)
     log.info(
         "affected proposal: reach %d px, %.2f%% of the frame on average",
         reach,
@@ -480,7 +611,7 @@ def propose(
     remove: np.ndarray,
     clean: np.ndarray,
     settings: AffectedSettings,
-    other: np.ndarray | None = None,
+    other: np.ndarray | list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """The proposal from the plate, the remove matte and the clean estimate of
     :func:`clean_estimate` (steps 2-6 of the module docstring). ``other`` is the second one,
