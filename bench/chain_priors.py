@@ -6,13 +6,18 @@ one-window run's at the same transition (as in ``bench/quality.py``) for:
 
 * ``prior+warp`` (what the engine does): the context frames are visible background to the
   window, so the camera-aligned candidates of the frames after them include the earlier fill (a
-  soft prior, outvoted where later frames disagree); and every hole pixel eases from the
-  context's fill over as many frames as there are context frames: along its chained flow where
-  that reaches the context, else carried by the camera's motion from the last context frame;
+  soft prior, outvoted where later frames disagree, and since v6 by two or more later frames
+  that agree wherever the context's repeated votes hold the median); and every hole pixel eases
+  from the context's fill over as many frames as there are context frames: along its chained
+  flow where that reaches the context, else carried by the camera's motion from the last
+  context frame;
 * ``prior``: the ease only where the chained flow reaches the context (the engine before);
 * ``no-ease``: no ease at all;
 * ``no-prior``: context frames are not used as candidates (only the eased chained fill links
-  the windows).
+  the windows);
+* ``count-votes``: engine v5: every context frame's candidate is a full vote in the median,
+  also where the context frames (one earlier fill, repeated) outnumber the frames that see the
+  point and those agree (v6 lets them decide there: ``propagate._outvote_prior``).
 
 ``--seam crossfade`` measures, per variant of where the camera-aligned candidates come from,
 the crossfaded job (each window fills alone and the runner blends the overlap), the chained job
@@ -59,7 +64,7 @@ from void_daemon.metrics import (  # noqa: E402
     warp_errors,
 )
 
-VARIANTS = ("prior+warp", "prior", "no-ease", "no-prior")
+VARIANTS = ("prior+warp", "prior", "no-ease", "no-prior", "count-votes")
 #: ``--seam crossfade``: engine constants per variant (``DENSE_NEAR_END``, ``DENSE_REACH``,
 #: ``CANDIDATE_STEPS``; the still-camera path is the same in all of them).
 CROSSFADE_VARIANTS: dict[str, dict[str, object]] = {
@@ -93,7 +98,10 @@ def run(scene, qms, window: int | None, seam: str = "chain") -> np.ndarray:
 def variant(name: str):
     """Patch the engine for one variant; returns the undo."""
     cont, cand_init, warp = P._continuation, P._Candidates.__init__, P.CONTEXT_WARP
-    if name != "prior+warp":
+    outvote = P.CONTEXT_OUTVOTE
+    if name == "count-votes":
+        P.CONTEXT_OUTVOTE = False
+    elif name != "prior+warp":
         P.CONTEXT_WARP = False
     if name == "no-ease":
         P._continuation = lambda t, lead: 0.0  # type: ignore[assignment]
@@ -129,6 +137,7 @@ def variant(name: str):
     def restore() -> None:
         P._continuation = cont  # type: ignore[assignment]
         P.CONTEXT_WARP = warp
+        P.CONTEXT_OUTVOTE = outvote
 
     return restore
 

@@ -26,7 +26,9 @@ restored like the object itself).
 the previous window, filled without seeing the future, so they are usually a little worse than
 what this window finds; switching to this window's own fill at once would pop. Instead, for
 hole pixels that still trace back to the context, the fill eases from the context's over as
-many frames as there are context frames (a raised-cosine ramp, like a crossfade).
+many frames as there are context frames (a raised-cosine ramp, like a crossfade). The context
+frames are candidates too, but all of them repeat one earlier fill: where their count alone
+holds a pixel's median, later frames that see it and agree decide (:func:`_outvote_prior`).
 
 Reference frames (``--reference``, :func:`_with_references`): the artist's clean frame is
 visible background inside its frame's hole, so propagation carries it along the motion; the
@@ -555,7 +557,7 @@ def _continuation(t: int, lead: int) -> float:
 
 class PropagateEngine(Engine):
     name = "propagate"
-    version = "5"
+    version = "6"
     colour = "linear"
     model_size = None
     # Its one definition is admission's table (the I/O thread must not import this module).
@@ -761,6 +763,9 @@ class _Candidates:
         self.written: set[int] = set()
         #: Whether every whole-pixel shift so far read within ``RIM`` of visible background.
         self.rim_safe = True
+        #: The first context frame (after a prepended reference frame, 1): frames ``first`` to
+        #: ``lead`` are the context.
+        self.first = 0
 
     def _box(self, hy: np.ndarray, hx: np.ndarray) -> tuple[int, int, int, int]:
         """The hole's bounding box grown by its own size (at least ``REFINE_MARGIN`` px), in
@@ -993,7 +998,10 @@ class _Candidates:
         plan = self._planned(t, hy, hx, pts)
         if not plan:
             return fused, agree
+        chain = CONTEXT_OUTVOTE and self.lead >= self.first
         for a, b, cand, lum, count in _blocks(n_pts):
+            # ``chain``: which candidates are the earlier window's fill (``_outvote_prior``).
+            prior = np.zeros(cand.shape[:2], bool) if chain else None
             for s, g32, shift, bits, lone in plan:
                 # This block's pixels that take a candidate from this frame (bits: all pixels').
                 sel = np.flatnonzero(np.unpackbits(bits[a // 8 : -(-b // 8)], count=b - a))
@@ -1015,9 +1023,13 @@ class _Candidates:
                 flat = sel * CANDIDATES + count[sel]
                 cand.reshape(-1, 3)[flat] = col
                 lum.reshape(-1)[flat] = _lum(col)
+                if prior is not None and self.first <= s <= self.lead:
+                    prior.reshape(-1)[flat] = True
                 count[sel] += 1
             if count.any():
                 fused[a:b], agree[a:b] = _fuse(cand, lum, count)
+                if prior is not None:
+                    _outvote_prior(cand, lum, count, prior, fused[a:b], agree[a:b])
         return fused, agree
 
     def _planned(self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray) -> _Plan:
@@ -1267,8 +1279,63 @@ def _ranked(slots: np.ndarray) -> list[np.ndarray]:
     return rows
 
 
+def _outvote_prior(
+    cand: np.ndarray,
+    lum: np.ndarray,
+    count: np.ndarray,
+    prior: np.ndarray,
+    fused: np.ndarray,
+    agree: np.ndarray,
+) -> None:
+    """``chain``: the frames that see a point decide it where the earlier window's fill holds
+    the candidates' median by its count alone. ``prior`` marks the candidates from context
+    frames; ``fused`` and ``agree`` are :func:`_fuse`'s over all of them, changed in place.
+
+    Every context frame repeats the one earlier fill, so their number says nothing of its
+    truth: on ``hidden`` (the earlier window never saw the background and filled spatially)
+    three context frames outvoted two later frames that see it, and at the sparse candidate
+    distances the count flipped from frame to frame, so the fill flickered between the two
+    (docs/benchmarks.md, "`chain`: how the later window uses the earlier fill"). Where the
+    median is a context candidate, the context has at least as many candidates as the frames
+    that see the point, and ``PRIOR_SEEN`` or more of those agree (``PRIOR_AGREE``), their own
+    median wins. Elsewhere the prior keeps its votes: where the frames that see the point are
+    more, it only tips their median (``parallax``'s fence, ``zoom``'s far candidates)."""
+    n_prior = prior.sum(1)
+    seen = count - n_prior
+    cols = np.arange(count.size)
+    # The candidate _fuse picked (the same sort, so the same order).
+    pick = np.argsort(lum, axis=1)[cols, np.maximum(count - 1, 0) // 2]
+    rows = np.flatnonzero(prior[cols, pick] & (seen >= PRIOR_SEEN) & (seen <= n_prior))
+    if rows.size == 0:
+        return
+    # The seen candidates first, in their slot order; the context's slots count as unused.
+    order = np.argsort(prior[rows], axis=1, kind="stable")
+    c = np.take_along_axis(cand[rows], order[..., None], 1)
+    lm = np.take_along_axis(lum[rows], order, 1)
+    k = seen[rows]
+    lm[np.arange(CANDIDATES)[None, :] >= k[:, None]] = np.inf
+    f, g = _fuse(c, lm, k)
+    pair = np.flatnonzero(k == 2)
+    if pair.size:
+        # Two frames (_fuse gives no agreement under three): their spread about their middle.
+        half = 0.5 * np.abs(lm[pair, 0] - lm[pair, 1])
+        g[pair] = np.exp(-((half / AGREEMENT) ** 2))
+    win = g >= PRIOR_AGREE
+    fused[rows[win]] = f[win]
+    agree[rows[win]] = g[win]
+
+
 #: ``chain``: a window's start with context frames is not a cut-off end for the candidates.
 CONTEXT_SIDE = True
+
+#: ``chain``: frames that see a point outvote the earlier window's fill where it holds their
+#: median by its count (``_outvote_prior``): at least ``PRIOR_SEEN`` of them, agreeing at least
+#: ``PRIOR_AGREE``. ``hidden``: flicker after the seam 3.7-5.2 -> 1.7-2.7 code values (one window
+#: 0.5-0.8), +0.09 dB; asking three of them leaves it (4.4-4.6); ``4k`` chain -0.31 dB
+#: (bench/chain_priors.py ``count-votes`` is the rule off).
+CONTEXT_OUTVOTE = True
+PRIOR_SEEN = 2
+PRIOR_AGREE = 0.5
 
 #: ``chain``: ease every hole pixel from the context's fill carried by the camera's motion, not
 #: only those whose chained flow reaches the context (bench/chain_priors.py).
@@ -1420,6 +1487,8 @@ class _Filler:
         # The source frame in 8 or 16 bits (the same values): the backward maps are held whole.
         small_idx = np.int8 if t_count < 2**7 else np.int16 if t_count < 2**15 else np.int32
         direct = _Candidates(frames, holes, flow, lead, self.skip) if self.direct else None
+        if direct is not None:
+            direct.first = self.first
         bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
         for t, src, xy, _, _ in bwd:
             if src is not None and xy is not None:
