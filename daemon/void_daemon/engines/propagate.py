@@ -1303,7 +1303,8 @@ def _outvote_prior(
     n_prior = prior.sum(1)
     seen = count - n_prior
     cols = np.arange(count.size)
-    # The candidate _fuse picked (the same sort, so the same order).
+    # The candidate _fuse picked: the one slot holding the median value, or argsort's pick
+    # where slots tie or a NaN is in the row, as there.
     pick = np.argsort(lum, axis=1)[cols, np.maximum(count - 1, 0) // 2]
     rows = np.flatnonzero(prior[cols, pick] & (seen >= PRIOR_SEEN) & (seen <= n_prior))
     if rows.size == 0:
