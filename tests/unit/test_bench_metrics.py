@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.bench_modules import bench_module
 from void_client.windows import plan_windows
 from void_daemon.metrics import (
     QualityTotals,
@@ -21,21 +20,6 @@ from void_daemon.metrics import (
     temporal_consistency,
     warp_errors,
 )
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _bench_module(name: str):
-    """Import ``bench/<name>.py`` (a scripts folder, not a package) without touching sys.path for good."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"void_bench_{name}", BENCH / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def texture(h: int = 64, w: int = 96, seed: int = 0) -> np.ndarray:
@@ -122,7 +106,7 @@ def test_seam_metric_sees_an_injected_jump_and_not_a_clean_sequence(seam: str) -
 
 
 def test_scenes_are_deterministic_and_their_truth_differs_only_where_the_object_is() -> None:
-    scenes = _bench_module("scenes")
+    scenes = bench_module("scenes")
     a = scenes.build_scene("occlusion", 3, frames=6, width=80, height=48)
     b = scenes.build_scene("occlusion", 3, frames=6, width=80, height=48)
     c = scenes.build_scene("occlusion", 4, frames=6, width=80, height=48)
@@ -137,7 +121,7 @@ def test_scenes_are_deterministic_and_their_truth_differs_only_where_the_object_
 
 
 def test_docs_update_replaces_only_its_own_section(tmp_path: Path) -> None:
-    report = _bench_module("report")
+    report = bench_module("report")
     doc = tmp_path / "benchmarks.md"
     doc.write_text(
         "# Benchmarks\n\nintro\n\n## Theirs (issue 3)\n\nkeep me\n\n## Mine (issue 11)\n\nold\n\n## Last (issue 9)\n\nme too\n"

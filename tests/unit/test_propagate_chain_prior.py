@@ -14,13 +14,12 @@ daemon's real job path, against the same engine over the shot in one window.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.bench_modules import bench_module
 from tests.support.reporting import say
 from tests.unit.test_propagate_chain_seam import run_job
 from void_client.quadmask import build_quadmask, hole
@@ -36,22 +35,12 @@ GAP_DB = 6.0
 #: The largest temporal error (8-bit code values) between two of those frames, over the
 #: one-window run's largest there: v5 2.10 (3.27 vs 1.56, a flicker), v6 1.64.
 FLICKER = 1.85
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _small_hidden():
-    """The bench's ``hidden`` scene (``bench/scenes.py``, a scripts folder), 40 frames of
-    128x80: a ball that rests under a slowly panning, zooming camera, then rolls away."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("void_bench_scenes", BENCH / "scenes.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module.hidden(frames=FRAMES, width=128, height=80).shot
-    finally:
-        sys.path.remove(str(BENCH))
+    """The bench's ``hidden`` scene (``bench/scenes.py``), 40 frames of 128x80: a ball that
+    rests under a slowly panning, zooming camera, then rolls away."""
+    return bench_module("scenes").hidden(frames=FRAMES, width=128, height=80).shot
 
 
 def _psnr(out: np.ndarray, truth: np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -9,13 +9,12 @@ the same transition: what the shot itself does there moves both.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.bench_modules import bench_module
 from tests.support.reporting import say
 from void_client.job_spec import JobSpec
 from void_client.quadmask import build_quadmask, hole
@@ -94,21 +93,6 @@ def test_chain_seam_is_no_worse_than_the_shot_without_seams(
 
 #: The bench's crossfade goal (``bench/quality.py``, ``SEAM_LIMIT``).
 CROSSFADE_BOUND = 1.2
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _bench_scene(name: str):
-    """The bench's scene ``name`` (``bench/scenes.py``, a scripts folder, not a package)."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("void_bench_scenes", BENCH / "scenes.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module.build_scene(name)
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 @pytest.mark.slow  # ~50 s on 2 cores: kept out of the default run
@@ -119,7 +103,7 @@ def test_crossfade_seam_on_a_zoom_is_no_worse_than_the_shot_without_seams(
     must find the same background the one-window run does. Engine v3 took candidates only at
     sparse distances (1, 2, 3, 5, 8, ...), missed the near frames that see it there, and the
     blend showed: 1.43 (a strict xfail). v4 takes every distance near a window's start: 0.84."""
-    scene = _bench_scene("zoom")
+    scene = bench_module("scenes").build_scene("zoom")
     shot = scene.shot
     qms = np.stack(
         [build_quadmask(r, a, scene.dilation) for r, a in zip(shot.remove, shot.affected)]
