@@ -35,7 +35,10 @@ How (``docs/architecture.md``: algorithms live in the daemon, with numpy and Ope
 5. *Moves with the object.* Each frame's evidence is compared with its neighbours' after
    shifting them by the object's own motion (its matte's centroid): the median over
    ``±temporal`` frames keeps what travels with the object and drops what stays with the
-   scene (a fill error, a fence post copied into the ring).
+   scene (a fill error, a fence post copied into the ring). With parallax, a nearer layer
+   (fence posts) crosses the shadow at its own speed: a frame votes only where that layer
+   covers the pixel as it does in this frame (:func:`occluders`), over ``±occluded_temporal``
+   frames, so the median is taken where the shadow's surface is seen.
 6. *Soft matte.* ``smoothstep(low, high, evidence)``, kept only in connected regions that
    reach full strength somewhere (a faint smear alone is not proposed), gaps that the
    proposal and the object enclose filled (a shadow has no holes; a gap is where a test
@@ -111,6 +114,18 @@ class AffectedSettings:
     #: Planes moving differently (parallax) whose motion the second estimate follows, each
     #: giving its own candidates (:func:`layer_motions`); 1 is the camera's motion alone.
     layers: int = 2
+    #: With layers, the object-aligned median (step 5) counts a frame's vote at a pixel only
+    #: where the nearest layer covers it as it does this frame (:func:`occluders`): a pixel
+    #: is that layer's where its motion explains the plate within this mean absolute log
+    #: luminance error ...
+    occluder_explained: float = 0.1
+    #: ... and every other layer's motion errs this many times more ...
+    occluder_ratio: float = 1.5
+    #: ... and by this much more.
+    occluder_margin: float = 0.02
+    #: ``temporal`` where a near layer occludes: the frames a post covers differently do not
+    #: vote, so more are asked for as many votes (bench parallax, seed 0: ±7 IoU 0.694, ±13 0.716).
+    occluded_temporal: int = 13
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -506,9 +521,18 @@ def centroids(inner: np.ndarray) -> list[tuple[float, float] | None]:
     return out
 
 
-def follow_object(field: np.ndarray, inner: np.ndarray, temporal: int) -> np.ndarray:
+def follow_object(
+    field: np.ndarray,
+    inner: np.ndarray,
+    temporal: int,
+    occluded: np.ndarray | None = None,
+) -> np.ndarray:
     """Per frame, the median of ``field`` over ``±temporal`` frames, each shifted by the
-    object's motion to this frame: what moves with the object survives, the rest is damped."""
+    object's motion to this frame: what moves with the object survives, the rest is damped.
+    With ``occluded`` (per frame, pixels a nearer layer covers: :func:`occluders`), a frame
+    votes at a pixel only where it is occluded as this frame is: a fence post crossing the
+    shadow at its own speed would otherwise put its gap where the shadow is (a miss) and,
+    shifted with the object, the shadow where the post is (a false alarm)."""
     if temporal <= 0:
         return field.copy()
     n, h, w = field.shape
@@ -525,12 +549,84 @@ def follow_object(field: np.ndarray, inner: np.ndarray, temporal: int) -> np.nda
                 continue
             dx, dy = ct[0] - cs_s[0], ct[1] - cs_s[1]
             m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-            stack.append(
-                cv2.warpAffine(
-                    field[s], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-                )
+            moved = cv2.warpAffine(
+                field[s], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
             )
-        out[t] = np.median(np.stack(stack), axis=0)
+            if occluded is not None and s != t:
+                # 1 open, 2 covered, 0 shifted in from outside the field (unknown: votes).
+                cover = cv2.warpAffine(
+                    occluded[s].astype(np.uint8) + 1, m, (w, h), flags=cv2.INTER_NEAREST
+                )
+                agree = (cover == 0) | ((cover == 2) == occluded[t])
+                moved = np.where(agree, moved, np.nan).astype(np.float32)
+            stack.append(moved)
+        if occluded is None:
+            out[t] = np.median(np.stack(stack), axis=0)
+        else:
+            # This frame always votes, so no pixel is left without a value.
+            out[t] = np.nanmedian(np.stack(stack), axis=0)
+    return out
+
+
+def occluders(
+    plate: np.ndarray,
+    motions: list[list[np.ndarray]],
+    box: tuple[slice, slice],
+    settings: AffectedSettings,
+) -> np.ndarray | None:
+    """Per frame, the pixels of ``box`` that the nearest layer covers (bool), or None with one
+    layer. Nearest is the layer that moves furthest over the shot (parallax: the nearer a
+    plane, the faster it crosses the frame). A pixel is that layer's where the plate there is
+    explained by the previous or next frame warped by that layer's motion (mean absolute log
+    luminance error in a 5 px box under ``occluder_explained``) and not by any other layer's
+    (whose error is ``occluder_ratio`` times larger, and ``occluder_margin`` more): on flat
+    ground every motion explains the plate, and the pixel stays unknown (not covered). Small
+    specks are opened away (a shadow's moving edge, which no layer explains, can happen to
+    fit one)."""
+    if len(motions) < 2:
+        return None
+    s = settings
+    n, h, w = plate.shape[:3]
+    ys, xs = box
+    centre = (w / 2.0, h / 2.0)
+    nearest = int(np.argmax([np.hypot(*_shift(chain[-1], centre)) for chain in motions]))
+    # Three frames' log luminance at a time (whole frames: a layer's motion reaches outside
+    # the box), not the shot's: at 4K that would be gigabytes.
+    logs: dict[int, np.ndarray] = {}
+    gy, gx = np.mgrid[ys, xs].astype(np.float64)
+    pts = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], 0)
+    out = np.zeros((n, *gy.shape), bool)
+    for t in range(n):
+        for k in [k for k in logs if k < t - 1]:
+            del logs[k]
+        for k in range(max(0, t - 1), min(n, t + 2)):
+            if k not in logs:
+                logs[k] = _log_lum(plate[k])
+        errors = []
+        for chain in motions:
+            best = np.full(gy.shape, np.inf, np.float32)
+            for src in (t - 1, t + 1):
+                if not 0 <= src < n:
+                    continue
+                q = (chain[src] @ np.linalg.inv(chain[t])) @ pts
+                mx = (q[0] / q[2]).reshape(gy.shape).astype(np.float32)
+                my = (q[1] / q[2]).reshape(gy.shape).astype(np.float32)
+                moved = cv2.remap(
+                    logs[src], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
+                err = cv2.blur(np.abs(logs[t][ys, xs] - moved), (5, 5))
+                inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+                best = np.minimum(best, np.where(inside, err, np.inf))
+            errors.append(best)
+        own = errors[nearest]
+        others = np.min(np.stack([e for k, e in enumerate(errors) if k != nearest]), axis=0)
+        with np.errstate(invalid="ignore"):
+            cover = (
+                (own < s.occluder_explained)
+                & (others > s.occluder_ratio * own)
+                & (others - own > s.occluder_margin)
+            )
+        out[t] = cv2.morphologyEx(cover.astype(np.uint8), cv2.MORPH_OPEN, _disc(3)) > 0
     return out
 
 
@@ -573,8 +669,9 @@ def suggest_affected(
     ring = near & ~touched
     clean = clean_estimate(plate, touched, ring, s.margin + reach, cancelled)
     other = []
+    motions = layer_motions(plate, _motion_exclude(near), max(1, s.layers))
     if s.other_frames > 0:
-        for motion in layer_motions(plate, _motion_exclude(near), max(1, s.layers)):
+        for motion in motions:
             other.append(
                 clean_from_other_frames(
                     plate,
@@ -587,7 +684,7 @@ def suggest_affected(
                     motion,
                 )
             )
-    alpha = propose(plate, remove, clean, s, other or None)
+    alpha = propose(plate, remove, clean, s, other or None, motions)
     log.info(
         "affected proposal: reach %d px, %.2f%% of the frame on average",
         reach,
@@ -612,11 +709,14 @@ def propose(
     clean: np.ndarray,
     settings: AffectedSettings,
     other: np.ndarray | list[np.ndarray] | None = None,
+    motions: list[list[np.ndarray]] | None = None,
 ) -> np.ndarray:
     """The proposal from the plate, the remove matte and the clean estimate of
     :func:`clean_estimate` (steps 2-6 of the module docstring). ``other`` is the second one,
     of :func:`clean_from_other_frames`, over the work box (the surroundings' box grown by
-    :func:`_box_margin`; the rest of the frame is never looked at), NaN where it has none."""
+    :func:`_box_margin`; the rest of the frame is never looked at), NaN where it has none.
+    ``motions`` are the layers' (:func:`layer_motions`): with two or more, the near layer's
+    pixels vote apart in the object-aligned median (:func:`occluders`)."""
     s = settings
     remove = np.asarray(remove, np.float32)
     inner = remove > 0.5
@@ -634,7 +734,9 @@ def propose(
     if s.chroma_high > 0:
         evidence = evidence * same_colour(p, c, r, delta, s.smooth_px, s.chroma_low, s.chroma_high)
     detail = same_detail(p, c, s.detail_ncc, s.detail_level, valid)
-    evidence = follow_object(evidence, i, s.temporal) * follow_object(detail, i, s.temporal)
+    cover = None if motions is None else occluders(plate, motions, (ys, xs), s)
+    span = s.temporal if cover is None else max(s.temporal, s.occluded_temporal)
+    evidence = follow_object(evidence, i, span, cover) * follow_object(detail, i, span, cover)
     alpha = np.zeros(remove.shape, np.float32)
     soft = _strong_regions(_smoothstep(s.low, s.high, evidence) * r)
     alpha[:, ys, xs] = _close_holes(soft, touched[:, ys, xs]) * r
@@ -658,10 +760,17 @@ def _close_holes(alpha: np.ndarray, touched: np.ndarray) -> np.ndarray:
     return out
 
 
+def context_frames(settings: AffectedSettings) -> int:
+    """Frames each side the object-following median may look at (``temporal``, or
+    ``occluded_temporal`` where a near layer occludes)."""
+    return max(settings.temporal, settings.occluded_temporal)
+
+
 def chunks(count: int, window: int, temporal: int) -> Iterator[tuple[int, int, int, int]]:
     """(load_start, load_stop, keep_start, keep_stop) frame indices that cover ``count``
     frames in windows of ``window``, each loaded with ``temporal`` extra frames each side so
-    the object-following median sees the same neighbours as in one piece."""
+    the object-following median sees the same neighbours as in one piece (pass
+    :func:`context_frames`)."""
     window = max(1, window)
     for start in range(0, count, window):
         stop = min(count, start + window)

@@ -39,7 +39,7 @@ from void_client.sequence import (
     sweep_stale_temps,
     write_image,
 )
-from void_daemon.affected import AffectedSettings, chunks, suggest_affected
+from void_daemon.affected import AffectedSettings, chunks, context_frames, suggest_affected
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def main(args: argparse.Namespace) -> int:
     sweep_stale_temps(out)
     coverage = []
     with claim_output(out, frames, spec, [args.plate, args.remove], args.overwrite) as claim:
-        for lo, hi, keep_lo, keep_hi in chunks(len(frames), args.window, settings.temporal):
+        for lo, hi, keep_lo, keep_hi in chunks(len(frames), args.window, context_frames(settings)):
             rgb, matte = _read(plate, part, remove, frames[lo:hi])
             alpha = suggest_affected(rgb, matte, settings)
             for i in range(keep_lo, keep_hi):
