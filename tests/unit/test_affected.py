@@ -19,14 +19,10 @@ and a proposal has no holes inside a shadow.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pytest
 
+from tests.support.bench_modules import bench_module
 from tests.support.reporting import say
 from void_daemon.affected import (
     AffectedSettings,
@@ -41,20 +37,6 @@ from void_daemon.affected import (
     suggest_affected,
     surroundings,
 )
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _scenes() -> ModuleType:
-    name = "void_bench_scenes"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH / "scenes.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _iou(alpha: np.ndarray, truth: np.ndarray, remove: np.ndarray) -> float:
@@ -74,7 +56,9 @@ def test_static_camera_every_deeply_shadowed_pixel_is_proposed(
     # Before the fix 7 of 4729 deeply shadowed pixels were left out on this shot (frames
     # where the cat's eye runs under the ball): the detail test compared the plate's ball
     # edge with the background's eye, and a gap opened inside the shadow.
-    shot = _scenes().build_scene("static", seed=0, frames=24, width=160, height=96).shot
+    shot = (
+        bench_module("scenes").build_scene("static", seed=0, frames=24, width=160, height=96).shot
+    )
     alpha = suggest_affected(shot.plate, shot.remove)
     deep = (_log_ratio(shot.plate, shot.truth) < -0.5) & (shot.remove <= 0.0)
     missed = int((deep & (alpha < 0.5)).sum())
@@ -90,7 +74,11 @@ def test_object_resting_most_of_the_shot_shadow_found(
 ) -> None:
     # Measured before the fix: IoU 0.631 (seed 0) and 0.511 (seed 1); after: 0.817, 0.871
     # (0.777, 0.791 with the ±7-frame agreement; the 64-frame bench shot rose 0.784 -> 0.827).
-    shot = _scenes().build_scene("hidden", seed=seed, frames=32, width=160, height=96).shot
+    shot = (
+        bench_module("scenes")
+        .build_scene("hidden", seed=seed, frames=32, width=160, height=96)
+        .shot
+    )
     alpha = suggest_affected(shot.plate, shot.remove)
     iou = _iou(alpha, shot.affected, shot.remove)
     say(request, f"hidden 32x160x96 seed {seed}: IoU {iou:.3f} (floor 0.72)")
@@ -106,7 +94,7 @@ def test_parallax_shadow_behind_a_faster_near_layer_found(
     # thresholds 0.05/0.15, ±3 frames): IoU 0.471 (seed 0) and 0.519 (seed 1); after: 0.578
     # and 0.574. Then the fence's posts voted in the object-aligned median: 0.578 and 0.574
     # before, 0.721 and 0.730 once only frames the near layer covers alike vote (occluders).
-    shot = _scenes().build_scene("parallax", seed=seed, frames=24).shot
+    shot = bench_module("scenes").build_scene("parallax", seed=seed, frames=24).shot
     alpha = suggest_affected(shot.plate, shot.remove)
     iou = _iou(alpha, shot.affected, shot.remove)
     say(request, f"parallax 24x320x192 seed {seed}: IoU {iou:.3f} (floor 0.68)")
@@ -116,7 +104,7 @@ def test_parallax_shadow_behind_a_faster_near_layer_found(
 def test_layer_motions_follow_near_and_far_layers_apart() -> None:
     # The far backdrop pans 2 px a frame, the near fence 7: one homography per pair fitted to
     # both blends them (the far layer drifted by 34 px over 56 frames of the bench shot).
-    shot = _scenes().build_scene("parallax", seed=0, frames=24).shot
+    shot = bench_module("scenes").build_scene("parallax", seed=0, frames=24).shot
     near = surroundings(shot.remove > 0.5, reach_pixels(shot.remove, AffectedSettings()))
     chains = layer_motions(shot.plate, _motion_exclude(near), 2)
     assert len(chains) == 2
@@ -125,7 +113,7 @@ def test_layer_motions_follow_near_and_far_layers_apart() -> None:
     assert moved[0] == pytest.approx(-7.0 * 23, abs=3.0)  # near
     assert moved[1] == pytest.approx(-2.0 * 23, abs=3.0)  # far
     # One layer only (the camera's motion) where there is no parallax.
-    pan = _scenes().build_scene("pan", seed=0, frames=12, width=160, height=96).shot
+    pan = bench_module("scenes").build_scene("pan", seed=0, frames=12, width=160, height=96).shot
     near = surroundings(pan.remove > 0.5, reach_pixels(pan.remove, AffectedSettings()))
     assert len(layer_motions(pan.plate, _motion_exclude(near), 2)) == 1
 
@@ -157,7 +145,7 @@ def test_follow_object_lets_only_frames_covered_alike_vote() -> None:
 def test_occluders_mark_the_near_layer_not_the_far_one() -> None:
     # The bench's parallax shot: the near fence (its ground band at the bottom) is found where
     # it covers the work box, the far backdrop above it is not.
-    shot = _scenes().build_scene("parallax", seed=0, frames=12).shot
+    shot = bench_module("scenes").build_scene("parallax", seed=0, frames=12).shot
     s = AffectedSettings()
     near = surroundings(shot.remove > 0.5, reach_pixels(shot.remove, s))
     chains = layer_motions(shot.plate, _motion_exclude(near), 2)
