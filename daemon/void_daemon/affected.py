@@ -24,6 +24,9 @@ How (``docs/architecture.md``: algorithms live in the daemon, with numpy and Ope
    fill's own errors change sign from pixel to pixel and cancel, a shadow does not. Only
    darkening counts unless ``brightening`` is set (light spill, reflections): on the measured
    scenes the fill's errors are as often brighter as darker, shadows only darker.
+   Where no other frame shows the ground, the clean estimate is ``propagate``'s spatial guess;
+   there a darkening far deeper than any shadow's (``guess_depth_low``/``high``, -log ratio
+   2-3 against at most 1 for the measured shadows) is the guess's error and does not count.
 3. *Same colour, dimmed.* A shadow dims the light, it does not change the material: the change
    is weighted down where the colour turns (the angle between plate and clean RGB) by more
    than a fraction of the change in luminance (a fence post where the fill put sky).
@@ -126,6 +129,13 @@ class AffectedSettings:
     #: ``temporal`` where a near layer occludes: the frames a post covers differently do not
     #: vote, so more are asked for as many votes (bench parallax, seed 0: ±7 IoU 0.694, ±13 0.716).
     occluded_temporal: int = 13
+    #: Darkening (-log luminance ratio) from which a change on a pixel that no other frame
+    #: shows starts to read as a wrong guess, not a shadow ...
+    guess_depth_low: float = 2.0
+    #: ... and from which it does not count at all (with its neighbours within the smoothing's
+    #: reach): there ``propagate``'s estimate is a spatial guess, which can smear a white rim
+    #: over black ground (bench rolling, seed 1: -6 against at most -1 for the shadows). 0 off.
+    guess_depth_high: float = 3.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -731,6 +741,8 @@ def propose(
         c = better_clean(p, c, other, r, valid, s)
     delta = change(p, c, r, s.smooth_px)
     evidence = np.abs(delta) if s.brightening else np.maximum(-delta, 0.0)
+    if other is not None and s.guess_depth_high > 0:
+        evidence = evidence * _plausible_guess(delta, r, other, s)
     if s.chroma_high > 0:
         evidence = evidence * same_colour(p, c, r, delta, s.smooth_px, s.chroma_low, s.chroma_high)
     detail = same_detail(p, c, s.detail_ncc, s.detail_level, valid)
@@ -741,6 +753,30 @@ def propose(
     soft = _strong_regions(_smoothstep(s.low, s.high, evidence) * r)
     alpha[:, ys, xs] = _close_holes(soft, touched[:, ys, xs]) * r
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+def _plausible_guess(
+    delta: np.ndarray,
+    ring: np.ndarray,
+    other: np.ndarray | list[np.ndarray],
+    settings: AffectedSettings,
+) -> np.ndarray:
+    """Per pixel in [0, 1]: 0 where no other frame shows the background (every ``other``
+    estimate is NaN: the clean estimate there is ``propagate``'s spatial guess) and the plate
+    is darker than a shadow makes it (``guess_depth_low`` → ``high``), spread over the
+    smoothing's reach (the smoothed change carries the guess's error that far); 1 elsewhere.
+    A shadow dims the ground by a factor; a guess that smears a bright rim over black ground
+    is off by orders of magnitude, and that streak reaches the frame's edge with the guess."""
+    s = settings
+    unseen = ring.copy()
+    for o in [other] if isinstance(other, np.ndarray) else other:
+        unseen &= np.isnan(o[..., 0])
+    wrong = _smoothstep(s.guess_depth_low, s.guess_depth_high, -delta) * unseen
+    if not wrong.any():
+        return np.ones(delta.shape, np.float32)
+    kernel = _disc(int(np.ceil(3 * s.smooth_px)))
+    spread = np.stack([cv2.dilate(w, kernel) for w in wrong])
+    return (1.0 - spread * unseen).astype(np.float32)
 
 
 def _close_holes(alpha: np.ndarray, touched: np.ndarray) -> np.ndarray:

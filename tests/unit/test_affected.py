@@ -13,8 +13,10 @@ known. Each test reproduces one miss of that table:
   background estimates followed one motion, so under the near layer neither saw the far one
   (IoU 0.415). The second estimate now follows each layer's own motion.
 
-Plus the two tests the fixes rest on, on plain arrays: a shadow dims colour without turning it,
-and a proposal has no holes inside a shadow.
+Plus the tests the fixes rest on, on plain arrays: a shadow dims colour without turning it,
+a proposal has no holes inside a shadow, and a spatial guess that smears a bright rim over
+black ground no frame shows is not a shadow (``rolling``, seed 1: a streak from the ball to
+the frame's edge, 7.08 dB lost).
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from tests.support.bench_modules import bench_module
 from tests.support.reporting import say
 from void_daemon.affected import (
     AffectedSettings,
+    _box_margin,
     _close_holes,
     _motion_exclude,
+    _roi,
     _shift,
     follow_object,
     layer_motions,
     occluders,
+    propose,
     reach_pixels,
     same_colour,
     suggest_affected,
@@ -183,3 +188,31 @@ def test_close_holes_fills_gaps_the_proposal_encloses_only() -> None:
     assert float(out[0, 8:11, 10:13].min()) == 1.0
     assert float(out[0, 4:6, 20:23].max()) == 0.0
     assert float(out[0, 12, 12]) == pytest.approx(0.9)
+
+
+def test_guess_far_darker_than_a_shadow_on_unseen_ground_is_not_proposed(
+    request: pytest.FixtureRequest,
+) -> None:
+    # A still ball on grey ground; to its right, black ground that no other frame shows,
+    # where propagate's spatial guess smeared the grey (rolling seed 1: -1.6 guessed against
+    # -8.6 true log luminance). Below it, a real shadow, also on ground no frame shows.
+    n, h, w = 5, 64, 80
+    s = AffectedSettings()
+    yy, xx = np.mgrid[:h, :w]
+    remove = np.repeat(((yy - 30) ** 2 + (xx - 40) ** 2 <= 36)[None], n, 0).astype(np.float32)
+    clean = np.full((n, h, w, 3), 0.3, np.float32)
+    plate = clean.copy()
+    black = (yy >= 26) & (yy <= 30) & (xx >= 47)  # the streak to the frame's edge
+    shadow = (yy >= 37) & (yy <= 43) & (xx >= 33) & (xx <= 47)  # the ball's real shadow
+    plate[:, black] = 0.0002
+    plate[:, shadow] *= 0.5
+    ys, xs = _roi(remove > 0.5, reach_pixels(remove, s) + _box_margin(s))
+    other = np.array(plate[:, ys, xs], copy=True)
+    unseen = black | ((yy >= 35) & (yy <= 45) & (xx >= 31) & (xx <= 49))
+    other[:, unseen[ys, xs]] = np.nan
+    alpha = propose(plate, remove, clean, s, [other])
+    streak = float(alpha[:, black & (xx >= 50) & (xx <= 53)].mean())  # inside the ring
+    shadowed = float(alpha[:, shadow & (yy >= 38) & (yy <= 42) & (xx <= 46)].mean())
+    say(request, f"guessed streak proposed {streak:.2f}, real shadow {shadowed:.2f}")
+    assert streak < 0.05
+    assert shadowed > 0.95
