@@ -23,28 +23,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
+# Run as `python bench/unseen_loss.py`: bench/ is on sys.path as the script's folder.
+from scenes import build_scene
 
-from scenes import build_scene  # noqa: E402
-
-import void_daemon.affected as affected  # noqa: E402
-import void_daemon.engines.propagate as propagate  # noqa: E402
-from void_client.quadmask import build_quadmask, hole  # noqa: E402
-from void_client.srgb import linear_to_srgb  # noqa: E402
-from void_daemon.demo_shot import Shot  # noqa: E402
-from void_daemon.engines.base import WindowInput  # noqa: E402
+import void_daemon.affected as affected
+import void_daemon.engines.propagate as propagate
+from void_client.quadmask import build_quadmask, hole
+from void_client.srgb import linear_to_srgb
+from void_daemon.demo_shot import Shot
+from void_daemon.engines.base import WindowInput
 
 
 @contextmanager
