@@ -81,10 +81,17 @@ def test_fusion_by_network_is_the_fusion_by_sorting_bit_for_bit(kind: str) -> No
         cand, lum, count = _stack(rng, n, kind)
         with np.errstate(invalid="ignore"):
             want = _fuse_by_sorting(cand, lum, count)
+        lum_before = lum.copy()
         got = propagate._fuse(cand, lum, count)
+        # Its input is left alone: a one-pixel block's lum was overwritten by the deviations.
+        assert lum.tobytes() == lum_before.tobytes(), (kind, n)
         assert got[0].dtype == want[0].dtype and got[1].dtype == want[1].dtype
         assert got[0].tobytes() == want[0].tobytes(), (kind, n)
         assert got[1].tobytes() == want[1].tobytes(), (kind, n)
+        # The slot it reports is the sorts' pick (``_outvote_prior`` reads it).
+        some = count > 0
+        sorted_pick = np.argsort(lum, axis=1)[np.arange(n), np.maximum(count - 1, 0) // 2]
+        assert np.array_equal(got[2][some], sorted_pick[some]), (kind, n)
     if kind == "ties":  # argsort's tie-break is not the slot order: this stack shows it
         stable = np.argsort(lum, axis=1, kind="stable")
         assert not np.array_equal(np.argsort(lum, axis=1), stable)

@@ -991,7 +991,7 @@ class _Candidates:
             for a, b, cand, lum, count in _blocks(n_pts):
                 self._still_candidates(t, hy[a:b], hx[a:b], cand, lum, count)
                 if count.any():
-                    fused[a:b], agree[a:b] = _fuse(cand, lum, count)
+                    fused[a:b], agree[a:b], _ = _fuse(cand, lum, count)
             return fused, agree
         pts = np.empty((3, n_pts), np.float32)  # the values of stacking (hx, hy, 1) as float32
         pts[0], pts[1], pts[2] = hx, hy, 1.0
@@ -1027,9 +1027,9 @@ class _Candidates:
                     prior.reshape(-1)[flat] = True
                 count[sel] += 1
             if count.any():
-                fused[a:b], agree[a:b] = _fuse(cand, lum, count)
+                fused[a:b], agree[a:b], pick = _fuse(cand, lum, count)
                 if prior is not None:
-                    _outvote_prior(cand, lum, count, prior, fused[a:b], agree[a:b])
+                    _outvote_prior(cand, lum, count, prior, pick, fused[a:b], agree[a:b])
         return fused, agree
 
     def _planned(self, t: int, hy: np.ndarray, hx: np.ndarray, pts: np.ndarray) -> _Plan:
@@ -1199,9 +1199,12 @@ FUSE_BLOCK = 32768
 SEEN_CHUNK = 65536
 
 
-def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate of median luminance of each pixel and the candidates' agreement
-    (``exp(-(MAD / AGREEMENT)^2)``, 0 with fewer than three); ``cand`` ``(N, CANDIDATES, 3)``,
+def _fuse(
+    cand: np.ndarray, lum: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate of median luminance of each pixel, the candidates' agreement
+    (``exp(-(MAD / AGREEMENT)^2)``, 0 with fewer than three) and the slot picked (0 without a
+    candidate); ``cand`` ``(N, CANDIDATES, 3)``,
     ``lum`` ``(N, CANDIDATES)`` (inf in unused slots: :func:`_blocks`), ``count`` ``(N,)``.
 
     Ranked by a sorting network over the slots (:func:`_ranked`), not a per-row argsort and
@@ -1212,7 +1215,10 @@ def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndar
     n_pts, k = lum.shape
     mid = np.maximum(count - 1, 0) // 2
     cols = np.arange(n_pts)
-    slots = np.ascontiguousarray(lum.T)  # (slot, pixel): whole rows per comparator
+    # (slot, pixel): whole rows per comparator. Always a copy: the deviations below overwrite
+    # it, and ascontiguousarray returns a one-pixel block's ``lum.T`` itself (a (K, 1) view is
+    # contiguous), which wrote the caller's ``lum``.
+    slots = lum.T.copy()
     at_mid = mid * n_pts + cols  # rank ``mid`` of each pixel in a (rank, pixel) stack
     median = np.stack(_ranked(slots)).reshape(-1)[at_mid]
     same = slots == median
@@ -1251,7 +1257,7 @@ def _fuse(cand: np.ndarray, lum: np.ndarray, count: np.ndarray) -> tuple[np.ndar
         spread[rows] = part[np.arange(rows.size), mid[rows]]
     with np.errstate(invalid="ignore"):
         agree = np.where(count >= 3, np.exp(-((spread / AGREEMENT) ** 2)), 0.0)
-    return fused, agree.astype(np.float32)
+    return fused, agree.astype(np.float32), pick
 
 
 def _network(n: int) -> tuple[tuple[int, int], ...]:
@@ -1284,12 +1290,14 @@ def _outvote_prior(
     lum: np.ndarray,
     count: np.ndarray,
     prior: np.ndarray,
+    pick: np.ndarray,
     fused: np.ndarray,
     agree: np.ndarray,
 ) -> None:
     """``chain``: the frames that see a point decide it where the earlier window's fill holds
     the candidates' median by its count alone. ``prior`` marks the candidates from context
-    frames; ``fused`` and ``agree`` are :func:`_fuse`'s over all of them, changed in place.
+    frames; ``pick``, ``fused`` and ``agree`` are :func:`_fuse`'s over all of them, the last
+    two changed in place.
 
     Every context frame repeats the one earlier fill, so their number says nothing of its
     truth: on ``hidden`` (the earlier window never saw the background and filled spatially)
@@ -1303,9 +1311,6 @@ def _outvote_prior(
     n_prior = prior.sum(1)
     seen = count - n_prior
     cols = np.arange(count.size)
-    # The candidate _fuse picked: the one slot holding the median value, or argsort's pick
-    # where slots tie or a NaN is in the row, as there.
-    pick = np.argsort(lum, axis=1)[cols, np.maximum(count - 1, 0) // 2]
     rows = np.flatnonzero(prior[cols, pick] & (seen >= PRIOR_SEEN) & (seen <= n_prior))
     if rows.size == 0:
         return
@@ -1315,7 +1320,7 @@ def _outvote_prior(
     lm = np.take_along_axis(lum[rows], order, 1)
     k = seen[rows]
     lm[np.arange(CANDIDATES)[None, :] >= k[:, None]] = np.inf
-    f, g = _fuse(c, lm, k)
+    f, g, _ = _fuse(c, lm, k)
     pair = np.flatnonzero(k == 2)
     if pair.size:
         # Two frames (_fuse gives no agreement under three): their spread about their middle.
