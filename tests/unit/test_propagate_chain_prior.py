@@ -44,7 +44,9 @@ def _small_hidden():
 
 
 def _psnr(out: np.ndarray, truth: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Hole PSNR per frame (NaN without a hole), as ``bench/quality.py`` scores it."""
+    """Hole PSNR per frame (NaN without a hole) on the linear values, not
+    ``void_daemon.metrics.psnr``'s sRGB one that ``bench/quality.py`` reports: the bounds
+    below were measured this way."""
     scores = np.full(len(out), np.nan)
     for t, m in enumerate(region):
         if m.any():

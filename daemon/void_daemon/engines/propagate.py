@@ -744,6 +744,7 @@ class _Candidates:
         flow: _Flow,
         lead: int = -1,
         skip: frozenset[int] = frozenset(),
+        first: int = 0,
     ) -> None:
         self.frames, self.holes, self.flow = frames, holes, flow
         #: Frames the fill does not ask candidates for (``_Filler.skip``): none planned ahead.
@@ -765,7 +766,7 @@ class _Candidates:
         self.rim_safe = True
         #: The first context frame (after a prepended reference frame, 1): frames ``first`` to
         #: ``lead`` are the context.
-        self.first = 0
+        self.first = first
 
     def _box(self, hy: np.ndarray, hx: np.ndarray) -> tuple[int, int, int, int]:
         """The hole's bounding box grown by its own size (at least ``REFINE_MARGIN`` px), in
@@ -1492,9 +1493,9 @@ class _Filler:
         bwd_xy: list[np.ndarray | None] = [None] * t_count
         # The source frame in 8 or 16 bits (the same values): the backward maps are held whole.
         small_idx = np.int8 if t_count < 2**7 else np.int16 if t_count < 2**15 else np.int32
-        direct = _Candidates(frames, holes, flow, lead, self.skip) if self.direct else None
-        if direct is not None:
-            direct.first = self.first
+        direct = (
+            _Candidates(frames, holes, flow, lead, self.skip, self.first) if self.direct else None
+        )
         bwd = _propagate(holes, range(t_count - 1, -1, -1), flow, window, 0, steps)
         for t, src, xy, _, _ in bwd:
             if src is not None and xy is not None:
