@@ -29,14 +29,13 @@ from contextlib import contextmanager
 import numpy as np
 
 # Run as `python bench/unseen_loss.py`: bench/ is on sys.path as the script's folder.
+import suggest_affected as suggest_bench
 from scenes import build_scene
 
 import void_daemon.affected as affected
 import void_daemon.engines.propagate as propagate
-from void_client.quadmask import build_quadmask, hole
 from void_client.srgb import linear_to_srgb
 from void_daemon.demo_shot import Shot
-from void_daemon.engines.base import WindowInput
 
 
 @contextmanager
@@ -60,13 +59,12 @@ def unseen_recorded() -> Iterator[list[np.ndarray]]:
 
 
 def fill(shot: Shot, matte: np.ndarray, dilation: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``propagate`` with remove + ``matte``: the result, its hole, and its unseen pixels."""
-    q = np.stack([build_quadmask(r, a, dilation) for r, a in zip(shot.remove, matte)])
-    frames = np.ascontiguousarray(shot.plate[..., :3], np.float32)
+    """``propagate`` with remove + ``matte`` as ``bench/suggest_affected.py`` runs it: the
+    result, its hole, and its unseen pixels."""
     with unseen_recorded() as rec:
-        out = propagate.PropagateEngine().fill(WindowInput(frames=frames, quadmask=q))
-    unseen = rec[0] if rec else np.zeros(q.shape, bool)
-    return out, hole(q), unseen
+        out, region = suggest_bench.fill(shot, matte, dilation)
+    unseen = rec[0] if rec else np.zeros(region.shape, bool)
+    return out, region, unseen
 
 
 def propose(shot: Shot) -> tuple[np.ndarray, np.ndarray]:
