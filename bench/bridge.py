@@ -44,7 +44,8 @@ SETTINGS = {"window": 197, "overlap": 16, "dilation": 4}
 
 
 def engine_inputs(frames: int, width: int, height: int, folder: Path) -> dict:
-    """Write one window's ROI crop and quadmask to .npy, as the daemon hands them to the engine."""
+    """Write one window's ROI crop and quadmask to .npy, as the daemon hands them to the engine,
+    and the clean plate's crop (``truth.npy``: what the fill is scored against)."""
     from void_daemon.roi import compute_roi
 
     shot = make_shot(frames=frames, width=width, height=height, radius_frac=0.2)
@@ -56,6 +57,7 @@ def engine_inputs(frames: int, width: int, height: int, folder: Path) -> dict:
     ys, xs = box.slices
     np.save(folder / "crop.npy", np.ascontiguousarray(shot.plate[:, ys, xs, :3]))
     np.save(folder / "quadmask.npy", np.ascontiguousarray(q[:, ys, xs]))
+    np.save(folder / "truth.npy", np.ascontiguousarray(shot.truth[:, ys, xs]))
     return {"hole_fraction": float(holes.mean()), "roi": [box.width, box.height]}
 
 

@@ -15,18 +15,26 @@ CPU s is the engine's user + system time over all its threads; *main CPU s* is t
 thread's alone: the engine plans the next frame's candidates in a worker thread
 (``PLAN_AHEAD``), so on a machine with a free second core the wall time tends to the larger
 of the two threads' shares, while on a loaded one it is the total. ``--variant NAME=VALUE``
-adds the current engine with a module constant changed (e.g. ``PLAN_AHEAD=0``) as one more
-engine of the same run.
+adds the current engine with a module constant changed (a Python literal, e.g.
+``PLAN_AHEAD=0`` or ``REFINE_DIS=(1,8,4,25,0)``) as one more engine of the same run.
+
+``--floor`` times the current engine's DIS flows alone, recorded from one fill of the crop and
+computed again with nothing else running: no engine that needs those flows can pass
+frames / that wall time, however fast the rest of it becomes.
+
+*hole dB* is the fill's PSNR against the shot's clean plate over every hole pixel (as
+``bench/quality.py`` scores): a faster engine must not buy its speed with quality.
 
 Usage::
 
     python bench/propagate_speed.py [--frames 24] [--baseline HEAD] [--runs N] [--profile]
-        [--copy] [--inputs DIR] [--variant PLAN_AHEAD=0] [--json]
+        [--copy] [--inputs DIR] [--variant PLAN_AHEAD=0] [--floor] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import cProfile
 import importlib.util
 import io
@@ -63,7 +71,7 @@ def child(
         from void_daemon.engines import propagate as mod
     if variant:
         name, value = variant.split("=", 1)
-        setattr(mod, name, type(getattr(mod, name))(value))
+        setattr(mod, name, ast.literal_eval(value))
     crop = np.load(folder / "crop.npy")
     q = np.load(folder / "quadmask.npy")
     prof = cProfile.Profile() if profile else None
@@ -72,7 +80,7 @@ def child(
     t0 = time.perf_counter()
     if prof:
         prof.enable()
-    mod.PropagateEngine().fill(WindowInput(crop, q, in_place=in_place))
+    filled = mod.PropagateEngine().fill(WindowInput(crop, q, in_place=in_place))
     if prof:
         prof.disable()
     dt = time.perf_counter() - t0
@@ -83,8 +91,10 @@ def child(
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(12)
         top = buf.getvalue()
+    # Before the score below reads the clean plate: the peak is the engine's.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
+        "hole_psnr": hole_psnr(filled, q, folder / "truth.npy"),
         "seconds": dt,
         "fps": len(crop) / dt,
         "cpu_s": cpu,
@@ -92,6 +102,72 @@ def child(
         "input_mb": crop.nbytes / 1e6,
         "peak_rss_mb": peak,
         "profile": top,
+    }
+
+
+def hole_psnr(filled: np.ndarray, q: np.ndarray, truth_file: Path) -> float | None:
+    """Hole PSNR (dB, sRGB, over every hole pixel of the window, as ``bench/quality.py``) of
+    the fill against the clean plate; None where the inputs were made without one."""
+    from void_client.quadmask import hole
+    from void_daemon.metrics import psnr
+
+    if not truth_file.exists():
+        return None
+    truth = np.load(truth_file, mmap_mode="r")
+    inside = [hole(quad) for quad in q]  # the hole pixels only: a tenth of the frames
+    out = np.concatenate([f[m] for f, m in zip(filled, inside)])
+    clean = np.concatenate([np.asarray(t[m]) for t, m in zip(truth, inside)])
+    return round(psnr(out, clean), 2)
+
+
+def flows_floor(folder: Path, replays: int = 2) -> dict:
+    """The engine's DIS flows alone: every flow one fill of the crop computes (the pair flows
+    and the refinements' residual flows, recorded as the engine calls them), computed again
+    with nothing else running. Their wall time bounds the fps of any engine that needs the
+    same flows, however fast the rest of it becomes."""
+    import cv2
+
+    from void_daemon.engines import propagate
+    from void_daemon.engines.base import WindowInput
+
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+
+    class Recorder:
+        """Stands in for the engine's DIS object: passes each call on, keeps its images."""
+
+        def __init__(self, dis: cv2.DISOpticalFlow) -> None:
+            self.dis = dis
+
+        def calc(self, a: np.ndarray, b: np.ndarray, flow: None) -> np.ndarray:
+            calls.append((a.copy(), b.copy()))
+            return self.dis.calc(a, b, flow)  # type: ignore[call-overload]
+
+    made = propagate._Flow.__init__
+
+    def recording(self: propagate._Flow, *args: object, **kwargs: object) -> None:
+        made(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.dis = Recorder(self.dis)  # type: ignore[assignment]
+
+    propagate._Flow.__init__ = recording  # type: ignore[method-assign]
+    crop = np.load(folder / "crop.npy")
+    propagate.PropagateEngine().fill(WindowInput(crop, np.load(folder / "quadmask.npy")))
+    frames, full = len(crop), calls[0][0].shape
+    del crop
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # the engine's preset
+    best = (float("inf"), 0.0)
+    for _ in range(replays):
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for a, b in calls:
+            dis.calc(a, b, None)  # type: ignore[call-overload]
+        best = min(best, (time.perf_counter() - t0, time.process_time() - cpu0))
+    pairs = sum(a.shape == full for a, _ in calls)
+    return {
+        "flows": len(calls),
+        "pair_flows": pairs,
+        "refinement_flows": len(calls) - pairs,
+        "wall_s": best[0],
+        "cpu_s": best[1],
+        "ceiling_fps": frames / best[0],
     }
 
 
@@ -121,10 +197,19 @@ def main() -> None:
         default=[],
         help="also run the current engine with NAME=VALUE set on its module (repeatable)",
     )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the current engine's DIS flows alone (the fps no faster rest can pass)",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--floor-child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--module", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.floor_child:
+        print(json.dumps(flows_floor(Path(args.floor_child))))
+        return
     if args.child:
         variant = args.variant[0] if args.variant else ""
         print(
@@ -170,12 +255,22 @@ def main() -> None:
         for _ in range(args.runs):
             for name, (module, variant) in engines.items():
                 results[name].append(run_child(work, module, args.profile, not args.copy, variant))
+        floor: dict | None = None
+        if args.floor:
+            out = subprocess.run(
+                [sys.executable, __file__, "--floor-child", str(work)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            floor = json.loads(out.stdout.strip().splitlines()[-1])
     rows = {}
     for name, runs in results.items():
         best = max(runs, key=lambda r: r["fps"])
         rows[name] = {
             "fps": round(best["fps"], 3),
             "fps_runs": [round(r["fps"], 3) for r in runs],
+            "hole_psnr": best["hole_psnr"],
             # CPU seconds (all threads) vary far less with other processes' load than wall time.
             "cpu_s": round(min(r["cpu_s"] for r in runs), 1),
             "cpu_s_runs": [round(r["cpu_s"], 1) for r in runs],
@@ -194,15 +289,16 @@ def main() -> None:
         "hole_fraction": round(facts["hole_fraction"], 3),
         "roi": facts["roi"],
         "engines": rows,
+        "flows_floor": floor,
     }
     if args.json:
         print(json.dumps(result))
         return
     print(
         "| engine | frames | size | hole | ROI | fps (runs) | CPU s (runs) | main CPU s (least) "
-        "| peak RSS MB (runs; input MB) | peak / input |"
+        "| peak RSS MB (runs; input MB) | peak / input | hole dB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         fps_runs = ", ".join(str(f) for f in r["fps_runs"])
         cpu_runs = ", ".join(str(c) for c in r["cpu_s_runs"])
@@ -211,7 +307,18 @@ def main() -> None:
             f"| {name} | {args.frames} | {result['size']} | {result['hole_fraction']:.0%} | "
             f"{facts['roi'][0]}x{facts['roi'][1]} | **{r['fps']}** ({fps_runs}) | "
             f"{r['cpu_s']} ({cpu_runs}) | {r['main_cpu_s']} | "
-            f"{r['peak_rss_mb']} ({rss_runs}; {r['input_mb']}) | {r['peak_over_input']} |"
+            f"{r['peak_rss_mb']} ({rss_runs}; {r['input_mb']}) | {r['peak_over_input']} | "
+            f"{'—' if r['hole_psnr'] is None else r['hole_psnr']} |"
+        )
+    if floor is not None:
+        print(
+            "\n| the current engine's DIS flows alone | pair flows | refinement flows | "
+            "wall s (best of 2) | CPU s | fps ceiling (frames / wall) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        print(
+            f"| {floor['flows']} flows | {floor['pair_flows']} | {floor['refinement_flows']} | "
+            f"{floor['wall_s']:.2f} | {floor['cpu_s']:.2f} | **{floor['ceiling_fps']:.2f}** |"
         )
 
 
