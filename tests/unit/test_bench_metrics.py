@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -103,6 +104,31 @@ def test_seam_metric_sees_an_injected_jump_and_not_a_clean_sequence(seam: str) -
     assert loud > 1.5 * quiet
     assert seam_ratios(warp_errors(jumped, flows, region), np.zeros(n - 1, bool)) == []
     assert np.isnan(seam_ratio(warp_errors(clean, flows, region), np.zeros(n - 1, bool)))
+
+
+@pytest.mark.parametrize(
+    ("raw", "control", "met"),
+    [
+        # hidden's chain run (round 6): its seam transition is the smoothest of the 22 around
+        # it (raw 0.70), the one-window run's neighbourhood is rough (0.40). The plain ratio,
+        # 1.75, failed a seam nobody can see.
+        (0.70, 0.40, True),
+        (1.30, 0.40, False),  # a seam rougher than its neighbourhood fails whatever the control
+        (1.10, 1.20, True),  # above the floor, the control is the no-seam run's, as before
+        (1.40, 1.20, False),
+    ],
+)
+def test_seam_goal_divides_by_the_no_seam_run_but_never_by_less_than_one(
+    raw: float, control: float, met: bool
+) -> None:
+    quality = bench_module("quality")
+    rows = [
+        quality.Row("s", "propagate-chain", "", {"psnr_hole": 30.0}, twe=1.0, seam=raw),
+        quality.Row("s", "propagate-whole", "", {"psnr_hole": 30.0}, controls={"chain": control}),
+    ]
+    table, missed = quality.goals(rows, {"s": SimpleNamespace(moving_camera=True)})
+    assert [m.startswith("s: chain seam") for m in missed] == ([] if met else [True])
+    assert f"= **{raw / max(control, 1.0):.2f}** {'✓' if met else '✗'}" in table
 
 
 def test_scenes_are_deterministic_and_their_truth_differs_only_where_the_object_is() -> None:
