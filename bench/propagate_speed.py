@@ -16,7 +16,7 @@ thread's alone: the engine plans the next frame's candidates in a worker thread
 (``PLAN_AHEAD``), so on a machine with a free second core the wall time tends to the larger
 of the two threads' shares, while on a loaded one it is the total. ``--variant NAME=VALUE``
 adds the current engine with a module constant changed (a Python literal, e.g.
-``PLAN_AHEAD=0`` or ``REFINE_DIS=(1,8,4,25,0)``) as one more engine of the same run.
+``PLAN_AHEAD=0`` or ``CANDIDATE_STEPS=(1,2,3,5,8,12)``) as one more engine of the same run.
 
 ``--floor`` times the current engine's DIS flows alone, recorded from one fill of the crop and
 computed again with nothing else running: no engine that needs those flows can pass
