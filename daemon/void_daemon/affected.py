@@ -747,7 +747,7 @@ def propose(
         evidence = evidence * same_colour(p, c, r, delta, s.smooth_px, s.chroma_low, s.chroma_high)
     detail = same_detail(p, c, s.detail_ncc, s.detail_level, valid)
     cover = None if motions is None else occluders(plate, motions, (ys, xs), s)
-    span = s.temporal if cover is None else max(s.temporal, s.occluded_temporal)
+    span = s.temporal if cover is None else context_frames(s)
     evidence = follow_object(evidence, i, span, cover) * follow_object(detail, i, span, cover)
     alpha = np.zeros(remove.shape, np.float32)
     soft = _strong_regions(_smoothstep(s.low, s.high, evidence) * r)
