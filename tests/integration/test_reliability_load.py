@@ -6,8 +6,6 @@ run here at the quick size; the slow variant runs the benchmark's full size.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
+from tests.support.bench_modules import bench_module
 from tests.support.daemons import free_port
 from tests.support.reporting import say
 from void_client import protocol as P
@@ -23,17 +22,6 @@ from void_client.client import DaemonClient
 from void_client.job_spec import JobSpec
 from void_daemon.demo_shot import make_shot
 from void_daemon.server import Daemon, Limits
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"
-
-
-def bench_load():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_load", BENCH)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.mark.parametrize(
@@ -43,7 +31,7 @@ def bench_load():  # type: ignore[no-untyped-def]
 def test_eight_clients_and_one_that_never_reads_all_complete_fairly_in_bounded_memory(
     tmp_path: Path, request: pytest.FixtureRequest, size: str
 ) -> None:
-    load = bench_load()
+    load = bench_module("load")
     cfg = (
         load.LoadConfig()
         if size == "full"
